@@ -1,0 +1,181 @@
+package client
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"fmt"
+	"net"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
+
+	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
+	"github.com/folio-ledger/folio/api/folio/v1/foliov1connect"
+	fcrypto "github.com/folio-ledger/folio/internal/crypto"
+	"github.com/folio-ledger/folio/internal/identity"
+	"github.com/folio-ledger/folio/internal/types"
+)
+
+// CA talks to one organisation's certificate authority.
+type CA struct {
+	svc foliov1connect.CAServiceClient
+}
+
+// NewCA returns a client for the CA at addr (host:port), trusting only the
+// organisation's root certificate. No client certificate is presented: admin
+// operations are authenticated by signatures.
+func NewCA(addr string, root *x509.Certificate) *CA {
+	pool := x509.NewCertPool()
+	pool.AddCert(root)
+	return &CA{svc: foliov1connect.NewCAServiceClient(HTTPClient(nil, pool), "https://"+addr)}
+}
+
+// NewCAWith wraps any CAService implementation, remote or in-process.
+func NewCAWith(svc foliov1connect.CAServiceClient) *CA { return &CA{svc: svc} }
+
+// Info returns the CA's certificate and current revocation list.
+func (c *CA) Info(ctx context.Context) (*foliov1.CAInfo, error) {
+	resp, err := c.svc.GetCAInfo(ctx, connect.NewRequest(&foliov1.GetCAInfoRequest{}))
+	if err != nil {
+		return nil, err
+	}
+	return resp.Msg, nil
+}
+
+// Register registers name with role, signed by admin, and returns the
+// one-time enrolment secret.
+func (c *CA) Register(ctx context.Context, admin *identity.SigningIdentity, name string, role identity.Role) (string, error) {
+	req, err := signCARequest(admin, &foliov1.CARequest{Op: &foliov1.CARequest_Register{Register: &foliov1.RegisterOp{Name: name, Role: string(role)}}})
+	if err != nil {
+		return "", err
+	}
+	resp, err := c.svc.Register(ctx, connect.NewRequest(req))
+	if err != nil {
+		return "", err
+	}
+	return resp.Msg.Secret, nil
+}
+
+// Revoke revokes every certificate of name, signed by admin.
+func (c *CA) Revoke(ctx context.Context, admin *identity.SigningIdentity, name, reason string) (*foliov1.RevokeResponse, error) {
+	req, err := signCARequest(admin, &foliov1.CARequest{Op: &foliov1.CARequest_Revoke{Revoke: &foliov1.RevokeOp{Name: name, Reason: reason}}})
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.svc.Revoke(ctx, connect.NewRequest(req))
+	if err != nil {
+		return nil, err
+	}
+	return resp.Msg, nil
+}
+
+// List lists the CA's registered identities, signed by admin.
+func (c *CA) List(ctx context.Context, admin *identity.SigningIdentity) ([]*foliov1.IdentityRecord, error) {
+	req, err := signCARequest(admin, &foliov1.CARequest{Op: &foliov1.CARequest_List{List: &foliov1.ListOp{}}})
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.svc.ListIdentities(ctx, connect.NewRequest(req))
+	if err != nil {
+		return nil, err
+	}
+	return resp.Msg.Identities, nil
+}
+
+// EnrollOptions ask for more than a signing certificate.
+type EnrollOptions struct {
+	// TLSHosts, when set, also requests a TLS certificate for a fresh key,
+	// valid for these DNS names and IP addresses (nodes need one).
+	TLSHosts []string
+}
+
+// Enrolled is the result of an enrolment: keys generated here and the
+// certificates the CA issued for them.
+type Enrolled struct {
+	Cert    *x509.Certificate
+	Key     crypto.Signer
+	TLSCert *x509.Certificate
+	TLSKey  crypto.Signer
+	Role    identity.Role
+	CACert  *x509.Certificate
+}
+
+// Enroll generates a key pair here, sends only a certificate request and the
+// one-time secret, and returns the issued certificate with the key.
+func (c *CA) Enroll(ctx context.Context, name, secret string, opts EnrollOptions) (*Enrolled, error) {
+	key, err := fcrypto.GenerateKey()
+	if err != nil {
+		return nil, err
+	}
+	csr, err := newCSR(name, key, nil)
+	if err != nil {
+		return nil, err
+	}
+	req := &foliov1.EnrollRequest{Name: name, Secret: secret, CsrDer: csr}
+	var tlsKey crypto.Signer
+	if len(opts.TLSHosts) > 0 {
+		if tlsKey, err = fcrypto.GenerateKey(); err != nil {
+			return nil, err
+		}
+		if req.TlsCsrDer, err = newCSR(name, tlsKey, opts.TLSHosts); err != nil {
+			return nil, err
+		}
+	}
+	resp, err := c.svc.Enroll(ctx, connect.NewRequest(req))
+	if err != nil {
+		return nil, err
+	}
+	out := &Enrolled{Key: key, TLSKey: tlsKey, Role: identity.Role(resp.Msg.Role)}
+	if out.Cert, err = fcrypto.ParseCertificatePEM(resp.Msg.CertPem); err != nil {
+		return nil, fmt.Errorf("enroll %s: certificate from CA: %w", name, err)
+	}
+	if out.CACert, err = fcrypto.ParseCertificatePEM(resp.Msg.CaCertPem); err != nil {
+		return nil, fmt.Errorf("enroll %s: CA certificate: %w", name, err)
+	}
+	if err := out.Cert.CheckSignatureFrom(out.CACert); err != nil {
+		return nil, fmt.Errorf("enroll %s: certificate not signed by the CA: %w", name, err)
+	}
+	if tlsKey != nil {
+		if out.TLSCert, err = fcrypto.ParseCertificatePEM(resp.Msg.TlsCertPem); err != nil {
+			return nil, fmt.Errorf("enroll %s: TLS certificate from CA: %w", name, err)
+		}
+	}
+	return out, nil
+}
+
+func newCSR(name string, key crypto.Signer, hosts []string) ([]byte, error) {
+	tmpl := &x509.CertificateRequest{Subject: pkix.Name{CommonName: name}}
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, h)
+		}
+	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, key)
+	if err != nil {
+		return nil, fmt.Errorf("certificate request for %s: %w", name, err)
+	}
+	return der, nil
+}
+
+func signCARequest(admin *identity.SigningIdentity, r *foliov1.CARequest) (*foliov1.SignedCARequest, error) {
+	nonce := make([]byte, 24)
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	r.Signer, r.Nonce, r.TimestampUnixNano = admin.Serialized(), nonce, time.Now().UnixNano()
+	b, err := proto.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	sig, err := admin.Sign(types.DomainCARequest, b)
+	if err != nil {
+		return nil, err
+	}
+	return &foliov1.SignedCARequest{Request: b, Signature: sig}, nil
+}

@@ -1,0 +1,40 @@
+package client
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"net/http"
+	"time"
+
+	"connectrpc.com/connect"
+
+	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
+	"github.com/folio-ledger/folio/api/folio/v1/foliov1connect"
+	"github.com/folio-ledger/folio/internal/identity"
+)
+
+// HTTPClient returns an HTTP/2 client that trusts roots and, when id is not
+// nil, presents id's certificate as its TLS client certificate.
+func HTTPClient(id *identity.SigningIdentity, roots *x509.CertPool) *http.Client {
+	conf := &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	if id != nil {
+		conf.Certificates = []tls.Certificate{{Certificate: [][]byte{id.Cert.Raw}, PrivateKey: id.Key(), Leaf: id.Cert}}
+	}
+	return &http.Client{Transport: &http.Transport{
+		TLSClientConfig:     conf,
+		ForceAttemptHTTP2:   true,
+		TLSHandshakeTimeout: 10 * time.Second,
+		MaxIdleConnsPerHost: 64,
+	}}
+}
+
+// NodeInfo asks a node who it is and whether it is ready.
+func NodeInfo(ctx context.Context, hc *http.Client, addr string) (*foliov1.NodeInfo, error) {
+	c := foliov1connect.NewNodeServiceClient(hc, "https://"+addr)
+	resp, err := c.GetInfo(ctx, connect.NewRequest(&foliov1.GetInfoRequest{}))
+	if err != nil {
+		return nil, err
+	}
+	return resp.Msg, nil
+}

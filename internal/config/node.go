@@ -1,0 +1,430 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Format is the configuration format this build writes and reads. A file with
+// a higher format was written by a newer Folio and is refused.
+const Format = 1
+
+// Node roles.
+const (
+	RolePeer    = "peer"
+	RoleOrderer = "orderer"
+	RoleCA      = "ca"
+)
+
+// KeyPair names a certificate and its private key (PEM files).
+type KeyPair struct {
+	// Cert is the PEM certificate file.
+	Cert string `yaml:"cert"`
+	// Key is the PEM PKCS#8 private key file (mode 0600).
+	Key string `yaml:"key"`
+}
+
+// Listen holds the addresses a node listens on.
+type Listen struct {
+	// API is host:port of the node's RPC, health and metrics listener (mutual TLS).
+	API string `yaml:"api"`
+}
+
+// OrgRef is a consortium organisation as a node needs to know it.
+type OrgRef struct {
+	Name  string `yaml:"name"`
+	MSPID string `yaml:"msp_id"`
+	// RootCert is the organisation's root CA certificate (PEM file).
+	RootCert string `yaml:"root_cert"`
+	// CAAddress is host:port of the organisation's CA service, polled for
+	// revocation lists; empty disables polling for this organisation.
+	CAAddress string `yaml:"ca_address"`
+}
+
+// Endpoint is another node of the network.
+type Endpoint struct {
+	Name string `yaml:"name"`
+	Org  string `yaml:"org"`
+	// API is host:port of the node's RPC listener.
+	API string `yaml:"api"`
+}
+
+// BatchConfig sets when the ordering leader cuts a block (orderers only).
+type BatchConfig struct {
+	// MaxTxCount: cut when this many transactions are pending. Default 500.
+	MaxTxCount uint32 `yaml:"max_tx_count"`
+	// MaxBytes: cut when pending transactions reach this size. Default 4 MiB.
+	MaxBytes uint32 `yaml:"max_bytes"`
+	// Timeout: cut this long after the first pending transaction. Default 250ms.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// Log configures structured logging.
+type Log struct {
+	// Level is debug, info, warn or error. Default info.
+	Level string `yaml:"level"`
+	// Format is text or json. Default json.
+	Format string `yaml:"format"`
+}
+
+// Node is the configuration of a peer or an orderer.
+type Node struct {
+	// Format must be 1 (see Format).
+	Format int `yaml:"format"`
+	// Name is unique in the network, e.g. "peer0.org1".
+	Name string `yaml:"name"`
+	// Role is "peer" or "orderer".
+	Role string `yaml:"role"`
+	// Org is the organisation's name, e.g. "Org1".
+	Org string `yaml:"org"`
+	// MSPID is the organisation's MSP ID, e.g. "Org1MSP"; it must be listed in Consortium.
+	MSPID string `yaml:"msp_id"`
+	// Identity is the node's signing certificate and key, issued by its organisation's CA.
+	Identity KeyPair `yaml:"identity"`
+	// TLS is the node's transport certificate and key.
+	TLS    KeyPair `yaml:"tls"`
+	Listen Listen  `yaml:"listen"`
+	// DataDir holds the node's databases. Created if missing (mode 0700).
+	DataDir string `yaml:"data_dir"`
+	// Consortium lists every organisation whose members the node accepts.
+	Consortium []OrgRef `yaml:"consortium"`
+	// Orderers and Peers list the other nodes of the network.
+	Orderers []Endpoint `yaml:"orderers"`
+	Peers    []Endpoint `yaml:"peers"`
+	// BlockCutting applies to orderers.
+	BlockCutting BatchConfig `yaml:"block_cutting"`
+	// CRLRefresh is how often revocation lists are fetched from the CAs. Default 5s.
+	CRLRefresh time.Duration `yaml:"crl_refresh"`
+	// ShutdownGrace bounds a graceful stop. Default 10s.
+	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	Log           Log           `yaml:"log"`
+}
+
+// CA is the configuration of an organisation's CA service.
+type CA struct {
+	Format int    `yaml:"format"`
+	Name   string `yaml:"name"`
+	Org    string `yaml:"org"`
+	MSPID  string `yaml:"msp_id"`
+	// Home is the CA's directory (ca-cert.pem, ca-key.pem, registry.json).
+	Home string `yaml:"home"`
+	// TLS is the CA's transport certificate and key; default the CA home's
+	// tls-cert.pem and tls-key.pem.
+	TLS           KeyPair       `yaml:"tls"`
+	Listen        Listen        `yaml:"listen"`
+	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	Log           Log           `yaml:"log"`
+}
+
+// EnsureDefaults fills unset fields with their documented defaults.
+func (n *Node) EnsureDefaults() {
+	if n.CRLRefresh == 0 {
+		n.CRLRefresh = 5 * time.Second
+	}
+	if n.ShutdownGrace == 0 {
+		n.ShutdownGrace = 10 * time.Second
+	}
+	if n.Role == RoleOrderer {
+		if n.BlockCutting.MaxTxCount == 0 {
+			n.BlockCutting.MaxTxCount = 500
+		}
+		if n.BlockCutting.MaxBytes == 0 {
+			n.BlockCutting.MaxBytes = 4 << 20
+		}
+		if n.BlockCutting.Timeout == 0 {
+			n.BlockCutting.Timeout = 250 * time.Millisecond
+		}
+	}
+	n.Log.ensureDefaults()
+}
+
+// EnsureDefaults fills unset fields with their documented defaults.
+func (c *CA) EnsureDefaults() {
+	if c.ShutdownGrace == 0 {
+		c.ShutdownGrace = 10 * time.Second
+	}
+	if c.TLS.Cert == "" && c.Home != "" {
+		c.TLS.Cert = filepath.Join(c.Home, "tls-cert.pem")
+	}
+	if c.TLS.Key == "" && c.Home != "" {
+		c.TLS.Key = filepath.Join(c.Home, "tls-key.pem")
+	}
+	c.Log.ensureDefaults()
+}
+
+func (l *Log) ensureDefaults() {
+	if l.Level == "" {
+		l.Level = "info"
+	}
+	if l.Format == "" {
+		l.Format = "json"
+	}
+}
+
+var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// problems collects validation failures, each naming a field and the fix.
+type problems struct {
+	file string
+	errs []error
+}
+
+func (p *problems) add(field, format string, args ...any) {
+	p.errs = append(p.errs, &FieldError{File: p.file, Field: field, Problem: fmt.Sprintf(format, args...)})
+}
+
+func (p *problems) err() error { return errors.Join(p.errs...) }
+
+// FieldError is one problem in a configuration file.
+type FieldError struct {
+	File    string
+	Field   string
+	Problem string
+}
+
+func (e *FieldError) Error() string {
+	if e.File == "" {
+		return fmt.Sprintf("config field %s: %s", e.Field, e.Problem)
+	}
+	return fmt.Sprintf("config %s: field %s: %s", e.File, e.Field, e.Problem)
+}
+
+// Validate reports every problem in the configuration, each as a FieldError.
+// file is used only in messages.
+func (n *Node) Validate(file string) error {
+	p := &problems{file: file}
+	checkFormat(p, n.Format)
+	if !namePattern.MatchString(n.Name) {
+		p.add("name", "%q is not a valid node name: use letters, digits, '.', '_' or '-' (e.g. peer0.org1)", n.Name)
+	}
+	if n.Role != RolePeer && n.Role != RoleOrderer {
+		p.add("role", "%q: must be %q or %q", n.Role, RolePeer, RoleOrderer)
+	}
+	if n.Org == "" {
+		p.add("org", "missing: set the organisation's name, e.g. Org1")
+	}
+	if n.MSPID == "" {
+		p.add("msp_id", "missing: set the organisation's MSP ID, e.g. Org1MSP")
+	}
+	checkKeyPair(p, "identity", n.Identity)
+	checkKeyPair(p, "tls", n.TLS)
+	checkAddress(p, "listen.api", n.Listen.API, true)
+	if n.DataDir == "" {
+		p.add("data_dir", "missing: set a directory for the node's databases")
+	}
+	if len(n.Consortium) == 0 {
+		p.add("consortium", "empty: list every organisation (name, msp_id, root_cert)")
+	}
+	seen := map[string]bool{}
+	ownListed := false
+	for i, o := range n.Consortium {
+		f := fmt.Sprintf("consortium[%d]", i)
+		if o.Name == "" || o.MSPID == "" {
+			p.add(f, "needs name and msp_id")
+		}
+		if seen[o.MSPID] {
+			p.add(f+".msp_id", "%q listed twice", o.MSPID)
+		}
+		seen[o.MSPID] = true
+		if o.RootCert == "" {
+			p.add(f+".root_cert", "missing: set the organisation's root CA certificate file")
+		}
+		if o.CAAddress != "" {
+			checkAddress(p, f+".ca_address", o.CAAddress, false)
+		}
+		if o.MSPID == n.MSPID {
+			ownListed = true
+		}
+	}
+	if n.MSPID != "" && len(n.Consortium) > 0 && !ownListed {
+		p.add("msp_id", "%q is not among the consortium's organisations", n.MSPID)
+	}
+	for i, e := range n.Orderers {
+		checkEndpoint(p, fmt.Sprintf("orderers[%d]", i), e)
+	}
+	for i, e := range n.Peers {
+		checkEndpoint(p, fmt.Sprintf("peers[%d]", i), e)
+	}
+	if n.Role == RoleOrderer {
+		if n.BlockCutting.MaxTxCount == 0 {
+			p.add("block_cutting.max_tx_count", "must be at least 1")
+		}
+		if n.BlockCutting.MaxBytes < 1024 {
+			p.add("block_cutting.max_bytes", "%d is too small: at least 1024", n.BlockCutting.MaxBytes)
+		}
+		if n.BlockCutting.Timeout <= 0 {
+			p.add("block_cutting.timeout", "must be positive, e.g. 250ms")
+		}
+	}
+	if n.CRLRefresh < 0 {
+		p.add("crl_refresh", "must not be negative")
+	}
+	if n.ShutdownGrace < 0 {
+		p.add("shutdown_grace", "must not be negative")
+	}
+	checkLog(p, n.Log)
+	return p.err()
+}
+
+// Validate reports every problem in a CA configuration.
+func (c *CA) Validate(file string) error {
+	p := &problems{file: file}
+	checkFormat(p, c.Format)
+	if !namePattern.MatchString(c.Name) {
+		p.add("name", "%q is not a valid name (e.g. ca.org1)", c.Name)
+	}
+	if c.Org == "" {
+		p.add("org", "missing: set the organisation's name")
+	}
+	if c.MSPID == "" {
+		p.add("msp_id", "missing: set the organisation's MSP ID")
+	}
+	if c.Home == "" {
+		p.add("home", "missing: set the CA's directory")
+	}
+	checkKeyPair(p, "tls", c.TLS)
+	checkAddress(p, "listen.api", c.Listen.API, true)
+	checkLog(p, c.Log)
+	return p.err()
+}
+
+func checkFormat(p *problems, f int) {
+	switch {
+	case f == 0:
+		p.add("format", "missing: add `format: %d`", Format)
+	case f > Format:
+		p.add("format", "%d was written by a newer Folio (this build reads up to %d): upgrade folio", f, Format)
+	case f < 0:
+		p.add("format", "%d is not a format version", f)
+	}
+}
+
+func checkKeyPair(p *problems, field string, kp KeyPair) {
+	if kp.Cert == "" {
+		p.add(field+".cert", "missing: set the PEM certificate file")
+	}
+	if kp.Key == "" {
+		p.add(field+".key", "missing: set the PEM private key file")
+	}
+}
+
+func checkAddress(p *problems, field, addr string, listen bool) {
+	if addr == "" {
+		p.add(field, "missing: set host:port, e.g. 127.0.0.1:7051")
+		return
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		p.add(field, "%q is not host:port: %v", addr, err)
+		return
+	}
+	if port == "" || (port == "0" && !listen) {
+		p.add(field, "%q has no port", addr)
+	}
+	if host == "" && !listen {
+		p.add(field, "%q has no host", addr)
+	}
+}
+
+func checkEndpoint(p *problems, field string, e Endpoint) {
+	if e.Name == "" {
+		p.add(field+".name", "missing")
+	}
+	checkAddress(p, field+".api", e.API, false)
+}
+
+func checkLog(p *problems, l Log) {
+	switch l.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		p.add("log.level", "%q: must be debug, info, warn or error", l.Level)
+	}
+	switch l.Format {
+	case "text", "json":
+	default:
+		p.add("log.format", "%q: must be text or json", l.Format)
+	}
+}
+
+// decodeStrict decodes YAML refusing unknown fields, so a typo is an error
+// rather than a silently ignored setting.
+func decodeStrict(file string, data []byte, out any) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(out); err != nil {
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		return fmt.Errorf("config %s: %s", file, msg)
+	}
+	return nil
+}
+
+// ParseNode decodes a node configuration, applies overrides, resolves
+// relative paths against baseDir (the config file's directory), fills
+// defaults and validates.
+func ParseNode(file string, data []byte, overrides map[string]string) (*Node, error) {
+	var n Node
+	if err := decodeStrict(file, data, &n); err != nil {
+		return nil, err
+	}
+	if err := Apply(&n, overrides); err != nil {
+		return nil, fmt.Errorf("config %s: %w", file, err)
+	}
+	base := filepath.Dir(file)
+	for _, p := range []*string{&n.Identity.Cert, &n.Identity.Key, &n.TLS.Cert, &n.TLS.Key, &n.DataDir} {
+		*p = resolve(base, *p)
+	}
+	for i := range n.Consortium {
+		n.Consortium[i].RootCert = resolve(base, n.Consortium[i].RootCert)
+	}
+	n.EnsureDefaults()
+	if err := n.Validate(file); err != nil {
+		return nil, err
+	}
+	return &n, nil
+}
+
+// ParseCA decodes a CA configuration like ParseNode.
+func ParseCA(file string, data []byte, overrides map[string]string) (*CA, error) {
+	var c CA
+	if err := decodeStrict(file, data, &c); err != nil {
+		return nil, err
+	}
+	if err := Apply(&c, overrides); err != nil {
+		return nil, fmt.Errorf("config %s: %w", file, err)
+	}
+	base := filepath.Dir(file)
+	for _, p := range []*string{&c.Home, &c.TLS.Cert, &c.TLS.Key} {
+		*p = resolve(base, *p)
+	}
+	c.EnsureDefaults()
+	if err := c.Validate(file); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// Marshal encodes a configuration as YAML.
+func Marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), enc.Close()
+}
+
+func resolve(base, p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(base, p)
+}

@@ -1,0 +1,12 @@
+// Package ca is an organisation's certificate authority, modelled on Fabric
+// CA: a bootstrap admin is created with the CA; admins register identities
+// (each gets a one-time secret); a client enrolls by presenting the secret
+// with a certificate request for a key pair it generated itself (the private
+// key never reaches the CA); admins revoke identities, which produces a new
+// signed CRL that every verifier honours.
+//
+// Authority holds the CA's state and persists it in its home directory
+// (ca-cert.pem, ca-key.pem, registry.json). Service exposes it as the
+// CAService RPC API; admin operations arrive signed, timestamped and with a
+// nonce, and replays are refused.
+package ca

@@ -1,0 +1,268 @@
+package identity
+
+import (
+	"bytes"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"math/big"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Conditions a caller may branch on; ValidationError wraps one of them.
+var (
+	ErrUnknownMSP     = errors.New("unknown organisation")
+	ErrNotIssuedByOrg = errors.New("certificate was not issued by the organisation's CA")
+	ErrExpired        = errors.New("certificate has expired")
+	ErrNotYetValid    = errors.New("certificate is not valid yet")
+	ErrRevoked        = errors.New("certificate has been revoked")
+	ErrNoRole         = errors.New("certificate carries no Folio role")
+	ErrWrongRole      = errors.New("identity does not have the required role")
+)
+
+// ValidationError says why a certificate is not a valid identity.
+type ValidationError struct {
+	// Subject is the certificate's subject, e.g. "CN=alice,OU=client,O=Org1".
+	Subject string
+	MSPID   string
+	// Err is one of the sentinel errors above.
+	Err error
+	// Detail adds the specifics: dates, serial, issuer.
+	Detail string
+}
+
+func (e *ValidationError) Error() string {
+	msg := fmt.Sprintf("identity %q of %s: %v", e.Subject, e.MSPID, e.Err)
+	if e.Detail != "" {
+		msg += ": " + e.Detail
+	}
+	return msg
+}
+
+func (e *ValidationError) Unwrap() error { return e.Err }
+
+// Org is a consortium member as the MSP knows it.
+type Org struct {
+	Name  string
+	MSPID string
+	Root  *x509.Certificate
+}
+
+// Revocation is one revoked certificate from an organisation's CRL.
+type Revocation struct {
+	Serial    string
+	RevokedAt time.Time
+}
+
+// Verifier validates identities against the consortium's organisations.
+// Safe for concurrent use.
+type Verifier struct {
+	now func() time.Time
+
+	mu struct {
+		sync.RWMutex
+		// orgs by MSP ID; revocation lists replaced wholesale by UpdateCRL.
+		orgs map[string]*orgState
+	}
+}
+
+type orgState struct {
+	Org
+	crlNumber *big.Int
+	crlAt     time.Time
+	revoked   map[string]time.Time // serial (hex) -> revocation time
+}
+
+// NewVerifier returns a verifier for the given organisations. now defaults
+// to time.Now.
+func NewVerifier(orgs []Org, now func() time.Time) (*Verifier, error) {
+	if now == nil {
+		now = time.Now
+	}
+	v := &Verifier{now: now}
+	v.mu.orgs = make(map[string]*orgState, len(orgs))
+	for _, o := range orgs {
+		if o.MSPID == "" || o.Root == nil {
+			return nil, fmt.Errorf("msp: organisation %q needs an MSP ID and a root certificate", o.Name)
+		}
+		if !o.Root.IsCA {
+			return nil, fmt.Errorf("msp: root certificate of %s (%s) is not a CA certificate", o.MSPID, o.Root.Subject)
+		}
+		if _, dup := v.mu.orgs[o.MSPID]; dup {
+			return nil, fmt.Errorf("msp: organisation %s listed twice", o.MSPID)
+		}
+		v.mu.orgs[o.MSPID] = &orgState{Org: o, revoked: map[string]time.Time{}}
+	}
+	return v, nil
+}
+
+// Orgs returns the organisations, sorted by MSP ID.
+func (v *Verifier) Orgs() []Org {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	out := make([]Org, 0, len(v.mu.orgs))
+	for _, o := range v.mu.orgs {
+		out = append(out, o.Org)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].MSPID < out[j].MSPID })
+	return out
+}
+
+// RootPool returns a pool of every organisation's root certificate, for
+// verifying TLS peers.
+func (v *Verifier) RootPool() *x509.CertPool {
+	pool := x509.NewCertPool()
+	for _, o := range v.Orgs() {
+		pool.AddCert(o.Root)
+	}
+	return pool
+}
+
+// Validate checks that cert is a valid identity of the organisation mspID:
+// issued by its CA, within its validity period, not revoked, and carrying
+// exactly one Folio role.
+func (v *Verifier) Validate(mspID string, cert *x509.Certificate) (*Identity, error) {
+	v.mu.RLock()
+	o, ok := v.mu.orgs[mspID]
+	var revokedAt time.Time
+	var revoked bool
+	if ok {
+		revokedAt, revoked = o.revoked[serialHex(cert.SerialNumber)]
+	}
+	v.mu.RUnlock()
+	fail := func(err error, format string, args ...any) (*Identity, error) {
+		return nil, &ValidationError{Subject: cert.Subject.String(), MSPID: mspID, Err: err, Detail: fmt.Sprintf(format, args...)}
+	}
+	if !ok {
+		return fail(ErrUnknownMSP, "the consortium's organisations are %s", v.mspList())
+	}
+	if err := cert.CheckSignatureFrom(o.Root); err != nil || !bytes.Equal(cert.RawIssuer, o.Root.RawSubject) {
+		return fail(ErrNotIssuedByOrg, "issued by %q, but %s's CA is %q", cert.Issuer, mspID, o.Root.Subject)
+	}
+	now := v.now()
+	if now.Before(cert.NotBefore) {
+		return fail(ErrNotYetValid, "valid from %s", cert.NotBefore.UTC().Format(time.RFC3339))
+	}
+	if now.After(cert.NotAfter) {
+		return fail(ErrExpired, "expired at %s; enroll again for a new certificate", cert.NotAfter.UTC().Format(time.RFC3339))
+	}
+	if revoked {
+		return fail(ErrRevoked, "serial %s revoked by %s's CA at %s", serialHex(cert.SerialNumber), mspID, revokedAt.UTC().Format(time.RFC3339))
+	}
+	role, err := certRole(cert)
+	if err != nil {
+		return fail(ErrNoRole, "%v", err)
+	}
+	return &Identity{MSPID: mspID, Org: o.Name, Name: cert.Subject.CommonName, Role: role, Cert: cert}, nil
+}
+
+// ValidateSerialized parses SerializedIdentity bytes and validates them.
+func (v *Verifier) ValidateSerialized(b []byte) (*Identity, error) {
+	mspID, cert, err := Deserialize(b)
+	if err != nil {
+		return nil, err
+	}
+	return v.Validate(mspID, cert)
+}
+
+// Identify validates a certificate whose organisation is not stated (a TLS
+// peer's), finding the organisation by the certificate's issuer.
+func (v *Verifier) Identify(cert *x509.Certificate) (*Identity, error) {
+	v.mu.RLock()
+	var mspID string
+	for id, o := range v.mu.orgs {
+		if bytes.Equal(cert.RawIssuer, o.Root.RawSubject) {
+			mspID = id
+			break
+		}
+	}
+	v.mu.RUnlock()
+	if mspID == "" {
+		return nil, &ValidationError{Subject: cert.Subject.String(), MSPID: "?", Err: ErrUnknownMSP,
+			Detail: fmt.Sprintf("issuer %q is not the CA of any consortium organisation (%s)", cert.Issuer, v.mspList())}
+	}
+	return v.Validate(mspID, cert)
+}
+
+// Require validates an identity against a principal and returns a clear
+// error naming both when it is not satisfied.
+func (v *Verifier) Require(id *Identity, p Principal) error {
+	if p.SatisfiedBy(id) {
+		return nil
+	}
+	return &ValidationError{Subject: id.Cert.Subject.String(), MSPID: id.MSPID, Err: ErrWrongRole,
+		Detail: fmt.Sprintf("%s is %s of %s, need %s", id.Label(), id.Role, id.MSPID, p)}
+}
+
+// UpdateCRL installs an organisation's certificate revocation list after
+// checking it is signed by the organisation's CA. A list older than the one
+// installed (by CRL number) is ignored, so a replayed old list cannot
+// un-revoke anyone.
+func (v *Verifier) UpdateCRL(mspID string, der []byte) error {
+	crl, err := x509.ParseRevocationList(der)
+	if err != nil {
+		return fmt.Errorf("CRL of %s: %w", mspID, err)
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	o, ok := v.mu.orgs[mspID]
+	if !ok {
+		return fmt.Errorf("CRL of %s: %w", mspID, ErrUnknownMSP)
+	}
+	if err := crl.CheckSignatureFrom(o.Root); err != nil {
+		return fmt.Errorf("CRL of %s: not signed by the organisation's CA: %w", mspID, err)
+	}
+	if o.crlNumber != nil && crl.Number != nil && crl.Number.Cmp(o.crlNumber) < 0 {
+		return nil
+	}
+	revoked := make(map[string]time.Time, len(crl.RevokedCertificateEntries))
+	for _, e := range crl.RevokedCertificateEntries {
+		revoked[serialHex(e.SerialNumber)] = e.RevocationTime
+	}
+	o.revoked, o.crlNumber, o.crlAt = revoked, crl.Number, crl.ThisUpdate
+	return nil
+}
+
+// Revocations returns the revoked serials currently known for an organisation.
+func (v *Verifier) Revocations(mspID string) []Revocation {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	o, ok := v.mu.orgs[mspID]
+	if !ok {
+		return nil
+	}
+	out := make([]Revocation, 0, len(o.revoked))
+	for s, at := range o.revoked {
+		out = append(out, Revocation{Serial: s, RevokedAt: at})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Serial < out[j].Serial })
+	return out
+}
+
+func (v *Verifier) mspList() string {
+	ids := make([]string, 0)
+	for _, o := range v.Orgs() {
+		ids = append(ids, o.MSPID)
+	}
+	return fmt.Sprint(ids)
+}
+
+func certRole(cert *x509.Certificate) (Role, error) {
+	var found []Role
+	for _, ou := range cert.Subject.OrganizationalUnit {
+		if r, err := ParseRole(ou); err == nil {
+			found = append(found, r)
+		}
+	}
+	if len(found) != 1 {
+		return "", fmt.Errorf("subject OU %q must hold exactly one of client, admin, peer, orderer", cert.Subject.OrganizationalUnit)
+	}
+	return found[0], nil
+}
+
+// SerialHex formats a certificate serial the way CRLs and CA listings show it.
+func SerialHex(n *big.Int) string { return serialHex(n) }
+
+func serialHex(n *big.Int) string { return fmt.Sprintf("%x", n) }

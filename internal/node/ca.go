@@ -1,0 +1,81 @@
+package node
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"connectrpc.com/connect"
+
+	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
+	"github.com/folio-ledger/folio/api/folio/v1/foliov1connect"
+	"github.com/folio-ledger/folio/internal/config"
+	"github.com/folio-ledger/folio/internal/identity/ca"
+	"github.com/folio-ledger/folio/internal/version"
+)
+
+// CAOptions builds an organisation's CA service.
+type CAOptions struct {
+	Config     *config.CA
+	ConfigFile string
+	Logger     *slog.Logger
+	Ready      func(addr string)
+}
+
+// RunCA serves an organisation's CA until ctx is done.
+//
+// Unlike peers and orderers, the CA does not require a client certificate:
+// a user who has not enrolled yet has none. Enrolment is authenticated by
+// the one-time secret, admin operations by their signatures (see package ca).
+func RunCA(ctx context.Context, opts CAOptions) error {
+	cfg, file, log := opts.Config, opts.ConfigFile, opts.Logger
+	if cfg == nil || log == nil {
+		return errors.New("ca: Config and Logger are required")
+	}
+	started := time.Now()
+	auth, err := ca.Open(cfg.Home, nil)
+	if err != nil {
+		return fieldErr(file, "home", err, "point it at the CA's directory")
+	}
+	org, mspID := auth.Org()
+	if org != cfg.Org || mspID != cfg.MSPID {
+		return fieldErr(file, "msp_id", fmt.Errorf("the CA in %s belongs to %s (%s), not %s (%s)", cfg.Home, org, mspID, cfg.Org, cfg.MSPID), "")
+	}
+	tlsCert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
+	if err != nil {
+		return fieldErr(file, "tls", err, "")
+	}
+	svc, err := ca.NewService(auth, log.With("ca", cfg.Name), nil)
+	if err != nil {
+		return err
+	}
+	ln, err := listen("listen.api", cfg.Listen.API)
+	if err != nil {
+		return fieldErr(file, "listen.api", err, "")
+	}
+	log = log.With("node", cfg.Name)
+	m := newMetrics(cfg.Name, config.RoleCA, cfg.Org)
+	ready := newReadiness()
+	v := version.Get()
+	info := func() *foliov1.NodeInfo {
+		return &foliov1.NodeInfo{Name: cfg.Name, Role: config.RoleCA, Org: cfg.Org, MspId: cfg.MSPID,
+			Version: v.Version, Commit: v.Commit, StartedAtUnixNano: started.UnixNano(), Pid: pid(), Ready: true}
+	}
+	mux := baseMux(info, ready, m)
+	path, h := foliov1connect.NewCAServiceHandler(svc, connect.WithInterceptors(m.interceptor()))
+	mux.Handle(path, h)
+	tlsConf := &tls.Config{Certificates: []tls.Certificate{tlsCert}, MinVersion: tls.VersionTLS12}
+	log.Info("CA started", "org", cfg.Org, "api", ln.Addr().String(), "version", v.Version)
+	if opts.Ready != nil {
+		opts.Ready(ln.Addr().String())
+	}
+	if err := serve(ctx, ln, http.Handler(mux), tlsConf, cfg.ShutdownGrace, log); err != nil {
+		return fmt.Errorf("%s: %w", cfg.Name, err)
+	}
+	log.Info("CA stopped")
+	return nil
+}

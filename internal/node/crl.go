@@ -1,0 +1,89 @@
+package node
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"connectrpc.com/connect"
+
+	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
+	"github.com/folio-ledger/folio/api/folio/v1/foliov1connect"
+	"github.com/folio-ledger/folio/internal/config"
+	"github.com/folio-ledger/folio/internal/identity"
+)
+
+// pollCRLs fetches every organisation's revocation list from its CA at a
+// fixed interval until ctx is done, so a revocation reaches this node within
+// one interval. It is owned by Run. A CA that cannot be reached leaves the
+// last list in force and is logged once per outage.
+func pollCRLs(ctx context.Context, cfg *config.Node, v *identity.Verifier, m *metrics, log *slog.Logger, firstDone func()) {
+	type source struct {
+		org    config.OrgRef
+		client foliov1connect.CAServiceClient
+		down   bool
+	}
+	var sources []*source
+	roots := map[string]*identity.Org{}
+	for _, o := range v.Orgs() {
+		roots[o.MSPID] = &o
+	}
+	for _, o := range cfg.Consortium {
+		if o.CAAddress == "" || roots[o.MSPID] == nil {
+			continue
+		}
+		hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+			TLSClientConfig:   &tls.Config{RootCAs: certPool(roots[o.MSPID].Root), MinVersion: tls.VersionTLS12},
+			ForceAttemptHTTP2: true,
+		}}
+		sources = append(sources, &source{org: o, client: foliov1connect.NewCAServiceClient(hc, "https://"+o.CAAddress)})
+	}
+	fetchAll := func() {
+		for _, s := range sources {
+			err := fetchCRL(ctx, s.client, s.org.MSPID, v)
+			switch {
+			case err != nil && !s.down:
+				s.down = true
+				m.crlUpdates.WithLabelValues(s.org.MSPID, "error").Inc()
+				log.Warn("cannot fetch revocation list; the last one stays in force", "org", s.org.MSPID, "ca", s.org.CAAddress, "err", err)
+			case err != nil:
+				m.crlUpdates.WithLabelValues(s.org.MSPID, "error").Inc()
+			case s.down:
+				s.down = false
+				m.crlUpdates.WithLabelValues(s.org.MSPID, "ok").Inc()
+				log.Info("revocation list fetched again", "org", s.org.MSPID)
+			default:
+				m.crlUpdates.WithLabelValues(s.org.MSPID, "ok").Inc()
+			}
+		}
+	}
+	fetchAll()
+	firstDone()
+	if cfg.CRLRefresh == 0 || len(sources) == 0 {
+		return
+	}
+	t := time.NewTicker(cfg.CRLRefresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fetchAll()
+		}
+	}
+}
+
+func fetchCRL(ctx context.Context, c foliov1connect.CAServiceClient, mspID string, v *identity.Verifier) error {
+	resp, err := c.GetCAInfo(ctx, connect.NewRequest(&foliov1.GetCAInfoRequest{}))
+	if err != nil {
+		return err
+	}
+	if resp.Msg.MspId != mspID {
+		return fmt.Errorf("CA answers for %s, expected %s", resp.Msg.MspId, mspID)
+	}
+	return v.UpdateCRL(mspID, resp.Msg.CrlDer)
+}
