@@ -133,4 +133,3 @@ func KeyID(pub crypto.PublicKey) (string, error) {
 	sum := sha256.Sum256(der)
 	return hex.EncodeToString(sum[:]), nil
 }
-
