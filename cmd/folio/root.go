@@ -1,0 +1,111 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/folio-ledger/folio/client/wallet"
+	"github.com/folio-ledger/folio/internal/identity"
+	"github.com/folio-ledger/folio/internal/localnet"
+)
+
+// globals are the flags every command shares (see docs/cli.md).
+type globals struct {
+	network string
+	as      string
+	peer    string
+	json    bool
+	stdout  io.Writer
+	stderr  io.Writer
+}
+
+func newRoot() *cobra.Command {
+	g := &globals{stdout: os.Stdout, stderr: os.Stderr}
+	root := &cobra.Command{
+		Use:   "folio",
+		Short: "Folio: a permissioned ledger for digital copyright",
+		Long: `Folio registers creative works, transfers rights and proves provenance on a
+permissioned ledger run by a consortium of organisations.
+
+Start a local network with 'folio network up', then use the other commands
+against it. Every command prints a human-readable result, or exactly one JSON
+document on stdout with --json. Errors go to stderr with a non-zero status.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	defNet := os.Getenv("FOLIO_NETWORK")
+	if defNet == "" {
+		defNet = "./folio-net"
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.network, "network", defNet, "network directory made by 'folio network up' ($FOLIO_NETWORK)")
+	pf.StringVar(&g.as, "as", "user1@Org1", "identity that signs, user@Org")
+	pf.StringVar(&g.peer, "peer", "", "peer whose gateway is used (default: first peer of the identity's organisation)")
+	pf.BoolVar(&g.json, "json", false, "print one JSON document on stdout")
+
+	root.AddCommand(
+		newVersionCmd(g),
+		newNetworkCmd(g),
+		newPeerCmd(g),
+		newOrdererCmd(g),
+		newCACmd(g),
+	)
+	return root
+}
+
+// loadNetwork reads the network directory named by --network.
+func (g *globals) loadNetwork() (string, *localnet.Network, error) {
+	dir, err := filepath.Abs(g.network)
+	if err != nil {
+		return "", nil, err
+	}
+	n, err := localnet.Load(dir)
+	return dir, n, err
+}
+
+func (g *globals) wallet(dir string) *wallet.Wallet {
+	return wallet.Open(filepath.Join(dir, "wallet"))
+}
+
+// signer loads the identity named by --as (or label, when given).
+func (g *globals) signer(dir, label string) (*identity.SigningIdentity, error) {
+	if label == "" {
+		label = g.as
+	}
+	return g.wallet(dir).Load(label)
+}
+
+// printJSON writes v as one indented JSON document.
+func (g *globals) printJSON(v any) error {
+	enc := json.NewEncoder(g.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// emit prints v as JSON with --json, otherwise calls human.
+func (g *globals) emit(v any, human func(w io.Writer)) error {
+	if g.json {
+		return g.printJSON(v)
+	}
+	human(g.stdout)
+	return nil
+}
+
+func (g *globals) progress() io.Writer { return g.stderr }
+
+func orgOf(label string) string {
+	_, org, err := wallet.ParseLabel(label)
+	if err != nil {
+		return ""
+	}
+	return org
+}
+
+func usageErr(format string, args ...any) error {
+	return fmt.Errorf(format, args...)
+}

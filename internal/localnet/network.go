@@ -1,0 +1,128 @@
+package localnet
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/folio-ledger/folio/internal/atomicfile"
+)
+
+// Format is the network directory format this build writes; it refuses to
+// use a directory with a higher format.
+const Format = 1
+
+// FileName is the network description inside a network directory.
+const FileName = "network.json"
+
+// ErrNotNetwork means a directory holds no network.json.
+var ErrNotNetwork = errors.New("not a Folio network directory")
+
+// Network is the content of network.json.
+type Network struct {
+	Format    int       `json:"format"`
+	Channel   string    `json:"channel"`
+	CreatedAt time.Time `json:"created_at"`
+	Orgs      []Org     `json:"orgs"`
+	Nodes     []Node    `json:"nodes"`
+}
+
+// Org is one organisation of the network.
+type Org struct {
+	Name  string `json:"name"`
+	MSPID string `json:"msp_id"`
+	// Kind is "peer" for organisations running peers, "orderer" for the
+	// ordering organisation.
+	Kind string `json:"kind"`
+	// RootCert is the root certificate's path, relative to the directory.
+	RootCert string `json:"root_cert"`
+	// CA is the name of the organisation's CA node.
+	CA string `json:"ca"`
+}
+
+// Node is one process of the network.
+type Node struct {
+	Name string `json:"name"`
+	// Role is "peer", "orderer" or "ca".
+	Role string `json:"role"`
+	Org  string `json:"org"`
+	// Config and Log are paths relative to the directory.
+	Config string `json:"config"`
+	Log    string `json:"log"`
+	// API is host:port of the node's listener.
+	API string `json:"api"`
+	// PID is the process ID while the node runs under a supervisor, else 0.
+	PID       int       `json:"pid,omitempty"`
+	StartedAt time.Time `json:"started_at,omitzero"`
+}
+
+// Load reads network.json from dir, refusing formats newer than this build.
+func Load(dir string) (*Network, error) {
+	p := filepath.Join(dir, FileName)
+	data, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w (no %s): create one with `folio network up --network %s`", dir, ErrNotNetwork, FileName, dir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", p, err)
+	}
+	var n Network
+	if err := json.Unmarshal(data, &n); err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	if n.Format > Format {
+		return nil, fmt.Errorf("%s has format %d, written by a newer Folio (this build reads up to %d): upgrade folio", p, n.Format, Format)
+	}
+	if n.Format < 1 {
+		return nil, fmt.Errorf("%s: format missing or invalid", p)
+	}
+	return &n, nil
+}
+
+// Save writes network.json into dir atomically.
+func (n *Network) Save(dir string) error {
+	data, err := json.MarshalIndent(n, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(filepath.Join(dir, FileName), append(data, '\n'), 0o644)
+}
+
+// Org returns the organisation with the given name.
+func (n *Network) Org(name string) (*Org, error) {
+	for i := range n.Orgs {
+		if n.Orgs[i].Name == name {
+			return &n.Orgs[i], nil
+		}
+	}
+	names := make([]string, 0, len(n.Orgs))
+	for _, o := range n.Orgs {
+		names = append(names, o.Name)
+	}
+	return nil, fmt.Errorf("no organisation %q in this network (it has %v)", name, names)
+}
+
+// Node returns the node with the given name.
+func (n *Network) Node(name string) (*Node, error) {
+	for i := range n.Nodes {
+		if n.Nodes[i].Name == name {
+			return &n.Nodes[i], nil
+		}
+	}
+	return nil, fmt.Errorf("no node %q in this network", name)
+}
+
+// PeersOf returns the peers of an organisation in order.
+func (n *Network) PeersOf(org string) []Node {
+	var out []Node
+	for _, nd := range n.Nodes {
+		if nd.Role == "peer" && nd.Org == org {
+			out = append(out, nd)
+		}
+	}
+	return out
+}

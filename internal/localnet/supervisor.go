@@ -1,0 +1,350 @@
+package localnet
+
+import (
+	"bufio"
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/folio-ledger/folio/client"
+	"github.com/folio-ledger/folio/client/wallet"
+	"github.com/folio-ledger/folio/internal/config"
+	fcrypto "github.com/folio-ledger/folio/internal/crypto"
+)
+
+// DefaultReadyTimeout bounds how long Up waits for every node to be ready.
+const DefaultReadyTimeout = 60 * time.Second
+
+// UpOptions control Up.
+type UpOptions struct {
+	// Dir is the network directory; created with Spec if it holds no network.
+	Dir string
+	// Exe is the folio binary that runs each node.
+	Exe string
+	// Spec sizes a new network. Zero fields take defaults; non-zero fields
+	// that differ from an existing network are an error.
+	Spec Spec
+	// Timeout bounds the wait for readiness. Default DefaultReadyTimeout.
+	Timeout time.Duration
+	// Progress receives one line per step; nil discards.
+	Progress io.Writer
+}
+
+// Running is a network started by Up.
+type Running struct {
+	Dir     string
+	Network *Network
+	// Generated is true when Up created the network directory.
+	Generated bool
+	exits     chan NodeExit
+}
+
+// NodeExit reports a node process that ended.
+type NodeExit struct {
+	Name string
+	Err  error // nil for a clean exit
+}
+
+// Exits delivers node processes that end while the caller runs; the
+// foreground supervisor uses it to notice a crashed node.
+func (r *Running) Exits() <-chan NodeExit { return r.exits }
+
+// Up creates the network directory if needed, starts every node as its own
+// process, and returns once all are ready. If any node fails to start or to
+// become ready in time, every node it started is stopped again and the error
+// says which node failed and why.
+func Up(ctx context.Context, opts UpOptions) (*Running, error) {
+	if opts.Timeout == 0 {
+		opts.Timeout = DefaultReadyTimeout
+	}
+	progress := opts.Progress
+	if progress == nil {
+		progress = io.Discard
+	}
+	dir, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	r := &Running{Dir: dir, exits: make(chan NodeExit, 64)}
+	r.Network, err = Load(dir)
+	switch {
+	case errors.Is(err, ErrNotNetwork):
+		fmt.Fprintf(progress, "generating network in %s (%d orgs x %d peers, %d orderers)\n", dir, def(opts.Spec.Orgs, 2), def(opts.Spec.PeersPerOrg, 2), def(opts.Spec.Orderers, 3))
+		if r.Network, err = Generate(dir, opts.Spec); err != nil {
+			return nil, err
+		}
+		r.Generated = true
+	case err != nil:
+		return nil, err
+	default:
+		if err := checkSpecMatches(r.Network, opts.Spec); err != nil {
+			return nil, fmt.Errorf("%s: %w", dir, err)
+		}
+	}
+	n := r.Network
+	if running := nodeProcesses(dir); len(running) > 0 {
+		var names []string
+		for _, nd := range n.Nodes {
+			if pid, ok := running[filepath.Join(dir, nd.Config)]; ok {
+				names = append(names, fmt.Sprintf("%s (pid %d)", nd.Name, pid))
+			}
+		}
+		return nil, fmt.Errorf("the network in %s is already running: %s; see `folio network status`, or run `folio network down` first",
+			dir, strings.Join(names, ", "))
+	}
+	if err := checkPorts(n); err != nil {
+		return nil, err
+	}
+	hc, err := AdminClient(dir, n)
+	if err != nil {
+		return nil, err
+	}
+
+	started := map[string]*exec.Cmd{}
+	fail := func(err error) (*Running, error) {
+		stopStarted(started, 10*time.Second)
+		for i := range n.Nodes {
+			n.Nodes[i].PID = 0
+		}
+		_ = n.Save(dir)
+		return nil, err
+	}
+	// CAs first (nodes fetch revocation lists from them), then orderers, then peers.
+	for _, role := range []string{config.RoleCA, config.RoleOrderer, config.RolePeer} {
+		for i := range n.Nodes {
+			nd := &n.Nodes[i]
+			if nd.Role != role {
+				continue
+			}
+			cmd, err := startNode(dir, opts.Exe, nd)
+			if err != nil {
+				return fail(err)
+			}
+			started[nd.Name] = cmd
+			nd.PID, nd.StartedAt = cmd.Process.Pid, time.Now().UTC()
+			fmt.Fprintf(progress, "started %-12s %-8s pid %-7d %s\n", nd.Name, nd.Role, nd.PID, nd.API)
+			go func(name string, cmd *exec.Cmd) {
+				r.exits <- NodeExit{Name: name, Err: cmd.Wait()}
+			}(nd.Name, cmd)
+		}
+	}
+	if err := n.Save(dir); err != nil {
+		return fail(err)
+	}
+	if err := waitReady(ctx, dir, n, hc, r.exits, opts.Timeout, progress); err != nil {
+		return fail(err)
+	}
+	return r, nil
+}
+
+func def(v, d int) int {
+	if v == 0 {
+		return d
+	}
+	return v
+}
+
+func checkSpecMatches(n *Network, s Spec) error {
+	orgs, orderers, peers := 0, 0, 0
+	for _, o := range n.Orgs {
+		if o.Kind == "peer" {
+			orgs++
+		}
+	}
+	for _, nd := range n.Nodes {
+		switch nd.Role {
+		case config.RoleOrderer:
+			orderers++
+		case config.RolePeer:
+			peers++
+		}
+	}
+	var errs []error
+	if s.Orgs != 0 && s.Orgs != orgs {
+		errs = append(errs, fmt.Errorf("--orgs %d, but the existing network has %d", s.Orgs, orgs))
+	}
+	if s.PeersPerOrg != 0 && orgs > 0 && s.PeersPerOrg*orgs != peers {
+		errs = append(errs, fmt.Errorf("--peers-per-org %d, but the existing network has %d peers in %d orgs", s.PeersPerOrg, peers, orgs))
+	}
+	if s.Orderers != 0 && s.Orderers != orderers {
+		errs = append(errs, fmt.Errorf("--orderers %d, but the existing network has %d", s.Orderers, orderers))
+	}
+	if len(errs) > 0 {
+		errs = append(errs, errors.New("size flags apply only to a new network: drop them to restart this one, or use another --network"))
+	}
+	return errors.Join(errs...)
+}
+
+// checkPorts fails if any node's port is taken, naming every conflict.
+func checkPorts(n *Network) error {
+	var busy []string
+	for _, nd := range n.Nodes {
+		l, err := net.Listen("tcp", nd.API)
+		if err != nil {
+			busy = append(busy, fmt.Sprintf("%s (%s)", nd.API, nd.Name))
+			continue
+		}
+		l.Close()
+	}
+	if len(busy) > 0 {
+		return fmt.Errorf("ports in use by another program: %s; stop that program, or start a new network in another directory (ports are chosen when a network is created)",
+			strings.Join(busy, ", "))
+	}
+	return nil
+}
+
+func startNode(dir, exe string, nd *Node) (*exec.Cmd, error) {
+	logPath := filepath.Join(dir, nd.Log)
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("start %s: log file: %w", nd.Name, err)
+	}
+	defer logf.Close() // the child holds its own descriptor
+	sub := map[string][]string{config.RoleCA: {"ca", "serve"}, config.RolePeer: {"peer", "start"}, config.RoleOrderer: {"orderer", "start"}}[nd.Role]
+	if sub == nil {
+		return nil, fmt.Errorf("start %s: unknown role %q", nd.Name, nd.Role)
+	}
+	cmd := exec.Command(exe, append(sub, "--config", filepath.Join(dir, nd.Config))...)
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// Own session: Ctrl-C in the terminal reaches only the supervisor, which
+	// then stops the nodes in order.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", nd.Name, err)
+	}
+	return cmd, nil
+}
+
+// waitReady polls every node's /readyz until all answer ready, a node exits,
+// or the timeout passes; the error names each node that is not ready, why,
+// and the end of its log.
+func waitReady(ctx context.Context, dir string, n *Network, hc *http.Client, exits <-chan NodeExit, timeout time.Duration, progress io.Writer) error {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	pending := map[string]string{} // name -> last reason
+	for _, nd := range n.Nodes {
+		pending[nd.Name] = "no answer yet"
+	}
+	for {
+		for _, nd := range n.Nodes {
+			if _, ok := pending[nd.Name]; !ok {
+				continue
+			}
+			if err := probeReady(ctx, hc, nd.API); err != nil {
+				pending[nd.Name] = err.Error()
+			} else {
+				delete(pending, nd.Name)
+				fmt.Fprintf(progress, "ready   %s\n", nd.Name)
+			}
+		}
+		if len(pending) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case ex := <-exits:
+			nd, _ := n.Node(ex.Name)
+			return fmt.Errorf("%s exited during start-up (%v); last lines of %s:\n%s", ex.Name, ex.Err, nd.Log, tail(filepath.Join(dir, nd.Log), 8))
+		case <-deadline.C:
+			var b strings.Builder
+			fmt.Fprintf(&b, "network not ready after %s:", timeout)
+			names := make([]string, 0, len(pending))
+			for name := range pending {
+				names = append(names, name)
+			}
+			sort.Strings(names)
+			for _, name := range names {
+				nd, _ := n.Node(name)
+				fmt.Fprintf(&b, "\n  %s: %s\n  last lines of %s:\n%s", name, pending[name], nd.Log, tail(filepath.Join(dir, nd.Log), 5))
+			}
+			return errors.New(b.String())
+		case <-tick.C:
+		}
+	}
+}
+
+func probeReady(ctx context.Context, hc *http.Client, addr string) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+addr+"/readyz", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s", strings.TrimSpace(string(body)))
+	}
+	return nil
+}
+
+// tail returns the last n lines of a file, indented, for error reports.
+func tail(path string, n int) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return "    (no log: " + err.Error() + ")"
+	}
+	defer f.Close()
+	var lines []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+		if len(lines) > n {
+			lines = lines[1:]
+		}
+	}
+	if len(lines) == 0 {
+		return "    (log is empty)"
+	}
+	return "    " + strings.Join(lines, "\n    ")
+}
+
+// AdminClient returns an HTTP client for talking to the network's nodes as
+// the first organisation's admin, trusting every organisation's root.
+func AdminClient(dir string, n *Network) (*http.Client, error) {
+	roots, err := RootPool(dir, n)
+	if err != nil {
+		return nil, err
+	}
+	if len(n.Orgs) == 0 {
+		return nil, fmt.Errorf("%s: the network has no organisations", dir)
+	}
+	id, err := wallet.Open(filepath.Join(dir, "wallet")).Load("admin@" + n.Orgs[0].Name)
+	if err != nil {
+		return nil, err
+	}
+	return client.HTTPClient(id, roots), nil
+}
+
+// RootPool loads every organisation's root certificate.
+func RootPool(dir string, n *Network) (*x509.CertPool, error) {
+	pool := x509.NewCertPool()
+	for _, o := range n.Orgs {
+		c, err := fcrypto.ReadCertificate(filepath.Join(dir, o.RootCert))
+		if err != nil {
+			return nil, err
+		}
+		pool.AddCert(c)
+	}
+	return pool, nil
+}
