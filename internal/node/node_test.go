@@ -102,7 +102,9 @@ func TestNodeServesMembersAndRefusesOthers(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
-	go func() { done <- Run(ctx, Options{Config: cfg, ConfigFile: "test.yaml", Logger: quiet, Ready: func(a string) { ready <- a }}) }()
+	go func() {
+		done <- Run(ctx, Options{Config: cfg, ConfigFile: "test.yaml", Logger: quiet, Ready: func(a string) { ready <- a }})
+	}()
 	var addr string
 	select {
 	case addr = <-ready:
