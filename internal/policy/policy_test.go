@@ -170,12 +170,12 @@ func TestEvaluate(t *testing.T) {
 
 func TestParseErrorsAreSpecific(t *testing.T) {
 	for in, want := range map[string]string{
-		"AND('Org1MSP.member'":             "expected",
-		"OutOf(5, 'A.member')":             "threshold must be 0 to 2",
-		"OR('A.member', 'B.member',)":      "trailing comma",
-		`OR("A.member")`:                   "single-quoted",
-		"XOR('A.member')":                  "unknown gate",
-		"OR('A.superuser')":                "not a principal",
+		"AND('Org1MSP.member'":        "expected",
+		"OutOf(5, 'A.member')":        "threshold must be 0 to 2",
+		"OR('A.member', 'B.member',)": "trailing comma",
+		`OR("A.member")`:              "single-quoted",
+		"XOR('A.member')":             "unknown gate",
+		"OR('A.superuser')":           "not a principal",
 		strings.Repeat("OR(", 100) + "'A.member'" + strings.Repeat(")", 100): "nested deeper",
 	} {
 		_, err := Parse(in)
