@@ -78,6 +78,9 @@ second 'up' on an existing directory restarts the same network with its data.`,
 	f.IntVar(&spec.Orgs, "orgs", 0, "peer organisations of a new network (default 2)")
 	f.IntVar(&spec.PeersPerOrg, "peers-per-org", 0, "peers per organisation of a new network (default 2)")
 	f.IntVar(&spec.Orderers, "orderers", 0, "orderers of a new network (default 3)")
+	f.IntVar(&spec.BlockMaxTx, "block-max-tx", 0, "new network: cut a block at this many transactions (default 500)")
+	f.IntVar(&spec.BlockMaxBytes, "block-max-bytes", 0, "new network: cut a block at this many bytes (default 4 MiB)")
+	f.DurationVar(&spec.BlockTimeout, "block-timeout", 0, "new network: cut a block this long after its first transaction (default 250ms)")
 	f.BoolVar(&detach, "detach", false, "return once the network is ready, leaving it running")
 	f.DurationVar(&timeout, "timeout", localnet.DefaultReadyTimeout, "how long to wait for every node to be ready")
 	return cmd

@@ -17,6 +17,7 @@ identity: {cert: msp/cert.pem, key: msp/key.pem}
 tls: {cert: tls/cert.pem, key: tls/key.pem}
 listen: {api: 127.0.0.1:7051}
 data_dir: data
+genesis: ../../genesis.block
 consortium:
   - {name: Org1, msp_id: Org1MSP, root_cert: ../../orgs/Org1/ca-cert.pem, ca_address: 127.0.0.1:7054}
 `
@@ -84,17 +85,6 @@ func TestUnknownFieldIsAnError(t *testing.T) {
 	_, err := ParseNode("/x/peer.yaml", []byte(goodPeer+"lisen: {}\n"), nil)
 	if err == nil || !strings.Contains(err.Error(), "/x/peer.yaml") || !strings.Contains(err.Error(), "lisen") {
 		t.Fatalf("typo accepted or unclear: %v", err)
-	}
-}
-
-func TestOrdererNeedsBlockCutting(t *testing.T) {
-	src := strings.Replace(goodPeer, "role: peer", "role: orderer", 1)
-	n, err := ParseNode("o.yaml", []byte(src), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n.BlockCutting.MaxTxCount == 0 || n.BlockCutting.Timeout == 0 {
-		t.Fatalf("orderer defaults missing: %+v", n.BlockCutting)
 	}
 }
 

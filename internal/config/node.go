@@ -36,6 +36,9 @@ type KeyPair struct {
 type Listen struct {
 	// API is host:port of the node's RPC, health and metrics listener (mutual TLS).
 	API string `yaml:"api"`
+	// P2P is host:port of the node-to-node session listener. Empty makes the
+	// node dial-only: it refuses inbound sessions and dials every other node.
+	P2P string `yaml:"p2p"`
 }
 
 // OrgRef is a consortium organisation as a node needs to know it.
@@ -55,16 +58,11 @@ type Endpoint struct {
 	Org  string `yaml:"org"`
 	// API is host:port of the node's RPC listener.
 	API string `yaml:"api"`
-}
-
-// BatchConfig sets when the ordering leader cuts a block (orderers only).
-type BatchConfig struct {
-	// MaxTxCount: cut when this many transactions are pending. Default 500.
-	MaxTxCount uint32 `yaml:"max_tx_count"`
-	// MaxBytes: cut when pending transactions reach this size. Default 4 MiB.
-	MaxBytes uint32 `yaml:"max_bytes"`
-	// Timeout: cut this long after the first pending transaction. Default 250ms.
-	Timeout time.Duration `yaml:"timeout"`
+	// P2P is host:port of the node's session listener; empty for a dial-only node.
+	P2P string `yaml:"p2p"`
+	// NodeID is the hex SHA-256 of the node's public signing key; sessions
+	// to it must prove this identity.
+	NodeID string `yaml:"node_id"`
 }
 
 // Log configures structured logging.
@@ -94,13 +92,14 @@ type Node struct {
 	Listen Listen  `yaml:"listen"`
 	// DataDir holds the node's databases. Created if missing (mode 0700).
 	DataDir string `yaml:"data_dir"`
+	// Genesis is the channel's genesis block (block 0), the same file for
+	// every node of the network.
+	Genesis string `yaml:"genesis"`
 	// Consortium lists every organisation whose members the node accepts.
 	Consortium []OrgRef `yaml:"consortium"`
 	// Orderers and Peers list the other nodes of the network.
 	Orderers []Endpoint `yaml:"orderers"`
 	Peers    []Endpoint `yaml:"peers"`
-	// BlockCutting applies to orderers.
-	BlockCutting BatchConfig `yaml:"block_cutting"`
 	// CRLRefresh is how often revocation lists are fetched from the CAs. Default 5s.
 	CRLRefresh time.Duration `yaml:"crl_refresh"`
 	// ShutdownGrace bounds a graceful stop. Default 10s.
@@ -131,17 +130,6 @@ func (n *Node) EnsureDefaults() {
 	}
 	if n.ShutdownGrace == 0 {
 		n.ShutdownGrace = 10 * time.Second
-	}
-	if n.Role == RoleOrderer {
-		if n.BlockCutting.MaxTxCount == 0 {
-			n.BlockCutting.MaxTxCount = 500
-		}
-		if n.BlockCutting.MaxBytes == 0 {
-			n.BlockCutting.MaxBytes = 4 << 20
-		}
-		if n.BlockCutting.Timeout == 0 {
-			n.BlockCutting.Timeout = 250 * time.Millisecond
-		}
 	}
 	n.Log.ensureDefaults()
 }
@@ -217,6 +205,12 @@ func (n *Node) Validate(file string) error {
 	checkKeyPair(p, "identity", n.Identity)
 	checkKeyPair(p, "tls", n.TLS)
 	checkAddress(p, "listen.api", n.Listen.API, true)
+	if n.Listen.P2P != "" {
+		checkAddress(p, "listen.p2p", n.Listen.P2P, true)
+	}
+	if n.Genesis == "" {
+		p.add("genesis", "missing: set the channel's genesis block file (made by `folio network up`)")
+	}
 	if n.DataDir == "" {
 		p.add("data_dir", "missing: set a directory for the node's databases")
 	}
@@ -252,17 +246,6 @@ func (n *Node) Validate(file string) error {
 	}
 	for i, e := range n.Peers {
 		checkEndpoint(p, fmt.Sprintf("peers[%d]", i), e)
-	}
-	if n.Role == RoleOrderer {
-		if n.BlockCutting.MaxTxCount == 0 {
-			p.add("block_cutting.max_tx_count", "must be at least 1")
-		}
-		if n.BlockCutting.MaxBytes < 1024 {
-			p.add("block_cutting.max_bytes", "%d is too small: at least 1024", n.BlockCutting.MaxBytes)
-		}
-		if n.BlockCutting.Timeout <= 0 {
-			p.add("block_cutting.timeout", "must be positive, e.g. 250ms")
-		}
 	}
 	if n.CRLRefresh < 0 {
 		p.add("crl_refresh", "must not be negative")
@@ -339,7 +322,15 @@ func checkEndpoint(p *problems, field string, e Endpoint) {
 		p.add(field+".name", "missing")
 	}
 	checkAddress(p, field+".api", e.API, false)
+	if e.P2P != "" {
+		checkAddress(p, field+".p2p", e.P2P, false)
+	}
+	if e.NodeID != "" && !nodeIDPattern.MatchString(e.NodeID) {
+		p.add(field+".node_id", "%q: want 64 lowercase hex digits (SHA-256 of the node's public key)", e.NodeID)
+	}
 }
+
+var nodeIDPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 func checkLog(p *problems, l Log) {
 	switch l.Level {
@@ -378,7 +369,7 @@ func ParseNode(file string, data []byte, overrides map[string]string) (*Node, er
 		return nil, fmt.Errorf("config %s: %w", file, err)
 	}
 	base := filepath.Dir(file)
-	for _, p := range []*string{&n.Identity.Cert, &n.Identity.Key, &n.TLS.Cert, &n.TLS.Key, &n.DataDir} {
+	for _, p := range []*string{&n.Identity.Cert, &n.Identity.Key, &n.TLS.Cert, &n.TLS.Key, &n.DataDir, &n.Genesis} {
 		*p = resolve(base, *p)
 	}
 	for i := range n.Consortium {

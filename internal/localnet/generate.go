@@ -14,9 +14,13 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
+	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
 	"github.com/folio-ledger/folio/client"
 	"github.com/folio-ledger/folio/client/wallet"
 	"github.com/folio-ledger/folio/internal/atomicfile"
+	"github.com/folio-ledger/folio/internal/channel"
 	"github.com/folio-ledger/folio/internal/config"
 	fcrypto "github.com/folio-ledger/folio/internal/crypto"
 	"github.com/folio-ledger/folio/internal/identity"
@@ -33,6 +37,12 @@ type Spec struct {
 	Orderers int
 	// Channel is the channel's name. Default "folio".
 	Channel string
+	// Block cutting, recorded in the genesis block so every orderer cuts
+	// identically: at BlockMaxTx envelopes (default 500), BlockMaxBytes
+	// (default 4 MiB), or BlockTimeout after the first pending one (default 250ms).
+	BlockMaxTx    int
+	BlockMaxBytes int
+	BlockTimeout  time.Duration
 }
 
 // Limits on generated networks; a local network beyond them would not fit
@@ -60,6 +70,15 @@ func (s *Spec) EnsureDefaults() {
 	if s.Channel == "" {
 		s.Channel = "folio"
 	}
+	if s.BlockMaxTx == 0 {
+		s.BlockMaxTx = 500
+	}
+	if s.BlockMaxBytes == 0 {
+		s.BlockMaxBytes = 4 << 20
+	}
+	if s.BlockTimeout == 0 {
+		s.BlockTimeout = 250 * time.Millisecond
+	}
 }
 
 // Validate reports a size out of range, naming the flag.
@@ -73,6 +92,15 @@ func (s *Spec) Validate() error {
 	}
 	if s.Orderers < 1 || s.Orderers > maxOrderers {
 		errs = append(errs, fmt.Errorf("--orderers %d: must be 1 to %d", s.Orderers, maxOrderers))
+	}
+	if s.BlockMaxTx < 1 || s.BlockMaxTx > 100_000 {
+		errs = append(errs, fmt.Errorf("--block-max-tx %d: must be 1 to 100000", s.BlockMaxTx))
+	}
+	if s.BlockMaxBytes < 64<<10 || s.BlockMaxBytes > 64<<20 {
+		errs = append(errs, fmt.Errorf("--block-max-bytes %d: must be 64 KiB to 64 MiB", s.BlockMaxBytes))
+	}
+	if s.BlockTimeout < time.Millisecond || s.BlockTimeout > time.Minute {
+		errs = append(errs, fmt.Errorf("--block-timeout %s: must be 1ms to 1m", s.BlockTimeout))
 	}
 	return errors.Join(errs...)
 }
@@ -128,7 +156,7 @@ func build(dir string, spec Spec) (*Network, error) {
 
 	nodeCount := 0
 	for _, p := range plans {
-		nodeCount += 1 + len(p.nodes)
+		nodeCount += 1 + 2*len(p.nodes) // a CA's API; each node's API and P2P
 	}
 	ports, err := freePorts(nodeCount)
 	if err != nil {
@@ -149,6 +177,8 @@ func build(dir string, spec Spec) (*Network, error) {
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx := context.Background()
+	nodeIDs := map[string]string{}
+	var genesisSigner *identity.SigningIdentity
 
 	// Organisations and their identities, enrolled through each CA's own
 	// service in-process: the same register/enroll path `folio ca` uses.
@@ -174,6 +204,9 @@ func build(dir string, spec Spec) (*Network, error) {
 		if err != nil {
 			return nil, err
 		}
+		if p.Kind == "orderer" {
+			genesisSigner = admin
+		}
 		if p.Kind == "peer" {
 			secret, err := cli.Register(ctx, admin, "user1", identity.RoleClient)
 			if err != nil {
@@ -192,6 +225,9 @@ func build(dir string, spec Spec) (*Network, error) {
 			if err != nil {
 				return nil, fmt.Errorf("enroll %s: %w", nodeName, err)
 			}
+			if nodeIDs[nodeName], err = fcrypto.KeyID(e.Cert.PublicKey); err != nil {
+				return nil, err
+			}
 			nd := filepath.Join(dir, "nodes", nodeName)
 			if err := writeKeyPair(filepath.Join(nd, "msp"), e.Cert, e.Key); err != nil {
 				return nil, err
@@ -206,8 +242,19 @@ func build(dir string, spec Spec) (*Network, error) {
 	for _, p := range plans {
 		role := string(p.role)
 		for _, nodeName := range p.nodes {
-			n.Nodes = append(n.Nodes, Node{Name: nodeName, Role: role, Org: p.Name, API: nextAddr()})
+			n.Nodes = append(n.Nodes, Node{Name: nodeName, Role: role, Org: p.Name, API: nextAddr(), P2P: nextAddr(), NodeID: nodeIDs[nodeName]})
 		}
+	}
+	genesis, err := genesisBlock(dir, n, spec, genesisSigner)
+	if err != nil {
+		return nil, err
+	}
+	data, err := proto.Marshal(genesis)
+	if err != nil {
+		return nil, err
+	}
+	if err := atomicfile.WriteFile(filepath.Join(dir, GenesisFile), data, 0o644); err != nil {
+		return nil, err
 	}
 	for i := range n.Nodes {
 		nd := &n.Nodes[i]
@@ -221,6 +268,48 @@ func build(dir string, spec Spec) (*Network, error) {
 		return nil, err
 	}
 	return n, nil
+}
+
+
+// genesisBlock records the network as the channel's configuration: every
+// organisation with its root certificate, every orderer and peer with its
+// node ID and addresses, block cutting, and the default policies (every
+// peer organisation endorses copyright transactions; a majority of their
+// admins activates contract versions).
+func genesisBlock(dir string, n *Network, spec Spec, signer *identity.SigningIdentity) (*foliov1.Block, error) {
+	if signer == nil {
+		return nil, fmt.Errorf("genesis: no ordering organisation admin")
+	}
+	cfg := &foliov1.ChannelConfig{Format: channel.Format, ChannelId: n.Channel,
+		Batch:    &foliov1.BatchConfig{MaxTxCount: uint32(spec.BlockMaxTx), MaxBytes: uint32(spec.BlockMaxBytes), TimeoutMs: uint32(spec.BlockTimeout.Milliseconds())},
+		Policies: map[string]string{}}
+	var members, admins []string
+	for _, o := range n.Orgs {
+		root, err := os.ReadFile(filepath.Join(dir, o.RootCert))
+		if err != nil {
+			return nil, err
+		}
+		kind := foliov1.OrgKind_ORG_KIND_PEER
+		if o.Kind == "orderer" {
+			kind = foliov1.OrgKind_ORG_KIND_ORDERER
+		} else {
+			members = append(members, "'"+o.MSPID+".member'")
+			admins = append(admins, "'"+o.MSPID+".admin'")
+		}
+		cfg.Orgs = append(cfg.Orgs, &foliov1.OrgConfig{Name: o.Name, MspId: o.MSPID, Kind: kind, RootCerts: [][]byte{root}})
+	}
+	for _, nd := range n.Nodes {
+		ep := &foliov1.NodeEndpoint{Name: nd.Name, Org: nd.Org, NodeId: nd.NodeID, ApiAddress: nd.API, P2PAddress: nd.P2P}
+		switch nd.Role {
+		case config.RoleOrderer:
+			cfg.Orderers = append(cfg.Orderers, ep)
+		case config.RolePeer:
+			cfg.Peers = append(cfg.Peers, ep)
+		}
+	}
+	cfg.Policies["endorsement/copyright"] = "AND(" + strings.Join(members, ", ") + ")"
+	cfg.Policies["lifecycle/activation"] = fmt.Sprintf("OutOf(%d, %s)", len(admins)/2+1, strings.Join(admins, ", "))
+	return channel.NewGenesis(cfg, signer, time.Now())
 }
 
 func enrollToWallet(ctx context.Context, cli *client.CA, w *wallet.Wallet, org Org, name, secret string) (*identity.SigningIdentity, error) {
@@ -263,8 +352,9 @@ func writeNodeConfig(dir string, n *Network, nd *Node) error {
 			Format: config.Format, Name: nd.Name, Role: nd.Role, Org: nd.Org, MSPID: org.MSPID,
 			Identity: config.KeyPair{Cert: "msp/cert.pem", Key: "msp/key.pem"},
 			TLS:      config.KeyPair{Cert: "tls/cert.pem", Key: "tls/key.pem"},
-			Listen:   config.Listen{API: nd.API},
+			Listen:   config.Listen{API: nd.API, P2P: nd.P2P},
 			DataDir:  "data",
+			Genesis:  filepath.Join("..", "..", GenesisFile),
 			Log:      config.Log{Level: "info", Format: "json"},
 		}
 		for _, o := range n.Orgs {
@@ -276,16 +366,13 @@ func writeNodeConfig(dir string, n *Network, nd *Node) error {
 			if other.Name == nd.Name {
 				continue
 			}
-			e := config.Endpoint{Name: other.Name, Org: other.Org, API: other.API}
+			e := config.Endpoint{Name: other.Name, Org: other.Org, API: other.API, P2P: other.P2P, NodeID: other.NodeID}
 			switch other.Role {
 			case config.RoleOrderer:
 				c.Orderers = append(c.Orderers, e)
 			case config.RolePeer:
 				c.Peers = append(c.Peers, e)
 			}
-		}
-		if nd.Role == config.RoleOrderer {
-			c.BlockCutting = config.BatchConfig{MaxTxCount: 500, MaxBytes: 4 << 20, Timeout: 250 * time.Millisecond}
 		}
 		v = c
 	}

@@ -19,6 +19,9 @@ const Format = 1
 // FileName is the network description inside a network directory.
 const FileName = "network.json"
 
+// GenesisFile is the channel's genesis block inside a network directory.
+const GenesisFile = "genesis.block"
+
 // ErrNotNetwork means a directory holds no network.json.
 var ErrNotNetwork = errors.New("not a Folio network directory")
 
@@ -53,8 +56,12 @@ type Node struct {
 	// Config and Log are paths relative to the directory.
 	Config string `json:"config"`
 	Log    string `json:"log"`
-	// API is host:port of the node's listener.
+	// API is host:port of the node's RPC listener.
 	API string `json:"api"`
+	// P2P is host:port of the node's session listener (peers and orderers).
+	P2P string `json:"p2p,omitempty"`
+	// NodeID is the hex SHA-256 of the node's public signing key.
+	NodeID string `json:"node_id,omitempty"`
 	// PID is the process ID while the node runs under a supervisor, else 0.
 	PID       int       `json:"pid,omitempty"`
 	StartedAt time.Time `json:"started_at,omitzero"`

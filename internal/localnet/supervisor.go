@@ -180,6 +180,9 @@ func checkSpecMatches(n *Network, s Spec) error {
 	if s.Orderers != 0 && s.Orderers != orderers {
 		errs = append(errs, fmt.Errorf("--orderers %d, but the existing network has %d", s.Orderers, orderers))
 	}
+	if s.BlockMaxTx != 0 || s.BlockMaxBytes != 0 || s.BlockTimeout != 0 {
+		errs = append(errs, errors.New("--block-* flags set block cutting in the genesis block of a new network"))
+	}
 	if len(errs) > 0 {
 		errs = append(errs, errors.New("size flags apply only to a new network: drop them to restart this one, or use another --network"))
 	}

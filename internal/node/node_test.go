@@ -83,7 +83,7 @@ func (o *testOrg) nodeConfig(t *testing.T, name string, signing config.KeyPair) 
 	tlsKP, _ := o.issue(t, name, identity.RolePeer, true, time.Now(), time.Hour)
 	c := &config.Node{
 		Format: config.Format, Name: name, Role: config.RolePeer, Org: o.name, MSPID: o.name + "MSP",
-		Identity: signing, TLS: tlsKP, Listen: config.Listen{API: "127.0.0.1:0"}, DataDir: filepath.Join(t.TempDir(), "data"),
+		Identity: signing, TLS: tlsKP, Listen: config.Listen{API: "127.0.0.1:0"}, DataDir: filepath.Join(t.TempDir(), "data"), Genesis: "unused-before-ordering",
 		Consortium: []config.OrgRef{{Name: o.name, MSPID: o.name + "MSP", RootCert: filepath.Join(o.dir, "root.pem")}},
 	}
 	c.EnsureDefaults()

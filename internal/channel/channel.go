@@ -1,0 +1,188 @@
+// Package channel defines a channel's configuration as the chain records
+// it: the genesis block (block 0) carries one config transaction holding a
+// ChannelConfig (organisations and their root certificates, orderers and
+// peers with their node IDs and addresses, block cutting parameters and
+// named policies). Every node is given the same genesis block and derives
+// the channel's membership from it.
+package channel
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
+	fcrypto "github.com/folio-ledger/folio/internal/crypto"
+	"github.com/folio-ledger/folio/internal/identity"
+	"github.com/folio-ledger/folio/internal/policy"
+	"github.com/folio-ledger/folio/internal/types"
+)
+
+// Format is the ChannelConfig format this build writes and reads.
+const Format = 1
+
+// ErrInvalid marks a channel configuration that cannot be used.
+var ErrInvalid = errors.New("invalid channel configuration")
+
+// Validate checks a channel configuration: known format, unique
+// organisations with parseable root CA certificates, orderers and peers
+// naming known organisations with unique names and node IDs, positive block
+// cutting parameters, and policies that parse.
+func Validate(c *foliov1.ChannelConfig) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+	}
+	if c.GetFormat() == 0 || c.Format > Format {
+		return bad("format %d (this build reads up to %d)", c.GetFormat(), Format)
+	}
+	if c.ChannelId == "" {
+		return bad("channel ID missing")
+	}
+	orgs := map[string]bool{}
+	for _, o := range c.Orgs {
+		if o.Name == "" || o.MspId == "" || orgs[o.Name] {
+			return bad("organisation %q: name and MSP ID required and unique", o.Name)
+		}
+		orgs[o.Name] = true
+		if len(o.RootCerts) == 0 {
+			return bad("organisation %s has no root certificate", o.Name)
+		}
+		for _, pem := range o.RootCerts {
+			cert, err := fcrypto.ParseCertificatePEM(pem)
+			if err != nil || !cert.IsCA {
+				return bad("organisation %s: root certificate: %v", o.Name, err)
+			}
+		}
+	}
+	seen := map[string]bool{}
+	for _, list := range [][]*foliov1.NodeEndpoint{c.Orderers, c.Peers} {
+		for _, n := range list {
+			if n.Name == "" || seen[n.Name] || seen[n.NodeId] || len(n.NodeId) != 64 {
+				return bad("node %q: name and 64-hex node ID required and unique", n.Name)
+			}
+			seen[n.Name], seen[n.NodeId] = true, true
+			if !orgs[n.Org] {
+				return bad("node %s belongs to unknown organisation %q", n.Name, n.Org)
+			}
+		}
+	}
+	if len(c.Orderers) == 0 {
+		return bad("no orderers")
+	}
+	if b := c.Batch; b == nil || b.MaxTxCount == 0 || b.MaxBytes == 0 || b.TimeoutMs == 0 {
+		return bad("block cutting parameters must all be positive")
+	}
+	for name, p := range c.Policies {
+		if _, err := policy.Parse(p); err != nil {
+			return bad("policy %s: %v", name, err)
+		}
+	}
+	return nil
+}
+
+// MSPOrgs returns the organisations as the MSP verifier takes them.
+func MSPOrgs(c *foliov1.ChannelConfig) ([]identity.Org, error) {
+	var out []identity.Org
+	for _, o := range c.Orgs {
+		root, err := fcrypto.ParseCertificatePEM(o.RootCerts[0])
+		if err != nil {
+			return nil, fmt.Errorf("%w: organisation %s: %v", ErrInvalid, o.Name, err)
+		}
+		out = append(out, identity.Org{Name: o.Name, MSPID: o.MspId, Root: root})
+	}
+	return out, nil
+}
+
+// RaftID returns an orderer's Raft ID: its 1-based position in the
+// channel's orderer list. Every orderer computes the same IDs.
+func RaftID(c *foliov1.ChannelConfig, name string) (uint64, error) {
+	for i, o := range c.Orderers {
+		if o.Name == name {
+			return uint64(i + 1), nil
+		}
+	}
+	return 0, fmt.Errorf("%s is not an orderer of channel %s", name, c.ChannelId)
+}
+
+// Voters returns every orderer's Raft ID.
+func Voters(c *foliov1.ChannelConfig) []uint64 {
+	ids := make([]uint64, len(c.Orderers))
+	for i := range c.Orderers {
+		ids[i] = uint64(i + 1)
+	}
+	return ids
+}
+
+// NewGenesis builds block 0 holding cfg as a config transaction signed by
+// signer (an admin of the ordering organisation).
+func NewGenesis(cfg *foliov1.ChannelConfig, signer *identity.SigningIdentity, at time.Time) (*foliov1.Block, error) {
+	if err := Validate(cfg); err != nil {
+		return nil, err
+	}
+	data, err := proto.MarshalOptions{Deterministic: true}.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	nonce := make([]byte, types.MinNonceBytes)
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	creator := signer.Serialized()
+	payload, err := proto.MarshalOptions{Deterministic: true}.Marshal(&foliov1.Payload{
+		Header: &foliov1.TxHeader{Type: foliov1.TxType_TX_TYPE_CONFIG, ChannelId: cfg.ChannelId, TxId: types.TxID(nonce, creator),
+			Creator: creator, Nonce: nonce, TimestampUnixNano: at.UnixNano()},
+		Data: data,
+	})
+	if err != nil {
+		return nil, err
+	}
+	sig, err := signer.Sign(types.DomainEnvelope, payload)
+	if err != nil {
+		return nil, err
+	}
+	env, err := proto.MarshalOptions{Deterministic: true}.Marshal(&foliov1.Envelope{Payload: payload, Signature: sig})
+	if err != nil {
+		return nil, err
+	}
+	envs := [][]byte{env}
+	return &foliov1.Block{
+		Header:   &foliov1.BlockHeader{Number: 0, PreviousHash: types.GenesisPreviousHash(), DataHash: types.DataHash(envs), TimestampUnixNano: at.UnixNano()},
+		Data:     &foliov1.BlockData{Envelopes: envs},
+		Metadata: &foliov1.BlockMetadata{},
+	}, nil
+}
+
+// FromGenesis extracts and validates the channel configuration of block 0.
+func FromGenesis(b *foliov1.Block) (*foliov1.ChannelConfig, error) {
+	if err := types.ValidateBlock(b); err != nil {
+		return nil, fmt.Errorf("%w: genesis block: %v", ErrInvalid, err)
+	}
+	if b.Header.Number != 0 || len(b.Data.Envelopes) != 1 {
+		return nil, fmt.Errorf("%w: genesis must be block 0 with one config transaction", ErrInvalid)
+	}
+	var env foliov1.Envelope
+	if err := proto.Unmarshal(b.Data.Envelopes[0], &env); err != nil {
+		return nil, fmt.Errorf("%w: genesis envelope: %v", ErrInvalid, err)
+	}
+	p, err := types.ParseEnvelope(&env)
+	if err != nil {
+		return nil, fmt.Errorf("%w: genesis envelope: %v", ErrInvalid, err)
+	}
+	if p.Header.Type != foliov1.TxType_TX_TYPE_CONFIG {
+		return nil, fmt.Errorf("%w: genesis transaction is %v, want TX_TYPE_CONFIG", ErrInvalid, p.Header.Type)
+	}
+	var cfg foliov1.ChannelConfig
+	if err := proto.Unmarshal(p.Data, &cfg); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if cfg.ChannelId != p.Header.ChannelId {
+		return nil, fmt.Errorf("%w: config for channel %q in a transaction for %q", ErrInvalid, cfg.ChannelId, p.Header.ChannelId)
+	}
+	if err := Validate(&cfg); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
