@@ -1,0 +1,126 @@
+package deliver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
+	"github.com/folio-ledger/folio/internal/identity"
+)
+
+// Source is one orderer that can stream blocks.
+type Source interface {
+	Name() string
+	// Blocks streams blocks from start on, following new ones, until ctx is
+	// done or the stream fails.
+	Blocks(ctx context.Context, start uint64) (Stream, error)
+}
+
+// Stream yields blocks in order.
+type Stream interface {
+	Recv() (*foliov1.Block, error)
+	Close() error
+}
+
+// Sink is where accepted blocks go (the block store, or the committer).
+type Sink interface {
+	Height() uint64
+	LastHash() []byte
+	Accept(b *foliov1.Block) error
+}
+
+// Client keeps a Sink in step with the ordering service.
+type Client struct {
+	Sources []Source
+	MSP     *identity.Verifier
+	Sink    Sink
+	Logger  *slog.Logger
+	// StallTimeout switches orderer when no block arrives for this long while
+	// another orderer may be ahead. Zero disables it.
+	StallTimeout time.Duration
+	// MinBackoff and MaxBackoff bound the wait between failed attempts
+	// (exponential with jitter). Defaults 100ms and 5s.
+	MinBackoff, MaxBackoff time.Duration
+}
+
+// Run pulls blocks until ctx is done. It only returns ctx's error or an
+// error of the Sink (which the caller must treat as fatal).
+func (c *Client) Run(ctx context.Context) error {
+	if len(c.Sources) == 0 {
+		return errors.New("deliver: no orderers to deliver from")
+	}
+	minB, maxB := c.MinBackoff, c.MaxBackoff
+	if minB == 0 {
+		minB = 100 * time.Millisecond
+	}
+	if maxB == 0 {
+		maxB = 5 * time.Second
+	}
+	backoff := minB
+	next := rand.IntN(len(c.Sources))
+	for {
+		src := c.Sources[next%len(c.Sources)]
+		next++
+		got, err := c.pull(ctx, src)
+		var sinkErr *sinkError
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case errors.As(err, &sinkErr):
+			return sinkErr.err
+		case err != nil:
+			c.Logger.Warn("block delivery interrupted; trying another orderer", "orderer", src.Name(), "height", c.Sink.Height(), "err", err)
+		}
+		if got > 0 {
+			backoff = minB
+			continue
+		}
+		wait := backoff/2 + time.Duration(rand.Int64N(int64(backoff)))
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if backoff *= 2; backoff > maxB {
+			backoff = maxB
+		}
+	}
+}
+
+type sinkError struct{ err error }
+
+func (e *sinkError) Error() string { return e.err.Error() }
+
+// pull streams from one source from the sink's height, verifying and
+// accepting blocks, and returns how many it accepted.
+func (c *Client) pull(ctx context.Context, src Source) (int, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := src.Blocks(ctx, c.Sink.Height())
+	if err != nil {
+		return 0, err
+	}
+	defer stream.Close()
+	n := 0
+	for {
+		b, err := stream.Recv()
+		if err != nil {
+			return n, err
+		}
+		height := c.Sink.Height()
+		if b.GetHeader().GetNumber() < height {
+			continue // already have it (a resumed stream may overlap)
+		}
+		if err := VerifyBlock(c.MSP, b, height, c.Sink.LastHash()); err != nil {
+			return n, fmt.Errorf("from %s: %w", src.Name(), err)
+		}
+		if err := c.Sink.Accept(b); err != nil {
+			return n, &sinkError{fmt.Errorf("deliver: accept block %d: %w", b.Header.Number, err)}
+		}
+		n++
+	}
+}
