@@ -1,0 +1,239 @@
+package p2p
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/yamux"
+)
+
+// errRetired: the session was retired while a stream was being opened on
+// it; OpenStream retries on the session that replaced it.
+var errRetired = errors.New("session retired")
+
+// session drives one registered connection: its multiplexer, its stream
+// accept loop and the confirm / retire / drain steps the table orders.
+type session struct {
+	h           *Host
+	id          connID
+	peer        PeerIdentity
+	dialed      Side
+	fingerprint string
+	remote      string
+	since       time.Time
+	conn        net.Conn
+	mux         *yamux.Session
+	// ctx is cancelled when the session ends or the host stops; stream
+	// handlers run under it.
+	ctx    context.Context
+	cancel context.CancelFunc
+	// draining is closed when this end retires the session.
+	draining chan struct{}
+	// inbound counts remote-opened streams being served.
+	inbound atomic.Int32
+
+	// open orders stream opening against the retire notice: streams are
+	// opened under the read lock, the notice under the write lock, so every
+	// stream this end opens on the session precedes its notice on the wire.
+	open struct {
+		sync.RWMutex
+		retired bool
+	}
+}
+
+// start runs the multiplexer on the connection (dialer is the yamux
+// client) and the accept loop. Called under Host.mu, after registration:
+// a ping is answered only once the answering end has registered the
+// session, which is what makes confirmation meaningful.
+func (s *session) start(conf *yamux.Config) {
+	wc := &watchedConn{Conn: s.conn, idle: s.h.opts.IdleTimeout, write: s.h.opts.WriteTimeout}
+	if s.dialed == DialedBySelf {
+		s.mux, _ = yamux.Client(wc, conf) // conf was verified in New
+	} else {
+		s.mux, _ = yamux.Server(wc, conf)
+	}
+	s.h.wg.Add(1)
+	go s.acceptLoop()
+}
+
+// acceptLoop owns the session's inbound streams; when the multiplexer
+// shuts down it reports the session closed.
+func (s *session) acceptLoop() {
+	defer s.h.wg.Done()
+	for {
+		ys, err := s.mux.AcceptStream()
+		if err != nil {
+			break
+		}
+		if int(s.inbound.Load()) >= s.h.opts.MaxStreamsPerSession {
+			_ = ys.SetWriteDeadline(time.Now().Add(s.h.opts.WriteTimeout))
+			_, _ = ys.Write([]byte{statusRefused})
+			_ = ys.Close()
+			s.h.log.Warn("p2p stream refused", "peer", short(s.peer.NodeID), "reason", "too many streams", "limit", s.h.opts.MaxStreamsPerSession)
+			continue
+		}
+		s.inbound.Add(1)
+		s.h.wg.Add(1)
+		go s.serveStream(ys)
+	}
+	_ = s.mux.Close()
+	s.cancel()
+	s.h.log.Debug("p2p session closed", "peer", short(s.peer.NodeID), "name", s.peer.Name, "conn", s.fingerprint)
+	s.h.sessionClosed(s)
+}
+
+// serveStream reads a remote-opened stream's header and hands it to its
+// protocol's handler (or records a retire notice).
+func (s *session) serveStream(ys *yamux.Stream) {
+	defer s.h.wg.Done()
+	defer s.inbound.Add(-1)
+	defer ys.Close()
+	_ = ys.SetReadDeadline(time.Now().Add(s.h.opts.HandshakeTimeout))
+	protocol, err := readStreamHeader(ys)
+	if err != nil {
+		s.h.log.Debug("p2p stream dropped", "peer", short(s.peer.NodeID), "err", err)
+		return
+	}
+	if protocol == retireProtocol {
+		var r [1]byte
+		if _, err := io.ReadFull(ys, r[:]); err != nil || (r[0] != byte(reasonSuperseded) && r[0] != byte(reasonLeaving)) {
+			s.h.log.Warn("p2p malformed retire notice; closing session", "peer", short(s.peer.NodeID), "err", err)
+			_ = s.mux.Close()
+			return
+		}
+		s.h.remoteNotice(s, retireReason(r[0]))
+		return
+	}
+	_ = ys.SetReadDeadline(time.Time{})
+	handler := s.h.served[protocol]
+	if handler == nil {
+		_ = ys.SetWriteDeadline(time.Now().Add(s.h.opts.WriteTimeout))
+		_, _ = ys.Write([]byte{statusUnknown})
+		s.h.log.Debug("p2p stream for unknown protocol", "peer", short(s.peer.NodeID), "protocol", protocol)
+		return
+	}
+	if _, err := ys.Write([]byte{statusOK}); err != nil {
+		return
+	}
+	s.h.metrics.streams.WithLabelValues(protocol, "in").Inc()
+	handler(s.ctx, s.newStream(ys, protocol, false))
+}
+
+func (s *session) newStream(ys *yamux.Stream, protocol string, opener bool) *Stream {
+	return &Stream{
+		ys: ys, protocol: protocol, peer: s.peer, maxMsg: s.h.opts.MaxFrameBytes, opener: opener, draining: s.draining,
+		in:  s.h.metrics.bytes.WithLabelValues(protocol, "in"),
+		out: s.h.metrics.bytes.WithLabelValues(protocol, "out"),
+	}
+}
+
+// openStream opens a stream unless the session has been retired.
+func (s *session) openStream(protocol string) (*Stream, error) {
+	s.open.RLock()
+	if s.open.retired {
+		s.open.RUnlock()
+		return nil, errRetired
+	}
+	ys, err := s.mux.OpenStream() // returns once the SYN is written
+	s.open.RUnlock()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := ys.Write(marshalStreamHeader(protocol)); err != nil {
+		_ = ys.Close()
+		return nil, err
+	}
+	s.h.metrics.streams.WithLabelValues(protocol, "out").Inc()
+	return s.newStream(ys, protocol, true), nil
+}
+
+// confirm pings the session. The answer proves the remote registered it.
+func (s *session) confirm() {
+	defer s.h.wg.Done()
+	if _, err := s.mux.Ping(); err != nil {
+		s.h.log.Debug("p2p session not confirmed; closing", "peer", short(s.peer.NodeID), "conn", s.fingerprint, "err", err)
+		_ = s.mux.Close()
+		return
+	}
+	s.h.confirmed(s)
+}
+
+// retire stops opening streams on the session and sends the retire
+// notice; then it guards the drain: whatever the remote does, a retired
+// session is closed within DrainTimeout.
+func (s *session) retire(reason retireReason) {
+	defer s.h.wg.Done()
+	s.open.Lock()
+	if !s.open.retired {
+		s.open.retired = true
+		close(s.draining)
+	}
+	ys, err := s.mux.OpenStream()
+	s.open.Unlock()
+	if err == nil {
+		_ = ys.SetWriteDeadline(time.Now().Add(s.h.opts.WriteTimeout))
+		_, err = ys.Write(append(marshalStreamHeader(retireProtocol), byte(reason)))
+		_ = ys.Close()
+	}
+	if err != nil {
+		_ = s.mux.Close() // the connection is failing; acceptLoop reports the close
+		return
+	}
+	s.h.noticeSent(s)
+	t := time.NewTimer(s.h.opts.DrainTimeout)
+	defer t.Stop()
+	select {
+	case <-s.mux.CloseChan():
+	case <-t.C:
+		s.h.log.Warn("p2p retired session did not drain in time; closing it", "peer", short(s.peer.NodeID), "conn", s.fingerprint,
+			"streams", s.mux.NumStreams())
+		_ = s.mux.Close()
+	}
+}
+
+// drain waits (bounded by DrainTimeout) until no stream is open on the
+// session, then closes it. Both ends have retired it, so no new stream
+// can appear. The multiplexer has no "last stream closed" signal, so this
+// polls with a growing interval, as net/http's Server.Shutdown does.
+func (s *session) drain() {
+	defer s.h.wg.Done()
+	deadline := time.Now().Add(s.h.opts.DrainTimeout)
+	interval := time.Millisecond
+	for s.mux.NumStreams() > 0 && time.Now().Before(deadline) {
+		t := time.NewTimer(interval)
+		select {
+		case <-t.C:
+		case <-s.mux.CloseChan():
+			t.Stop()
+			return
+		}
+		interval = min(2*interval, 100*time.Millisecond)
+	}
+	// The answer to a ping proves the remote has received everything
+	// queued before it, the final stream closes included.
+	_, _ = s.mux.Ping()
+	_ = s.mux.Close()
+}
+
+func (h *Host) confirmed(s *session) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.applyLocked(h.mu.table.confirmed(s.id))
+}
+
+func (h *Host) noticeSent(s *session) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.applyLocked(h.mu.table.noticeSent(s.id))
+}
+
+func (h *Host) remoteNotice(s *session, reason retireReason) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.applyLocked(h.mu.table.remoteNotice(s.id, reason))
+}
