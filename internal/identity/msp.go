@@ -2,6 +2,7 @@ package identity
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -65,8 +66,21 @@ type Verifier struct {
 		sync.RWMutex
 		// orgs by MSP ID; revocation lists replaced wholesale by UpdateCRL.
 		orgs map[string]*orgState
+		// valid caches identities that passed every check, keyed by MSP ID
+		// and certificate hash, so a busy node does not re-verify the same
+		// CA signature on every request. Expiry is still checked on every
+		// hit; any change of a revocation list empties it.
+		valid map[cacheKey]*Identity
 	}
 }
+
+type cacheKey struct {
+	mspID string
+	cert  [32]byte
+}
+
+// maxCachedIdentities bounds the validation cache; when full it is emptied.
+const maxCachedIdentities = 8192
 
 type orgState struct {
 	Org
@@ -83,6 +97,7 @@ func NewVerifier(orgs []Org, now func() time.Time) (*Verifier, error) {
 	}
 	v := &Verifier{now: now}
 	v.mu.orgs = make(map[string]*orgState, len(orgs))
+	v.mu.valid = map[cacheKey]*Identity{}
 	for _, o := range orgs {
 		if o.MSPID == "" || o.Root == nil {
 			return nil, fmt.Errorf("msp: organisation %q needs an MSP ID and a root certificate", o.Name)
@@ -122,8 +137,29 @@ func (v *Verifier) RootPool() *x509.CertPool {
 
 // Validate checks that cert is a valid identity of the organisation mspID:
 // issued by its CA, within its validity period, not revoked, and carrying
-// exactly one Folio role.
+// exactly one Folio role. The returned Identity may be shared with other
+// callers: do not modify it.
 func (v *Verifier) Validate(mspID string, cert *x509.Certificate) (*Identity, error) {
+	key := cacheKey{mspID: mspID, cert: sha256.Sum256(cert.Raw)}
+	v.mu.RLock()
+	cached := v.mu.valid[key]
+	v.mu.RUnlock()
+	if cached != nil && !v.now().After(cert.NotAfter) && !v.now().Before(cert.NotBefore) {
+		return cached, nil
+	}
+	id, err := v.validate(mspID, cert)
+	if err == nil {
+		v.mu.Lock()
+		if len(v.mu.valid) >= maxCachedIdentities {
+			v.mu.valid = map[cacheKey]*Identity{}
+		}
+		v.mu.valid[key] = id
+		v.mu.Unlock()
+	}
+	return id, err
+}
+
+func (v *Verifier) validate(mspID string, cert *x509.Certificate) (*Identity, error) {
 	v.mu.RLock()
 	o, ok := v.mu.orgs[mspID]
 	var revokedAt time.Time
@@ -214,14 +250,15 @@ func (v *Verifier) UpdateCRL(mspID string, der []byte) error {
 	if err := crl.CheckSignatureFrom(o.Root); err != nil {
 		return fmt.Errorf("CRL of %s: not signed by the organisation's CA: %w", mspID, err)
 	}
-	if o.crlNumber != nil && crl.Number != nil && crl.Number.Cmp(o.crlNumber) < 0 {
-		return nil
+	if o.crlNumber != nil && crl.Number != nil && crl.Number.Cmp(o.crlNumber) <= 0 {
+		return nil // an older list, or the one already installed
 	}
 	revoked := make(map[string]time.Time, len(crl.RevokedCertificateEntries))
 	for _, e := range crl.RevokedCertificateEntries {
 		revoked[serialHex(e.SerialNumber)] = e.RevocationTime
 	}
 	o.revoked, o.crlNumber, o.crlAt = revoked, crl.Number, crl.ThisUpdate
+	v.mu.valid = map[cacheKey]*Identity{}
 	return nil
 }
 

@@ -96,6 +96,10 @@ func TestRevocationThroughCRL(t *testing.T) {
 	alice, _ := issueTest(t, ca1, "alice", RoleClient, time.Now(), time.Hour)
 	carol, _ := issueTest(t, ca1, "carol", RoleClient, time.Now(), time.Hour)
 	revokedAt := time.Now().Add(-time.Minute).Truncate(time.Second)
+	// alice is validated (and cached) before the revocation arrives.
+	if _, err := v.Validate("Org1MSP", alice); err != nil {
+		t.Fatal(err)
+	}
 
 	crl2, err := NewCRL(root, ca1.Key(), 2, []Revocation{{Serial: SerialHex(alice.SerialNumber), RevokedAt: revokedAt}}, time.Now())
 	if err != nil {
