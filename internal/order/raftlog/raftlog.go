@@ -130,8 +130,15 @@ func (l *Log) Save(hs *pb.HardState, ents []*pb.Entry, snap *pb.Snapshot) error 
 		}
 	}
 	if len(ents) > 0 {
-		if err := batch.DeleteRange(entryKey(ents[0].GetIndex()), kv.PrefixEnd(prefixEntry)); err != nil {
-			return err
+		// A follower overwriting a conflicting suffix must drop the old
+		// entries past the new ones. Point deletes over the range known in
+		// memory, never a range tombstone: appends happen on every Ready,
+		// and range tombstones make every later point read slower.
+		last, _ := l.mem.LastIndex()
+		for i := ents[len(ents)-1].GetIndex() + 1; i <= last; i++ {
+			if err := batch.Delete(entryKey(i)); err != nil {
+				return err
+			}
 		}
 		for _, e := range ents {
 			data, err := encodeEntry(e)
