@@ -71,12 +71,35 @@ func Open(db kv.Store) (*Store, error) {
 	if err := s.verifyChain(); err != nil {
 		return nil, err
 	}
-	if s.mu.height > 0 {
-		if _, err := s.Block(s.mu.height - 1); err != nil {
-			return nil, err
-		}
+	if err := s.verifyBodies(); err != nil {
+		return nil, err
 	}
 	return s, nil
+}
+
+// verifyBodies checks every stored block against its header (data hash,
+// header fields) in one pass, so a damaged block is found at start rather
+// than when someone first reads it.
+func (s *Store) verifyBodies() error {
+	it, err := s.db.NewIter(&kv.IterOptions{Lower: prefixBlock, Upper: kv.PrefixEnd(prefixBlock)})
+	if err != nil {
+		return fmt.Errorf("blocks: open: %w", err)
+	}
+	defer it.Close()
+	var n uint64
+	for ok := it.First(); ok; ok = it.Next() {
+		if err := checkBody(n, it.Value(), nil); err != nil {
+			return err
+		}
+		n++
+	}
+	if err := it.Error(); err != nil {
+		return fmt.Errorf("blocks: open: %w", err)
+	}
+	if n != s.mu.height {
+		return corrupt("open", "%d block bodies for a chain of %d blocks", n, s.mu.height)
+	}
+	return nil
 }
 
 // verifyChain walks every stored header in order, checking numbering,
@@ -260,21 +283,36 @@ func (s *Store) Block(num uint64) (*foliov1.Block, error) {
 		return nil, fmt.Errorf("blocks: read block %d: %w", num, err)
 	}
 	var b foliov1.Block
-	if err := proto.Unmarshal(data, &b); err != nil {
-		return nil, corrupt("read", "block %d does not decode: %v", num, err)
-	}
-	if err := types.ValidateBlock(&b); err != nil {
-		return nil, corrupt("read", "block %d: %v", num, err)
+	if err := checkBody(num, data, &b); err != nil {
+		return nil, err
 	}
 	hdr, err := s.db.Get(kv.AppendUint64(bytes.Clone(prefixHeader), num))
 	if err != nil {
 		return nil, corrupt("read", "header of block %d: %v", num, err)
 	}
 	got, _ := types.HeaderBytes(b.Header)
-	if b.Header.Number != num || !bytes.Equal(got, hdr) {
+	if !bytes.Equal(got, hdr) {
 		return nil, corrupt("read", "block %d does not match its stored header", num)
 	}
 	return &b, nil
+}
+
+// checkBody decodes a stored block (into b, if not nil) and checks it is
+// well formed, numbered num, and its envelopes match its data hash.
+func checkBody(num uint64, data []byte, b *foliov1.Block) error {
+	if b == nil {
+		b = &foliov1.Block{}
+	}
+	if err := proto.Unmarshal(data, b); err != nil {
+		return corrupt("read", "block %d does not decode: %v", num, err)
+	}
+	if err := types.ValidateBlock(b); err != nil {
+		return corrupt("read", "block %d: %v", num, err)
+	}
+	if b.Header.Number != num {
+		return corrupt("read", "block stored as %d says it is block %d", num, b.Header.Number)
+	}
+	return nil
 }
 
 // BlockByHash returns the block whose header hash is hash.
