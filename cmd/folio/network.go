@@ -30,7 +30,9 @@ func newNetworkUpCmd(g *globals) *cobra.Command {
 certificates, configs), starts every node as its own process on 127.0.0.1, and
 waits until all are ready. Without --detach it stays in the foreground and stops
 all nodes on Ctrl-C; with --detach it returns once the network is ready. A
-second 'up' on an existing directory restarts the same network with its data.`,
+second 'up' on an existing directory restarts the same network with its data;
+with --detach it starts only the nodes that are not running (a killed node,
+say) and waits until every node is ready.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			exe, err := os.Executable()
@@ -40,7 +42,7 @@ second 'up' on an existing directory restarts the same network with its data.`,
 			ctx, stop := signalContext()
 			defer stop()
 			start := time.Now()
-			r, err := localnet.Up(ctx, localnet.UpOptions{Dir: g.network, Exe: exe, Spec: spec, Timeout: timeout, Progress: g.progress()})
+			r, err := localnet.Up(ctx, localnet.UpOptions{Dir: g.network, Exe: exe, Spec: spec, Timeout: timeout, Progress: g.progress(), StartMissing: detach})
 			if err != nil {
 				return err
 			}
@@ -127,13 +129,19 @@ func newNetworkStatusCmd(g *globals) *cobra.Command {
 
 func printStatus(w io.Writer, statuses []localnet.NodeStatus) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tROLE\tORG\tSTATE\tPID\tAPI\tHEIGHT\tNOTE")
+	fmt.Fprintln(tw, "NAME\tROLE\tORG\tSTATE\tPID\tAPI\tHEIGHT\tRAFT\tSESSIONS\tNOTE")
 	for _, s := range statuses {
-		pid := "-"
+		pid, height, raft, sessions := "-", "-", "-", "-"
 		if s.PID > 0 {
 			pid = fmt.Sprint(s.PID)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", s.Name, s.Role, s.Org, s.State, pid, s.API, s.Height, s.Reason)
+		if s.Role != "ca" {
+			height, sessions = fmt.Sprint(s.Height), fmt.Sprint(len(s.Sessions))
+		}
+		if s.RaftRole != "" {
+			raft = s.RaftRole
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.Role, s.Org, s.State, pid, s.API, height, raft, sessions, s.Reason)
 	}
 	tw.Flush()
 }

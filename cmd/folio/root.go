@@ -54,6 +54,10 @@ document on stdout with --json. Errors go to stderr with a non-zero status.`,
 		newPeerCmd(g),
 		newOrdererCmd(g),
 		newCACmd(g),
+		newBlockCmd(g),
+		newTxCmd(g),
+		newBenchCmd(g),
+		newP2PCmd(g),
 	)
 	return root
 }

@@ -39,6 +39,9 @@ type Listen struct {
 	// P2P is host:port of the node-to-node session listener. Empty makes the
 	// node dial-only: it refuses inbound sessions and dials every other node.
 	P2P string `yaml:"p2p"`
+	// P2PAdvertise is the address other nodes should dial, when P2P binds a
+	// wildcard such as 0.0.0.0:7052. Default: P2P.
+	P2PAdvertise string `yaml:"p2p_advertise"`
 }
 
 // OrgRef is a consortium organisation as a node needs to know it.
@@ -207,6 +210,9 @@ func (n *Node) Validate(file string) error {
 	checkAddress(p, "listen.api", n.Listen.API, true)
 	if n.Listen.P2P != "" {
 		checkAddress(p, "listen.p2p", n.Listen.P2P, true)
+	}
+	if n.Listen.P2PAdvertise != "" {
+		checkAddress(p, "listen.p2p_advertise", n.Listen.P2PAdvertise, false)
 	}
 	if n.Genesis == "" {
 		p.add("genesis", "missing: set the channel's genesis block file (made by `folio network up`)")

@@ -39,9 +39,6 @@ type Client struct {
 	MSP     *identity.Verifier
 	Sink    Sink
 	Logger  *slog.Logger
-	// StallTimeout switches orderer when no block arrives for this long while
-	// another orderer may be ahead. Zero disables it.
-	StallTimeout time.Duration
 	// MinBackoff and MaxBackoff bound the wait between failed attempts
 	// (exponential with jitter). Defaults 100ms and 5s.
 	MinBackoff, MaxBackoff time.Duration
@@ -72,6 +69,10 @@ func (c *Client) Run(ctx context.Context) error {
 			return ctx.Err()
 		case errors.As(err, &sinkErr):
 			return sinkErr.err
+		case errors.Is(err, ErrSessionRetired):
+			c.Logger.Debug("deliver stream moved off a retired session", "orderer", src.Name())
+			next-- // same orderer, new session
+			continue
 		case err != nil:
 			c.Logger.Warn("block delivery interrupted; trying another orderer", "orderer", src.Name(), "height", c.Sink.Height(), "err", err)
 		}

@@ -270,7 +270,6 @@ func build(dir string, spec Spec) (*Network, error) {
 	return n, nil
 }
 
-
 // genesisBlock records the network as the channel's configuration: every
 // organisation with its root certificate, every orderer and peer with its
 // node ID and addresses, block cutting, and the default policies (every

@@ -2,6 +2,7 @@ package localnet
 
 import (
 	"context"
+	"encoding/hex"
 	"net/http"
 	"path/filepath"
 	"sync"
@@ -20,19 +21,35 @@ const (
 
 // NodeStatus is one line of `folio network status`.
 type NodeStatus struct {
-	Name     string `json:"name"`
-	Role     string `json:"role"`
-	Org      string `json:"org"`
-	MSPID    string `json:"msp_id,omitempty"`
-	API      string `json:"api"`
-	State    string `json:"state"`
-	PID      int    `json:"pid,omitempty"`
-	Height   uint64 `json:"height"`
-	NodeID   string `json:"node_id,omitempty"`
-	Version  string `json:"version,omitempty"`
-	Uptime   string `json:"uptime,omitempty"`
-	Reason   string `json:"reason,omitempty"`
-	RaftRole string `json:"raft_role,omitempty"`
+	Name    string `json:"name"`
+	Role    string `json:"role"`
+	Org     string `json:"org"`
+	MSPID   string `json:"msp_id,omitempty"`
+	API     string `json:"api"`
+	State   string `json:"state"`
+	PID     int    `json:"pid,omitempty"`
+	Height  uint64 `json:"height"`
+	NodeID  string `json:"node_id,omitempty"`
+	Version string `json:"version,omitempty"`
+	Uptime  string `json:"uptime,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+	// Orderers only.
+	RaftRole   string `json:"raft_role,omitempty"`
+	RaftTerm   uint64 `json:"raft_term,omitempty"`
+	RaftLeader string `json:"raft_leader,omitempty"`
+	// LastBlockHash is the hex hash of the node's last block.
+	LastBlockHash string `json:"last_block_hash,omitempty"`
+	// Sessions are the node's sessions to other nodes (peers and orderers).
+	Sessions []SessionStatus `json:"sessions,omitempty"`
+}
+
+// SessionStatus is one node-to-node session as its node reports it.
+type SessionStatus struct {
+	Peer     string    `json:"peer"`
+	Name     string    `json:"name"`
+	DialedBy string    `json:"dialed_by"`
+	Since    time.Time `json:"since"`
+	State    string    `json:"state"`
 }
 
 // Status reports every node of the network in dir, asking each running one
@@ -79,6 +96,14 @@ func probe(ctx context.Context, hc *http.Client, s *NodeStatus) {
 		return
 	}
 	s.MSPID, s.Height, s.NodeID, s.Version = info.MspId, info.Height, info.NodeId, info.Version
+	s.RaftRole, s.RaftTerm, s.RaftLeader = info.RaftRole, info.RaftTerm, info.RaftLeader
+	if len(info.LastBlockHash) > 0 {
+		s.LastBlockHash = hex.EncodeToString(info.LastBlockHash)
+	}
+	for _, ss := range info.Sessions {
+		s.Sessions = append(s.Sessions, SessionStatus{Peer: ss.Peer, Name: ss.Name, DialedBy: ss.DialedBy,
+			Since: time.Unix(0, ss.SinceUnixNano).UTC(), State: ss.State})
+	}
 	if info.StartedAtUnixNano > 0 {
 		s.Uptime = time.Since(time.Unix(0, info.StartedAtUnixNano)).Truncate(time.Second).String()
 	}

@@ -39,6 +39,9 @@ type UpOptions struct {
 	Timeout time.Duration
 	// Progress receives one line per step; nil discards.
 	Progress io.Writer
+	// StartMissing leaves running nodes alone and starts only the others
+	// (restarting a killed node); without it, any running node is an error.
+	StartMissing bool
 }
 
 // Running is a network started by Up.
@@ -47,7 +50,10 @@ type Running struct {
 	Network *Network
 	// Generated is true when Up created the network directory.
 	Generated bool
-	exits     chan NodeExit
+	// Started names the nodes this call started (all of them unless some
+	// were already running and StartMissing was set).
+	Started []string
+	exits   chan NodeExit
 }
 
 // NodeExit reports a node process that ended.
@@ -93,17 +99,23 @@ func Up(ctx context.Context, opts UpOptions) (*Running, error) {
 		}
 	}
 	n := r.Network
-	if running := nodeProcesses(dir); len(running) > 0 {
-		var names []string
-		for _, nd := range n.Nodes {
-			if pid, ok := running[filepath.Join(dir, nd.Config)]; ok {
-				names = append(names, fmt.Sprintf("%s (pid %d)", nd.Name, pid))
-			}
+	running := nodeProcesses(dir)
+	alreadyUp := map[string]bool{}
+	var names []string
+	for _, nd := range n.Nodes {
+		if pid, ok := running[filepath.Join(dir, nd.Config)]; ok {
+			alreadyUp[nd.Name] = true
+			names = append(names, fmt.Sprintf("%s (pid %d)", nd.Name, pid))
 		}
-		return nil, fmt.Errorf("the network in %s is already running: %s; see `folio network status`, or run `folio network down` first",
+	}
+	if len(alreadyUp) > 0 && !opts.StartMissing {
+		return nil, fmt.Errorf("nodes of the network in %s are already running: %s; see `folio network status`, use `folio network up --detach` to start only the missing ones, or `folio network down` first",
 			dir, strings.Join(names, ", "))
 	}
-	if err := checkPorts(n); err != nil {
+	if len(alreadyUp) > 0 {
+		fmt.Fprintf(progress, "already running: %s\n", strings.Join(names, ", "))
+	}
+	if err := checkPorts(n, alreadyUp); err != nil {
 		return nil, err
 	}
 	hc, err := AdminClient(dir, n)
@@ -115,7 +127,9 @@ func Up(ctx context.Context, opts UpOptions) (*Running, error) {
 	fail := func(err error) (*Running, error) {
 		stopStarted(started, 10*time.Second)
 		for i := range n.Nodes {
-			n.Nodes[i].PID = 0
+			if !alreadyUp[n.Nodes[i].Name] {
+				n.Nodes[i].PID = 0
+			}
 		}
 		_ = n.Save(dir)
 		return nil, err
@@ -124,7 +138,7 @@ func Up(ctx context.Context, opts UpOptions) (*Running, error) {
 	for _, role := range []string{config.RoleCA, config.RoleOrderer, config.RolePeer} {
 		for i := range n.Nodes {
 			nd := &n.Nodes[i]
-			if nd.Role != role {
+			if nd.Role != role || alreadyUp[nd.Name] {
 				continue
 			}
 			cmd, err := startNode(dir, opts.Exe, nd)
@@ -132,6 +146,7 @@ func Up(ctx context.Context, opts UpOptions) (*Running, error) {
 				return fail(err)
 			}
 			started[nd.Name] = cmd
+			r.Started = append(r.Started, nd.Name)
 			nd.PID, nd.StartedAt = cmd.Process.Pid, time.Now().UTC()
 			fmt.Fprintf(progress, "started %-12s %-8s pid %-7d %s\n", nd.Name, nd.Role, nd.PID, nd.API)
 			go func(name string, cmd *exec.Cmd) {
@@ -189,16 +204,25 @@ func checkSpecMatches(n *Network, s Spec) error {
 	return errors.Join(errs...)
 }
 
-// checkPorts fails if any node's port is taken, naming every conflict.
-func checkPorts(n *Network) error {
+// checkPorts fails if any port of a node about to start is taken, naming
+// every conflict.
+func checkPorts(n *Network, skip map[string]bool) error {
 	var busy []string
 	for _, nd := range n.Nodes {
-		l, err := net.Listen("tcp", nd.API)
-		if err != nil {
-			busy = append(busy, fmt.Sprintf("%s (%s)", nd.API, nd.Name))
+		if skip[nd.Name] {
 			continue
 		}
-		l.Close()
+		for _, addr := range []string{nd.API, nd.P2P} {
+			if addr == "" {
+				continue
+			}
+			l, err := net.Listen("tcp", addr)
+			if err != nil {
+				busy = append(busy, fmt.Sprintf("%s (%s)", addr, nd.Name))
+				continue
+			}
+			l.Close()
+		}
 	}
 	if len(busy) > 0 {
 		return fmt.Errorf("ports in use by another program: %s; stop that program, or start a new network in another directory (ports are chosen when a network is created)",
@@ -255,7 +279,12 @@ func waitReady(ctx context.Context, dir string, n *Network, hc *http.Client, exi
 			}
 		}
 		if len(pending) == 0 {
-			return nil
+			// Ready means in step too: every peer at the orderers' height.
+			lag := heightLag(ctx, hc, n)
+			if lag == "" {
+				return nil
+			}
+			pending["heights"] = lag
 		}
 		select {
 		case <-ctx.Done():
@@ -272,13 +301,50 @@ func waitReady(ctx context.Context, dir string, n *Network, hc *http.Client, exi
 			}
 			sort.Strings(names)
 			for _, name := range names {
-				nd, _ := n.Node(name)
+				nd, err := n.Node(name)
+				if err != nil { // the "heights" check, not a node
+					fmt.Fprintf(&b, "\n  %s: %s", name, pending[name])
+					continue
+				}
 				fmt.Fprintf(&b, "\n  %s: %s\n  last lines of %s:\n%s", name, pending[name], nd.Log, tail(filepath.Join(dir, nd.Log), 5))
 			}
 			return errors.New(b.String())
 		case <-tick.C:
+			delete(pending, "heights")
 		}
 	}
+}
+
+// heightLag returns "" when every peer holds as many blocks as the
+// highest orderer, else which peers lag.
+func heightLag(ctx context.Context, hc *http.Client, n *Network) string {
+	heights := map[string]uint64{}
+	var top uint64
+	for _, nd := range n.Nodes {
+		if nd.Role == config.RoleCA {
+			continue
+		}
+		ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		info, err := client.NodeInfo(ictx, hc, nd.API)
+		cancel()
+		if err != nil {
+			return nd.Name + ": " + err.Error()
+		}
+		heights[nd.Name] = info.Height
+		if nd.Role == config.RoleOrderer && info.Height > top {
+			top = info.Height
+		}
+	}
+	var lag []string
+	for _, nd := range n.Nodes {
+		if nd.Role == config.RolePeer && heights[nd.Name] < top {
+			lag = append(lag, fmt.Sprintf("%s at height %d", nd.Name, heights[nd.Name]))
+		}
+	}
+	if len(lag) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("peers behind the orderers (height %d): %s", top, strings.Join(lag, ", "))
 }
 
 func probeReady(ctx context.Context, hc *http.Client, addr string) error {

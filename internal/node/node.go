@@ -1,17 +1,31 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
+
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
+	"github.com/folio-ledger/folio/api/folio/v1/foliov1connect"
+	"github.com/folio-ledger/folio/internal/channel"
 	"github.com/folio-ledger/folio/internal/config"
+	"github.com/folio-ledger/folio/internal/deliver"
+	"github.com/folio-ledger/folio/internal/identity"
+	"github.com/folio-ledger/folio/internal/kv"
+	"github.com/folio-ledger/folio/internal/kv/pebblekv"
+	"github.com/folio-ledger/folio/internal/ledger/blocks"
+	"github.com/folio-ledger/folio/internal/p2p"
 	"github.com/folio-ledger/folio/internal/version"
 )
 
@@ -27,9 +41,31 @@ type Options struct {
 	Ready func(addr string)
 }
 
+// env is what the role-specific parts of a node share. Built by Run.
+type env struct {
+	cfg       *config.Node
+	file      string
+	log       *slog.Logger
+	verifier  *identity.Verifier
+	self      *identity.SigningIdentity
+	channel   *foliov1.ChannelConfig
+	genesis   *foliov1.Block
+	db        *pebblekv.Store
+	blocks    *blocks.Store
+	host      *p2p.Host
+	mux       *http.ServeMux
+	ready     *readiness
+	metrics   *metrics
+	intercept connect.Option
+	// raft reports the orderer's Raft state for NodeInfo; nil on peers.
+	raft func() (role string, term uint64, leader string)
+	// background work the role starts; Run waits for it at shutdown.
+	wg sync.WaitGroup
+}
+
 // Run starts a peer or orderer and blocks until ctx is done. Start-up
-// problems (bad identity files, a port in use) are returned before anything
-// is served.
+// problems (bad identity files, a port in use, a genesis block that does not
+// match the configuration) are returned before anything is served.
 func Run(ctx context.Context, opts Options) error {
 	cfg, file, log := opts.Config, opts.ConfigFile, opts.Logger
 	if cfg == nil || log == nil {
@@ -44,28 +80,105 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	genesis, chcfg, err := loadGenesis(file, cfg, verifier, self)
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fieldErr(file, "data_dir", err, "make the directory writable by this user")
 	}
-	ln, err := listen("listen.api", cfg.Listen.API)
+	apiLn, err := listen("listen.api", cfg.Listen.API)
 	if err != nil {
 		return fieldErr(file, "listen.api", err, "")
 	}
+	defer apiLn.Close()
 	log = log.With("node", cfg.Name)
-	m := newMetrics(cfg.Name, cfg.Role, cfg.Org)
-	ready := newReadiness()
-	ready.set("revocation lists", errors.New("first fetch from the CAs not finished"))
+	db, err := pebblekv.Open(filepath.Join(cfg.DataDir, "db"), pebblekv.Options{Logger: log})
+	if err != nil {
+		return fieldErr(file, "data_dir", err, "the node's database is damaged or in use by another process")
+	}
+	defer db.Close()
+	bs, err := blocks.Open(db)
+	if err != nil {
+		return fmt.Errorf("%s: open block store in %s: %w%s", cfg.Name, cfg.DataDir, err, corruptionHint(err, cfg.DataDir))
+	}
+	if bs.Height() == 0 {
+		if err := bs.Append(genesis, true); err != nil {
+			return fmt.Errorf("%s: write genesis block: %w", cfg.Name, err)
+		}
+	} else if g, err := bs.Block(0); err != nil || !proto.Equal(g.Header, genesis.Header) {
+		return fieldErr(file, "genesis", fmt.Errorf("the node's chain starts with another genesis block"), "point genesis at this network's genesis.block, or use an empty data_dir")
+	}
 
-	v := version.Get()
-	info := func() *foliov1.NodeInfo {
-		ok, why := ready.status()
-		return &foliov1.NodeInfo{
-			Name: cfg.Name, Role: cfg.Role, Org: cfg.Org, MspId: cfg.MSPID, NodeId: self.ID(),
-			Version: v.Version, Commit: v.Commit, StartedAtUnixNano: started.UnixNano(), Pid: pid(),
-			Ready: ok, NotReadyReason: why,
+	m := newMetrics(cfg.Name, cfg.Role, cfg.Org)
+	advertise := cfg.Listen.P2PAdvertise
+	if advertise == "" {
+		advertise = cfg.Listen.P2P
+	}
+	host, err := p2p.New(p2p.Options{Self: self, TLS: tlsCert, Verifier: verifier, ListenAddr: cfg.Listen.P2P, AdvertiseAddr: advertise,
+		Logger: log.With("component", "p2p"), Registerer: m.registry})
+	if err != nil {
+		return fieldErr(file, "listen.p2p", err, "")
+	}
+	for _, e := range append(append([]config.Endpoint(nil), cfg.Orderers...), cfg.Peers...) {
+		if err := host.AddPeer(p2p.PeerSpec{NodeID: e.NodeID, Name: e.Name, Addr: e.P2P}); err != nil {
+			return fieldErr(file, "peers/orderers", fmt.Errorf("%s: %w", e.Name, err), "")
 		}
 	}
-	mux := baseMux(info, ready, m)
+	e := &env{cfg: cfg, file: file, log: log, verifier: verifier, self: self, channel: chcfg, genesis: genesis, db: db, blocks: bs,
+		host: host, mux: nil, ready: newReadiness(), metrics: m, intercept: connect.WithInterceptors(m.interceptor())}
+	e.ready.set("revocation lists", errors.New("first fetch from the CAs not finished"))
+
+	v := version.Get()
+	e.mux = baseMux(func() *foliov1.NodeInfo { return e.info(started, v) }, e.ready, m)
+	path, h := foliov1connect.NewChainServiceHandler(&deliver.ChainService{Blocks: bs}, e.intercept)
+	e.mux.Handle(path, h)
+	if err := deliver.HandleSessions(host, bs, chcfg.ChannelId, log); err != nil {
+		return err
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer e.wg.Wait()
+	switch cfg.Role {
+	case config.RoleOrderer:
+		err = startOrderer(ctx, e)
+	case config.RolePeer:
+		err = startPeer(ctx, e)
+	}
+	if err != nil {
+		return err
+	}
+	hostErr := make(chan error, 1)
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		hostErr <- host.Run(ctx)
+	}()
+	select {
+	case <-host.Ready():
+	case err := <-hostErr:
+		return fieldErr(file, "listen.p2p", err, "")
+	}
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		var once sync.Once
+		pollCRLs(ctx, cfg, verifier, m, log, func() {
+			once.Do(func() { e.ready.set("revocation lists", nil) })
+		})
+	}()
+	if opts.Ready != nil {
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			select {
+			case <-e.ready.first:
+				opts.Ready(apiLn.Addr().String())
+			case <-ctx.Done():
+			}
+		}()
+	}
 	tlsConf := &tls.Config{
 		Certificates: []tls.Certificate{tlsCert},
 		// The MSP, not the TLS stack, judges the client certificate (see
@@ -73,37 +186,83 @@ func Run(ctx context.Context, opts Options) error {
 		ClientAuth: tls.RequireAnyClientCert,
 		MinVersion: tls.VersionTLS13,
 	}
-
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		var once sync.Once
-		pollCRLs(ctx, cfg, verifier, m, log, func() {
-			once.Do(func() { ready.set("revocation lists", nil) })
-		})
-	}()
-
-	log.Info("node started", "role", cfg.Role, "org", cfg.Org, "node_id", self.ID(), "api", ln.Addr().String(), "version", v.Version)
-	if opts.Ready != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			select {
-			case <-ready.first:
-				opts.Ready(ln.Addr().String())
-			case <-ctx.Done():
-			}
-		}()
-	}
-	err = serve(ctx, ln, authenticate(verifier, m, log, mux), tlsConf, cfg.ShutdownGrace, log)
+	log.Info("node started", "role", cfg.Role, "org", cfg.Org, "node_id", self.ID(), "api", apiLn.Addr().String(), "p2p", cfg.Listen.P2P,
+		"height", bs.Height(), "version", v.Version)
+	err = serve(ctx, apiLn, authenticate(verifier, m, log, e.mux), tlsConf, cfg.ShutdownGrace, log)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("%s: %w", cfg.Name, err)
 	}
 	log.Info("node stopped")
 	return nil
+}
+
+func (e *env) info(started time.Time, v version.Info) *foliov1.NodeInfo {
+	ok, why := e.ready.status()
+	info := &foliov1.NodeInfo{
+		Name: e.cfg.Name, Role: e.cfg.Role, Org: e.cfg.Org, MspId: e.cfg.MSPID, NodeId: e.self.ID(),
+		Version: v.Version, Commit: v.Commit, StartedAtUnixNano: started.UnixNano(), Pid: pid(),
+		Ready: ok, NotReadyReason: why, Height: e.blocks.Height(), LastBlockHash: e.blocks.LastHash(),
+	}
+	if e.raft != nil {
+		info.RaftRole, info.RaftTerm, info.RaftLeader = e.raft()
+	}
+	for _, s := range e.host.Sessions() {
+		info.Sessions = append(info.Sessions, &foliov1.Session{Peer: s.PeerID, Name: s.Name, Org: s.Org, DialedBy: s.DialedBy,
+			SinceUnixNano: s.Since.UnixNano(), State: s.State})
+	}
+	return info
+}
+
+// loadGenesis reads the genesis block and checks it describes this node's
+// network: the node is in it under its node ID, and every organisation of
+// the configuration has the same root certificate there.
+func loadGenesis(file string, cfg *config.Node, v *identity.Verifier, self *identity.SigningIdentity) (*foliov1.Block, *foliov1.ChannelConfig, error) {
+	data, err := os.ReadFile(cfg.Genesis)
+	if err != nil {
+		return nil, nil, fieldErr(file, "genesis", err, "")
+	}
+	var b foliov1.Block
+	if err := proto.Unmarshal(data, &b); err != nil {
+		return nil, nil, fieldErr(file, "genesis", fmt.Errorf("%s is not a block: %v", cfg.Genesis, err), "")
+	}
+	ch, err := channel.FromGenesis(&b)
+	if err != nil {
+		return nil, nil, fieldErr(file, "genesis", err, "")
+	}
+	orgs, err := channel.MSPOrgs(ch)
+	if err != nil {
+		return nil, nil, fieldErr(file, "genesis", err, "")
+	}
+	roots := map[string][]byte{}
+	for _, o := range orgs {
+		roots[o.MSPID] = o.Root.Raw
+	}
+	for _, o := range v.Orgs() {
+		if r, ok := roots[o.MSPID]; !ok || !bytes.Equal(r, o.Root.Raw) {
+			return nil, nil, fieldErr(file, "genesis", fmt.Errorf("organisation %s has another root certificate (or none) in the genesis block", o.MSPID), "the genesis block belongs to another network")
+		}
+	}
+	found := false
+	for _, n := range append(append([]*foliov1.NodeEndpoint(nil), ch.Orderers...), ch.Peers...) {
+		if n.Name == cfg.Name {
+			if n.NodeId != self.ID() {
+				return nil, nil, fieldErr(file, "genesis", fmt.Errorf("the channel knows %s with node ID %s, but this node's key has ID %s", cfg.Name, n.NodeId, self.ID()), "use the node's own identity")
+			}
+			found = true
+		}
+	}
+	if !found {
+		return nil, nil, fieldErr(file, "genesis", fmt.Errorf("%s is not a member of channel %s", cfg.Name, ch.ChannelId), "")
+	}
+	return &b, ch, nil
+}
+
+// corruptionHint tells an operator how to recover from damaged local data:
+// a node rebuilds its chain from the other nodes when started empty.
+func corruptionHint(err error, dataDir string) string {
+	if !errors.Is(err, kv.ErrCorruption) {
+		return ""
+	}
+	return fmt.Sprintf(" (this node's data is damaged: restore %s from a backup, or move it aside and start the node empty to rebuild from the other nodes)", dataDir)
 }

@@ -15,8 +15,12 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
+
+	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
 
 	"github.com/folio-ledger/folio/client"
+	"github.com/folio-ledger/folio/internal/channel"
 	"github.com/folio-ledger/folio/internal/config"
 	fcrypto "github.com/folio-ledger/folio/internal/crypto"
 	"github.com/folio-ledger/folio/internal/identity"
@@ -78,12 +82,15 @@ func (o *testOrg) issue(t *testing.T, name string, role identity.Role, tls bool,
 	return kp, si
 }
 
-func (o *testOrg) nodeConfig(t *testing.T, name string, signing config.KeyPair) *config.Node {
+// nodeConfig configures a node with the given signing identity files; role
+// is the node's configured role (the certificate's may differ, to test refusals).
+func (o *testOrg) nodeConfig(t *testing.T, name, role string, signing config.KeyPair) *config.Node {
 	t.Helper()
-	tlsKP, _ := o.issue(t, name, identity.RolePeer, true, time.Now(), time.Hour)
+	tlsKP, _ := o.issue(t, name, identity.Role(role), true, time.Now(), time.Hour)
 	c := &config.Node{
-		Format: config.Format, Name: name, Role: config.RolePeer, Org: o.name, MSPID: o.name + "MSP",
-		Identity: signing, TLS: tlsKP, Listen: config.Listen{API: "127.0.0.1:0"}, DataDir: filepath.Join(t.TempDir(), "data"), Genesis: "unused-before-ordering",
+		Format: config.Format, Name: name, Role: role, Org: o.name, MSPID: o.name + "MSP",
+		Identity: signing, TLS: tlsKP, Listen: config.Listen{API: "127.0.0.1:0", P2P: "127.0.0.1:0"}, DataDir: filepath.Join(t.TempDir(), "data"),
+		Genesis:    o.genesis(t, name, signing),
 		Consortium: []config.OrgRef{{Name: o.name, MSPID: o.name + "MSP", RootCert: filepath.Join(o.dir, "root.pem")}},
 	}
 	c.EnsureDefaults()
@@ -93,10 +100,35 @@ func (o *testOrg) nodeConfig(t *testing.T, name string, signing config.KeyPair) 
 	return c
 }
 
+// genesis writes a one-orderer channel whose orderer is name (with the node
+// ID of the certificate in signing, if it parses) and returns its path.
+func (o *testOrg) genesis(t *testing.T, name string, signing config.KeyPair) string {
+	t.Helper()
+	nodeID := strings.Repeat("0", 64)
+	if cert, err := fcrypto.ReadCertificate(signing.Cert); err == nil {
+		nodeID, _ = fcrypto.KeyID(cert.PublicKey)
+	}
+	_, admin := o.issue(t, "admin", identity.RoleAdmin, false, time.Now(), time.Hour)
+	cfg := &foliov1.ChannelConfig{Format: channel.Format, ChannelId: "folio",
+		Orgs:     []*foliov1.OrgConfig{{Name: o.name, MspId: o.name + "MSP", Kind: foliov1.OrgKind_ORG_KIND_ORDERER, RootCerts: [][]byte{fcrypto.EncodeCertificatePEM(o.ca.Cert.Raw)}}},
+		Orderers: []*foliov1.NodeEndpoint{{Name: name, Org: o.name, NodeId: nodeID}},
+		Batch:    &foliov1.BatchConfig{MaxTxCount: 10, MaxBytes: 1 << 20, TimeoutMs: 50}}
+	g, err := channel.NewGenesis(cfg, admin, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := proto.Marshal(g)
+	p := filepath.Join(t.TempDir(), "genesis.block")
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func TestNodeServesMembersAndRefusesOthers(t *testing.T) {
 	org := newTestOrg(t, "Org1")
-	signKP, _ := org.issue(t, "peer0", identity.RolePeer, false, time.Now(), time.Hour)
-	cfg := org.nodeConfig(t, "peer0", signKP)
+	signKP, _ := org.issue(t, "orderer0", identity.RoleOrderer, false, time.Now(), time.Hour)
+	cfg := org.nodeConfig(t, "orderer0", config.RoleOrderer, signKP)
 	_, user := org.issue(t, "user1", identity.RoleClient, false, time.Now(), time.Hour)
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -120,7 +152,7 @@ func TestNodeServesMembersAndRefusesOthers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.Name != "peer0" || !info.Ready || info.NodeId == "" || info.Role != "peer" {
+	if info.Name != "orderer0" || !info.Ready || info.NodeId == "" || info.Role != "orderer" || info.RaftRole != "leader" || info.Height != 1 {
 		t.Fatalf("info %+v", info)
 	}
 
@@ -174,7 +206,7 @@ func TestNodeRefusesBadIdentityAtStart(t *testing.T) {
 		"foreign":      {foreign, []string{"identity.cert", "not issued by the organisation's CA"}},
 		"another node": {wrongName, []string{"identity.cert", `"peer7"`}},
 	} {
-		cfg := org.nodeConfig(t, "peer0", c.kp)
+		cfg := org.nodeConfig(t, "peer0", config.RolePeer, c.kp)
 		err := Run(context.Background(), Options{Config: cfg, ConfigFile: "test.yaml", Logger: quiet})
 		for _, w := range c.want {
 			if err == nil || !strings.Contains(err.Error(), w) {
@@ -187,7 +219,7 @@ func TestNodeRefusesBadIdentityAtStart(t *testing.T) {
 func TestNodePortInUse(t *testing.T) {
 	org := newTestOrg(t, "Org1")
 	signKP, _ := org.issue(t, "peer0", identity.RolePeer, false, time.Now(), time.Hour)
-	cfg := org.nodeConfig(t, "peer0", signKP)
+	cfg := org.nodeConfig(t, "peer0", config.RolePeer, signKP)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -121,9 +121,9 @@ type Node struct {
 	rlog *raftlog.Log
 	rn   *raft.RawNode
 
-	propc chan proposal
-	stepc chan *pb.Message
-	snapc chan snapReport
+	propc   chan proposal
+	stepc   chan *pb.Message
+	reportc chan report
 
 	chain *Chain
 	pos   Position // consumed position, persisted with every block
@@ -138,9 +138,10 @@ type Node struct {
 	status Status
 }
 
-type snapReport struct {
-	to     uint64
-	status raft.SnapshotStatus
+type report struct {
+	to          uint64
+	status      raft.SnapshotStatus
+	unreachable bool
 }
 
 var keyPosition = []byte("ord/pos")
@@ -152,7 +153,7 @@ func New(opts Options) (*Node, error) {
 		return nil, errors.New("order: ID, Voters, Self, DB, Blocks, Transport and Logger are required")
 	}
 	n := &Node{opts: opts, log: opts.Logger, propc: make(chan proposal, 4096), stepc: make(chan *pb.Message, 4096),
-		snapc: make(chan snapReport, 16), waiters: map[string][]chan error{}}
+		reportc: make(chan report, 16), waiters: map[string][]chan error{}}
 	if opts.Blocks.Height() == 0 {
 		if opts.Genesis == nil {
 			return nil, errors.New("order: empty block store and no genesis block")
@@ -273,7 +274,16 @@ func (n *Node) ReportSnapshot(to uint64, ok bool) {
 		st = raft.SnapshotFailure
 	}
 	select {
-	case n.snapc <- snapReport{to: to, status: st}:
+	case n.reportc <- report{to: to, status: st}:
+	default:
+	}
+}
+
+// ReportUnreachable tells Raft a message to an orderer could not be sent,
+// so it stops streaming appends to it until it answers again.
+func (n *Node) ReportUnreachable(to uint64) {
+	select {
+	case n.reportc <- report{to: to, unreachable: true}:
 	default:
 	}
 }
@@ -317,14 +327,21 @@ func (n *Node) Run(ctx context.Context) error {
 			if err := n.rn.Step(m); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) {
 				n.log.Debug("raft step", "from", m.GetFrom(), "type", m.GetType().String(), "err", err)
 			}
-		case r := <-n.snapc:
-			n.rn.ReportSnapshot(r.to, r.status)
+		case r := <-n.reportc:
+			if r.unreachable {
+				n.rn.ReportUnreachable(r.to)
+			} else {
+				n.rn.ReportSnapshot(r.to, r.status)
+			}
 		case p := <-n.propc:
 			n.propose(p)
 		case <-cutTimer.C:
 			n.maybeProposeCut()
 		}
-		if n.rn.HasReady() {
+		// Advance can make a new Ready available at once (the leader's own
+		// append advancing the commit index), so drain them all rather than
+		// wait for the next event.
+		for n.rn.HasReady() {
 			if err := n.handleReady(ctx); err != nil {
 				return err
 			}

@@ -14,10 +14,14 @@ func TestStartupRefusals(t *testing.T) {
 	n := newNetwork(t)
 	n.must("network", "up", "--detach", "--orgs", "2", "--peers-per-org", "1", "--orderers", "1")
 
-	// Already running.
-	r, err := n.run("network", "up", "--detach")
+	// Already running: a detached up starts nothing; a foreground up refuses.
+	r := n.must("network", "up", "--detach")
+	if !strings.Contains(r.stderr, "already running") || strings.Contains(r.stderr, "started ") {
+		t.Fatalf("second detached up while running:\n%s", r)
+	}
+	r, err := n.run("network", "up", "--timeout", "5s")
 	if err == nil || !strings.Contains(r.stderr, "already running") {
-		t.Fatalf("second up while running:\n%s", r)
+		t.Fatalf("foreground up while running:\n%s", r)
 	}
 	n.must("network", "down")
 

@@ -74,7 +74,16 @@ type NodeInfo struct {
 	// Why the node is not ready, when ready is false.
 	NotReadyReason string `protobuf:"bytes,11,opt,name=not_ready_reason,json=notReadyReason,proto3" json:"not_ready_reason,omitempty"`
 	// Number of blocks the node holds (peers and orderers).
-	Height        uint64 `protobuf:"varint,12,opt,name=height,proto3" json:"height,omitempty"`
+	Height uint64 `protobuf:"varint,12,opt,name=height,proto3" json:"height,omitempty"`
+	// Orderers: "leader", "follower", "candidate" or "pre-candidate".
+	RaftRole string `protobuf:"bytes,13,opt,name=raft_role,json=raftRole,proto3" json:"raft_role,omitempty"`
+	RaftTerm uint64 `protobuf:"varint,14,opt,name=raft_term,json=raftTerm,proto3" json:"raft_term,omitempty"`
+	// Name of the orderer the node follows as Raft leader.
+	RaftLeader string `protobuf:"bytes,15,opt,name=raft_leader,json=raftLeader,proto3" json:"raft_leader,omitempty"`
+	// The node's sessions to other nodes (docs/sessions.md).
+	Sessions []*Session `protobuf:"bytes,16,rep,name=sessions,proto3" json:"sessions,omitempty"`
+	// Hex SHA-256 hash of the node's last block.
+	LastBlockHash []byte `protobuf:"bytes,17,opt,name=last_block_hash,json=lastBlockHash,proto3" json:"last_block_hash,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -193,12 +202,135 @@ func (x *NodeInfo) GetHeight() uint64 {
 	return 0
 }
 
+func (x *NodeInfo) GetRaftRole() string {
+	if x != nil {
+		return x.RaftRole
+	}
+	return ""
+}
+
+func (x *NodeInfo) GetRaftTerm() uint64 {
+	if x != nil {
+		return x.RaftTerm
+	}
+	return 0
+}
+
+func (x *NodeInfo) GetRaftLeader() string {
+	if x != nil {
+		return x.RaftLeader
+	}
+	return ""
+}
+
+func (x *NodeInfo) GetSessions() []*Session {
+	if x != nil {
+		return x.Sessions
+	}
+	return nil
+}
+
+func (x *NodeInfo) GetLastBlockHash() []byte {
+	if x != nil {
+		return x.LastBlockHash
+	}
+	return nil
+}
+
+// Session is one node-to-node session as a node sees it.
+type Session struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Node ID of the other node.
+	Peer string `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Org  string `protobuf:"bytes,3,opt,name=org,proto3" json:"org,omitempty"`
+	// "self" if this node dialed the connection, "remote" otherwise.
+	DialedBy      string `protobuf:"bytes,4,opt,name=dialed_by,json=dialedBy,proto3" json:"dialed_by,omitempty"`
+	SinceUnixNano int64  `protobuf:"varint,5,opt,name=since_unix_nano,json=sinceUnixNano,proto3" json:"since_unix_nano,omitempty"`
+	// "active", "confirming", "standby" or "retiring".
+	State         string `protobuf:"bytes,6,opt,name=state,proto3" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Session) Reset() {
+	*x = Session{}
+	mi := &file_folio_v1_node_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Session) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Session) ProtoMessage() {}
+
+func (x *Session) ProtoReflect() protoreflect.Message {
+	mi := &file_folio_v1_node_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Session.ProtoReflect.Descriptor instead.
+func (*Session) Descriptor() ([]byte, []int) {
+	return file_folio_v1_node_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Session) GetPeer() string {
+	if x != nil {
+		return x.Peer
+	}
+	return ""
+}
+
+func (x *Session) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Session) GetOrg() string {
+	if x != nil {
+		return x.Org
+	}
+	return ""
+}
+
+func (x *Session) GetDialedBy() string {
+	if x != nil {
+		return x.DialedBy
+	}
+	return ""
+}
+
+func (x *Session) GetSinceUnixNano() int64 {
+	if x != nil {
+		return x.SinceUnixNano
+	}
+	return 0
+}
+
+func (x *Session) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
 var File_folio_v1_node_proto protoreflect.FileDescriptor
 
 const file_folio_v1_node_proto_rawDesc = "" +
 	"\n" +
 	"\x13folio/v1/node.proto\x12\bfolio.v1\"\x10\n" +
-	"\x0eGetInfoRequest\"\xc1\x02\n" +
+	"\x0eGetInfoRequest\"\xf3\x03\n" +
 	"\bNodeInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04role\x18\x02 \x01(\tR\x04role\x12\x10\n" +
@@ -212,7 +344,20 @@ const file_folio_v1_node_proto_rawDesc = "" +
 	"\x05ready\x18\n" +
 	" \x01(\bR\x05ready\x12(\n" +
 	"\x10not_ready_reason\x18\v \x01(\tR\x0enotReadyReason\x12\x16\n" +
-	"\x06height\x18\f \x01(\x04R\x06height2H\n" +
+	"\x06height\x18\f \x01(\x04R\x06height\x12\x1b\n" +
+	"\traft_role\x18\r \x01(\tR\braftRole\x12\x1b\n" +
+	"\traft_term\x18\x0e \x01(\x04R\braftTerm\x12\x1f\n" +
+	"\vraft_leader\x18\x0f \x01(\tR\n" +
+	"raftLeader\x12-\n" +
+	"\bsessions\x18\x10 \x03(\v2\x11.folio.v1.SessionR\bsessions\x12&\n" +
+	"\x0flast_block_hash\x18\x11 \x01(\fR\rlastBlockHash\"\x9e\x01\n" +
+	"\aSession\x12\x12\n" +
+	"\x04peer\x18\x01 \x01(\tR\x04peer\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x10\n" +
+	"\x03org\x18\x03 \x01(\tR\x03org\x12\x1b\n" +
+	"\tdialed_by\x18\x04 \x01(\tR\bdialedBy\x12&\n" +
+	"\x0fsince_unix_nano\x18\x05 \x01(\x03R\rsinceUnixNano\x12\x14\n" +
+	"\x05state\x18\x06 \x01(\tR\x05state2H\n" +
 	"\vNodeService\x129\n" +
 	"\aGetInfo\x12\x18.folio.v1.GetInfoRequest\x1a\x12.folio.v1.NodeInfo\"\x00B4Z2github.com/folio-ledger/folio/api/folio/v1;foliov1b\x06proto3"
 
@@ -228,19 +373,21 @@ func file_folio_v1_node_proto_rawDescGZIP() []byte {
 	return file_folio_v1_node_proto_rawDescData
 }
 
-var file_folio_v1_node_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_folio_v1_node_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_folio_v1_node_proto_goTypes = []any{
 	(*GetInfoRequest)(nil), // 0: folio.v1.GetInfoRequest
 	(*NodeInfo)(nil),       // 1: folio.v1.NodeInfo
+	(*Session)(nil),        // 2: folio.v1.Session
 }
 var file_folio_v1_node_proto_depIdxs = []int32{
-	0, // 0: folio.v1.NodeService.GetInfo:input_type -> folio.v1.GetInfoRequest
-	1, // 1: folio.v1.NodeService.GetInfo:output_type -> folio.v1.NodeInfo
-	1, // [1:2] is the sub-list for method output_type
-	0, // [0:1] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	2, // 0: folio.v1.NodeInfo.sessions:type_name -> folio.v1.Session
+	0, // 1: folio.v1.NodeService.GetInfo:input_type -> folio.v1.GetInfoRequest
+	1, // 2: folio.v1.NodeService.GetInfo:output_type -> folio.v1.NodeInfo
+	2, // [2:3] is the sub-list for method output_type
+	1, // [1:2] is the sub-list for method input_type
+	1, // [1:1] is the sub-list for extension type_name
+	1, // [1:1] is the sub-list for extension extendee
+	0, // [0:1] is the sub-list for field type_name
 }
 
 func init() { file_folio_v1_node_proto_init() }
@@ -254,7 +401,7 @@ func file_folio_v1_node_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_folio_v1_node_proto_rawDesc), len(file_folio_v1_node_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

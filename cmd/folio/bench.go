@@ -1,0 +1,69 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/folio-ledger/folio/internal/bench"
+)
+
+func newBenchCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "bench", Short: "Measure Folio's throughput and latency"}
+	cmd.AddCommand(newBenchOrderingCmd(g))
+	return cmd
+}
+
+func newBenchOrderingCmd(g *globals) *cobra.Command {
+	var o bench.OrderingOptions
+	var useNetwork bool
+	cmd := &cobra.Command{
+		Use:   "ordering [--orderers 3] [--concurrency C] [--duration D]",
+		Short: "Measure the ordering service: pre-signed ~1 KiB envelopes to delivery at a peer",
+		Long: `Starts a temporary network with --orderers orderers and one peer (or, with
+--use-network, uses the running network of --network), pre-signs envelopes,
+and runs --concurrency closed-loop clients that broadcast them round-robin to
+the orderers. Reports envelopes/s ordered into blocks delivered at a peer and
+latency from submit to delivery (warm-up excluded).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if useNetwork {
+				o.Network = g.network
+			}
+			exe, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			o.Exe, o.Progress = exe, g.progress()
+			ctx, stop := signalContext()
+			defer stop()
+			res, err := bench.RunOrdering(ctx, o)
+			if err != nil {
+				return err
+			}
+			return g.emit(res, func(w io.Writer) {
+				fmt.Fprintf(w, "%d orderers, %d clients, %.0fs: %d envelopes ordered, %.0f envelopes/s\n",
+					res.Orderers, res.Concurrency, res.DurationS, res.Ordered, res.EnvelopesPerS)
+				fmt.Fprintf(w, "submit -> delivered at a peer: p50 %.1f ms, p99 %.1f ms (broadcast ack p50 %.1f ms)\n",
+					res.LatencyMs.P50, res.LatencyMs.P99, res.SubmitToAckMs.P50)
+				fmt.Fprintf(w, "%d blocks, %.1f envelopes per block; failures %v\n", res.Blocks, res.AvgBlockTxs, res.Failed)
+				if res.LeaderProfile != "" {
+					fmt.Fprintf(w, "leader CPU profile: %s (go tool pprof -top %s)\n", res.LeaderProfile, res.LeaderProfile)
+				}
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&o.Orderers, "orderers", 3, "orderers of the temporary network")
+	f.IntVar(&o.Concurrency, "concurrency", 64, "closed-loop clients")
+	f.DurationVar(&o.Duration, "duration", 30*time.Second, "measured time")
+	f.DurationVar(&o.Warmup, "warmup", 5*time.Second, "warm-up before measuring")
+	f.IntVar(&o.EnvelopeBytes, "size", 1024, "envelope size in bytes")
+	f.IntVar(&o.Envelopes, "envelopes", 0, "envelopes to pre-sign (default 2000 per second of warm-up and measurement)")
+	f.StringVar(&o.ProfileOut, "cpuprofile", "", "write the Raft leader's CPU profile of the measured phase here")
+	f.BoolVar(&useNetwork, "use-network", false, "measure the running network of --network instead of a temporary one")
+	return cmd
+}
