@@ -16,13 +16,16 @@ CONNECT_GEN_VERSION    := v1.21.1
 TOOLS     := $(abspath $(BIN)/tools)
 FUZZTIME  ?= 30s
 
-.PHONY: help build demo test bench soak lint proto fuzz clean
+.PHONY: help build contracts demo test bench soak lint proto fuzz clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
 
-build: ## build bin/folio
+build: contracts ## build bin/folio and the contracts
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/folio ./cmd/folio
+
+contracts: ## build the wasm contracts into build/contracts (reproducible bytes)
+	GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -buildmode=c-shared -o build/contracts/copyright.wasm ./contracts/copyright/cmd/copyright
 
 demo: build ## start a local network (2 orgs x 2 peers, 3 orderers, 3 CAs) in $(NET)
 	$(BIN)/folio network up --detach --network $(NET)
@@ -45,6 +48,7 @@ soak: ## long runs: repeated multi-process network scenarios
 lint: ## gofmt and go vet
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	GOOS=wasip1 GOARCH=wasm $(GO) vet ./contract/... ./contracts/...
 
 proto: ## regenerate api/ from the .proto files (tools pinned, installed via go install)
 	GOBIN=$(TOOLS) $(GO) install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)

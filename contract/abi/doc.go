@@ -1,0 +1,40 @@
+// Package abi is the single definition of the Folio contract ABI: the
+// contract between a WebAssembly contract built with package contract (the
+// guest) and the VM in internal/enclave/vm (the host). It holds the ABI
+// version, the names of every import and export, the status codes host
+// functions return, the limits both sides agree on, and the binary encoding
+// of the structured values that cross the boundary.
+//
+// Both sides import this package, so they cannot disagree about a name or a
+// byte layout. It is plain Go with no build tags, no I/O and no state.
+//
+// # Calling convention (ABI version 1)
+//
+// A contract is a WASI reactor (GOOS=wasip1, -buildmode=c-shared). It exports
+// its linear memory "memory", "_initialize" (run once per instance),
+// "folio_abi_version() -> i32" (returns Version) and "folio_invoke() -> i32"
+// (runs one call). It may import any function of the module
+// "wasi_snapshot_preview1" and the host functions of module "folio" listed
+// in HostFunctions; nothing else.
+//
+// Inside folio_invoke the guest pulls its input with call_input, calls host
+// functions, sets exactly one response with response_set and returns
+// InvokeOK, or InvokePanicked if it recovered from a panic (the host then
+// discards the instance).
+//
+// Every pointer and length is an i32 offset/size into the guest's memory.
+// Host functions that produce data take a guest buffer (ptr, cap) and return
+// the result length n >= 0. If n <= cap the result was written at ptr; if
+// n > cap nothing was written and the result stays pending in the host until
+// the next host call: the guest grows its buffer to n and calls result_take.
+// A negative return is -Errno; the error message is then the pending result.
+//
+// # Encoding
+//
+// Structured values (CallInput, GetResult, RangePage, history entries) use a
+// fixed field order with no tags: unsigned integers as uvarint, signed
+// integers as zig-zag varint, strings and byte slices as uvarint length then
+// bytes, bools as one byte 0 or 1, lists as a uvarint count then the items.
+// Decoders reject trailing bytes, truncated input, non-canonical bools and
+// lengths beyond the input; decoded values never alias the input.
+package abi

@@ -1,0 +1,119 @@
+package contract
+
+import (
+	"errors"
+	"iter"
+	"time"
+)
+
+// Context is what a handler sees of its call: the call's identity and
+// input, and the state of the contract's namespace. Implementations are
+// used by one call at a time and are not safe for concurrent use; slices
+// they return belong to the caller.
+type Context interface {
+	// TxID is the transaction ID (lowercase hex).
+	TxID() string
+	// Timestamp is the transaction timestamp set by the client and checked
+	// by the endorser; use it instead of a clock.
+	Timestamp() time.Time
+	// ChannelID is the channel the transaction belongs to.
+	ChannelID() string
+	// Namespace is the contract's state namespace (its name).
+	Namespace() string
+	// Function is the function name the caller invoked.
+	Function() string
+	// Args are the call's arguments (after the function name).
+	Args() [][]byte
+	// Creator is the identity that signed the proposal.
+	Creator() Identity
+	// ReadOnly reports an evaluate call: writes and events are refused.
+	ReadOnly() bool
+
+	// GetState returns the value of key, or nil if it does not exist. It
+	// sees this call's own writes.
+	GetState(key string) ([]byte, error)
+	// GetStateVersion is GetState that also returns the committed version
+	// read; the version is nil if the key is absent or the value is this
+	// call's own pending write.
+	GetStateVersion(key string) ([]byte, *Version, error)
+	// PutState writes value under key. A later write of the same key in the
+	// same call replaces it.
+	PutState(key string, value []byte) error
+	// DelState deletes key.
+	DelState(key string) error
+	// GetStateRange iterates committed keys in [start, end) in key order.
+	// start "" means from the first simple key; end "" means no upper
+	// bound. Composite keys (starting with U+0000) are outside simple
+	// ranges: use GetStateByPartialCompositeKey for them. The call's own
+	// writes are not visible. An error is yielded once, as the last item.
+	GetStateRange(start, end string) iter.Seq2[KV, error]
+	// GetStateByPartialCompositeKey iterates committed composite keys of
+	// objectType whose first attributes equal attrs, in key order.
+	GetStateByPartialCompositeKey(objectType string, attrs ...string) iter.Seq2[KV, error]
+	// GetHistoryForKey returns every committed change of key, oldest first.
+	GetHistoryForKey(key string) ([]HistoryEntry, error)
+	// SetEvent adds an event, published if the transaction commits. A call
+	// may set up to abi.MaxEvents events; they keep their order.
+	SetEvent(name string, payload []byte) error
+	// Logf writes a debug line to the host's log. It has no effect on the
+	// call's result.
+	Logf(format string, args ...any)
+}
+
+// Identity is the caller of a contract, as validated by the host's MSP.
+type Identity struct {
+	MSPID string
+	// Org is the organisation name, e.g. "Org1".
+	Org string
+	// Name is the enrolment name, e.g. "user1".
+	Name string
+	// Role is "client", "admin", "peer" or "orderer".
+	Role string
+	// CertPEM is the caller's certificate.
+	CertPEM []byte
+}
+
+// Label is the caller's "name@Org" label.
+func (id Identity) Label() string { return id.Name + "@" + id.Org }
+
+// IsAdminOf reports whether the identity is an admin of organisation org.
+func (id Identity) IsAdminOf(org string) bool { return id.Role == "admin" && id.Org == org }
+
+// Version is the ledger height at which a key was last written.
+type Version struct {
+	Block uint64
+	Tx    uint64
+}
+
+// KV is one key returned by a range query, with its committed version.
+type KV struct {
+	Key     string
+	Value   []byte
+	Version Version
+}
+
+// HistoryEntry is one committed change of a key.
+type HistoryEntry struct {
+	TxID      string
+	Version   Version
+	Timestamp time.Time
+	IsDelete  bool
+	// Value is the value written (nil for a delete).
+	Value []byte
+}
+
+// Errors the state functions return (wrapped); Fail maps them to statuses.
+var (
+	// ErrInvalidKey: empty, invalid UTF-8, too long, or misused composite key.
+	ErrInvalidKey = errors.New("invalid key")
+	// ErrReadOnly: a write or event in a read-only call.
+	ErrReadOnly = errors.New("read-only call")
+	// ErrTooLarge: a value, event or response over the host's limits.
+	ErrTooLarge = errors.New("too large")
+	// ErrLimit: a per-call limit such as the number of events was reached.
+	ErrLimit = errors.New("limit reached")
+	// ErrInvalidArgument: any other request the host refused.
+	ErrInvalidArgument = errors.New("invalid argument")
+	// ErrHost: the host broke the ABI (should never happen).
+	ErrHost = errors.New("host error")
+)

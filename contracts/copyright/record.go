@@ -1,0 +1,149 @@
+package copyright
+
+import (
+	"regexp"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/folio-ledger/folio/contract"
+)
+
+// Work types.
+var workTypes = []string{"text", "image", "audio", "video", "software", "other"}
+
+// DefaultType is the type of a work registered without one.
+const DefaultType = "other"
+
+// Actions recorded in a record's last change.
+const (
+	ActionRegister = "register"
+	ActionTransfer = "transfer"
+	ActionDelete   = "delete" // only seen in history, if a record was deleted
+)
+
+// Record is a registered work as stored in state. The ledger version is
+// not stored (it is the key's version); get and list add it.
+type Record struct {
+	ID           string `json:"id"`
+	Title        string `json:"title"`
+	Author       string `json:"author"`
+	Owner        string `json:"owner"`
+	Type         string `json:"type"`
+	ContentHash  string `json:"content_hash"`
+	RegisteredAt string `json:"registered_at"`
+	RegisteredBy string `json:"registered_by"`
+	// Action, UpdatedBy and UpdatedAt describe the change that wrote this
+	// value: register or transfer, by whom ("name@Org"), when (the
+	// transaction timestamp).
+	Action    string `json:"action"`
+	UpdatedBy string `json:"updated_by"`
+	UpdatedAt string `json:"updated_at"`
+}
+
+// Version is the ledger height of a record, as CLI.md shows it.
+type Version struct {
+	Block uint64 `json:"block"`
+	Tx    uint64 `json:"tx"`
+}
+
+// Work is a record with the version it was read at: what get and list
+// return.
+type Work struct {
+	Record
+	Version *Version `json:"version,omitempty"`
+}
+
+// Limits of the record fields.
+const (
+	MaxIDBytes     = 128
+	MaxTitleBytes  = 512
+	MaxAuthorBytes = 256
+	MaxOwnerBytes  = 256
+)
+
+var (
+	idPattern    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]*$`)
+	ownerPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*@[A-Za-z0-9][A-Za-z0-9._-]*$`)
+	hashPattern  = regexp.MustCompile(`^sha256:[0-9a-fA-F]{64}$`)
+)
+
+func checkID(field, id string) error {
+	switch {
+	case id == "":
+		return contract.BadRequest(field, "%s is required", field)
+	case len(id) > MaxIDBytes:
+		return contract.BadRequest(field, "%s has %d bytes, at most %d", field, len(id), MaxIDBytes)
+	case !idPattern.MatchString(id):
+		return contract.BadRequest(field, "%s %q may contain only letters, digits and . _ : - and must start with a letter or digit", field, id)
+	}
+	return nil
+}
+
+// checkText validates a free-text field: required, bounded, printable.
+func checkText(field, s string, max int) error {
+	switch {
+	case strings.TrimSpace(s) == "":
+		return contract.BadRequest(field, "%s is required", field)
+	case len(s) > max:
+		return contract.BadRequest(field, "%s has %d bytes, at most %d", field, len(s), max)
+	case !utf8.ValidString(s):
+		return contract.BadRequest(field, "%s is not valid UTF-8", field)
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) || r == utf8.MaxRune || r == utf8.RuneError {
+			return contract.BadRequest(field, "%s contains the control or invalid character %U", field, r)
+		}
+	}
+	return nil
+}
+
+// checkOwner validates a "user@Org" label.
+func checkOwner(field, s string) error {
+	switch {
+	case s == "":
+		return contract.BadRequest(field, "%s is required (user@Org)", field)
+	case len(s) > MaxOwnerBytes:
+		return contract.BadRequest(field, "%s has %d bytes, at most %d", field, len(s), MaxOwnerBytes)
+	case !ownerPattern.MatchString(s):
+		return contract.BadRequest(field, "%s %q is not of the form user@Org", field, s)
+	}
+	return nil
+}
+
+// orgOf returns the organisation of a "user@Org" label.
+func orgOf(owner string) string {
+	_, org, _ := strings.Cut(owner, "@")
+	return org
+}
+
+func checkType(field, t string) error {
+	for _, w := range workTypes {
+		if t == w {
+			return nil
+		}
+	}
+	return contract.BadRequest(field, "%s %q is not one of %s", field, t, strings.Join(workTypes, ", "))
+}
+
+// normHash validates "sha256:<64 hex>" and returns it with lowercase hex.
+func normHash(field, h string) (string, error) {
+	if h == "" {
+		return "", contract.BadRequest(field, "%s is required (sha256:<64 hex digits>)", field)
+	}
+	if !hashPattern.MatchString(h) {
+		return "", contract.BadRequest(field, "%s %q is not sha256:<64 hex digits>", field, truncate(h, 80))
+	}
+	return "sha256:" + strings.ToLower(h[len("sha256:"):]), nil
+}
+
+// truncate shortens s to at most n bytes without splitting a character.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
+}
