@@ -37,3 +37,23 @@ func SignEnvelope(id *identity.SigningIdentity, payload *foliov1.Payload) (*foli
 	}
 	return &foliov1.Envelope{Payload: raw, Signature: sig}, nil
 }
+
+// NewProposal builds and signs a proposal to call contract.function(args)
+// as id. It returns the signed proposal and its header (which carries the
+// tx ID).
+func NewProposal(id *identity.SigningIdentity, channel, contract, function string, args [][]byte) (*foliov1.SignedProposal, *foliov1.TxHeader, error) {
+	h, err := NewHeader(id, channel, foliov1.TxType_TX_TYPE_ENDORSER)
+	if err != nil {
+		return nil, nil, err
+	}
+	raw, err := proto.MarshalOptions{Deterministic: true}.Marshal(&foliov1.Proposal{
+		Header: h, Invocation: &foliov1.ContractInvocation{Contract: contract, Function: function, Args: args}})
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode proposal: %w", err)
+	}
+	sig, err := id.Sign(types.DomainProposal, raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &foliov1.SignedProposal{ProposalBytes: raw, Signature: sig}, h, nil
+}

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"fmt"
 
+	"google.golang.org/protobuf/proto"
+
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
 	fcrypto "github.com/folio-ledger/folio/internal/crypto"
 )
@@ -124,3 +126,15 @@ func EndorsementMessage(payload, endorser []byte) []byte {
 
 // GenesisPreviousHash is the previous_hash of block 0.
 func GenesisPreviousHash() []byte { return make([]byte, HashSize) }
+
+// AssembleTransaction builds the payload a creator signs to submit an
+// endorsed transaction: the header of the proposal, and the proposal bytes,
+// the response payload every endorser signed, and their endorsements.
+func AssembleTransaction(header *foliov1.TxHeader, proposalBytes, responsePayload []byte, endorsements []*foliov1.Endorsement) (*foliov1.Payload, error) {
+	data, err := proto.MarshalOptions{Deterministic: true}.Marshal(&foliov1.Transaction{
+		ProposalBytes: proposalBytes, ResponsePayload: responsePayload, Endorsements: endorsements})
+	if err != nil {
+		return nil, fmt.Errorf("encode transaction: %w", err)
+	}
+	return &foliov1.Payload{Header: header, Data: data}, nil
+}

@@ -1,0 +1,19 @@
+// Package validate decides, for every transaction of a block, whether it
+// commits and, if not, exactly why (a ValidationCode and a reason).
+//
+// Checks, in order, per transaction: the envelope decodes and its header is
+// well formed and for this channel; it is an endorser transaction (config
+// updates after genesis are not supported); the creator is a valid,
+// unrevoked consortium member and signed the envelope; the transaction ID
+// is derived from nonce and creator and not already committed (or earlier in
+// the block); the endorsed payload answers the proposal; every endorsement is
+// by a valid identity and verifies; the endorsers satisfy the contract's
+// endorsement policy; the contract version the endorsers ran is the one
+// effective at this block; and (MVCC) every key read is still at the version
+// read, and every range read returns the same keys, counting writes by
+// earlier valid transactions of the same block.
+//
+// The stateless checks run in parallel across cores; MVCC runs in block
+// order. Validate is a deterministic function of the block and the
+// committed state it is given: every peer computes the same codes.
+package validate

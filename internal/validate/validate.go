@@ -1,0 +1,397 @@
+package validate
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sort"
+	"sync"
+
+	"google.golang.org/protobuf/proto"
+
+	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
+	fcrypto "github.com/folio-ledger/folio/internal/crypto"
+	"github.com/folio-ledger/folio/internal/identity"
+	"github.com/folio-ledger/folio/internal/policy"
+	"github.com/folio-ledger/folio/internal/types"
+)
+
+// Contracts answers what the validator needs to know about contracts.
+type Contracts interface {
+	// Policy returns a contract's endorsement policy, or an error if the
+	// contract is not defined on the channel.
+	Policy(contract string) (*policy.Policy, error)
+	// EffectiveVersion returns the version effective for blocks >= block
+	// (the version transactions committing in that block must have run).
+	EffectiveVersion(contract string, block uint64) (string, error)
+}
+
+// State answers committed-state questions for MVCC.
+type State interface {
+	// Version returns the committed version of a key, nil if absent.
+	Version(ns, key string) (*foliov1.Version, error)
+	// RangeKeys returns the committed keys in [start, end) with versions,
+	// ascending (end "" = unbounded), up to limit (0 = no limit).
+	RangeKeys(ns, start, end string, limit int) ([]KeyVersion, error)
+}
+
+// KeyVersion is a key and its committed version.
+type KeyVersion struct {
+	Key     string
+	Version *foliov1.Version
+}
+
+// TxIndex answers whether a transaction ID is already committed.
+type TxIndex interface {
+	HasTx(txID string) (bool, error)
+}
+
+// Options give the validator its view of the channel.
+type Options struct {
+	ChannelID string
+	MSP       *identity.Verifier
+	Contracts Contracts
+	State     State
+	Committed TxIndex
+	// Workers checks signatures in parallel. Default GOMAXPROCS.
+	Workers int
+	// Verified, if set, reports transactions whose signatures this peer
+	// already verified (as endorser or gateway) for exactly these payload
+	// bytes; their signature checks are skipped. Must be exact: it is keyed
+	// by tx ID and the SHA-256 of the envelope.
+	Verified func(txID string, envelopeHash [32]byte) bool
+}
+
+// Tx is one transaction of a block after validation.
+type Tx struct {
+	Index   int
+	TxID    string
+	Code    foliov1.ValidationCode
+	Reason  string
+	Header  *foliov1.TxHeader
+	Creator *identity.Identity
+	// For endorser transactions that parsed: the call and its outcome.
+	Invocation *foliov1.ContractInvocation
+	Action     *foliov1.ContractAction
+}
+
+// Result is a validated block.
+type Result struct {
+	Txs []Tx
+}
+
+// Codes returns one validation code byte per transaction, for block metadata.
+func (r *Result) Codes() []byte {
+	out := make([]byte, len(r.Txs))
+	for i, t := range r.Txs {
+		out[i] = byte(t.Code)
+	}
+	return out
+}
+
+// Block validates every transaction of block b (number b.Header.Number),
+// given the state committed before it.
+func Block(ctx context.Context, b *foliov1.Block, o Options) (*Result, error) {
+	envs := b.GetData().GetEnvelopes()
+	res := &Result{Txs: make([]Tx, len(envs))}
+	workers := o.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	// Stateless checks, in parallel.
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				res.Txs[i] = checkTx(i, envs[i], b.Header.Number, o)
+			}
+		}()
+	}
+	for i := range envs {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			close(next)
+			wg.Wait()
+			return nil, ctx.Err()
+		}
+	}
+	close(next)
+	wg.Wait()
+
+	// In block order: duplicates and MVCC against state plus earlier writes.
+	seen := map[string]bool{}
+	pending := newOverlay()
+	for i := range res.Txs {
+		t := &res.Txs[i]
+		if t.Code != foliov1.ValidationCode_VALID {
+			continue
+		}
+		if seen[t.TxID] {
+			t.fail(foliov1.ValidationCode_DUPLICATE_TXID, "transaction %s appears earlier in this block", t.TxID)
+			continue
+		}
+		seen[t.TxID] = true
+		dup, err := o.Committed.HasTx(t.TxID)
+		if err != nil {
+			return nil, fmt.Errorf("validate block %d: %w", b.Header.Number, err)
+		}
+		if dup {
+			t.fail(foliov1.ValidationCode_DUPLICATE_TXID, "transaction %s is already committed", t.TxID)
+			continue
+		}
+		code, reason, err := checkMVCC(t.Action.GetRwset(), o.State, pending)
+		if err != nil {
+			return nil, fmt.Errorf("validate block %d: %w", b.Header.Number, err)
+		}
+		if code != foliov1.ValidationCode_VALID {
+			t.fail(code, "%s", reason)
+			continue
+		}
+		pending.add(t.Action.GetRwset(), &foliov1.Version{BlockNum: b.Header.Number, TxNum: uint64(i)})
+	}
+	return res, nil
+}
+
+func (t *Tx) fail(code foliov1.ValidationCode, format string, args ...any) {
+	t.Code, t.Reason = code, fmt.Sprintf(format, args...)
+}
+
+// checkTx runs the checks that need no state.
+func checkTx(i int, raw []byte, block uint64, o Options) (t Tx) {
+	t = Tx{Index: i, Code: foliov1.ValidationCode_VALID}
+	var env foliov1.Envelope
+	if err := proto.Unmarshal(raw, &env); err != nil || len(raw) == 0 {
+		t.fail(foliov1.ValidationCode_NIL_ENVELOPE, "envelope does not decode")
+		return t
+	}
+	p, err := types.ParseEnvelope(&env)
+	if err != nil {
+		t.fail(envelopeCode(&env), "%v", err)
+		return t
+	}
+	h := p.Header
+	t.Header, t.TxID = h, h.TxId
+	if h.ChannelId != o.ChannelID {
+		t.fail(foliov1.ValidationCode_TARGET_CHAIN_NOT_FOUND, "transaction for channel %q on channel %q", h.ChannelId, o.ChannelID)
+		return t
+	}
+	switch h.Type {
+	case foliov1.TxType_TX_TYPE_ENDORSER:
+	case foliov1.TxType_TX_TYPE_CONFIG:
+		t.fail(foliov1.ValidationCode_INVALID_CONFIG_TRANSACTION, "channel configuration updates are not supported after genesis")
+		return t
+	default:
+		t.fail(foliov1.ValidationCode_UNKNOWN_TX_TYPE, "transaction type %v", h.Type)
+		return t
+	}
+	creator, err := o.MSP.ValidateSerialized(h.Creator)
+	if err != nil {
+		t.fail(foliov1.ValidationCode_BAD_CREATOR_IDENTITY, "creator: %v", err)
+		return t
+	}
+	t.Creator = creator
+	skipSigs := o.Verified != nil && o.Verified(h.TxId, sha256Sum(raw))
+	if !skipSigs {
+		if err := fcrypto.Verify(creator.Cert.PublicKey, types.DomainEnvelope, env.Payload, env.Signature); err != nil {
+			t.fail(foliov1.ValidationCode_BAD_CREATOR_SIGNATURE, "creator %s: %v", creator.Label(), err)
+			return t
+		}
+	}
+	et, err := types.ParseEndorsedTransaction(p)
+	if err != nil {
+		code := foliov1.ValidationCode_INVALID_ENDORSER_TRANSACTION
+		if errors.Is(err, types.ErrMalformed) && bytes.Contains([]byte(err.Error()), []byte("rwset")) {
+			code = foliov1.ValidationCode_BAD_RWSET
+		}
+		t.fail(code, "%v", err)
+		return t
+	}
+	t.Invocation, t.Action = et.Proposal.Invocation, et.Response.Action
+	contract := et.Proposal.Invocation.Contract
+	pol, err := o.Contracts.Policy(contract)
+	if err != nil {
+		t.fail(foliov1.ValidationCode_INVALID_CONTRACT, "%v", err)
+		return t
+	}
+	if err := checkNamespaces(contract, et.Response.Action.GetRwset()); err != nil {
+		t.fail(foliov1.ValidationCode_ILLEGAL_WRITESET, "%v", err)
+		return t
+	}
+	var endorsers []*identity.Identity
+	var bad []string
+	for _, e := range et.Tx.Endorsements {
+		id, err := o.MSP.ValidateSerialized(e.Endorser)
+		if err != nil {
+			bad = append(bad, err.Error())
+			continue
+		}
+		if !skipSigs {
+			if err := fcrypto.Verify(id.Cert.PublicKey, types.DomainEndorsement, types.EndorsementMessage(et.Tx.ResponsePayload, e.Endorser), e.Signature); err != nil {
+				bad = append(bad, fmt.Sprintf("%s: %v", id.Label(), err))
+				continue
+			}
+		}
+		endorsers = append(endorsers, id)
+	}
+	if err := pol.Evaluate(endorsers); err != nil {
+		reason := err.Error()
+		if len(bad) > 0 {
+			reason += fmt.Sprintf("; rejected endorsements: %v", bad)
+		}
+		t.fail(foliov1.ValidationCode_ENDORSEMENT_POLICY_FAILURE, "%s", reason)
+		return t
+	}
+	want, err := o.Contracts.EffectiveVersion(contract, block)
+	if err != nil {
+		t.fail(foliov1.ValidationCode_INVALID_CONTRACT, "%v", err)
+		return t
+	}
+	if got := et.Response.Action.Contract.Version; got != want {
+		t.fail(foliov1.ValidationCode_CONTRACT_VERSION_NOT_EFFECTIVE, "endorsed with %s version %q, but version %q is effective at block %d", contract, got, want, block)
+		return t
+	}
+	return t
+}
+
+// envelopeCode classifies an envelope that types.ParseEnvelope refused.
+func envelopeCode(env *foliov1.Envelope) foliov1.ValidationCode {
+	var p foliov1.Payload
+	if proto.Unmarshal(env.Payload, &p) != nil || p.Header == nil {
+		return foliov1.ValidationCode_BAD_PAYLOAD
+	}
+	if h := p.Header; h.TxId != types.TxID(h.Nonce, h.Creator) {
+		return foliov1.ValidationCode_BAD_PROPOSAL_TXID
+	}
+	return foliov1.ValidationCode_BAD_COMMON_HEADER
+}
+
+// checkNamespaces allows a contract to read and write only its own namespace.
+func checkNamespaces(contract string, rw *foliov1.ReadWriteSet) error {
+	for _, ns := range rw.GetNsRwsets() {
+		if ns.Namespace != contract {
+			return fmt.Errorf("contract %s touched namespace %q", contract, ns.Namespace)
+		}
+	}
+	return nil
+}
+
+// overlay holds the writes of earlier valid transactions of the block.
+type overlay struct {
+	writes map[string]map[string]*foliov1.Version // ns -> key -> version (nil version: deleted)
+}
+
+func newOverlay() *overlay { return &overlay{writes: map[string]map[string]*foliov1.Version{}} }
+
+func (o *overlay) add(rw *foliov1.ReadWriteSet, ver *foliov1.Version) {
+	for _, ns := range rw.GetNsRwsets() {
+		m := o.writes[ns.Namespace]
+		if m == nil {
+			m = map[string]*foliov1.Version{}
+			o.writes[ns.Namespace] = m
+		}
+		for _, w := range ns.Writes {
+			if w.IsDelete {
+				m[w.Key] = nil
+			} else {
+				m[w.Key] = ver
+			}
+		}
+	}
+}
+
+func (o *overlay) lookup(ns, key string) (*foliov1.Version, bool) {
+	v, ok := o.writes[ns][key]
+	return v, ok
+}
+
+func checkMVCC(rw *foliov1.ReadWriteSet, st State, pending *overlay) (foliov1.ValidationCode, string, error) {
+	for _, ns := range rw.GetNsRwsets() {
+		for _, r := range ns.Reads {
+			cur, ok := pending.lookup(ns.Namespace, r.Key)
+			if ok {
+				return foliov1.ValidationCode_MVCC_READ_CONFLICT, fmt.Sprintf("key %q of %s was written by an earlier transaction in this block", r.Key, ns.Namespace), nil
+			}
+			cur, err := st.Version(ns.Namespace, r.Key)
+			if err != nil {
+				return 0, "", err
+			}
+			if !sameVersion(cur, r.Version) {
+				return foliov1.ValidationCode_MVCC_READ_CONFLICT, fmt.Sprintf("key %q of %s changed since it was read (read at %s, now %s)",
+					r.Key, ns.Namespace, verString(r.Version), verString(cur)), nil
+			}
+		}
+		for _, rr := range ns.RangeReads {
+			code, reason, err := checkRange(ns.Namespace, rr, st, pending)
+			if err != nil || code != foliov1.ValidationCode_VALID {
+				return code, reason, err
+			}
+		}
+	}
+	return foliov1.ValidationCode_VALID, "", nil
+}
+
+// checkRange re-runs a range read against committed state plus the block's
+// earlier writes and compares the keys and versions returned.
+func checkRange(ns string, rr *foliov1.RangeRead, st State, pending *overlay) (foliov1.ValidationCode, string, error) {
+	limit := 0
+	if !rr.Exhausted {
+		limit = len(rr.Reads)
+	}
+	committed, err := st.RangeKeys(ns, rr.StartKey, rr.EndKey, 0)
+	if err != nil {
+		return 0, "", err
+	}
+	merged := map[string]*foliov1.Version{}
+	for _, kv := range committed {
+		merged[kv.Key] = kv.Version
+	}
+	for k, v := range pending.writes[ns] {
+		if k >= rr.StartKey && (rr.EndKey == "" || k < rr.EndKey) {
+			if v == nil {
+				delete(merged, k)
+			} else {
+				merged[k] = v
+			}
+		}
+	}
+	keys := make([]string, 0, len(merged))
+	for k := range merged {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	if limit > 0 && len(keys) > limit {
+		keys = keys[:limit]
+	}
+	phantom := func() (foliov1.ValidationCode, string, error) {
+		return foliov1.ValidationCode_PHANTOM_READ_CONFLICT, fmt.Sprintf("range [%q, %q) of %s returns different keys now", rr.StartKey, rr.EndKey, ns), nil
+	}
+	if len(keys) != len(rr.Reads) {
+		return phantom()
+	}
+	for i, r := range rr.Reads {
+		if keys[i] != r.Key || !sameVersion(merged[keys[i]], r.Version) {
+			return phantom()
+		}
+	}
+	return foliov1.ValidationCode_VALID, "", nil
+}
+
+func sameVersion(a, b *foliov1.Version) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return a.BlockNum == b.BlockNum && a.TxNum == b.TxNum
+}
+
+func verString(v *foliov1.Version) string {
+	if v == nil {
+		return "absent"
+	}
+	return fmt.Sprintf("(block %d, tx %d)", v.BlockNum, v.TxNum)
+}
