@@ -53,7 +53,9 @@ func (f fakeContracts) Policy(c string) (*policy.Policy, error) {
 	return policy.MustParse("AND('Org1MSP.member','Org2MSP.member')"), nil
 }
 
-func (f fakeContracts) EffectiveVersion(c string, block uint64) (string, error) { return f.version, nil }
+func (f fakeContracts) EffectiveVersion(c string, block uint64) (string, error) {
+	return f.version, nil
+}
 
 type fakeState map[string]*foliov1.Version
 
