@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -23,6 +24,7 @@ func newNetworkUpCmd(g *globals) *cobra.Command {
 	var spec localnet.Spec
 	var detach bool
 	var timeout time.Duration
+	var contractPath string
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Create (first time) and start every node of a local network",
@@ -39,6 +41,11 @@ say) and waits until every node is ready.`,
 			if err != nil {
 				return err
 			}
+			wasm, err := findContract(contractPath, exe)
+			if err != nil {
+				return err
+			}
+			spec.ContractWasm = wasm
 			ctx, stop := signalContext()
 			defer stop()
 			start := time.Now()
@@ -84,6 +91,7 @@ say) and waits until every node is ready.`,
 	f.IntVar(&spec.BlockMaxBytes, "block-max-bytes", 0, "new network: cut a block at this many bytes (default 4 MiB)")
 	f.DurationVar(&spec.BlockTimeout, "block-timeout", 0, "new network: cut a block this long after its first transaction (default 250ms)")
 	f.BoolVar(&detach, "detach", false, "return once the network is ready, leaving it running")
+	f.StringVar(&contractPath, "contract", "", "new network: the copyright contract's wasm (default build/contracts/copyright.wasm beside the binary or in the current directory)")
 	f.DurationVar(&timeout, "timeout", localnet.DefaultReadyTimeout, "how long to wait for every node to be ready")
 	return cmd
 }
@@ -144,4 +152,26 @@ func printStatus(w io.Writer, statuses []localnet.NodeStatus) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.Role, s.Org, s.State, pid, s.API, height, raft, sessions, s.Reason)
 	}
 	tw.Flush()
+}
+
+// findContract loads the copyright contract for a new network: the given
+// path, or the build output beside the binary or in the current directory.
+// Returns nil (and no error) when none is found and none was asked for.
+func findContract(path, exe string) ([]byte, error) {
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("--contract: %w", err)
+		}
+		return b, nil
+	}
+	for _, p := range []string{
+		filepath.Join(filepath.Dir(exe), "..", "build", "contracts", "copyright.wasm"),
+		filepath.Join("build", "contracts", "copyright.wasm"),
+	} {
+		if b, err := os.ReadFile(p); err == nil {
+			return b, nil
+		}
+	}
+	return nil, nil
 }

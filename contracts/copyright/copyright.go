@@ -113,7 +113,9 @@ type TransferEvent struct {
 	By   string `json:"by"`
 }
 
-func workKey(id string) (string, error) { return contract.CreateCompositeKey(objWork, id) }
+// WorkKey is the state key of a work's record (clients use it to ask for
+// evidence of a record).
+func WorkKey(id string) (string, error) { return contract.CreateCompositeKey(objWork, id) }
 
 func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
@@ -154,7 +156,7 @@ func register(ctx contract.Context) contract.Response {
 	if err != nil {
 		return contract.Fail(err)
 	}
-	key, err := workKey(a.ID)
+	key, err := WorkKey(a.ID)
 	if err != nil {
 		return contract.Fail(contract.BadRequest("id", "id: %v", err))
 	}
@@ -210,7 +212,7 @@ func transfer(ctx contract.Context) contract.Response {
 	if err := firstErr(checkID("id", a.ID), checkOwner("to", a.To)); err != nil {
 		return contract.Fail(err)
 	}
-	key, err := workKey(a.ID)
+	key, err := WorkKey(a.ID)
 	if err != nil {
 		return contract.Fail(contract.BadRequest("id", "id: %v", err))
 	}
@@ -280,7 +282,7 @@ func get(ctx contract.Context) contract.Response {
 	if err := checkID("id", a.ID); err != nil {
 		return contract.Fail(err)
 	}
-	key, err := workKey(a.ID)
+	key, err := WorkKey(a.ID)
 	if err != nil {
 		return contract.Fail(contract.BadRequest("id", "id: %v", err))
 	}
@@ -307,7 +309,7 @@ func history(ctx contract.Context) contract.Response {
 	if err := checkID("id", a.ID); err != nil {
 		return contract.Fail(err)
 	}
-	key, err := workKey(a.ID)
+	key, err := WorkKey(a.ID)
 	if err != nil {
 		return contract.Fail(contract.BadRequest("id", "id: %v", err))
 	}
@@ -389,7 +391,7 @@ func list(ctx contract.Context) contract.Response {
 		id := parts[len(parts)-1]
 		var w Work
 		if indexed {
-			key, err := workKey(id)
+			key, err := WorkKey(id)
 			if err != nil {
 				return contract.Fail(err)
 			}

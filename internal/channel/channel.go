@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"regexp"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -80,8 +81,23 @@ func Validate(c *foliov1.ChannelConfig) error {
 			return bad("policy %s: %v", name, err)
 		}
 	}
+	defined := map[string]bool{}
+	for _, d := range c.Contracts {
+		if !contractName.MatchString(d.Name) || defined[d.Name] {
+			return bad("contract %q: name must be unique, 1-64 letters, digits, '_', '.' or '-', starting with a letter", d.Name)
+		}
+		defined[d.Name] = true
+		if d.Version == "" || len(d.PackageHash) != 32 {
+			return bad("contract %s needs a version and a 32-byte package hash", d.Name)
+		}
+		if _, err := policy.Parse(d.EndorsementPolicy); err != nil {
+			return bad("contract %s endorsement policy: %v", d.Name, err)
+		}
+	}
 	return nil
 }
+
+var contractName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]{0,63}$`)
 
 // MSPOrgs returns the organisations as the MSP verifier takes them.
 func MSPOrgs(c *foliov1.ChannelConfig) ([]identity.Org, error) {

@@ -35,10 +35,20 @@ type Sink interface {
 
 // Client keeps a Sink in step with the ordering service.
 type Client struct {
+	// Sources are the orderers, tried in turn.
 	Sources []Source
-	MSP     *identity.Verifier
-	Sink    Sink
-	Logger  *slog.Logger
+	// Fallback sources (other peers, which serve the same verified blocks)
+	// are tried only after a full round of Sources failed to deliver, each
+	// for at most FallbackWindow, so a peer cut off from the orderers
+	// catches up but returns to them. Peers must not be primary sources:
+	// peers following peers can wait on each other with none following an
+	// orderer.
+	Fallback []Source
+	// FallbackWindow bounds one stream from a fallback source. Default 30s.
+	FallbackWindow time.Duration
+	MSP            *identity.Verifier
+	Sink           Sink
+	Logger         *slog.Logger
 	// MinBackoff and MaxBackoff bound the wait between failed attempts
 	// (exponential with jitter). Defaults 100ms and 5s.
 	MinBackoff, MaxBackoff time.Duration
@@ -57,12 +67,25 @@ func (c *Client) Run(ctx context.Context) error {
 	if maxB == 0 {
 		maxB = 5 * time.Second
 	}
+	window := c.FallbackWindow
+	if window == 0 {
+		window = 30 * time.Second
+	}
 	backoff := minB
 	next := rand.IntN(len(c.Sources))
+	failedInRound := 0
 	for {
 		src := c.Sources[next%len(c.Sources)]
 		next++
 		got, err := c.pull(ctx, src)
+		if got > 0 {
+			failedInRound = 0
+		} else if failedInRound++; failedInRound >= len(c.Sources) && len(c.Fallback) > 0 {
+			failedInRound = 0
+			if err := c.tryFallbacks(ctx, window); err != nil {
+				return err
+			}
+		}
 		var sinkErr *sinkError
 		switch {
 		case ctx.Err() != nil:
@@ -90,6 +113,26 @@ func (c *Client) Run(ctx context.Context) error {
 			backoff = maxB
 		}
 	}
+}
+
+// tryFallbacks pulls from each fallback source for at most window.
+func (c *Client) tryFallbacks(ctx context.Context, window time.Duration) error {
+	for _, src := range c.Fallback {
+		fctx, cancel := context.WithTimeout(ctx, window)
+		got, err := c.pull(fctx, src)
+		cancel()
+		var sinkErr *sinkError
+		if errors.As(err, &sinkErr) {
+			return sinkErr.err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if got > 0 {
+			c.Logger.Info("caught up from a peer while the orderers were unreachable", "peer", src.Name(), "blocks", got, "height", c.Sink.Height())
+		}
+	}
+	return nil
 }
 
 type sinkError struct{ err error }

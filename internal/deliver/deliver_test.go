@@ -189,3 +189,27 @@ func TestVerifyBlock(t *testing.T) {
 		}
 	}
 }
+
+type deadSource struct{ name string }
+
+func (d deadSource) Name() string { return d.name }
+func (d deadSource) Blocks(context.Context, uint64) (Stream, error) {
+	return nil, errors.New("connection refused")
+}
+
+// TestCatchUpFromPeersWhenOrderersAreDown: with every orderer unreachable,
+// a peer catches up from another peer (a fallback source).
+func TestCatchUpFromPeersWhenOrderersAreDown(t *testing.T) {
+	f := newFixture(t, 12)
+	otherPeer := &storeSource{name: "peer1", store: f.chain}
+	peer, _ := blocks.Open(memkv.New())
+	c := &Client{Sources: []Source{deadSource{"orderer0"}, deadSource{"orderer1"}}, Fallback: []Source{otherPeer},
+		MSP: f.msp, Sink: storeSink{peer}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond, FallbackWindow: time.Second}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	go func() { _ = c.Run(ctx) }()
+	if err := peer.WaitHeight(ctx, 12); err != nil {
+		t.Fatalf("height %d: %v", peer.Height(), err)
+	}
+}

@@ -3,6 +3,7 @@ package localnet
 import (
 	"context"
 	"crypto"
+	"crypto/sha256"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -43,6 +44,10 @@ type Spec struct {
 	BlockMaxTx    int
 	BlockMaxBytes int
 	BlockTimeout  time.Duration
+	// ContractWasm is the copyright contract's wasm module. When set, the
+	// contract is defined in the genesis block (version 1, every peer
+	// organisation endorses) and installed on every peer.
+	ContractWasm []byte
 }
 
 // Limits on generated networks; a local network beyond them would not fit
@@ -55,6 +60,9 @@ const (
 
 // OrdererOrg is the name of the ordering organisation.
 const OrdererOrg = "OrdererOrg"
+
+// CopyrightContract is the name of the copyright contract.
+const CopyrightContract = "copyright"
 
 // EnsureDefaults fills unset sizes with the defaults.
 func (s *Spec) EnsureDefaults() {
@@ -245,6 +253,20 @@ func build(dir string, spec Spec) (*Network, error) {
 			n.Nodes = append(n.Nodes, Node{Name: nodeName, Role: role, Org: p.Name, API: nextAddr(), P2P: nextAddr(), NodeID: nodeIDs[nodeName]})
 		}
 	}
+	if len(spec.ContractWasm) > 0 {
+		for _, nd := range n.Nodes {
+			if nd.Role != config.RolePeer {
+				continue
+			}
+			p := filepath.Join(dir, "nodes", nd.Name, "data", "contracts", CopyrightContract, "1.wasm")
+			if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+				return nil, err
+			}
+			if err := atomicfile.WriteFile(p, spec.ContractWasm, 0o644); err != nil {
+				return nil, err
+			}
+		}
+	}
 	genesis, err := genesisBlock(dir, n, spec, genesisSigner)
 	if err != nil {
 		return nil, err
@@ -306,8 +328,12 @@ func genesisBlock(dir string, n *Network, spec Spec, signer *identity.SigningIde
 			cfg.Peers = append(cfg.Peers, ep)
 		}
 	}
-	cfg.Policies["endorsement/copyright"] = "AND(" + strings.Join(members, ", ") + ")"
 	cfg.Policies["lifecycle/activation"] = fmt.Sprintf("OutOf(%d, %s)", len(admins)/2+1, strings.Join(admins, ", "))
+	if len(spec.ContractWasm) > 0 {
+		sum := sha256.Sum256(spec.ContractWasm)
+		cfg.Contracts = append(cfg.Contracts, &foliov1.ContractDefinition{Name: CopyrightContract, Version: "1",
+			EndorsementPolicy: "AND(" + strings.Join(members, ", ") + ")", PackageHash: sum[:]})
+	}
 	return channel.NewGenesis(cfg, signer, time.Now())
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/folio-ledger/folio/internal/identity"
 	"github.com/folio-ledger/folio/internal/kv"
 	"github.com/folio-ledger/folio/internal/kv/pebblekv"
+	"github.com/folio-ledger/folio/internal/ledger"
 	"github.com/folio-ledger/folio/internal/ledger/blocks"
 	"github.com/folio-ledger/folio/internal/p2p"
 	"github.com/folio-ledger/folio/internal/version"
@@ -43,15 +44,17 @@ type Options struct {
 
 // env is what the role-specific parts of a node share. Built by Run.
 type env struct {
-	cfg       *config.Node
-	file      string
-	log       *slog.Logger
-	verifier  *identity.Verifier
-	self      *identity.SigningIdentity
-	channel   *foliov1.ChannelConfig
-	genesis   *foliov1.Block
-	db        *pebblekv.Store
-	blocks    *blocks.Store
+	cfg      *config.Node
+	file     string
+	log      *slog.Logger
+	verifier *identity.Verifier
+	self     *identity.SigningIdentity
+	channel  *foliov1.ChannelConfig
+	genesis  *foliov1.Block
+	db       *pebblekv.Store
+	blocks   *blocks.Store
+	// ledger is the peer\'s ledger (nil on orderers).
+	ledger    *ledger.Ledger
 	host      *p2p.Host
 	mux       *http.ServeMux
 	ready     *readiness
@@ -98,15 +101,34 @@ func Run(ctx context.Context, opts Options) error {
 		return fieldErr(file, "data_dir", err, "the node's database is damaged or in use by another process")
 	}
 	defer db.Close()
-	bs, err := blocks.Open(db)
-	if err != nil {
-		return fmt.Errorf("%s: open block store in %s: %w%s", cfg.Name, cfg.DataDir, err, corruptionHint(err, cfg.DataDir))
-	}
-	if bs.Height() == 0 {
-		if err := bs.Append(genesis, true); err != nil {
-			return fmt.Errorf("%s: write genesis block: %w", cfg.Name, err)
+	var led *ledger.Ledger
+	var bs *blocks.Store
+	if cfg.Role == config.RolePeer {
+		// A peer's ledger owns its block store: blocks commit with their
+		// state changes.
+		led, err = ledger.OpenStore(db, ledger.Options{Logger: log.With("component", "ledger")})
+		if err != nil {
+			return fmt.Errorf("%s: open ledger in %s: %w%s", cfg.Name, cfg.DataDir, err, corruptionHint(err, cfg.DataDir))
 		}
-	} else if g, err := bs.Block(0); err != nil || !proto.Equal(g.Header, genesis.Header) {
+		defer led.Close()
+		bs = led.Blocks()
+		if bs.Height() == 0 {
+			if _, err := led.Commit(genesis, ledger.Updates{}); err != nil {
+				return fmt.Errorf("%s: commit genesis block: %w", cfg.Name, err)
+			}
+		}
+	} else {
+		bs, err = blocks.Open(db)
+		if err != nil {
+			return fmt.Errorf("%s: open block store in %s: %w%s", cfg.Name, cfg.DataDir, err, corruptionHint(err, cfg.DataDir))
+		}
+		if bs.Height() == 0 {
+			if err := bs.Append(genesis, true); err != nil {
+				return fmt.Errorf("%s: write genesis block: %w", cfg.Name, err)
+			}
+		}
+	}
+	if g, err := bs.Block(0); err != nil || !proto.Equal(g.Header, genesis.Header) {
 		return fieldErr(file, "genesis", fmt.Errorf("the node's chain starts with another genesis block"), "point genesis at this network's genesis.block, or use an empty data_dir")
 	}
 
@@ -125,13 +147,20 @@ func Run(ctx context.Context, opts Options) error {
 			return fieldErr(file, "peers/orderers", fmt.Errorf("%s: %w", e.Name, err), "")
 		}
 	}
-	e := &env{cfg: cfg, file: file, log: log, verifier: verifier, self: self, channel: chcfg, genesis: genesis, db: db, blocks: bs,
+	e := &env{cfg: cfg, file: file, log: log, verifier: verifier, self: self, channel: chcfg, genesis: genesis, db: db, blocks: bs, ledger: led,
 		host: host, mux: nil, ready: newReadiness(), metrics: m, intercept: connect.WithInterceptors(m.interceptor())}
 	e.ready.set("revocation lists", errors.New("first fetch from the CAs not finished"))
 
 	v := version.Get()
 	e.mux = baseMux(func() *foliov1.NodeInfo { return e.info(started, v) }, e.ready, m)
-	path, h := foliov1connect.NewChainServiceHandler(&deliver.ChainService{Blocks: bs}, e.intercept)
+	chain := &deliver.ChainService{Blocks: bs}
+	if led != nil {
+		chain.StateRoot = func() []byte {
+			root, _ := led.StateRoot(led.Height() - 1)
+			return root
+		}
+	}
+	path, h := foliov1connect.NewChainServiceHandler(chain, e.intercept)
 	e.mux.Handle(path, h)
 	if err := deliver.HandleSessions(host, bs, chcfg.ChannelId, log); err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"github.com/folio-ledger/folio/api/folio/v1/foliov1connect"
 	"github.com/folio-ledger/folio/internal/channel"
 	"github.com/folio-ledger/folio/internal/deliver"
+	"github.com/folio-ledger/folio/internal/gateway"
 	"github.com/folio-ledger/folio/internal/order"
 	"github.com/folio-ledger/folio/internal/types"
 )
@@ -50,8 +51,12 @@ func startOrderer(ctx context.Context, e *env) error {
 	}
 	e.ready.set("raft", errors.New("no leader elected yet"))
 	bc := &order.Broadcaster{Node: n, Verifier: e.verifier, Blocks: e.blocks, Channel: ch.ChannelId}
-	path, h := foliov1connect.NewOrdererServiceHandler(&order.Service{Broadcaster: bc, Verifier: e.verifier}, e.intercept)
+	svc := &order.Service{Broadcaster: bc, Verifier: e.verifier}
+	path, h := foliov1connect.NewOrdererServiceHandler(svc, e.intercept)
 	e.mux.Handle(path, h)
+	if err := e.host.HandleCall(gateway.BroadcastProtocol, svc.ServeSession); err != nil {
+		return err
+	}
 
 	e.wg.Add(3)
 	go func() {

@@ -3,28 +3,99 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
+	"path/filepath"
 	"time"
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
+	"github.com/folio-ledger/folio/api/folio/v1/foliov1connect"
+	"github.com/folio-ledger/folio/internal/commit"
 	"github.com/folio-ledger/folio/internal/deliver"
+	"github.com/folio-ledger/folio/internal/enclave/vm"
+	"github.com/folio-ledger/folio/internal/endorse"
+	"github.com/folio-ledger/folio/internal/evidence"
+	"github.com/folio-ledger/folio/internal/gateway"
 	"github.com/folio-ledger/folio/internal/identity"
+	"github.com/folio-ledger/folio/internal/ledger"
+	"github.com/folio-ledger/folio/internal/lifecycle"
 )
 
-// startPeer keeps the peer's chain in step with the ordering service. (The
-// committer, state and gateway arrive with the ledger and endorsement
-// work; until then the peer stores the blocks it receives.)
+// startPeer runs the peer's transaction path: blocks from the orderers (or
+// other peers) through the committer into the ledger; proposals through the
+// gateway and endorser into the contract runtime.
 func startPeer(ctx context.Context, e *env) error {
-	var sources []deliver.Source
-	for _, o := range e.channel.Orderers {
-		sources = append(sources, &deliver.SessionSource{Host: e.host, NodeID: o.NodeId, NodeName: o.Name, ChannelID: e.channel.ChannelId})
+	ch := e.channel
+	contracts, err := lifecycle.New(filepath.Join(e.cfg.DataDir, "contracts"), ch)
+	if err != nil {
+		return fieldErr(e.file, "genesis", err, "")
 	}
-	client := &deliver.Client{Sources: sources, MSP: e.verifier, Sink: blockSink{e}, Logger: e.log.With("component", "deliver")}
+	rt, err := vm.NewRuntime(ctx, vm.Options{CacheDir: filepath.Join(e.cfg.DataDir, "wasm-cache"), Logger: e.log.With("component", "vm")})
+	if err != nil {
+		return fmt.Errorf("%s: contract runtime: %w", e.cfg.Name, err)
+	}
+	exec := &endorse.VMExecutor{Runtime: rt, State: ledgerState{e.ledger}}
+	end, err := endorse.New(endorse.Options{ChannelID: ch.ChannelId, Self: e.self, MSP: e.verifier, Contracts: contracts, Exec: exec,
+		Committed: e.blocks, Height: e.ledger.Height, Logger: e.log.With("component", "endorser")})
+	if err != nil {
+		return err
+	}
+	com, err := commit.New(commit.Options{ChannelID: ch.ChannelId, Ledger: e.ledger, MSP: e.verifier, Contracts: contracts,
+		Logger: e.log.With("component", "committer")})
+	if err != nil {
+		return err
+	}
+	self := gateway.Node{Name: e.cfg.Name, MSPID: e.cfg.MSPID, NodeID: e.self.ID()}
+	var peers, orderers []gateway.Node
+	mspOf := map[string]string{}
+	for _, o := range ch.Orgs {
+		mspOf[o.Name] = o.MspId
+	}
+	for _, p := range ch.Peers {
+		peers = append(peers, gateway.Node{Name: p.Name, MSPID: mspOf[p.Org], NodeID: p.NodeId})
+	}
+	for _, o := range ch.Orderers {
+		orderers = append(orderers, gateway.Node{Name: o.Name, MSPID: mspOf[o.Org], NodeID: o.NodeId})
+	}
+	gw, err := gateway.New(gateway.Options{ChannelID: ch.ChannelId, Self: self, Endorser: end, Committer: com, Contracts: contracts,
+		MSP: e.verifier, Host: e.host, Peers: peers, Orderers: orderers, Logger: e.log.With("component", "gateway")})
+	if err != nil {
+		return err
+	}
+	path, h := foliov1connect.NewGatewayServiceHandler(gw, e.intercept)
+	e.mux.Handle(path, h)
+	var others []evidence.Peer
+	for _, p := range peers {
+		if p.Name != e.cfg.Name {
+			others = append(others, evidence.Peer{Name: p.Name, MSPID: p.MSPID, NodeID: p.NodeID})
+		}
+	}
+	ev, err := evidence.New(evidence.Options{ChannelID: ch.ChannelId, Ledger: e.ledger, Self: e.self, Host: e.host, Peers: others,
+		Logger: e.log.With("component", "evidence")})
+	if err != nil {
+		return err
+	}
+	path, h = foliov1connect.NewEvidenceServiceHandler(ev, e.intercept)
+	e.mux.Handle(path, h)
+
+	// Blocks come from the orderers; other peers serve the same verified
+	// blocks to a peer cut off from the ordering service.
+	var sources, fallback []deliver.Source
+	for _, o := range ch.Orderers {
+		sources = append(sources, &deliver.SessionSource{Host: e.host, NodeID: o.NodeId, NodeName: o.Name, ChannelID: ch.ChannelId})
+	}
+	for _, p := range ch.Peers {
+		if p.Name != e.cfg.Name {
+			fallback = append(fallback, &deliver.SessionSource{Host: e.host, NodeID: p.NodeId, NodeName: p.Name, ChannelID: ch.ChannelId})
+		}
+	}
+	client := &deliver.Client{Sources: sources, Fallback: fallback, MSP: e.verifier, Sink: com, Logger: e.log.With("component", "deliver")}
 	e.ready.set("delivery", errors.New("no session to an orderer yet"))
 	e.wg.Add(2)
 	go func() {
 		defer e.wg.Done()
+		defer rt.Close(context.Background())
 		if err := client.Run(ctx); err != nil && ctx.Err() == nil {
-			e.log.Error("block delivery stopped", "err", err)
+			e.log.Error("block delivery stopped: the committer failed", "err", err)
 			e.ready.set("delivery", err)
 		}
 	}()
@@ -33,14 +104,6 @@ func startPeer(ctx context.Context, e *env) error {
 		watchOrdererSessions(ctx, e)
 	}()
 	return nil
-}
-
-type blockSink struct{ e *env }
-
-func (s blockSink) Height() uint64   { return s.e.blocks.Height() }
-func (s blockSink) LastHash() []byte { return s.e.blocks.LastHash() }
-func (s blockSink) Accept(b *foliov1.Block) error {
-	return s.e.blocks.Append(b, true)
 }
 
 // watchOrdererSessions marks the peer ready while it has a session to at
@@ -67,4 +130,30 @@ func watchOrdererSessions(ctx context.Context, e *env) {
 			e.ready.set("delivery", errors.New("no session to any orderer"))
 		}
 	}
+}
+
+// ledgerState lets contracts read the ledger's latest committed state. The
+// ledger's entry types have the same fields as the runtime's.
+type ledgerState struct{ l *ledger.Ledger }
+
+var _ vm.State = ledgerState{}
+
+func (s ledgerState) Get(ns, key string) ([]byte, *foliov1.Version, error) { return s.l.Get(ns, key) }
+
+func (s ledgerState) Range(ns, start, end string, limit int) ([]vm.KV, bool, error) {
+	kvs, more, err := s.l.Range(ns, start, end, limit)
+	out := make([]vm.KV, len(kvs))
+	for i, kv := range kvs {
+		out[i] = vm.KV(kv)
+	}
+	return out, more, err
+}
+
+func (s ledgerState) History(ns, key string) ([]vm.HistoryEntry, error) {
+	hs, err := s.l.History(ns, key)
+	out := make([]vm.HistoryEntry, len(hs))
+	for i, h := range hs {
+		out[i] = vm.HistoryEntry(h)
+	}
+	return out, err
 }

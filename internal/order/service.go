@@ -14,6 +14,7 @@ import (
 	fcrypto "github.com/folio-ledger/folio/internal/crypto"
 	"github.com/folio-ledger/folio/internal/deliver"
 	"github.com/folio-ledger/folio/internal/identity"
+	"github.com/folio-ledger/folio/internal/p2p"
 	"github.com/folio-ledger/folio/internal/types"
 )
 
@@ -88,4 +89,20 @@ func (s *Service) Deliver(ctx context.Context, req *connect.Request[foliov1.Sign
 		return connect.NewError(connect.CodeInternal, err)
 	}
 	return nil
+}
+
+// ServeSession answers a gateway's broadcast over the node sessions: the
+// request is an Envelope, the reply a BroadcastReply.
+func (s *Service) ServeSession(ctx context.Context, from p2p.PeerIdentity, req []byte) []byte {
+	reply := &foliov1.BroadcastReply{}
+	var env foliov1.Envelope
+	if err := proto.Unmarshal(req, &env); err != nil {
+		reply.Result = &foliov1.BroadcastReply_Error{Error: &foliov1.CallError{Code: uint32(connect.CodeInvalidArgument), Message: "undecodable envelope: " + err.Error()}}
+	} else if txID, err := s.Broadcaster.Broadcast(ctx, &env); err != nil {
+		reply.Result = &foliov1.BroadcastReply_Error{Error: &foliov1.CallError{Code: uint32(broadcastCode(err)), Message: err.Error()}}
+	} else {
+		reply.Result = &foliov1.BroadcastReply_Response{Response: &foliov1.BroadcastResponse{TxId: txID}}
+	}
+	out, _ := proto.Marshal(reply)
+	return out
 }

@@ -588,8 +588,10 @@ type ChannelConfig struct {
 	Peers     []*NodeEndpoint `protobuf:"bytes,5,rep,name=peers,proto3" json:"peers,omitempty"`
 	Batch     *BatchConfig    `protobuf:"bytes,6,opt,name=batch,proto3" json:"batch,omitempty"`
 	// Named policies in Fabric's signature-policy language, e.g.
-	// "endorsement/copyright" -> "AND('Org1MSP.member','Org2MSP.member')".
-	Policies      map[string]string `protobuf:"bytes,7,rep,name=policies,proto3" json:"policies,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// "lifecycle/activation" -> "OutOf(2,'Org1MSP.admin','Org2MSP.admin')".
+	Policies map[string]string `protobuf:"bytes,7,rep,name=policies,proto3" json:"policies,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Contracts defined from the start (the lifecycle changes them later).
+	Contracts     []*ContractDefinition `protobuf:"bytes,8,rep,name=contracts,proto3" json:"contracts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -673,6 +675,94 @@ func (x *ChannelConfig) GetPolicies() map[string]string {
 	return nil
 }
 
+func (x *ChannelConfig) GetContracts() []*ContractDefinition {
+	if x != nil {
+		return x.Contracts
+	}
+	return nil
+}
+
+// ContractDefinition is what the channel knows of a contract.
+type ContractDefinition struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Version effective from block 1 on (until an activation changes it).
+	Version string `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	// Endorsement policy in Fabric's signature-policy language.
+	EndorsementPolicy string `protobuf:"bytes,3,opt,name=endorsement_policy,json=endorsementPolicy,proto3" json:"endorsement_policy,omitempty"`
+	// Confidential contracts store sealed values (docs/enclave.md).
+	Confidential bool `protobuf:"varint,4,opt,name=confidential,proto3" json:"confidential,omitempty"`
+	// SHA-256 of the contract's wasm module for this version.
+	PackageHash   []byte `protobuf:"bytes,5,opt,name=package_hash,json=packageHash,proto3" json:"package_hash,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContractDefinition) Reset() {
+	*x = ContractDefinition{}
+	mi := &file_folio_v1_block_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContractDefinition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContractDefinition) ProtoMessage() {}
+
+func (x *ContractDefinition) ProtoReflect() protoreflect.Message {
+	mi := &file_folio_v1_block_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContractDefinition.ProtoReflect.Descriptor instead.
+func (*ContractDefinition) Descriptor() ([]byte, []int) {
+	return file_folio_v1_block_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ContractDefinition) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ContractDefinition) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *ContractDefinition) GetEndorsementPolicy() string {
+	if x != nil {
+		return x.EndorsementPolicy
+	}
+	return ""
+}
+
+func (x *ContractDefinition) GetConfidential() bool {
+	if x != nil {
+		return x.Confidential
+	}
+	return false
+}
+
+func (x *ContractDefinition) GetPackageHash() []byte {
+	if x != nil {
+		return x.PackageHash
+	}
+	return nil
+}
+
 var File_folio_v1_block_proto protoreflect.FileDescriptor
 
 const file_folio_v1_block_proto_rawDesc = "" +
@@ -718,7 +808,7 @@ const file_folio_v1_block_proto_rawDesc = "" +
 	"maxTxCount\x12\x1b\n" +
 	"\tmax_bytes\x18\x02 \x01(\rR\bmaxBytes\x12\x1d\n" +
 	"\n" +
-	"timeout_ms\x18\x03 \x01(\rR\ttimeoutMs\"\xfe\x02\n" +
+	"timeout_ms\x18\x03 \x01(\rR\ttimeoutMs\"\xba\x03\n" +
 	"\rChannelConfig\x12\x16\n" +
 	"\x06format\x18\x01 \x01(\rR\x06format\x12\x1d\n" +
 	"\n" +
@@ -727,10 +817,17 @@ const file_folio_v1_block_proto_rawDesc = "" +
 	"\borderers\x18\x04 \x03(\v2\x16.folio.v1.NodeEndpointR\borderers\x12,\n" +
 	"\x05peers\x18\x05 \x03(\v2\x16.folio.v1.NodeEndpointR\x05peers\x12+\n" +
 	"\x05batch\x18\x06 \x01(\v2\x15.folio.v1.BatchConfigR\x05batch\x12A\n" +
-	"\bpolicies\x18\a \x03(\v2%.folio.v1.ChannelConfig.PoliciesEntryR\bpolicies\x1a;\n" +
+	"\bpolicies\x18\a \x03(\v2%.folio.v1.ChannelConfig.PoliciesEntryR\bpolicies\x12:\n" +
+	"\tcontracts\x18\b \x03(\v2\x1c.folio.v1.ContractDefinitionR\tcontracts\x1a;\n" +
 	"\rPoliciesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*L\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb8\x01\n" +
+	"\x12ContractDefinition\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\tR\aversion\x12-\n" +
+	"\x12endorsement_policy\x18\x03 \x01(\tR\x11endorsementPolicy\x12\"\n" +
+	"\fconfidential\x18\x04 \x01(\bR\fconfidential\x12!\n" +
+	"\fpackage_hash\x18\x05 \x01(\fR\vpackageHash*L\n" +
 	"\aOrgKind\x12\x18\n" +
 	"\x14ORG_KIND_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rORG_KIND_PEER\x10\x01\x12\x14\n" +
@@ -749,19 +846,20 @@ func file_folio_v1_block_proto_rawDescGZIP() []byte {
 }
 
 var file_folio_v1_block_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_folio_v1_block_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_folio_v1_block_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_folio_v1_block_proto_goTypes = []any{
-	(OrgKind)(0),             // 0: folio.v1.OrgKind
-	(*BlockHeader)(nil),      // 1: folio.v1.BlockHeader
-	(*BlockData)(nil),        // 2: folio.v1.BlockData
-	(*OrdererSignature)(nil), // 3: folio.v1.OrdererSignature
-	(*BlockMetadata)(nil),    // 4: folio.v1.BlockMetadata
-	(*Block)(nil),            // 5: folio.v1.Block
-	(*OrgConfig)(nil),        // 6: folio.v1.OrgConfig
-	(*NodeEndpoint)(nil),     // 7: folio.v1.NodeEndpoint
-	(*BatchConfig)(nil),      // 8: folio.v1.BatchConfig
-	(*ChannelConfig)(nil),    // 9: folio.v1.ChannelConfig
-	nil,                      // 10: folio.v1.ChannelConfig.PoliciesEntry
+	(OrgKind)(0),               // 0: folio.v1.OrgKind
+	(*BlockHeader)(nil),        // 1: folio.v1.BlockHeader
+	(*BlockData)(nil),          // 2: folio.v1.BlockData
+	(*OrdererSignature)(nil),   // 3: folio.v1.OrdererSignature
+	(*BlockMetadata)(nil),      // 4: folio.v1.BlockMetadata
+	(*Block)(nil),              // 5: folio.v1.Block
+	(*OrgConfig)(nil),          // 6: folio.v1.OrgConfig
+	(*NodeEndpoint)(nil),       // 7: folio.v1.NodeEndpoint
+	(*BatchConfig)(nil),        // 8: folio.v1.BatchConfig
+	(*ChannelConfig)(nil),      // 9: folio.v1.ChannelConfig
+	(*ContractDefinition)(nil), // 10: folio.v1.ContractDefinition
+	nil,                        // 11: folio.v1.ChannelConfig.PoliciesEntry
 }
 var file_folio_v1_block_proto_depIdxs = []int32{
 	3,  // 0: folio.v1.BlockMetadata.signatures:type_name -> folio.v1.OrdererSignature
@@ -773,12 +871,13 @@ var file_folio_v1_block_proto_depIdxs = []int32{
 	7,  // 6: folio.v1.ChannelConfig.orderers:type_name -> folio.v1.NodeEndpoint
 	7,  // 7: folio.v1.ChannelConfig.peers:type_name -> folio.v1.NodeEndpoint
 	8,  // 8: folio.v1.ChannelConfig.batch:type_name -> folio.v1.BatchConfig
-	10, // 9: folio.v1.ChannelConfig.policies:type_name -> folio.v1.ChannelConfig.PoliciesEntry
-	10, // [10:10] is the sub-list for method output_type
-	10, // [10:10] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	11, // 9: folio.v1.ChannelConfig.policies:type_name -> folio.v1.ChannelConfig.PoliciesEntry
+	10, // 10: folio.v1.ChannelConfig.contracts:type_name -> folio.v1.ContractDefinition
+	11, // [11:11] is the sub-list for method output_type
+	11, // [11:11] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_folio_v1_block_proto_init() }
@@ -792,7 +891,7 @@ func file_folio_v1_block_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_folio_v1_block_proto_rawDesc), len(file_folio_v1_block_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   10,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -420,9 +420,11 @@ func (x *SignedCommitStatusRequest) GetSignature() []byte {
 }
 
 type CommitStatusResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Result        ValidationCode         `protobuf:"varint,1,opt,name=result,proto3,enum=folio.v1.ValidationCode" json:"result,omitempty"`
-	BlockNumber   uint64                 `protobuf:"varint,2,opt,name=block_number,json=blockNumber,proto3" json:"block_number,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Result      ValidationCode         `protobuf:"varint,1,opt,name=result,proto3,enum=folio.v1.ValidationCode" json:"result,omitempty"`
+	BlockNumber uint64                 `protobuf:"varint,2,opt,name=block_number,json=blockNumber,proto3" json:"block_number,omitempty"`
+	// Why the transaction is invalid (empty when VALID).
+	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -471,6 +473,13 @@ func (x *CommitStatusResponse) GetBlockNumber() uint64 {
 	return 0
 }
 
+func (x *CommitStatusResponse) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 var File_folio_v1_gateway_proto protoreflect.FileDescriptor
 
 const file_folio_v1_gateway_proto_rawDesc = "" +
@@ -497,10 +506,11 @@ const file_folio_v1_gateway_proto_rawDesc = "" +
 	"\bidentity\x18\x02 \x01(\fR\bidentity\"S\n" +
 	"\x19SignedCommitStatusRequest\x12\x18\n" +
 	"\arequest\x18\x01 \x01(\fR\arequest\x12\x1c\n" +
-	"\tsignature\x18\x02 \x01(\fR\tsignature\"k\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature\"\x83\x01\n" +
 	"\x14CommitStatusResponse\x120\n" +
 	"\x06result\x18\x01 \x01(\x0e2\x18.folio.v1.ValidationCodeR\x06result\x12!\n" +
-	"\fblock_number\x18\x02 \x01(\x04R\vblockNumber2\xad\x02\n" +
+	"\fblock_number\x18\x02 \x01(\x04R\vblockNumber\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason2\xad\x02\n" +
 	"\x0eGatewayService\x12C\n" +
 	"\bEvaluate\x12\x19.folio.v1.EvaluateRequest\x1a\x1a.folio.v1.EvaluateResponse\"\x00\x12@\n" +
 	"\aEndorse\x12\x18.folio.v1.EndorseRequest\x1a\x19.folio.v1.EndorseResponse\"\x00\x12=\n" +

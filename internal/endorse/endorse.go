@@ -1,0 +1,177 @@
+package endorse
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
+	fcrypto "github.com/folio-ledger/folio/internal/crypto"
+	"github.com/folio-ledger/folio/internal/enclave/vm"
+	"github.com/folio-ledger/folio/internal/identity"
+	"github.com/folio-ledger/folio/internal/lifecycle"
+	"github.com/folio-ledger/folio/internal/types"
+)
+
+// Errors callers branch on (the gateway maps them to RPC codes).
+var (
+	ErrBadProposal      = errors.New("bad proposal")
+	ErrNotAuthorized    = errors.New("not authorized")
+	ErrAlreadyCommitted = errors.New("transaction already committed")
+	ErrUnavailable      = errors.New("contract unavailable on this peer")
+)
+
+// Executor runs contract calls (the enclave, or the VM in-process).
+type Executor interface {
+	// Install makes a contract version runnable. Installing the same
+	// version again is a no-op.
+	Install(ctx context.Context, name, version string, wasm []byte, confidential bool) error
+	// Simulate runs a call with the named version against the latest
+	// committed state without changing anything.
+	Simulate(ctx context.Context, version string, call vm.Call) (*vm.Result, error)
+}
+
+// TxIndex answers whether a transaction is already committed.
+type TxIndex interface {
+	HasTx(txID string) (bool, error)
+}
+
+// Options configure an Endorser.
+type Options struct {
+	ChannelID string
+	Self      *identity.SigningIdentity
+	MSP       *identity.Verifier
+	Contracts *lifecycle.Registry
+	Exec      Executor
+	Committed TxIndex
+	// Height returns the number of committed blocks: a proposal endorsed now
+	// commits in block Height() or later.
+	Height func() uint64
+	// TimeWindow bounds how far a proposal's timestamp may be from this
+	// peer's clock. Default 5 minutes.
+	TimeWindow time.Duration
+	Logger     *slog.Logger
+	Now        func() time.Time
+}
+
+// Endorser checks and simulates proposals. Safe for concurrent use.
+type Endorser struct {
+	o Options
+}
+
+// New returns an endorser.
+func New(o Options) (*Endorser, error) {
+	if o.Self == nil || o.MSP == nil || o.Contracts == nil || o.Exec == nil || o.Committed == nil || o.Height == nil || o.Logger == nil {
+		return nil, errors.New("endorse: Self, MSP, Contracts, Exec, Committed, Height and Logger are required")
+	}
+	if o.TimeWindow == 0 {
+		o.TimeWindow = 5 * time.Minute
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Endorser{o: o}, nil
+}
+
+// Checked is a proposal that passed the checks.
+type Checked struct {
+	Signed   *foliov1.SignedProposal
+	Proposal *foliov1.Proposal
+	Creator  *identity.Identity
+}
+
+// Check verifies a signed proposal without running it.
+func (e *Endorser) Check(sp *foliov1.SignedProposal, query bool) (*Checked, error) {
+	p, err := types.ParseSignedProposal(sp)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadProposal, err)
+	}
+	h := p.Header
+	if h.ChannelId != e.o.ChannelID {
+		return nil, fmt.Errorf("%w: proposal for channel %q, this peer serves %q", ErrBadProposal, h.ChannelId, e.o.ChannelID)
+	}
+	creator, err := e.o.MSP.ValidateSerialized(h.Creator)
+	if err != nil {
+		return nil, fmt.Errorf("%w: creator: %v", ErrNotAuthorized, err)
+	}
+	if err := fcrypto.Verify(creator.Cert.PublicKey, types.DomainProposal, sp.ProposalBytes, sp.Signature); err != nil {
+		return nil, fmt.Errorf("%w: proposal signature of %s: %v", ErrNotAuthorized, creator.Label(), err)
+	}
+	at := time.Unix(0, h.TimestampUnixNano)
+	if d := e.o.Now().Sub(at); d > e.o.TimeWindow || d < -e.o.TimeWindow {
+		return nil, fmt.Errorf("%w: proposal made at %s, more than %s from this peer's clock: check the client's clock", ErrBadProposal, at.UTC().Format(time.RFC3339), e.o.TimeWindow)
+	}
+	if !query {
+		if creator.Role != identity.RoleClient && creator.Role != identity.RoleAdmin {
+			return nil, fmt.Errorf("%w: %s is a %s; only clients and admins may invoke contracts", ErrNotAuthorized, creator.Label(), creator.Role)
+		}
+		done, err := e.o.Committed.HasTx(h.TxId)
+		if err != nil {
+			return nil, err
+		}
+		if done {
+			return nil, fmt.Errorf("%w: %s", ErrAlreadyCommitted, h.TxId)
+		}
+	}
+	return &Checked{Signed: sp, Proposal: p, Creator: creator}, nil
+}
+
+// Run simulates a checked proposal with the contract version in force for
+// the next block.
+func (e *Endorser) Run(ctx context.Context, c *Checked, query bool) (*vm.Result, *lifecycle.Definition, error) {
+	inv := c.Proposal.Invocation
+	def, err := e.o.Contracts.Effective(inv.Contract, e.o.Height())
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	wasm, err := e.o.Contracts.Package(def)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	if err := e.o.Exec.Install(ctx, def.Name, def.Version, wasm, def.Confidential); err != nil {
+		return nil, nil, fmt.Errorf("%w: install %s version %s: %v", ErrUnavailable, def.Name, def.Version, err)
+	}
+	h := c.Proposal.Header
+	call := vm.Call{TxID: h.TxId, Timestamp: time.Unix(0, h.TimestampUnixNano).UTC(), ChannelID: h.ChannelId, Namespace: inv.Contract,
+		Function: inv.Function, Args: inv.Args, ReadOnly: query,
+		Creator: vm.Creator{MSPID: c.Creator.MSPID, Org: c.Creator.Org, Name: c.Creator.Name, Role: string(c.Creator.Role),
+			CertPEM: fcrypto.EncodeCertificatePEM(c.Creator.Cert.Raw)}}
+	res, err := e.o.Exec.Simulate(ctx, def.Version, call)
+	if err != nil {
+		return nil, nil, fmt.Errorf("simulate %s.%s: %w", inv.Contract, inv.Function, err)
+	}
+	return res, def, nil
+}
+
+// Endorse checks, simulates and, if the contract succeeded, signs.
+func (e *Endorser) Endorse(ctx context.Context, sp *foliov1.SignedProposal) (*foliov1.ProposalResponse, error) {
+	c, err := e.Check(sp, false)
+	if err != nil {
+		return nil, err
+	}
+	res, _, err := e.Run(ctx, c, false)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(sp.ProposalBytes)
+	payload, err := proto.MarshalOptions{Deterministic: true}.Marshal(&foliov1.ProposalResponsePayload{ProposalHash: sum[:], Action: res.Action()})
+	if err != nil {
+		return nil, fmt.Errorf("encode response payload: %w", err)
+	}
+	out := &foliov1.ProposalResponse{Response: res.Response, Payload: payload}
+	if st := res.Response.GetStatus(); st < 200 || st > 299 {
+		return out, nil // the contract refused: nothing to endorse
+	}
+	me := e.o.Self.Serialized()
+	sig, err := e.o.Self.Sign(types.DomainEndorsement, types.EndorsementMessage(payload, me))
+	if err != nil {
+		return nil, err
+	}
+	out.Endorsement = &foliov1.Endorsement{Endorser: me, Signature: sig}
+	return out, nil
+}

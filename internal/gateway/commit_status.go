@@ -1,0 +1,35 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
+
+	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
+	fcrypto "github.com/folio-ledger/folio/internal/crypto"
+	"github.com/folio-ledger/folio/internal/types"
+)
+
+// CommitStatus waits until a transaction is committed on this peer (valid
+// or not) and returns its validation code and block, for a consortium
+// member whose request is signed. The wait ends with the caller's deadline.
+func (g *Gateway) CommitStatus(ctx context.Context, req *connect.Request[foliov1.SignedCommitStatusRequest]) (*connect.Response[foliov1.CommitStatusResponse], error) {
+	var r foliov1.CommitStatusRequest
+	if err := proto.Unmarshal(req.Msg.GetRequest(), &r); err != nil {
+		return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("commit status request: %w", err))
+	}
+	id, err := g.o.MSP.ValidateSerialized(r.Identity)
+	if err != nil {
+		return nil, connect.NewError(connect.CodePermissionDenied, err)
+	}
+	if err := fcrypto.Verify(id.Cert.PublicKey, types.DomainCommitStatus, req.Msg.Request, req.Msg.Signature); err != nil {
+		return nil, connect.NewError(connect.CodeUnauthenticated, fmt.Errorf("commit status request of %s: %w", id.Label(), err))
+	}
+	st, err := g.o.Committer.Wait(ctx, r.TxId)
+	if err != nil {
+		return nil, connect.NewError(connect.CodeDeadlineExceeded, fmt.Errorf("transaction %s not committed on %s yet: %w", r.TxId, g.o.Self.Name, err))
+	}
+	return connect.NewResponse(&foliov1.CommitStatusResponse{Result: st.Code, BlockNumber: st.Block, Reason: st.Reason}), nil
+}

@@ -1,0 +1,139 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
+
+	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
+	"github.com/folio-ledger/folio/internal/identity"
+	"github.com/folio-ledger/folio/internal/types"
+)
+
+// Endorse collects the endorsements the contract's policy needs: one peer
+// per required organisation (this peer first for its own, otherwise the
+// least busy, failing over to the next on error), all asked in parallel. It
+// checks every endorser produced the same bytes and that the endorsers
+// satisfy the policy, then returns the transaction payload for the client to
+// sign. A contract refusal (e.g. 403, not the owner) is returned as an error
+// with the contract's message.
+func (g *Gateway) Endorse(ctx context.Context, req *connect.Request[foliov1.EndorseRequest]) (*connect.Response[foliov1.EndorseResponse], error) {
+	sp := req.Msg.GetProposal()
+	c, err := g.o.Endorser.Check(sp, false)
+	if err != nil {
+		return nil, connect.NewError(endorseCode(err), err)
+	}
+	inv := c.Proposal.Invocation
+	def, err := g.o.Contracts.Effective(inv.Contract, g.o.Committer.Height())
+	if err != nil {
+		return nil, connect.NewError(connect.CodeFailedPrecondition, err)
+	}
+	orgs := req.Msg.GetEndorsingOrgs()
+	if len(orgs) == 0 {
+		orgs = policyOrgs(def.Policy.Principals())
+	}
+	ctx, cancel := context.WithTimeout(ctx, g.o.EndorseTimeout)
+	defer cancel()
+
+	type got struct {
+		node Node
+		resp *foliov1.ProposalResponse
+		err  error
+	}
+	var mu sync.Mutex
+	var results []got
+	parallel(orgs, func(mspID string) {
+		var errs []string
+		cands := g.candidates(mspID)
+		if len(cands) == 0 {
+			errs = append(errs, "no peer of this organisation in the channel")
+		}
+		for _, p := range cands {
+			resp, err := g.endorseAt(ctx, p, sp)
+			if err == nil {
+				mu.Lock()
+				results = append(results, got{node: p, resp: resp})
+				mu.Unlock()
+				return
+			}
+			errs = append(errs, err.Error())
+			if ce := new(connect.Error); errors.As(err, &ce) && ce.Code() != connect.CodeUnavailable && ce.Code() != connect.CodeDeadlineExceeded && ce.Code() != connect.CodeFailedPrecondition {
+				break // the proposal itself is at fault; another peer will say the same
+			}
+		}
+		mu.Lock()
+		results = append(results, got{err: fmt.Errorf("%s: %s", mspID, strings.Join(errs, "; "))})
+		mu.Unlock()
+	})
+
+	var failures []string
+	var first *got
+	var endorsers []*identity.Identity
+	var endorsements []*foliov1.Endorsement
+	sort.Slice(results, func(i, j int) bool { return results[i].node.Name < results[j].node.Name })
+	for i := range results {
+		r := &results[i]
+		if r.err != nil {
+			failures = append(failures, r.err.Error())
+			continue
+		}
+		if st := r.resp.GetResponse().GetStatus(); st < 200 || st > 299 {
+			return nil, connect.NewError(statusCode(st), fmt.Errorf("%s.%s refused by the contract on %s: %s (status %d)", inv.Contract, inv.Function, r.node.Name, r.resp.Response.Message, st))
+		}
+		if first == nil {
+			first = r
+		} else if !bytes.Equal(first.resp.Payload, r.resp.Payload) {
+			return nil, connect.NewError(connect.CodeAborted, fmt.Errorf("endorsers disagree: %s and %s produced different results for %s.%s (their committed state differs, e.g. one is behind; retry)",
+				first.node.Name, r.node.Name, inv.Contract, inv.Function))
+		}
+		e := r.resp.GetEndorsement()
+		if e == nil {
+			return nil, connect.NewError(connect.CodeInternal, fmt.Errorf("%s returned a response without an endorsement", r.node.Name))
+		}
+		id, err := g.o.MSP.ValidateSerialized(e.Endorser)
+		if err != nil {
+			return nil, connect.NewError(connect.CodeInternal, fmt.Errorf("endorsement from %s: %w", r.node.Name, err))
+		}
+		endorsers = append(endorsers, id)
+		endorsements = append(endorsements, e)
+	}
+	if first == nil {
+		return nil, connect.NewError(connect.CodeUnavailable, fmt.Errorf("no endorsement: %s", strings.Join(failures, " | ")))
+	}
+	if err := def.Policy.Evaluate(endorsers); err != nil {
+		msg := err.Error()
+		if len(failures) > 0 {
+			msg += "; endorsers that failed: " + strings.Join(failures, " | ")
+		}
+		return nil, connect.NewError(connect.CodeUnavailable, errors.New(msg))
+	}
+	payload, err := types.AssembleTransaction(c.Proposal.Header, sp.ProposalBytes, first.resp.Payload, endorsements)
+	if err != nil {
+		return nil, connect.NewError(connect.CodeInternal, err)
+	}
+	raw, err := proto.MarshalOptions{Deterministic: true}.Marshal(payload)
+	if err != nil {
+		return nil, connect.NewError(connect.CodeInternal, err)
+	}
+	return connect.NewResponse(&foliov1.EndorseResponse{PreparedPayload: raw, Result: first.resp.Response}), nil
+}
+
+// policyOrgs lists the distinct MSP IDs a policy names, in order.
+func policyOrgs(ps []identity.Principal) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, p := range ps {
+		if !seen[p.MSPID] {
+			seen[p.MSPID] = true
+			out = append(out, p.MSPID)
+		}
+	}
+	return out
+}
