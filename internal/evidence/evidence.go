@@ -1,0 +1,228 @@
+// Package evidence is the peer side of Folio's offline-verifiable evidence:
+// it signs state-root attestations (this peer's state root after a block)
+// and answers Prove with everything a third party needs to check a record
+// without trusting any node: the trie proofs of the key against a state
+// root, the block header and its orderer signatures, attestations of that
+// state root by peers of every organisation (gathered over the node
+// sessions), and every committed change of the key with its signed
+// envelope and its inclusion path in a signed block. The bundle format and
+// its verifier are in package client/evidence (docs/evidence.md).
+package evidence
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
+
+	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
+	"github.com/folio-ledger/folio/api/folio/v1/foliov1connect"
+	"github.com/folio-ledger/folio/internal/identity"
+	"github.com/folio-ledger/folio/internal/ledger"
+	"github.com/folio-ledger/folio/internal/p2p"
+	"github.com/folio-ledger/folio/internal/types"
+)
+
+// AttestProtocol is the session protocol on which peers ask each other for
+// attestations.
+const AttestProtocol = "attest"
+
+// Peer is another peer of the channel.
+type Peer struct {
+	Name   string
+	MSPID  string
+	NodeID string
+}
+
+// Options configure a Service.
+type Options struct {
+	ChannelID string
+	Ledger    *ledger.Ledger
+	Self      *identity.SigningIdentity
+	Host      *p2p.Host
+	// Peers lists the channel's other peers.
+	Peers []Peer
+	// AttestTimeout bounds the gathering of attestations. Default 5s.
+	AttestTimeout time.Duration
+	Logger        *slog.Logger
+}
+
+// Service serves EvidenceService. Safe for concurrent use.
+type Service struct {
+	o Options
+}
+
+var _ foliov1connect.EvidenceServiceHandler = (*Service)(nil)
+
+// New builds the service and registers the attest protocol on the host.
+func New(o Options) (*Service, error) {
+	if o.Ledger == nil || o.Self == nil || o.Host == nil || o.Logger == nil {
+		return nil, errors.New("evidence: Ledger, Self, Host and Logger are required")
+	}
+	if o.AttestTimeout == 0 {
+		o.AttestTimeout = 5 * time.Second
+	}
+	s := &Service{o: o}
+	if err := o.Host.HandleCall(AttestProtocol, func(ctx context.Context, _ p2p.PeerIdentity, req []byte) []byte {
+		var r foliov1.AttestRequest
+		if proto.Unmarshal(req, &r) != nil {
+			return nil
+		}
+		a, err := s.attest(ctx, r.BlockNumber)
+		if err != nil {
+			return nil
+		}
+		out, _ := proto.Marshal(a)
+		return out
+	}); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// attest signs this peer's state root after block num, waiting briefly for
+// the block if this peer is behind.
+func (s *Service) attest(ctx context.Context, num uint64) (*foliov1.SignedAttestation, error) {
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := s.o.Ledger.Blocks().WaitHeight(wctx, num+1); err != nil {
+		return nil, fmt.Errorf("block %d not committed on this peer yet (height %d)", num, s.o.Ledger.Height())
+	}
+	root, err := s.o.Ledger.StateRoot(num)
+	if err != nil {
+		return nil, err
+	}
+	b, err := s.o.Ledger.Blocks().Block(num)
+	if err != nil {
+		return nil, err
+	}
+	hash, _ := types.HeaderHash(b.Header)
+	att, _ := proto.MarshalOptions{Deterministic: true}.Marshal(&foliov1.StateAttestation{ChannelId: s.o.ChannelID, BlockNumber: num, BlockHash: hash, StateRoot: root})
+	sig, err := s.o.Self.Sign(types.DomainAttestation, att)
+	if err != nil {
+		return nil, err
+	}
+	return &foliov1.SignedAttestation{Attestation: att, Signer: s.o.Self.Serialized(), Signature: sig}, nil
+}
+
+// Attest answers a client's request for this peer's attestation.
+func (s *Service) Attest(ctx context.Context, req *connect.Request[foliov1.AttestRequest]) (*connect.Response[foliov1.SignedAttestation], error) {
+	a, err := s.attest(ctx, req.Msg.BlockNumber)
+	if err != nil {
+		return nil, connect.NewError(connect.CodeUnavailable, err)
+	}
+	return connect.NewResponse(a), nil
+}
+
+// Prove returns the proof of a key at this peer's last block, the block's
+// header and orderer signatures, attestations of its state root from peers
+// of every organisation, and the key's history with transaction proofs.
+func (s *Service) Prove(ctx context.Context, req *connect.Request[foliov1.ProveRequest]) (*connect.Response[foliov1.ProveResponse], error) {
+	r, err := s.o.Ledger.NewReader()
+	if err != nil {
+		return nil, connect.NewError(connect.CodeInternal, err)
+	}
+	defer r.Close()
+	p, err := r.Prove(req.Msg.Namespace, req.Msg.Key)
+	if err != nil {
+		return nil, connect.NewError(connect.CodeInternal, err)
+	}
+	if p.Version == nil {
+		return nil, connect.NewError(connect.CodeNotFound, fmt.Errorf("%s has no key %q at block %d", req.Msg.Namespace, req.Msg.Key, p.BlockNum))
+	}
+	out := &foliov1.ProveResponse{BlockNumber: p.BlockNum, StateRoot: p.StateRoot[:], AccountProof: p.AccountProof, StorageProof: p.StorageProof,
+		Value: p.Value, Version: p.Version}
+	if p.Account != nil {
+		if out.Account, err = p.Account.Encode(); err != nil {
+			return nil, connect.NewError(connect.CodeInternal, err)
+		}
+	}
+	blk, err := s.o.Ledger.Blocks().Block(p.BlockNum)
+	if err != nil {
+		return nil, connect.NewError(connect.CodeInternal, err)
+	}
+	out.Header, out.OrdererSignatures = blk.Header, blk.GetMetadata().GetSignatures()
+	if out.Attestations, err = s.gather(ctx, p.BlockNum); err != nil {
+		return nil, connect.NewError(connect.CodeUnavailable, err)
+	}
+	hist, err := r.History(req.Msg.Namespace, req.Msg.Key)
+	if err != nil {
+		return nil, connect.NewError(connect.CodeInternal, err)
+	}
+	for _, h := range hist {
+		tp, err := s.txProof(h.TxID, h.Version)
+		if err != nil {
+			return nil, connect.NewError(connect.CodeInternal, err)
+		}
+		out.History = append(out.History, tp)
+	}
+	return connect.NewResponse(out), nil
+}
+
+func (s *Service) txProof(txID string, v *foliov1.Version) (*foliov1.TxProof, error) {
+	b, err := s.o.Ledger.Blocks().Block(v.BlockNum)
+	if err != nil {
+		return nil, err
+	}
+	envs := b.GetData().GetEnvelopes()
+	if v.TxNum >= uint64(len(envs)) {
+		return nil, fmt.Errorf("history of %s points past block %d", txID, v.BlockNum)
+	}
+	path, err := types.InclusionProof(envs, int(v.TxNum))
+	if err != nil {
+		return nil, err
+	}
+	tp := &foliov1.TxProof{TxId: txID, BlockNumber: v.BlockNum, TxIndex: uint32(v.TxNum), TxCount: uint32(len(envs)),
+		Envelope: envs[v.TxNum], InclusionPath: path, Header: b.Header, OrdererSignatures: b.GetMetadata().GetSignatures()}
+	if codes := b.GetMetadata().GetValidationCodes(); v.TxNum < uint64(len(codes)) {
+		tp.ValidationCode = foliov1.ValidationCode(codes[v.TxNum])
+	}
+	return tp, nil
+}
+
+// gather collects attestations of block num: this peer's, and every other
+// peer's that answers in time; it fails unless every organisation is covered.
+func (s *Service) gather(ctx context.Context, num uint64) ([]*foliov1.SignedAttestation, error) {
+	own, err := s.attest(ctx, num)
+	if err != nil {
+		return nil, err
+	}
+	out := []*foliov1.SignedAttestation{own}
+	ctx, cancel := context.WithTimeout(ctx, s.o.AttestTimeout)
+	defer cancel()
+	req, _ := proto.Marshal(&foliov1.AttestRequest{BlockNumber: num})
+	covered := map[string]bool{s.o.Self.MSPID: true}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	var missing []string
+	for _, p := range s.o.Peers {
+		wg.Add(1)
+		go func(p Peer) {
+			defer wg.Done()
+			raw, err := s.o.Host.Call(ctx, p.NodeID, AttestProtocol, req)
+			var a foliov1.SignedAttestation
+			if err == nil && len(raw) > 0 && proto.Unmarshal(raw, &a) == nil {
+				mu.Lock()
+				out = append(out, &a)
+				covered[p.MSPID] = true
+				mu.Unlock()
+				return
+			}
+			mu.Lock()
+			missing = append(missing, p.Name)
+			mu.Unlock()
+		}(p)
+	}
+	wg.Wait()
+	for _, p := range s.o.Peers {
+		if !covered[p.MSPID] {
+			return nil, fmt.Errorf("no peer of %s attested block %d (unreachable or behind: %v)", p.MSPID, num, missing)
+		}
+	}
+	return out, nil
+}
