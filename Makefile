@@ -27,14 +27,8 @@ build: contracts ## build bin/folio and the contracts
 contracts: ## build the wasm contracts into build/contracts (reproducible bytes)
 	GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -buildmode=c-shared -o build/contracts/copyright.wasm ./contracts/copyright/cmd/copyright
 
-demo: build ## start a local network (2 orgs x 2 peers, 3 orderers, 3 CAs) in $(NET)
-	$(BIN)/folio network up --detach --network $(NET)
-	@echo
-	@echo "The network keeps running. Try:"
-	@echo "  $(BIN)/folio network status --network $(NET)"
-	@echo "  $(BIN)/folio ca register --org Org1 --name alice --network $(NET)"
-	@echo "Stop it with:"
-	@echo "  $(BIN)/folio network down --network $(NET)"
+demo: build ## start a local network in $(NET) and walk through the copyright scenario (leaves it running)
+	NET=$(NET) ./scripts/demo.sh
 
 test: ## run every test with the race detector (loads ../shared/testdata)
 	$(GO) test -race -count=1 -timeout 25m ./...
@@ -42,8 +36,9 @@ test: ## run every test with the race detector (loads ../shared/testdata)
 bench: ## run the Go benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
 
-soak: ## long runs: repeated multi-process network scenarios
-	FOLIO_SOAK=1 $(GO) test -race -count=20 -timeout 120m ./test/e2e/...
+soak: ## long runs: 300 SIGKILL recoveries of the ledger, repeated multi-process network scenarios
+	FOLIO_SOAK=1 $(GO) test -race -run TestKillRecovery -timeout 60m ./internal/ledger/
+	FOLIO_SOAK=1 $(GO) test -race -count=5 -timeout 120m ./test/e2e/...
 
 lint: ## gofmt and go vet
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi

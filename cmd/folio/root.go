@@ -58,6 +58,8 @@ document on stdout with --json. Errors go to stderr with a non-zero status.`,
 		newTxCmd(g),
 		newBenchCmd(g),
 		newP2PCmd(g),
+		newWorkCmd(g),
+		newEvidenceCmd(g),
 	)
 	return root
 }

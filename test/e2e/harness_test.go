@@ -12,8 +12,9 @@ import (
 	"time"
 )
 
-// folioBin is the binary under test, built once by TestMain.
-var folioBin string
+// folioBin is the binary under test and contractWasm the copyright
+// contract, built once by TestMain.
+var folioBin, contractWasm string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "folio-e2e-bin-")
@@ -26,6 +27,14 @@ func TestMain(m *testing.M) {
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build folio:", err)
+		os.Exit(1)
+	}
+	contractWasm = filepath.Join(dir, "copyright.wasm")
+	wasm := exec.Command("go", "build", "-trimpath", "-buildmode=c-shared", "-o", contractWasm, "github.com/folio-ledger/folio/contracts/copyright/cmd/copyright")
+	wasm.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+	wasm.Stdout, wasm.Stderr = os.Stderr, os.Stderr
+	if err := wasm.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build the copyright contract:", err)
 		os.Exit(1)
 	}
 	code := m.Run()
