@@ -20,12 +20,10 @@ import (
 
 // Contracts answers what the validator needs to know about contracts.
 type Contracts interface {
-	// Policy returns a contract's endorsement policy, or an error if the
-	// contract is not defined on the channel.
-	Policy(contract string) (*policy.Policy, error)
-	// EffectiveVersion returns the version effective for blocks >= block
-	// (the version transactions committing in that block must have run).
-	EffectiveVersion(contract string, block uint64) (string, error)
+	// EndorsementRule returns the endorsement policy and the version of a
+	// contract in force for transactions committing in block, or an error
+	// if the contract is not defined then.
+	EndorsementRule(contract string, block uint64) (*policy.Policy, string, error)
 }
 
 // State answers committed-state questions for MVCC.
@@ -214,7 +212,7 @@ func checkTx(i int, raw []byte, block uint64, o Options) (t Tx) {
 	}
 	t.Invocation, t.Action = et.Proposal.Invocation, et.Response.Action
 	contract := et.Proposal.Invocation.Contract
-	pol, err := o.Contracts.Policy(contract)
+	pol, want, err := o.Contracts.EndorsementRule(contract, block)
 	if err != nil {
 		t.fail(foliov1.ValidationCode_INVALID_CONTRACT, "%v", err)
 		return t
@@ -245,11 +243,6 @@ func checkTx(i int, raw []byte, block uint64, o Options) (t Tx) {
 			reason += fmt.Sprintf("; rejected endorsements: %v", bad)
 		}
 		t.fail(foliov1.ValidationCode_ENDORSEMENT_POLICY_FAILURE, "%s", reason)
-		return t
-	}
-	want, err := o.Contracts.EffectiveVersion(contract, block)
-	if err != nil {
-		t.fail(foliov1.ValidationCode_INVALID_CONTRACT, "%v", err)
 		return t
 	}
 	if got := et.Response.Action.Contract.Version; got != want {

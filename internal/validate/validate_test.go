@@ -46,15 +46,11 @@ func (o *org) mspOrg() identity.Org {
 
 type fakeContracts struct{ version string }
 
-func (f fakeContracts) Policy(c string) (*policy.Policy, error) {
+func (f fakeContracts) EndorsementRule(c string, block uint64) (*policy.Policy, string, error) {
 	if c != "copyright" {
-		return nil, fmt.Errorf("contract %q is not defined on this channel", c)
+		return nil, "", fmt.Errorf("contract %q is not defined on this channel", c)
 	}
-	return policy.MustParse("AND('Org1MSP.member','Org2MSP.member')"), nil
-}
-
-func (f fakeContracts) EffectiveVersion(c string, block uint64) (string, error) {
-	return f.version, nil
+	return policy.MustParse("AND('Org1MSP.member','Org2MSP.member')"), f.version, nil
 }
 
 type fakeState map[string]*foliov1.Version
