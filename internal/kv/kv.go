@@ -80,9 +80,14 @@ type Batch interface {
 	Len() int
 	// Size returns the approximate encoded size of the batch in bytes.
 	Size() int
-	// Commit applies the batch atomically and finishes it. On error
-	// nothing of the batch is visible. A failed commit in pebblekv leaves
-	// the store refusing further writes (ErrWriteFailed).
+	// Commit applies the batch atomically and finishes it. If Commit fails
+	// before the batch reached the store (validation, a closed store),
+	// nothing of it is visible. If it fails writing the write-ahead log or
+	// syncing it, the batch may already be visible to readers in this
+	// process although it may not be durable: pebblekv then refuses every
+	// later write (ErrWriteFailed) and the store must be closed and
+	// reopened, which recovers exactly the durable commits. Callers that
+	// publish derived state (the ledger) must stop on such an error.
 	Commit(o WriteOptions) error
 	// Close finishes the batch without committing it. Closing a finished
 	// batch is a no-op.
