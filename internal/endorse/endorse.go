@@ -127,11 +127,11 @@ func (e *Endorser) Run(ctx context.Context, c *Checked, query bool) (*vm.Result,
 	inv := c.Proposal.Invocation
 	def, err := e.o.Contracts.Effective(inv.Contract, e.o.Height())
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return nil, nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	wasm, err := e.o.Contracts.Package(def)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return nil, nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	if err := e.o.Exec.Install(ctx, def.Name, def.Version, wasm, def.Confidential); err != nil {
 		return nil, nil, fmt.Errorf("%w: install %s version %s: %v", ErrUnavailable, def.Name, def.Version, err)

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"time"
 
-	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
 	"github.com/folio-ledger/folio/api/folio/v1/foliov1connect"
 	"github.com/folio-ledger/folio/internal/commit"
 	"github.com/folio-ledger/folio/internal/deliver"
@@ -16,7 +15,6 @@ import (
 	"github.com/folio-ledger/folio/internal/evidence"
 	"github.com/folio-ledger/folio/internal/gateway"
 	"github.com/folio-ledger/folio/internal/identity"
-	"github.com/folio-ledger/folio/internal/ledger"
 	"github.com/folio-ledger/folio/internal/lifecycle"
 )
 
@@ -33,7 +31,7 @@ func startPeer(ctx context.Context, e *env) error {
 	if err != nil {
 		return fmt.Errorf("%s: contract runtime: %w", e.cfg.Name, err)
 	}
-	exec := &endorse.VMExecutor{Runtime: rt, State: ledgerState{e.ledger}}
+	exec := &endorse.VMExecutor{Runtime: rt, State: e.ledger}
 	end, err := endorse.New(endorse.Options{ChannelID: ch.ChannelId, Self: e.self, MSP: e.verifier, Contracts: contracts, Exec: exec,
 		Committed: e.blocks, Height: e.ledger.Height, Logger: e.log.With("component", "endorser")})
 	if err != nil {
@@ -130,30 +128,4 @@ func watchOrdererSessions(ctx context.Context, e *env) {
 			e.ready.set("delivery", errors.New("no session to any orderer"))
 		}
 	}
-}
-
-// ledgerState lets contracts read the ledger's latest committed state. The
-// ledger's entry types have the same fields as the runtime's.
-type ledgerState struct{ l *ledger.Ledger }
-
-var _ vm.State = ledgerState{}
-
-func (s ledgerState) Get(ns, key string) ([]byte, *foliov1.Version, error) { return s.l.Get(ns, key) }
-
-func (s ledgerState) Range(ns, start, end string, limit int) ([]vm.KV, bool, error) {
-	kvs, more, err := s.l.Range(ns, start, end, limit)
-	out := make([]vm.KV, len(kvs))
-	for i, kv := range kvs {
-		out[i] = vm.KV(kv)
-	}
-	return out, more, err
-}
-
-func (s ledgerState) History(ns, key string) ([]vm.HistoryEntry, error) {
-	hs, err := s.l.History(ns, key)
-	out := make([]vm.HistoryEntry, len(hs))
-	for i, h := range hs {
-		out[i] = vm.HistoryEntry(h)
-	}
-	return out, err
 }

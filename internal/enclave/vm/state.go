@@ -1,7 +1,7 @@
 package vm
 
 import (
-	"time"
+	"github.com/folio-ledger/folio/internal/ledger/state"
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
 )
@@ -26,20 +26,11 @@ type State interface {
 	History(ns, key string) ([]HistoryEntry, error)
 }
 
-// KV is a committed entry returned by State.Range.
-type KV struct {
-	Key     string
-	Value   []byte
-	Version *foliov1.Version
-}
+// KV is a committed entry returned by State.Range: the ledger's type, so
+// the ledger is a State as it is.
+type KV = state.KV
 
 // HistoryEntry is one committed change of a key: the transaction that made
-// it, its height, the transaction timestamp, and the value written (nil
-// for a delete).
-type HistoryEntry struct {
-	TxID      string
-	Version   *foliov1.Version
-	Timestamp time.Time
-	IsDelete  bool
-	Value     []byte
-}
+// it, its height, the transaction timestamp, and the value written (nil for
+// a delete). The ledger's type.
+type HistoryEntry = state.HistoryEntry
