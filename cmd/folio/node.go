@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -85,6 +86,9 @@ func newNodeStartCmd(role string) *cobra.Command {
 			}
 			if cfg.Role != role {
 				return fmt.Errorf("config %s: field role: %q, but this is 'folio %s start': use 'folio %s start'", f.config, cfg.Role, role, cfg.Role)
+			}
+			if os.Getenv("GOGC") == "" {
+				debug.SetGCPercent(cfg.GCPercent)
 			}
 			ctx, stop := signalContext()
 			defer stop()

@@ -54,9 +54,11 @@ type Options struct {
 	// waiters are told (the enclave's cache tiers update here, so a reader
 	// told "committed" never sees an older value).
 	OnCommit func(ctx context.Context, c *Committed) error
-	// Verified is passed to the validator (signatures this peer already checked).
-	Verified func(txID string, envelopeHash [32]byte) bool
-	Logger   *slog.Logger
+	// Verified and OwnEndorsement are passed to the validator (signatures
+	// this peer already checked, endorsements it made itself).
+	Verified       func(txID string, envelopeHash [32]byte) bool
+	OwnEndorsement func(txID string, endorser, payload []byte) bool
+	Logger         *slog.Logger
 }
 
 // Committer validates and commits blocks. Accept must be called from one
@@ -98,7 +100,7 @@ func (c *Committer) Accept(b *foliov1.Block) error {
 		return err
 	}
 	res, err := validate.Block(ctx, b, validate.Options{ChannelID: c.o.ChannelID, MSP: c.o.MSP, Contracts: c.o.Contracts,
-		State: stateView{reader}, Committed: c.o.Ledger.Blocks(), Verified: c.o.Verified})
+		State: stateView{reader}, Committed: c.o.Ledger.Blocks(), Verified: c.o.Verified, OwnEndorsement: c.o.OwnEndorsement})
 	reader.Close()
 	if err != nil {
 		return fmt.Errorf("validate block %d: %w", num, err)

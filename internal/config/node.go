@@ -107,7 +107,11 @@ type Node struct {
 	CRLRefresh time.Duration `yaml:"crl_refresh"`
 	// ShutdownGrace bounds a graceful stop. Default 10s.
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
-	Log           Log           `yaml:"log"`
+	// GCPercent is the Go garbage collector's target (GOGC), unless the
+	// GOGC environment variable is set. Default 200: nodes trade memory
+	// for CPU, which is the scarce resource.
+	GCPercent int `yaml:"gc_percent"`
+	Log       Log `yaml:"log"`
 }
 
 // CA is the configuration of an organisation's CA service.
@@ -133,6 +137,9 @@ func (n *Node) EnsureDefaults() {
 	}
 	if n.ShutdownGrace == 0 {
 		n.ShutdownGrace = 10 * time.Second
+	}
+	if n.GCPercent == 0 {
+		n.GCPercent = 200
 	}
 	n.Log.ensureDefaults()
 }
@@ -258,6 +265,9 @@ func (n *Node) Validate(file string) error {
 	}
 	if n.ShutdownGrace < 0 {
 		p.add("shutdown_grace", "must not be negative")
+	}
+	if n.GCPercent < -1 {
+		p.add("gc_percent", "%d: use -1 (GC off), or a positive percentage such as 100", n.GCPercent)
 	}
 	checkLog(p, n.Log)
 	return p.err()

@@ -1,11 +1,13 @@
 package endorse
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -62,7 +64,22 @@ type Options struct {
 // Endorser checks and simulates proposals. Safe for concurrent use.
 type Endorser struct {
 	o Options
+
+	mu struct {
+		sync.Mutex
+		// installed records the contract versions handed to the executor;
+		// a version's package never changes, so it is read and hashed once.
+		installed map[string]bool
+		// signed remembers the payload hash this endorser signed per tx ID
+		// (bounded, oldest dropped first), so the committer can skip
+		// verifying this peer's own endorsements.
+		signed      map[string][32]byte
+		signedOrder []string
+	}
 }
+
+// rememberedEndorsements bounds Endorser.Endorsed's memory.
+const rememberedEndorsements = 1 << 16
 
 // New returns an endorser.
 func New(o Options) (*Endorser, error) {
@@ -75,7 +92,32 @@ func New(o Options) (*Endorser, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Endorser{o: o}, nil
+	e := &Endorser{o: o}
+	e.mu.installed = map[string]bool{}
+	e.mu.signed = map[string][32]byte{}
+	return e, nil
+}
+
+// ensureInstalled hands a contract version to the executor once.
+func (e *Endorser) ensureInstalled(ctx context.Context, def *lifecycle.Definition) error {
+	key := def.Name + "/" + def.Version
+	e.mu.Lock()
+	done := e.mu.installed[key]
+	e.mu.Unlock()
+	if done {
+		return nil
+	}
+	wasm, err := e.o.Contracts.Package(def)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	if err := e.o.Exec.Install(ctx, def.Name, def.Version, wasm, def.Confidential); err != nil {
+		return fmt.Errorf("%w: install %s version %s: %v", ErrUnavailable, def.Name, def.Version, err)
+	}
+	e.mu.Lock()
+	e.mu.installed[key] = true
+	e.mu.Unlock()
+	return nil
 }
 
 // Checked is a proposal that passed the checks.
@@ -129,12 +171,8 @@ func (e *Endorser) Run(ctx context.Context, c *Checked, query bool) (*vm.Result,
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	wasm, err := e.o.Contracts.Package(def)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	if err := e.o.Exec.Install(ctx, def.Name, def.Version, wasm, def.Confidential); err != nil {
-		return nil, nil, fmt.Errorf("%w: install %s version %s: %v", ErrUnavailable, def.Name, def.Version, err)
+	if err := e.ensureInstalled(ctx, def); err != nil {
+		return nil, nil, err
 	}
 	h := c.Proposal.Header
 	call := vm.Call{TxID: h.TxId, Timestamp: time.Unix(0, h.TimestampUnixNano).UTC(), ChannelID: h.ChannelId, Namespace: inv.Contract,
@@ -173,5 +211,31 @@ func (e *Endorser) Endorse(ctx context.Context, sp *foliov1.SignedProposal) (*fo
 		return nil, err
 	}
 	out.Endorsement = &foliov1.Endorsement{Endorser: me, Signature: sig}
+	e.remember(c.Proposal.Header.TxId, payload)
 	return out, nil
+}
+
+func (e *Endorser) remember(txID string, payload []byte) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.mu.signed[txID]; !ok {
+		e.mu.signedOrder = append(e.mu.signedOrder, txID)
+		if len(e.mu.signedOrder) > rememberedEndorsements {
+			delete(e.mu.signed, e.mu.signedOrder[0])
+			e.mu.signedOrder = e.mu.signedOrder[1:]
+		}
+	}
+	e.mu.signed[txID] = sha256.Sum256(payload)
+}
+
+// Endorsed reports whether this peer itself endorsed exactly payload for
+// txID as endorser: the validator need not check that signature again.
+func (e *Endorser) Endorsed(txID string, endorser, payload []byte) bool {
+	if !bytes.Equal(endorser, e.o.Self.Serialized()) {
+		return false
+	}
+	e.mu.Lock()
+	h, ok := e.mu.signed[txID]
+	e.mu.Unlock()
+	return ok && h == sha256.Sum256(payload)
 }

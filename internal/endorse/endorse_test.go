@@ -124,6 +124,13 @@ func TestEndorsersOfBothOrgsSignTheSameBytes(t *testing.T) {
 			t.Fatalf("endorsement does not verify: %v", err)
 		}
 	}
+	var prop foliov1.Proposal
+	_ = proto.Unmarshal(sp.ProposalBytes, &prop)
+	id := prop.Header.TxId
+	if !f.e1.Endorsed(id, f.peer1.Serialized(), r1.Payload) || f.e1.Endorsed(id, f.peer2.Serialized(), r1.Payload) ||
+		f.e1.Endorsed(id, f.peer1.Serialized(), append([]byte{1}, r1.Payload...)) || f.e1.Endorsed("other", f.peer1.Serialized(), r1.Payload) {
+		t.Fatal("Endorsed must recognise exactly what this endorser signed")
+	}
 	var pl foliov1.ProposalResponsePayload
 	_ = proto.Unmarshal(r1.Payload, &pl)
 	if pl.Action.Contract.Version != "1" || len(pl.Action.Rwset.NsRwsets) != 1 {

@@ -60,6 +60,10 @@ type env struct {
 	ready     *readiness
 	metrics   *metrics
 	intercept connect.Option
+	// fail stops the node with a fatal error from background work (a
+	// ledger that cannot commit): Run returns it, so the process exits and
+	// its supervisor sees why.
+	fail func(error)
 	// raft reports the orderer's Raft state for NodeInfo; nil on peers.
 	raft func() (role string, term uint64, leader string)
 	// background work the role starts; Run waits for it at shutdown.
@@ -169,6 +173,14 @@ func Run(ctx context.Context, opts Options) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer e.wg.Wait()
+	fatal := make(chan error, 1)
+	e.fail = func(err error) {
+		select {
+		case fatal <- err:
+		default:
+		}
+		cancel()
+	}
 	switch cfg.Role {
 	case config.RoleOrderer:
 		err = startOrderer(ctx, e)
@@ -221,6 +233,12 @@ func Run(ctx context.Context, opts Options) error {
 	cancel()
 	if err != nil {
 		return fmt.Errorf("%s: %w", cfg.Name, err)
+	}
+	select {
+	case err := <-fatal:
+		log.Error("node stopped on a fatal error", "err", err)
+		return fmt.Errorf("%s: %w", cfg.Name, err)
+	default:
 	}
 	log.Info("node stopped")
 	return nil

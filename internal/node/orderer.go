@@ -66,8 +66,7 @@ func startOrderer(ctx context.Context, e *env) error {
 	go func() {
 		defer e.wg.Done()
 		if err := n.Run(ctx); err != nil {
-			e.log.Error("ordering stopped", "err", err)
-			e.ready.set("raft", err)
+			e.fail(fmt.Errorf("ordering stopped: %w", err))
 		}
 	}()
 	go func() {

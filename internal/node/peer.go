@@ -38,7 +38,7 @@ func startPeer(ctx context.Context, e *env) error {
 		return err
 	}
 	com, err := commit.New(commit.Options{ChannelID: ch.ChannelId, Ledger: e.ledger, MSP: e.verifier, Contracts: contracts,
-		Logger: e.log.With("component", "committer")})
+		OwnEndorsement: end.Endorsed, Logger: e.log.With("component", "committer")})
 	if err != nil {
 		return err
 	}
@@ -93,8 +93,7 @@ func startPeer(ctx context.Context, e *env) error {
 		defer e.wg.Done()
 		defer rt.Close(context.Background())
 		if err := client.Run(ctx); err != nil && ctx.Err() == nil {
-			e.log.Error("block delivery stopped: the committer failed", "err", err)
-			e.ready.set("delivery", err)
+			e.fail(fmt.Errorf("the committer failed, the ledger needs attention: %w", err))
 		}
 	}()
 	go func() {

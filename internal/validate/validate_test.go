@@ -289,3 +289,34 @@ func BenchmarkValidateBlock(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "tx/s")
 }
+
+// TestOwnEndorsementIsNotVerifiedAgain: a peer skips checking only its own
+// endorsement over the payload it remembers signing.
+func TestOwnEndorsementIsNotVerifiedAgain(t *testing.T) {
+	f := newFixture(t)
+	corrupt := func(who *identity.SigningIdentity) []byte {
+		return f.tx(t, txSpec{mutate: func(e *foliov1.Envelope) {
+			var p foliov1.Payload
+			_ = proto.Unmarshal(e.Payload, &p)
+			var tx foliov1.Transaction
+			_ = proto.Unmarshal(p.Data, &tx)
+			for _, en := range tx.Endorsements {
+				if string(en.Endorser) == string(who.Serialized()) {
+					en.Signature[len(en.Signature)-3] ^= 1
+				}
+			}
+			p.Data, _ = proto.Marshal(&tx)
+			e.Payload, _ = proto.Marshal(&p)
+			e.Signature, _ = f.user.Sign(types.DomainEnvelope, e.Payload)
+		}})
+	}
+	o := f.opts(fakeState{}, fakeIndex{})
+	o.OwnEndorsement = func(txID string, endorser, payload []byte) bool { return string(endorser) == string(f.peer1.Serialized()) }
+	res, _ := Block(context.Background(), block(1, corrupt(f.peer1), corrupt(f.peer2)), o)
+	if res.Txs[0].Code != foliov1.ValidationCode_VALID {
+		t.Fatalf("own endorsement was verified again: %v %s", res.Txs[0].Code, res.Txs[0].Reason)
+	}
+	if res.Txs[1].Code != foliov1.ValidationCode_ENDORSEMENT_POLICY_FAILURE {
+		t.Fatalf("a corrupted foreign endorsement passed: %v", res.Txs[1].Code)
+	}
+}
