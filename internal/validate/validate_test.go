@@ -311,7 +311,9 @@ func TestOwnEndorsementIsNotVerifiedAgain(t *testing.T) {
 		}})
 	}
 	o := f.opts(fakeState{}, fakeIndex{})
-	o.OwnEndorsement = func(txID string, endorser, payload []byte) bool { return string(endorser) == string(f.peer1.Serialized()) }
+	o.OwnEndorsement = func(txID string, endorser, payload []byte) bool {
+		return string(endorser) == string(f.peer1.Serialized())
+	}
 	res, _ := Block(context.Background(), block(1, corrupt(f.peer1), corrupt(f.peer2)), o)
 	if res.Txs[0].Code != foliov1.ValidationCode_VALID {
 		t.Fatalf("own endorsement was verified again: %v %s", res.Txs[0].Code, res.Txs[0].Reason)
