@@ -42,7 +42,7 @@ code. transfer and query pre-register a few works per client first.`,
 	f.DurationVar(&o.Duration, "duration", 30*time.Second, "measured time")
 	f.DurationVar(&o.Warmup, "warmup", 10*time.Second, "warm-up before measuring")
 	f.IntVar(&o.Works, "works", 4, "works each client registers first for transfer and query")
-	cmd.AddCommand(newBenchOrderingCmd(g))
+	cmd.AddCommand(newBenchOrderingCmd(g), newBenchEnclaveCmd(g))
 	return cmd
 }
 

@@ -15,7 +15,7 @@ import (
 
 func newPeerCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "peer", Short: "Peer nodes: run one, or ask one about itself"}
-	cmd.AddCommand(newNodeStartCmd(config.RolePeer), newPeerInfoCmd(g))
+	cmd.AddCommand(newNodeStartCmd(config.RolePeer), newPeerInfoCmd(g), newPeerStatsCmd(g))
 	return cmd
 }
 

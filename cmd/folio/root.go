@@ -60,6 +60,7 @@ document on stdout with --json. Errors go to stderr with a non-zero status.`,
 		newP2PCmd(g),
 		newWorkCmd(g),
 		newEvidenceCmd(g),
+		newEnclaveCmd(g),
 	)
 	return root
 }

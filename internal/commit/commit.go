@@ -40,8 +40,11 @@ type Committed struct {
 	Block     *foliov1.Block
 	StateRoot []byte
 	Txs       []validate.Tx
-	// Writes lists the valid writes per namespace, for cache tiers.
+	// Writes lists the valid writes per namespace.
 	Writes map[string][]*foliov1.KVWrite
+	// Updates are the block's ledger updates as committed, in block order
+	// (the enclave's cache tiers are updated from them).
+	Updates ledger.Updates
 }
 
 // Options configure a Committer.
@@ -129,7 +132,7 @@ func (c *Committer) Accept(b *foliov1.Block) error {
 	if err != nil {
 		return fmt.Errorf("commit block %d: %w", num, err)
 	}
-	done := &Committed{Block: b, StateRoot: root, Txs: res.Txs, Writes: writes}
+	done := &Committed{Block: b, StateRoot: root, Txs: res.Txs, Writes: writes, Updates: u}
 	if c.o.OnCommit != nil {
 		if err := c.o.OnCommit(ctx, done); err != nil {
 			return fmt.Errorf("after committing block %d: %w", num, err)

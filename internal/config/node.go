@@ -111,7 +111,24 @@ type Node struct {
 	// GOGC environment variable is set. Default 200: nodes trade memory
 	// for CPU, which is the scarce resource.
 	GCPercent int `yaml:"gc_percent"`
-	Log       Log `yaml:"log"`
+	// Enclave configures a peer's contract enclave (ignored on orderers).
+	Enclave Enclave `yaml:"enclave"`
+	Log     Log     `yaml:"log"`
+}
+
+// Enclave configures the process that runs a peer's contracts and its
+// cache tiers (docs/enclave.md).
+type Enclave struct {
+	// InternalCacheBytes bounds the enclave's internal (plaintext) cache.
+	// Default 64 MiB; -1 disables it.
+	InternalCacheBytes int64 `yaml:"internal_cache_bytes"`
+	// ExternalCacheBytes bounds the peer's external cache of sealed
+	// values. Default 256 MiB; -1 disables it.
+	ExternalCacheBytes int64 `yaml:"external_cache_bytes"`
+	// StateKey is the file holding the network's 32-byte state key, which
+	// every enclave needs to run confidential contracts. Default none:
+	// confidential contracts are refused.
+	StateKey string `yaml:"state_key"`
 }
 
 // CA is the configuration of an organisation's CA service.
@@ -220,6 +237,11 @@ func (n *Node) Validate(file string) error {
 	}
 	if n.Listen.P2PAdvertise != "" {
 		checkAddress(p, "listen.p2p_advertise", n.Listen.P2PAdvertise, false)
+	}
+	for field, v := range map[string]int64{"enclave.internal_cache_bytes": n.Enclave.InternalCacheBytes, "enclave.external_cache_bytes": n.Enclave.ExternalCacheBytes} {
+		if v < -1 {
+			p.add(field, "%d: use a size in bytes, 0 for the default or -1 to disable the cache", v)
+		}
 	}
 	if n.Genesis == "" {
 		p.add("genesis", "missing: set the channel's genesis block file (made by `folio network up`)")
@@ -385,7 +407,7 @@ func ParseNode(file string, data []byte, overrides map[string]string) (*Node, er
 		return nil, fmt.Errorf("config %s: %w", file, err)
 	}
 	base := filepath.Dir(file)
-	for _, p := range []*string{&n.Identity.Cert, &n.Identity.Key, &n.TLS.Cert, &n.TLS.Key, &n.DataDir, &n.Genesis} {
+	for _, p := range []*string{&n.Identity.Cert, &n.Identity.Key, &n.TLS.Cert, &n.TLS.Key, &n.DataDir, &n.Genesis, &n.Enclave.StateKey} {
 		*p = resolve(base, *p)
 	}
 	for i := range n.Consortium {

@@ -3,8 +3,10 @@ package localnet
 import (
 	"context"
 	"crypto"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -278,6 +280,13 @@ func build(dir string, spec Spec) (*Network, error) {
 	if err := atomicfile.WriteFile(filepath.Join(dir, GenesisFile), data, 0o644); err != nil {
 		return nil, err
 	}
+	stateKey := make([]byte, 32)
+	if _, err := rand.Read(stateKey); err != nil {
+		return nil, err
+	}
+	if err := atomicfile.WriteFile(filepath.Join(dir, StateKeyFile), []byte(hex.EncodeToString(stateKey)+"\n"), 0o600); err != nil {
+		return nil, err
+	}
 	for i := range n.Nodes {
 		nd := &n.Nodes[i]
 		nd.Config = filepath.Join("nodes", nd.Name, "config.yaml")
@@ -398,6 +407,9 @@ func writeNodeConfig(dir string, n *Network, nd *Node) error {
 			case config.RolePeer:
 				c.Peers = append(c.Peers, e)
 			}
+		}
+		if nd.Role == config.RolePeer {
+			c.Enclave.StateKey = filepath.Join("..", "..", StateKeyFile)
 		}
 		v = c
 	}

@@ -22,6 +22,11 @@ const FileName = "network.json"
 // GenesisFile is the channel's genesis block inside a network directory.
 const GenesisFile = "genesis.block"
 
+// StateKeyFile holds the 32-byte state key that every peer's enclave of a
+// local network shares for confidential contracts (hex, mode 0600). A real
+// consortium provisions it to its enclaves out of band.
+const StateKeyFile = "enclave-state.key"
+
 // ErrNotNetwork means a directory holds no network.json.
 var ErrNotNetwork = errors.New("not a Folio network directory")
 

@@ -10,6 +10,7 @@ import (
 	"github.com/folio-ledger/folio/api/folio/v1/foliov1connect"
 	"github.com/folio-ledger/folio/internal/commit"
 	"github.com/folio-ledger/folio/internal/deliver"
+	"github.com/folio-ledger/folio/internal/enclave"
 	"github.com/folio-ledger/folio/internal/enclave/vm"
 	"github.com/folio-ledger/folio/internal/endorse"
 	"github.com/folio-ledger/folio/internal/evidence"
@@ -27,18 +28,37 @@ func startPeer(ctx context.Context, e *env) error {
 	if err != nil {
 		return fieldErr(e.file, "genesis", err, "")
 	}
-	rt, err := vm.NewRuntime(ctx, vm.Options{CacheDir: filepath.Join(e.cfg.DataDir, "wasm-cache"), Logger: e.log.With("component", "vm")})
+	enc, err := enclave.New(ctx, enclave.Options{
+		State:              enclave.LedgerSource(e.ledger),
+		StateKeyFile:       e.cfg.Enclave.StateKey,
+		InternalCacheBytes: e.cfg.Enclave.InternalCacheBytes,
+		ExternalCacheBytes: e.cfg.Enclave.ExternalCacheBytes,
+		VM:                 vm.Options{CacheDir: filepath.Join(e.cfg.DataDir, "wasm-cache")},
+		Logger:             e.log.With("component", "enclave"),
+		Registerer:         e.metrics.registry,
+	})
 	if err != nil {
-		return fmt.Errorf("%s: contract runtime: %w", e.cfg.Name, err)
+		return fmt.Errorf("%s: start the contract enclave: %w", e.cfg.Name, err)
 	}
-	exec := &endorse.VMExecutor{Runtime: rt, State: e.ledger}
-	end, err := endorse.New(endorse.Options{ChannelID: ch.ChannelId, Self: e.self, MSP: e.verifier, Contracts: contracts, Exec: exec,
+	running := false
+	defer func() {
+		if !running {
+			enc.Close()
+		}
+	}()
+	end, err := endorse.New(endorse.Options{ChannelID: ch.ChannelId, Self: e.self, MSP: e.verifier, Contracts: contracts, Exec: enc,
 		Committed: e.blocks, Height: e.ledger.Height, Logger: e.log.With("component", "endorser")})
 	if err != nil {
 		return err
 	}
+	// The enclave's tiers take each block's writes right after the ledger
+	// commits it and before anyone is told, so no tier serves a value
+	// older than the ledger's.
+	pushToEnclave := func(ctx context.Context, c *commit.Committed) error {
+		return enc.Commit(ctx, c.Block.Header.Number, enclave.Writes(c.Updates))
+	}
 	com, err := commit.New(commit.Options{ChannelID: ch.ChannelId, Ledger: e.ledger, MSP: e.verifier, Contracts: contracts,
-		OwnEndorsement: end.Endorsed, Logger: e.log.With("component", "committer")})
+		OwnEndorsement: end.Endorsed, OnCommit: pushToEnclave, Logger: e.log.With("component", "committer")})
 	if err != nil {
 		return err
 	}
@@ -89,9 +109,10 @@ func startPeer(ctx context.Context, e *env) error {
 	client := &deliver.Client{Sources: sources, Fallback: fallback, MSP: e.verifier, Sink: com, Logger: e.log.With("component", "deliver")}
 	e.ready.set("delivery", errors.New("no session to an orderer yet"))
 	e.wg.Add(2)
+	running = true
 	go func() {
 		defer e.wg.Done()
-		defer rt.Close(context.Background())
+		defer enc.Close()
 		if err := client.Run(ctx); err != nil && ctx.Err() == nil {
 			e.fail(fmt.Errorf("the committer failed, the ledger needs attention: %w", err))
 		}

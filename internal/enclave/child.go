@@ -1,0 +1,301 @@
+package enclave
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+
+	"github.com/folio-ledger/folio/internal/enclave/seal"
+	"github.com/folio-ledger/folio/internal/enclave/trusted"
+	"github.com/folio-ledger/folio/internal/enclave/wire"
+)
+
+// ChildFD is the file descriptor on which the enclave process finds its
+// end of the socketpair (the first of exec.Cmd.ExtraFiles).
+const ChildFD = 3
+
+// ChildConn returns the enclave process's connection to its host: the
+// socket inherited as ChildFD.
+func ChildConn() (net.Conn, error) {
+	f := os.NewFile(ChildFD, "enclave-socket")
+	if f == nil {
+		return nil, errors.New("enclave: no socket on fd 3 (is this process started by a peer?)")
+	}
+	defer f.Close()
+	c, err := net.FileConn(f)
+	if err != nil {
+		return nil, fmt.Errorf("enclave: fd %d is not the host's socket: %w", ChildFD, err)
+	}
+	return c, nil
+}
+
+// ChildOptions configure the enclave process.
+type ChildOptions struct {
+	// StateKey is the provisioned state key (the contents of the file
+	// given with --state-key, checked by seal.ParseStateKey). Default nil:
+	// confidential contracts are refused.
+	StateKey []byte
+	// Logger receives the enclave's logs (the host forwards the process's
+	// stderr into its own log). Default: discard.
+	Logger *slog.Logger
+}
+
+// ServeChild is the body of the enclave process (`folio enclave`, or a
+// test binary re-executed as one): it serves ecalls from the host on conn
+// until the host closes it (then it returns nil) or ctx ends. The first
+// ecall must be Init. The sealing root key is drawn here and never leaves
+// this process.
+func ServeChild(ctx context.Context, conn io.ReadWriteCloser, opts ChildOptions) error {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.StateKey != nil {
+		k, err := seal.ParseStateKey(opts.StateKey)
+		if err != nil {
+			return err
+		}
+		opts.StateKey = k
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	c := &childServer{opts: opts, log: opts.Logger, base: ctx, ep: newEndpoint(conn, wire.KindOcall)}
+	c.mu.cancels = map[uint64]context.CancelFunc{}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	err := c.ep.run(c.handle)
+	cancel()
+	c.wg.Wait()
+	if c.svc != nil {
+		c.svc.Close(context.Background())
+	}
+	conn.Close()
+	if ctx.Err() != nil && err != nil {
+		return nil // closed because ctx ended
+	}
+	return err
+}
+
+// childServer serves one host connection.
+type childServer struct {
+	opts ChildOptions
+	log  *slog.Logger
+	base context.Context
+	ep   *endpoint
+	// svc is set by Init, on the reader goroutine, before any other ecall
+	// is read; sem bounds concurrent ecalls.
+	svc *trusted.Service
+	sem chan struct{}
+	wg  sync.WaitGroup
+
+	mu struct {
+		sync.Mutex
+		// cancels holds the cancel function of every ecall in flight.
+		cancels map[uint64]context.CancelFunc
+	}
+}
+
+// handle runs on the reader goroutine: Init inline, everything else in a
+// goroutine of its own.
+func (c *childServer) handle(f wire.Frame) {
+	switch f.Kind {
+	case wire.KindCancel:
+		c.mu.Lock()
+		if cancel := c.mu.cancels[f.ID]; cancel != nil {
+			cancel()
+		}
+		c.mu.Unlock()
+	case wire.KindEcall:
+		if f.Op == wire.OpInit {
+			c.reply(f, nil, c.init(f.Payload))
+			return
+		}
+		if f.Op == wire.OpPing && c.svc != nil {
+			c.reply(f, nil, nil) // nothing to do: answer at once
+			return
+		}
+		ctx, cancel := context.WithCancel(c.base)
+		c.mu.Lock()
+		c.mu.cancels[f.ID] = cancel
+		c.mu.Unlock()
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			defer func() {
+				c.mu.Lock()
+				delete(c.mu.cancels, f.ID)
+				c.mu.Unlock()
+				cancel()
+			}()
+			c.serve(ctx, f)
+		}()
+	default:
+		c.log.Warn("unexpected frame from the host", "kind", f.Kind, "op", f.Op)
+	}
+}
+
+func (c *childServer) init(payload []byte) error {
+	if c.svc != nil {
+		return errors.New("enclave already initialised")
+	}
+	var m wire.Init
+	if err := wire.Unmarshal(payload, &m); err != nil {
+		return err
+	}
+	if err := m.Validate(); err != nil {
+		return err
+	}
+	o := trusted.FromInit(&m)
+	o.StateKey, o.Logger = c.opts.StateKey, c.log
+	svc, err := trusted.New(c.base, o)
+	if err != nil {
+		return err
+	}
+	n := int(m.MaxConcurrentCalls)
+	if n <= 0 {
+		n = DefaultMaxConcurrentCalls
+	}
+	c.sem = make(chan struct{}, n)
+	c.svc = svc
+	c.log.Info("enclave ready", "pid", os.Getpid(), "height", m.Height, "state_key", svc.HasStateKey())
+	return nil
+}
+
+// reply sends the reply of ecall f: m on success, else err; with the
+// counters once the service exists.
+func (c *childServer) reply(f wire.Frame, m wire.Message, err error) {
+	var ctr *wire.Counters
+	if c.svc != nil {
+		x := c.svc.Counters()
+		ctr = &x
+	} else {
+		ctr = &wire.Counters{}
+	}
+	if f.Op == wire.OpInit && err == nil {
+		m = &wire.InitReply{PID: uint64(os.Getpid()), HasStateKey: c.svc.HasStateKey()}
+	}
+	var werr *wire.Error
+	if err != nil {
+		werr = trusted.ErrorToWire(err)
+	}
+	if serr := c.ep.send(wire.KindEcallReply, f.Op, f.ID, func(b []byte) []byte {
+		return wire.EncodeReply(b, m, werr, ctr)
+	}); serr != nil {
+		c.log.Debug("reply not sent", "op", wire.OpName(f.Op), "err", serr)
+	}
+}
+
+// serve runs one ecall.
+func (c *childServer) serve(ctx context.Context, f wire.Frame) {
+	if c.svc == nil {
+		c.reply(f, nil, errors.New("enclave not initialised: the first ecall must be init"))
+		return
+	}
+	select {
+	case c.sem <- struct{}{}:
+		defer func() { <-c.sem }()
+	case <-ctx.Done():
+		c.reply(f, nil, ctx.Err())
+		return
+	}
+	var reply wire.Message
+	var err error
+	switch f.Op {
+	case wire.OpInstall:
+		var m wire.Install
+		if err = wire.Unmarshal(f.Payload, &m); err == nil {
+			err = c.svc.Install(ctx, &m)
+		}
+	case wire.OpSimulate:
+		var m wire.Simulate
+		if err = wire.Unmarshal(f.Payload, &m); err == nil {
+			reply, err = c.svc.Simulate(ctx, &m, &childHost{c: c, ctx: ctx, ecall: f.ID})
+		}
+	case wire.OpCommit:
+		var m wire.Commit
+		if err = wire.Unmarshal(f.Payload, &m); err == nil {
+			reply, err = c.svc.Commit(ctx, &m)
+		}
+	case wire.OpInvalidate:
+		var m wire.Invalidate
+		if err = wire.Unmarshal(f.Payload, &m); err == nil {
+			err = c.svc.Invalidate(m.Height)
+		}
+	case wire.OpPing, wire.OpStats:
+	default:
+		err = fmt.Errorf("%w: unknown ecall %d", wire.ErrMalformed, f.Op)
+	}
+	if err != nil {
+		reply = nil
+	}
+	c.reply(f, reply, err)
+}
+
+// childHost makes the ocalls of one Simulate.
+type childHost struct {
+	c     *childServer
+	ctx   context.Context
+	ecall uint64
+}
+
+var _ trusted.Host = (*childHost)(nil)
+
+func (h *childHost) ocall(op uint8, req, reply wire.Message) error {
+	f, err := h.c.ep.request(h.ctx, op, func(b []byte) []byte { return wire.Marshal(b, req) }, nil, nil)
+	if err != nil {
+		return err
+	}
+	remote, err := wire.DecodeReply(f.Payload, reply, nil)
+	if err != nil {
+		return err
+	}
+	if remote != nil {
+		return trusted.ErrorFromWire(remote)
+	}
+	return nil
+}
+
+func (h *childHost) Lookup(ns, key string) (trusted.Lookup, error) {
+	var r wire.LookupReply
+	if err := h.ocall(wire.OcLookup, &wire.KeyRequest{Ecall: h.ecall, Namespace: ns, Key: key}, &r); err != nil {
+		return trusted.Lookup{}, err
+	}
+	if r.ExtFound {
+		return trusted.Lookup{ExtFound: true, Blob: r.Blob}, nil
+	}
+	if !r.Found {
+		return trusted.Lookup{}, nil
+	}
+	if r.Value == nil {
+		r.Value = []byte{}
+	}
+	return trusted.Lookup{Found: true, Stored: r.Value, Ver: seal.Version{Block: r.Block, Tx: r.Tx}}, nil
+}
+
+func (h *childHost) StateGet(ns, key string) ([]byte, seal.Version, bool, error) {
+	var r wire.StateGetReply
+	err := h.ocall(wire.OcStateGet, &wire.KeyRequest{Ecall: h.ecall, Namespace: ns, Key: key}, &r)
+	if err != nil || !r.Found {
+		return nil, seal.Version{}, false, err
+	}
+	if r.Value == nil {
+		r.Value = []byte{}
+	}
+	return r.Value, seal.Version{Block: r.Block, Tx: r.Tx}, true, nil
+}
+
+func (h *childHost) StateRange(ns, start, end string, limit int) ([]wire.KV, bool, error) {
+	var r wire.RangeReply
+	err := h.ocall(wire.OcStateRange, &wire.RangeRequest{Ecall: h.ecall, Namespace: ns, Start: start, End: end, Limit: int64(limit)}, &r)
+	return r.KVs, r.More, err
+}
+
+func (h *childHost) StateHistory(ns, key string) ([]wire.HistoryEntry, error) {
+	var r wire.HistoryReply
+	err := h.ocall(wire.OcStateHistory, &wire.KeyRequest{Ecall: h.ecall, Namespace: ns, Key: key}, &r)
+	return r.Entries, err
+}

@@ -1,0 +1,37 @@
+// Package enclave is the host side of the peer's trust boundary
+// (DESIGN.md 5.1, docs/enclave.md): the Enclave interface the endorser
+// and the committer call, its two implementations, the external cache
+// tier, and the entry point of the enclave process.
+//
+//   - New runs the enclave as a separate process (`folio enclave`, or any
+//     binary whose main calls ServeChild), connected by a Unix socketpair
+//     and supervised: if it dies, the call at hand fails with ErrCrashed
+//     and a new process starts cold, with every contract installed again.
+//   - NewInProcess runs the same enclave code (package trusted) in the
+//     caller's process: for unit tests only.
+//
+// Call order (the peer):
+//
+//	e, err := enclave.New(ctx, enclave.Options{State: enclave.LedgerSource(l), StateKeyFile: f, ...})
+//	err = e.Install(ctx, "copyright", "1", wasm, false)   // any time
+//	res, err := e.Simulate(ctx, "1", call)                // endorser, concurrently; call.Namespace = "copyright"
+//	err = e.Commit(ctx, block, writes)                    // committer, after ledger.Commit(block)
+//	s := e.Stats()
+//	e.Close()
+//
+// Tiers: a read inside the enclave looks in the internal cache
+// (plaintext, in the enclave), then asks the host for the external
+// cache's sealed entry (an ocall), then for the committed value at the
+// simulation's height (an ocall to the ledger). Commit pushes a block's
+// writes through all of them before the height Simulate reads at moves,
+// so no tier serves a value older than the ledger's at that height.
+//
+// The host keeps, for each Simulate, the ledger reader of the height it
+// runs at (a pin, reference counted): the state source must give readers
+// of one consistent height (StateSource), the committer must call Commit
+// once per block, in order, right after the ledger committed the block.
+//
+// Process boundary messages are package wire's; the enclave itself is
+// package trusted; sealing is package seal; the internal cache policy is
+// package cache.
+package enclave

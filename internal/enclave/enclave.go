@@ -1,0 +1,135 @@
+package enclave
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/folio-ledger/folio/internal/enclave/trusted"
+	"github.com/folio-ledger/folio/internal/enclave/vm"
+)
+
+// Enclave is the trust boundary of a peer: contracts run behind it, and
+// everything it keeps outside is sealed. Two implementations: New runs the
+// enclave as a separate, supervised process (`folio enclave`); NewInProcess
+// runs it inside the caller's process, for unit tests only.
+//
+// All methods are safe for concurrent use, except that Commit and
+// Invalidate must be called by one goroutine (the committer), in block
+// order.
+type Enclave interface {
+	// Install loads a contract version (wasm bytes) into the enclave; the
+	// host keeps the bytes to install them again after a restart.
+	// confidential marks the contract's state as sealed under the state
+	// key; all versions of a contract must agree on it. Installing the
+	// same version with the same bytes again is a no-op that does not
+	// cross the boundary. wasm is retained: do not modify it. Errors: a
+	// *vm.ModuleError (the module is refused), ErrInstalled,
+	// ErrConfidentiality, ErrNoStateKey.
+	Install(ctx context.Context, name, version string, wasm []byte, confidential bool) error
+
+	// Simulate runs call on version version of the contract named by
+	// call.Namespace (a contract's namespace is its name), against the
+	// committed state at the height of the last Commit that returned (or
+	// the state's height when the Enclave started): every read returns
+	// the key's committed value at exactly that height, whichever tier
+	// serves it. It writes nothing: its writes are in the result's
+	// read/write set (values sealed for a confidential contract); the
+	// committed values it read may be added to the caches. Errors: a
+	// *vm.CallError (the call failed; the other calls are unaffected),
+	// ErrNotInstalled, ErrCrashed (the enclave process died during the
+	// call; it is being restarted), ErrUnavailable, ErrClosed.
+	//
+	// The signature is that of endorse.Executor: an Enclave is the
+	// endorser's executor as it is.
+	Simulate(ctx context.Context, version string, call vm.Call) (*vm.Result, error)
+
+	// Commit pushes the writes of committed block number block through
+	// the tiers, right after the ledger committed it: the enclave's
+	// internal entries of written keys are replaced in one batched ecall,
+	// the external cache's are replaced or removed, and the reader that
+	// Simulate uses moves to the new height. writes are the valid
+	// transactions' writes in block order, values as committed (sealed for
+	// confidential contracts). The ledger must already hold the block:
+	// Commit opens a state reader and checks its height is block+1
+	// (ErrHeight otherwise). If the enclave process dies during the push,
+	// Commit waits for the restart and pushes again.
+	Commit(ctx context.Context, block uint64, writes []Write) error
+
+	// Invalidate drops every tier (internal cache, directory, external
+	// cache, and the enclave's external-cache key) and reads the state's
+	// height afresh: after the ledger was rolled back or rebuilt.
+	Invalidate(ctx context.Context) error
+
+	// Stats returns the counters (see Stats).
+	Stats() Stats
+
+	// Close stops the enclave (and its process). Calls in flight fail.
+	Close() error
+}
+
+// Write is one committed write of a block.
+type Write struct {
+	Namespace, Key string
+	// Value is the value as committed (as in the transaction's write set:
+	// sealed for a confidential contract). The Enclave does not keep it.
+	Value []byte
+	// Delete marks a deletion (Value is then empty).
+	Delete bool
+	// Tx is the index of the writing transaction in the block: the write's
+	// version is (block, Tx).
+	Tx uint64
+}
+
+// StateReader is the committed world state at one height (vm.State), as
+// the peer's ledger provides it (LedgerSource): what Simulate's ocalls
+// read. It must be safe for concurrent use.
+type StateReader interface {
+	vm.State
+	// Height is the number of committed blocks the reader sees.
+	Height() uint64
+	// Close releases the reader.
+	Close() error
+}
+
+// StateSource opens readers of the last committed height.
+type StateSource interface {
+	NewStateReader() (StateReader, error)
+}
+
+// Errors of the host side. The enclave's own (ErrNotInstalled,
+// ErrInstalled, ErrRollback, ErrNoStateKey, ErrConfidentiality, ErrHeight,
+// ErrSealedState) are those of package trusted, re-exported; a failing
+// contract call is a *vm.CallError wrapping a vm sentinel.
+var (
+	// ErrCrashed: the enclave process died during the call. The call
+	// failed; the process is being restarted, with cold caches.
+	ErrCrashed = errors.New("enclave process died during the call")
+	// ErrUnavailable: the enclave process could not be started; the
+	// supervisor keeps trying.
+	ErrUnavailable = errors.New("enclave unavailable")
+	// ErrClosed: the Enclave was closed.
+	ErrClosed = errors.New("enclave closed")
+
+	ErrNotInstalled    = trusted.ErrNotInstalled
+	ErrInstalled       = trusted.ErrInstalled
+	ErrRollback        = trusted.ErrRollback
+	ErrNoStateKey      = trusted.ErrNoStateKey
+	ErrConfidentiality = trusted.ErrConfidentiality
+	ErrHeight          = trusted.ErrHeight
+	ErrSealedState     = trusted.ErrSealedState
+)
+
+// CrashError says which enclave process died during which ecall, and how.
+// It wraps ErrCrashed.
+type CrashError struct {
+	PID  int
+	Op   string
+	Exit string // the process's exit status, or why the stream broke
+}
+
+func (e *CrashError) Error() string {
+	return fmt.Sprintf("enclave process %d died during %s (%s)", e.PID, e.Op, e.Exit)
+}
+
+func (e *CrashError) Unwrap() error { return ErrCrashed }

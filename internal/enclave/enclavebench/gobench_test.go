@@ -1,0 +1,118 @@
+package enclavebench
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+
+	"github.com/folio-ledger/folio/internal/enclave"
+	"github.com/folio-ledger/folio/internal/enclave/enclavetest"
+	"github.com/folio-ledger/folio/internal/enclave/vm"
+)
+
+// The Go benchmarks `make bench` runs. The full comparison (1M works,
+// transfers committed through the ledger, three configurations in one
+// invocation) is `folio bench enclave`; these measure its parts on a
+// smaller ledger, so that `make bench` stays short.
+
+const benchWorks = 100_000
+
+// newBenchLedger is a Pebble ledger of benchWorks works for the
+// sub-benchmarks of b (b.TempDir lives until b's sub-benchmarks are done).
+func newBenchLedger(b *testing.B) Store {
+	s, err := OpenLedger(filepath.Join(b.TempDir(), "ledger"), nil)
+	if err == nil {
+		err = s.Load(benchWorks, 20_000, workKey, workRecord)
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	return s
+}
+
+func startEnclave(b *testing.B, st Store, internal, external int64) enclave.Enclave {
+	o := childOptions(b)
+	o.State = st
+	o.InternalCacheBytes, o.ExternalCacheBytes = internal, external
+	e, err := enclave.New(context.Background(), o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { e.Close() })
+	if err := e.Install(context.Background(), Namespace, "1", copyrightWasm(b), false); err != nil {
+		b.Fatal(err)
+	}
+	return e
+}
+
+// BenchmarkEcallRoundTrip: one empty ecall to the enclave process and
+// back.
+func BenchmarkEcallRoundTrip(b *testing.B) {
+	e := startEnclave(b, memStore{enclavetest.NewVersionedState()}, -1, -1)
+	if _, err := enclave.RoundTrip(context.Background(), e, 100); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	if _, err := enclave.RoundTrip(context.Background(), e, b.N); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkWasmCall: one copyright get in the VM, no boundary.
+func BenchmarkWasmCall(b *testing.B) {
+	call, done, err := wasmCaller(context.Background(), copyrightWasm(b), vm.Options{CacheDir: childOptions(b).VM.CacheDir})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer done()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := call(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkSimulateGet: copyright gets with Zipf-distributed IDs through
+// a real enclave process and ledger, per cache configuration. The caches
+// are warmed with as many gets as the benchmark makes, first.
+func BenchmarkSimulateGet(b *testing.B) {
+	st := newBenchLedger(b)
+	for _, cfg := range []struct {
+		name               string
+		internal, external int64
+	}{{"none", -1, -1}, {"external", -1, 256 << 20}, {"tiered", 256 << 20, 256 << 20}} {
+		b.Run(cfg.name, func(b *testing.B) {
+			e := startEnclave(b, st, cfg.internal, cfg.external)
+			z := newZipf(rand.New(rand.NewPCG(1, 2)), benchWorks, 0.99)
+			get := func(n int) {
+				for i := 0; i < n; i++ {
+					id := workID(scramble(z.next(), benchWorks))
+					res, err := e.Simulate(context.Background(), "1", vm.Call{TxID: fmt.Sprintf("b%d", i), Namespace: Namespace,
+						Timestamp: benchTime, Function: "get", Args: [][]byte{fmt.Appendf(nil, `{"id":%q}`, id)}, ReadOnly: true,
+						Creator: vm.Creator{MSPID: "Org1MSP", Org: "Org1", Name: "reader", Role: "client"}})
+					if err != nil || res.Response.Status != 200 {
+						b.Fatalf("get %s: %v %v", id, err, res)
+					}
+				}
+			}
+			get(b.N) // warm-up
+			before := e.Stats()
+			b.ResetTimer()
+			get(b.N)
+			b.StopTimer()
+			after := e.Stats()
+			n := float64(b.N)
+			b.ReportMetric(float64(after.Crossings-before.Crossings)/n, "crossings/op")
+			b.ReportMetric(float64(after.Ocalls-before.Ocalls)/n, "ocalls/op")
+			b.ReportMetric(float64(after.BytesSealed-before.BytesSealed)/n, "sealedB/op")
+			in := enclave.TierStats{Hits: after.Internal.Hits - before.Internal.Hits, Misses: after.Internal.Misses - before.Internal.Misses}
+			ex := enclave.TierStats{Hits: after.External.Hits - before.External.Hits, Misses: after.External.Misses - before.External.Misses}
+			b.ReportMetric(in.HitRate(), "hit-internal")
+			b.ReportMetric(ex.HitRate(), "hit-external")
+		})
+	}
+}

@@ -1,0 +1,165 @@
+package enclave
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/folio-ledger/folio/internal/enclave/wire"
+)
+
+// endpoint multiplexes one side's requests and the other side's requests
+// over one stream: the host sends ecalls and answers ocalls, the enclave
+// process the reverse. Requests of this side have kind reqKind, their
+// replies reqKind+1; frames of other kinds go to the handler given to run.
+type endpoint struct {
+	conn    io.ReadWriteCloser
+	reqKind uint8
+
+	// wmu serialises writes: a frame is built in wbuf and written whole.
+	wmu  sync.Mutex
+	wbuf []byte
+
+	mu struct {
+		sync.Mutex
+		// pending holds the reply channel of every request in flight, by
+		// id; next is the next id; err is why the endpoint stopped.
+		pending map[uint64]chan wire.Frame
+		next    uint64
+		err     error
+	}
+	// done is closed when the reader stops (the stream ended or broke).
+	done chan struct{}
+}
+
+// errStopped wraps the reason an endpoint stopped.
+var errStopped = errors.New("enclave stream closed")
+
+func newEndpoint(conn io.ReadWriteCloser, reqKind uint8) *endpoint {
+	e := &endpoint{conn: conn, reqKind: reqKind, done: make(chan struct{})}
+	e.mu.pending = map[uint64]chan wire.Frame{}
+	e.mu.next = 1
+	return e
+}
+
+// send writes one frame whose payload body appends.
+func (e *endpoint) send(kind, op uint8, id uint64, body func([]byte) []byte) error {
+	e.wmu.Lock()
+	defer e.wmu.Unlock()
+	b := wire.Begin(e.wbuf, kind, op, id)
+	if body != nil {
+		b = body(b)
+	}
+	b, err := wire.Finish(b)
+	if err != nil {
+		return err
+	}
+	_, err = e.conn.Write(b)
+	if cap(b) <= 1<<20 {
+		e.wbuf = b[:0]
+	} else {
+		e.wbuf = nil // do not keep a module-sized buffer
+	}
+	if err != nil {
+		return fmt.Errorf("%w: write: %w", errStopped, err)
+	}
+	return nil
+}
+
+// request sends a request and waits for its reply. register, if not nil,
+// is called with the request's id before it is sent (the host maps ecall
+// ids to their ocall handlers); cancel, if not nil, is called with the id
+// when ctx ends first.
+func (e *endpoint) request(ctx context.Context, op uint8, body func([]byte) []byte, register, cancel func(uint64)) (wire.Frame, error) {
+	ch := make(chan wire.Frame, 1)
+	e.mu.Lock()
+	if err := e.mu.err; err != nil {
+		e.mu.Unlock()
+		return wire.Frame{}, err
+	}
+	id := e.mu.next
+	e.mu.next++
+	e.mu.pending[id] = ch
+	e.mu.Unlock()
+	if register != nil {
+		register(id)
+	}
+	if err := e.send(e.reqKind, op, id, body); err != nil {
+		e.forget(id)
+		return wire.Frame{}, err
+	}
+	select {
+	case f := <-ch:
+		return f, nil
+	case <-e.done:
+		select {
+		case f := <-ch:
+			return f, nil
+		default:
+		}
+		return wire.Frame{}, e.stopErr()
+	case <-ctx.Done():
+		e.forget(id)
+		if cancel != nil {
+			cancel(id)
+		}
+		return wire.Frame{}, ctx.Err()
+	}
+}
+
+func (e *endpoint) forget(id uint64) {
+	e.mu.Lock()
+	delete(e.mu.pending, id)
+	e.mu.Unlock()
+}
+
+func (e *endpoint) stopErr() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.mu.err
+}
+
+// run reads frames until the stream ends: replies go to their requests,
+// everything else to handle, which must not block (it starts goroutines
+// for work). It returns why the stream ended (nil for a clean end).
+func (e *endpoint) run(handle func(wire.Frame)) error {
+	r := bufio.NewReaderSize(e.conn, 64<<10)
+	for {
+		f, err := wire.ReadFrame(r)
+		if err != nil {
+			e.stop(err)
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		if f.Kind == e.reqKind+1 {
+			e.mu.Lock()
+			ch := e.mu.pending[f.ID]
+			delete(e.mu.pending, f.ID)
+			e.mu.Unlock()
+			if ch != nil {
+				ch <- f
+			}
+			continue
+		}
+		handle(f)
+	}
+}
+
+// stop records why the endpoint stopped and wakes every request.
+func (e *endpoint) stop(cause error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.mu.err != nil {
+		return
+	}
+	e.mu.err = fmt.Errorf("%w: %w", errStopped, cause)
+	close(e.done)
+}
+
+// close closes the stream; the reader then stops.
+func (e *endpoint) close() error { return e.conn.Close() }

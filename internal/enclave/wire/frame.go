@@ -1,0 +1,138 @@
+package wire
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Version is the protocol version, checked in Init.
+const Version = 1
+
+// Frame kinds.
+const (
+	KindEcall      uint8 = 1
+	KindEcallReply uint8 = 2
+	KindOcall      uint8 = 3
+	KindOcallReply uint8 = 4
+	KindCancel     uint8 = 5
+)
+
+// Ecall operations.
+const (
+	OpInit       uint8 = 1
+	OpInstall    uint8 = 2
+	OpSimulate   uint8 = 3
+	OpCommit     uint8 = 4
+	OpStats      uint8 = 5
+	OpPing       uint8 = 6
+	OpInvalidate uint8 = 7
+)
+
+// Ocall operations.
+const (
+	OcLookup       uint8 = 1
+	OcStateGet     uint8 = 2
+	OcStateRange   uint8 = 3
+	OcStateHistory uint8 = 4
+)
+
+// OpName names an ecall operation for logs and metrics.
+func OpName(op uint8) string {
+	switch op {
+	case OpInit:
+		return "init"
+	case OpInstall:
+		return "install"
+	case OpSimulate:
+		return "simulate"
+	case OpCommit:
+		return "commit"
+	case OpStats:
+		return "stats"
+	case OpPing:
+		return "ping"
+	case OpInvalidate:
+		return "invalidate"
+	}
+	return fmt.Sprintf("op%d", op)
+}
+
+// OcName names an ocall operation.
+func OcName(op uint8) string {
+	switch op {
+	case OcLookup:
+		return "lookup"
+	case OcStateGet:
+		return "state_get"
+	case OcStateRange:
+		return "state_range"
+	case OcStateHistory:
+		return "state_history"
+	}
+	return fmt.Sprintf("oc%d", op)
+}
+
+const (
+	// HeaderBytes is the size of a frame header, length field included.
+	HeaderBytes = 14
+	// MaxFrameBytes bounds the length field: a wasm module, a call's
+	// arguments or a reply must fit in one frame.
+	MaxFrameBytes = 256 << 20
+)
+
+// ErrFrameTooLarge is returned for a frame above MaxFrameBytes.
+var ErrFrameTooLarge = errors.New("wire: frame too large")
+
+// Frame is one decoded frame. Payload is a fresh slice owned by the
+// receiver.
+type Frame struct {
+	Kind, Op uint8
+	ID       uint64
+	Payload  []byte
+}
+
+// Begin starts a frame in buf (reusing its capacity): the header with a
+// placeholder length. Append the payload, then call Finish.
+func Begin(buf []byte, kind, op uint8, id uint64) []byte {
+	buf = append(buf[:0], 0, 0, 0, 0, kind, op)
+	return binary.BigEndian.AppendUint64(buf, id)
+}
+
+// Finish sets the length of a frame built with Begin.
+func Finish(frame []byte) ([]byte, error) {
+	n := len(frame) - 4
+	if n > MaxFrameBytes {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, MaxFrameBytes)
+	}
+	binary.BigEndian.PutUint32(frame, uint32(n))
+	return frame, nil
+}
+
+// ReadFrame reads one frame. io.EOF means the stream ended between frames.
+func ReadFrame(r io.Reader) (Frame, error) {
+	var h [HeaderBytes]byte
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return Frame{}, fmt.Errorf("wire: truncated frame header: %w", err)
+		}
+		return Frame{}, err
+	}
+	n := binary.BigEndian.Uint32(h[:4])
+	if n < HeaderBytes-4 {
+		return Frame{}, fmt.Errorf("%w: frame length %d is shorter than its header", ErrMalformed, n)
+	}
+	if n > MaxFrameBytes {
+		return Frame{}, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, MaxFrameBytes)
+	}
+	f := Frame{Kind: h[4], Op: h[5], ID: binary.BigEndian.Uint64(h[6:])}
+	if f.Kind < KindEcall || f.Kind > KindCancel {
+		return Frame{}, fmt.Errorf("%w: frame kind %d", ErrMalformed, f.Kind)
+	}
+	f.Payload = make([]byte, int(n)-(HeaderBytes-4))
+	if _, err := io.ReadFull(r, f.Payload); err != nil {
+		return Frame{}, fmt.Errorf("wire: truncated frame: %w", err)
+	}
+	return f, nil
+}
