@@ -1,7 +1,6 @@
 package copyright
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -130,7 +129,7 @@ func caller(ctx contract.Context) (contract.Identity, error) {
 
 func register(ctx contract.Context) contract.Response {
 	var a RegisterArgs
-	if err := contract.BindJSON(ctx, &a); err != nil {
+	if err := bindArgs(ctx, &a); err != nil {
 		return contract.Fail(err)
 	}
 	who, err := caller(ctx)
@@ -166,7 +165,7 @@ func register(ctx contract.Context) contract.Response {
 	}
 	if old != nil {
 		var prev Record
-		if json.Unmarshal(old, &prev) == nil {
+		if unmarshalRecord(old, &prev) == nil {
 			return contract.Fail(contract.Conflict("work %q is already registered (owner %s, registered %s)", a.ID, prev.Owner, prev.RegisteredAt))
 		}
 		return contract.Fail(contract.Conflict("work %q is already registered", a.ID))
@@ -177,10 +176,7 @@ func register(ctx contract.Context) contract.Response {
 		RegisteredAt: now, RegisteredBy: who.Label(),
 		Action: ActionRegister, UpdatedBy: who.Label(), UpdatedAt: now,
 	}
-	value, err := json.Marshal(rec)
-	if err != nil {
-		return contract.Fail(err)
-	}
+	value := rec.marshal()
 	ownerKey, err := contract.CreateCompositeKey(objOwnerIdx, rec.Owner, rec.ID)
 	if err != nil {
 		return contract.Fail(contract.BadRequest("owner", "owner: %v", err))
@@ -202,7 +198,7 @@ func register(ctx contract.Context) contract.Response {
 
 func transfer(ctx contract.Context) contract.Response {
 	var a TransferArgs
-	if err := contract.BindJSON(ctx, &a); err != nil {
+	if err := bindArgs(ctx, &a); err != nil {
 		return contract.Fail(err)
 	}
 	who, err := caller(ctx)
@@ -239,14 +235,8 @@ func transfer(ctx contract.Context) contract.Response {
 	}
 	rec.Owner = a.To
 	rec.Action, rec.UpdatedBy, rec.UpdatedAt = ActionTransfer, who.Label(), stamp(ctx.Timestamp())
-	value, err := json.Marshal(rec)
-	if err != nil {
-		return contract.Fail(err)
-	}
-	ev, err := json.Marshal(TransferEvent{ID: rec.ID, From: from, To: a.To, By: who.Label()})
-	if err != nil {
-		return contract.Fail(err)
-	}
+	value := rec.marshal()
+	ev := TransferEvent{ID: rec.ID, From: from, To: a.To, By: who.Label()}.AppendJSON(nil)
 	if err := firstErr(
 		ctx.PutState(key, value),
 		ctx.DelState(oldIdx),
@@ -268,7 +258,7 @@ func load(ctx contract.Context, key, id string) (Record, *contract.Version, erro
 		return Record{}, nil, contract.NotFound("work %q is not registered", id)
 	}
 	var rec Record
-	if err := json.Unmarshal(b, &rec); err != nil {
+	if err := unmarshalRecord(b, &rec); err != nil {
 		return Record{}, nil, contract.Internal("stored record of work %q is corrupt: %v", id, err)
 	}
 	return rec, ver, nil
@@ -276,7 +266,7 @@ func load(ctx contract.Context, key, id string) (Record, *contract.Version, erro
 
 func get(ctx contract.Context) contract.Response {
 	var a IDArgs
-	if err := contract.BindJSON(ctx, &a); err != nil {
+	if err := bindArgs(ctx, &a); err != nil {
 		return contract.Fail(err)
 	}
 	if err := checkID("id", a.ID); err != nil {
@@ -290,7 +280,8 @@ func get(ctx contract.Context) contract.Response {
 	if err != nil {
 		return contract.Fail(err)
 	}
-	return contract.JSON(work(rec, ver))
+	w := work(rec, ver)
+	return contract.OK(w.AppendJSON(make([]byte, 0, recordSize(&rec)+64)))
 }
 
 func work(rec Record, ver *contract.Version) Work {
@@ -303,7 +294,7 @@ func work(rec Record, ver *contract.Version) Work {
 
 func history(ctx contract.Context) contract.Response {
 	var a IDArgs
-	if err := contract.BindJSON(ctx, &a); err != nil {
+	if err := bindArgs(ctx, &a); err != nil {
 		return contract.Fail(err)
 	}
 	if err := checkID("id", a.ID); err != nil {
@@ -330,7 +321,7 @@ func history(ctx contract.Context) contract.Response {
 			e.Action = ActionDelete
 		} else {
 			var rec Record
-			if err := json.Unmarshal(c.Value, &rec); err != nil {
+			if err := unmarshalRecord(c.Value, &rec); err != nil {
 				return contract.Fail(contract.Internal("history of work %q: value of tx %s is corrupt: %v", a.ID, c.TxID, err))
 			}
 			e.Creator, e.Action, e.Owner = rec.UpdatedBy, rec.Action, rec.Owner
@@ -340,13 +331,13 @@ func history(ctx contract.Context) contract.Response {
 		}
 		out.Entries = append(out.Entries, e)
 	}
-	return contract.JSON(out)
+	return contract.OK(out.AppendJSON(nil))
 }
 
 func list(ctx contract.Context) contract.Response {
 	var a ListArgs
 	if len(ctx.Args()) != 0 { // list takes an optional argument
-		if err := contract.BindJSON(ctx, &a); err != nil {
+		if err := bindArgs(ctx, &a); err != nil {
 			return contract.Fail(err)
 		}
 	}
@@ -402,7 +393,7 @@ func list(ctx contract.Context) contract.Response {
 			w = work(rec, ver)
 		} else {
 			var rec Record
-			if err := json.Unmarshal(kv.Value, &rec); err != nil {
+			if err := unmarshalRecord(kv.Value, &rec); err != nil {
 				return contract.Fail(contract.Internal("stored record of work %q is corrupt: %v", id, err))
 			}
 			v := kv.Version
@@ -417,7 +408,7 @@ func list(ctx contract.Context) contract.Response {
 		}
 		out.Works = append(out.Works, w)
 	}
-	return contract.JSON(out)
+	return contract.OK(out.AppendJSON(nil))
 }
 
 func firstErr(errs ...error) error {

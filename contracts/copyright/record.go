@@ -1,7 +1,6 @@
 package copyright
 
 import (
-	"regexp"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -62,19 +61,13 @@ const (
 	MaxOwnerBytes  = 256
 )
 
-var (
-	idPattern    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]*$`)
-	ownerPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*@[A-Za-z0-9][A-Za-z0-9._-]*$`)
-	hashPattern  = regexp.MustCompile(`^sha256:[0-9a-fA-F]{64}$`)
-)
-
 func checkID(field, id string) error {
 	switch {
 	case id == "":
 		return contract.BadRequest(field, "%s is required", field)
 	case len(id) > MaxIDBytes:
 		return contract.BadRequest(field, "%s has %d bytes, at most %d", field, len(id), MaxIDBytes)
-	case !idPattern.MatchString(id):
+	case !validID(id):
 		return contract.BadRequest(field, "%s %q may contain only letters, digits and . _ : - and must start with a letter or digit", field, id)
 	}
 	return nil
@@ -105,7 +98,7 @@ func checkOwner(field, s string) error {
 		return contract.BadRequest(field, "%s is required (user@Org)", field)
 	case len(s) > MaxOwnerBytes:
 		return contract.BadRequest(field, "%s has %d bytes, at most %d", field, len(s), MaxOwnerBytes)
-	case !ownerPattern.MatchString(s):
+	case !validOwner(s):
 		return contract.BadRequest(field, "%s %q is not of the form user@Org", field, s)
 	}
 	return nil
@@ -131,10 +124,12 @@ func normHash(field, h string) (string, error) {
 	if h == "" {
 		return "", contract.BadRequest(field, "%s is required (sha256:<64 hex digits>)", field)
 	}
-	if !hashPattern.MatchString(h) {
+	if !validHash(h) {
 		return "", contract.BadRequest(field, "%s %q is not sha256:<64 hex digits>", field, truncate(h, 80))
 	}
-	return "sha256:" + strings.ToLower(h[len("sha256:"):]), nil
+	// The scheme is lowercase already, so this lowercases the hex digits
+	// (and returns h itself, without copying, if they are).
+	return strings.ToLower(h), nil
 }
 
 // truncate shortens s to at most n bytes without splitting a character.
