@@ -90,6 +90,10 @@ type Options struct {
 	// to finish (and the remote's retire notice) before it is closed
 	// anyway; it also bounds a graceful shutdown. Default 30s.
 	DrainTimeout time.Duration
+	// LeaveTimeout bounds the drain of sessions this host retires because
+	// it is shutting down: long-lived streams (block delivery, content
+	// transfer) would otherwise hold a stop for DrainTimeout. Default 3s.
+	LeaveTimeout time.Duration
 	// BackoffMin and BackoffMax bound the delay between failed dials to a
 	// peer: exponential from BackoffMin, capped at BackoffMax, with equal
 	// jitter (half fixed, half random). Defaults 100ms and 30s.
@@ -119,6 +123,7 @@ func (o *Options) EnsureDefaults() {
 	setDefault(&o.IdleTimeout, 3*o.KeepAliveInterval)
 	setDefault(&o.WriteTimeout, 10*time.Second)
 	setDefault(&o.DrainTimeout, 30*time.Second)
+	setDefault(&o.LeaveTimeout, 3*time.Second)
 	setDefault(&o.BackoffMin, 100*time.Millisecond)
 	setDefault(&o.BackoffMax, 30*time.Second)
 	setDefault(&o.EventBuffer, 1024)
@@ -190,7 +195,7 @@ func (o *Options) Validate() error {
 		name string
 		v    time.Duration
 	}{{"HandshakeTimeout", o.HandshakeTimeout}, {"DialTimeout", o.DialTimeout}, {"KeepAliveInterval", o.KeepAliveInterval},
-		{"IdleTimeout", o.IdleTimeout}, {"WriteTimeout", o.WriteTimeout}, {"DrainTimeout", o.DrainTimeout},
+		{"IdleTimeout", o.IdleTimeout}, {"WriteTimeout", o.WriteTimeout}, {"DrainTimeout", o.DrainTimeout}, {"LeaveTimeout", o.LeaveTimeout},
 		{"BackoffMin", o.BackoffMin}, {"BackoffMax", o.BackoffMax}} {
 		if f.v <= 0 {
 			bad(f.name, "must be positive, got %s", f.v)

@@ -185,7 +185,11 @@ func (s *session) retire(reason retireReason) {
 		return
 	}
 	s.h.noticeSent(s)
-	t := time.NewTimer(s.h.opts.DrainTimeout)
+	wait := s.h.opts.DrainTimeout
+	if reason == reasonLeaving {
+		wait = min(wait, s.h.opts.LeaveTimeout)
+	}
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
 	case <-s.mux.CloseChan():
