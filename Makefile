@@ -26,6 +26,7 @@ build: contracts ## build bin/folio and the contracts
 
 contracts: ## build the wasm contracts into build/contracts (reproducible bytes)
 	GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -buildmode=c-shared -o build/contracts/copyright.wasm ./contracts/copyright/cmd/copyright
+	GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -buildmode=c-shared -o build/contracts/copyright-v2.wasm ./contracts/copyright/cmd/copyrightv2
 
 demo: build ## start a local network in $(NET) and walk through the copyright scenario (leaves it running)
 	NET=$(NET) ./scripts/demo.sh

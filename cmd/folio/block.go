@@ -81,9 +81,13 @@ type txView struct {
 	Creator  string `json:"creator"`
 	Channel  string `json:"channel"`
 	Contract string `json:"contract,omitempty"`
+	// Version is the contract version that endorsed the transaction.
+	Version  string `json:"contract_version,omitempty"`
 	Function string `json:"function,omitempty"`
-	Code     string `json:"validation_code,omitempty"`
-	Time     string `json:"timestamp"`
+	// Lifecycle summarises a lifecycle transaction.
+	Lifecycle string `json:"lifecycle,omitempty"`
+	Code      string `json:"validation_code,omitempty"`
+	Time      string `json:"timestamp"`
 }
 
 func viewBlock(b *foliov1.Block) blockView {
@@ -116,7 +120,11 @@ func viewBlock(b *foliov1.Block) blockView {
 					t.Type = "endorser"
 					if et, err := types.ParseEndorsedTransaction(p); err == nil {
 						t.Contract, t.Function = et.Proposal.Invocation.Contract, et.Proposal.Invocation.Function
+						t.Version = et.Response.GetAction().GetContract().GetVersion()
 					}
+				case foliov1.TxType_TX_TYPE_LIFECYCLE:
+					t.Type = "lifecycle"
+					t.Lifecycle = lifecycleSummary(p.Data)
 				}
 			}
 		}
@@ -126,6 +134,26 @@ func viewBlock(b *foliov1.Block) blockView {
 		v.Transactions = append(v.Transactions, t)
 	}
 	return v
+}
+
+// lifecycleSummary says what a lifecycle transaction asks, in one line.
+func lifecycleSummary(data []byte) string {
+	var lt foliov1.LifecycleTx
+	var req foliov1.LifecycleRequest
+	if proto.Unmarshal(data, &lt) != nil || proto.Unmarshal(lt.Request, &req) != nil {
+		return "undecodable"
+	}
+	if in := req.GetInstall(); in != nil {
+		return fmt.Sprintf("install record: %s has %s version %s (sha256:%x)", in.Peer, in.Contract, in.Version, in.PackageHash)
+	}
+	if a := req.GetActivate(); a != nil {
+		start := fmt.Sprintf("%d blocks after this one", max(a.AfterBlocks, 1))
+		if a.AtBlock > 0 {
+			start = fmt.Sprintf("block %d", a.AtBlock)
+		}
+		return fmt.Sprintf("activate %s version %s (sha256:%x) from %s, %d approvals", a.Contract, a.Version, a.PackageHash, start, len(lt.Approvals))
+	}
+	return "empty"
 }
 
 // configJSON summarises a channel configuration without the certificates.
@@ -188,12 +216,15 @@ func printBlock(w io.Writer, v blockView) {
 	for i, t := range v.Transactions {
 		fmt.Fprintf(w, "  tx %d  %s  %s  by %s", i, t.TxID, t.Type, t.Creator)
 		if t.Contract != "" {
-			fmt.Fprintf(w, "  %s.%s", t.Contract, t.Function)
+			fmt.Fprintf(w, "  %s.%s (v%s)", t.Contract, t.Function, t.Version)
 		}
 		if t.Code != "" {
 			fmt.Fprintf(w, "  %s", t.Code)
 		}
 		fmt.Fprintln(w)
+		if t.Lifecycle != "" {
+			fmt.Fprintf(w, "        %s\n", t.Lifecycle)
+		}
 	}
 	if len(v.Config) > 0 {
 		fmt.Fprintf(w, "  channel configuration: %s\n", v.Config)

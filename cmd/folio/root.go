@@ -61,6 +61,7 @@ document on stdout with --json. Errors go to stderr with a non-zero status.`,
 		newWorkCmd(g),
 		newEvidenceCmd(g),
 		newEnclaveCmd(g),
+		newContractCmd(g),
 	)
 	return root
 }

@@ -103,7 +103,8 @@ func (c *Committer) Accept(b *foliov1.Block) error {
 		return err
 	}
 	res, err := validate.Block(ctx, b, validate.Options{ChannelID: c.o.ChannelID, MSP: c.o.MSP, Contracts: c.o.Contracts,
-		State: stateView{reader}, Committed: c.o.Ledger.Blocks(), Verified: c.o.Verified, OwnEndorsement: c.o.OwnEndorsement})
+		State: stateView{reader}, Committed: c.o.Ledger.Blocks(), Verified: c.o.Verified, OwnEndorsement: c.o.OwnEndorsement,
+		Lifecycle: c.o.Contracts})
 	reader.Close()
 	if err != nil {
 		return fmt.Errorf("validate block %d: %w", num, err)
@@ -132,6 +133,9 @@ func (c *Committer) Accept(b *foliov1.Block) error {
 	if err != nil {
 		return fmt.Errorf("commit block %d: %w", num, err)
 	}
+	// The ledger now holds the block's lifecycle records; the registry
+	// follows before anyone is told the block committed.
+	c.o.Contracts.Commit(res.Lifecycle)
 	done := &Committed{Block: b, StateRoot: root, Txs: res.Txs, Writes: writes, Updates: u}
 	if c.o.OnCommit != nil {
 		if err := c.o.OnCommit(ctx, done); err != nil {

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
@@ -42,67 +43,32 @@ func (g *Gateway) Endorse(ctx context.Context, req *connect.Request[foliov1.Endo
 	ctx, cancel := context.WithTimeout(ctx, g.o.EndorseTimeout)
 	defer cancel()
 
-	type got struct {
-		node Node
-		resp *foliov1.ProposalResponse
-		err  error
-	}
-	var mu sync.Mutex
-	var results []got
-	parallel(orgs, func(mspID string) {
-		var errs []string
-		cands := g.candidates(mspID)
-		if len(cands) == 0 {
-			errs = append(errs, "no peer of this organisation in the channel")
-		}
-		for _, p := range cands {
-			resp, err := g.endorseAt(ctx, p, sp)
-			if err == nil {
-				mu.Lock()
-				results = append(results, got{node: p, resp: resp})
-				mu.Unlock()
-				return
+	var (
+		first        *endorsed
+		endorsers    []*identity.Identity
+		endorsements []*foliov1.Endorsement
+		failures     []string
+	)
+	// Endorsers a block apart disagree (a peer that has not yet committed
+	// the block another read from, or a contract version switch between
+	// them); they converge within a block, so the gateway asks again
+	// before giving up.
+	for attempt := 0; ; attempt++ {
+		results := g.collect(ctx, orgs, sp)
+		var err error
+		first, endorsers, endorsements, failures, err = g.checkEndorsed(results, inv)
+		var ce *connect.Error
+		if err == nil || !errors.As(err, &ce) || ce.Code() != connect.CodeAborted || attempt >= len(disagreementBackoff) {
+			if err != nil {
+				return nil, err
 			}
-			errs = append(errs, err.Error())
-			if ce := new(connect.Error); errors.As(err, &ce) && ce.Code() != connect.CodeUnavailable && ce.Code() != connect.CodeDeadlineExceeded && ce.Code() != connect.CodeFailedPrecondition {
-				break // the proposal itself is at fault; another peer will say the same
-			}
+			break
 		}
-		mu.Lock()
-		results = append(results, got{err: fmt.Errorf("%s: %s", mspID, strings.Join(errs, "; "))})
-		mu.Unlock()
-	})
-
-	var failures []string
-	var first *got
-	var endorsers []*identity.Identity
-	var endorsements []*foliov1.Endorsement
-	sort.Slice(results, func(i, j int) bool { return results[i].node.Name < results[j].node.Name })
-	for i := range results {
-		r := &results[i]
-		if r.err != nil {
-			failures = append(failures, r.err.Error())
-			continue
+		select {
+		case <-time.After(disagreementBackoff[attempt]):
+		case <-ctx.Done():
+			return nil, err
 		}
-		if st := r.resp.GetResponse().GetStatus(); st < 200 || st > 299 {
-			return nil, connect.NewError(statusCode(st), fmt.Errorf("%s.%s refused by the contract on %s: %s (status %d)", inv.Contract, inv.Function, r.node.Name, r.resp.Response.Message, st))
-		}
-		if first == nil {
-			first = r
-		} else if !bytes.Equal(first.resp.Payload, r.resp.Payload) {
-			return nil, connect.NewError(connect.CodeAborted, fmt.Errorf("endorsers disagree: %s and %s produced different results for %s.%s (their committed state differs, e.g. one is behind; retry)",
-				first.node.Name, r.node.Name, inv.Contract, inv.Function))
-		}
-		e := r.resp.GetEndorsement()
-		if e == nil {
-			return nil, connect.NewError(connect.CodeInternal, fmt.Errorf("%s returned a response without an endorsement", r.node.Name))
-		}
-		id, err := g.o.MSP.ValidateSerialized(e.Endorser)
-		if err != nil {
-			return nil, connect.NewError(connect.CodeInternal, fmt.Errorf("endorsement from %s: %w", r.node.Name, err))
-		}
-		endorsers = append(endorsers, id)
-		endorsements = append(endorsements, e)
 	}
 	if first == nil {
 		return nil, connect.NewError(connect.CodeUnavailable, fmt.Errorf("no endorsement: %s", strings.Join(failures, " | ")))
@@ -123,6 +89,83 @@ func (g *Gateway) Endorse(ctx context.Context, req *connect.Request[foliov1.Endo
 		return nil, connect.NewError(connect.CodeInternal, err)
 	}
 	return connect.NewResponse(&foliov1.EndorseResponse{PreparedPayload: raw, Result: first.resp.Response}), nil
+}
+
+// disagreementBackoff are the pauses before asking endorsers again after
+// they disagreed.
+var disagreementBackoff = []time.Duration{20 * time.Millisecond, 100 * time.Millisecond, 300 * time.Millisecond}
+
+// endorsed is one organisation's answer: a peer's response or the errors
+// of every peer tried.
+type endorsed struct {
+	node Node
+	resp *foliov1.ProposalResponse
+	err  error
+}
+
+// collect asks one peer per organisation, in parallel, failing over to the
+// organisation's next peer while the error is not the proposal's fault.
+func (g *Gateway) collect(ctx context.Context, orgs []string, sp *foliov1.SignedProposal) []endorsed {
+	var mu sync.Mutex
+	var results []endorsed
+	parallel(orgs, func(mspID string) {
+		var errs []string
+		cands := g.candidates(mspID)
+		if len(cands) == 0 {
+			errs = append(errs, "no peer of this organisation in the channel")
+		}
+		for _, p := range cands {
+			resp, err := g.endorseAt(ctx, p, sp)
+			if err == nil {
+				mu.Lock()
+				results = append(results, endorsed{node: p, resp: resp})
+				mu.Unlock()
+				return
+			}
+			errs = append(errs, err.Error())
+			if ce := new(connect.Error); errors.As(err, &ce) && ce.Code() != connect.CodeUnavailable && ce.Code() != connect.CodeDeadlineExceeded && ce.Code() != connect.CodeFailedPrecondition {
+				break // the proposal itself is at fault; another peer will say the same
+			}
+		}
+		mu.Lock()
+		results = append(results, endorsed{err: fmt.Errorf("%s: %s", mspID, strings.Join(errs, "; "))})
+		mu.Unlock()
+	})
+	sort.Slice(results, func(i, j int) bool { return results[i].node.Name < results[j].node.Name })
+	return results
+}
+
+// checkEndorsed checks the answers agree and carry valid endorsements. A
+// contract refusal is returned as the contract's error; a disagreement as
+// CodeAborted.
+func (g *Gateway) checkEndorsed(results []endorsed, inv *foliov1.ContractInvocation) (first *endorsed, endorsers []*identity.Identity, endorsements []*foliov1.Endorsement, failures []string, err error) {
+	for i := range results {
+		r := &results[i]
+		if r.err != nil {
+			failures = append(failures, r.err.Error())
+			continue
+		}
+		if st := r.resp.GetResponse().GetStatus(); st < 200 || st > 299 {
+			return nil, nil, nil, nil, connect.NewError(statusCode(st), fmt.Errorf("%s.%s refused by the contract on %s: %s (status %d)", inv.Contract, inv.Function, r.node.Name, r.resp.Response.Message, st))
+		}
+		if first == nil {
+			first = r
+		} else if !bytes.Equal(first.resp.Payload, r.resp.Payload) {
+			return nil, nil, nil, nil, connect.NewError(connect.CodeAborted, fmt.Errorf("endorsers disagree: %s and %s produced different results for %s.%s (their committed state differs, e.g. one is behind; retry)",
+				first.node.Name, r.node.Name, inv.Contract, inv.Function))
+		}
+		e := r.resp.GetEndorsement()
+		if e == nil {
+			return nil, nil, nil, nil, connect.NewError(connect.CodeInternal, fmt.Errorf("%s returned a response without an endorsement", r.node.Name))
+		}
+		id, err := g.o.MSP.ValidateSerialized(e.Endorser)
+		if err != nil {
+			return nil, nil, nil, nil, connect.NewError(connect.CodeInternal, fmt.Errorf("endorsement from %s: %w", r.node.Name, err))
+		}
+		endorsers = append(endorsers, id)
+		endorsements = append(endorsements, e)
+	}
+	return first, endorsers, endorsements, failures, nil
 }
 
 // policyOrgs lists the distinct MSP IDs a policy names, in order.

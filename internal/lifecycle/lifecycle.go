@@ -1,77 +1,244 @@
-// Package lifecycle is a peer's view of the channel's contracts: their
-// definitions (version, endorsement policy, confidential flag, package
-// hash) and from which block each version is effective, and the contract
-// packages installed on this peer. The validator and the endorser ask it
-// which version is effective at a block and which policy applies.
+// Package lifecycle is a peer's view of the channel's contracts and their
+// versions (docs/lifecycle.md): definitions (version, endorsement policy,
+// confidential flag, package hash, and the block each version is effective
+// from), the install records of every peer, and the packages installed on
+// this peer.
 //
-// Definitions start from the genesis block; activations (issue 8) append
-// later versions with the block they take effect at. Installed packages live
-// in <data_dir>/contracts/<name>/<version>.wasm and are checked against the
+// Definitions start from the genesis block. Later changes arrive as
+// TX_TYPE_LIFECYCLE transactions (install records and activations) that
+// every peer applies deterministically at commit (Process, in block order)
+// and records in the reserved namespace "folio.lifecycle" of the world
+// state, so a peer replaying the chain from block 0 switches versions at
+// exactly the same blocks as the others. Installed packages live in
+// <data_dir>/contracts/<name>/<version>.wasm and are checked against the
 // definition's package hash before use.
 package lifecycle
 
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
+	"strings"
 	"sync"
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
+	"github.com/folio-ledger/folio/internal/atomicfile"
+	"github.com/folio-ledger/folio/internal/ledger/state"
 	"github.com/folio-ledger/folio/internal/policy"
 )
+
+// Namespace is the world-state namespace of lifecycle records.
+const Namespace = "folio.lifecycle"
+
+// ActivationPolicy names the channel policy that activations must satisfy.
+const ActivationPolicy = "lifecycle/activation"
 
 // Errors callers branch on.
 var (
 	ErrUnknownContract = errors.New("contract not defined on this channel")
 	ErrNotInstalled    = errors.New("contract version not installed on this peer")
+	ErrBadPackage      = errors.New("bad contract package")
+)
+
+var (
+	namePattern    = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]{0,63}$`)
+	versionPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 )
 
 // Definition is a contract version as the channel defines it.
 type Definition struct {
-	Name         string
-	Version      string
-	Policy       *policy.Policy
-	Confidential bool
-	PackageHash  []byte
+	Name         string         `json:"name"`
+	Version      string         `json:"version"`
+	Policy       *policy.Policy `json:"-"`
+	PolicySrc    string         `json:"policy"`
+	Confidential bool           `json:"confidential"`
+	PackageHash  []byte         `json:"package_hash"`
 	// FromBlock is the first block this version is effective for.
-	FromBlock uint64
+	FromBlock uint64 `json:"from_block"`
 }
 
-// Registry holds definitions and installed packages. Safe for concurrent use.
+// Install is an install record: peer has contract version with a package hash.
+type Install struct {
+	Peer        string `json:"peer"`
+	Contract    string `json:"contract"`
+	Version     string `json:"version"`
+	PackageHash  []byte `json:"package_hash"`
+	Confidential bool   `json:"confidential"`
+	TxID         string `json:"tx_id"`
+	Block        uint64 `json:"block"`
+}
+
+// Registry holds definitions, install records and installed packages. Safe
+// for concurrent use; Commit must come from the committer alone.
 type Registry struct {
-	dir string
+	dir        string
+	peers      []string          // every peer of the channel, in configuration order
+	peerMSP    map[string]string // peer name -> its organisation's MSP ID
+	activation *policy.Policy
 
 	mu struct {
 		sync.RWMutex
-		// defs[name] is ordered by FromBlock.
-		defs map[string][]*Definition
+		defs        map[string][]*Definition       // by contract, ordered by FromBlock
+		installs    map[string]map[string]*Install // contract/version -> peer -> record
+		activations map[string][]*Activation       // by contract, in commit order
+		// local caches which installed packages matched which hash.
+		local map[string][]byte // "name/version" -> verified SHA-256
 	}
 }
 
-// New builds the registry from the channel configuration of the genesis
-// block; dir holds installed packages.
+// New builds the registry from the genesis configuration; dir holds this
+// peer's installed packages.
 func New(dir string, cfg *foliov1.ChannelConfig) (*Registry, error) {
-	r := &Registry{dir: dir}
-	r.mu.defs = map[string][]*Definition{}
-	for _, d := range cfg.GetContracts() {
-		p, err := policy.Parse(d.EndorsementPolicy)
+	r := &Registry{dir: dir, peerMSP: map[string]string{}}
+	mspOf := map[string]string{}
+	for _, o := range cfg.GetOrgs() {
+		mspOf[o.Name] = o.MspId
+	}
+	for _, p := range cfg.GetPeers() {
+		r.peers = append(r.peers, p.Name)
+		r.peerMSP[p.Name] = mspOf[p.Org]
+	}
+	if src := cfg.GetPolicies()[ActivationPolicy]; src != "" {
+		p, err := policy.Parse(src)
 		if err != nil {
-			return nil, fmt.Errorf("contract %s: %w", d.Name, err)
+			return nil, fmt.Errorf("policy %s: %w", ActivationPolicy, err)
 		}
-		r.mu.defs[d.Name] = []*Definition{{Name: d.Name, Version: d.Version, Policy: p, Confidential: d.Confidential,
-			PackageHash: d.PackageHash, FromBlock: 1}}
+		r.activation = p
+	}
+	r.mu.defs = map[string][]*Definition{}
+	r.mu.installs = map[string]map[string]*Install{}
+	r.mu.activations = map[string][]*Activation{}
+	r.mu.local = map[string][]byte{}
+	for _, d := range cfg.GetContracts() {
+		def := &Definition{Name: d.Name, Version: d.Version, PolicySrc: d.EndorsementPolicy, Confidential: d.Confidential, PackageHash: d.PackageHash, FromBlock: 1}
+		if err := def.parse(); err != nil {
+			return nil, err
+		}
+		r.mu.defs[d.Name] = []*Definition{def}
 	}
 	return r, nil
+}
+
+func (d *Definition) parse() error {
+	p, err := policy.Parse(d.PolicySrc)
+	if err != nil {
+		return fmt.Errorf("contract %s version %s: %w", d.Name, d.Version, err)
+	}
+	d.Policy = p
+	return nil
+}
+
+// Range is how the registry reads lifecycle records from the world state.
+type Range interface {
+	Range(ns, start, end string, limit int) ([]KV, bool, error)
+}
+
+// KV is a committed state entry.
+type KV = state.KV
+
+// Load reads the lifecycle records committed so far (a peer restarting or
+// opening a ledger others wrote).
+func (r *Registry) Load(st Range) error {
+	read := func(prefix string, f func(KV) error) error {
+		start := prefix
+		for {
+			kvs, more, err := st.Range(Namespace, start, prefix+"\xff", 1000)
+			if err != nil {
+				return err
+			}
+			for _, kv := range kvs {
+				if err := f(kv); err != nil {
+					return fmt.Errorf("lifecycle record %q: %w", kv.Key, err)
+				}
+			}
+			if !more || len(kvs) == 0 {
+				return nil
+			}
+			start = kvs[len(kvs)-1].Key + "\x00"
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := read("def/", func(kv KV) error {
+		var defs []*Definition
+		if err := json.Unmarshal(kv.Value, &defs); err != nil {
+			return err
+		}
+		for _, d := range defs {
+			if err := d.parse(); err != nil {
+				return err
+			}
+		}
+		if len(defs) > 0 {
+			r.mu.defs[defs[0].Name] = defs
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := read("install/", func(kv KV) error {
+		var in Install
+		if err := json.Unmarshal(kv.Value, &in); err != nil {
+			return err
+		}
+		r.addInstallLocked(&in)
+		return nil
+	}); err != nil {
+		return err
+	}
+	// Keys sort by contract, then block and transaction: commit order.
+	return read("activation/", func(kv KV) error {
+		var a Activation
+		if err := json.Unmarshal(kv.Value, &a); err != nil {
+			return err
+		}
+		r.mu.activations[a.Contract] = append(r.mu.activations[a.Contract], &a)
+		return nil
+	})
+}
+
+// Peers lists the channel's peers.
+func (r *Registry) Peers() []string { return append([]string(nil), r.peers...) }
+
+// Activations returns a contract's accepted activations in commit order.
+func (r *Registry) Activations(name string) []*Activation {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return append([]*Activation(nil), r.mu.activations[name]...)
+}
+
+// Installed returns the install record of a peer for a contract version.
+func (r *Registry) Installed(name, version, peer string) (*Install, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	in, ok := r.mu.installs[name+"/"+version][peer]
+	return in, ok
+}
+
+func (r *Registry) addInstallLocked(in *Install) {
+	k := in.Contract + "/" + in.Version
+	m := r.mu.installs[k]
+	if m == nil {
+		m = map[string]*Install{}
+		r.mu.installs[k] = m
+	}
+	m[in.Peer] = in
 }
 
 // Names lists the defined contracts.
 func (r *Registry) Names() []string {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
+	return r.namesLocked()
+}
+
+func (r *Registry) namesLocked() []string {
 	out := make([]string, 0, len(r.mu.defs))
 	for n := range r.mu.defs {
 		out = append(out, n)
@@ -101,13 +268,16 @@ func (r *Registry) Effective(name string, block uint64) (*Definition, error) {
 	return cur, nil
 }
 
-func (r *Registry) namesLocked() []string {
-	out := make([]string, 0, len(r.mu.defs))
-	for n := range r.mu.defs {
-		out = append(out, n)
+// Next returns the pending switch after block (nil if none).
+func (r *Registry) Next(name string, block uint64) *Definition {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, d := range r.mu.defs[name] {
+		if d.FromBlock > block {
+			return d
+		}
 	}
-	sort.Strings(out)
-	return out
+	return nil
 }
 
 // EndorsementRule returns the policy and version in force for transactions
@@ -120,19 +290,167 @@ func (r *Registry) EndorsementRule(name string, block uint64) (*policy.Policy, s
 	return d.Policy, d.Version, nil
 }
 
+// Installs returns, per peer, the install records of a contract's
+// versions, sorted by version.
+func (r *Registry) Installs(name string) map[string][]*Install {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := map[string][]*Install{}
+	for k, m := range r.mu.installs {
+		if !strings.HasPrefix(k, name+"/") {
+			continue
+		}
+		for peer, in := range m {
+			out[peer] = append(out[peer], in)
+		}
+	}
+	for _, ins := range out {
+		sort.Slice(ins, func(i, j int) bool { return ins[i].Version < ins[j].Version })
+	}
+	return out
+}
+
+// Halted returns the channel's peers without an install record of the
+// version effective at block: they cannot endorse the contract.
+func (r *Registry) Halted(name string, block uint64) []string {
+	d, err := r.Effective(name, block)
+	if err != nil {
+		return nil
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	m := r.mu.installs[name+"/"+d.Version]
+	var out []string
+	for _, p := range r.peers {
+		if in, ok := m[p]; !ok || !bytes.Equal(in.PackageHash, d.PackageHash) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // Package returns the installed wasm module of a contract version, checked
 // against the definition's package hash.
 func (r *Registry) Package(d *Definition) ([]byte, error) {
-	p := filepath.Join(r.dir, d.Name, d.Version+".wasm")
+	p := r.packagePath(d.Name, d.Version)
 	wasm, err := os.ReadFile(p)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("%w: %s version %s (expected %s)", ErrNotInstalled, d.Name, d.Version, p)
+		return nil, fmt.Errorf("%w: %s version %s (package hash %x) is not installed on this peer: install it with `folio contract install`", ErrNotInstalled, d.Name, d.Version, d.PackageHash)
 	}
 	if err != nil {
 		return nil, err
 	}
-	if sum := sha256.Sum256(wasm); !bytes.Equal(sum[:], d.PackageHash) {
+	sum := sha256.Sum256(wasm)
+	if !bytes.Equal(sum[:], d.PackageHash) {
 		return nil, fmt.Errorf("%w: %s version %s at %s has sha256 %x, the channel defines %x", ErrNotInstalled, d.Name, d.Version, p, sum, d.PackageHash)
 	}
+	r.mu.Lock()
+	r.mu.local[d.Name+"/"+d.Version] = sum[:]
+	r.mu.Unlock()
 	return wasm, nil
+}
+
+// HasPackage reports whether the definition's package is installed on this
+// peer (checked against its hash once, then remembered).
+func (r *Registry) HasPackage(d *Definition) bool {
+	r.mu.RLock()
+	h, ok := r.mu.local[d.Name+"/"+d.Version]
+	r.mu.RUnlock()
+	if ok {
+		return bytes.Equal(h, d.PackageHash)
+	}
+	_, err := r.Package(d)
+	return err == nil
+}
+
+func (r *Registry) packagePath(name, version string) string {
+	return filepath.Join(r.dir, name, version+".wasm")
+}
+
+// packageMeta is what the peer remembers of an installed package besides
+// its module, next to it as <version>.json.
+type packageMeta struct {
+	Confidential bool `json:"confidential"`
+}
+
+// Store writes an installed package's module to this peer's contract
+// directory. A version already installed with another module is refused:
+// a version names one package forever.
+func (r *Registry) Store(name, version string, wasm []byte, confidential bool) error {
+	if !namePattern.MatchString(name) || !versionPattern.MatchString(version) {
+		return fmt.Errorf("%w: name %q or version %q not allowed", ErrBadPackage, name, version)
+	}
+	p := r.packagePath(name, version)
+	sum := sha256.Sum256(wasm)
+	if old, err := os.ReadFile(p); err == nil && !bytes.Equal(old, wasm) {
+		return fmt.Errorf("%w: %s version %s is already installed with another module (sha256 %x); give the new module a new version", ErrBadPackage, name, version, sha256.Sum256(old))
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return err
+	}
+	meta, _ := json.Marshal(packageMeta{Confidential: confidential})
+	if err := atomicfile.WriteFile(strings.TrimSuffix(p, ".wasm")+".json", meta, 0o644); err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(p, wasm, 0o644); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.mu.local[name+"/"+version] = sum[:]
+	r.mu.Unlock()
+	return nil
+}
+
+// LocalPackage is a package installed on this peer.
+type LocalPackage struct {
+	Name, Version string
+	PackageHash   []byte
+	Confidential  bool
+}
+
+// Local lists the packages installed on this peer. A package stored
+// without metadata (a genesis contract placed by `folio network up`) takes
+// its confidentiality from the channel's definition of that version.
+func (r *Registry) Local() ([]LocalPackage, error) {
+	var out []LocalPackage
+	names, err := os.ReadDir(r.dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range names {
+		files, _ := os.ReadDir(filepath.Join(r.dir, n.Name()))
+		for _, f := range files {
+			v, ok := strings.CutSuffix(f.Name(), ".wasm")
+			if !ok {
+				continue
+			}
+			base := filepath.Join(r.dir, n.Name(), v)
+			wasm, err := os.ReadFile(base + ".wasm")
+			if err != nil {
+				return nil, err
+			}
+			sum := sha256.Sum256(wasm)
+			lp := LocalPackage{Name: n.Name(), Version: v, PackageHash: sum[:]}
+			if b, err := os.ReadFile(base + ".json"); err == nil {
+				var m packageMeta
+				if err := json.Unmarshal(b, &m); err != nil {
+					return nil, fmt.Errorf("%s.json: %w", base, err)
+				}
+				lp.Confidential = m.Confidential
+			} else {
+				r.mu.RLock()
+				for _, d := range r.mu.defs[lp.Name] {
+					if d.Version == v {
+						lp.Confidential = d.Confidential
+					}
+				}
+				r.mu.RUnlock()
+			}
+			out = append(out, lp)
+		}
+	}
+	return out, nil
 }

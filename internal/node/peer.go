@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"time"
 
+	"connectrpc.com/connect"
+
+	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
 	"github.com/folio-ledger/folio/api/folio/v1/foliov1connect"
 	"github.com/folio-ledger/folio/internal/commit"
 	"github.com/folio-ledger/folio/internal/deliver"
@@ -16,7 +19,9 @@ import (
 	"github.com/folio-ledger/folio/internal/evidence"
 	"github.com/folio-ledger/folio/internal/gateway"
 	"github.com/folio-ledger/folio/internal/identity"
+	"github.com/folio-ledger/folio/internal/ledger"
 	"github.com/folio-ledger/folio/internal/lifecycle"
+	"github.com/folio-ledger/folio/internal/lifecycle/installer"
 )
 
 // startPeer runs the peer's transaction path: blocks from the orderers (or
@@ -27,6 +32,9 @@ func startPeer(ctx context.Context, e *env) error {
 	contracts, err := lifecycle.New(filepath.Join(e.cfg.DataDir, "contracts"), ch)
 	if err != nil {
 		return fieldErr(e.file, "genesis", err, "")
+	}
+	if err := loadLifecycle(contracts, e.ledger); err != nil {
+		return fmt.Errorf("%s: contract lifecycle records: %w", e.cfg.Name, err)
 	}
 	enc, err := enclave.New(ctx, enclave.Options{
 		State:              enclave.LedgerSource(e.ledger),
@@ -54,11 +62,16 @@ func startPeer(ctx context.Context, e *env) error {
 	// The enclave's tiers take each block's writes right after the ledger
 	// commits it and before anyone is told, so no tier serves a value
 	// older than the ledger's.
-	pushToEnclave := func(ctx context.Context, c *commit.Committed) error {
-		return enc.Commit(ctx, c.Block.Header.Number, enclave.Writes(c.Updates))
+	var inst *installer.Installer
+	afterCommit := func(ctx context.Context, c *commit.Committed) error {
+		if err := enc.Commit(ctx, c.Block.Header.Number, enclave.Writes(c.Updates)); err != nil {
+			return err
+		}
+		inst.CheckHalted(c.Block.Header.Number + 1)
+		return nil
 	}
 	com, err := commit.New(commit.Options{ChannelID: ch.ChannelId, Ledger: e.ledger, MSP: e.verifier, Contracts: contracts,
-		OwnEndorsement: end.Endorsed, OnCommit: pushToEnclave, Logger: e.log.With("component", "committer")})
+		OwnEndorsement: end.Endorsed, OnCommit: afterCommit, Logger: e.log.With("component", "committer")})
 	if err != nil {
 		return err
 	}
@@ -80,6 +93,18 @@ func startPeer(ctx context.Context, e *env) error {
 		return err
 	}
 	path, h := foliov1connect.NewGatewayServiceHandler(gw, e.intercept)
+	e.mux.Handle(path, h)
+	inst, err = installer.New(installer.Options{ChannelID: ch.ChannelId, Self: e.self, MSP: e.verifier, Contracts: contracts,
+		Enclave: enc, Committer: com, Caller: Caller, Registerer: e.metrics.registry, Logger: e.log.With("component", "lifecycle"),
+		Submit: func(ctx context.Context, env *foliov1.Envelope) error {
+			_, err := gw.Submit(ctx, connect.NewRequest(&foliov1.SubmitRequest{Envelope: env}))
+			return err
+		}})
+	if err != nil {
+		return err
+	}
+	inst.CheckHalted(e.ledger.Height())
+	path, h = foliov1connect.NewLifecycleServiceHandler(inst, e.intercept)
 	e.mux.Handle(path, h)
 	var others []evidence.Peer
 	for _, p := range peers {
@@ -108,8 +133,12 @@ func startPeer(ctx context.Context, e *env) error {
 	}
 	client := &deliver.Client{Sources: sources, Fallback: fallback, MSP: e.verifier, Sink: com, Logger: e.log.With("component", "deliver")}
 	e.ready.set("delivery", errors.New("no session to an orderer yet"))
-	e.wg.Add(2)
+	e.wg.Add(3)
 	running = true
+	go func() {
+		defer e.wg.Done()
+		inst.Run(ctx)
+	}()
 	go func() {
 		defer e.wg.Done()
 		defer enc.Close()
@@ -148,4 +177,15 @@ func watchOrdererSessions(ctx context.Context, e *env) {
 			e.ready.set("delivery", errors.New("no session to any orderer"))
 		}
 	}
+}
+
+// loadLifecycle reads the contract versions and install records committed
+// so far, so a restarted peer validates the next block as the others do.
+func loadLifecycle(r *lifecycle.Registry, l *ledger.Ledger) error {
+	rd, err := l.NewReader()
+	if err != nil {
+		return err
+	}
+	defer rd.Close()
+	return r.Load(rd)
 }

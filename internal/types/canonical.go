@@ -24,6 +24,8 @@ const (
 	DomainCARequest    fcrypto.Domain = "folio/ca-request/v1"        // SignedCARequest.request
 	DomainHandshake    fcrypto.Domain = "folio/p2p-handshake/v1"     // node session handshake transcript
 	DomainAttestation  fcrypto.Domain = "folio/state-attestation/v1" // (block number, state root) attestation
+	DomainPackage      fcrypto.Domain = "folio/contract-package/v1"  // SignedContractPackage.package
+	DomainActivation   fcrypto.Domain = "folio/activation/v1"        // LifecycleTx.request, signed by approving admins
 )
 
 // HashSize is the size of every Folio hash (SHA-256).

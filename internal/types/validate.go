@@ -48,7 +48,7 @@ func ValidateHeader(h *foliov1.TxHeader) error {
 		return malformed("transaction header missing")
 	}
 	switch h.Type {
-	case foliov1.TxType_TX_TYPE_CONFIG, foliov1.TxType_TX_TYPE_ENDORSER:
+	case foliov1.TxType_TX_TYPE_CONFIG, foliov1.TxType_TX_TYPE_ENDORSER, foliov1.TxType_TX_TYPE_LIFECYCLE:
 	default:
 		return malformed("transaction header: unknown type %v", h.Type)
 	}

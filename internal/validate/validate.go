@@ -14,6 +14,7 @@ import (
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
 	fcrypto "github.com/folio-ledger/folio/internal/crypto"
 	"github.com/folio-ledger/folio/internal/identity"
+	"github.com/folio-ledger/folio/internal/lifecycle"
 	"github.com/folio-ledger/folio/internal/policy"
 	"github.com/folio-ledger/folio/internal/types"
 )
@@ -63,6 +64,9 @@ type Options struct {
 	// OwnEndorsement, if set, reports endorsements this peer produced itself
 	// over exactly these payload bytes; their signatures are not checked again.
 	OwnEndorsement func(txID string, endorser, payload []byte) bool
+	// Lifecycle checks and applies lifecycle transactions (install records,
+	// activations). Without it they are UNKNOWN_TX_TYPE.
+	Lifecycle *lifecycle.Registry
 }
 
 // Tx is one transaction of a block after validation.
@@ -73,14 +77,22 @@ type Tx struct {
 	Reason  string
 	Header  *foliov1.TxHeader
 	Creator *identity.Identity
-	// For endorser transactions that parsed: the call and its outcome.
+	// For endorser transactions that parsed: the call and its outcome. For
+	// valid lifecycle transactions Action holds the lifecycle records they
+	// write (namespace lifecycle.Namespace).
 	Invocation *foliov1.ContractInvocation
 	Action     *foliov1.ContractAction
+	// Lifecycle is a lifecycle transaction that passed its stateless checks.
+	Lifecycle *lifecycle.Tx
 }
 
 // Result is a validated block.
 type Result struct {
 	Txs []Tx
+	// Lifecycle holds the block's accepted lifecycle changes, for
+	// lifecycle.Registry.Commit once the block is committed (nil without
+	// Options.Lifecycle).
+	Lifecycle *lifecycle.Batch
 }
 
 // Codes returns one validation code byte per transaction, for block metadata.
@@ -128,6 +140,9 @@ func Block(ctx context.Context, b *foliov1.Block, o Options) (*Result, error) {
 	// In block order: duplicates and MVCC against state plus earlier writes.
 	seen := map[string]bool{}
 	pending := newOverlay()
+	if o.Lifecycle != nil {
+		res.Lifecycle = o.Lifecycle.NewBatch(b.Header.Number)
+	}
 	for i := range res.Txs {
 		t := &res.Txs[i]
 		if t.Code != foliov1.ValidationCode_VALID {
@@ -144,6 +159,20 @@ func Block(ctx context.Context, b *foliov1.Block, o Options) (*Result, error) {
 		}
 		if dup {
 			t.fail(foliov1.ValidationCode_DUPLICATE_TXID, "transaction %s is already committed", t.TxID)
+			continue
+		}
+		if t.Lifecycle != nil {
+			writes, err := res.Lifecycle.Apply(i, t.TxID, t.Lifecycle)
+			if errors.Is(err, lifecycle.ErrRejected) {
+				t.fail(foliov1.ValidationCode_LIFECYCLE_REJECTED, "%v", err)
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("validate block %d: lifecycle transaction %s: %w", b.Header.Number, t.TxID, err)
+			}
+			t.Action = &foliov1.ContractAction{Contract: &foliov1.ContractRef{Name: lifecycle.Namespace},
+				Rwset: &foliov1.ReadWriteSet{NsRwsets: []*foliov1.NsReadWriteSet{{Namespace: lifecycle.Namespace, Writes: writes}}}}
+			pending.add(t.Action.Rwset, &foliov1.Version{BlockNum: b.Header.Number, TxNum: uint64(i)})
 			continue
 		}
 		code, reason, err := checkMVCC(t.Action.GetRwset(), o.State, pending)
@@ -184,6 +213,11 @@ func checkTx(i int, raw []byte, block uint64, o Options) (t Tx) {
 	}
 	switch h.Type {
 	case foliov1.TxType_TX_TYPE_ENDORSER:
+	case foliov1.TxType_TX_TYPE_LIFECYCLE:
+		if o.Lifecycle == nil {
+			t.fail(foliov1.ValidationCode_UNKNOWN_TX_TYPE, "lifecycle transactions are not handled here")
+			return t
+		}
 	case foliov1.TxType_TX_TYPE_CONFIG:
 		t.fail(foliov1.ValidationCode_INVALID_CONFIG_TRANSACTION, "channel configuration updates are not supported after genesis")
 		return t
@@ -203,6 +237,15 @@ func checkTx(i int, raw []byte, block uint64, o Options) (t Tx) {
 			t.fail(foliov1.ValidationCode_BAD_CREATOR_SIGNATURE, "creator %s: %v", creator.Label(), err)
 			return t
 		}
+	}
+	if h.Type == foliov1.TxType_TX_TYPE_LIFECYCLE {
+		lt, err := o.Lifecycle.CheckTx(o.MSP, creator, p.Data)
+		if err != nil {
+			t.fail(foliov1.ValidationCode_LIFECYCLE_REJECTED, "%v", err)
+			return t
+		}
+		t.Lifecycle = lt
+		return t
 	}
 	et, err := types.ParseEndorsedTransaction(p)
 	if err != nil {

@@ -12,9 +12,10 @@ import (
 	"time"
 )
 
-// folioBin is the binary under test and contractWasm the copyright
-// contract, built once by TestMain.
-var folioBin, contractWasm string
+// folioBin is the binary under test, contractWasm the copyright contract
+// and contractV2Wasm its version 2 (whose get adds a field), built once by
+// TestMain.
+var folioBin, contractWasm, contractV2Wasm string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "folio-e2e-bin-")
@@ -30,12 +31,15 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	contractWasm = filepath.Join(dir, "copyright.wasm")
-	wasm := exec.Command("go", "build", "-trimpath", "-buildmode=c-shared", "-o", contractWasm, "github.com/folio-ledger/folio/contracts/copyright/cmd/copyright")
-	wasm.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-	wasm.Stdout, wasm.Stderr = os.Stderr, os.Stderr
-	if err := wasm.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build the copyright contract:", err)
-		os.Exit(1)
+	contractV2Wasm = filepath.Join(dir, "copyright-v2.wasm")
+	for out, pkg := range map[string]string{contractWasm: "copyright", contractV2Wasm: "copyrightv2"} {
+		wasm := exec.Command("go", "build", "-trimpath", "-buildmode=c-shared", "-o", out, "github.com/folio-ledger/folio/contracts/copyright/cmd/"+pkg)
+		wasm.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+		wasm.Stdout, wasm.Stderr = os.Stderr, os.Stderr
+		if err := wasm.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "build the copyright contract:", err)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)

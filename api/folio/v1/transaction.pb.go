@@ -30,6 +30,9 @@ const (
 	TxType_TX_TYPE_CONFIG TxType = 1
 	// Data is a Transaction: an endorsed contract invocation.
 	TxType_TX_TYPE_ENDORSER TxType = 2
+	// Data is a LifecycleTx: an install record or a contract activation,
+	// applied by every peer natively at commit (docs/lifecycle.md).
+	TxType_TX_TYPE_LIFECYCLE TxType = 3
 )
 
 // Enum value maps for TxType.
@@ -38,11 +41,13 @@ var (
 		0: "TX_TYPE_UNSPECIFIED",
 		1: "TX_TYPE_CONFIG",
 		2: "TX_TYPE_ENDORSER",
+		3: "TX_TYPE_LIFECYCLE",
 	}
 	TxType_value = map[string]int32{
 		"TX_TYPE_UNSPECIFIED": 0,
 		"TX_TYPE_CONFIG":      1,
 		"TX_TYPE_ENDORSER":    2,
+		"TX_TYPE_LIFECYCLE":   3,
 	}
 )
 
@@ -109,8 +114,11 @@ const (
 	ValidationCode_BAD_CREATOR_IDENTITY ValidationCode = 26
 	// The endorsed contract version is not the one effective at this block.
 	ValidationCode_CONTRACT_VERSION_NOT_EFFECTIVE ValidationCode = 27
-	ValidationCode_NOT_VALIDATED                  ValidationCode = 254
-	ValidationCode_INVALID_OTHER_REASON           ValidationCode = 255
+	// A lifecycle transaction (install record, activation) was refused; the
+	// reason names what is missing.
+	ValidationCode_LIFECYCLE_REJECTED   ValidationCode = 28
+	ValidationCode_NOT_VALIDATED        ValidationCode = 254
+	ValidationCode_INVALID_OTHER_REASON ValidationCode = 255
 )
 
 // Enum value maps for ValidationCode.
@@ -144,6 +152,7 @@ var (
 		25:  "INVALID_CONTRACT",
 		26:  "BAD_CREATOR_IDENTITY",
 		27:  "CONTRACT_VERSION_NOT_EFFECTIVE",
+		28:  "LIFECYCLE_REJECTED",
 		254: "NOT_VALIDATED",
 		255: "INVALID_OTHER_REASON",
 	}
@@ -176,6 +185,7 @@ var (
 		"INVALID_CONTRACT":               25,
 		"BAD_CREATOR_IDENTITY":           26,
 		"CONTRACT_VERSION_NOT_EFFECTIVE": 27,
+		"LIFECYCLE_REJECTED":             28,
 		"NOT_VALIDATED":                  254,
 		"INVALID_OTHER_REASON":           255,
 	}
@@ -1119,11 +1129,12 @@ const file_folio_v1_transaction_proto_rawDesc = "" +
 	"\x04data\x18\x02 \x01(\fR\x04data\"B\n" +
 	"\bEnvelope\x12\x18\n" +
 	"\apayload\x18\x01 \x01(\fR\apayload\x12\x1c\n" +
-	"\tsignature\x18\x02 \x01(\fR\tsignature*K\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature*b\n" +
 	"\x06TxType\x12\x17\n" +
 	"\x13TX_TYPE_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eTX_TYPE_CONFIG\x10\x01\x12\x14\n" +
-	"\x10TX_TYPE_ENDORSER\x10\x02*\xe4\x05\n" +
+	"\x10TX_TYPE_ENDORSER\x10\x02\x12\x15\n" +
+	"\x11TX_TYPE_LIFECYCLE\x10\x03*\xfc\x05\n" +
 	"\x0eValidationCode\x12\t\n" +
 	"\x05VALID\x10\x00\x12\x10\n" +
 	"\fNIL_ENVELOPE\x10\x01\x12\x0f\n" +
@@ -1153,7 +1164,8 @@ const file_folio_v1_transaction_proto_rawDesc = "" +
 	"\x10INVALID_WRITESET\x10\x18\x12\x14\n" +
 	"\x10INVALID_CONTRACT\x10\x19\x12\x18\n" +
 	"\x14BAD_CREATOR_IDENTITY\x10\x1a\x12\"\n" +
-	"\x1eCONTRACT_VERSION_NOT_EFFECTIVE\x10\x1b\x12\x12\n" +
+	"\x1eCONTRACT_VERSION_NOT_EFFECTIVE\x10\x1b\x12\x16\n" +
+	"\x12LIFECYCLE_REJECTED\x10\x1c\x12\x12\n" +
 	"\rNOT_VALIDATED\x10\xfe\x01\x12\x19\n" +
 	"\x14INVALID_OTHER_REASON\x10\xff\x01B4Z2github.com/folio-ledger/folio/api/folio/v1;foliov1b\x06proto3"
 

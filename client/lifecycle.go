@@ -1,0 +1,122 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
+
+	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
+	fcrypto "github.com/folio-ledger/folio/internal/crypto"
+	"github.com/folio-ledger/folio/internal/identity"
+	"github.com/folio-ledger/folio/internal/types"
+)
+
+// This file is the client side of the contract lifecycle
+// (docs/lifecycle.md): packages, activations, and lifecycle transactions.
+
+// PackageContract makes a signed contract package of a wasm module, as
+// packager.
+func PackageContract(packager *identity.SigningIdentity, name, version string, wasm []byte, confidential bool) (*foliov1.SignedContractPackage, error) {
+	sum := sha256.Sum256(wasm)
+	raw, err := proto.MarshalOptions{Deterministic: true}.Marshal(&foliov1.ContractPackage{Name: name, Version: version, Wasm: wasm,
+		WasmSha256: sum[:], Packager: packager.Serialized(), CreatedUnixNano: time.Now().UnixNano(), Confidential: confidential})
+	if err != nil {
+		return nil, err
+	}
+	sig, err := packager.Sign(types.DomainPackage, raw)
+	if err != nil {
+		return nil, err
+	}
+	return &foliov1.SignedContractPackage{Package: raw, Signature: sig}, nil
+}
+
+// ErrBadPackage is wrapped by OpenPackage's errors.
+var ErrBadPackage = errors.New("bad contract package")
+
+// OpenPackage decodes a signed package and checks what needs no network:
+// the module's hash and, given a verifier, the packager's identity and
+// signature.
+func OpenPackage(spkg *foliov1.SignedContractPackage, msp *identity.Verifier) (*foliov1.ContractPackage, *identity.Identity, error) {
+	var pkg foliov1.ContractPackage
+	if err := proto.Unmarshal(spkg.GetPackage(), &pkg); err != nil {
+		return nil, nil, fmt.Errorf("%w: does not decode: %v", ErrBadPackage, err)
+	}
+	if pkg.Name == "" || pkg.Version == "" || len(pkg.Wasm) == 0 {
+		return nil, nil, fmt.Errorf("%w: name, version and module are required", ErrBadPackage)
+	}
+	if sum := sha256.Sum256(pkg.Wasm); !bytes.Equal(sum[:], pkg.WasmSha256) {
+		return nil, nil, fmt.Errorf("%w: the module's SHA-256 is %x, the package says %x", ErrBadPackage, sum, pkg.WasmSha256)
+	}
+	if msp == nil {
+		return &pkg, nil, nil
+	}
+	id, err := msp.ValidateSerialized(pkg.Packager)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: packager: %v", ErrBadPackage, err)
+	}
+	if err := fcrypto.Verify(id.Cert.PublicKey, types.DomainPackage, spkg.Package, spkg.Signature); err != nil {
+		return nil, nil, fmt.Errorf("%w: signature of packager %s: %v", ErrBadPackage, id.Label(), err)
+	}
+	return &pkg, id, nil
+}
+
+// PackageID names a package: name:version:sha256-hex.
+func PackageID(name, version string, hash []byte) string {
+	return name + ":" + version + ":" + hex.EncodeToString(hash)
+}
+
+// NewLifecycleEnvelope builds a signed lifecycle transaction: req signed
+// into an envelope by creator, with the approvals of approvers (admins)
+// over the request bytes. The creator counts as an approver.
+func NewLifecycleEnvelope(creator *identity.SigningIdentity, channel string, req *foliov1.LifecycleRequest, approvers []*identity.SigningIdentity) (*foliov1.Envelope, string, error) {
+	raw, err := proto.MarshalOptions{Deterministic: true}.Marshal(req)
+	if err != nil {
+		return nil, "", err
+	}
+	lt := &foliov1.LifecycleTx{Request: raw}
+	for _, a := range approvers {
+		sig, err := a.Sign(types.DomainActivation, raw)
+		if err != nil {
+			return nil, "", fmt.Errorf("approval of %s: %w", a.Label(), err)
+		}
+		lt.Approvals = append(lt.Approvals, &foliov1.Approval{Signer: a.Serialized(), Signature: sig})
+	}
+	data, err := proto.MarshalOptions{Deterministic: true}.Marshal(lt)
+	if err != nil {
+		return nil, "", err
+	}
+	h, err := NewHeader(creator, channel, foliov1.TxType_TX_TYPE_LIFECYCLE)
+	if err != nil {
+		return nil, "", err
+	}
+	env, err := SignEnvelope(creator, &foliov1.Payload{Header: h, Data: data})
+	if err != nil {
+		return nil, "", err
+	}
+	return env, h.TxId, nil
+}
+
+// SubmitEnvelope hands a signed transaction to the gateway's orderers and
+// waits for its commit at the gateway's peer. A transaction that committed
+// as invalid returns its Result and an *InvalidError.
+func (g *Gateway) SubmitEnvelope(ctx context.Context, env *foliov1.Envelope, txID string) (*Result, error) {
+	if _, err := g.svc.Submit(ctx, connect.NewRequest(&foliov1.SubmitRequest{TxId: txID, Envelope: env})); err != nil {
+		return &Result{TxID: txID}, err
+	}
+	st, err := g.commitStatus(ctx, txID)
+	if err != nil {
+		return &Result{TxID: txID}, fmt.Errorf("transaction %s submitted, commit status unknown: %w", txID, err)
+	}
+	res := &Result{TxID: txID, Block: st.BlockNumber, Code: st.Result, Reason: st.Reason, Attempts: 1}
+	if res.Code != foliov1.ValidationCode_VALID {
+		return res, &InvalidError{Result: res}
+	}
+	return res, nil
+}

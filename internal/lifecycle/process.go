@@ -1,0 +1,393 @@
+package lifecycle
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+
+	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
+	fcrypto "github.com/folio-ledger/folio/internal/crypto"
+	"github.com/folio-ledger/folio/internal/identity"
+	"github.com/folio-ledger/folio/internal/policy"
+	"github.com/folio-ledger/folio/internal/types"
+)
+
+// ReservedPrefix starts the names of system namespaces (Namespace); no
+// contract may take such a name.
+const ReservedPrefix = "folio."
+
+// ErrRejected wraps every reason a lifecycle transaction is refused; the
+// validator marks such a transaction LIFECYCLE_REJECTED with the reason.
+var ErrRejected = errors.New("lifecycle transaction rejected")
+
+func rejected(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrRejected, fmt.Sprintf(format, args...))
+}
+
+// Tx is a lifecycle transaction that passed the checks needing no state.
+type Tx struct {
+	Install  *foliov1.InstallRecord
+	Activate *foliov1.Activation
+	// Signers are the labels (user@Org) of the admins whose approvals of
+	// an activation were counted, sorted.
+	Signers []string
+}
+
+// Activation is an accepted activation as recorded in state and shown by
+// `folio contract status`.
+type Activation struct {
+	Contract    string   `json:"contract"`
+	Version     string   `json:"version"`
+	PackageHash []byte   `json:"package_hash"`
+	StartBlock  uint64   `json:"start_block"`
+	Block       uint64   `json:"block"`
+	TxID        string   `json:"tx_id"`
+	Signers     []string `json:"signers"`
+}
+
+// State keys of the lifecycle namespace.
+func defKey(contract string) string { return "def/" + contract }
+func installKey(contract, version, peer string) string {
+	return "install/" + contract + "/" + version + "/" + peer
+}
+func activationKey(contract string, block uint64, tx int) string {
+	return fmt.Sprintf("activation/%s/%020d/%06d", contract, block, tx)
+}
+
+// CheckTx runs the checks of a lifecycle transaction that need no state:
+// the data decodes; an install record is created by the peer it names,
+// which is a peer of the channel; an activation is created by an admin and
+// approved by admins satisfying the channel's activation policy, with
+// valid names, hash and policy. creator was validated by the MSP and its
+// envelope signature checked.
+func (r *Registry) CheckTx(msp *identity.Verifier, creator *identity.Identity, data []byte) (*Tx, error) {
+	var lt foliov1.LifecycleTx
+	if err := proto.Unmarshal(data, &lt); err != nil {
+		return nil, rejected("lifecycle transaction does not decode: %v", err)
+	}
+	var req foliov1.LifecycleRequest
+	if err := proto.Unmarshal(lt.Request, &req); err != nil {
+		return nil, rejected("lifecycle request does not decode: %v", err)
+	}
+	switch op := req.Op.(type) {
+	case *foliov1.LifecycleRequest_Install:
+		return r.checkInstall(creator, op.Install)
+	case *foliov1.LifecycleRequest_Activate:
+		return r.checkActivation(msp, creator, &lt, op.Activate)
+	default:
+		return nil, rejected("lifecycle request names no operation")
+	}
+}
+
+func (r *Registry) checkInstall(creator *identity.Identity, in *foliov1.InstallRecord) (*Tx, error) {
+	if in == nil {
+		return nil, rejected("install record missing")
+	}
+	if err := checkNames(in.Contract, in.Version, in.PackageHash); err != nil {
+		return nil, err
+	}
+	msp, ok := r.peerMSP[in.Peer]
+	if !ok {
+		return nil, rejected("install record for %q, which is not a peer of the channel", in.Peer)
+	}
+	if creator.Role != identity.RolePeer || creator.Name != in.Peer || creator.MSPID != msp {
+		return nil, rejected("install record for peer %s (%s) is signed by %s (%s, role %s): only that peer may record its installs",
+			in.Peer, msp, creator.Label(), creator.MSPID, creator.Role)
+	}
+	return &Tx{Install: in}, nil
+}
+
+func (r *Registry) checkActivation(msp *identity.Verifier, creator *identity.Identity, lt *foliov1.LifecycleTx, a *foliov1.Activation) (*Tx, error) {
+	if a == nil {
+		return nil, rejected("activation missing")
+	}
+	if err := checkNames(a.Contract, a.Version, a.PackageHash); err != nil {
+		return nil, err
+	}
+	if a.EndorsementPolicy != "" {
+		if _, err := policy.Parse(a.EndorsementPolicy); err != nil {
+			return nil, rejected("endorsement policy: %v", err)
+		}
+	}
+	if creator.Role != identity.RoleAdmin {
+		return nil, rejected("activation submitted by %s, a %s: only admins may activate contract versions", creator.Label(), creator.Role)
+	}
+	if r.activation == nil {
+		return nil, rejected("the channel defines no %q policy: no activation can be approved", ActivationPolicy)
+	}
+	signers := []*identity.Identity{creator}
+	var bad []string
+	for i, ap := range lt.Approvals {
+		id, err := msp.ValidateSerialized(ap.Signer)
+		if err != nil {
+			bad = append(bad, fmt.Sprintf("approval %d: %v", i, err))
+			continue
+		}
+		if err := fcrypto.Verify(id.Cert.PublicKey, types.DomainActivation, lt.Request, ap.Signature); err != nil {
+			bad = append(bad, fmt.Sprintf("approval %d by %s: %v", i, id.Label(), err))
+			continue
+		}
+		signers = append(signers, id)
+	}
+	if err := r.activation.Evaluate(signers); err != nil {
+		reason := err.Error()
+		if len(bad) > 0 {
+			reason += "; refused approvals: " + strings.Join(bad, "; ")
+		}
+		return nil, rejected("activation of %s version %s is not approved: %s", a.Contract, a.Version, reason)
+	}
+	seen := map[string]bool{}
+	var labels []string
+	for _, s := range signers {
+		if l := s.Label(); !seen[l] && s.Role == identity.RoleAdmin {
+			seen[l] = true
+			labels = append(labels, l)
+		}
+	}
+	sort.Strings(labels)
+	return &Tx{Activate: a, Signers: labels}, nil
+}
+
+func checkNames(contract, version string, hash []byte) error {
+	if strings.HasPrefix(contract, ReservedPrefix) {
+		return rejected("contract name %q: names starting with %q are reserved for the system", contract, ReservedPrefix)
+	}
+	if !namePattern.MatchString(contract) {
+		return rejected("contract name %q: use a letter, then letters, digits, '_', '.' or '-' (at most 64)", contract)
+	}
+	if !versionPattern.MatchString(version) {
+		return rejected("version %q: use letters, digits, '.', '_' or '-' (at most 64)", version)
+	}
+	if len(hash) != 32 {
+		return rejected("package hash of %d bytes: want a SHA-256 (32 bytes)", len(hash))
+	}
+	return nil
+}
+
+// Batch applies one block's lifecycle transactions in block order on top
+// of the committed registry: a later transaction of the block sees the
+// installs and activations of the earlier ones. Registry.Commit makes it
+// the committed view once the ledger committed the block.
+type Batch struct {
+	r     *Registry
+	block uint64
+	// Copies of what the block changed.
+	defs        map[string][]*Definition
+	installs    map[string]map[string]*Install
+	activations []*Activation
+}
+
+// NewBatch starts applying block number block.
+func (r *Registry) NewBatch(block uint64) *Batch {
+	return &Batch{r: r, block: block, defs: map[string][]*Definition{}, installs: map[string]map[string]*Install{}}
+}
+
+// Empty reports whether the batch changed nothing.
+func (b *Batch) Empty() bool {
+	return len(b.defs) == 0 && len(b.installs) == 0 && len(b.activations) == 0
+}
+
+func (b *Batch) defsOf(contract string) []*Definition {
+	if d, ok := b.defs[contract]; ok {
+		return d
+	}
+	b.r.mu.RLock()
+	defer b.r.mu.RUnlock()
+	return b.r.mu.defs[contract]
+}
+
+// installsOf returns the install records of a contract version, the
+// block's own over the committed ones.
+func (b *Batch) installsOf(contract, version string) map[string]*Install {
+	k := contract + "/" + version
+	out := map[string]*Install{}
+	b.r.mu.RLock()
+	for p, in := range b.r.mu.installs[k] {
+		out[p] = in
+	}
+	b.r.mu.RUnlock()
+	for p, in := range b.installs[k] {
+		out[p] = in
+	}
+	return out
+}
+
+// Apply applies transaction number txNum (ID txID) of the block and returns
+// the state writes that record it, or an error wrapping ErrRejected that
+// says precisely why it changes nothing.
+func (b *Batch) Apply(txNum int, txID string, t *Tx) ([]*foliov1.KVWrite, error) {
+	switch {
+	case t.Install != nil:
+		return b.applyInstall(txNum, txID, t.Install)
+	case t.Activate != nil:
+		return b.applyActivation(txNum, txID, t)
+	}
+	return nil, rejected("empty lifecycle transaction")
+}
+
+func (b *Batch) applyInstall(_ int, txID string, rec *foliov1.InstallRecord) ([]*foliov1.KVWrite, error) {
+	in := &Install{Peer: rec.Peer, Contract: rec.Contract, Version: rec.Version, PackageHash: rec.PackageHash,
+		Confidential: rec.Confidential, TxID: txID, Block: b.block}
+	// A version names one package forever: once a definition fixed its
+	// hash, an install of another module under that version is refused.
+	for _, d := range b.defsOf(rec.Contract) {
+		if d.Version == rec.Version && !bytes.Equal(d.PackageHash, rec.PackageHash) {
+			return nil, rejected("%s version %s is defined with package hash %x; %s recorded %x: a version names one package",
+				rec.Contract, rec.Version, d.PackageHash, rec.Peer, rec.PackageHash)
+		}
+	}
+	value, err := json.Marshal(in)
+	if err != nil {
+		return nil, err
+	}
+	k := rec.Contract + "/" + rec.Version
+	if b.installs[k] == nil {
+		b.installs[k] = map[string]*Install{}
+	}
+	b.installs[k][rec.Peer] = in
+	return []*foliov1.KVWrite{{Key: installKey(rec.Contract, rec.Version, rec.Peer), Value: value}}, nil
+}
+
+func (b *Batch) applyActivation(txNum int, txID string, t *Tx) ([]*foliov1.KVWrite, error) {
+	a := t.Activate
+	start := a.AtBlock
+	if start == 0 {
+		start = b.block + max(a.AfterBlocks, 1)
+	}
+	if start <= b.block {
+		return nil, rejected("start block %d is not after block %d, which commits the activation: choose a later --at-block or use --after-blocks", start, b.block)
+	}
+	defs := b.defsOf(a.Contract)
+	var latest *Definition
+	for _, d := range defs {
+		if d.FromBlock <= b.block {
+			latest = d
+		}
+		if d.Version == a.Version && !bytes.Equal(d.PackageHash, a.PackageHash) {
+			return nil, rejected("%s version %s was defined with package hash %x, not %x: a version names one package; give the new package a new version",
+				a.Contract, a.Version, d.PackageHash, a.PackageHash)
+		}
+	}
+	policySrc := a.EndorsementPolicy
+	if latest == nil {
+		if policySrc == "" {
+			return nil, rejected("%s is a new contract: its activation must give an endorsement policy", a.Contract)
+		}
+	} else {
+		if policySrc == "" {
+			policySrc = latest.PolicySrc
+		}
+		if latest.Confidential != a.Confidential {
+			return nil, rejected("%s is %s; an activation cannot change that", a.Contract, confidentiality(latest.Confidential))
+		}
+	}
+
+	// The installs recorded on chain gate the activation.
+	installs := b.installsOf(a.Contract, a.Version)
+	if len(installs) == 0 {
+		return nil, rejected("%s version %s was never installed on any peer: package it with `folio contract package` and install it with `folio contract install`", a.Contract, a.Version)
+	}
+	need := int(a.MinInstalled)
+	if need == 0 {
+		need = len(b.r.peers)
+	}
+	if need > len(b.r.peers) {
+		return nil, rejected("--min-installed %d: the channel has only %d peers", need, len(b.r.peers))
+	}
+	var have, missing, other []string
+	for _, p := range b.r.peers {
+		in, ok := installs[p]
+		switch {
+		case !ok:
+			missing = append(missing, p)
+		case !bytes.Equal(in.PackageHash, a.PackageHash):
+			other = append(other, fmt.Sprintf("%s (%s)", p, shortHash(in.PackageHash)))
+		case in.Confidential != a.Confidential:
+			other = append(other, fmt.Sprintf("%s (installed as %s)", p, confidentiality(in.Confidential)))
+		default:
+			have = append(have, p)
+		}
+	}
+	if len(other) > 0 {
+		return nil, rejected("peers installed a different package as %s version %s than %s: %s", a.Contract, a.Version, shortHash(a.PackageHash), strings.Join(other, ", "))
+	}
+	if len(have) < need {
+		return nil, rejected("%s version %s (%s) is installed on %d peers, %d required; missing: %s",
+			a.Contract, a.Version, shortHash(a.PackageHash), len(have), need, strings.Join(missing, ", "))
+	}
+
+	def := &Definition{Name: a.Contract, Version: a.Version, PolicySrc: policySrc, Confidential: a.Confidential,
+		PackageHash: a.PackageHash, FromBlock: start}
+	if err := def.parse(); err != nil {
+		return nil, rejected("%v", err)
+	}
+	// The new switch replaces any switch still pending: the last valid
+	// activation wins.
+	var next []*Definition
+	for _, d := range defs {
+		if d.FromBlock <= b.block {
+			next = append(next, d)
+		}
+	}
+	next = append(next, def)
+	b.defs[a.Contract] = next
+
+	rec := &Activation{Contract: a.Contract, Version: a.Version, PackageHash: a.PackageHash, StartBlock: start,
+		Block: b.block, TxID: txID, Signers: t.Signers}
+	b.activations = append(b.activations, rec)
+	defsJSON, err := json.Marshal(next)
+	if err != nil {
+		return nil, err
+	}
+	recJSON, err := json.Marshal(rec)
+	if err != nil {
+		return nil, err
+	}
+	return []*foliov1.KVWrite{
+		{Key: defKey(a.Contract), Value: defsJSON},
+		{Key: activationKey(a.Contract, b.block, txNum), Value: recJSON},
+	}, nil
+}
+
+func confidentiality(c bool) string {
+	if c {
+		return "confidential"
+	}
+	return "not confidential"
+}
+
+func shortHash(h []byte) string {
+	s := hex.EncodeToString(h)
+	if len(s) > 16 {
+		s = s[:16]
+	}
+	return "sha256:" + s + "…"
+}
+
+// Commit makes a batch's changes the committed view. The committer calls
+// it right after the ledger committed the batch's block (whose state holds
+// the same records), so a peer that restarts and Loads sees the same.
+func (r *Registry) Commit(b *Batch) {
+	if b == nil || b.Empty() {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for c, defs := range b.defs {
+		r.mu.defs[c] = defs
+	}
+	for _, m := range b.installs {
+		for _, in := range m {
+			r.addInstallLocked(in)
+		}
+	}
+	for _, a := range b.activations {
+		r.mu.activations[a.Contract] = append(r.mu.activations[a.Contract], a)
+	}
+}
