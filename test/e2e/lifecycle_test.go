@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -309,6 +310,24 @@ func TestContractUpgradeUnderLoad(t *testing.T) {
 			t.Errorf("no valid transaction %s the switches: the load did not cover every phase (%v)", ph, perVersion)
 		}
 	}
+
+	// A peer joining later replays from block 0 and switches at the same
+	// blocks: peer1.org2 loses its data and catches up from the others.
+	pid := n.peerPID(t, "peer1.org2")
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "peer1.org2 stopped", func() error {
+		if syscall.Kill(pid, 0) == nil {
+			return fmt.Errorf("pid %d still running", pid)
+		}
+		return nil
+	})
+	if err := os.RemoveAll(filepath.Join(n.dir, "nodes", "peer1.org2", "data")); err != nil {
+		t.Fatal(err)
+	}
+	n.must("network", "up", "--detach")
+	s.waitHeight(height-1, 60*time.Second)
 
 	// The same state root on every peer at every height.
 	for num := uint64(1); num < height; num++ {
