@@ -129,6 +129,10 @@ type Enclave struct {
 	// every enclave needs to run confidential contracts. Default none:
 	// confidential contracts are refused.
 	StateKey string `yaml:"state_key"`
+	// CompileCache is the directory of compiled contract machine code
+	// (wazero's compilation cache). Peers of one machine may share it.
+	// Default: <data_dir>/wasm-cache.
+	CompileCache string `yaml:"compile_cache"`
 }
 
 // CA is the configuration of an organisation's CA service.
@@ -407,7 +411,7 @@ func ParseNode(file string, data []byte, overrides map[string]string) (*Node, er
 		return nil, fmt.Errorf("config %s: %w", file, err)
 	}
 	base := filepath.Dir(file)
-	for _, p := range []*string{&n.Identity.Cert, &n.Identity.Key, &n.TLS.Cert, &n.TLS.Key, &n.DataDir, &n.Genesis, &n.Enclave.StateKey} {
+	for _, p := range []*string{&n.Identity.Cert, &n.Identity.Key, &n.TLS.Cert, &n.TLS.Key, &n.DataDir, &n.Genesis, &n.Enclave.StateKey, &n.Enclave.CompileCache} {
 		*p = resolve(base, *p)
 	}
 	for i := range n.Consortium {

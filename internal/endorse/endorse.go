@@ -120,6 +120,23 @@ func (e *Endorser) ensureInstalled(ctx context.Context, def *lifecycle.Definitio
 	return nil
 }
 
+// Preload hands the executor every contract version in force for the next
+// block whose package this peer holds, so the first proposal does not wait
+// for a module to compile. It returns the errors of those that failed.
+func (e *Endorser) Preload(ctx context.Context) error {
+	var errs []error
+	for _, name := range e.o.Contracts.Names() {
+		def, err := e.o.Contracts.Effective(name, e.o.Height())
+		if err != nil || !e.o.Contracts.HasPackage(def) {
+			continue // not in force yet, or halted: reported elsewhere
+		}
+		if err := e.ensureInstalled(ctx, def); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Checked is a proposal that passed the checks.
 type Checked struct {
 	Signed   *foliov1.SignedProposal

@@ -65,9 +65,9 @@ type Definition struct {
 
 // Install is an install record: peer has contract version with a package hash.
 type Install struct {
-	Peer        string `json:"peer"`
-	Contract    string `json:"contract"`
-	Version     string `json:"version"`
+	Peer         string `json:"peer"`
+	Contract     string `json:"contract"`
+	Version      string `json:"version"`
 	PackageHash  []byte `json:"package_hash"`
 	Confidential bool   `json:"confidential"`
 	TxID         string `json:"tx_id"`

@@ -410,6 +410,7 @@ func writeNodeConfig(dir string, n *Network, nd *Node) error {
 		}
 		if nd.Role == config.RolePeer {
 			c.Enclave.StateKey = filepath.Join("..", "..", StateKeyFile)
+			c.Enclave.CompileCache = filepath.Join("..", "..", CompileCacheDir)
 		}
 		v = c
 	}

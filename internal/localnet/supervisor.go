@@ -97,6 +97,9 @@ func Up(ctx context.Context, opts UpOptions) (*Running, error) {
 			return nil, err
 		}
 		r.Generated = true
+		if err := precompile(ctx, dir, r.Network, progress); err != nil {
+			return nil, err
+		}
 	case err != nil:
 		return nil, err
 	default:

@@ -12,6 +12,7 @@ import (
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
 	"github.com/folio-ledger/folio/api/folio/v1/foliov1connect"
 	"github.com/folio-ledger/folio/internal/commit"
+	"github.com/folio-ledger/folio/internal/config"
 	"github.com/folio-ledger/folio/internal/deliver"
 	"github.com/folio-ledger/folio/internal/enclave"
 	"github.com/folio-ledger/folio/internal/enclave/vm"
@@ -41,7 +42,7 @@ func startPeer(ctx context.Context, e *env) error {
 		StateKeyFile:       e.cfg.Enclave.StateKey,
 		InternalCacheBytes: e.cfg.Enclave.InternalCacheBytes,
 		ExternalCacheBytes: e.cfg.Enclave.ExternalCacheBytes,
-		VM:                 vm.Options{CacheDir: filepath.Join(e.cfg.DataDir, "wasm-cache")},
+		VM:                 vm.Options{CacheDir: compileCache(e.cfg)},
 		Logger:             e.log.With("component", "enclave"),
 		Registerer:         e.metrics.registry,
 	})
@@ -133,8 +134,13 @@ func startPeer(ctx context.Context, e *env) error {
 	}
 	client := &deliver.Client{Sources: sources, Fallback: fallback, MSP: e.verifier, Sink: com, Logger: e.log.With("component", "deliver")}
 	e.ready.set("delivery", errors.New("no session to an orderer yet"))
-	e.wg.Add(3)
+	e.ready.set("contracts", errors.New("loading the contracts in force into the enclave"))
+	e.wg.Add(4)
 	running = true
+	go func() {
+		defer e.wg.Done()
+		preloadContracts(ctx, e, end)
+	}()
 	go func() {
 		defer e.wg.Done()
 		inst.Run(ctx)
@@ -188,4 +194,33 @@ func loadLifecycle(r *lifecycle.Registry, l *ledger.Ledger) error {
 	}
 	defer rd.Close()
 	return r.Load(rd)
+}
+
+// compileCache is where the enclave keeps compiled contracts.
+func compileCache(cfg *config.Node) string {
+	if cfg.Enclave.CompileCache != "" {
+		return cfg.Enclave.CompileCache
+	}
+	return filepath.Join(cfg.DataDir, "wasm-cache")
+}
+
+// preloadContracts compiles the contracts in force into the enclave before
+// the peer reports ready, retrying while the enclave restarts.
+func preloadContracts(ctx context.Context, e *env, end *endorse.Endorser) {
+	start := time.Now()
+	for {
+		err := end.Preload(ctx)
+		if err == nil {
+			e.ready.set("contracts", nil)
+			e.log.Info("contracts in force loaded into the enclave", "took", time.Since(start).Round(time.Millisecond))
+			return
+		}
+		e.ready.set("contracts", err)
+		e.log.Warn("loading contracts into the enclave", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(2 * time.Second):
+		}
+	}
 }
