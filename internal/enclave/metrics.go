@@ -31,6 +31,9 @@ const (
 	metricTampered   = "folio_enclave_tamper_detected_total"
 	metricStale      = "folio_enclave_stale_rejected_total"
 	metricRollbacks  = "folio_enclave_rollbacks_detected_total"
+	metricDirectory  = "folio_enclave_directory_entries"
+	metricVMCalls    = "folio_enclave_vm_calls_total"
+	metricVMErrors   = "folio_enclave_vm_errors_total"
 	metricEcall      = "folio_enclave_ecall_duration_seconds"
 	metricOcall      = "folio_enclave_ocall_duration_seconds"
 )
@@ -59,6 +62,9 @@ func newCollector(h *host) *collector {
 		metricTampered:   d(metricTampered, "Sealed values that failed authentication."),
 		metricStale:      d(metricStale, "External-cache entries rejected as not the latest version."),
 		metricRollbacks:  d(metricRollbacks, "State reads that contradicted a version the enclave knew."),
+		metricDirectory:  d(metricDirectory, "Keys whose committed version the enclave tracks."),
+		metricVMCalls:    d(metricVMCalls, "Contract calls run by the enclave's VM."),
+		metricVMErrors:   d(metricVMErrors, "Contract calls that failed (timeouts, traps, memory, ...)."),
 		metricEcall:      d(metricEcall, "Ecall round trips seen by the host, by operation.", "op"),
 		metricOcall:      d(metricOcall, "Ocall round trips seen by the enclave."),
 	}}
@@ -96,6 +102,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(metricTampered, s.TamperDetected)
 	counter(metricStale, s.StaleRejected)
 	counter(metricRollbacks, s.RollbacksDetected)
+	gauge(metricDirectory, float64(s.DirectoryEntries))
+	counter(metricVMCalls, s.VMCalls)
+	counter(metricVMErrors, s.VMErrors)
 	ecalls, ocalls := c.h.ctr.histograms()
 	for op, snap := range ecalls {
 		ch <- prometheus.MustNewConstHistogram(c.descs[metricEcall], snap.Count(), snap.Sum.Seconds(), snap.Cumulative(), op)
@@ -177,6 +186,9 @@ func StatsFromMetrics(r io.Reader) (Stats, error) {
 		TamperDetected:    u(metricTampered, nil),
 		StaleRejected:     u(metricStale, nil),
 		RollbacksDetected: u(metricRollbacks, nil),
+		DirectoryEntries:  u(metricDirectory, nil),
+		VMCalls:           u(metricVMCalls, nil),
+		VMErrors:          u(metricVMErrors, nil),
 	}
 	s.Crossings = s.Ecalls + s.Ocalls
 	s.EcallLatency = summarize(fams[metricEcall], map[string]string{"op": "simulate"})

@@ -44,7 +44,8 @@ func TestMetrics(t *testing.T) {
 	}
 	want := e.Stats()
 	if got.PID != want.PID || got.Crossings != want.Crossings || got.Internal != want.Internal || got.External != want.External ||
-		got.StateReads != want.StateReads || got.BytesSealed != want.BytesSealed || got.BytesUnsealed != want.BytesUnsealed {
+		got.StateReads != want.StateReads || got.BytesSealed != want.BytesSealed || got.BytesUnsealed != want.BytesUnsealed ||
+		got.DirectoryEntries != want.DirectoryEntries || got.VMCalls != want.VMCalls || got.VMCalls == 0 {
 		t.Fatalf("from metrics %+v\nwant %+v", got, want)
 	}
 	if got.EcallLatency.Count != want.EcallLatency.Count || got.EcallLatency.P50US <= 0 {

@@ -17,8 +17,12 @@ import (
 // OpenLedger opens (creating) a Pebble ledger in dir as the benchmark's
 // Store: blocks are real blocks (one minimal envelope per transaction),
 // committed with the ledger's atomic commit (state, history, trie, block).
+// Trie pruning is off (ledger.KeepAllRoots): pruning the journals of the
+// bulk-loaded blocks takes tens of seconds per prune at a million works,
+// a cost of the ledger's (docs/ledger.md measures it) that would land on
+// whichever configuration happens to run then.
 func OpenLedger(dir string, log *slog.Logger) (Store, error) {
-	l, err := ledger.Open(dir, ledger.Options{Logger: log})
+	l, err := ledger.Open(dir, ledger.Options{Logger: log, KeepRoots: ledger.KeepAllRoots})
 	if err != nil {
 		return nil, err
 	}
