@@ -110,6 +110,10 @@ func (r *Runtime) Invoke(ctx context.Context, m *Module, call Call, st State) (*
 		},
 		ReadOnly: call.ReadOnly,
 	}
+	if err := m.enter(ctx); err != nil {
+		return fail(err, "")
+	}
+	defer m.leave()
 	inst, pooled, err := m.get(ctx)
 	if err != nil {
 		return fail(err, "")

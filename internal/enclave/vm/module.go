@@ -22,6 +22,12 @@ type Module struct {
 	name, version string
 	hash          [32]byte
 	entry         *compiledEntry
+	// slots bounds the calls running at once to PoolSize, so that every
+	// call after the first few reuses a pooled instance: a fresh Go
+	// instance costs milliseconds of runtime initialisation and tens of
+	// MiB, far more than waiting for a running call (microseconds) on a
+	// machine with few cores. Nil when pooling is off.
+	slots chan struct{}
 
 	mu struct {
 		sync.Mutex
@@ -62,6 +68,26 @@ func (m *Module) Close(ctx context.Context) error {
 }
 
 func (m *Module) release(ctx context.Context) { m.rt.unref(ctx, m.hash, m.entry) }
+
+// enter waits for a call slot, or ctx.
+func (m *Module) enter(ctx context.Context) error {
+	if m.slots == nil {
+		return nil
+	}
+	select {
+	case m.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for a free instance of %s version %s: %w", m.name, m.version, context.Cause(ctx))
+	}
+}
+
+// leave frees the slot taken by enter.
+func (m *Module) leave() {
+	if m.slots != nil {
+		<-m.slots
+	}
+}
 
 // get takes an idle instance or makes a new one; pooled reports which.
 func (m *Module) get(ctx context.Context) (inst *instance, pooled bool, err error) {

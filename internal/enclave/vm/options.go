@@ -28,9 +28,11 @@ type Options struct {
 	// and its response (message plus payload; responses of up to
 	// abi.MinResponseLimit bytes are always accepted). Default 4 MiB.
 	MaxValueBytes int
-	// PoolSize is how many idle instances each Module keeps for reuse.
-	// Default 4; a negative value disables pooling (every call gets a fresh
-	// instance, which costs a Go runtime initialisation per call).
+	// PoolSize is how many instances of each Module exist at most, idle
+	// or running: a call waits for a free one rather than instantiating
+	// more. Default 4; a negative value disables pooling (every call gets
+	// a fresh instance, which costs a Go runtime initialisation per call,
+	// and calls are not bounded).
 	PoolSize int
 	// Interpreter selects wazero's interpreter instead of its compiler.
 	// Default false: the compiler where the platform supports it.

@@ -123,6 +123,9 @@ func (r *Runtime) Load(ctx context.Context, name, version string, wasm []byte) (
 		return fail(err)
 	}
 	m := &Module{rt: r, name: name, version: version, hash: hash, entry: entry}
+	if r.opts.PoolSize > 0 {
+		m.slots = make(chan struct{}, r.opts.PoolSize)
+	}
 	inst, err := m.instantiate(ctx)
 	if err == nil {
 		err = inst.checkABIVersion(ctx, r.opts.CallTimeout)
