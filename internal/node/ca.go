@@ -9,8 +9,6 @@ import (
 	"net/http"
 	"time"
 
-	"connectrpc.com/connect"
-
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
 	"github.com/folio-ledger/folio/api/folio/v1/foliov1connect"
 	"github.com/folio-ledger/folio/internal/config"
@@ -66,7 +64,7 @@ func RunCA(ctx context.Context, opts CAOptions) error {
 			Version: v.Version, Commit: v.Commit, StartedAtUnixNano: started.UnixNano(), Pid: pid(), Ready: true}
 	}
 	mux := baseMux(info, ready, m)
-	path, h := foliov1connect.NewCAServiceHandler(svc, connect.WithInterceptors(m.interceptor()))
+	path, h := foliov1connect.NewCAServiceHandler(svc, handlerOptions(m))
 	mux.Handle(path, h)
 	tlsConf := &tls.Config{Certificates: []tls.Certificate{tlsCert}, MinVersion: tls.VersionTLS12}
 	log.Info("CA started", "org", cfg.Org, "api", ln.Addr().String(), "version", v.Version)

@@ -59,13 +59,16 @@ type env struct {
 	mux       *http.ServeMux
 	ready     *readiness
 	metrics   *metrics
-	intercept connect.Option
+	intercept connect.HandlerOption
 	// fail stops the node with a fatal error from background work (a
 	// ledger that cannot commit): Run returns it, so the process exits and
 	// its supervisor sees why.
 	fail func(error)
 	// raft reports the orderer's Raft state for NodeInfo; nil on peers.
 	raft func() (role string, term uint64, leader string)
+	// attestations reports the peer's latest checks of the other peers'
+	// state-root attestations for NodeInfo; nil on orderers.
+	attestations func() []*foliov1.AttestationCheck
 	// background work the role starts; Run waits for it at shutdown.
 	wg sync.WaitGroup
 }
@@ -152,7 +155,7 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}
 	e := &env{cfg: cfg, file: file, log: log, verifier: verifier, self: self, channel: chcfg, genesis: genesis, db: db, blocks: bs, ledger: led,
-		host: host, mux: nil, ready: newReadiness(), metrics: m, intercept: connect.WithInterceptors(m.interceptor())}
+		host: host, mux: nil, ready: newReadiness(), metrics: m, intercept: handlerOptions(m)}
 	e.ready.set("revocation lists", errors.New("first fetch from the CAs not finished"))
 
 	v := version.Get()
@@ -253,6 +256,9 @@ func (e *env) info(started time.Time, v version.Info) *foliov1.NodeInfo {
 	}
 	if e.raft != nil {
 		info.RaftRole, info.RaftTerm, info.RaftLeader = e.raft()
+	}
+	if e.attestations != nil {
+		info.AttestationChecks = e.attestations()
 	}
 	for _, s := range e.host.Sessions() {
 		info.Sessions = append(info.Sessions, &foliov1.Session{Peer: s.PeerID, Name: s.Name, Org: s.Org, DialedBy: s.DialedBy,

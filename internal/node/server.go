@@ -97,7 +97,7 @@ func (s infoService) GetInfo(context.Context, *connect.Request[foliov1.GetInfoRe
 // readiness and metrics.
 func baseMux(info func() *foliov1.NodeInfo, ready *readiness, m *metrics) *http.ServeMux {
 	mux := http.NewServeMux()
-	path, h := foliov1connect.NewNodeServiceHandler(infoService{info: info}, connect.WithInterceptors(m.interceptor()))
+	path, h := foliov1connect.NewNodeServiceHandler(infoService{info: info}, handlerOptions(m))
 	mux.Handle(path, h)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte("ok\n"))

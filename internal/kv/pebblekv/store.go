@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 
 	"github.com/folio-ledger/folio/internal/kv"
 )
@@ -81,6 +82,13 @@ func Open(dir string, opts Options) (*Store, error) {
 		EventListener:              eventListener(opts.Logger),
 		FormatMajorVersion:         pebble.FormatNewest,
 		CompactionConcurrencyRange: func() (int, int) { return 1, opts.MaxCompactions },
+	}
+	// Bloom filters on every level: most point reads on the hot path look
+	// for keys that do not exist (a transaction ID not yet committed, a
+	// work not yet registered), and without a filter each such read opens
+	// and searches a data block of every overlapping table.
+	for i := range popts.Levels {
+		popts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
 	db, err := pebble.Open(dir, popts)
 	if err != nil {
