@@ -71,6 +71,14 @@ type Verifier struct {
 		// CA signature on every request. Expiry is still checked on every
 		// hit; any change of a revocation list empties it.
 		valid map[cacheKey]*Identity
+		// serialized caches the same identities by the SHA-256 of their
+		// serialized form (MSP ID and PEM certificate), so that a hit skips
+		// the PEM and X.509 parsing too: every transaction carries its
+		// creator and endorsers serialized. Emptied with valid.
+		serialized map[[32]byte]*Identity
+		// generation counts revocation-list changes, so that a validation
+		// that raced with one is not cached.
+		generation uint64
 	}
 }
 
@@ -98,6 +106,7 @@ func NewVerifier(orgs []Org, now func() time.Time) (*Verifier, error) {
 	v := &Verifier{now: now}
 	v.mu.orgs = make(map[string]*orgState, len(orgs))
 	v.mu.valid = map[cacheKey]*Identity{}
+	v.mu.serialized = map[[32]byte]*Identity{}
 	for _, o := range orgs {
 		if o.MSPID == "" || o.Root == nil {
 			return nil, fmt.Errorf("msp: organisation %q needs an MSP ID and a root certificate", o.Name)
@@ -142,7 +151,7 @@ func (v *Verifier) RootPool() *x509.CertPool {
 func (v *Verifier) Validate(mspID string, cert *x509.Certificate) (*Identity, error) {
 	key := cacheKey{mspID: mspID, cert: sha256.Sum256(cert.Raw)}
 	v.mu.RLock()
-	cached := v.mu.valid[key]
+	cached, gen := v.mu.valid[key], v.mu.generation
 	v.mu.RUnlock()
 	if cached != nil && !v.now().After(cert.NotAfter) && !v.now().Before(cert.NotBefore) {
 		return cached, nil
@@ -150,6 +159,10 @@ func (v *Verifier) Validate(mspID string, cert *x509.Certificate) (*Identity, er
 	id, err := v.validate(mspID, cert)
 	if err == nil {
 		v.mu.Lock()
+		if v.mu.generation != gen {
+			v.mu.Unlock()
+			return id, nil
+		}
 		if len(v.mu.valid) >= maxCachedIdentities {
 			v.mu.valid = map[cacheKey]*Identity{}
 		}
@@ -196,11 +209,33 @@ func (v *Verifier) validate(mspID string, cert *x509.Certificate) (*Identity, er
 
 // ValidateSerialized parses SerializedIdentity bytes and validates them.
 func (v *Verifier) ValidateSerialized(b []byte) (*Identity, error) {
+	h := sha256.Sum256(b)
+	v.mu.RLock()
+	cached, gen := v.mu.serialized[h], v.mu.generation
+	v.mu.RUnlock()
+	if cached != nil {
+		if now := v.now(); !now.After(cached.Cert.NotAfter) && !now.Before(cached.Cert.NotBefore) {
+			return cached, nil
+		}
+	}
 	mspID, cert, err := Deserialize(b)
 	if err != nil {
 		return nil, err
 	}
-	return v.Validate(mspID, cert)
+	id, err := v.Validate(mspID, cert)
+	if err == nil {
+		v.mu.Lock()
+		if v.mu.generation != gen {
+			v.mu.Unlock()
+			return id, nil
+		}
+		if len(v.mu.serialized) >= maxCachedIdentities {
+			v.mu.serialized = map[[32]byte]*Identity{}
+		}
+		v.mu.serialized[h] = id
+		v.mu.Unlock()
+	}
+	return id, err
 }
 
 // Identify validates a certificate whose organisation is not stated (a TLS
@@ -259,6 +294,8 @@ func (v *Verifier) UpdateCRL(mspID string, der []byte) error {
 	}
 	o.revoked, o.crlNumber, o.crlAt = revoked, crl.Number, crl.ThisUpdate
 	v.mu.valid = map[cacheKey]*Identity{}
+	v.mu.serialized = map[[32]byte]*Identity{}
+	v.mu.generation++
 	return nil
 }
 

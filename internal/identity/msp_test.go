@@ -96,8 +96,11 @@ func TestRevocationThroughCRL(t *testing.T) {
 	alice, _ := issueTest(t, ca1, "alice", RoleClient, time.Now(), time.Hour)
 	carol, _ := issueTest(t, ca1, "carol", RoleClient, time.Now(), time.Hour)
 	revokedAt := time.Now().Add(-time.Minute).Truncate(time.Second)
-	// alice is validated (and cached) before the revocation arrives.
+	// alice is validated (and cached, both ways) before the revocation arrives.
 	if _, err := v.Validate("Org1MSP", alice); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.ValidateSerialized(Serialize("Org1MSP", alice)); err != nil {
 		t.Fatal(err)
 	}
 
@@ -111,6 +114,9 @@ func TestRevocationThroughCRL(t *testing.T) {
 	_, err = v.Validate("Org1MSP", alice)
 	if !errors.Is(err, ErrRevoked) || !strings.Contains(err.Error(), SerialHex(alice.SerialNumber)) {
 		t.Fatalf("revoked certificate: got %v", err)
+	}
+	if _, err := v.ValidateSerialized(Serialize("Org1MSP", alice)); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("revoked certificate, serialized: got %v", err)
 	}
 	if _, err := v.Validate("Org1MSP", carol); err != nil {
 		t.Fatalf("unrevoked certificate rejected: %v", err)
