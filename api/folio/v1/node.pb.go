@@ -84,8 +84,11 @@ type NodeInfo struct {
 	Sessions []*Session `protobuf:"bytes,16,rep,name=sessions,proto3" json:"sessions,omitempty"`
 	// Hex SHA-256 hash of the node's last block.
 	LastBlockHash []byte `protobuf:"bytes,17,opt,name=last_block_hash,json=lastBlockHash,proto3" json:"last_block_hash,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Peers: the latest check of every other peer's signed state-root
+	// attestation against this peer's own root (docs/evidence.md).
+	AttestationChecks []*AttestationCheck `protobuf:"bytes,18,rep,name=attestation_checks,json=attestationChecks,proto3" json:"attestation_checks,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *NodeInfo) Reset() {
@@ -237,6 +240,130 @@ func (x *NodeInfo) GetLastBlockHash() []byte {
 	return nil
 }
 
+func (x *NodeInfo) GetAttestationChecks() []*AttestationCheck {
+	if x != nil {
+		return x.AttestationChecks
+	}
+	return nil
+}
+
+// AttestationCheck is one peer's latest comparison of another peer's signed
+// StateAttestation with its own state root after the same block.
+type AttestationCheck struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Name and node ID of the peer that was asked.
+	Peer        string `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
+	NodeId      string `protobuf:"bytes,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	BlockNumber uint64 `protobuf:"varint,3,opt,name=block_number,json=blockNumber,proto3" json:"block_number,omitempty"`
+	// This peer's state root and the other peer's signed one (empty unless
+	// a valid attestation arrived).
+	StateRoot     []byte `protobuf:"bytes,4,opt,name=state_root,json=stateRoot,proto3" json:"state_root,omitempty"`
+	PeerStateRoot []byte `protobuf:"bytes,5,opt,name=peer_state_root,json=peerStateRoot,proto3" json:"peer_state_root,omitempty"`
+	// "agree", "disagree" (another state root or block hash), "invalid"
+	// (bad signature, signer or statement) or "unavailable" (no answer).
+	Result string `protobuf:"bytes,6,opt,name=result,proto3" json:"result,omitempty"`
+	// What was wrong, for every result but "agree".
+	Detail            string `protobuf:"bytes,7,opt,name=detail,proto3" json:"detail,omitempty"`
+	CheckedAtUnixNano int64  `protobuf:"varint,8,opt,name=checked_at_unix_nano,json=checkedAtUnixNano,proto3" json:"checked_at_unix_nano,omitempty"`
+	// Checks of this peer so far that ended in "disagree".
+	Disagreements uint64 `protobuf:"varint,9,opt,name=disagreements,proto3" json:"disagreements,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AttestationCheck) Reset() {
+	*x = AttestationCheck{}
+	mi := &file_folio_v1_node_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AttestationCheck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AttestationCheck) ProtoMessage() {}
+
+func (x *AttestationCheck) ProtoReflect() protoreflect.Message {
+	mi := &file_folio_v1_node_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AttestationCheck.ProtoReflect.Descriptor instead.
+func (*AttestationCheck) Descriptor() ([]byte, []int) {
+	return file_folio_v1_node_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *AttestationCheck) GetPeer() string {
+	if x != nil {
+		return x.Peer
+	}
+	return ""
+}
+
+func (x *AttestationCheck) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *AttestationCheck) GetBlockNumber() uint64 {
+	if x != nil {
+		return x.BlockNumber
+	}
+	return 0
+}
+
+func (x *AttestationCheck) GetStateRoot() []byte {
+	if x != nil {
+		return x.StateRoot
+	}
+	return nil
+}
+
+func (x *AttestationCheck) GetPeerStateRoot() []byte {
+	if x != nil {
+		return x.PeerStateRoot
+	}
+	return nil
+}
+
+func (x *AttestationCheck) GetResult() string {
+	if x != nil {
+		return x.Result
+	}
+	return ""
+}
+
+func (x *AttestationCheck) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+func (x *AttestationCheck) GetCheckedAtUnixNano() int64 {
+	if x != nil {
+		return x.CheckedAtUnixNano
+	}
+	return 0
+}
+
+func (x *AttestationCheck) GetDisagreements() uint64 {
+	if x != nil {
+		return x.Disagreements
+	}
+	return 0
+}
+
 // Session is one node-to-node session as a node sees it.
 type Session struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -255,7 +382,7 @@ type Session struct {
 
 func (x *Session) Reset() {
 	*x = Session{}
-	mi := &file_folio_v1_node_proto_msgTypes[2]
+	mi := &file_folio_v1_node_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -267,7 +394,7 @@ func (x *Session) String() string {
 func (*Session) ProtoMessage() {}
 
 func (x *Session) ProtoReflect() protoreflect.Message {
-	mi := &file_folio_v1_node_proto_msgTypes[2]
+	mi := &file_folio_v1_node_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -280,7 +407,7 @@ func (x *Session) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Session.ProtoReflect.Descriptor instead.
 func (*Session) Descriptor() ([]byte, []int) {
-	return file_folio_v1_node_proto_rawDescGZIP(), []int{2}
+	return file_folio_v1_node_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Session) GetPeer() string {
@@ -330,7 +457,7 @@ var File_folio_v1_node_proto protoreflect.FileDescriptor
 const file_folio_v1_node_proto_rawDesc = "" +
 	"\n" +
 	"\x13folio/v1/node.proto\x12\bfolio.v1\"\x10\n" +
-	"\x0eGetInfoRequest\"\xf3\x03\n" +
+	"\x0eGetInfoRequest\"\xbe\x04\n" +
 	"\bNodeInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04role\x18\x02 \x01(\tR\x04role\x12\x10\n" +
@@ -350,7 +477,19 @@ const file_folio_v1_node_proto_rawDesc = "" +
 	"\vraft_leader\x18\x0f \x01(\tR\n" +
 	"raftLeader\x12-\n" +
 	"\bsessions\x18\x10 \x03(\v2\x11.folio.v1.SessionR\bsessions\x12&\n" +
-	"\x0flast_block_hash\x18\x11 \x01(\fR\rlastBlockHash\"\x9e\x01\n" +
+	"\x0flast_block_hash\x18\x11 \x01(\fR\rlastBlockHash\x12I\n" +
+	"\x12attestation_checks\x18\x12 \x03(\v2\x1a.folio.v1.AttestationCheckR\x11attestationChecks\"\xb0\x02\n" +
+	"\x10AttestationCheck\x12\x12\n" +
+	"\x04peer\x18\x01 \x01(\tR\x04peer\x12\x17\n" +
+	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12!\n" +
+	"\fblock_number\x18\x03 \x01(\x04R\vblockNumber\x12\x1d\n" +
+	"\n" +
+	"state_root\x18\x04 \x01(\fR\tstateRoot\x12&\n" +
+	"\x0fpeer_state_root\x18\x05 \x01(\fR\rpeerStateRoot\x12\x16\n" +
+	"\x06result\x18\x06 \x01(\tR\x06result\x12\x16\n" +
+	"\x06detail\x18\a \x01(\tR\x06detail\x12/\n" +
+	"\x14checked_at_unix_nano\x18\b \x01(\x03R\x11checkedAtUnixNano\x12$\n" +
+	"\rdisagreements\x18\t \x01(\x04R\rdisagreements\"\x9e\x01\n" +
 	"\aSession\x12\x12\n" +
 	"\x04peer\x18\x01 \x01(\tR\x04peer\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x10\n" +
@@ -373,21 +512,23 @@ func file_folio_v1_node_proto_rawDescGZIP() []byte {
 	return file_folio_v1_node_proto_rawDescData
 }
 
-var file_folio_v1_node_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_folio_v1_node_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_folio_v1_node_proto_goTypes = []any{
-	(*GetInfoRequest)(nil), // 0: folio.v1.GetInfoRequest
-	(*NodeInfo)(nil),       // 1: folio.v1.NodeInfo
-	(*Session)(nil),        // 2: folio.v1.Session
+	(*GetInfoRequest)(nil),   // 0: folio.v1.GetInfoRequest
+	(*NodeInfo)(nil),         // 1: folio.v1.NodeInfo
+	(*AttestationCheck)(nil), // 2: folio.v1.AttestationCheck
+	(*Session)(nil),          // 3: folio.v1.Session
 }
 var file_folio_v1_node_proto_depIdxs = []int32{
-	2, // 0: folio.v1.NodeInfo.sessions:type_name -> folio.v1.Session
-	0, // 1: folio.v1.NodeService.GetInfo:input_type -> folio.v1.GetInfoRequest
-	1, // 2: folio.v1.NodeService.GetInfo:output_type -> folio.v1.NodeInfo
-	2, // [2:3] is the sub-list for method output_type
-	1, // [1:2] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	3, // 0: folio.v1.NodeInfo.sessions:type_name -> folio.v1.Session
+	2, // 1: folio.v1.NodeInfo.attestation_checks:type_name -> folio.v1.AttestationCheck
+	0, // 2: folio.v1.NodeService.GetInfo:input_type -> folio.v1.GetInfoRequest
+	1, // 3: folio.v1.NodeService.GetInfo:output_type -> folio.v1.NodeInfo
+	3, // [3:4] is the sub-list for method output_type
+	2, // [2:3] is the sub-list for method input_type
+	2, // [2:2] is the sub-list for extension type_name
+	2, // [2:2] is the sub-list for extension extendee
+	0, // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_folio_v1_node_proto_init() }
@@ -401,7 +542,7 @@ func file_folio_v1_node_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_folio_v1_node_proto_rawDesc), len(file_folio_v1_node_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   3,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
