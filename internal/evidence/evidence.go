@@ -7,6 +7,15 @@
 // sessions), and every committed change of the key with its signed
 // envelope and its inclusion path in a signed block. The bundle format and
 // its verifier are in package client/evidence (docs/evidence.md).
+//
+// Peers also exchange attestations continuously (Service.Run): each asks
+// the others for their signed state root after its last block and records
+// whether they agree (Service.Checks, metrics, warnings). Compare,
+// Dissenters and Reported are the pure judgements behind it and behind
+// `folio network status`.
+//
+// Call order: New (registers the attest protocol), mount the service's
+// handler, then run Run in a goroutine of its own until shutdown.
 package evidence
 
 import (
@@ -18,6 +27,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
@@ -47,27 +57,50 @@ type Options struct {
 	Host      *p2p.Host
 	// Peers lists the channel's other peers.
 	Peers []Peer
-	// AttestTimeout bounds the gathering of attestations. Default 5s.
+	// AttestTimeout bounds the gathering of attestations (for Prove and for
+	// each round of Run). Default 5s.
 	AttestTimeout time.Duration
-	Logger        *slog.Logger
+	// MSP verifies the other peers' attestations in Run. Required.
+	MSP *identity.Verifier
+	// CheckInterval is the shortest time between two rounds of Run, which
+	// starts a round when the chain grows. Default 1s; negative disables
+	// Run.
+	CheckInterval time.Duration
+	// CheckIdle is the longest time between two rounds of Run when no
+	// block arrives. Default 10s.
+	CheckIdle time.Duration
+	// Registerer takes the exchange's metrics; nil registers none.
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
 }
 
 // Service serves EvidenceService. Safe for concurrent use.
 type Service struct {
 	o Options
+	x *exchange
 }
 
 var _ foliov1connect.EvidenceServiceHandler = (*Service)(nil)
 
 // New builds the service and registers the attest protocol on the host.
 func New(o Options) (*Service, error) {
-	if o.Ledger == nil || o.Self == nil || o.Host == nil || o.Logger == nil {
-		return nil, errors.New("evidence: Ledger, Self, Host and Logger are required")
+	if o.Ledger == nil || o.Self == nil || o.Host == nil || o.MSP == nil || o.Logger == nil {
+		return nil, errors.New("evidence: Ledger, Self, Host, MSP and Logger are required")
 	}
 	if o.AttestTimeout == 0 {
 		o.AttestTimeout = 5 * time.Second
 	}
-	s := &Service{o: o}
+	if o.CheckInterval == 0 {
+		o.CheckInterval = time.Second
+	}
+	if o.CheckIdle <= 0 {
+		o.CheckIdle = 10 * time.Second
+	}
+	x, err := newExchange(o.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{o: o, x: x}
 	if err := o.Host.HandleCall(AttestProtocol, func(ctx context.Context, _ p2p.PeerIdentity, req []byte) []byte {
 		var r foliov1.AttestRequest
 		if proto.Unmarshal(req, &r) != nil {

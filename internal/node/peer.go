@@ -114,10 +114,11 @@ func startPeer(ctx context.Context, e *env) error {
 		}
 	}
 	ev, err := evidence.New(evidence.Options{ChannelID: ch.ChannelId, Ledger: e.ledger, Self: e.self, Host: e.host, Peers: others,
-		Logger: e.log.With("component", "evidence")})
+		MSP: e.verifier, Registerer: e.metrics.registry, Logger: e.log.With("component", "evidence")})
 	if err != nil {
 		return err
 	}
+	e.attestations = ev.Checks
 	path, h = foliov1connect.NewEvidenceServiceHandler(ev, e.intercept)
 	e.mux.Handle(path, h)
 
@@ -155,6 +156,11 @@ func startPeer(ctx context.Context, e *env) error {
 	go func() {
 		defer e.wg.Done()
 		watchOrdererSessions(ctx, e)
+	}()
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		ev.Run(ctx) // state-root attestation exchange (docs/evidence.md)
 	}()
 	return nil
 }
