@@ -149,7 +149,7 @@ func printStatus(w io.Writer, statuses []localnet.NodeStatus) {
 		if s.RaftRole != "" {
 			raft = s.RaftRole
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.Role, s.Org, s.State, pid, s.API, height, raft, sessions, s.Reason)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.Role, s.Org, s.State, pid, s.API, height, raft, sessions, s.Note())
 	}
 	tw.Flush()
 }
