@@ -149,6 +149,11 @@ func TestCopyrightScenario(t *testing.T) {
 func TestConflictingTransfersInOneBlock(t *testing.T) {
 	n := newCopyrightNet(t)
 	n.must("work", "register", "--id", "W-9", "--title", "t", "--author", "a", "--hash", "sha256:"+strings.Repeat("1", 64))
+	// The register returned once committed at peer0.org1; endorsers that
+	// have not committed its block yet would refuse the transfers (a race
+	// of the test, not the one under test).
+	s := newSDK(t, n)
+	s.waitHeight(s.height("peer0.org1")-1, 30*time.Second)
 	netw, err := localnet.Load(n.dir)
 	if err != nil {
 		t.Fatal(err)
