@@ -2,11 +2,13 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"connectrpc.com/connect"
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
+	"github.com/folio-ledger/folio/internal/endorse"
 )
 
 // Evaluate runs a query on this peer against its latest committed state and
@@ -17,14 +19,45 @@ func (g *Gateway) Evaluate(ctx context.Context, req *connect.Request[foliov1.Eva
 	if err != nil {
 		return nil, connect.NewError(endorseCode(err), err)
 	}
+	var resp *foliov1.Response
 	res, _, err := g.o.Endorser.Run(ctx, c, true)
-	if err != nil {
+	switch {
+	case errors.Is(err, endorse.ErrUnavailable):
+		// This peer cannot run the version in force (halted, or the
+		// package is missing): a peer of the same organisation that can
+		// answers instead, so a halted peer does not fail its clients.
+		if resp, err = g.evaluateElsewhere(ctx, req.Msg.GetProposal(), err); err != nil {
+			return nil, err
+		}
+	case err != nil:
 		return nil, connect.NewError(endorseCode(err), err)
+	default:
+		resp = res.Response
 	}
-	resp := res.Response
 	if resp.GetStatus() < 200 || resp.GetStatus() > 299 {
 		inv := c.Proposal.Invocation
 		return nil, connect.NewError(statusCode(resp.Status), fmt.Errorf("%s.%s: %s (status %d)", inv.Contract, inv.Function, resp.Message, resp.Status))
 	}
 	return connect.NewResponse(&foliov1.EvaluateResponse{Result: resp}), nil
+}
+
+// evaluateElsewhere runs the query on the other peers of this peer's
+// organisation, least busy first, and returns the first answer.
+func (g *Gateway) evaluateElsewhere(ctx context.Context, sp *foliov1.SignedProposal, local error) (*foliov1.Response, error) {
+	failures := []string{fmt.Sprintf("%s: %v", g.o.Self.Name, local)}
+	for _, p := range g.candidates(g.o.Self.MSPID) {
+		if p.Name == g.o.Self.Name {
+			continue
+		}
+		pr, err := g.endorseAt(ctx, p, sp)
+		if err == nil {
+			return pr.GetResponse(), nil
+		}
+		var ce *connect.Error
+		if errors.As(err, &ce) && ce.Code() != connect.CodeFailedPrecondition && ce.Code() != connect.CodeUnavailable {
+			return nil, err // the peer ran it and refused: that is the answer
+		}
+		failures = append(failures, err.Error())
+	}
+	return nil, connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("no peer of %s can run the query: %v", g.o.Self.MSPID, failures))
 }
