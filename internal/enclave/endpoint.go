@@ -18,6 +18,10 @@ import (
 type endpoint struct {
 	conn    io.ReadWriteCloser
 	reqKind uint8
+	// raw is conn's file descriptor driven directly (rawstream_linux.go),
+	// nil when conn has none; rw is raw or conn.
+	raw *rawStream
+	rw  io.ReadWriter
 
 	// wmu serialises writes: a frame is built in wbuf and written whole.
 	wmu  sync.Mutex
@@ -39,7 +43,10 @@ type endpoint struct {
 var errStopped = errors.New("enclave stream closed")
 
 func newEndpoint(conn io.ReadWriteCloser, reqKind uint8) *endpoint {
-	e := &endpoint{conn: conn, reqKind: reqKind, done: make(chan struct{})}
+	e := &endpoint{conn: conn, reqKind: reqKind, done: make(chan struct{}), rw: conn}
+	if e.raw = newRawStream(conn); e.raw != nil {
+		e.rw = e.raw
+	}
 	e.mu.pending = map[uint64]chan wire.Frame{}
 	e.mu.next = 1
 	return e
@@ -57,17 +64,72 @@ func (e *endpoint) send(kind, op uint8, id uint64, body func([]byte) []byte) err
 	if err != nil {
 		return err
 	}
-	_, err = e.conn.Write(b)
-	if cap(b) <= 1<<20 {
-		e.wbuf = b[:0]
-	} else {
-		e.wbuf = nil // do not keep a module-sized buffer
-	}
+	_, err = e.rw.Write(b)
+	e.keep(b)
 	if err != nil {
 		return fmt.Errorf("%w: write: %w", errStopped, err)
 	}
 	return nil
 }
+
+// keep keeps the frame buffer b for the next frame. Called with wmu held.
+func (e *endpoint) keep(b []byte) {
+	if cap(b) <= 1<<20 {
+		e.wbuf = b[:0]
+	} else {
+		e.wbuf = nil // do not keep a module-sized buffer
+	}
+}
+
+// sendFromReader sends a frame from the reader goroutine (a reply the
+// reader computed itself), which must never wait for the other side: if
+// both sides' readers waited in writes to each other, with both socket
+// buffers full, neither would read again. With a raw socket it writes
+// what the socket takes at once, with no goroutine switch, and leaves the
+// rest of the frame, if any, to a goroutine that keeps the write lock;
+// if the lock is taken, or without a raw socket, the whole send goes to a
+// goroutine. Errors go to failed (the reader sees a broken stream anyway).
+func (e *endpoint) sendFromReader(kind, op uint8, id uint64, body func([]byte) []byte, failed func(error)) {
+	if e.raw == nil || !e.wmu.TryLock() {
+		go func() {
+			if err := e.send(kind, op, id, body); err != nil {
+				failed(err)
+			}
+		}()
+		return
+	}
+	b := wire.Begin(e.wbuf, kind, op, id)
+	if body != nil {
+		b = body(b)
+	}
+	b, err := wire.Finish(b)
+	if err != nil {
+		e.wmu.Unlock()
+		failed(err)
+		return
+	}
+	n, err := e.raw.writeNoWait(b)
+	if err != nil || n == len(b) {
+		e.keep(b)
+		e.wmu.Unlock()
+		if err != nil {
+			failed(fmt.Errorf("%w: write: %w", errStopped, err))
+		}
+		return
+	}
+	go func() {
+		defer e.wmu.Unlock()
+		_, err := e.raw.Write(b[n:])
+		e.keep(b)
+		if err != nil {
+			failed(fmt.Errorf("%w: write: %w", errStopped, err))
+		}
+	}()
+}
+
+// inlineReplies says whether sendFromReader can reply without a
+// goroutine switch (the socket is raw).
+func (e *endpoint) inlineReplies() bool { return e.raw != nil }
 
 // request sends a request and waits for its reply. register, if not nil,
 // is called with the request's id before it is sent (the host maps ecall
@@ -126,7 +188,7 @@ func (e *endpoint) stopErr() error {
 // everything else to handle, which must not block (it starts goroutines
 // for work). It returns why the stream ended (nil for a clean end).
 func (e *endpoint) run(handle func(wire.Frame)) error {
-	r := bufio.NewReaderSize(e.conn, 64<<10)
+	r := bufio.NewReaderSize(e.rw, 64<<10)
 	for {
 		f, err := wire.ReadFrame(r)
 		if err != nil {

@@ -455,15 +455,34 @@ type ocalls struct {
 
 var _ trusted.Host = (*ocalls)(nil)
 
-func (o *ocalls) Lookup(ns, key string) (trusted.Lookup, error) {
+func (o *ocalls) Lookup(ns, key string) (trusted.Lookup, error) { return o.lookup(ns, key, true) }
+
+// lookup is Lookup; probe false skips the external cache, which the
+// caller probed already (external) and found without the key.
+func (o *ocalls) lookup(ns, key string, probe bool) (trusted.Lookup, error) {
 	o.h.ctr.ocalls.Add(1)
-	if o.h.ext != nil {
+	if o.h.ext != nil && probe {
 		if b, ok := o.h.ext.Get(extKey(ns, key)); ok {
 			return trusted.Lookup{ExtFound: true, Blob: b}, nil
 		}
 	}
 	v, ver, found, err := o.stateGet(ns, key)
 	return trusted.Lookup{Found: found, Stored: v, Ver: ver}, err
+}
+
+// external is the first half of Lookup, for the host's reader goroutine:
+// the external cache's blob of (ns, key), if it holds one; then the
+// Lookup ocall is counted and answered. If not, nothing is counted and
+// lookup(ns, key, false) must follow.
+func (o *ocalls) external(ns, key string) ([]byte, bool) {
+	if o.h.ext == nil {
+		return nil, false
+	}
+	b, ok := o.h.ext.Get(extKey(ns, key))
+	if ok {
+		o.h.ctr.ocalls.Add(1)
+	}
+	return b, ok
 }
 
 func (o *ocalls) StateGet(ns, key string) ([]byte, seal.Version, bool, error) {

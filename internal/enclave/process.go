@@ -429,17 +429,58 @@ func (c *child) ecall(ctx context.Context, op uint8, req, reply wire.Message, oc
 	return ctr, nil
 }
 
-// handle runs on the reader goroutine: every ocall is answered by a
-// goroutine of its own.
+// handle runs on the reader goroutine. A Lookup that the external cache
+// answers (a map probe) is answered right here, its reply written without
+// waiting (endpoint.sendFromReader): a goroutine per ocall costs a
+// goroutine switch and a scheduler wake-up on every crossing, more than
+// the probe itself. Every ocall that reads the state gets a goroutine of
+// its own: a state read can be slow (disk) or stuck, and the reader must
+// go on delivering other replies and noticing the death of the process.
 func (c *child) handle(f wire.Frame) {
 	if f.Kind != wire.KindOcall {
 		c.log.Warn("unexpected frame from the enclave process", "kind", f.Kind, "op", f.Op)
 		return
 	}
-	go c.serveOcall(f)
+	probed := false
+	if f.Op == wire.OcLookup && c.ep.inlineReplies() {
+		var done bool
+		if done, probed = c.lookupInline(f); done {
+			return
+		}
+	}
+	go c.serveOcall(f, probed)
 }
 
-func (c *child) serveOcall(f wire.Frame) {
+// lookupInline answers Lookup f from the external cache if it holds the
+// key, and reports whether it did, and whether it probed the cache (a
+// miss, which then needs the state: serveOcall answers). If f is
+// malformed or for an ecall not in flight, serveOcall answers too.
+func (c *child) lookupInline(f wire.Frame) (done, probed bool) {
+	var kr wire.KeyRequest
+	if wire.Unmarshal(f.Payload, &kr) != nil || kr.Validate() != nil {
+		return false, false
+	}
+	c.active.Lock()
+	oc := c.active.m[kr.Ecall]
+	c.active.Unlock()
+	if oc == nil {
+		return false, false
+	}
+	blob, ok := oc.external(kr.Namespace, kr.Key)
+	if !ok {
+		return false, true
+	}
+	reply := &wire.LookupReply{ExtFound: true, Blob: blob}
+	c.ep.sendFromReader(wire.KindOcallReply, f.Op, f.ID, func(b []byte) []byte {
+		return wire.EncodeReply(b, reply, nil, nil)
+	}, func(serr error) { c.log.Debug("ocall reply not sent", "op", wire.OcName(f.Op), "err", serr) })
+	return true, true
+}
+
+// serveOcall answers ocall f, on a goroutine of its own; extMissed: f is
+// a Lookup whose external-cache probe missed already (lookupInline), so
+// the answer is the state's.
+func (c *child) serveOcall(f wire.Frame, extMissed bool) {
 	var reply wire.Message
 	err := func() error {
 		var ecall uint64
@@ -468,7 +509,7 @@ func (c *child) serveOcall(f wire.Frame) {
 		}
 		switch f.Op {
 		case wire.OcLookup:
-			lk, err := oc.Lookup(kr.Namespace, kr.Key)
+			lk, err := oc.lookup(kr.Namespace, kr.Key, !extMissed)
 			reply = &wire.LookupReply{ExtFound: lk.ExtFound, Blob: lk.Blob, Found: lk.Found, Value: lk.Stored, Block: lk.Ver.Block, Tx: lk.Ver.Tx}
 			return err
 		case wire.OcStateGet:
