@@ -1,0 +1,331 @@
+package release
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/folio-ledger/folio/client"
+	rc "github.com/folio-ledger/folio/contracts/release"
+	"github.com/folio-ledger/folio/internal/release/content"
+	"github.com/folio-ledger/folio/internal/release/keys"
+)
+
+// CreateOptions describe a release.
+type CreateOptions struct {
+	// Work is the registered work's ID. Required.
+	Work string
+	// File is the work's file. Required.
+	File string
+	// ReleaseAt (T) and EndAt (E). Required; now < T < E.
+	ReleaseAt, EndAt time.Time
+	// Threshold t: shares needed to open the key. Default: a majority of
+	// the key servers (at least 2 when there are 2 or more).
+	Threshold int
+	// KeyServers names the key server peers. Default: the first peer of
+	// every peer organisation, so no single organisation can open the key.
+	KeyServers []string
+	// TrustedEdges names peers trusted to decrypt early for edge-decrypt
+	// clients. Default none.
+	TrustedEdges []string
+	// ChunkSize is the plaintext bytes per chunk. Default 1 MiB.
+	ChunkSize int64
+	// UploadWorkers is the number of chunks uploaded at once. Default 4.
+	UploadWorkers int
+	// Progress, if set, is called as the file is encrypted and uploaded.
+	Progress func(stage string, done, total int64)
+}
+
+// CreateResult is a recorded and uploaded release.
+type CreateResult struct {
+	Record rc.Record
+	// Resumed: the release was already on chain; only the upload ran.
+	Resumed bool
+	// Uploaded chunks (of Record.Chunks) in this call.
+	Uploaded int64
+}
+
+// DefaultThreshold is a majority of n key servers, at least 2 for n >= 2.
+func DefaultThreshold(n int) int {
+	if n <= 1 {
+		return n
+	}
+	return max(2, n/2+1)
+}
+
+// staged is the owner's local copy of the ciphertext until the upload
+// completes: <file>.folio-release/{cipher,manifest}.
+func stagedDir(file string) string { return file + ".folio-release" }
+
+// Create records a release and uploads its ciphertext (package doc).
+func (c *Client) Create(ctx context.Context, o CreateOptions) (*CreateResult, error) {
+	if o.ChunkSize == 0 {
+		o.ChunkSize = content.DefaultChunkSize
+	}
+	if o.UploadWorkers <= 0 {
+		o.UploadWorkers = 4
+	}
+	progress := o.Progress
+	if progress == nil {
+		progress = func(string, int64, int64) {}
+	}
+	w, err := c.work(ctx, o.Work)
+	if err != nil {
+		return nil, err
+	}
+	if w.Owner != c.ID.Label() {
+		return nil, fmt.Errorf("%w: work %s is owned by %s; %s may not release it", ErrNotOwner, o.Work, w.Owner, c.ID.Label())
+	}
+	origin, err := c.home()
+	if err != nil {
+		return nil, err
+	}
+	rid := rc.ReleaseID(o.Work, w.Owner)
+	// A release already on chain: resume its upload from the staged copy.
+	if v, _, err := c.Lookup(ctx, o.Work, w.Owner); err == nil {
+		return c.resumeUpload(ctx, &v.Release, o, progress)
+	}
+	now := c.now()
+	switch {
+	case !o.ReleaseAt.After(now):
+		return nil, fmt.Errorf("%w: release time %s is not in the future (now %s)", ErrBadTime, stamp(o.ReleaseAt), stamp(now))
+	case !o.EndAt.After(o.ReleaseAt):
+		return nil, fmt.Errorf("%w: end time %s is not after the release time %s", ErrBadTime, stamp(o.EndAt), stamp(o.ReleaseAt))
+	}
+	// Key servers: certified key-agreement keys, checked here.
+	names := o.KeyServers
+	if len(names) == 0 {
+		seen := map[string]bool{}
+		for _, p := range c.Peers {
+			if !seen[p.Org] {
+				seen[p.Org] = true
+				names = append(names, p.Name)
+			}
+		}
+	}
+	if o.Threshold == 0 {
+		o.Threshold = DefaultThreshold(len(names))
+	}
+	servers := make([]rc.KeyServer, len(names))
+	for i, n := range names {
+		p, err := c.peer(n)
+		if err != nil {
+			return nil, fmt.Errorf("key server: %w", err)
+		}
+		var info keys.KeyServerInfo
+		if err := c.do(ctx, p, "GET", "/release/v1/keyserver", nil, &info); err != nil {
+			return nil, fmt.Errorf("key server %s: %w", n, err)
+		}
+		ks, err := keys.VerifyKeyServer(&info, c.MSP, p.Name, p.NodeID)
+		if err != nil {
+			return nil, err
+		}
+		ks.Index = i + 1
+		servers[i] = ks
+	}
+	for _, e := range o.TrustedEdges {
+		if _, err := c.peer(e); err != nil {
+			return nil, fmt.Errorf("trusted edge: %w", err)
+		}
+	}
+	// Encrypt into the staging directory while hashing the plaintext.
+	f, err := os.Open(o.File)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	dir := stagedDir(o.File)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	key, err := keys.NewContentKey()
+	if err != nil {
+		return nil, err
+	}
+	defer clear(key)
+	cf, err := os.Create(dir + "/cipher")
+	if err != nil {
+		return nil, err
+	}
+	res, err := content.Encrypt(&countingReader{r: f, total: fi.Size(), report: func(n int64) { progress("encrypt", n, fi.Size()) }},
+		cf, key, rid, fi.Size(), o.ChunkSize)
+	if cerr := cf.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("encrypt %s: %w", o.File, err)
+	}
+	if res.PlainHash != w.ContentHash {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("%w: %s hashes to %s, work %s is registered with %s", ErrHashMismatch, o.File, res.PlainHash, o.Work, w.ContentHash)
+	}
+	m := &res.Manifest
+	raw, err := m.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(dir+"/manifest", raw, 0o600); err != nil {
+		return nil, err
+	}
+	// Shares.
+	shares, err := keys.SplitKey(key, len(servers), o.Threshold)
+	if err != nil {
+		return nil, err
+	}
+	for i := range servers {
+		kexPub, _ := hex.DecodeString(servers[i].KexPub)
+		enc, err := keys.EncryptShare(kexPub, rid, servers[i].Index, shares[i])
+		if err != nil {
+			return nil, err
+		}
+		servers[i].EncShare = hex.EncodeToString(enc)
+		servers[i].ShareCommit = hex.EncodeToString(rc.ShareCommitment(rid, servers[i].Index, shares[i]))
+		clear(shares[i])
+	}
+	edges := o.TrustedEdges
+	if edges == nil {
+		edges = []string{}
+	}
+	rec := rc.Record{
+		ID: rid, Work: o.Work, Owner: w.Owner, ContentHash: w.ContentHash,
+		Size: m.Size, ChunkSize: m.ChunkSize, Chunks: m.Chunks(), CipherSize: m.CipherSize(), ChunkRoot: m.RootHex(),
+		ReleaseAt: stamp(o.ReleaseAt), EndAt: stamp(o.EndAt), Threshold: o.Threshold, KeyServers: servers, TrustedEdges: edges,
+		Origin: origin.Name, KeyCommit: hex.EncodeToString(rc.KeyCommitment(rid, key)),
+	}
+	if err := rec.Validate(); err != nil {
+		return nil, err
+	}
+	if _, err := c.Gateway.Submit(ctx, ReleaseContract, rc.FnCreate, [][]byte{mustJSON(rec)}, client.SubmitOptions{}); err != nil {
+		return nil, fmt.Errorf("record the release: %w", err)
+	}
+	v, _, err := c.Lookup(ctx, o.Work, w.Owner)
+	if err != nil {
+		return nil, err
+	}
+	r, err := c.resumeUpload(ctx, &v.Release, o, progress)
+	if r != nil {
+		r.Resumed = false
+	}
+	return r, err
+}
+
+// resumeUpload uploads the staged ciphertext of a recorded release to its
+// origin, skipping the chunks the origin already holds.
+func (c *Client) resumeUpload(ctx context.Context, rec *rc.Record, o CreateOptions, progress func(string, int64, int64)) (*CreateResult, error) {
+	res := &CreateResult{Record: *rec, Resumed: true}
+	origin, err := c.peer(rec.Origin)
+	if err != nil {
+		return res, err
+	}
+	var st struct {
+		ChunksHave  int64 `json:"chunks_have"`
+		ChunksTotal int64 `json:"chunks_total"`
+		State       string
+		Reason      string
+	}
+	if err := c.do(ctx, origin, "GET", "/release/v1/releases/"+rec.ID, nil, &st); err != nil {
+		return res, err
+	}
+	if st.State == "refused" {
+		return res, fmt.Errorf("the origin %s refuses the release: %s", origin.Name, st.Reason)
+	}
+	if st.ChunksTotal > 0 && st.ChunksHave == st.ChunksTotal {
+		os.RemoveAll(stagedDir(o.File))
+		return res, nil
+	}
+	dir := stagedDir(o.File)
+	raw, err := os.ReadFile(dir + "/manifest")
+	if err != nil {
+		return res, fmt.Errorf("release %s is on chain but its ciphertext is not staged in %s (%v): the upload cannot be resumed", rec.ID, dir, err)
+	}
+	var m content.Manifest
+	if err := m.UnmarshalBinary(raw); err != nil || m.CheckRecord(rec) != nil {
+		return res, fmt.Errorf("the staged ciphertext in %s is not release %s's", dir, rec.ID)
+	}
+	if err := c.do(ctx, origin, "PUT", "/release/v1/releases/"+rec.ID+"/manifest", raw, nil); err != nil {
+		return res, fmt.Errorf("upload manifest: %w", err)
+	}
+	cf, err := os.Open(dir + "/cipher")
+	if err != nil {
+		return res, err
+	}
+	defer cf.Close()
+	// PUT is idempotent: the origin verifies every chunk and skips the
+	// ones it holds.
+	work := make(chan int64)
+	var mu sync.Mutex
+	var firstErr error
+	var done int64
+	var wg sync.WaitGroup
+	for range o.UploadWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				buf := make([]byte, m.CipherLen(i))
+				_, err := cf.ReadAt(buf, m.Offset(i))
+				if err == nil {
+					err = c.do(ctx, origin, "PUT", fmt.Sprintf("/release/v1/releases/%s/chunks/%d", rec.ID, i), buf, nil)
+				}
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = fmt.Errorf("upload chunk %d: %w", i, err)
+				}
+				if err == nil {
+					done++
+					progress("upload", done, m.Chunks())
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for i := int64(0); i < m.Chunks(); i++ {
+		mu.Lock()
+		stop := firstErr != nil
+		mu.Unlock()
+		if stop || ctx.Err() != nil {
+			break
+		}
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	res.Uploaded = done
+	if firstErr != nil {
+		return res, fmt.Errorf("%w (run the same command again to resume)", firstErr)
+	}
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
+	os.RemoveAll(dir)
+	return res, nil
+}
+
+// countingReader reports how much was read.
+type countingReader struct {
+	r      io.Reader
+	n      int64
+	total  int64
+	last   time.Time
+	report func(int64)
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	if time.Since(c.last) > 200*time.Millisecond || errors.Is(err, io.EOF) || c.n == c.total {
+		c.last = time.Now()
+		c.report(c.n)
+	}
+	return n, err
+}

@@ -1,0 +1,23 @@
+// Package release is the client side of Folio's fair timed release
+// (docs/release.md): what `folio release create | fetch | status | report`
+// and applications call.
+//
+//   - Create (the work's owner): checks the work's copyright record (owner,
+//     content hash), verifies the key servers' certified key-agreement
+//     keys, encrypts the file in chunks under a fresh content key while
+//     hashing it, splits the key t-of-n and encrypts each share to its key
+//     server, records the release on chain, and uploads the ciphertext to
+//     the origin peer (resumable: the ciphertext is staged beside the
+//     file until the upload completes).
+//   - Fetch (a client): subscribes at an edge, downloads and verifies the
+//     ciphertext ahead of time (resumable, rate-limited if asked), waits
+//     for the key shares, verifies them and the key against the
+//     commitments on chain, decrypts, verifies the plaintext hash, and
+//     reports its times on chain; or, with edge decryption, receives the
+//     plaintext from a trusted edge.
+//   - Status and Report: what every edge knows now, and the on-chain
+//     account of who accessed when (spread, early accesses, misses).
+//
+// A Client is safe for concurrent use; each call owns the goroutines it
+// starts and stops them before returning.
+package release

@@ -1,0 +1,224 @@
+package release
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	rc "github.com/folio-ledger/folio/contracts/release"
+	"github.com/folio-ledger/folio/internal/release/wire"
+)
+
+// EdgeView is one peer's answer to a status request (or why it gave none).
+type EdgeView struct {
+	Peer   string           `json:"peer"`
+	Status *wire.EdgeStatus `json:"status,omitempty"`
+	Error  string           `json:"error,omitempty"`
+}
+
+// StatusView is what `folio release status` shows.
+type StatusView struct {
+	Release rc.Record      `json:"release"`
+	Shares  []rc.Published `json:"shares_published"`
+	Edges   []EdgeView     `json:"edges"`
+}
+
+// Status asks every peer about a work's release.
+func (c *Client) Status(ctx context.Context, work, owner string) (*StatusView, error) {
+	v, _, err := c.Lookup(ctx, work, owner)
+	if err != nil {
+		return nil, err
+	}
+	out := &StatusView{Release: v.Release, Shares: v.Shares, Edges: make([]EdgeView, len(c.Peers))}
+	var wg sync.WaitGroup
+	for i, p := range c.Peers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			var st wire.EdgeStatus
+			ev := EdgeView{Peer: p.Name}
+			if err := c.do(cctx, p, "GET", "/release/v1/releases/"+v.Release.ID, nil, &st); err != nil {
+				ev.Error = err.Error()
+			} else {
+				ev.Status = &st
+			}
+			out.Edges[i] = ev
+		}()
+	}
+	wg.Wait()
+	return out, nil
+}
+
+// ClientReport is one client's line in a report.
+type ClientReport struct {
+	Client               string `json:"client"`
+	Edge                 string `json:"edge,omitempty"`
+	EdgeDecrypt          bool   `json:"edge_decrypt,omitempty"`
+	CiphertextCompleteAt string `json:"ciphertext_complete_at,omitempty"`
+	KeyReceivedAt        string `json:"key_received_at,omitempty"`
+	AccessAt             string `json:"access_at,omitempty"`
+	// AccessAfterReleaseMS is access time minus release time.
+	AccessAfterReleaseMS *float64 `json:"access_after_release_ms,omitempty"`
+	// Early: accessed before the release time. MissedEnd: no access by
+	// the end time.
+	Early     bool   `json:"early,omitempty"`
+	MissedEnd bool   `json:"missed_end,omitempty"`
+	Error     string `json:"error,omitempty"`
+}
+
+// ReportView is `folio release report`: the on-chain account of a release.
+type ReportView struct {
+	Work       string   `json:"work"`
+	Release    string   `json:"release"`
+	ReleaseAt  string   `json:"release_at"`
+	EndAt      string   `json:"end_at"`
+	Threshold  int      `json:"threshold"`
+	KeyServers []string `json:"key_servers"`
+	// Opened: at least one client opened the work.
+	Opened bool `json:"opened"`
+	// Reason says why nobody opened the work, when nobody did.
+	Reason  string         `json:"reason,omitempty"`
+	Clients []ClientReport `json:"clients"`
+	// SpreadMS is max - min access time over clients that had the
+	// ciphertext before the key (or -1 if fewer than one such client).
+	SpreadMS float64 `json:"spread_ms"`
+	// EdgeSpreadMS is the same over edge-decrypt clients, and
+	// EdgeVsKeyMS the largest distance of an edge-decrypt client's access
+	// from the key clients' median access.
+	EdgeSpreadMS float64 `json:"edge_spread_ms,omitempty"`
+	EdgeVsKeyMS  float64 `json:"edge_vs_key_ms,omitempty"`
+	EarlyAccess  int     `json:"early_access"`
+	MissedEnd    int     `json:"missed_end"`
+	// Shares published on chain, and any before the release time (never,
+	// the contract refuses them).
+	SharesPublished []rc.Published `json:"shares_published"`
+	SharesBeforeT   int            `json:"shares_before_release"`
+}
+
+// Report reads the on-chain account of a work's release and computes the
+// fairness figures.
+func (c *Client) Report(ctx context.Context, work, owner string) (*ReportView, error) {
+	w, err := c.work(ctx, work)
+	if err != nil {
+		return nil, err
+	}
+	if owner == "" {
+		owner = w.Owner
+	}
+	raw, err := c.Gateway.Evaluate(ctx, ReleaseContract, rc.FnReport, mustJSON(rc.RefArgs{Work: work, Owner: owner}))
+	if err != nil {
+		return nil, fmt.Errorf("release report of %s: %w", work, err)
+	}
+	var v rc.ReportView
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, err
+	}
+	return Summarize(&v), nil
+}
+
+// Summarize computes a report from the contract's answer.
+func Summarize(v *rc.ReportView) *ReportView {
+	rec := v.Release
+	releaseAt, endAt, _ := rec.Times()
+	out := &ReportView{Work: rec.Work, Release: rec.ID, ReleaseAt: rec.ReleaseAt, EndAt: rec.EndAt, Threshold: rec.Threshold,
+		Clients: []ClientReport{}, SharesPublished: v.Shares, SpreadMS: -1}
+	for _, ks := range rec.KeyServers {
+		out.KeyServers = append(out.KeyServers, ks.Name)
+	}
+	for _, s := range v.Shares {
+		if t, err := time.Parse(time.RFC3339Nano, s.SentAt); err == nil && t.Before(releaseAt) {
+			out.SharesBeforeT++
+		}
+	}
+	parse := func(s string) time.Time {
+		t, _ := time.Parse(time.RFC3339Nano, s)
+		return t
+	}
+	var keyAccess, edgeAccess []time.Time
+	var errs []string
+	for _, a := range v.Accesses {
+		cr := ClientReport{Client: a.Client, Edge: a.Edge, EdgeDecrypt: a.EdgeDecrypt, CiphertextCompleteAt: a.CiphertextCompleteAt,
+			KeyReceivedAt: a.KeyReceivedAt, AccessAt: a.AccessAt, Error: a.Error}
+		acc := parse(a.AccessAt)
+		if acc.IsZero() {
+			cr.MissedEnd = true
+			if a.Error != "" {
+				errs = append(errs, a.Client+": "+a.Error)
+			}
+		} else {
+			out.Opened = true
+			ms := float64(acc.Sub(releaseAt)) / float64(time.Millisecond)
+			cr.AccessAfterReleaseMS = &ms
+			cr.Early = acc.Before(releaseAt)
+			cr.MissedEnd = acc.After(endAt)
+			ct, kt := parse(a.CiphertextCompleteAt), parse(a.KeyReceivedAt)
+			switch {
+			case a.EdgeDecrypt:
+				edgeAccess = append(edgeAccess, acc)
+			case !ct.IsZero() && !kt.IsZero() && !ct.After(kt):
+				keyAccess = append(keyAccess, acc)
+			}
+		}
+		if cr.Early {
+			out.EarlyAccess++
+		}
+		if cr.MissedEnd {
+			out.MissedEnd++
+		}
+		out.Clients = append(out.Clients, cr)
+	}
+	sort.Slice(out.Clients, func(i, j int) bool { return out.Clients[i].Client < out.Clients[j].Client })
+	if len(keyAccess) > 0 {
+		out.SpreadMS = spreadMS(keyAccess)
+	}
+	if len(edgeAccess) > 0 {
+		out.EdgeSpreadMS = spreadMS(edgeAccess)
+		if len(keyAccess) > 0 {
+			med := median(keyAccess)
+			for _, t := range edgeAccess {
+				d := float64(t.Sub(med)) / float64(time.Millisecond)
+				if d < 0 {
+					d = -d
+				}
+				out.EdgeVsKeyMS = max(out.EdgeVsKeyMS, d)
+			}
+		}
+	}
+	if !out.Opened {
+		switch {
+		case len(errs) > 0:
+			out.Reason = strings.Join(errs, "; ")
+		case len(v.Accesses) == 0:
+			out.Reason = "no client has reported yet"
+		}
+		if len(v.Shares) < rec.Threshold {
+			out.Reason = strings.TrimPrefix(out.Reason+fmt.Sprintf("; %d of %d needed shares published on chain", len(v.Shares), rec.Threshold), "; ")
+		}
+	}
+	return out
+}
+
+func spreadMS(ts []time.Time) float64 {
+	lo, hi := ts[0], ts[0]
+	for _, t := range ts {
+		if t.Before(lo) {
+			lo = t
+		}
+		if t.After(hi) {
+			hi = t
+		}
+	}
+	return float64(hi.Sub(lo)) / float64(time.Millisecond)
+}
+
+func median(ts []time.Time) time.Time {
+	s := append([]time.Time(nil), ts...)
+	sort.Slice(s, func(i, j int) bool { return s[i].Before(s[j]) })
+	return s[len(s)/2]
+}

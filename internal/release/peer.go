@@ -1,0 +1,315 @@
+package release
+
+import (
+	"context"
+	"crypto/ecdh"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/folio-ledger/folio/contracts/release"
+	"github.com/folio-ledger/folio/internal/release/keys"
+	"github.com/folio-ledger/folio/internal/release/wire"
+)
+
+// Contract names on the channel.
+const (
+	ReleaseContract   = "release"
+	CopyrightContract = "copyright"
+)
+
+// Errors callers branch on.
+var (
+	// ErrUnknownRelease: no such release on chain (or not yet).
+	ErrUnknownRelease = errors.New("unknown release")
+	// ErrRefused: this peer refuses to serve the release (its record does
+	// not match the copyright record, or it names this peer wrongly).
+	ErrRefused = errors.New("release refused by this peer")
+	// ErrTooEarly: the key, a share or the plaintext was asked for before
+	// the release time.
+	ErrTooEarly = errors.New("too early: before the release time")
+	// ErrClockSkew: this node's clock is too far from its peers' to act on
+	// the release schedule.
+	ErrClockSkew = errors.New("clock skew beyond the bound")
+)
+
+// peerInfo is another peer of the channel.
+type peerInfo struct {
+	Name, Org, MSPID, NodeID string
+}
+
+// Peer is a peer's release service: content store and edge (fetches
+// ciphertext from the origin and other peers, serves clients), key server
+// (keeps its share until the agreed send time), trusted edge (decrypts
+// early, sends plaintext staggered). Create it with StartPeer.
+//
+// Ownership: Peer.mu guards the release table; each release's state is
+// guarded by its own rel.mu (never taken while holding Peer.mu... except
+// to read the table). Every goroutine the service starts is counted in the
+// WaitGroup given to StartPeer and returns when the context ends.
+type Peer struct {
+	o       PeerOptions
+	log     *slog.Logger
+	ctx     context.Context
+	wg      *sync.WaitGroup
+	kex     *ecdh.PrivateKey
+	info    *keys.KeyServerInfo
+	peers   []peerInfo // every other peer of the channel
+	history *historyStore
+	clock   *clocks
+
+	mu struct {
+		sync.Mutex
+		releases map[string]*rel
+		// loading has a channel per release being loaded from the chain,
+		// closed when done (one load at a time per release).
+		loading map[string]chan struct{}
+	}
+}
+
+// StartPeer validates the options, registers the "content" and "keys"
+// protocols on the host and the client API on the mux, and starts the
+// service's background work (chain polling, clock comparison, and per
+// release: fetching, key serving, trusted-edge decryption). It must be
+// called before Host.Run. Goroutines are added to wg and stop when ctx
+// ends.
+func StartPeer(ctx context.Context, wg *sync.WaitGroup, o PeerOptions) (*Peer, error) {
+	o.EnsureDefaults()
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("release: data dir: %w", err)
+	}
+	kex, err := keys.LoadOrCreateKex(filepath.Join(o.DataDir, "kex.pem"))
+	if err != nil {
+		return nil, fmt.Errorf("release: %w", err)
+	}
+	info, err := keys.Describe(o.Self, kex)
+	if err != nil {
+		return nil, fmt.Errorf("release: %w", err)
+	}
+	hist, err := openHistory(filepath.Join(o.DataDir, "clients.json"))
+	if err != nil {
+		return nil, fmt.Errorf("release: %w", err)
+	}
+	p := &Peer{o: o, log: o.Logger, ctx: ctx, wg: wg, kex: kex, info: info, history: hist}
+	p.mu.releases = map[string]*rel{}
+	p.mu.loading = map[string]chan struct{}{}
+	msp := map[string]string{}
+	for _, org := range o.Channel.Orgs {
+		msp[org.Name] = org.MspId
+	}
+	for _, n := range o.Channel.Peers {
+		if n.NodeId != o.Self.ID() {
+			p.peers = append(p.peers, peerInfo{Name: n.Name, Org: n.Org, MSPID: msp[n.Org], NodeID: n.NodeId})
+		}
+	}
+	p.clock = newClocks(p)
+	if err := o.Host.HandleCall(wire.ProtoContent, p.serveContent); err != nil {
+		return nil, err
+	}
+	if err := o.Host.HandleCall(wire.ProtoKeys, p.serveKeys); err != nil {
+		return nil, err
+	}
+	p.registerHTTP(o.Mux)
+	p.spawn(p.pollChain)
+	p.spawn(p.clock.run)
+	p.spawn(func(ctx context.Context) {
+		hist.run(ctx, func(err error) { p.log.Warn("save client rate histories", "err", err) })
+	})
+	return p, nil
+}
+
+// spawn runs f in a goroutine owned by the service.
+func (p *Peer) spawn(f func(ctx context.Context)) {
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		f(p.ctx)
+	}()
+}
+
+func (p *Peer) now() time.Time { return p.o.Now() }
+
+// name is this peer's name.
+func (p *Peer) name() string { return p.o.Self.Name }
+
+// peerByName finds another peer of the channel.
+func (p *Peer) peerByName(name string) (peerInfo, bool) {
+	for _, x := range p.peers {
+		if x.Name == name {
+			return x, true
+		}
+	}
+	return peerInfo{}, false
+}
+
+// pollChain finds releases nobody announced to this peer.
+func (p *Peer) pollChain(ctx context.Context) {
+	t := time.NewTicker(p.o.PollInterval)
+	defer t.Stop()
+	for {
+		p.pollOnce(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (p *Peer) pollOnce(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(ctx, p.o.CallTimeout)
+	defer cancel()
+	raw, err := p.o.Chain.Evaluate(cctx, ReleaseContract, release.FnList, []byte(`{"limit":1000}`))
+	if err != nil {
+		if ctx.Err() == nil {
+			p.log.Debug("poll releases", "err", err)
+		}
+		return
+	}
+	var l release.ListView
+	if err := json.Unmarshal(raw, &l); err != nil {
+		p.log.Warn("poll releases: undecodable answer", "err", err)
+		return
+	}
+	for i := range l.Releases {
+		r := &l.Releases[i]
+		if _, end, err := r.Times(); err != nil || p.now().After(end.Add(time.Hour)) {
+			continue
+		}
+		if _, err := p.release(ctx, r.ID); err != nil && ctx.Err() == nil {
+			p.log.Warn("load release", "rid", r.ID, "work", r.Work, "err", err)
+		}
+	}
+}
+
+// release returns the release with ID rid, loading it from the chain (and
+// starting its work) the first time.
+func (p *Peer) release(ctx context.Context, rid string) (*rel, error) {
+	for {
+		p.mu.Lock()
+		if r := p.mu.releases[rid]; r != nil {
+			p.mu.Unlock()
+			return r, nil
+		}
+		if wait := p.mu.loading[rid]; wait != nil {
+			p.mu.Unlock()
+			select {
+			case <-wait:
+				continue
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		done := make(chan struct{})
+		p.mu.loading[rid] = done
+		p.mu.Unlock()
+		r, err := p.load(ctx, rid)
+		p.mu.Lock()
+		delete(p.mu.loading, rid)
+		if err == nil {
+			p.mu.releases[rid] = r
+		}
+		p.mu.Unlock()
+		close(done)
+		if err != nil {
+			return nil, err
+		}
+		r.start()
+		return r, nil
+	}
+}
+
+// known returns a release already loaded, or nil.
+func (p *Peer) known(rid string) *rel {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.mu.releases[rid]
+}
+
+// load reads a release from the chain and checks it against the copyright
+// record: the owner and content hash must be the registered ones, else the
+// release is kept as refused (so clients are told why).
+func (p *Peer) load(ctx context.Context, rid string) (*rel, error) {
+	if !wire.ValidRID(rid) {
+		return nil, fmt.Errorf("%w: %q is not a release ID", ErrUnknownRelease, rid)
+	}
+	cctx, cancel := context.WithTimeout(ctx, p.o.CallTimeout)
+	defer cancel()
+	raw, err := p.o.Chain.Evaluate(cctx, ReleaseContract, release.FnGet, wire.Encode(release.RefArgs{ID: rid}))
+	if err != nil {
+		if isNotFound(err) {
+			return nil, fmt.Errorf("%w %s", ErrUnknownRelease, rid)
+		}
+		return nil, fmt.Errorf("read release %s: %w", rid, err)
+	}
+	var v release.View
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, fmt.Errorf("release %s: undecodable record: %w", rid, err)
+	}
+	rec := v.Release
+	if err := rec.Validate(); err != nil || rec.ID != rid || release.ReleaseID(rec.Work, rec.Owner) != rid {
+		return nil, fmt.Errorf("release %s: invalid record on chain: %v", rid, err)
+	}
+	refused := p.checkAgainstCopyright(cctx, &rec)
+	if refused == "" {
+		refused = p.checkKeyServerEntry(&rec)
+	}
+	st, err := openStore(p.o.DataDir, &rec)
+	if err != nil {
+		return nil, fmt.Errorf("release %s: %w", rid, err)
+	}
+	r := newRel(p, rec, st)
+	if refused != "" {
+		p.log.Warn("release refused", "rid", rid, "work", rec.Work, "owner", rec.Owner, "reason", refused)
+		r.mu.refused = refused
+	}
+	for _, pub := range v.Shares {
+		// Shares already published on chain (a peer restarting after T).
+		r.acceptPublished(pub)
+	}
+	return r, nil
+}
+
+// checkAgainstCopyright returns why the release must be refused, or "".
+func (p *Peer) checkAgainstCopyright(ctx context.Context, rec *release.Record) string {
+	raw, err := p.o.Chain.Evaluate(ctx, CopyrightContract, "get", wire.Encode(map[string]string{"id": rec.Work}))
+	if err != nil {
+		if isNotFound(err) {
+			return fmt.Sprintf("work %q is not registered in the copyright contract", rec.Work)
+		}
+		return fmt.Sprintf("cannot read the copyright record of %q: %v", rec.Work, err)
+	}
+	var w struct {
+		Owner       string `json:"owner"`
+		ContentHash string `json:"content_hash"`
+	}
+	if err := json.Unmarshal(raw, &w); err != nil {
+		return fmt.Sprintf("undecodable copyright record of %q", rec.Work)
+	}
+	switch {
+	case w.Owner != rec.Owner:
+		return fmt.Sprintf("release by %s, but work %q is owned by %s: not released by its owner", rec.Owner, rec.Work, w.Owner)
+	case w.ContentHash != rec.ContentHash:
+		return fmt.Sprintf("release content hash %s is not the registered content hash %s of work %q", rec.ContentHash, w.ContentHash, rec.Work)
+	}
+	return ""
+}
+
+// checkKeyServerEntry refuses a release that names this peer as a key
+// server with a key that is not this peer's (a forged key server entry).
+func (p *Peer) checkKeyServerEntry(rec *release.Record) string {
+	for _, ks := range rec.KeyServers {
+		if ks.Name == p.name() && (ks.NodeID != p.o.Self.ID() || ks.KexPub != p.info.KexPub) {
+			return fmt.Sprintf("the release names %s as key server %d with a node ID or key-agreement key that is not this peer's", ks.Name, ks.Index)
+		}
+	}
+	return ""
+}
