@@ -16,7 +16,7 @@ CONNECT_GEN_VERSION    := v1.21.1
 TOOLS     := $(abspath $(BIN)/tools)
 FUZZTIME  ?= 30s
 
-.PHONY: help build contracts demo test bench soak lint proto fuzz clean
+.PHONY: help build contracts demo test bench bench-release soak lint proto fuzz clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -27,6 +27,7 @@ build: contracts ## build bin/folio and the contracts
 contracts: ## build the wasm contracts into build/contracts (reproducible bytes)
 	GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -buildmode=c-shared -o build/contracts/copyright.wasm ./contracts/copyright/cmd/copyright
 	GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -buildmode=c-shared -o build/contracts/copyright-v2.wasm ./contracts/copyright/cmd/copyrightv2
+	GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -buildmode=c-shared -o build/contracts/release.wasm ./contracts/release/cmd/release
 
 demo: build ## start a local network in $(NET) and walk through the copyright scenario (leaves it running)
 	NET=$(NET) ./scripts/demo.sh
@@ -36,6 +37,9 @@ test: ## run every test with the race detector (loads ../shared/testdata)
 
 bench: ## run the Go benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
+
+bench-release: ## the timed-release fairness experiment (root, netns + tc; ~30 min; docs/release.md)
+	./scripts/bench-release.sh
 
 soak: ## long runs: 300 SIGKILL recoveries of the ledger, repeated multi-process network scenarios
 	FOLIO_SOAK=1 $(GO) test -race -run TestKillRecovery -timeout 60m ./internal/ledger/

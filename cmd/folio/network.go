@@ -24,7 +24,7 @@ func newNetworkUpCmd(g *globals) *cobra.Command {
 	var spec localnet.Spec
 	var detach bool
 	var timeout time.Duration
-	var contractPath string
+	var contractPath, releasePath string
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Create (first time) and start every node of a local network",
@@ -46,6 +46,9 @@ say) and waits until every node is ready.`,
 				return err
 			}
 			spec.ContractWasm = wasm
+			if spec.ReleaseWasm, err = findReleaseContract(releasePath, exe); err != nil {
+				return err
+			}
 			ctx, stop := signalContext()
 			defer stop()
 			start := time.Now()
@@ -92,6 +95,7 @@ say) and waits until every node is ready.`,
 	f.DurationVar(&spec.BlockTimeout, "block-timeout", 0, "new network: cut a block this long after its first transaction (default 250ms)")
 	f.BoolVar(&detach, "detach", false, "return once the network is ready, leaving it running")
 	f.StringVar(&contractPath, "contract", "", "new network: the copyright contract's wasm (default build/contracts/copyright.wasm beside the binary or in the current directory)")
+	f.StringVar(&releasePath, "release-contract", "", "new network: the timed-release contract's wasm (default build/contracts/release.wasm beside the binary or in the current directory)")
 	f.DurationVar(&timeout, "timeout", localnet.DefaultReadyTimeout, "how long to wait for every node to be ready")
 	return cmd
 }
@@ -152,6 +156,28 @@ func printStatus(w io.Writer, statuses []localnet.NodeStatus) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.Role, s.Org, s.State, pid, s.API, height, raft, sessions, s.Note())
 	}
 	tw.Flush()
+}
+
+// findReleaseContract reads the timed-release contract: path if given,
+// else build/contracts/release.wasm beside the binary or in the current
+// directory; nil if there is none (the network starts without it).
+func findReleaseContract(path, exe string) ([]byte, error) {
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("--release-contract: %w", err)
+		}
+		return b, nil
+	}
+	for _, p := range []string{
+		filepath.Join(filepath.Dir(exe), "..", "build", "contracts", "release.wasm"),
+		filepath.Join("build", "contracts", "release.wasm"),
+	} {
+		if b, err := os.ReadFile(p); err == nil {
+			return b, nil
+		}
+	}
+	return nil, nil
 }
 
 // findContract loads the copyright contract for a new network: the given

@@ -62,6 +62,7 @@ document on stdout with --json. Errors go to stderr with a non-zero status.`,
 		newEvidenceCmd(g),
 		newEnclaveCmd(g),
 		newContractCmd(g),
+		newReleaseCmd(g),
 	)
 	return root
 }

@@ -50,6 +50,11 @@ type Spec struct {
 	// contract is defined in the genesis block (version 1, every peer
 	// organisation endorses) and installed on every peer.
 	ContractWasm []byte
+	// ReleaseWasm is the timed-release contract's wasm module
+	// (docs/release.md). When set, contract "release" is defined in the
+	// genesis block (version 1, a majority of the peer organisations
+	// endorses) and installed on every peer.
+	ReleaseWasm []byte
 }
 
 // Limits on generated networks; a local network beyond them would not fit
@@ -65,6 +70,9 @@ const OrdererOrg = "OrdererOrg"
 
 // CopyrightContract is the name of the copyright contract.
 const CopyrightContract = "copyright"
+
+// ReleaseContract is the name of the timed-release contract.
+const ReleaseContract = "release"
 
 // EnsureDefaults fills unset sizes with the defaults.
 func (s *Spec) EnsureDefaults() {
@@ -269,6 +277,20 @@ func build(dir string, spec Spec) (*Network, error) {
 			}
 		}
 	}
+	if len(spec.ReleaseWasm) > 0 {
+		for _, nd := range n.Nodes {
+			if nd.Role != config.RolePeer {
+				continue
+			}
+			p := filepath.Join(dir, "nodes", nd.Name, "data", "contracts", ReleaseContract, "1.wasm")
+			if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+				return nil, err
+			}
+			if err := atomicfile.WriteFile(p, spec.ReleaseWasm, 0o644); err != nil {
+				return nil, err
+			}
+		}
+	}
 	genesis, err := genesisBlock(dir, n, spec, genesisSigner)
 	if err != nil {
 		return nil, err
@@ -342,6 +364,11 @@ func genesisBlock(dir string, n *Network, spec Spec, signer *identity.SigningIde
 		sum := sha256.Sum256(spec.ContractWasm)
 		cfg.Contracts = append(cfg.Contracts, &foliov1.ContractDefinition{Name: CopyrightContract, Version: "1",
 			EndorsementPolicy: "AND(" + strings.Join(members, ", ") + ")", PackageHash: sum[:]})
+	}
+	if len(spec.ReleaseWasm) > 0 {
+		sum := sha256.Sum256(spec.ReleaseWasm)
+		cfg.Contracts = append(cfg.Contracts, &foliov1.ContractDefinition{Name: ReleaseContract, Version: "1",
+			EndorsementPolicy: fmt.Sprintf("OutOf(%d, %s)", len(members)/2+1, strings.Join(members, ", ")), PackageHash: sum[:]})
 	}
 	return channel.NewGenesis(cfg, signer, time.Now())
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/folio-ledger/folio/internal/ledger"
 	"github.com/folio-ledger/folio/internal/lifecycle"
 	"github.com/folio-ledger/folio/internal/lifecycle/installer"
+	"github.com/folio-ledger/folio/internal/release"
 )
 
 // startPeer runs the peer's transaction path: blocks from the orderers (or
@@ -121,6 +122,10 @@ func startPeer(ctx context.Context, e *env) error {
 	e.attestations = ev.Checks
 	path, h = foliov1connect.NewEvidenceServiceHandler(ev, e.intercept)
 	e.mux.Handle(path, h)
+	if _, err := release.StartPeer(ctx, &e.wg, release.PeerOptions{Self: e.self, MSP: e.verifier, Host: e.host, Mux: e.mux, Caller: Caller,
+		Channel: ch, Gateway: gw, DataDir: filepath.Join(e.cfg.DataDir, "release"), Logger: e.log.With("component", "release")}); err != nil {
+		return err
+	}
 
 	// Blocks come from the orderers; other peers serve the same verified
 	// blocks to a peer cut off from the ordering service.

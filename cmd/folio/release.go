@@ -1,0 +1,501 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/folio-ledger/folio/client"
+	crelease "github.com/folio-ledger/folio/client/release"
+	"github.com/folio-ledger/folio/internal/config"
+	"github.com/folio-ledger/folio/internal/identity"
+	"github.com/folio-ledger/folio/internal/release/releasebench"
+)
+
+// releaseClient builds the timed-release SDK client for --as at --peer.
+func (g *globals) releaseClient() (*crelease.Client, error) {
+	dir, n, err := g.loadNetwork()
+	if err != nil {
+		return nil, err
+	}
+	home, err := g.resolvePeer(n)
+	if err != nil {
+		return nil, err
+	}
+	id, err := g.signer(dir, "")
+	if err != nil {
+		return nil, err
+	}
+	hc, err := g.nodeHTTP(dir, n)
+	if err != nil {
+		return nil, err
+	}
+	orgs, err := g.trustedRoots(nil)
+	if err != nil {
+		return nil, err
+	}
+	msp, err := identity.NewVerifier(orgs, nil)
+	if err != nil {
+		return nil, err
+	}
+	c := &crelease.Client{HTTP: hc, Gateway: client.NewGateway(hc, home.API, n.Channel, id), ID: id, MSP: msp, Home: home.Name}
+	for _, nd := range n.Nodes {
+		if nd.Role == config.RolePeer {
+			c.Peers = append(c.Peers, crelease.Peer{Name: nd.Name, Org: nd.Org, NodeID: nd.NodeID, API: nd.API})
+		}
+	}
+	return c, nil
+}
+
+// parseWhen reads an RFC 3339 time or a "+90s" style offset from now.
+func parseWhen(flag, s string, now time.Time) (time.Time, error) {
+	if strings.HasPrefix(s, "+") {
+		d, err := time.ParseDuration(s[1:])
+		if err != nil {
+			return time.Time{}, fmt.Errorf("--%s %q: an offset is + and a duration, e.g. +90s or +1h30m", flag, s)
+		}
+		return now.Add(d), nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("--%s %q: want an RFC 3339 time (2026-05-01T12:00:00Z) or an offset like +90s", flag, s)
+	}
+	return t, nil
+}
+
+var ratePattern = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?)\s*([kKmMgG]?)(bit|bps|B/s)?$`)
+
+// parseRate reads a rate: 56kbit, 10Mbit (bits per second), 1.5MB/s (bytes
+// per second), or a plain number of bits per second.
+func parseRate(s string) (float64, error) {
+	m := ratePattern.FindStringSubmatch(strings.TrimSpace(s))
+	if m == nil {
+		return 0, fmt.Errorf("--rate-limit %q: want e.g. 56kbit, 10Mbit, 1.5MB/s", s)
+	}
+	v, _ := strconv.ParseFloat(m[1], 64)
+	switch strings.ToLower(m[2]) {
+	case "k":
+		v *= 1e3
+	case "m":
+		v *= 1e6
+	case "g":
+		v *= 1e9
+	}
+	if m[3] == "B/s" {
+		v *= 8
+	}
+	if v <= 0 {
+		return 0, fmt.Errorf("--rate-limit %q: must be positive", s)
+	}
+	return v, nil
+}
+
+// progressBar draws "label: 42% 4.2/10.0 MiB" on w at most 5 times a
+// second.
+type progressBar struct {
+	mu    sync.Mutex
+	w     io.Writer
+	label string
+	last  time.Time
+	done  bool
+}
+
+func (p *progressBar) update(done, total int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if total <= 0 || p.done {
+		return
+	}
+	if time.Since(p.last) < 200*time.Millisecond && done < total {
+		return
+	}
+	p.last = time.Now()
+	fmt.Fprintf(p.w, "\r%s: %3.0f%% %.1f/%.1f MiB", p.label, 100*float64(done)/float64(total), float64(done)/(1<<20), float64(total)/(1<<20))
+	if done >= total {
+		fmt.Fprintln(p.w)
+		p.done = true
+	}
+}
+
+func newReleaseCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "release", Short: "Fair timed release of large works: ciphertext ahead, keys at the release time"}
+	cmd.AddCommand(newReleaseCreateCmd(g), newReleaseFetchCmd(g), newReleaseStatusCmd(g), newReleaseReportCmd(g), newReleaseBenchCmd(g))
+	return cmd
+}
+
+func newReleaseCreateCmd(g *globals) *cobra.Command {
+	var o struct {
+		work, file, at, end string
+		threshold           int
+		edges, servers      []string
+		chunk               int64
+	}
+	cmd := &cobra.Command{
+		Use:   "create --work ID --file PATH --release-at TIME --end-at TIME [--threshold T] [--trusted-edge PEER,...]",
+		Short: "Release a registered work at a time: encrypt it, record the schedule and key shares on chain, upload the ciphertext",
+		Long: `Encrypts the file in chunks under a fresh content key, checks it is the registered
+work (owner and content hash), splits the key among the key servers (by default
+the first peer of every organisation, a majority needed), records the release on
+chain and uploads the ciphertext to your peer (the origin). Edges fetch it from
+there ahead of time; the key is released at the release time. TIME is RFC 3339
+or an offset from now like +90s. Running the command again after an interrupted
+upload resumes it.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			now := time.Now()
+			at, err := parseWhen("release-at", o.at, now)
+			if err != nil {
+				return err
+			}
+			end, err := parseWhen("end-at", o.end, now)
+			if err != nil {
+				return err
+			}
+			c, err := g.releaseClient()
+			if err != nil {
+				return err
+			}
+			bar := &progressBar{w: g.progress()}
+			stage := ""
+			res, err := c.Create(cmd.Context(), crelease.CreateOptions{Work: o.work, File: o.file, ReleaseAt: at, EndAt: end, Threshold: o.threshold,
+				TrustedEdges: o.edges, KeyServers: o.servers, ChunkSize: o.chunk,
+				Progress: func(s string, done, total int64) {
+					if s != stage {
+						stage = s
+						bar = &progressBar{w: g.progress(), label: s}
+					}
+					bar.update(done, total)
+				}})
+			if err != nil {
+				return err
+			}
+			r := res.Record
+			var servers []string
+			for _, ks := range r.KeyServers {
+				servers = append(servers, ks.Name)
+			}
+			out := map[string]any{"work": r.Work, "release": r.ID, "owner": r.Owner, "release_at": r.ReleaseAt, "end_at": r.EndAt,
+				"threshold": r.Threshold, "key_servers": servers, "trusted_edges": r.TrustedEdges, "origin": r.Origin,
+				"size": r.Size, "chunks": r.Chunks, "chunk_root": r.ChunkRoot, "content_hash": r.ContentHash,
+				"uploaded_chunks": res.Uploaded, "resumed": res.Resumed, "tx_id": r.TxID}
+			return g.emit(out, func(w io.Writer) {
+				fmt.Fprintf(w, "release %s of %s by %s recorded (tx %s)\n", r.ID, r.Work, r.Owner, r.TxID)
+				fmt.Fprintf(w, "opens at %s, ends at %s; key split %d-of-%d among %s\n", r.ReleaseAt, r.EndAt, r.Threshold, len(servers), strings.Join(servers, ", "))
+				fmt.Fprintf(w, "ciphertext: %d chunks (%d bytes) uploaded to %s; trusted edges: %v\n", r.Chunks, r.CipherSize, r.Origin, r.TrustedEdges)
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.work, "work", "", "the registered work's ID")
+	f.StringVar(&o.file, "file", "", "the work's file (its SHA-256 must be the registered content hash)")
+	f.StringVar(&o.at, "release-at", "", "release time T: RFC 3339 or +DURATION from now")
+	f.StringVar(&o.end, "end-at", "", "end time E after which the work is no longer useful: RFC 3339 or +DURATION from now")
+	f.IntVar(&o.threshold, "threshold", 0, "key shares needed to open the key (default: a majority of the key servers, at least 2)")
+	f.StringSliceVar(&o.edges, "trusted-edge", nil, "peers trusted to decrypt early and send plaintext to edge-decrypt clients")
+	f.StringSliceVar(&o.servers, "key-servers", nil, "key server peers (default: the first peer of every organisation)")
+	f.Int64Var(&o.chunk, "chunk-size", 0, "plaintext bytes per chunk (default 1 MiB)")
+	for _, n := range []string{"work", "file", "release-at", "end-at"} {
+		_ = cmd.MarkFlagRequired(n)
+	}
+	return cmd
+}
+
+type fetchOutput struct {
+	Work                 string `json:"work"`
+	Client               string `json:"client"`
+	Edge                 string `json:"edge"`
+	EdgeDecrypt          bool   `json:"edge_decrypt"`
+	CiphertextCompleteAt string `json:"ciphertext_complete_at"`
+	KeyReceivedAt        string `json:"key_received_at"`
+	AccessAt             string `json:"access_at"`
+	DecryptedAt          string `json:"decrypted_at"`
+	SHA256               string `json:"sha256"`
+	Shares               []int  `json:"shares"`
+	ResumedBytes         int64  `json:"resumed_bytes"`
+}
+
+func rfc(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+func newReleaseFetchCmd(g *globals) *cobra.Command {
+	var o struct {
+		work, out, rate, client, edge, owner, deadline string
+		edgeDecrypt, naive                             bool
+	}
+	cmd := &cobra.Command{
+		Use:   "fetch --work ID --out FILE [--edge-decrypt] [--rate-limit RATE]",
+		Short: "Fetch a released work: ciphertext ahead of time, then the key at the release time",
+		Long: `Subscribes at your organisation's peer, downloads and verifies the ciphertext
+with a progress bar (an interrupted run resumes from FILE.part), waits for the key
+shares, verifies the key, decrypts, checks the content hash and reports the times
+on chain. With --edge-decrypt a trusted edge sends the plaintext instead, timed to
+arrive with everyone else's key. RATE is e.g. 56kbit, 10Mbit or 1.5MB/s.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var rate float64
+			if o.rate != "" {
+				var err error
+				if rate, err = parseRate(o.rate); err != nil {
+					return err
+				}
+			}
+			var deadline time.Time
+			if o.deadline != "" {
+				var err error
+				if deadline, err = parseWhen("deadline", o.deadline, time.Now()); err != nil {
+					return err
+				}
+			}
+			c, err := g.releaseClient()
+			if err != nil {
+				return err
+			}
+			label := "ciphertext"
+			if o.edgeDecrypt || o.naive {
+				label = "plaintext"
+			}
+			bar := &progressBar{w: g.progress(), label: label}
+			res, err := c.Fetch(cmd.Context(), crelease.FetchOptions{Work: o.work, Owner: o.owner, Out: o.out, EdgeDecrypt: o.edgeDecrypt || o.naive,
+				Naive: o.naive, RateLimitBps: rate, Client: o.client, Edge: o.edge, Progress: bar.update, Deadline: deadline})
+			if err != nil {
+				return err
+			}
+			out := fetchOutput{Work: res.Work, Client: res.Client, Edge: res.Edge, EdgeDecrypt: res.EdgeDecrypt,
+				CiphertextCompleteAt: rfc(res.CiphertextCompleteAt), KeyReceivedAt: rfc(res.KeyReceivedAt), AccessAt: rfc(res.AccessAt),
+				DecryptedAt: rfc(res.DecryptedAt), SHA256: res.SHA256, Shares: res.Shares, ResumedBytes: res.ResumedBytes}
+			return g.emit(out, func(w io.Writer) {
+				fmt.Fprintf(w, "%s written (%s)\n", o.out, res.SHA256)
+				if !res.EdgeDecrypt {
+					fmt.Fprintf(w, "ciphertext complete %s\nkey received       %s (shares %v)\n", out.CiphertextCompleteAt, out.KeyReceivedAt, res.Shares)
+				}
+				fmt.Fprintf(w, "access             %s via %s\n", out.AccessAt, res.Edge)
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.work, "work", "", "the work's ID")
+	f.StringVar(&o.out, "out", "", "file to write the work to")
+	f.BoolVar(&o.edgeDecrypt, "edge-decrypt", false, "receive plaintext from a trusted edge, timed to complete at the key send time")
+	f.StringVar(&o.rate, "rate-limit", "", "cap the download rate, e.g. 56kbit, 10Mbit, 1.5MB/s")
+	f.StringVar(&o.client, "client", "", "client name, when one identity runs several clients")
+	f.StringVar(&o.edge, "edge", "", "peer to fetch from (default: --peer, or a trusted edge for --edge-decrypt)")
+	f.StringVar(&o.owner, "owner", "", "the release of this owner (default: the work's current owner)")
+	f.StringVar(&o.deadline, "deadline", "", "give up waiting for the key at this time, RFC 3339 or +DURATION (default: the end time plus one minute)")
+	f.BoolVar(&o.naive, "naive", false, "plain delivery from a trusted edge at the key send time, without staggering (for comparison)")
+	_ = f.MarkHidden("naive")
+	_ = cmd.MarkFlagRequired("work")
+	_ = cmd.MarkFlagRequired("out")
+	return cmd
+}
+
+func newReleaseStatusCmd(g *globals) *cobra.Command {
+	var work, owner string
+	cmd := &cobra.Command{
+		Use:   "status --work ID",
+		Short: "What every peer knows of a release now: ciphertext held, clients, key send time, key servers, shares",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.releaseClient()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := rpcContext(cmd)
+			defer cancel()
+			st, err := c.Status(ctx, work, owner)
+			if err != nil {
+				return err
+			}
+			return g.emit(st, func(w io.Writer) {
+				r := st.Release
+				fmt.Fprintf(w, "release %s of %s by %s: opens %s, ends %s, %d-of-%d shares\n", r.ID, r.Work, r.Owner, r.ReleaseAt, r.EndAt, r.Threshold, len(r.KeyServers))
+				fmt.Fprintf(w, "shares published on chain: %d\n", len(st.Shares))
+				tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "PEER\tSTATE\tCHUNKS\tSEND AT\tSHARES\tCLIENTS\tSKEW\tREASON")
+				for _, e := range st.Edges {
+					if e.Status == nil {
+						fmt.Fprintf(tw, "%s\tunreachable\t\t\t\t\t\t%s\n", e.Peer, e.Error)
+						continue
+					}
+					s := e.Status
+					send := ""
+					if s.SendAt > 0 {
+						send = rfc(time.Unix(0, s.SendAt))
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%s\t%v\t%d\t%.0fms\t%s\n", e.Peer, s.State, s.ChunksHave, s.ChunksTotal, send, s.SharesHeld, len(s.Subscribers), s.ClockSkewMS, s.Reason)
+				}
+				tw.Flush()
+			})
+		},
+	}
+	cmd.Flags().StringVar(&work, "work", "", "the work's ID")
+	cmd.Flags().StringVar(&owner, "owner", "", "the release of this owner (default: the current owner)")
+	_ = cmd.MarkFlagRequired("work")
+	return cmd
+}
+
+func newReleaseReportCmd(g *globals) *cobra.Command {
+	var work, owner string
+	cmd := &cobra.Command{
+		Use:   "report --work ID",
+		Short: "The on-chain account of a release: per client ciphertext, key and access times; spread, early accesses, misses",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.releaseClient()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := rpcContext(cmd)
+			defer cancel()
+			rep, err := c.Report(ctx, work, owner)
+			if err != nil {
+				return err
+			}
+			return g.emit(rep, func(w io.Writer) {
+				fmt.Fprintf(w, "release %s of %s: opens %s, ends %s, %d-of-%d shares (%s)\n", rep.Release, rep.Work, rep.ReleaseAt, rep.EndAt, rep.Threshold, len(rep.KeyServers), strings.Join(rep.KeyServers, ", "))
+				fmt.Fprintf(w, "shares published on chain: %d (before the release time: %d)\n", len(rep.SharesPublished), rep.SharesBeforeT)
+				tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "CLIENT\tEDGE\tCIPHERTEXT\tKEY\tACCESS\tAFTER T\tNOTE")
+				for _, cl := range rep.Clients {
+					after := ""
+					if cl.AccessAfterReleaseMS != nil {
+						after = fmt.Sprintf("%+.0fms", *cl.AccessAfterReleaseMS)
+					}
+					note := cl.Error
+					if cl.EdgeDecrypt {
+						note = strings.TrimSpace("edge decrypt " + note)
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cl.Client, cl.Edge, cl.CiphertextCompleteAt, cl.KeyReceivedAt, cl.AccessAt, after, note)
+				}
+				tw.Flush()
+				fmt.Fprintf(w, "spread %.0f ms, early accesses %d, missed the end time %d\n", rep.SpreadMS, rep.EarlyAccess, rep.MissedEnd)
+				if !rep.Opened {
+					fmt.Fprintf(w, "not opened: %s\n", rep.Reason)
+				}
+			})
+		},
+	}
+	cmd.Flags().StringVar(&work, "work", "", "the work's ID")
+	cmd.Flags().StringVar(&owner, "owner", "", "the release of this owner (default: the current owner)")
+	_ = cmd.MarkFlagRequired("work")
+	return cmd
+}
+
+func newReleaseBenchCmd(g *globals) *cobra.Command {
+	var o releasebench.Options
+	var out, contract, releaseContract, minRate, maxRate string
+	var runs []string
+	cmd := &cobra.Command{
+		Use:   "bench --out DIR",
+		Short: "The fairness experiment: naive vs Folio timed release over tc-shaped links (root, Linux)",
+		Long: `Starts its own network (2 organisations, 1 peer each, 1 orderer) in DIR/net, creates
+one network namespace per client with a veth link shaped by tc to a rate spread
+log-uniformly from --min-rate to --max-rate, and runs, at the same time and each
+with its own clients: (a) naive plaintext from the edges at T, (b) ciphertext ahead
+and key at T, (c) ciphertext too late (key delayed towards E), (d) some clients
+with trusted-edge decryption. It writes DIR/result.json, DIR/histogram.txt and
+DIR/histogram.svg and prints the figures. Needs root and iproute2 (ip, tc);
+scripts/bench-release.sh checks and installs them. With the defaults (100 clients,
+10 MB, 56 kbit/s) it runs for about 30 minutes: the slowest link needs 24 minutes
+for the work, in the naive run as in the ciphertext-ahead runs.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := releasebench.CheckTools(); err != nil {
+				return fmt.Errorf("the fairness experiment cannot run here: %w", err)
+			}
+			exe, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			if o.ContractWasm, err = os.ReadFile(contract); err != nil {
+				return fmt.Errorf("--contract: %w (build it with make contracts)", err)
+			}
+			if o.ReleaseWasm, err = os.ReadFile(releaseContract); err != nil {
+				return fmt.Errorf("--release-contract: %w (build it with make contracts)", err)
+			}
+			if o.MinRate, err = parseRate(minRate); err != nil {
+				return err
+			}
+			if o.MaxRate, err = parseRate(maxRate); err != nil {
+				return err
+			}
+			if err := os.MkdirAll(out, 0o755); err != nil {
+				return err
+			}
+			o.Dir, o.Exe, o.Runs, o.Progress = filepath.Join(out, "net"), exe, runs, g.progress()
+			if _, err := os.Stat(o.Dir); err == nil {
+				return fmt.Errorf("%s exists: remove it or choose another --out", o.Dir)
+			}
+			ctx, stop := signalContext()
+			defer stop()
+			res, err := releasebench.Experiment(ctx, o)
+			if err != nil {
+				return err
+			}
+			raw, err := json.MarshalIndent(res, "", "  ")
+			if err != nil {
+				return err
+			}
+			hist := releasebench.Histogram(res.Runs)
+			for name, data := range map[string][]byte{"result.json": raw, "histogram.txt": []byte(hist), "histogram.svg": []byte(releasebench.SVG(res.Runs))} {
+				if err := os.WriteFile(filepath.Join(out, name), data, 0o644); err != nil {
+					return err
+				}
+			}
+			return g.emit(res, func(w io.Writer) {
+				fmt.Fprintf(w, "fairness experiment: %d clients per run, %d-byte work, links %s .. %s\n", res.Clients, res.Size, minRate, maxRate)
+				tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "RUN\tSPREAD\tFIRST\tLAST\tEARLY\tMISSED E\tACCESSED\tKEY AFTER T\tEDGE VS KEY\tWHAT")
+				for _, r := range res.Runs {
+					s := r.Summary
+					edge := ""
+					if s.EdgeVsKeyMS > 0 || s.EdgeSpreadMS > 0 {
+						edge = fmt.Sprintf("%.0f ms", s.EdgeVsKeyMS)
+					}
+					fmt.Fprintf(tw, "(%s)\t%s\t%s\t%s\t%d\t%d\t%d/%d\t%s\t%s\t%s\n", r.Name, benchMS(s.SpreadMS), benchMS(s.FirstMS), benchMS(s.LastMS),
+						s.Early, s.MissedEnd, s.Accessed, s.Clients, benchMS(s.KeyAfterMS), edge, r.Title)
+				}
+				tw.Flush()
+				for name, ok := range res.Targets {
+					fmt.Fprintf(w, "target %-55s %v\n", name+":", ok)
+				}
+				fmt.Fprintf(w, "\n%s\nwritten: %s, %s, %s\n", hist, filepath.Join(out, "result.json"), filepath.Join(out, "histogram.txt"), filepath.Join(out, "histogram.svg"))
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&out, "out", "bench-release", "directory for the network and the results")
+	f.StringVar(&contract, "contract", filepath.Join("build", "contracts", "copyright.wasm"), "the copyright contract's wasm")
+	f.StringVar(&releaseContract, "release-contract", filepath.Join("build", "contracts", "release.wasm"), "the timed-release contract's wasm")
+	f.IntVar(&o.Clients, "clients", 100, "clients per run")
+	f.IntVar(&o.EdgeClients, "edge-clients", 30, "clients of run (d) using trusted-edge decryption")
+	f.Int64Var(&o.Size, "size", 10_000_000, "bytes of the work")
+	f.StringVar(&minRate, "min-rate", "56kbit", "slowest client link")
+	f.StringVar(&maxRate, "max-rate", "100Mbit", "fastest client link")
+	f.StringSliceVar(&runs, "runs", []string{"a", "b", "c", "d"}, "runs to do")
+	return cmd
+}
+
+// benchMS formats milliseconds for the experiment's table.
+func benchMS(ms float64) string {
+	switch {
+	case ms < 0:
+		return "n/a"
+	case ms >= 10000:
+		return fmt.Sprintf("%.1f s", ms/1000)
+	}
+	return fmt.Sprintf("%.0f ms", ms)
+}
