@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -105,5 +104,4 @@ func TestReleaseInProcess(t *testing.T) {
 		t.Errorf("spread %.0f ms, edge vs key %.0f ms", rep.SpreadMS, rep.EdgeVsKeyMS)
 	}
 	t.Logf("spread %.1f ms, edge vs key %.1f ms", rep.SpreadMS, rep.EdgeVsKeyMS)
-	_ = strings.Contains
 }
