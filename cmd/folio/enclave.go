@@ -75,12 +75,16 @@ workload of copyright gets and transfers (--transfers percent) over them,
 with Zipf-distributed work IDs (exponent --zipf), against a real enclave
 process (this binary's 'folio enclave') in three configurations: no caches
 (every read crosses to the ledger), the external cache only, and the full
-tiered cache. Each configuration starts a fresh enclave (cold caches), warms
+tiered cache. Each configuration starts a fresh enclave (cold caches); a
+configuration with caches first fills them (--prefill: gets of the most
+popular works, each once, until the caches hold 95% of their bytes: a Zipf
+warm-up of seconds leaves them far from their steady state), then each warms
 up for --warmup and is measured for --duration with --concurrency closed-loop
 clients. Transfers are committed to the ledger in blocks and pushed through
 the tiers. Reports calls/s, boundary crossings and bytes sealed per call,
-latency percentiles and hit rates per tier, the cost of one ecall round trip
-and of one wasm call.`,
+latency percentiles and hit rates per tier, the time in the VM and the CPU
+time of both processes per call, the cost of one ecall round trip and of one
+wasm call.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signalContext()
@@ -119,10 +123,12 @@ and of one wasm call.`,
 			return g.emit(res, func(w io.Writer) {
 				fmt.Fprintf(w, "%d works, Zipf s=%.2f, %d clients, %.0fs per configuration (after %.0fs warm-up); setup %.1fs\n",
 					res.Works, res.Zipf, res.Concurrency, res.DurationS, res.WarmupS, res.SetupS)
-				fmt.Fprintf(w, "%-9s %10s %11s %9s %11s %8s %8s %9s %9s\n", "config", "calls/s", "cross/call", "ocall/c", "sealedB/c", "p50 µs", "p99 µs", "hit int", "hit ext")
+				fmt.Fprintf(w, "%-9s %10s %11s %9s %11s %8s %8s %9s %9s %8s %10s %10s\n", "config", "calls/s", "cross/call", "ocall/c",
+					"sealedB/c", "p50 µs", "p99 µs", "hit int", "hit ext", "vm µs", "host cpuµs", "encl cpuµs")
 				for _, c := range res.Configs {
-					fmt.Fprintf(w, "%-9s %10.0f %11.3f %9.3f %11.1f %8.0f %8.0f %9.3f %9.3f\n", c.Name, c.CallsPerS, c.CrossingsPerCall,
-						c.OcallsPerCall, c.BytesSealedPerCall, c.P50US, c.P99US, c.HitRate.Internal, c.HitRate.External)
+					fmt.Fprintf(w, "%-9s %10.0f %11.3f %9.3f %11.1f %8.0f %8.0f %9.3f %9.3f %8.0f %10.0f %10.0f\n", c.Name, c.CallsPerS, c.CrossingsPerCall,
+						c.OcallsPerCall, c.BytesSealedPerCall, c.P50US, c.P99US, c.HitRate.Internal, c.HitRate.External,
+						c.VMUSPerCall, c.HostCPUUSPerCall, c.EnclaveCPUUSPerCall)
 				}
 				if res.CallsTieredOverNone > 0 {
 					fmt.Fprintf(w, "none/tiered: crossings per call x%.2f, ocalls per call x%.2f; tiered/none calls/s x%.2f\n",
@@ -136,7 +142,8 @@ and of one wasm call.`,
 	f.IntVar(&o.Works, "works", 1_000_000, "registered works")
 	f.Float64Var(&o.Zipf, "zipf", 0.99, "Zipf exponent of work popularity")
 	f.DurationVar(&o.Duration, "duration", 20*time.Second, "measured time per configuration")
-	f.DurationVar(&o.Warmup, "warmup", 10*time.Second, "warm-up per configuration (not measured)")
+	f.DurationVar(&o.Warmup, "warmup", 10*time.Second, "warm-up per configuration, after the prefill (not measured)")
+	f.IntVar(&o.Prefill, "prefill", 0, "most popular works read once each to fill the caches before the warm-up, stopping when they hold 95% of their bytes (0: up to --works; -1: no prefill)")
 	f.IntVar(&o.Concurrency, "concurrency", 4, "closed-loop clients")
 	f.IntVar(&o.TransferPercent, "transfers", 10, "percentage of transfers (the rest are gets)")
 	f.Int64Var(&o.InternalCacheBytes, "internal-cache", 256<<20, "internal cache bytes (tiered)")

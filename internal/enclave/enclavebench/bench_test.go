@@ -99,3 +99,20 @@ func TestLedgerStore(t *testing.T) {
 		t.Fatalf("range at the old height: %d %v", len(kvs), err)
 	}
 }
+
+// TestParseStatCPU reads utime and stime of a /proc/PID/stat line whose
+// command name holds spaces and parentheses.
+func TestParseStatCPU(t *testing.T) {
+	line := "4242 (folio (x) y) S 1 4242 4242 0 -1 4194560 1000 0 0 0 250 37 0 0 20 0 9 0 12345 1000000 500 18446744073709551615\n"
+	if got, want := parseStatCPU(line), 287*10*time.Millisecond; got != want {
+		t.Fatalf("parseStatCPU = %v, want %v", got, want)
+	}
+	for _, bad := range []string{"", "4242 (folio", "4242 (folio) S 1 2"} {
+		if got := parseStatCPU(bad); got != 0 {
+			t.Errorf("parseStatCPU(%q) = %v, want 0", bad, got)
+		}
+	}
+	if procCPU(0) != 0 || procCPU(-1) != 0 {
+		t.Error("procCPU of no process is not 0")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"testing"
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
@@ -18,17 +19,32 @@ const childEnv = "FOLIO_ENCLAVEBENCH_CHILD"
 // benchmarks (the `folio enclave` command does the same).
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "1" {
-		conn, err := enclave.ChildConn()
-		if err == nil {
-			err = enclave.ServeChild(context.Background(), conn, enclave.ChildOptions{})
-		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		os.Exit(0)
+		os.Exit(serveChild())
 	}
 	vmtest.Main(m)
+}
+
+// serveChild is the enclave process's body; it returns the exit code.
+func serveChild() int {
+	// FOLIO_ENCLAVEBENCH_CHILD_CPUPROFILE=PREFIX writes the enclave
+	// process's CPU profile to PREFIX.PID: profiling the benchmark binary
+	// with -cpuprofile sees only the host side.
+	if prefix := os.Getenv(childEnv + "_CPUPROFILE"); prefix != "" {
+		if f, err := os.Create(fmt.Sprintf("%s.%d", prefix, os.Getpid())); err == nil {
+			if pprof.StartCPUProfile(f) == nil {
+				defer pprof.StopCPUProfile()
+			}
+		}
+	}
+	conn, err := enclave.ChildConn()
+	if err == nil {
+		err = enclave.ServeChild(context.Background(), conn, enclave.ChildOptions{})
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
 }
 
 // childOptions makes the enclave process this test binary.
