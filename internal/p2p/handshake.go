@@ -84,6 +84,9 @@ type handshakeResult struct {
 	// fingerprint names the connection identically at both ends: the hex
 	// of the first 8 bytes of SHA-256 over the TLS exporter.
 	fingerprint string
+	// certs are the peer's TLS and node certificates, checked again by
+	// Host.Revalidate while the session lives.
+	certs []*x509.Certificate
 }
 
 // handshaker runs the Folio handshake. Safe for concurrent use.
@@ -242,6 +245,7 @@ func (hs *handshaker) run(ctx context.Context, raw net.Conn, dialed Side, gen ui
 		dialed:      dialed,
 		rank:        rankOf(hs.selfID, peer.NodeID, dialed, dialerGen, dialerNonce),
 		fingerprint: hex.EncodeToString(fp[:8]),
+		certs:       []*x509.Certificate{tc.ConnectionState().PeerCertificates[0], nodeCert},
 	}, nil
 }
 

@@ -263,6 +263,8 @@ func (h *Host) Run(ctx context.Context) error {
 	close(h.ready)
 	h.log.Info("p2p host running", "node_id", short(h.id), "name", h.opts.Self.Name, "listen", advert)
 
+	h.wg.Add(1)
+	go h.revalidateLoop(runCtx)
 	<-ctx.Done()
 	h.mu.Lock()
 	h.mu.state = stateStopping
@@ -278,6 +280,52 @@ func (h *Host) Run(ctx context.Context) error {
 	h.mu.Unlock()
 	h.log.Info("p2p host stopped", "node_id", short(h.id))
 	return nil
+}
+
+// Revalidate checks every session's peer certificates with the MSP again
+// and closes the sessions whose peer it no longer admits (revoked or
+// expired since the handshake): a CRL must cut existing sessions, not only
+// refuse new ones. It returns how many it closed. Run calls it every
+// RevalidateEvery; nodes may call it after installing a CRL.
+func (h *Host) Revalidate() int {
+	h.mu.Lock()
+	sessions := make([]*session, 0, len(h.mu.sessions))
+	for _, s := range h.mu.sessions {
+		sessions = append(sessions, s)
+	}
+	h.mu.Unlock()
+	closed := 0
+	for _, s := range sessions {
+		for _, c := range s.certs {
+			id, err := h.opts.Verifier.Identify(c)
+			if err == nil && !id.Role.IsNode() {
+				err = fmt.Errorf("%w: role %s", ErrNotNode, id.Role)
+			}
+			if err == nil {
+				continue
+			}
+			h.log.Warn("p2p session closed: the peer's certificate is no longer valid", "peer", short(s.peer.NodeID), "name", s.peer.Name, "reason", err)
+			h.metrics.revoked.Inc()
+			_ = s.conn.Close() // the multiplexer shuts down and reports the session closed
+			closed++
+			break
+		}
+	}
+	return closed
+}
+
+func (h *Host) revalidateLoop(ctx context.Context) {
+	defer h.wg.Done()
+	t := time.NewTicker(h.opts.RevalidateEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			h.Revalidate()
+		}
+	}
 }
 
 // stopLocked marks the host stopped and releases everyone waiting on it.
@@ -314,7 +362,7 @@ func advertiseAddr(configured, listen string, bound net.Addr) string {
 func (h *Host) establish(tc net.Conn, res *handshakeResult, w *want) error {
 	s := &session{
 		h: h, id: connID(h.conns.Add(1)), peer: res.peer, dialed: res.dialed, fingerprint: res.fingerprint,
-		remote: tc.RemoteAddr().String(), since: time.Now(), conn: tc, draining: make(chan struct{}),
+		remote: tc.RemoteAddr().String(), since: time.Now(), conn: tc, certs: res.certs, draining: make(chan struct{}),
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -13,6 +13,7 @@ type metrics struct {
 	connections       prometheus.Gauge
 	duplicates        prometheus.Counter
 	handshakes        *prometheus.CounterVec
+	revoked           prometheus.Counter
 	handshakeFailures *prometheus.CounterVec
 	dials             *prometheus.CounterVec
 	streams           *prometheus.CounterVec
@@ -33,6 +34,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		handshakes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "folio_p2p_handshakes_total", Help: "Completed handshakes, by direction (inbound, outbound).",
 		}, []string{"direction"}),
+		revoked: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "folio_p2p_sessions_revoked_total", Help: "Sessions closed because the peer's certificate stopped being valid (revoked, expired).",
+		}),
 		handshakeFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "folio_p2p_handshake_failures_total", Help: "Connections refused before or during the handshake, by reason.",
 		}, []string{"reason"}),
@@ -49,7 +53,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.sessions, m.connections, m.duplicates, m.handshakes, m.handshakeFailures, m.dials, m.streams, m.bytes} {
+	for _, c := range []prometheus.Collector{m.sessions, m.connections, m.duplicates, m.handshakes, m.revoked, m.handshakeFailures, m.dials, m.streams, m.bytes} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("p2p metrics: %w", err)
 		}

@@ -86,6 +86,10 @@ type Options struct {
 	// WriteTimeout closes a session whose socket accepts no bytes for this
 	// long, and bounds a ping's wait for its answer. Default 10s.
 	WriteTimeout time.Duration
+	// RevalidateEvery is how often the peers' certificates of live
+	// sessions are checked again (Host.Revalidate), so that a revocation
+	// closes sessions established before it. Default 10s.
+	RevalidateEvery time.Duration
 	// DrainTimeout bounds how long a retired session waits for its streams
 	// to finish (and the remote's retire notice) before it is closed
 	// anyway; it also bounds a graceful shutdown. Default 30s.
@@ -123,6 +127,7 @@ func (o *Options) EnsureDefaults() {
 	setDefault(&o.IdleTimeout, 3*o.KeepAliveInterval)
 	setDefault(&o.WriteTimeout, 10*time.Second)
 	setDefault(&o.DrainTimeout, 30*time.Second)
+	setDefault(&o.RevalidateEvery, 10*time.Second)
 	setDefault(&o.LeaveTimeout, 3*time.Second)
 	setDefault(&o.BackoffMin, 100*time.Millisecond)
 	setDefault(&o.BackoffMax, 30*time.Second)
@@ -195,7 +200,7 @@ func (o *Options) Validate() error {
 		name string
 		v    time.Duration
 	}{{"HandshakeTimeout", o.HandshakeTimeout}, {"DialTimeout", o.DialTimeout}, {"KeepAliveInterval", o.KeepAliveInterval},
-		{"IdleTimeout", o.IdleTimeout}, {"WriteTimeout", o.WriteTimeout}, {"DrainTimeout", o.DrainTimeout}, {"LeaveTimeout", o.LeaveTimeout},
+		{"IdleTimeout", o.IdleTimeout}, {"WriteTimeout", o.WriteTimeout}, {"DrainTimeout", o.DrainTimeout}, {"RevalidateEvery", o.RevalidateEvery}, {"LeaveTimeout", o.LeaveTimeout},
 		{"BackoffMin", o.BackoffMin}, {"BackoffMax", o.BackoffMax}} {
 		if f.v <= 0 {
 			bad(f.name, "must be positive, got %s", f.v)

@@ -2,6 +2,7 @@ package p2p
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"io"
 	"net"
@@ -27,6 +28,7 @@ type session struct {
 	remote      string
 	since       time.Time
 	conn        net.Conn
+	certs       []*x509.Certificate // TLS and node certificates of the peer
 	mux         *yamux.Session
 	// ctx is cancelled when the session ends or the host stops; stream
 	// handlers run under it.
