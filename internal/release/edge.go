@@ -255,11 +255,18 @@ func (p *Peer) handleProgress(w http.ResponseWriter, req *http.Request) {
 	if pr.Total > 0 {
 		sb.bytes, sb.total = pr.Bytes, pr.Total
 	}
+	// Waiters care about completion and, for edge-decrypt clients, the
+	// rate (it moves their start); other progress only feeds the
+	// predictions the key servers poll, and waking every subscriber stream
+	// on every report would cost a herd of wake-ups per second.
+	wake := false
 	if pr.RateBps > 0 {
+		wake = sb.edgeDecrypt && sb.rate != pr.RateBps
 		sb.rate = pr.RateBps
 	}
 	if pr.Complete && !sb.complete {
 		sb.complete, sb.doneAt = true, now
+		wake = true
 	}
 	var rtt time.Duration
 	if pr.Pong > 0 {
@@ -269,7 +276,9 @@ func (p *Peer) handleProgress(w http.ResponseWriter, req *http.Request) {
 			delete(sb.pings, pr.Pong)
 		}
 	}
-	r.notifyLocked()
+	if wake {
+		r.notifyLocked()
+	}
 	r.mu.Unlock()
 	if pr.RateBps > 0 {
 		p.history.addRate(pr.Client, now, pr.RateBps)
