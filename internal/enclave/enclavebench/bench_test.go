@@ -51,12 +51,20 @@ func TestZipf(t *testing.T) {
 			t.Errorf("rank %d drawn %v times, expected about %.0f", rank, got, want)
 		}
 	}
-	seen := map[int]bool{}
-	for r := 0; r < 1000; r++ {
-		seen[scramble(r, 1_000_000)] = true
+	// scramble is a permutation: n ranks reach all n works, and
+	// neighbouring ranks are not neighbouring works.
+	for _, n := range []int{1, 2, 1000, 100_003, 1_000_000} {
+		seen := make([]bool, n)
+		for r := 0; r < n; r++ {
+			w := scramble(r, n)
+			if w < 0 || w >= n || seen[w] {
+				t.Fatalf("n=%d: rank %d maps to work %d (seen before: %v)", n, r, w, w >= 0 && w < n && seen[w])
+			}
+			seen[w] = true
+		}
 	}
-	if len(seen) < 990 {
-		t.Errorf("scramble maps 1000 ranks to %d works", len(seen))
+	if d := scramble(1, 1_000_000) - scramble(0, 1_000_000); d > -1000 && d < 1000 {
+		t.Errorf("ranks 0 and 1 map to neighbouring works (%d apart)", d)
 	}
 }
 

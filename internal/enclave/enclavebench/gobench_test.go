@@ -11,6 +11,7 @@ import (
 
 	"github.com/folio-ledger/folio/internal/enclave"
 	"github.com/folio-ledger/folio/internal/enclave/enclavetest"
+	"github.com/folio-ledger/folio/internal/enclave/seal"
 	"github.com/folio-ledger/folio/internal/enclave/vm"
 )
 
@@ -147,5 +148,50 @@ func BenchmarkSimulateGet(b *testing.B) {
 			b.ReportMetric(in.HitRate(), "hit-internal")
 			b.ReportMetric(ex.HitRate(), "hit-external")
 		})
+	}
+}
+
+// BenchmarkStateGet: one point read of a work from the Pebble ledger
+// through a pinned state reader, as the host answers a state ocall
+// (Zipf-distributed IDs, no boundary).
+func BenchmarkStateGet(b *testing.B) {
+	st := newBenchLedger(b)
+	r, err := st.NewStateReader()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	z := newZipf(rand.New(rand.NewPCG(1, 2)), benchWorks, 0.99)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, v, err := r.Get(Namespace, workKey(scramble(z.next(), benchWorks))); err != nil || v == nil {
+			b.Fatalf("get: %v %v", v, err)
+		}
+	}
+}
+
+// BenchmarkSealOpen: sealing one work record for the external cache and
+// opening it again (AES-256-GCM, AAD binding namespace, key and version),
+// what an external-cache fill and hit cost the enclave.
+func BenchmarkSealOpen(b *testing.B) {
+	root, err := seal.NewRoot()
+	if err != nil {
+		b.Fatal(err)
+	}
+	x, err := seal.NewExternal(root)
+	if err != nil {
+		b.Fatal(err)
+	}
+	key, rec := workKey(1), workRecord(1)
+	b.SetBytes(int64(len(rec)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		blob, err := x.Seal(Namespace, key, seal.Entry{Value: rec, Version: seal.Version{Block: 7, Tx: 1}, ValidFrom: 8})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := x.Open(Namespace, key, blob); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

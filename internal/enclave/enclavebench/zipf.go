@@ -2,6 +2,7 @@ package enclavebench
 
 import (
 	"math"
+	"math/bits"
 	"math/rand/v2"
 )
 
@@ -59,17 +60,17 @@ func (z *zipf) next() int {
 
 // scramble maps a rank to a work index, spreading the popular works over
 // the key space (as YCSB's scrambled Zipfian does) so that they are not
-// neighbours in the store.
+// neighbours in the store. It is a permutation of [0, n): rank times the
+// prime 2^61-1, modulo n (the prime is coprime to every n below it), so
+// that n ranks reach all n works. (A hash modulo n, which it replaces,
+// reached only 40% of a million works: the benchmark ran on 400,000.)
 func scramble(rank, n int) int {
-	h := uint64(14695981039346656037)
-	for x := uint64(rank); ; x >>= 8 {
-		h ^= x & 0xff
-		h *= 1099511628211
-		if x < 256 {
-			break
-		}
+	if n <= 1 {
+		return 0
 	}
-	return int(h % uint64(n))
+	const p = 1<<61 - 1
+	hi, lo := bits.Mul64(uint64(rank)%uint64(n), p)
+	return int(bits.Rem64(hi, lo, uint64(n)))
 }
 
 func pow(x, y float64) float64 { return math.Pow(x, y) }
