@@ -342,6 +342,15 @@ func runConfig(ctx context.Context, o *Options, name string, zetan float64, meas
 	case "tiered":
 		eo.InternalCacheBytes, eo.ExternalCacheBytes = o.InternalCacheBytes, o.ExternalCacheBytes
 	}
+	if eo.ExternalCacheBytes > 0 && eo.DirectoryEntries == 0 {
+		// An external-cache blob is served only while the directory knows
+		// its key, and the directory keeps between half and all of its
+		// entries (two generations): size it to twice what the external
+		// cache holds (entries of about 400 bytes and up), or its default
+		// (524,288) turns a quarter of the external hits of a 256 MiB
+		// cache into stale entries refetched from the state.
+		eo.DirectoryEntries = int(max(2*eo.ExternalCacheBytes/400, 1<<19))
+	}
 	e, err := enclave.New(ctx, eo)
 	if err != nil {
 		return nil, 0, err
