@@ -184,11 +184,25 @@ func (r *rel) openEarly(ctx context.Context, lead time.Duration) error {
 	return nil
 }
 
+// tailBytes is how much of the plaintext a trusted edge holds back until
+// the target: about 50 ms at the client's rate, 256 bytes to 16 KiB.
+func tailBytes(rateBps float64, size int64) int64 {
+	t := int64(rateBps / 8 * 0.05)
+	return min(max(t, 256), paceBytes, size)
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
 // handlePlaintext sends the plaintext to an edge-decrypt client of a
 // trusted edge: it holds the request until the client's start time
-// (target minus its minimum expected transfer time), then sends paced at
-// that client's best rate, so that the last byte leaves no earlier than
-// the target, which is never before the release time. A client that has
+// (target minus its minimum expected transfer time and a margin), then
+// sends paced at that client's best rate, holding the last bytes until the
+// target, which is never before the release time. A client that has
 // not subscribed for edge decryption gets nothing.
 func (p *Peer) handlePlaintext(w http.ResponseWriter, req *http.Request) {
 	label, ok := p.caller(w, req)
@@ -253,14 +267,28 @@ func (p *Peer) handlePlaintext(w http.ResponseWriter, req *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	flusher, _ := w.(http.Flusher)
 	pacer := schedule.Pacer{Start: start, RateBps: rate}
+	// The last tail bytes leave at the target, never before: whatever the
+	// start and the client's real rate, it cannot finish early.
+	r.mu.Lock()
+	target := r.targetLocked()
+	r.mu.Unlock()
+	tail := tailBytes(rate, r.rec.Size)
 	buf := make([]byte, paceBytes)
 	var sent int64
 	for sent < r.rec.Size {
-		n, err := f.Read(buf)
+		want := int64(len(buf))
+		if left := r.rec.Size - tail - sent; left > 0 {
+			want = min(want, left)
+		}
+		n, err := f.Read(buf[:want])
 		if n == 0 && err != nil {
 			return
 		}
-		if !r.sleepUntil(req.Context(), pacer.NotBefore(sent+int64(n))) {
+		at := pacer.NotBefore(sent + int64(n))
+		if sent+int64(n) > r.rec.Size-tail {
+			at = maxTime(at, target)
+		}
+		if !r.sleepUntil(req.Context(), at) {
 			return
 		}
 		if _, err := w.Write(buf[:n]); err != nil {

@@ -333,7 +333,15 @@ func Experiment(ctx context.Context, o Options) (*Result, error) {
 				fctx, cancel := context.WithDeadline(ctx, p.endAt.Add(30*time.Second))
 				defer cancel()
 				fr, err := cl.Fetch(fctx, crelease.FetchOptions{Work: p.work, Out: outFile, Client: name, EdgeDecrypt: edge, Naive: p.naive,
-					Deadline: p.endAt.Add(20 * time.Second), NoRelay: true})
+					Deadline: p.endAt.Add(20 * time.Second), NoRelay: true,
+					// Decrypt (and check the hash) 3 s after the key: the
+					// clients share this process's CPU, real ones do not.
+					BeforeDecrypt: func(ctx context.Context) error {
+						if !sleepUntil(ctx, time.Now().Add(3*time.Second)) {
+							return ctx.Err()
+						}
+						return nil
+					}})
 				os.Remove(outFile)
 				os.Remove(outFile + ".part")
 				os.Remove(outFile + ".tmp")
