@@ -86,7 +86,9 @@ type ReportView struct {
 	Reason  string         `json:"reason,omitempty"`
 	Clients []ClientReport `json:"clients"`
 	// SpreadMS is max - min access time over clients that had the
-	// ciphertext before the key (or -1 if fewer than one such client).
+	// ciphertext when the key went out (the threshold-th share statement
+	// on chain; a client's own key receipt when the chain has fewer), or
+	// -1 if there is no such client.
 	SpreadMS float64 `json:"spread_ms"`
 	// EdgeSpreadMS is the same over edge-decrypt clients, and
 	// EdgeVsKeyMS the largest distance of an edge-decrypt client's access
@@ -131,10 +133,24 @@ func Summarize(v *rc.ReportView) *ReportView {
 	for _, ks := range rec.KeyServers {
 		out.KeyServers = append(out.KeyServers, ks.Name)
 	}
+	var sent []time.Time
 	for _, s := range v.Shares {
-		if t, err := time.Parse(time.RFC3339Nano, s.SentAt); err == nil && t.Before(releaseAt) {
+		t, err := time.Parse(time.RFC3339Nano, s.SentAt)
+		if err != nil {
+			continue
+		}
+		sent = append(sent, t)
+		if t.Before(releaseAt) {
 			out.SharesBeforeT++
 		}
+	}
+	// The key went out when the threshold-th share was released (by the
+	// key servers' signed statements on chain); without enough statements
+	// on chain, each client's own key receipt stands in for it.
+	var keyOut time.Time
+	if len(sent) >= rec.Threshold && rec.Threshold > 0 {
+		sort.Slice(sent, func(i, j int) bool { return sent[i].Before(sent[j]) })
+		keyOut = sent[rec.Threshold-1]
 	}
 	parse := func(s string) time.Time {
 		t, _ := time.Parse(time.RFC3339Nano, s)
@@ -161,7 +177,9 @@ func Summarize(v *rc.ReportView) *ReportView {
 			switch {
 			case a.EdgeDecrypt:
 				edgeAccess = append(edgeAccess, acc)
-			case !ct.IsZero() && !kt.IsZero() && !ct.After(kt):
+			case !ct.IsZero() && !kt.IsZero() && !keyOut.IsZero() && !ct.After(keyOut):
+				keyAccess = append(keyAccess, acc)
+			case !ct.IsZero() && !kt.IsZero() && keyOut.IsZero() && !ct.After(kt):
 				keyAccess = append(keyAccess, acc)
 			}
 		}

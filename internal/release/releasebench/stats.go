@@ -39,7 +39,9 @@ type Summary struct {
 	Clients  int `json:"clients"`
 	// SpreadMS is max - min access time over the clients the run is
 	// about: in (a) every client; otherwise the key clients that held the
-	// ciphertext before the key arrived. -1 when there are none.
+	// ciphertext when the key went out (the first key receipt of the run:
+	// a client still downloading gets its key queued behind its own data).
+	// -1 when there are none.
 	SpreadMS float64 `json:"spread_ms"`
 	// FirstMS and LastMS are the earliest and latest such access after T.
 	FirstMS float64 `json:"first_ms"`
@@ -62,6 +64,12 @@ type Summary struct {
 func Summarize(r *Run, allClients bool) Summary {
 	s := Summary{Clients: len(r.Clients), SpreadMS: -1}
 	end := float64(r.EndAt.Sub(r.ReleaseAt)) / float64(time.Millisecond)
+	sent := math.Inf(1) // the key went out: the first key receipt
+	for _, c := range r.Clients {
+		if c.KeyMS != nil && !c.EdgeDecrypt {
+			sent = min(sent, *c.KeyMS)
+		}
+	}
 	var key, edge, keyTimes []float64
 	for _, c := range r.Clients {
 		if c.AccessMS == nil {
@@ -81,7 +89,7 @@ func Summarize(r *Run, allClients bool) Summary {
 			edge = append(edge, a)
 		case allClients:
 			key = append(key, a)
-		case c.CiphertextMS != nil && c.KeyMS != nil && *c.CiphertextMS <= *c.KeyMS:
+		case c.CiphertextMS != nil && c.KeyMS != nil && *c.CiphertextMS <= sent:
 			key = append(key, a)
 		}
 		if c.KeyMS != nil && !c.EdgeDecrypt {

@@ -15,11 +15,11 @@ func TestSummarize(t *testing.T) {
 	r := &Run{Name: "d", ReleaseAt: T, EndAt: T.Add(10 * time.Second), Clients: []ClientResult{
 		{Name: "k1", CiphertextMS: ms(-5000), KeyMS: ms(10), AccessMS: ms(12)},
 		{Name: "k2", CiphertextMS: ms(-100), KeyMS: ms(30), AccessMS: ms(40)},
-		{Name: "late", CiphertextMS: ms(2000), KeyMS: ms(30), AccessMS: ms(2001)}, // ciphertext after the key: not in the spread
+		{Name: "late", CiphertextMS: ms(2000), KeyMS: ms(2001), AccessMS: ms(2001)}, // ciphertext after the key went out (10 ms): not in the spread
 		{Name: "e1", EdgeDecrypt: true, AccessMS: ms(100)},
 		{Name: "e2", EdgeDecrypt: true, AccessMS: ms(-3)},
 		{Name: "miss", Error: "no key"},
-		{Name: "afterE", CiphertextMS: ms(11000), KeyMS: ms(11000), AccessMS: ms(11000)},
+		{Name: "afterE", CiphertextMS: ms(9), KeyMS: ms(11000), AccessMS: ms(11000)},
 	}}
 	s := Summarize(r, false)
 	if s.Accessed != 6 || s.Clients != 7 || s.Early != 1 || s.MissedEnd != 2 {
