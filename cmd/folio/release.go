@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -396,7 +397,7 @@ func newReleaseReportCmd(g *globals) *cobra.Command {
 
 func newReleaseBenchCmd(g *globals) *cobra.Command {
 	var o releasebench.Options
-	var out, contract, releaseContract, minRate, maxRate string
+	var out, contract, releaseContract, minRate, maxRate, from string
 	var runs []string
 	cmd := &cobra.Command{
 		Use:   "bench --out DIR",
@@ -413,6 +414,18 @@ scripts/bench-release.sh checks and installs them. With the defaults (100 client
 for the work, in the naive run as in the ciphertext-ahead runs.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if from != "" {
+				raw, err := os.ReadFile(from)
+				if err != nil {
+					return fmt.Errorf("--from: %w", err)
+				}
+				var res releasebench.Result
+				if err := json.Unmarshal(raw, &res); err != nil {
+					return fmt.Errorf("--from %s: not an experiment result: %w", from, err)
+				}
+				releasebench.Resummarize(&res)
+				return emitBench(g, &res, out, fmt.Sprintf("%.0fkbit", res.MinRate/1e3), fmt.Sprintf("%.0fMbit", res.MaxRate/1e6))
+			}
 			if err := releasebench.CheckTools(); err != nil {
 				return fmt.Errorf("the fairness experiment cannot run here: %w", err)
 			}
@@ -445,35 +458,7 @@ for the work, in the naive run as in the ciphertext-ahead runs.`,
 			if err != nil {
 				return err
 			}
-			raw, err := json.MarshalIndent(res, "", "  ")
-			if err != nil {
-				return err
-			}
-			hist := releasebench.Histogram(res.Runs)
-			for name, data := range map[string][]byte{"result.json": raw, "histogram.txt": []byte(hist), "histogram.svg": []byte(releasebench.SVG(res.Runs))} {
-				if err := os.WriteFile(filepath.Join(out, name), data, 0o644); err != nil {
-					return err
-				}
-			}
-			return g.emit(res, func(w io.Writer) {
-				fmt.Fprintf(w, "fairness experiment: %d clients per run, %d-byte work, links %s .. %s\n", res.Clients, res.Size, minRate, maxRate)
-				tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "RUN\tSPREAD\tFIRST\tLAST\tEARLY\tMISSED E\tACCESSED\tKEY AFTER T\tEDGE VS KEY\tWHAT")
-				for _, r := range res.Runs {
-					s := r.Summary
-					edge := ""
-					if s.EdgeVsKeyMS > 0 || s.EdgeSpreadMS > 0 {
-						edge = fmt.Sprintf("%.0f ms", s.EdgeVsKeyMS)
-					}
-					fmt.Fprintf(tw, "(%s)\t%s\t%s\t%s\t%d\t%d\t%d/%d\t%s\t%s\t%s\n", r.Name, benchMS(s.SpreadMS), benchMS(s.FirstMS), benchMS(s.LastMS),
-						s.Early, s.MissedEnd, s.Accessed, s.Clients, benchMS(s.KeyAfterMS), edge, r.Title)
-				}
-				tw.Flush()
-				for name, ok := range res.Targets {
-					fmt.Fprintf(w, "target %-55s %v\n", name+":", ok)
-				}
-				fmt.Fprintf(w, "\n%s\nwritten: %s, %s, %s\n", hist, filepath.Join(out, "result.json"), filepath.Join(out, "histogram.txt"), filepath.Join(out, "histogram.svg"))
-			})
+			return emitBench(g, res, out, minRate, maxRate)
 		},
 	}
 	f := cmd.Flags()
@@ -486,7 +471,50 @@ for the work, in the naive run as in the ciphertext-ahead runs.`,
 	f.StringVar(&minRate, "min-rate", "56kbit", "slowest client link")
 	f.StringVar(&maxRate, "max-rate", "100Mbit", "fastest client link")
 	f.StringSliceVar(&runs, "runs", []string{"a", "b", "c", "d"}, "runs to do")
+	f.StringVar(&from, "from", "", "do not run: recompute and print the figures of a saved result.json (written again into --out)")
 	return cmd
+}
+
+// emitBench writes the experiment's result, histogram and plot into out
+// and prints the figures.
+func emitBench(g *globals, res *releasebench.Result, out, minRate, maxRate string) error {
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	raw, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return err
+	}
+	hist := releasebench.Histogram(res.Runs)
+	for name, data := range map[string][]byte{"result.json": raw, "histogram.txt": []byte(hist), "histogram.svg": []byte(releasebench.SVG(res.Runs))} {
+		if err := os.WriteFile(filepath.Join(out, name), data, 0o644); err != nil {
+			return err
+		}
+	}
+	return g.emit(res, func(w io.Writer) {
+		fmt.Fprintf(w, "fairness experiment: %d clients per run, %d-byte work, links %s .. %s\n", res.Clients, res.Size, minRate, maxRate)
+		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "RUN\tSPREAD\tFIRST\tLAST\tEARLY\tMISSED E\tACCESSED\tKEY AFTER T\tEDGE VS KEY\tWHAT")
+		for _, r := range res.Runs {
+			s := r.Summary
+			edge := ""
+			if s.EdgeVsKeyMS > 0 || s.EdgeSpreadMS > 0 {
+				edge = fmt.Sprintf("%.0f ms", s.EdgeVsKeyMS)
+			}
+			fmt.Fprintf(tw, "(%s)\t%s\t%s\t%s\t%d\t%d\t%d/%d\t%s\t%s\t%s\n", r.Name, benchMS(s.SpreadMS), benchMS(s.FirstMS), benchMS(s.LastMS),
+				s.Early, s.MissedEnd, s.Accessed, s.Clients, benchMS(s.KeyAfterMS), edge, r.Title)
+		}
+		tw.Flush()
+		names := make([]string, 0, len(res.Targets))
+		for name := range res.Targets {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			fmt.Fprintf(w, "target %-60s %v\n", name+":", res.Targets[name])
+		}
+		fmt.Fprintf(w, "\n%s\nwritten: %s, %s, %s\n", hist, filepath.Join(out, "result.json"), filepath.Join(out, "histogram.txt"), filepath.Join(out, "histogram.svg"))
+	})
 }
 
 // benchMS formats milliseconds for the experiment's table.

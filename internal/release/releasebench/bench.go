@@ -390,6 +390,17 @@ func Experiment(ctx context.Context, o Options) (*Result, error) {
 	return res, nil
 }
 
+// Resummarize recomputes every run's figures and the targets from the
+// clients' raw times (a saved result read back, after a change of the
+// figures' definitions). Run "a" is the naive run: its spread covers every
+// client.
+func Resummarize(res *Result) {
+	for _, r := range res.Runs {
+		r.Summary = Summarize(r, r.Name == "a")
+	}
+	res.Targets = targets(res.Runs)
+}
+
 // isEdgeClient picks n of the clients spread over the rates.
 func isEdgeClient(i, clients, n int) bool {
 	if n <= 0 {
