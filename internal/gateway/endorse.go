@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -93,7 +94,9 @@ func (g *Gateway) Endorse(ctx context.Context, req *connect.Request[foliov1.Endo
 
 // disagreementBackoff are the pauses before asking endorsers again after
 // they disagreed.
-var disagreementBackoff = []time.Duration{20 * time.Millisecond, 100 * time.Millisecond, 300 * time.Millisecond}
+// A peer trails another by at most a block's delivery and commit, which
+// under load can take a second.
+var disagreementBackoff = []time.Duration{20 * time.Millisecond, 100 * time.Millisecond, 300 * time.Millisecond, 600 * time.Millisecond, 1000 * time.Millisecond}
 
 // endorsed is one organisation's answer: a peer's response or the errors
 // of every peer tried.
@@ -139,6 +142,23 @@ func (g *Gateway) collect(ctx context.Context, orgs []string, sp *foliov1.Signed
 // contract refusal is returned as the contract's error; a disagreement as
 // CodeAborted.
 func (g *Gateway) checkEndorsed(results []endorsed, inv *foliov1.ContractInvocation) (first *endorsed, endorsers []*identity.Identity, endorsements []*foliov1.Endorsement, failures []string, err error) {
+	// One endorser accepting what another refuses is a disagreement too
+	// (typically the refusing one has not committed the block that made
+	// the call valid yet), not a refusal: it is retried like one.
+	var refused, accepted *endorsed
+	for i := range results {
+		if r := &results[i]; r.err == nil {
+			if st := r.resp.GetResponse().GetStatus(); st < 200 || st > 299 {
+				refused = cmp.Or(refused, r)
+			} else {
+				accepted = cmp.Or(accepted, r)
+			}
+		}
+	}
+	if refused != nil && accepted != nil {
+		return nil, nil, nil, nil, connect.NewError(connect.CodeAborted, fmt.Errorf("endorsers disagree: %s accepts %s.%s, %s refuses it: %s (status %d) (their committed state differs, e.g. one is behind; retry)",
+			accepted.node.Name, inv.Contract, inv.Function, refused.node.Name, refused.resp.Response.Message, refused.resp.Response.Status))
+	}
 	for i := range results {
 		r := &results[i]
 		if r.err != nil {
