@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -146,6 +147,21 @@ type Checked struct {
 
 // Check verifies a signed proposal without running it.
 func (e *Endorser) Check(sp *foliov1.SignedProposal, query bool) (*Checked, error) {
+	return e.check(sp, query, nil)
+}
+
+// CheckQueryFrom checks a query proposal that arrived over a mutually
+// authenticated TLS connection whose client certificate is conn. When conn
+// is the proposal's creator certificate, the TLS handshake already proved
+// that the caller holds the creator's key, so the proposal signature is not
+// verified again: a query is neither recorded nor forwarded, and its
+// signature would only add non-repudiation that nobody keeps. Otherwise
+// (conn nil or another certificate) it is Check(sp, true).
+func (e *Endorser) CheckQueryFrom(sp *foliov1.SignedProposal, conn *x509.Certificate) (*Checked, error) {
+	return e.check(sp, true, conn)
+}
+
+func (e *Endorser) check(sp *foliov1.SignedProposal, query bool, conn *x509.Certificate) (*Checked, error) {
 	p, err := types.ParseSignedProposal(sp)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadProposal, err)
@@ -158,8 +174,10 @@ func (e *Endorser) Check(sp *foliov1.SignedProposal, query bool) (*Checked, erro
 	if err != nil {
 		return nil, fmt.Errorf("%w: creator: %v", ErrNotAuthorized, err)
 	}
-	if err := fcrypto.Verify(creator.Cert.PublicKey, types.DomainProposal, sp.ProposalBytes, sp.Signature); err != nil {
-		return nil, fmt.Errorf("%w: proposal signature of %s: %v", ErrNotAuthorized, creator.Label(), err)
+	if authenticated := query && conn != nil && bytes.Equal(conn.Raw, creator.Cert.Raw); !authenticated {
+		if err := fcrypto.Verify(creator.Cert.PublicKey, types.DomainProposal, sp.ProposalBytes, sp.Signature); err != nil {
+			return nil, fmt.Errorf("%w: proposal signature of %s: %v", ErrNotAuthorized, creator.Label(), err)
+		}
 	}
 	at := time.Unix(0, h.TimestampUnixNano)
 	if d := e.o.Now().Sub(at); d > e.o.TimeWindow || d < -e.o.TimeWindow {

@@ -188,3 +188,26 @@ func TestNotInstalledOrWrongPackage(t *testing.T) {
 		t.Fatalf("not installed: %v", err)
 	}
 }
+
+// TestQueryAuthenticatedByTLS: a query whose creator is the TLS client of
+// its connection skips the proposal signature; any other connection, or an
+// invocation, still needs a valid signature.
+func TestQueryAuthenticatedByTLS(t *testing.T) {
+	f := newFixture(t, true)
+	other := f.peer2 // a certificate that is not the creator's
+	forged := f.proposal(t, f.user, "get", map[string]string{"id": "W1"})
+	forged.Signature[len(forged.Signature)-3] ^= 1
+	if _, err := f.e1.CheckQueryFrom(forged, f.user.Cert); err != nil {
+		t.Fatalf("query over the creator's own TLS connection: %v", err)
+	}
+	for name, check := range map[string]func() error{
+		"no connection":        func() error { _, err := f.e1.CheckQueryFrom(forged, nil); return err },
+		"another's connection": func() error { _, err := f.e1.CheckQueryFrom(forged, other.Cert); return err },
+		"Check(query)":         func() error { _, err := f.e1.Check(forged, true); return err },
+		"Check(invoke)":        func() error { _, err := f.e1.Check(forged, false); return err },
+	} {
+		if err := check(); !errors.Is(err, ErrNotAuthorized) {
+			t.Errorf("%s: forged signature accepted or wrong error: %v", name, err)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 
@@ -15,7 +16,13 @@ import (
 // returns the contract's response; nothing is endorsed or ordered. A
 // contract error (4xx/5xx) comes back as an RPC error with its message.
 func (g *Gateway) Evaluate(ctx context.Context, req *connect.Request[foliov1.EvaluateRequest]) (*connect.Response[foliov1.EvaluateResponse], error) {
-	c, err := g.o.Endorser.Check(req.Msg.GetProposal(), true)
+	var conn *x509.Certificate
+	if g.o.Caller != nil {
+		if id, ok := g.o.Caller(ctx); ok {
+			conn = id.Cert
+		}
+	}
+	c, err := g.o.Endorser.CheckQueryFrom(req.Msg.GetProposal(), conn)
 	if err != nil {
 		return nil, connect.NewError(endorseCode(err), err)
 	}

@@ -45,7 +45,11 @@ type Node struct {
 type Options struct {
 	ChannelID string
 	// Self is this peer.
-	Self      Node
+	Self Node
+	// Caller, if set, returns the identity the TLS client certificate of a
+	// request's connection proved; a query whose creator is that identity
+	// skips the proposal signature check (endorse.CheckQueryFrom).
+	Caller    func(ctx context.Context) (*identity.Identity, bool)
 	Endorser  *endorse.Endorser
 	Committer *commit.Committer
 	Contracts *lifecycle.Registry

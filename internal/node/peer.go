@@ -89,7 +89,7 @@ func startPeer(ctx context.Context, e *env) error {
 	for _, o := range ch.Orderers {
 		orderers = append(orderers, gateway.Node{Name: o.Name, MSPID: mspOf[o.Org], NodeID: o.NodeId})
 	}
-	gw, err := gateway.New(gateway.Options{ChannelID: ch.ChannelId, Self: self, Endorser: end, Committer: com, Contracts: contracts,
+	gw, err := gateway.New(gateway.Options{ChannelID: ch.ChannelId, Self: self, Caller: Caller, Endorser: end, Committer: com, Contracts: contracts,
 		MSP: e.verifier, Host: e.host, Peers: peers, Orderers: orderers, Logger: e.log.With("component", "gateway")})
 	if err != nil {
 		return err
