@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"regexp"
 	"time"
 	"unicode/utf8"
@@ -98,14 +99,47 @@ func Decode(b []byte, v Validator) error {
 	return nil
 }
 
-// Encode marshals a message.
+// Encode marshals a message. The messages are structs of strings, integers
+// and finite floats (their MarshalJSON clamps measurements that came out
+// infinite or NaN), so marshalling cannot fail; if it ever did, the empty
+// body would be refused by the receiver's Decode as malformed, never
+// crash this node.
 func Encode(v any) []byte {
 	b, err := json.Marshal(v)
 	if err != nil {
-		// Only plain structs of strings and numbers are encoded.
-		panic(fmt.Sprintf("release wire: encode %T: %v", v, err))
+		return nil
 	}
 	return b
+}
+
+// finite maps a measurement that came out infinite or NaN (a rate over a
+// zero interval, say) to 0, which every message reads as "unknown".
+func finite(f float64) float64 {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0
+	}
+	return f
+}
+
+// MarshalJSON encodes p with its measurements finite.
+func (p ClientPrediction) MarshalJSON() ([]byte, error) {
+	type plain ClientPrediction
+	p.RateBps, p.RTTMS = finite(p.RateBps), finite(p.RTTMS)
+	return json.Marshal(plain(p))
+}
+
+// MarshalJSON encodes p with its rate finite.
+func (p Progress) MarshalJSON() ([]byte, error) {
+	type plain Progress
+	p.RateBps = finite(p.RateBps)
+	return json.Marshal(plain(p))
+}
+
+// MarshalJSON encodes s with its clock skew finite.
+func (s EdgeStatus) MarshalJSON() ([]byte, error) {
+	type plain EdgeStatus
+	s.ClockSkewMS = finite(s.ClockSkewMS)
+	return json.Marshal(plain(s))
 }
 
 var (

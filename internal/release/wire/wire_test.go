@@ -2,7 +2,9 @@ package wire
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -141,4 +143,24 @@ func FuzzParseReply(f *testing.F) {
 			t.Fatalf("%x accepted as %x", raw, b)
 		}
 	})
+}
+
+// TestEncodeNonFiniteMeasurements: a rate or skew that came out infinite
+// or NaN is sent as 0 (unknown) instead of failing the encoding.
+func TestEncodeNonFiniteMeasurements(t *testing.T) {
+	for _, v := range []any{
+		ClientPrediction{Client: "c1", RateBps: math.Inf(1), RTTMS: math.NaN()},
+		Progress{Client: "c1", Bytes: 1, Total: 2, RateBps: math.NaN()},
+		EdgeStatus{ClockSkewMS: math.Inf(-1)},
+		[]ClientPrediction{{Client: "c2", RateBps: math.Inf(-1)}},
+	} {
+		b := Encode(v)
+		if len(b) == 0 || bytes.Contains(b, []byte("Inf")) || bytes.Contains(b, []byte("NaN")) {
+			t.Fatalf("Encode(%T) = %q", v, b)
+		}
+	}
+	var p Progress
+	if err := json.Unmarshal(Encode(Progress{Client: "c1", RateBps: 12.5}), &p); err != nil || p.RateBps != 12.5 {
+		t.Fatalf("finite rate not kept: %+v %v", p, err)
+	}
 }
