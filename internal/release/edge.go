@@ -28,14 +28,8 @@ func (p *Peer) handleSubscribe(w http.ResponseWriter, req *http.Request) {
 	if !ok {
 		return
 	}
-	raw, err := io.ReadAll(io.LimitReader(req.Body, 64<<10))
-	if err != nil {
-		httpError(w, http.StatusBadRequest, "%v", err)
-		return
-	}
 	var s wire.Subscribe
-	if err := wire.Decode(raw, &s); err != nil {
-		httpError(w, http.StatusBadRequest, "%v", err)
+	if !decodeBody(w, req, &s) {
 		return
 	}
 	if !ownsClientName(label, s.Client) {
@@ -218,6 +212,20 @@ func (r *rel) unreachableReasonLocked() string {
 	return fmt.Sprintf("%d of %d shares released (%d needed); key servers not releasing: %v", len(r.mu.shares), len(r.rec.KeyServers), r.rec.Threshold, bad)
 }
 
+// decodeBody reads a small JSON request body into v, answering 400 with
+// the reason when it is unreadable or invalid.
+func decodeBody(w http.ResponseWriter, req *http.Request, v wire.Validator) bool {
+	raw, err := io.ReadAll(io.LimitReader(req.Body, 64<<10))
+	if err == nil {
+		err = wire.Decode(raw, v)
+	}
+	if err != nil {
+		httpError(w, http.StatusBadRequest, "%v", err)
+		return false
+	}
+	return true
+}
+
 // handleProgress records a client's ciphertext progress, its measured
 // rate and its answer to a ping.
 func (p *Peer) handleProgress(w http.ResponseWriter, req *http.Request) {
@@ -229,14 +237,8 @@ func (p *Peer) handleProgress(w http.ResponseWriter, req *http.Request) {
 	if !ok {
 		return
 	}
-	raw, err := io.ReadAll(io.LimitReader(req.Body, 64<<10))
-	if err != nil {
-		httpError(w, http.StatusBadRequest, "%v", err)
-		return
-	}
 	var pr wire.Progress
-	if err := wire.Decode(raw, &pr); err != nil {
-		httpError(w, http.StatusBadRequest, "%v", err)
+	if !decodeBody(w, req, &pr) {
 		return
 	}
 	if !ownsClientName(label, pr.Client) {
