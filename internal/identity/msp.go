@@ -66,25 +66,17 @@ type Verifier struct {
 		sync.RWMutex
 		// orgs by MSP ID; revocation lists replaced wholesale by UpdateCRL.
 		orgs map[string]*orgState
-		// valid caches identities that passed every check, keyed by MSP ID
-		// and certificate hash, so a busy node does not re-verify the same
-		// CA signature on every request. Expiry is still checked on every
-		// hit; any change of a revocation list empties it.
-		valid map[cacheKey]*Identity
-		// serialized caches the same identities by the SHA-256 of their
-		// serialized form (MSP ID and PEM certificate), so that a hit skips
-		// the PEM and X.509 parsing too: every transaction carries its
-		// creator and endorsers serialized. Emptied with valid.
-		serialized map[[32]byte]*Identity
+		// valid caches identities that passed every check, so a busy node
+		// does not re-verify the same CA signature (nor re-parse the same
+		// serialized certificate) on every request. Keys are SHA-256
+		// digests: of the MSP ID and certificate (Validate) or of the
+		// serialized identity (ValidateSerialized). Expiry is still checked
+		// on every hit; any change of a revocation list empties it.
+		valid map[[32]byte]*Identity
 		// generation counts revocation-list changes, so that a validation
 		// that raced with one is not cached.
 		generation uint64
 	}
-}
-
-type cacheKey struct {
-	mspID string
-	cert  [32]byte
 }
 
 // maxCachedIdentities bounds the validation cache; when full it is emptied.
@@ -105,8 +97,7 @@ func NewVerifier(orgs []Org, now func() time.Time) (*Verifier, error) {
 	}
 	v := &Verifier{now: now}
 	v.mu.orgs = make(map[string]*orgState, len(orgs))
-	v.mu.valid = map[cacheKey]*Identity{}
-	v.mu.serialized = map[[32]byte]*Identity{}
+	v.mu.valid = map[[32]byte]*Identity{}
 	for _, o := range orgs {
 		if o.MSPID == "" || o.Root == nil {
 			return nil, fmt.Errorf("msp: organisation %q needs an MSP ID and a root certificate", o.Name)
@@ -149,27 +140,49 @@ func (v *Verifier) RootPool() *x509.CertPool {
 // exactly one Folio role. The returned Identity may be shared with other
 // callers: do not modify it.
 func (v *Verifier) Validate(mspID string, cert *x509.Certificate) (*Identity, error) {
-	key := cacheKey{mspID: mspID, cert: sha256.Sum256(cert.Raw)}
-	v.mu.RLock()
-	cached, gen := v.mu.valid[key], v.mu.generation
-	v.mu.RUnlock()
-	if cached != nil && !v.now().After(cert.NotAfter) && !v.now().Before(cert.NotBefore) {
-		return cached, nil
+	h := sha256.New()
+	h.Write([]byte(mspID))
+	h.Write([]byte{0})
+	h.Write(cert.Raw)
+	key := [32]byte(h.Sum(nil))
+	id, gen := v.cached(key)
+	if id != nil {
+		return id, nil
 	}
 	id, err := v.validate(mspID, cert)
 	if err == nil {
-		v.mu.Lock()
-		if v.mu.generation != gen {
-			v.mu.Unlock()
-			return id, nil
-		}
-		if len(v.mu.valid) >= maxCachedIdentities {
-			v.mu.valid = map[cacheKey]*Identity{}
-		}
-		v.mu.valid[key] = id
-		v.mu.Unlock()
+		v.remember(key, id, gen)
 	}
 	return id, err
+}
+
+// cached returns the identity cached under key if it is still within its
+// validity period, and the revocation generation to remember a fresh
+// validation under.
+func (v *Verifier) cached(key [32]byte) (*Identity, uint64) {
+	v.mu.RLock()
+	id, gen := v.mu.valid[key], v.mu.generation
+	v.mu.RUnlock()
+	if id != nil {
+		if now := v.now(); now.After(id.Cert.NotAfter) || now.Before(id.Cert.NotBefore) {
+			id = nil
+		}
+	}
+	return id, gen
+}
+
+// remember caches id under key unless a revocation list changed since
+// generation gen was read; a full cache is emptied.
+func (v *Verifier) remember(key [32]byte, id *Identity, gen uint64) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.mu.generation != gen {
+		return
+	}
+	if len(v.mu.valid) >= maxCachedIdentities {
+		v.mu.valid = map[[32]byte]*Identity{}
+	}
+	v.mu.valid[key] = id
 }
 
 func (v *Verifier) validate(mspID string, cert *x509.Certificate) (*Identity, error) {
@@ -209,31 +222,17 @@ func (v *Verifier) validate(mspID string, cert *x509.Certificate) (*Identity, er
 
 // ValidateSerialized parses SerializedIdentity bytes and validates them.
 func (v *Verifier) ValidateSerialized(b []byte) (*Identity, error) {
-	h := sha256.Sum256(b)
-	v.mu.RLock()
-	cached, gen := v.mu.serialized[h], v.mu.generation
-	v.mu.RUnlock()
-	if cached != nil {
-		if now := v.now(); !now.After(cached.Cert.NotAfter) && !now.Before(cached.Cert.NotBefore) {
-			return cached, nil
-		}
+	key := sha256.Sum256(b)
+	id, gen := v.cached(key)
+	if id != nil {
+		return id, nil
 	}
 	mspID, cert, err := Deserialize(b)
 	if err != nil {
 		return nil, err
 	}
-	id, err := v.Validate(mspID, cert)
-	if err == nil {
-		v.mu.Lock()
-		if v.mu.generation != gen {
-			v.mu.Unlock()
-			return id, nil
-		}
-		if len(v.mu.serialized) >= maxCachedIdentities {
-			v.mu.serialized = map[[32]byte]*Identity{}
-		}
-		v.mu.serialized[h] = id
-		v.mu.Unlock()
+	if id, err = v.Validate(mspID, cert); err == nil {
+		v.remember(key, id, gen)
 	}
 	return id, err
 }
@@ -293,8 +292,7 @@ func (v *Verifier) UpdateCRL(mspID string, der []byte) error {
 		revoked[serialHex(e.SerialNumber)] = e.RevocationTime
 	}
 	o.revoked, o.crlNumber, o.crlAt = revoked, crl.Number, crl.ThisUpdate
-	v.mu.valid = map[cacheKey]*Identity{}
-	v.mu.serialized = map[[32]byte]*Identity{}
+	v.mu.valid = map[[32]byte]*Identity{}
 	v.mu.generation++
 	return nil
 }
