@@ -17,6 +17,11 @@ const (
 	KindOcall      uint8 = 3
 	KindOcallReply uint8 = 4
 	KindCancel     uint8 = 5
+	// KindBatch carries several ecall frames in one crossing, and
+	// KindBatchReply the replies of a batch's ecalls that finished
+	// together (see SplitBatch).
+	KindBatch      uint8 = 6
+	KindBatchReply uint8 = 7
 )
 
 // Ecall operations.
@@ -127,7 +132,7 @@ func ReadFrame(r io.Reader) (Frame, error) {
 		return Frame{}, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, MaxFrameBytes)
 	}
 	f := Frame{Kind: h[4], Op: h[5], ID: binary.BigEndian.Uint64(h[6:])}
-	if f.Kind < KindEcall || f.Kind > KindCancel {
+	if f.Kind < KindEcall || f.Kind > KindBatchReply {
 		return Frame{}, fmt.Errorf("%w: frame kind %d", ErrMalformed, f.Kind)
 	}
 	f.Payload = make([]byte, int(n)-(HeaderBytes-4))
@@ -135,4 +140,35 @@ func ReadFrame(r io.Reader) (Frame, error) {
 		return Frame{}, fmt.Errorf("wire: truncated frame: %w", err)
 	}
 	return f, nil
+}
+
+// MaxBatchFrames bounds the frames of one batch.
+const MaxBatchFrames = 1024
+
+// SplitBatch splits the payload of a KindBatch or KindBatchReply frame
+// into the frames it carries, each a whole frame (header included) of
+// kind want (KindEcall in a batch, KindEcallReply in a batch reply).
+// Payloads alias b. An empty batch reply is valid: a batch whose ecalls
+// all finished late (each then has a reply frame of its own).
+func SplitBatch(b []byte, want uint8) ([]Frame, error) {
+	var fs []Frame
+	for len(b) > 0 {
+		if len(fs) == MaxBatchFrames {
+			return nil, fmt.Errorf("%w: more than %d frames in a batch", ErrMalformed, MaxBatchFrames)
+		}
+		if len(b) < HeaderBytes {
+			return nil, fmt.Errorf("%w: batch ends in a truncated frame header (%d bytes)", ErrMalformed, len(b))
+		}
+		n := binary.BigEndian.Uint32(b[:4])
+		if n < HeaderBytes-4 || uint64(n)+4 > uint64(len(b)) {
+			return nil, fmt.Errorf("%w: batched frame of length %d in %d bytes", ErrMalformed, n, len(b))
+		}
+		f := Frame{Kind: b[4], Op: b[5], ID: binary.BigEndian.Uint64(b[6:HeaderBytes]), Payload: b[HeaderBytes : 4+n : 4+n]}
+		if f.Kind != want {
+			return nil, fmt.Errorf("%w: frame kind %d in a batch of kind %d frames", ErrMalformed, f.Kind, want)
+		}
+		fs = append(fs, f)
+		b = b[4+n:]
+	}
+	return fs, nil
 }

@@ -72,3 +72,29 @@ func FuzzReadFrame(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSplitBatch splits arbitrary bytes as a batch: no panic, and the
+// frames found re-encode to the bytes they came from.
+func FuzzSplitBatch(f *testing.F) {
+	a, _ := Finish(append(Begin(nil, KindEcall, OpSimulate, 7), "xyz"...))
+	b, _ := Finish(Begin(nil, KindEcall, OpPing, 8))
+	f.Add(append(append([]byte(nil), a...), b...))
+	f.Add(a[:len(a)-1])
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fs, err := SplitBatch(b, KindEcall)
+		if err != nil {
+			return
+		}
+		var enc []byte
+		for _, fr := range fs {
+			one, err := Finish(append(Begin(nil, fr.Kind, fr.Op, fr.ID), fr.Payload...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			enc = append(enc, one...)
+		}
+		if !bytes.Equal(enc, b) {
+			t.Fatalf("%d frames re-encode differently", len(fs))
+		}
+	})
+}

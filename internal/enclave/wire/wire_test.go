@@ -169,3 +169,38 @@ func TestValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestSplitBatch: a batch splits into its frames; a truncated frame, a
+// frame of the wrong kind or too many frames are refused.
+func TestSplitBatch(t *testing.T) {
+	frame := func(kind uint8, id uint64, payload string) []byte {
+		f, err := Finish(append(Begin(nil, kind, OpSimulate, id), payload...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	batch := append(frame(KindEcall, 1, "one"), frame(KindEcall, 2, "")...)
+	fs, err := SplitBatch(batch, KindEcall)
+	if err != nil || len(fs) != 2 || fs[0].ID != 1 || string(fs[0].Payload) != "one" || fs[1].ID != 2 || len(fs[1].Payload) != 0 {
+		t.Fatalf("split: %+v, %v", fs, err)
+	}
+	if fs, err := SplitBatch(nil, KindEcallReply); err != nil || len(fs) != 0 {
+		t.Fatalf("empty batch reply: %+v, %v", fs, err)
+	}
+	var many []byte
+	for i := 0; i <= MaxBatchFrames; i++ {
+		many = append(many, frame(KindEcall, uint64(i), "")...)
+	}
+	for name, b := range map[string][]byte{
+		"truncated header":  batch[:len(batch)-2],
+		"truncated payload": frame(KindEcall, 1, "one")[:16],
+		"wrong kind":        append(frame(KindEcall, 1, ""), frame(KindOcall, 2, "")...),
+		"short length":      {0, 0, 0, 3, KindEcall, OpSimulate, 0, 0, 0, 0, 0, 0, 0, 1},
+		"too many frames":   many,
+	} {
+		if _, err := SplitBatch(b, KindEcall); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: %v, want ErrMalformed", name, err)
+		}
+	}
+}
