@@ -10,6 +10,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/folio-ledger/folio/internal/enclave/seal"
 	"github.com/folio-ledger/folio/internal/enclave/trusted"
@@ -64,7 +65,7 @@ func ServeChild(ctx context.Context, conn io.ReadWriteCloser, opts ChildOptions)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	c := &childServer{opts: opts, log: opts.Logger, base: ctx, ep: newEndpoint(conn, wire.KindOcall), work: make(chan func())}
+	c := &childServer{opts: opts, log: opts.Logger, base: ctx, ep: newEndpoint(conn, wire.KindOcall, nil), work: make(chan func())}
 	c.mu.cancels = map[uint64]context.CancelFunc{}
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
@@ -123,21 +124,120 @@ func (c *childServer) handle(f wire.Frame) {
 			c.replyFromReader(f, nil, nil) // nothing to do: answer at once
 			return
 		}
-		ctx, cancel := context.WithCancel(c.base)
-		c.mu.Lock()
-		c.mu.cancels[f.ID] = cancel
-		c.mu.Unlock()
-		c.dispatch(func() {
-			defer func() {
-				c.mu.Lock()
-				delete(c.mu.cancels, f.ID)
-				c.mu.Unlock()
-				cancel()
-			}()
-			c.serve(ctx, f)
-		})
+		c.start(f, func(m wire.Message, err error) { c.reply(f, m, err) })
+	case wire.KindBatch:
+		c.serveBatch(f)
 	default:
 		c.log.Warn("unexpected frame from the host", "kind", f.Kind, "op", f.Op)
+	}
+}
+
+// start runs ecall f on a worker, cancelable by the host, and gives its
+// result to done.
+func (c *childServer) start(f wire.Frame, done func(wire.Message, error)) {
+	ctx, cancel := context.WithCancel(c.base)
+	c.mu.Lock()
+	c.mu.cancels[f.ID] = cancel
+	c.mu.Unlock()
+	c.dispatch(func() {
+		m, err := c.serve(ctx, f)
+		c.mu.Lock()
+		delete(c.mu.cancels, f.ID)
+		c.mu.Unlock()
+		cancel()
+		done(m, err)
+	})
+}
+
+// batchHold is how long a batch's reply waits for its slowest ecall:
+// then the replies ready leave, and each later one leaves in a frame of
+// its own, so one stuck call (a contract looping until its timeout, a
+// slow state read) does not hold the others or the host's next batch.
+const batchHold = 10 * time.Millisecond
+
+// serveBatch runs the ecalls of batch f concurrently and replies to them
+// in one KindBatchReply frame when they are all done, or after batchHold
+// with those done then. A batch that does not split gets an empty reply
+// (its ecalls are lost, and the host's own calls time out: only a broken
+// host sends one); so does an init in a batch, which is refused.
+func (c *childServer) serveBatch(f wire.Frame) {
+	fs, err := wire.SplitBatch(f.Payload, wire.KindEcall)
+	if err != nil {
+		c.log.Warn("malformed batch from the host", "err", err)
+		fs = nil
+	}
+	b := &batchReply{c: c, id: f.ID, pending: len(fs)}
+	if len(fs) == 0 {
+		go b.flush() // this is the reader: it must not wait in a write
+		return
+	}
+	b.timer = time.AfterFunc(batchHold, b.flush)
+	for _, sub := range fs {
+		if sub.Op == wire.OpInit {
+			go b.add(sub, nil, errors.New("init cannot be batched"))
+			continue
+		}
+		c.start(sub, func(m wire.Message, err error) { b.add(sub, m, err) })
+	}
+}
+
+// batchReply collects the replies of one batch.
+type batchReply struct {
+	c     *childServer
+	id    uint64
+	timer *time.Timer
+
+	mu      sync.Mutex
+	pending int    // replies not yet added
+	frames  []byte // the reply frames added, back to back
+	sent    bool   // the batch reply left: later replies go alone
+}
+
+// add adds the reply of ecall f; the last one sends the batch reply.
+func (b *batchReply) add(f wire.Frame, m wire.Message, err error) {
+	if err != nil {
+		m = nil
+	}
+	b.mu.Lock()
+	if b.sent {
+		b.mu.Unlock()
+		b.c.reply(f, m, err)
+		return
+	}
+	frame, ferr := wire.Finish(b.c.replyBody(f, m, err)(wire.Begin(nil, wire.KindEcallReply, f.Op, f.ID)))
+	if ferr != nil {
+		// Too large for a frame: reply alone, which fails the same way
+		// and tells the host.
+		b.mu.Unlock()
+		b.c.reply(f, m, err)
+		b.mu.Lock()
+	} else {
+		b.frames = append(b.frames, frame...)
+	}
+	b.pending--
+	last := b.pending == 0
+	b.mu.Unlock()
+	if last {
+		b.flush()
+	}
+}
+
+// flush sends the batch reply with the replies added so far, once.
+func (b *batchReply) flush() {
+	b.mu.Lock()
+	if b.sent {
+		b.mu.Unlock()
+		return
+	}
+	b.sent = true
+	frames := b.frames
+	b.frames = nil
+	b.mu.Unlock()
+	if b.timer != nil {
+		b.timer.Stop()
+	}
+	if err := b.c.ep.send(wire.KindBatchReply, 0, b.id, func(buf []byte) []byte { return append(buf, frames...) }); err != nil {
+		b.c.log.Debug("batch reply not sent", "err", err)
 	}
 }
 
@@ -240,18 +340,16 @@ func (c *childServer) replyBody(f wire.Frame, m wire.Message, err error) func([]
 	return func(b []byte) []byte { return wire.EncodeReply(b, m, werr, ctr) }
 }
 
-// serve runs one ecall.
-func (c *childServer) serve(ctx context.Context, f wire.Frame) {
+// serve runs one ecall and returns its reply.
+func (c *childServer) serve(ctx context.Context, f wire.Frame) (wire.Message, error) {
 	if c.svc == nil {
-		c.reply(f, nil, errors.New("enclave not initialised: the first ecall must be init"))
-		return
+		return nil, errors.New("enclave not initialised: the first ecall must be init")
 	}
 	select {
 	case c.sem <- struct{}{}:
 		defer func() { <-c.sem }()
 	case <-ctx.Done():
-		c.reply(f, nil, ctx.Err())
-		return
+		return nil, ctx.Err()
 	}
 	var reply wire.Message
 	var err error
@@ -283,7 +381,7 @@ func (c *childServer) serve(ctx context.Context, f wire.Frame) {
 	if err != nil {
 		reply = nil
 	}
-	c.reply(f, reply, err)
+	return reply, err
 }
 
 // childHost makes the ocalls of one Simulate.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/folio-ledger/folio/internal/enclave/wire"
 )
@@ -37,13 +38,28 @@ type endpoint struct {
 	}
 	// done is closed when the reader stops (the stream ended or broke).
 	done chan struct{}
+
+	// ctr, if not nil, counts the crossings of this side's requests (one
+	// per reply frame, a batch reply included) and its batches.
+	ctr *crossingCounters
+	// batch groups requests sent with requestBatched (host side only).
+	batch batcher
+}
+
+// crossingCounters count the round trips of one side's requests over
+// the life of the host (across enclave processes).
+type crossingCounters struct {
+	// replies counts reply frames (a batch reply is one); batches the
+	// batches sent and batched the requests they carried.
+	replies, batches, batched atomic.Uint64
 }
 
 // errStopped wraps the reason an endpoint stopped.
 var errStopped = errors.New("enclave stream closed")
 
-func newEndpoint(conn io.ReadWriteCloser, reqKind uint8) *endpoint {
-	e := &endpoint{conn: conn, reqKind: reqKind, done: make(chan struct{}), rw: conn}
+func newEndpoint(conn io.ReadWriteCloser, reqKind uint8, ctr *crossingCounters) *endpoint {
+	e := &endpoint{conn: conn, reqKind: reqKind, done: make(chan struct{}), rw: conn, ctr: ctr}
+	e.batch.e = e
 	if e.raw = newRawStream(conn); e.raw != nil {
 		e.rw = e.raw
 	}
@@ -136,11 +152,45 @@ func (e *endpoint) inlineReplies() bool { return e.raw != nil }
 // ids to their ocall handlers); cancel, if not nil, is called with the id
 // when ctx ends first.
 func (e *endpoint) request(ctx context.Context, op uint8, body func([]byte) []byte, register, cancel func(uint64)) (wire.Frame, error) {
+	id, ch, err := e.open(register)
+	if err != nil {
+		return wire.Frame{}, err
+	}
+	if err := e.send(e.reqKind, op, id, body); err != nil {
+		e.forget(id)
+		return wire.Frame{}, err
+	}
+	return e.await(ctx, id, ch, cancel)
+}
+
+// requestBatched is request, but the request crosses in a batch with
+// the others waiting (see batcher); a request canceled before its batch
+// left is dropped without crossing.
+func (e *endpoint) requestBatched(ctx context.Context, op uint8, body func([]byte) []byte, register, cancel func(uint64)) (wire.Frame, error) {
+	id, ch, err := e.open(register)
+	if err != nil {
+		return wire.Frame{}, err
+	}
+	frame, err := wire.Finish(body(wire.Begin(nil, e.reqKind, op, id)))
+	if err != nil {
+		e.forget(id)
+		return wire.Frame{}, err
+	}
+	e.batch.enqueue(id, frame)
+	return e.await(ctx, id, ch, func(id uint64) {
+		if !e.batch.drop(id) && cancel != nil {
+			cancel(id)
+		}
+	})
+}
+
+// open allocates a request id and its reply channel.
+func (e *endpoint) open(register func(uint64)) (uint64, chan wire.Frame, error) {
 	ch := make(chan wire.Frame, 1)
 	e.mu.Lock()
 	if err := e.mu.err; err != nil {
 		e.mu.Unlock()
-		return wire.Frame{}, err
+		return 0, nil, err
 	}
 	id := e.mu.next
 	e.mu.next++
@@ -149,10 +199,11 @@ func (e *endpoint) request(ctx context.Context, op uint8, body func([]byte) []by
 	if register != nil {
 		register(id)
 	}
-	if err := e.send(e.reqKind, op, id, body); err != nil {
-		e.forget(id)
-		return wire.Frame{}, err
-	}
+	return id, ch, nil
+}
+
+// await waits for the reply of request id.
+func (e *endpoint) await(ctx context.Context, id uint64, ch chan wire.Frame, cancel func(uint64)) (wire.Frame, error) {
 	select {
 	case f := <-ch:
 		return f, nil
@@ -199,16 +250,42 @@ func (e *endpoint) run(handle func(wire.Frame)) error {
 			return err
 		}
 		if f.Kind == e.reqKind+1 {
-			e.mu.Lock()
-			ch := e.mu.pending[f.ID]
-			delete(e.mu.pending, f.ID)
-			e.mu.Unlock()
-			if ch != nil {
-				ch <- f
+			e.countReply()
+			e.deliver(f)
+			continue
+		}
+		if f.Kind == wire.KindBatchReply && e.reqKind == wire.KindEcall {
+			fs, err := wire.SplitBatch(f.Payload, wire.KindEcallReply)
+			if err != nil {
+				err = fmt.Errorf("enclave: batch reply: %w", err)
+				e.stop(err)
+				return err
 			}
+			e.countReply()
+			for _, sub := range fs {
+				e.deliver(sub)
+			}
+			e.batch.replied()
 			continue
 		}
 		handle(f)
+	}
+}
+
+func (e *endpoint) countReply() {
+	if e.ctr != nil {
+		e.ctr.replies.Add(1)
+	}
+}
+
+// deliver hands reply f to its request, if it still waits.
+func (e *endpoint) deliver(f wire.Frame) {
+	e.mu.Lock()
+	ch := e.mu.pending[f.ID]
+	delete(e.mu.pending, f.ID)
+	e.mu.Unlock()
+	if ch != nil {
+		ch <- f
 	}
 }
 

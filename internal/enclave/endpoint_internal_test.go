@@ -3,11 +3,14 @@ package enclave
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"errors"
 	"net"
 	"os"
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/folio-ledger/folio/internal/enclave/wire"
 )
@@ -42,7 +45,7 @@ func socketPair(t *testing.T) (net.Conn, net.Conn) {
 // order is free: replies are matched by id.)
 func TestSendFromReaderNeverWaits(t *testing.T) {
 	a, b := socketPair(t)
-	ep := newEndpoint(a, wire.KindEcall)
+	ep := newEndpoint(a, wire.KindEcall, nil)
 	if !ep.inlineReplies() {
 		t.Skip("no raw socket on this platform")
 	}
@@ -79,4 +82,122 @@ func TestSendFromReaderNeverWaits(t *testing.T) {
 		t.Errorf("frame %v: %v", k, v)
 		return true
 	})
+}
+
+// TestBatchQueueAndCancel drives the host's batcher against a hand-played
+// enclave: two batches in flight at most, a call canceled while queued
+// never crosses (no batch, no cancel frame), and a batch reply answers
+// its calls and lets the queue leave.
+func TestBatchQueueAndCancel(t *testing.T) {
+	a, b := socketPair(t)
+	var ctr crossingCounters
+	ep := newEndpoint(a, wire.KindEcall, &ctr)
+	ep.batch.max, ep.batch.linger = 8, time.Hour
+	go ep.run(func(wire.Frame) {})
+	r := bufio.NewReader(b)
+
+	type result struct {
+		f   wire.Frame
+		err error
+	}
+	start := func(ctx context.Context, payload string) chan result {
+		ch := make(chan result, 1)
+		go func() {
+			f, err := ep.requestBatched(ctx, wire.OpSimulate, func(buf []byte) []byte { return append(buf, payload...) }, nil, nil)
+			ch <- result{f, err}
+		}()
+		return ch
+	}
+	// readBatch reads the next frame, which must be a batch, and returns
+	// its ecalls.
+	readBatch := func() (wire.Frame, []wire.Frame) {
+		t.Helper()
+		f, err := wire.ReadFrame(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Kind != wire.KindBatch {
+			t.Fatalf("frame of kind %d, want a batch", f.Kind)
+		}
+		subs, err := wire.SplitBatch(f.Payload, wire.KindEcall)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f, subs
+	}
+
+	r1 := start(context.Background(), "one")
+	b1, subs1 := readBatch()
+	r2 := start(context.Background(), "two")
+	_, subs2 := readBatch()
+	if len(subs1) != 1 || len(subs2) != 1 || string(subs1[0].Payload) != "one" || string(subs2[0].Payload) != "two" {
+		t.Fatalf("first batches: %+v %+v", subs1, subs2)
+	}
+
+	// Two batches in flight: the next call waits in the queue; canceled
+	// there, it returns at once and never crosses.
+	ctx, cancel := context.WithCancel(context.Background())
+	r3 := start(ctx, "three")
+	waitQueued(t, ep, 1)
+	cancel()
+	if res := <-r3; !errors.Is(res.err, context.Canceled) {
+		t.Fatalf("canceled queued call: %v", res.err)
+	}
+	r4 := start(context.Background(), "four")
+	waitQueued(t, ep, 1)
+
+	// The reply of the first batch answers call one and sends four.
+	reply, err := wire.Finish(append(wire.Begin(nil, wire.KindEcallReply, wire.OpSimulate, subs1[0].ID), "ONE"...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	br, err := wire.Finish(append(wire.Begin(nil, wire.KindBatchReply, 0, b1.ID), reply...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Write(br); err != nil {
+		t.Fatal(err)
+	}
+	if res := <-r1; res.err != nil || string(res.f.Payload) != "ONE" {
+		t.Fatalf("call one: %q, %v", res.f.Payload, res.err)
+	}
+	_, subs3 := readBatch() // a cancel frame for three would come first
+	if len(subs3) != 1 || string(subs3[0].Payload) != "four" {
+		t.Fatalf("third batch: %+v", subs3)
+	}
+	if got := [3]uint64{ctr.replies.Load(), ctr.batches.Load(), ctr.batched.Load()}; got != [3]uint64{1, 3, 3} {
+		t.Fatalf("replies, batches, batched calls: %v, want [1 3 3]", got)
+	}
+	select {
+	case res := <-r2:
+		t.Fatalf("call two answered without a reply: %+v", res)
+	case res := <-r4:
+		t.Fatalf("call four answered without a reply: %+v", res)
+	default:
+	}
+	// A malformed batch reply stops the endpoint: the calls waiting fail.
+	if _, err := b.Write([]byte{0, 0, 0, 11, wire.KindBatchReply, 0, 0, 0, 0, 0, 0, 0, 0, 9, 1}); err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range []chan result{r2, r4} {
+		if res := <-ch; !errors.Is(res.err, errStopped) {
+			t.Fatalf("call after a malformed batch reply: %v", res.err)
+		}
+	}
+}
+
+// waitQueued waits until the batcher's queue holds n calls.
+func waitQueued(t *testing.T, ep *endpoint, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Millisecond) {
+		ep.batch.mu.Lock()
+		got := len(ep.batch.queue)
+		ep.batch.mu.Unlock()
+		if got == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d calls queued, want %d", got, n)
+		}
+	}
 }

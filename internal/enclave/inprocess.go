@@ -38,7 +38,7 @@ func NewInProcess(ctx context.Context, opts Options) (Enclave, error) {
 		h.closeHost()
 		return nil, err
 	}
-	h.b = &inProcess{svc: svc}
+	h.b = &inProcess{svc: svc, ctr: &h.ctr.crossings}
 	if err := registerMetrics(h); err != nil {
 		h.closeHost()
 		return nil, err
@@ -50,7 +50,10 @@ func NewInProcess(ctx context.Context, opts Options) (Enclave, error) {
 func (e *inProcessEnclave) Close() error { return e.closeHost() }
 
 // inProcess is the boundary of NewInProcess.
-type inProcess struct{ svc *trusted.Service }
+type inProcess struct {
+	svc *trusted.Service
+	ctr *crossingCounters
+}
 
 func (b *inProcess) pid() int { return os.Getpid() }
 
@@ -58,6 +61,7 @@ func (b *inProcess) close() error { return b.svc.Close(context.Background()) }
 
 func (b *inProcess) ecall(ctx context.Context, op uint8, req, reply wire.Message, oc *ocalls) (wire.Counters, uint64, error) {
 	var err error
+	b.ctr.replies.Add(1)
 	switch op {
 	case wire.OpInstall:
 		err = b.svc.Install(ctx, req.(*wire.Install))

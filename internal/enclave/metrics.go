@@ -21,6 +21,8 @@ const (
 	metricRestarts   = "folio_enclave_restarts_total"
 	metricHeight     = "folio_enclave_height"
 	metricCrossings  = "folio_enclave_crossings_total"
+	metricBatches    = "folio_enclave_ecall_batches_total"
+	metricBatched    = "folio_enclave_batched_ecalls_total"
 	metricSealed     = "folio_enclave_sealed_bytes_total"
 	metricUnsealed   = "folio_enclave_unsealed_bytes_total"
 	metricHits       = "folio_enclave_cache_hits_total"
@@ -52,6 +54,8 @@ func newCollector(h *host) *collector {
 		metricRestarts:   d(metricRestarts, "Enclave processes that died and were replaced."),
 		metricHeight:     d(metricHeight, "Committed height the enclave simulates at."),
 		metricCrossings:  d(metricCrossings, "Boundary round trips, by direction (ecall: host to enclave, ocall: enclave to host).", "direction"),
+		metricBatches:    d(metricBatches, "Batches of simulate ecalls sent to the enclave, each one crossing."),
+		metricBatched:    d(metricBatched, "Simulate ecalls sent in batches."),
 		metricSealed:     d(metricSealed, "Plaintext bytes the enclave sealed."),
 		metricUnsealed:   d(metricUnsealed, "Plaintext bytes the enclave unsealed."),
 		metricHits:       d(metricHits, "Cache hits by tier (internal, external).", "tier"),
@@ -90,6 +94,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(metricHeight, float64(s.Height))
 	counter(metricCrossings, s.Ecalls, "ecall")
 	counter(metricCrossings, s.Ocalls, "ocall")
+	counter(metricBatches, s.Batches)
+	counter(metricBatched, s.BatchedCalls)
 	counter(metricSealed, s.BytesSealed)
 	counter(metricUnsealed, s.BytesUnsealed)
 	for tier, t := range map[string]TierStats{"internal": s.Internal, "external": s.External} {
@@ -178,6 +184,8 @@ func StatsFromMetrics(r io.Reader) (Stats, error) {
 		Height:            u(metricHeight, nil),
 		Ecalls:            u(metricCrossings, map[string]string{"direction": "ecall"}),
 		Ocalls:            u(metricCrossings, map[string]string{"direction": "ocall"}),
+		Batches:           u(metricBatches, nil),
+		BatchedCalls:      u(metricBatched, nil),
 		BytesSealed:       u(metricSealed, nil),
 		BytesUnsealed:     u(metricUnsealed, nil),
 		Internal:          tier("internal"),

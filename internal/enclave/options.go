@@ -11,6 +11,7 @@ import (
 
 	"github.com/folio-ledger/folio/internal/enclave/trusted"
 	"github.com/folio-ledger/folio/internal/enclave/vm"
+	"github.com/folio-ledger/folio/internal/enclave/wire"
 )
 
 // Options configure an Enclave (both implementations unless a field says
@@ -62,6 +63,11 @@ type Options struct {
 	// MaxConcurrentCalls bounds the ecalls the enclave process runs at
 	// once; more wait. Default 64.
 	MaxConcurrentCalls int
+	// EcallBatch is the most simulate ecalls that cross to the enclave
+	// process in one batch frame (concurrent calls share a crossing; a
+	// lone call still leaves at once: see docs/enclave.md). Default 64;
+	// 1 sends every ecall alone.
+	EcallBatch int
 	// VM configures the contract runtime inside the enclave (vm.Options;
 	// its Logger is ignored in process mode).
 	VM vm.Options
@@ -113,6 +119,9 @@ func (o *Options) EnsureDefaults() *Options {
 	if o.MaxConcurrentCalls == 0 {
 		o.MaxConcurrentCalls = DefaultMaxConcurrentCalls
 	}
+	if o.EcallBatch == 0 {
+		o.EcallBatch = DefaultEcallBatch
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -131,6 +140,9 @@ func (o *Options) Validate() error {
 	}
 	if o.MaxConcurrentCalls < 0 {
 		errs = append(errs, fmt.Errorf("MaxConcurrentCalls %d is negative", o.MaxConcurrentCalls))
+	}
+	if o.EcallBatch < 0 || o.EcallBatch > wire.MaxBatchFrames {
+		errs = append(errs, fmt.Errorf("EcallBatch %d: want 1 to %d", o.EcallBatch, wire.MaxBatchFrames))
 	}
 	if o.DirectoryEntries < 0 && o.ExternalCacheBytes >= 0 {
 		errs = append(errs, errors.New("an external cache needs the directory (DirectoryEntries >= 0)"))

@@ -344,9 +344,10 @@ func spawn(o *Options, log *slog.Logger, gen uint64, h *host) (*child, error) {
 		cmd.Wait()
 		return nil, fmt.Errorf("enclave: socket: %w", err)
 	}
-	c := &child{h: h, gen: gen, pid: cmd.Process.Pid, cmd: cmd, ep: newEndpoint(conn, wire.KindEcall), log: log,
+	c := &child{h: h, gen: gen, pid: cmd.Process.Pid, cmd: cmd, ep: newEndpoint(conn, wire.KindEcall, &h.ctr.crossings), log: log,
 		stderr: ll, exited: make(chan struct{}), reader: make(chan struct{})}
 	c.active.m = map[uint64]*ocalls{}
+	c.ep.batch.max, c.ep.batch.linger = o.EcallBatch, ecallBatchLinger
 	go func() {
 		c.exitErr = cmd.Wait()
 		close(c.exited)
@@ -397,7 +398,11 @@ func (c *child) ecall(ctx context.Context, op uint8, req, reply wire.Message, oc
 		}
 	}
 	var id uint64
-	f, err := c.ep.request(ctx, op, func(b []byte) []byte { return wire.Marshal(b, req) },
+	request := c.ep.request
+	if op == wire.OpSimulate && c.ep.batch.max > 1 {
+		request = c.ep.requestBatched
+	}
+	f, err := request(ctx, op, func(b []byte) []byte { return wire.Marshal(b, req) },
 		func(i uint64) { id = i; register(i) },
 		func(i uint64) { _ = c.ep.send(wire.KindCancel, op, i, nil) })
 	if oc != nil {

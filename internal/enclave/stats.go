@@ -23,10 +23,15 @@ type Stats struct {
 	Height uint64 `json:"height"`
 	// Crossings counts boundary round trips: Ecalls (host to enclave:
 	// install, simulate, commit, ...) plus Ocalls (enclave to host:
-	// external-cache and state lookups).
+	// external-cache and state lookups). A batch of simulate ecalls that
+	// crosses in one frame and comes back in one frame is one round trip.
 	Crossings uint64 `json:"crossings"`
 	Ecalls    uint64 `json:"ecalls"`
 	Ocalls    uint64 `json:"ocalls"`
+	// Batches counts the batches of simulate ecalls sent, BatchedCalls
+	// the ecalls they carried.
+	Batches      uint64 `json:"batches"`
+	BatchedCalls uint64 `json:"batched_calls"`
 	// BytesSealed and BytesUnsealed count plaintext bytes the enclave
 	// sealed (external-cache entries, confidential writes) and opened
 	// (external-cache hits, confidential values).
@@ -81,8 +86,11 @@ func (t TierStats) HitRate() float64 {
 // hostCounters are the host side's statistics and its copy of the
 // enclave's.
 type hostCounters struct {
-	ecalls, ocalls, stateReads, restarts atomic.Uint64
-	ecallLat                             [8]latency.Histogram // by op (wire.Op*)
+	ocalls, stateReads, restarts atomic.Uint64
+	ecallLat                     [8]latency.Histogram // by op (wire.Op*)
+	// crossings counts the ecall round trips, by the boundary (a batch
+	// of ecalls is one).
+	crossings crossingCounters
 
 	mu struct {
 		sync.Mutex
@@ -94,8 +102,9 @@ type hostCounters struct {
 	}
 }
 
+// ecall records the latency of one ecall (its crossing is counted by the
+// boundary).
 func (c *hostCounters) ecall(op uint8, start time.Time) {
-	c.ecalls.Add(1)
 	if int(op) < len(c.ecallLat) {
 		c.ecallLat[op].Since(start)
 	}
@@ -147,7 +156,9 @@ func (c *hostCounters) stats(pid int, height uint64, ext ExternalCache) Stats {
 		PID:               pid,
 		Restarts:          c.restarts.Load(),
 		Height:            height,
-		Ecalls:            c.ecalls.Load(),
+		Ecalls:            c.crossings.replies.Load(),
+		Batches:           c.crossings.batches.Load(),
+		BatchedCalls:      c.crossings.batched.Load(),
 		Ocalls:            c.ocalls.Load(),
 		BytesSealed:       r.BytesSealed + l.BytesSealed,
 		BytesUnsealed:     r.BytesUnsealed + l.BytesUnsealed,
