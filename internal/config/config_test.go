@@ -64,6 +64,7 @@ func TestBadConfigsNameFileAndField(t *testing.T) {
 		{"bad address", "api: 127.0.0.1:7051=>api: localhost", "listen.api", "host:port"},
 		{"own org not listed", "msp_id: Org1MSP\nidentity=>msp_id: Org3MSP\nidentity", "msp_id", "not among"},
 		{"bad log level", "data_dir: data=>data_dir: data\nlog: {level: loud}", "log.level", "debug, info"},
+		{"bad ecall batch", "data_dir: data=>data_dir: data\nenclave: {ecall_batch: -3}", "enclave.ecall_batch", "1 to 1024"},
 	}
 	for _, c := range cases {
 		parts := strings.SplitN(c.edit, "=>", 2)

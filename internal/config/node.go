@@ -125,6 +125,9 @@ type Enclave struct {
 	// ExternalCacheBytes bounds the peer's external cache of sealed
 	// values. Default 256 MiB; -1 disables it.
 	ExternalCacheBytes int64 `yaml:"external_cache_bytes"`
+	// EcallBatch is the most simulate calls that cross to the enclave
+	// process together. Default 64; 1 sends each call alone.
+	EcallBatch int `yaml:"ecall_batch"`
 	// StateKey is the file holding the network's 32-byte state key, which
 	// every enclave needs to run confidential contracts. Default none:
 	// confidential contracts are refused.
@@ -246,6 +249,9 @@ func (n *Node) Validate(file string) error {
 		if v < -1 {
 			p.add(field, "%d: use a size in bytes, 0 for the default or -1 to disable the cache", v)
 		}
+	}
+	if n.Enclave.EcallBatch < 0 || n.Enclave.EcallBatch > 1024 {
+		p.add("enclave.ecall_batch", "%d: use 1 to 1024, or 0 for the default", n.Enclave.EcallBatch)
 	}
 	if n.Genesis == "" {
 		p.add("genesis", "missing: set the channel's genesis block file (made by `folio network up`)")

@@ -43,6 +43,7 @@ func startPeer(ctx context.Context, e *env) error {
 		StateKeyFile:       e.cfg.Enclave.StateKey,
 		InternalCacheBytes: e.cfg.Enclave.InternalCacheBytes,
 		ExternalCacheBytes: e.cfg.Enclave.ExternalCacheBytes,
+		EcallBatch:         e.cfg.Enclave.EcallBatch,
 		VM:                 vm.Options{CacheDir: compileCache(e.cfg)},
 		Logger:             e.log.With("component", "enclave"),
 		Registerer:         e.metrics.registry,
