@@ -67,6 +67,7 @@ func newBenchEnclaveCmd(g *globals) *cobra.Command {
 	var o enclavebench.Options
 	var wasmPath, dir, configs string
 	var keep bool
+	var ecallBatch int
 	cmd := &cobra.Command{
 		Use:   "enclave [--works N] [--zipf S] [--duration D] [--warmup D] [--concurrency C]",
 		Short: "Measure the enclave's tiered cache: copyright gets and transfers with and without caches",
@@ -110,7 +111,7 @@ wasm call.`,
 			if configs != "" {
 				o.Configs = strings.Split(configs, ",")
 			}
-			o.Enclave = enclave.Options{Exe: exe, Args: []string{"enclave", "--log-level", "warn"}}
+			o.Enclave = enclave.Options{Exe: exe, Args: []string{"enclave", "--log-level", "warn"}, EcallBatch: ecallBatch}
 			if cache, err := os.UserCacheDir(); err == nil {
 				o.Enclave.VM.CacheDir = filepath.Join(cache, "folio", "wazero")
 				_ = os.MkdirAll(o.Enclave.VM.CacheDir, 0o700)
@@ -121,13 +122,13 @@ wasm call.`,
 				return err
 			}
 			return g.emit(res, func(w io.Writer) {
-				fmt.Fprintf(w, "%d works, Zipf s=%.2f, %d clients, %.0fs per configuration (after %.0fs warm-up); setup %.1fs\n",
-					res.Works, res.Zipf, res.Concurrency, res.DurationS, res.WarmupS, res.SetupS)
-				fmt.Fprintf(w, "%-9s %10s %11s %9s %11s %8s %8s %9s %9s %8s %10s %10s\n", "config", "calls/s", "cross/call", "ocall/c",
+				fmt.Fprintf(w, "%d works, Zipf s=%.2f, %d clients, ecall batches of up to %d, %.0fs per configuration (after %.0fs warm-up); setup %.1fs\n",
+					res.Works, res.Zipf, res.Concurrency, res.EcallBatch, res.DurationS, res.WarmupS, res.SetupS)
+				fmt.Fprintf(w, "%-9s %10s %11s %9s %9s %11s %8s %8s %9s %9s %8s %10s %10s\n", "config", "calls/s", "cross/call", "ocall/c", "call/ecall",
 					"sealedB/c", "p50 µs", "p99 µs", "hit int", "hit ext", "vm µs", "host cpuµs", "encl cpuµs")
 				for _, c := range res.Configs {
-					fmt.Fprintf(w, "%-9s %10.0f %11.3f %9.3f %11.1f %8.0f %8.0f %9.3f %9.3f %8.0f %10.0f %10.0f\n", c.Name, c.CallsPerS, c.CrossingsPerCall,
-						c.OcallsPerCall, c.BytesSealedPerCall, c.P50US, c.P99US, c.HitRate.Internal, c.HitRate.External,
+					fmt.Fprintf(w, "%-9s %10.0f %11.3f %9.3f %9.1f %11.1f %8.0f %8.0f %9.3f %9.3f %8.0f %10.0f %10.0f\n", c.Name, c.CallsPerS, c.CrossingsPerCall,
+						c.OcallsPerCall, c.CallsPerEcall, c.BytesSealedPerCall, c.P50US, c.P99US, c.HitRate.Internal, c.HitRate.External,
 						c.VMUSPerCall, c.HostCPUUSPerCall, c.EnclaveCPUUSPerCall)
 				}
 				if res.CallsTieredOverNone > 0 {
@@ -144,7 +145,8 @@ wasm call.`,
 	f.DurationVar(&o.Duration, "duration", 20*time.Second, "measured time per configuration")
 	f.DurationVar(&o.Warmup, "warmup", 10*time.Second, "warm-up per configuration, after the prefill (not measured)")
 	f.IntVar(&o.Prefill, "prefill", 0, "most popular works read once each to fill the caches before the warm-up, stopping when they hold 95% of their bytes (0: up to --works; -1: no prefill)")
-	f.IntVar(&o.Concurrency, "concurrency", 4, "closed-loop clients")
+	f.IntVar(&o.Concurrency, "concurrency", 64, "closed-loop clients (an endorsing peer under load has tens of proposals in flight)")
+	f.IntVar(&ecallBatch, "ecall-batch", enclave.DefaultEcallBatch, "most simulate ecalls that share one crossing (1: every call crosses alone)")
 	f.IntVar(&o.TransferPercent, "transfers", 10, "percentage of transfers (the rest are gets)")
 	f.Int64Var(&o.InternalCacheBytes, "internal-cache", 256<<20, "internal cache bytes (tiered)")
 	f.Int64Var(&o.ExternalCacheBytes, "external-cache", 256<<20, "external cache bytes (external, tiered)")

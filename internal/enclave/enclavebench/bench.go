@@ -60,7 +60,7 @@ type Options struct {
 	// rising for hours. A W-TinyLFU cache in its steady state holds about
 	// the most popular works that fit, which is what the prefill loads.
 	Prefill int
-	// Concurrency is the number of closed-loop clients. Default 4.
+	// Concurrency is the number of closed-loop clients. Default 64.
 	Concurrency int
 	// TransferPercent is the share of transfers (the rest are gets).
 	// Default 10.
@@ -103,7 +103,7 @@ func (o *Options) EnsureDefaults() *Options {
 		o.Warmup = 10 * time.Second
 	}
 	if o.Concurrency == 0 {
-		o.Concurrency = 4
+		o.Concurrency = 64
 	}
 	if o.TransferPercent == 0 {
 		o.TransferPercent = 10
@@ -158,8 +158,10 @@ type Result struct {
 	Works       int     `json:"works"`
 	Zipf        float64 `json:"zipf"`
 	Concurrency int     `json:"concurrency"`
-	DurationS   float64 `json:"duration_s"`
-	WarmupS     float64 `json:"warmup_s"`
+	// EcallBatch is the most simulate ecalls that shared a crossing.
+	EcallBatch int     `json:"ecall_batch"`
+	DurationS  float64 `json:"duration_s"`
+	WarmupS    float64 `json:"warmup_s"`
 	// SetupS is the time to write the works into the ledger; SettleS
 	// the time the store then took to absorb the bulk load (its
 	// compactions), waited for before measuring.
@@ -187,8 +189,11 @@ type ConfigResult struct {
 	// CrossingsPerCall counts every boundary round trip (the simulate
 	// ecall itself, its ocalls, the commit ecalls) per call;
 	// OcallsPerCall only the ocalls (external-cache and state lookups).
-	CrossingsPerCall     float64 `json:"crossings_per_call"`
-	OcallsPerCall        float64 `json:"ocalls_per_call"`
+	CrossingsPerCall float64 `json:"crossings_per_call"`
+	OcallsPerCall    float64 `json:"ocalls_per_call"`
+	// CallsPerEcall is the calls that shared one ecall crossing, on
+	// average (batches: Options.Enclave.EcallBatch).
+	CallsPerEcall        float64 `json:"calls_per_ecall"`
 	StateReadsPerCall    float64 `json:"state_reads_per_call"`
 	BytesSealedPerCall   float64 `json:"bytes_sealed_per_call"`
 	BytesUnsealedPerCall float64 `json:"bytes_unsealed_per_call"`
@@ -239,7 +244,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	defer o.Store.Close()
 	res := &Result{Works: o.Works, Zipf: o.Zipf, Concurrency: o.Concurrency, DurationS: o.Duration.Seconds(),
-		WarmupS: o.Warmup.Seconds(), GOMAXPROCS: runtime.GOMAXPROCS(0)}
+		WarmupS: o.Warmup.Seconds(), GOMAXPROCS: runtime.GOMAXPROCS(0), EcallBatch: o.Enclave.EcallBatch}
+	if res.EcallBatch == 0 {
+		res.EcallBatch = enclave.DefaultEcallBatch
+	}
 
 	fmt.Fprintf(o.Progress, "writing %d works into the ledger...\n", o.Works)
 	start := time.Now()
@@ -433,6 +441,9 @@ func runConfig(ctx context.Context, o *Options, name string, zetan float64, meas
 	r.CallsPerS = round(float64(calls)/elapsed.Seconds(), 1)
 	r.CrossingsPerCall = per(after.Crossings, before.Crossings)
 	r.OcallsPerCall = per(after.Ocalls, before.Ocalls)
+	if e := after.Ecalls - before.Ecalls; e > 0 {
+		r.CallsPerEcall = round(float64(calls)/float64(e), 2)
+	}
 	r.StateReadsPerCall = per(after.StateReads, before.StateReads)
 	r.BytesSealedPerCall = per(after.BytesSealed, before.BytesSealed)
 	r.BytesUnsealedPerCall = per(after.BytesUnsealed, before.BytesUnsealed)

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/folio-ledger/folio/internal/enclave"
@@ -138,17 +140,49 @@ func BenchmarkSimulateGet(b *testing.B) {
 			b.ResetTimer()
 			gets(b.N)
 			b.StopTimer()
-			after := e.Stats()
-			n := float64(b.N)
-			b.ReportMetric(float64(after.Crossings-before.Crossings)/n, "crossings/op")
-			b.ReportMetric(float64(after.Ocalls-before.Ocalls)/n, "ocalls/op")
-			b.ReportMetric(float64(after.BytesSealed-before.BytesSealed)/n, "sealedB/op")
-			in := enclave.TierStats{Hits: after.Internal.Hits - before.Internal.Hits, Misses: after.Internal.Misses - before.Internal.Misses}
-			ex := enclave.TierStats{Hits: after.External.Hits - before.External.Hits, Misses: after.External.Misses - before.External.Misses}
-			b.ReportMetric(in.HitRate(), "hit-internal")
-			b.ReportMetric(ex.HitRate(), "hit-external")
+			reportBoundary(b, before, e.Stats())
+		})
+		// 64 concurrent callers: simulate ecalls share crossings (batches).
+		b.Run(cfg.name+"/clients=64", func(b *testing.B) {
+			var seed atomic.Uint64
+			var failed atomic.Pointer[error]
+			run := func() {
+				b.RunParallel(func(pb *testing.PB) {
+					z := newZipf(rand.New(rand.NewPCG(seed.Add(1), 2)), benchWorks, 0.99)
+					for i := 0; pb.Next(); i++ {
+						if err := get(workID(scramble(z.next(), benchWorks)), i); err != nil {
+							failed.CompareAndSwap(nil, &err)
+							return
+						}
+					}
+				})
+				if err := failed.Load(); err != nil {
+					b.Fatal(*err)
+				}
+			}
+			b.SetParallelism(64 / runtime.GOMAXPROCS(0))
+			run() // warm-up
+			before := e.Stats()
+			b.ResetTimer()
+			run()
+			b.StopTimer()
+			reportBoundary(b, before, e.Stats())
+			b.ReportMetric(float64(b.N)/float64(max(1, e.Stats().Ecalls-before.Ecalls)), "calls/ecall")
 		})
 	}
+}
+
+// reportBoundary reports the boundary's figures per call between two
+// snapshots.
+func reportBoundary(b *testing.B, before, after enclave.Stats) {
+	n := float64(b.N)
+	b.ReportMetric(float64(after.Crossings-before.Crossings)/n, "crossings/op")
+	b.ReportMetric(float64(after.Ocalls-before.Ocalls)/n, "ocalls/op")
+	b.ReportMetric(float64(after.BytesSealed-before.BytesSealed)/n, "sealedB/op")
+	in := enclave.TierStats{Hits: after.Internal.Hits - before.Internal.Hits, Misses: after.Internal.Misses - before.Internal.Misses}
+	ex := enclave.TierStats{Hits: after.External.Hits - before.External.Hits, Misses: after.External.Misses - before.External.Misses}
+	b.ReportMetric(in.HitRate(), "hit-internal")
+	b.ReportMetric(ex.HitRate(), "hit-external")
 }
 
 // BenchmarkStateGet: one point read of a work from the Pebble ledger
