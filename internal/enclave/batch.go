@@ -29,8 +29,9 @@ import (
 // call that finishes later replies in a frame of its own.
 type batcher struct {
 	e *endpoint
-	// max bounds the calls in one batch (0: batching is off, every
-	// request goes alone); linger is the longest a call waits for others.
+	// max bounds the calls in one batch (1 or less: batching is off,
+	// child.ecall sends every request alone); linger is the longest a
+	// call waits for others.
 	max    int
 	linger time.Duration
 
