@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/folio-ledger/folio/internal/enclave/wire"
 )
 
 // Format is the configuration format this build writes and reads. A file with
@@ -250,8 +252,8 @@ func (n *Node) Validate(file string) error {
 			p.add(field, "%d: use a size in bytes, 0 for the default or -1 to disable the cache", v)
 		}
 	}
-	if n.Enclave.EcallBatch < 0 || n.Enclave.EcallBatch > 1024 {
-		p.add("enclave.ecall_batch", "%d: use 1 to 1024, or 0 for the default", n.Enclave.EcallBatch)
+	if n.Enclave.EcallBatch < 0 || n.Enclave.EcallBatch > wire.MaxBatchFrames {
+		p.add("enclave.ecall_batch", "%d: use 1 to %d, or 0 for the default", n.Enclave.EcallBatch, wire.MaxBatchFrames)
 	}
 	if n.Genesis == "" {
 		p.add("genesis", "missing: set the channel's genesis block file (made by `folio network up`)")

@@ -187,8 +187,8 @@ func (h *host) initMessage(height uint64) *wire.Init {
 	}
 }
 
-// call runs an ecall, timing and counting it, and returns the generation
-// of the process that answered.
+// call runs an ecall, timing it (the boundary counts its crossing), and
+// returns the generation of the process that answered.
 func (h *host) call(ctx context.Context, op uint8, req, reply wire.Message, oc *ocalls) (uint64, error) {
 	if h.closed.Load() {
 		return 0, ErrClosed
