@@ -33,50 +33,50 @@ type CallInput struct {
 // Marshal encodes c.
 func (c *CallInput) Marshal() []byte {
 	var e encoder
-	e.str(c.TxID)
-	e.varint(c.TimestampUnixNano)
-	e.str(c.ChannelID)
-	e.str(c.Namespace)
-	e.str(c.Function)
-	e.uvarint(uint64(len(c.Args)))
+	e.Str(c.TxID)
+	e.Varint(c.TimestampUnixNano)
+	e.Str(c.ChannelID)
+	e.Str(c.Namespace)
+	e.Str(c.Function)
+	e.Uvarint(uint64(len(c.Args)))
 	for _, a := range c.Args {
-		e.bytes(a)
+		e.Bytes(a)
 	}
-	e.str(c.Creator.MSPID)
-	e.str(c.Creator.Org)
-	e.str(c.Creator.Name)
-	e.str(c.Creator.Role)
-	e.bytes(c.Creator.CertPEM)
-	e.bool(c.ReadOnly)
-	return e.b
+	e.Str(c.Creator.MSPID)
+	e.Str(c.Creator.Org)
+	e.Str(c.Creator.Name)
+	e.Str(c.Creator.Role)
+	e.Bytes(c.Creator.CertPEM)
+	e.Bool(c.ReadOnly)
+	return e.B
 }
 
 // Unmarshal decodes b into c.
 func (c *CallInput) Unmarshal(b []byte) error {
-	d := decoder{b: b}
-	c.TxID = d.str()
-	c.TimestampUnixNano = d.varint()
-	c.ChannelID = d.str()
-	c.Namespace = d.str()
-	c.Function = d.str()
-	n := d.count(1)
+	d := newDecoder(b)
+	c.TxID = d.Str()
+	c.TimestampUnixNano = d.Varint()
+	c.ChannelID = d.Str()
+	c.Namespace = d.Str()
+	c.Function = d.Str()
+	n := d.Count(1)
 	c.Args = nil
 	if n > 0 {
 		c.Args = make([][]byte, n)
 		for i := range c.Args {
-			c.Args[i] = d.bytes()
+			c.Args[i] = d.Bytes()
 			if c.Args[i] == nil {
 				c.Args[i] = []byte{}
 			}
 		}
 	}
-	c.Creator.MSPID = d.str()
-	c.Creator.Org = d.str()
-	c.Creator.Name = d.str()
-	c.Creator.Role = d.str()
-	c.Creator.CertPEM = d.bytes()
-	c.ReadOnly = d.bool()
-	return d.finish("call input")
+	c.Creator.MSPID = d.Str()
+	c.Creator.Org = d.Str()
+	c.Creator.Name = d.Str()
+	c.Creator.Role = d.Str()
+	c.Creator.CertPEM = d.Bytes()
+	c.ReadOnly = d.Bool()
+	return d.Finish("call input")
 }
 
 // GetResult is what state_get returns. Found is false when the key does
@@ -92,31 +92,31 @@ type GetResult struct {
 // Marshal encodes g.
 func (g *GetResult) Marshal() []byte {
 	var e encoder
-	e.bool(g.Found)
-	e.bool(g.HasVersion)
+	e.Bool(g.Found)
+	e.Bool(g.HasVersion)
 	if g.HasVersion {
-		e.uvarint(g.Version.Block)
-		e.uvarint(g.Version.Tx)
+		e.Uvarint(g.Version.Block)
+		e.Uvarint(g.Version.Tx)
 	}
-	e.bytes(g.Value)
-	return e.b
+	e.Bytes(g.Value)
+	return e.B
 }
 
 // Unmarshal decodes b into g.
 func (g *GetResult) Unmarshal(b []byte) error {
-	d := decoder{b: b}
-	g.Found = d.bool()
-	g.HasVersion = d.bool()
+	d := newDecoder(b)
+	g.Found = d.Bool()
+	g.HasVersion = d.Bool()
 	g.Version = KeyVersion{}
 	if g.HasVersion {
-		g.Version.Block = d.uvarint()
-		g.Version.Tx = d.uvarint()
+		g.Version.Block = d.Uvarint()
+		g.Version.Tx = d.Uvarint()
 	}
-	g.Value = d.bytes()
-	if d.err == nil && !g.Found && (g.HasVersion || len(g.Value) > 0) {
-		d.fail("absent key with a version or value")
+	g.Value = d.Bytes()
+	if d.Err == nil && !g.Found && (g.HasVersion || len(g.Value) > 0) {
+		d.Fail("absent key with a version or value")
 	}
-	return d.finish("get result")
+	return d.Finish("get result")
 }
 
 // KV is one entry of a range page.
@@ -136,30 +136,30 @@ type RangePage struct {
 // Marshal encodes p.
 func (p *RangePage) Marshal() []byte {
 	var e encoder
-	e.uvarint(uint64(len(p.Entries)))
+	e.Uvarint(uint64(len(p.Entries)))
 	for _, kv := range p.Entries {
-		e.str(kv.Key)
-		e.bytes(kv.Value)
-		e.uvarint(kv.Version.Block)
-		e.uvarint(kv.Version.Tx)
+		e.Str(kv.Key)
+		e.Bytes(kv.Value)
+		e.Uvarint(kv.Version.Block)
+		e.Uvarint(kv.Version.Tx)
 	}
-	e.bool(p.More)
-	return e.b
+	e.Bool(p.More)
+	return e.B
 }
 
 // Unmarshal decodes b into p.
 func (p *RangePage) Unmarshal(b []byte) error {
-	d := decoder{b: b}
-	n := d.count(4)
+	d := newDecoder(b)
+	n := d.Count(4)
 	p.Entries = nil
 	if n > 0 {
 		p.Entries = make([]KV, n)
 		for i := range p.Entries {
-			p.Entries[i] = KV{Key: d.str(), Value: d.bytes(), Version: KeyVersion{Block: d.uvarint(), Tx: d.uvarint()}}
+			p.Entries[i] = KV{Key: d.Str(), Value: d.Bytes(), Version: KeyVersion{Block: d.Uvarint(), Tx: d.Uvarint()}}
 		}
 	}
-	p.More = d.bool()
-	return d.finish("range page")
+	p.More = d.Bool()
+	return d.Finish("range page")
 }
 
 // HistoryEntry is one committed change of a key.
@@ -179,37 +179,37 @@ type History struct {
 // Marshal encodes h.
 func (h *History) Marshal() []byte {
 	var e encoder
-	e.uvarint(uint64(len(h.Entries)))
+	e.Uvarint(uint64(len(h.Entries)))
 	for _, x := range h.Entries {
-		e.str(x.TxID)
-		e.uvarint(x.Version.Block)
-		e.uvarint(x.Version.Tx)
-		e.varint(x.TimestampUnixNano)
-		e.bool(x.IsDelete)
-		e.bytes(x.Value)
+		e.Str(x.TxID)
+		e.Uvarint(x.Version.Block)
+		e.Uvarint(x.Version.Tx)
+		e.Varint(x.TimestampUnixNano)
+		e.Bool(x.IsDelete)
+		e.Bytes(x.Value)
 	}
-	return e.b
+	return e.B
 }
 
 // Unmarshal decodes b into h.
 func (h *History) Unmarshal(b []byte) error {
-	d := decoder{b: b}
-	n := d.count(6)
+	d := newDecoder(b)
+	n := d.Count(6)
 	h.Entries = nil
 	if n > 0 {
 		h.Entries = make([]HistoryEntry, n)
 		for i := range h.Entries {
 			x := &h.Entries[i]
-			x.TxID = d.str()
-			x.Version.Block = d.uvarint()
-			x.Version.Tx = d.uvarint()
-			x.TimestampUnixNano = d.varint()
-			x.IsDelete = d.bool()
-			x.Value = d.bytes()
-			if d.err == nil && x.IsDelete && len(x.Value) > 0 {
-				d.fail("history delete entry %d carries a value", i)
+			x.TxID = d.Str()
+			x.Version.Block = d.Uvarint()
+			x.Version.Tx = d.Uvarint()
+			x.TimestampUnixNano = d.Varint()
+			x.IsDelete = d.Bool()
+			x.Value = d.Bytes()
+			if d.Err == nil && x.IsDelete && len(x.Value) > 0 {
+				d.Fail("history delete entry %d carries a value", i)
 			}
 		}
 	}
-	return d.finish("history")
+	return d.Finish("history")
 }

@@ -14,16 +14,16 @@ type Message interface {
 
 // Marshal appends the encoding of m to dst.
 func Marshal(dst []byte, m Message) []byte {
-	e := encoder{b: dst}
+	e := encoder{B: dst}
 	m.encode(&e)
-	return e.b
+	return e.B
 }
 
 // Unmarshal decodes b into m; byte fields of m alias b.
 func Unmarshal(b []byte, m Message) error {
-	d := decoder{b: b}
+	d := newDecoder(b)
 	m.decode(&d)
-	return d.finish(m.name())
+	return d.Finish(m.name())
 }
 
 // Empty is a message without fields (Ping, Stats, their replies).
@@ -87,34 +87,34 @@ type Init struct {
 
 func (m *Init) name() string { return "Init" }
 func (m *Init) encode(e *encoder) {
-	e.uvarint(m.ProtocolVersion)
-	e.uvarint(m.Height)
-	e.varint(m.InternalCacheBytes)
-	e.bool(m.ExternalCache)
-	e.varint(m.DirectoryEntries)
-	e.varint(m.MaxConcurrentCalls)
-	e.str(m.VM.CacheDir)
-	e.uvarint(m.VM.MemoryLimitPages)
-	e.varint(m.VM.CallTimeoutNanos)
-	e.varint(m.VM.MaxArgBytes)
-	e.varint(m.VM.MaxValueBytes)
-	e.varint(m.VM.PoolSize)
-	e.bool(m.VM.Interpreter)
+	e.Uvarint(m.ProtocolVersion)
+	e.Uvarint(m.Height)
+	e.Varint(m.InternalCacheBytes)
+	e.Bool(m.ExternalCache)
+	e.Varint(m.DirectoryEntries)
+	e.Varint(m.MaxConcurrentCalls)
+	e.Str(m.VM.CacheDir)
+	e.Uvarint(m.VM.MemoryLimitPages)
+	e.Varint(m.VM.CallTimeoutNanos)
+	e.Varint(m.VM.MaxArgBytes)
+	e.Varint(m.VM.MaxValueBytes)
+	e.Varint(m.VM.PoolSize)
+	e.Bool(m.VM.Interpreter)
 }
 func (m *Init) decode(d *decoder) {
-	m.ProtocolVersion = d.uvarint()
-	m.Height = d.uvarint()
-	m.InternalCacheBytes = d.varint()
-	m.ExternalCache = d.bool()
-	m.DirectoryEntries = d.varint()
-	m.MaxConcurrentCalls = d.varint()
-	m.VM.CacheDir = d.str()
-	m.VM.MemoryLimitPages = d.uvarint()
-	m.VM.CallTimeoutNanos = d.varint()
-	m.VM.MaxArgBytes = d.varint()
-	m.VM.MaxValueBytes = d.varint()
-	m.VM.PoolSize = d.varint()
-	m.VM.Interpreter = d.bool()
+	m.ProtocolVersion = d.Uvarint()
+	m.Height = d.Uvarint()
+	m.InternalCacheBytes = d.Varint()
+	m.ExternalCache = d.Bool()
+	m.DirectoryEntries = d.Varint()
+	m.MaxConcurrentCalls = d.Varint()
+	m.VM.CacheDir = d.Str()
+	m.VM.MemoryLimitPages = d.Uvarint()
+	m.VM.CallTimeoutNanos = d.Varint()
+	m.VM.MaxArgBytes = d.Varint()
+	m.VM.MaxValueBytes = d.Varint()
+	m.VM.PoolSize = d.Varint()
+	m.VM.Interpreter = d.Bool()
 }
 
 // Validate rejects an Init the enclave cannot work with.
@@ -138,12 +138,12 @@ type InitReply struct {
 
 func (m *InitReply) name() string { return "InitReply" }
 func (m *InitReply) encode(e *encoder) {
-	e.uvarint(m.PID)
-	e.bool(m.HasStateKey)
+	e.Uvarint(m.PID)
+	e.Bool(m.HasStateKey)
 }
 func (m *InitReply) decode(d *decoder) {
-	m.PID = d.uvarint()
-	m.HasStateKey = d.bool()
+	m.PID = d.Uvarint()
+	m.HasStateKey = d.Bool()
 }
 
 // Install loads a contract version in the enclave.
@@ -155,16 +155,16 @@ type Install struct {
 
 func (m *Install) name() string { return "Install" }
 func (m *Install) encode(e *encoder) {
-	e.str(m.Name)
-	e.str(m.Version)
-	e.bool(m.Confidential)
-	e.bytes(m.Wasm)
+	e.Str(m.Name)
+	e.Str(m.Version)
+	e.Bool(m.Confidential)
+	e.Bytes(m.Wasm)
 }
 func (m *Install) decode(d *decoder) {
-	m.Name = d.str()
-	m.Version = d.str()
-	m.Confidential = d.bool()
-	m.Wasm = d.bytes()
+	m.Name = d.Str()
+	m.Version = d.Str()
+	m.Confidential = d.Bool()
+	m.Wasm = d.Bytes()
 }
 
 // Validate checks names (the module itself is the VM's to judge).
@@ -194,41 +194,41 @@ type Call struct {
 }
 
 func (c *Call) encode(e *encoder) {
-	e.str(c.TxID)
-	e.varint(c.TimestampUnixNano)
-	e.str(c.ChannelID)
-	e.str(c.Namespace)
-	e.str(c.Function)
-	e.uvarint(uint64(len(c.Args)))
+	e.Str(c.TxID)
+	e.Varint(c.TimestampUnixNano)
+	e.Str(c.ChannelID)
+	e.Str(c.Namespace)
+	e.Str(c.Function)
+	e.Uvarint(uint64(len(c.Args)))
 	for _, a := range c.Args {
-		e.nbytes(a)
+		e.NBytes(a)
 	}
-	e.str(c.Creator.MSPID)
-	e.str(c.Creator.Org)
-	e.str(c.Creator.Name)
-	e.str(c.Creator.Role)
-	e.bytes(c.Creator.CertPEM)
-	e.bool(c.ReadOnly)
+	e.Str(c.Creator.MSPID)
+	e.Str(c.Creator.Org)
+	e.Str(c.Creator.Name)
+	e.Str(c.Creator.Role)
+	e.Bytes(c.Creator.CertPEM)
+	e.Bool(c.ReadOnly)
 }
 
 func (c *Call) decode(d *decoder) {
-	c.TxID = d.str()
-	c.TimestampUnixNano = d.varint()
-	c.ChannelID = d.str()
-	c.Namespace = d.str()
-	c.Function = d.str()
-	if n := d.count(1); n > 0 {
+	c.TxID = d.Str()
+	c.TimestampUnixNano = d.Varint()
+	c.ChannelID = d.Str()
+	c.Namespace = d.Str()
+	c.Function = d.Str()
+	if n := d.Count(1); n > 0 {
 		c.Args = make([][]byte, n)
 		for i := range c.Args {
-			c.Args[i] = d.nbytes()
+			c.Args[i] = d.NBytes()
 		}
 	}
-	c.Creator.MSPID = d.str()
-	c.Creator.Org = d.str()
-	c.Creator.Name = d.str()
-	c.Creator.Role = d.str()
-	c.Creator.CertPEM = d.bytes()
-	c.ReadOnly = d.bool()
+	c.Creator.MSPID = d.Str()
+	c.Creator.Org = d.Str()
+	c.Creator.Name = d.Str()
+	c.Creator.Role = d.Str()
+	c.Creator.CertPEM = d.Bytes()
+	c.ReadOnly = d.Bool()
 }
 
 // Simulate runs a call at a pinned height.
@@ -240,15 +240,15 @@ type Simulate struct {
 
 func (m *Simulate) name() string { return "Simulate" }
 func (m *Simulate) encode(e *encoder) {
-	e.uvarint(m.Height)
-	e.str(m.Name)
-	e.str(m.Version)
+	e.Uvarint(m.Height)
+	e.Str(m.Name)
+	e.Str(m.Version)
 	m.Call.encode(e)
 }
 func (m *Simulate) decode(d *decoder) {
-	m.Height = d.uvarint()
-	m.Name = d.str()
-	m.Version = d.str()
+	m.Height = d.Uvarint()
+	m.Name = d.Str()
+	m.Version = d.Str()
 	m.Call.decode(d)
 }
 
@@ -270,28 +270,28 @@ type Fill struct {
 }
 
 func (f *Fill) encode(e *encoder) {
-	e.str(f.Namespace)
-	e.str(f.Key)
-	e.bytes(f.Blob)
-	e.uvarint(f.Height)
+	e.Str(f.Namespace)
+	e.Str(f.Key)
+	e.Bytes(f.Blob)
+	e.Uvarint(f.Height)
 }
 
 func (f *Fill) decode(d *decoder) {
-	f.Namespace = d.str()
-	f.Key = d.str()
-	f.Blob = d.bytes()
-	f.Height = d.uvarint()
+	f.Namespace = d.Str()
+	f.Key = d.Str()
+	f.Blob = d.Bytes()
+	f.Height = d.Uvarint()
 }
 
 func encodeFills(e *encoder, fs []Fill) {
-	e.uvarint(uint64(len(fs)))
+	e.Uvarint(uint64(len(fs)))
 	for i := range fs {
 		fs[i].encode(e)
 	}
 }
 
 func decodeFills(d *decoder) []Fill {
-	n := d.count(4)
+	n := d.Count(4)
 	if n == 0 {
 		return nil
 	}
@@ -313,13 +313,13 @@ type SimulateReply struct {
 
 func (m *SimulateReply) name() string { return "SimulateReply" }
 func (m *SimulateReply) encode(e *encoder) {
-	e.bytes(m.Action)
-	e.varint(m.DurationNanos)
+	e.Bytes(m.Action)
+	e.Varint(m.DurationNanos)
 	encodeFills(e, m.Fills)
 }
 func (m *SimulateReply) decode(d *decoder) {
-	m.Action = d.bytes()
-	m.DurationNanos = d.varint()
+	m.Action = d.Bytes()
+	m.DurationNanos = d.Varint()
 	m.Fills = decodeFills(d)
 }
 
@@ -342,30 +342,30 @@ type Commit struct {
 
 func (m *Commit) name() string { return "Commit" }
 func (m *Commit) encode(e *encoder) {
-	e.uvarint(m.Block)
-	e.uvarint(uint64(len(m.Writes)))
+	e.Uvarint(m.Block)
+	e.Uvarint(uint64(len(m.Writes)))
 	for i := range m.Writes {
 		w := &m.Writes[i]
-		e.str(w.Namespace)
-		e.str(w.Key)
-		e.nbytes(w.Value)
-		e.bool(w.Delete)
-		e.uvarint(w.Tx)
-		e.bool(w.ExtPresent)
+		e.Str(w.Namespace)
+		e.Str(w.Key)
+		e.NBytes(w.Value)
+		e.Bool(w.Delete)
+		e.Uvarint(w.Tx)
+		e.Bool(w.ExtPresent)
 	}
 }
 func (m *Commit) decode(d *decoder) {
-	m.Block = d.uvarint()
-	if n := d.count(7); n > 0 {
+	m.Block = d.Uvarint()
+	if n := d.Count(7); n > 0 {
 		m.Writes = make([]Write, n)
 		for i := range m.Writes {
 			w := &m.Writes[i]
-			w.Namespace = d.str()
-			w.Key = d.str()
-			w.Value = d.nbytes()
-			w.Delete = d.bool()
-			w.Tx = d.uvarint()
-			w.ExtPresent = d.bool()
+			w.Namespace = d.Str()
+			w.Key = d.Str()
+			w.Value = d.NBytes()
+			w.Delete = d.Bool()
+			w.Tx = d.Uvarint()
+			w.ExtPresent = d.Bool()
 		}
 	}
 }
@@ -403,8 +403,8 @@ type Invalidate struct {
 }
 
 func (m *Invalidate) name() string      { return "Invalidate" }
-func (m *Invalidate) encode(e *encoder) { e.uvarint(m.Height) }
-func (m *Invalidate) decode(d *decoder) { m.Height = d.uvarint() }
+func (m *Invalidate) encode(e *encoder) { e.Uvarint(m.Height) }
+func (m *Invalidate) decode(d *decoder) { m.Height = d.Uvarint() }
 
 // KeyRequest is an ocall about one key: Lookup, StateGet, StateHistory.
 type KeyRequest struct {
@@ -414,14 +414,14 @@ type KeyRequest struct {
 
 func (m *KeyRequest) name() string { return "KeyRequest" }
 func (m *KeyRequest) encode(e *encoder) {
-	e.uvarint(m.Ecall)
-	e.str(m.Namespace)
-	e.str(m.Key)
+	e.Uvarint(m.Ecall)
+	e.Str(m.Namespace)
+	e.Str(m.Key)
 }
 func (m *KeyRequest) decode(d *decoder) {
-	m.Ecall = d.uvarint()
-	m.Namespace = d.str()
-	m.Key = d.str()
+	m.Ecall = d.Uvarint()
+	m.Namespace = d.Str()
+	m.Key = d.Str()
 }
 
 // Validate bounds the key.
@@ -440,20 +440,20 @@ type LookupReply struct {
 
 func (m *LookupReply) name() string { return "LookupReply" }
 func (m *LookupReply) encode(e *encoder) {
-	e.bool(m.ExtFound)
-	e.bytes(m.Blob)
-	e.bool(m.Found)
-	e.nbytes(m.Value)
-	e.uvarint(m.Block)
-	e.uvarint(m.Tx)
+	e.Bool(m.ExtFound)
+	e.Bytes(m.Blob)
+	e.Bool(m.Found)
+	e.NBytes(m.Value)
+	e.Uvarint(m.Block)
+	e.Uvarint(m.Tx)
 }
 func (m *LookupReply) decode(d *decoder) {
-	m.ExtFound = d.bool()
-	m.Blob = d.bytes()
-	m.Found = d.bool()
-	m.Value = d.nbytes()
-	m.Block = d.uvarint()
-	m.Tx = d.uvarint()
+	m.ExtFound = d.Bool()
+	m.Blob = d.Bytes()
+	m.Found = d.Bool()
+	m.Value = d.NBytes()
+	m.Block = d.Uvarint()
+	m.Tx = d.Uvarint()
 }
 
 // StateGetReply is a committed value at the ecall's height.
@@ -465,16 +465,16 @@ type StateGetReply struct {
 
 func (m *StateGetReply) name() string { return "StateGetReply" }
 func (m *StateGetReply) encode(e *encoder) {
-	e.bool(m.Found)
-	e.nbytes(m.Value)
-	e.uvarint(m.Block)
-	e.uvarint(m.Tx)
+	e.Bool(m.Found)
+	e.NBytes(m.Value)
+	e.Uvarint(m.Block)
+	e.Uvarint(m.Tx)
 }
 func (m *StateGetReply) decode(d *decoder) {
-	m.Found = d.bool()
-	m.Value = d.nbytes()
-	m.Block = d.uvarint()
-	m.Tx = d.uvarint()
+	m.Found = d.Bool()
+	m.Value = d.NBytes()
+	m.Block = d.Uvarint()
+	m.Tx = d.Uvarint()
 }
 
 // RangeRequest is the StateRange ocall: up to Limit entries in [Start, End).
@@ -487,18 +487,18 @@ type RangeRequest struct {
 
 func (m *RangeRequest) name() string { return "RangeRequest" }
 func (m *RangeRequest) encode(e *encoder) {
-	e.uvarint(m.Ecall)
-	e.str(m.Namespace)
-	e.str(m.Start)
-	e.str(m.End)
-	e.varint(m.Limit)
+	e.Uvarint(m.Ecall)
+	e.Str(m.Namespace)
+	e.Str(m.Start)
+	e.Str(m.End)
+	e.Varint(m.Limit)
 }
 func (m *RangeRequest) decode(d *decoder) {
-	m.Ecall = d.uvarint()
-	m.Namespace = d.str()
-	m.Start = d.str()
-	m.End = d.str()
-	m.Limit = d.varint()
+	m.Ecall = d.Uvarint()
+	m.Namespace = d.Str()
+	m.Start = d.Str()
+	m.End = d.Str()
+	m.Limit = d.Varint()
 }
 
 // Validate bounds the bounds and the limit.
@@ -530,28 +530,28 @@ type RangeReply struct {
 
 func (m *RangeReply) name() string { return "RangeReply" }
 func (m *RangeReply) encode(e *encoder) {
-	e.uvarint(uint64(len(m.KVs)))
+	e.Uvarint(uint64(len(m.KVs)))
 	for i := range m.KVs {
 		kv := &m.KVs[i]
-		e.str(kv.Key)
-		e.nbytes(kv.Value)
-		e.uvarint(kv.Block)
-		e.uvarint(kv.Tx)
+		e.Str(kv.Key)
+		e.NBytes(kv.Value)
+		e.Uvarint(kv.Block)
+		e.Uvarint(kv.Tx)
 	}
-	e.bool(m.More)
+	e.Bool(m.More)
 }
 func (m *RangeReply) decode(d *decoder) {
-	if n := d.count(4); n > 0 {
+	if n := d.Count(4); n > 0 {
 		m.KVs = make([]KV, n)
 		for i := range m.KVs {
 			kv := &m.KVs[i]
-			kv.Key = d.str()
-			kv.Value = d.nbytes()
-			kv.Block = d.uvarint()
-			kv.Tx = d.uvarint()
+			kv.Key = d.Str()
+			kv.Value = d.NBytes()
+			kv.Block = d.Uvarint()
+			kv.Tx = d.Uvarint()
 		}
 	}
-	m.More = d.bool()
+	m.More = d.Bool()
 }
 
 // HistoryEntry is one committed change of a key.
@@ -570,28 +570,28 @@ type HistoryReply struct {
 
 func (m *HistoryReply) name() string { return "HistoryReply" }
 func (m *HistoryReply) encode(e *encoder) {
-	e.uvarint(uint64(len(m.Entries)))
+	e.Uvarint(uint64(len(m.Entries)))
 	for i := range m.Entries {
 		h := &m.Entries[i]
-		e.str(h.TxID)
-		e.uvarint(h.Block)
-		e.uvarint(h.Tx)
-		e.varint(h.TimestampUnixNano)
-		e.bool(h.IsDelete)
-		e.nbytes(h.Value)
+		e.Str(h.TxID)
+		e.Uvarint(h.Block)
+		e.Uvarint(h.Tx)
+		e.Varint(h.TimestampUnixNano)
+		e.Bool(h.IsDelete)
+		e.NBytes(h.Value)
 	}
 }
 func (m *HistoryReply) decode(d *decoder) {
-	if n := d.count(6); n > 0 {
+	if n := d.Count(6); n > 0 {
 		m.Entries = make([]HistoryEntry, n)
 		for i := range m.Entries {
 			h := &m.Entries[i]
-			h.TxID = d.str()
-			h.Block = d.uvarint()
-			h.Tx = d.uvarint()
-			h.TimestampUnixNano = d.varint()
-			h.IsDelete = d.bool()
-			h.Value = d.nbytes()
+			h.TxID = d.Str()
+			h.Block = d.Uvarint()
+			h.Tx = d.Uvarint()
+			h.TimestampUnixNano = d.Varint()
+			h.IsDelete = d.Bool()
+			h.Value = d.NBytes()
 		}
 	}
 }

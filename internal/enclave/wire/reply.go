@@ -36,40 +36,40 @@ func (m *Error) Error() string { return m.Message }
 
 func (m *Error) name() string { return "Error" }
 func (m *Error) encode(e *encoder) {
-	e.uvarint(uint64(len(m.Codes)))
+	e.Uvarint(uint64(len(m.Codes)))
 	for _, c := range m.Codes {
-		e.uvarint(uint64(c))
+		e.Uvarint(uint64(c))
 	}
-	e.uvarint(uint64(m.Kind))
-	e.str(m.Contract)
-	e.str(m.Version)
-	e.str(m.Function)
-	e.str(m.TxID)
-	e.str(m.Output)
-	e.str(m.Message)
+	e.Uvarint(uint64(m.Kind))
+	e.Str(m.Contract)
+	e.Str(m.Version)
+	e.Str(m.Function)
+	e.Str(m.TxID)
+	e.Str(m.Output)
+	e.Str(m.Message)
 }
 func (m *Error) decode(d *decoder) {
-	if n := d.count(1); n > 0 {
+	if n := d.Count(1); n > 0 {
 		m.Codes = make([]Code, n)
 		for i := range m.Codes {
-			c := d.uvarint()
+			c := d.Uvarint()
 			if c > 255 {
-				d.fail("error code %d", c)
+				d.Fail("error code %d", c)
 			}
 			m.Codes[i] = Code(c)
 		}
 	}
-	kind := d.uvarint()
+	kind := d.Uvarint()
 	if kind > uint64(KindCall) {
-		d.fail("error kind %d", kind)
+		d.Fail("error kind %d", kind)
 	}
 	m.Kind = uint8(kind)
-	m.Contract = d.str()
-	m.Version = d.str()
-	m.Function = d.str()
-	m.TxID = d.str()
-	m.Output = d.str()
-	m.Message = d.str()
+	m.Contract = d.Str()
+	m.Version = d.Str()
+	m.Function = d.Str()
+	m.TxID = d.Str()
+	m.Output = d.Str()
+	m.Message = d.Str()
 }
 
 // Counters are the enclave's statistics, sent at the end of every ecall
@@ -98,7 +98,7 @@ func (m *Counters) fields() []*uint64 {
 
 func (m *Counters) encode(e *encoder) {
 	for _, f := range m.fields() {
-		e.uvarint(*f)
+		e.Uvarint(*f)
 	}
 	// The histogram, sparse: (index, count) for non-empty buckets.
 	n := 0
@@ -107,30 +107,30 @@ func (m *Counters) encode(e *encoder) {
 			n++
 		}
 	}
-	e.uvarint(uint64(n))
+	e.Uvarint(uint64(n))
 	for i, c := range m.OcallLatency.Counts {
 		if c != 0 {
-			e.uvarint(uint64(i))
-			e.uvarint(c)
+			e.Uvarint(uint64(i))
+			e.Uvarint(c)
 		}
 	}
-	e.varint(int64(m.OcallLatency.Sum))
+	e.Varint(int64(m.OcallLatency.Sum))
 }
 
 func (m *Counters) decode(d *decoder) {
 	for _, f := range m.fields() {
-		*f = d.uvarint()
+		*f = d.Uvarint()
 	}
-	n := d.count(2)
+	n := d.Count(2)
 	for range n {
-		i, c := d.uvarint(), d.uvarint()
+		i, c := d.Uvarint(), d.Uvarint()
 		if i >= latency.NumBuckets {
-			d.fail("histogram bucket %d", i)
+			d.Fail("histogram bucket %d", i)
 			return
 		}
 		m.OcallLatency.Counts[i] = c
 	}
-	m.OcallLatency.Sum = time.Duration(d.varint())
+	m.OcallLatency.Sum = time.Duration(d.Varint())
 }
 
 // Reply status bytes.
@@ -142,12 +142,12 @@ const (
 // EncodeReply appends a reply payload to dst: status, then m (nil: no
 // body) or e, then c when it is not nil (ecall replies).
 func EncodeReply(dst []byte, m Message, e *Error, c *Counters) []byte {
-	enc := encoder{b: dst}
+	enc := encoder{B: dst}
 	if e != nil {
-		enc.b = append(enc.b, statusError)
+		enc.B = append(enc.B, statusError)
 		e.encode(&enc)
 	} else {
-		enc.b = append(enc.b, statusOK)
+		enc.B = append(enc.B, statusOK)
 		if m != nil {
 			m.encode(&enc)
 		}
@@ -155,7 +155,7 @@ func EncodeReply(dst []byte, m Message, e *Error, c *Counters) []byte {
 	if c != nil {
 		c.encode(&enc)
 	}
-	return enc.b
+	return enc.B
 }
 
 // DecodeReply decodes a reply payload. On status ok it fills m (nil: no
@@ -163,12 +163,12 @@ func EncodeReply(dst []byte, m Message, e *Error, c *Counters) []byte {
 // first result. c, if not nil, receives the trailing counters (an ecall
 // reply); err reports a payload that does not decode.
 func DecodeReply(b []byte, m Message, c *Counters) (remote *Error, err error) {
-	d := decoder{b: b}
+	d := newDecoder(b)
 	if len(b) == 0 {
 		return nil, fmt.Errorf("decode reply: %w: empty", ErrMalformed)
 	}
 	status := b[0]
-	d.b = b[1:]
+	d.B = b[1:]
 	what := "reply"
 	switch status {
 	case statusOK:
@@ -186,7 +186,7 @@ func DecodeReply(b []byte, m Message, c *Counters) (remote *Error, err error) {
 	if c != nil {
 		c.decode(&d)
 	}
-	if err := d.finish(what); err != nil {
+	if err := d.Finish(what); err != nil {
 		return nil, err
 	}
 	return remote, nil
