@@ -145,9 +145,15 @@ func subjectKeyID(pub crypto.PublicKey) ([]byte, error) {
 // expect a newer one.
 const DefaultCRLValidity = 7 * 24 * time.Hour
 
-// NewCRL signs a certificate revocation list with the CA's key. number must
-// grow with every new list.
+// NewCRL signs a certificate revocation list with the CA's key, current for
+// DefaultCRLValidity. number must grow with every new list.
 func NewCRL(ca *x509.Certificate, caKey crypto.Signer, number int64, revoked []Revocation, now time.Time) ([]byte, error) {
+	return NewCRLValidFor(ca, caKey, number, revoked, now, DefaultCRLValidity)
+}
+
+// NewCRLValidFor is NewCRL with the list current for validity (its
+// NextUpdate is now + validity).
+func NewCRLValidFor(ca *x509.Certificate, caKey crypto.Signer, number int64, revoked []Revocation, now time.Time, validity time.Duration) ([]byte, error) {
 	entries := make([]x509.RevocationListEntry, 0, len(revoked))
 	for _, r := range revoked {
 		serial, ok := new(big.Int).SetString(r.Serial, 16)
@@ -159,7 +165,7 @@ func NewCRL(ca *x509.Certificate, caKey crypto.Signer, number int64, revoked []R
 	der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
 		Number:                    big.NewInt(number),
 		ThisUpdate:                now,
-		NextUpdate:                now.Add(DefaultCRLValidity),
+		NextUpdate:                now.Add(validity),
 		RevokedCertificateEntries: entries,
 	}, ca, caKey)
 	if err != nil {

@@ -21,6 +21,10 @@ var (
 	ErrRevoked        = errors.New("certificate has been revoked")
 	ErrNoRole         = errors.New("certificate carries no Folio role")
 	ErrWrongRole      = errors.New("identity does not have the required role")
+	// ErrCRLStale: the organisation's revocation list is past its
+	// NextUpdate (or none was fetched yet), so a revocation may be
+	// missing; admission refuses its identities until a fresh list comes.
+	ErrCRLStale = errors.New("revocation list is out of date")
 )
 
 // ValidationError says why a certificate is not a valid identity.
@@ -86,7 +90,13 @@ type orgState struct {
 	Org
 	crlNumber *big.Int
 	crlAt     time.Time
-	revoked   map[string]time.Time // serial (hex) -> revocation time
+	// crlNext is the installed list's NextUpdate (zero: none promised).
+	crlNext time.Time
+	// crlExpected: this node fetches the organisation's list, so Admit
+	// refuses its identities while no current list is installed.
+	crlExpected bool
+	crlLoaded   bool
+	revoked     map[string]time.Time // serial (hex) -> revocation time
 }
 
 // NewVerifier returns a verifier for the given organisations. now defaults
@@ -269,7 +279,9 @@ func (v *Verifier) Require(id *Identity, p Principal) error {
 // UpdateCRL installs an organisation's certificate revocation list after
 // checking it is signed by the organisation's CA. A list older than the one
 // installed (by CRL number) is ignored, so a replayed old list cannot
-// un-revoke anyone.
+// un-revoke anyone. A list with the installed number, the same revoked
+// certificates and a later ThisUpdate is the CA's re-signed copy: it only
+// moves NextUpdate forward.
 func (v *Verifier) UpdateCRL(mspID string, der []byte) error {
 	crl, err := x509.ParseRevocationList(der)
 	if err != nil {
@@ -284,16 +296,81 @@ func (v *Verifier) UpdateCRL(mspID string, der []byte) error {
 	if err := crl.CheckSignatureFrom(o.Root); err != nil {
 		return fmt.Errorf("CRL of %s: not signed by the organisation's CA: %w", mspID, err)
 	}
-	if o.crlNumber != nil && crl.Number != nil && crl.Number.Cmp(o.crlNumber) <= 0 {
-		return nil // an older list, or the one already installed
-	}
 	revoked := make(map[string]time.Time, len(crl.RevokedCertificateEntries))
 	for _, e := range crl.RevokedCertificateEntries {
 		revoked[serialHex(e.SerialNumber)] = e.RevocationTime
 	}
-	o.revoked, o.crlNumber, o.crlAt = revoked, crl.Number, crl.ThisUpdate
+	if o.crlNumber != nil && crl.Number != nil {
+		switch c := crl.Number.Cmp(o.crlNumber); {
+		case c < 0:
+			return nil // an older list
+		case c == 0:
+			if crl.ThisUpdate.After(o.crlAt) && sameRevocations(revoked, o.revoked) {
+				o.crlAt, o.crlNext = crl.ThisUpdate, crl.NextUpdate
+			}
+			return nil
+		}
+	}
+	o.revoked, o.crlNumber, o.crlAt, o.crlNext, o.crlLoaded = revoked, crl.Number, crl.ThisUpdate, crl.NextUpdate, true
 	v.mu.valid = map[[32]byte]*Identity{}
 	v.mu.generation++
+	return nil
+}
+
+func sameRevocations(a, b map[string]time.Time) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for s, at := range a {
+		if bt, ok := b[s]; !ok || !bt.Equal(at) {
+			return false
+		}
+	}
+	return true
+}
+
+// ExpectCRL marks an organisation whose revocation list this node fetches
+// from its CA: from now on Admit refuses its identities while no list is
+// installed or the installed one is past its NextUpdate.
+func (v *Verifier) ExpectCRL(mspID string) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	o, ok := v.mu.orgs[mspID]
+	if !ok {
+		return fmt.Errorf("expect CRL of %s: %w", mspID, ErrUnknownMSP)
+	}
+	o.crlExpected = true
+	return nil
+}
+
+// Admit is the check admission (a node's API, endorser, gateway, orderer
+// broadcast) adds to Validate: the identity's organisation has a current
+// revocation list, so a revocation cannot be missed because its CA is
+// unreachable. Block validation never calls it: a locally fetched list
+// must not change a transaction's outcome (DESIGN 6).
+func (v *Verifier) Admit(id *Identity) error {
+	if err := v.CRLCurrent(id.MSPID); err != nil {
+		return &ValidationError{Subject: id.Cert.Subject.String(), MSPID: id.MSPID, Err: ErrCRLStale, Detail: err.Error()}
+	}
+	return nil
+}
+
+// CRLCurrent returns nil when the organisation's revocation list is
+// current or not expected, else why not (without the sentinel).
+func (v *Verifier) CRLCurrent(mspID string) error {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	o, ok := v.mu.orgs[mspID]
+	if !ok || !o.crlExpected {
+		return nil
+	}
+	switch {
+	case !o.crlLoaded:
+		return fmt.Errorf("no revocation list of %s has been fetched from its CA yet; its identities are refused until one is", mspID)
+	case !o.crlNext.IsZero() && v.now().After(o.crlNext):
+		return fmt.Errorf("the revocation list of %s was due for renewal at %s and no newer one has been fetched from its CA; its identities are refused until one is",
+			mspID, o.crlNext.UTC().Format(time.RFC3339))
+	}
 	return nil
 }
 

@@ -222,3 +222,87 @@ func testSerial() *big.Int {
 	s, _ := newSerial()
 	return s
 }
+
+// TestStaleCRLFailsClosedAtAdmission: once an organisation's revocation
+// list is expected, Admit refuses its identities while none is installed
+// and again once the installed one is past its NextUpdate, until a fresh
+// list comes; a re-signed copy of the same list (same number, same
+// revocations, later ThisUpdate) renews it, but a same-number list with
+// other revocations does not; Validate (block validation's check) never
+// looks at freshness.
+func TestStaleCRLFailsClosedAtAdmission(t *testing.T) {
+	org1, root, ca1 := newTestCA(t, "Org1")
+	org2, _, ca2 := newTestCA(t, "Org2")
+	start := time.Now()
+	now := start
+	v, _ := NewVerifier([]Org{org1, org2}, func() time.Time { return now })
+	aliceCert, _ := issueTest(t, ca1, "alice", RoleClient, start.Add(-time.Minute), 24*time.Hour)
+	bobCert, _ := issueTest(t, ca2, "bob", RoleClient, start.Add(-time.Minute), 24*time.Hour)
+	alice, err := v.Validate("Org1MSP", aliceCert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, err := v.Validate("Org2MSP", bobCert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Admit(alice); err != nil {
+		t.Fatalf("no list expected yet: %v", err)
+	}
+	if err := v.ExpectCRL("Org1MSP"); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.ExpectCRL("NopeMSP"); !errors.Is(err, ErrUnknownMSP) {
+		t.Fatalf("unknown organisation: %v", err)
+	}
+	err = v.Admit(alice)
+	if !errors.Is(err, ErrCRLStale) || !strings.Contains(err.Error(), "no revocation list of Org1MSP") {
+		t.Fatalf("expected list missing: %v", err)
+	}
+	if err := v.Admit(bob); err != nil {
+		t.Fatalf("another organisation is not affected: %v", err)
+	}
+
+	crl, err := NewCRLValidFor(root, ca1.Key(), 3, nil, now, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.UpdateCRL("Org1MSP", crl); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Admit(alice); err != nil {
+		t.Fatalf("current list: %v", err)
+	}
+	now = start.Add(61 * time.Minute)
+	err = v.Admit(alice)
+	if !errors.Is(err, ErrCRLStale) || !strings.Contains(err.Error(), "was due for renewal") {
+		t.Fatalf("list past NextUpdate: %v", err)
+	}
+	if _, err := v.Validate("Org1MSP", aliceCert); err != nil {
+		t.Fatalf("Validate must not depend on the list's freshness: %v", err)
+	}
+
+	// A same-number list that revokes someone is not a renewal.
+	other, _ := NewCRLValidFor(root, ca1.Key(), 3, []Revocation{{Serial: SerialHex(aliceCert.SerialNumber), RevokedAt: now}}, now, time.Hour)
+	if err := v.UpdateCRL("Org1MSP", other); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Admit(alice); !errors.Is(err, ErrCRLStale) {
+		t.Fatalf("same number, other revocations accepted as a renewal: %v", err)
+	}
+	// The CA's re-signed copy renews it.
+	resigned, _ := NewCRLValidFor(root, ca1.Key(), 3, nil, now, time.Hour)
+	if err := v.UpdateCRL("Org1MSP", resigned); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Admit(alice); err != nil {
+		t.Fatalf("re-signed list: %v", err)
+	}
+	// A replay of the older copy does not move NextUpdate back.
+	if err := v.UpdateCRL("Org1MSP", crl); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Admit(alice); err != nil {
+		t.Fatalf("replayed older copy made the list stale: %v", err)
+	}
+}

@@ -92,6 +92,10 @@ type Authority struct {
 		sync.Mutex
 		reg registry
 		crl []byte // DER, regenerated on every revocation
+		// crlAt is the current list's ThisUpdate; crlValidity how long
+		// each list is current (DefaultCRLValidity unless set).
+		crlAt       time.Time
+		crlValidity time.Duration
 	}
 }
 
@@ -215,11 +219,35 @@ func (a *Authority) Org() (name, mspID string) {
 func (a *Authority) Certificate() *x509.Certificate { return a.cert }
 
 // CRL returns the current certificate revocation list, DER. The caller must
-// not modify it.
+// not modify it. A list past half its validity is signed again (same
+// number and revocations, new ThisUpdate and NextUpdate), so nodes that
+// fetch it never see it go out of date while the CA runs.
 func (a *Authority) CRL() []byte {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.now().Sub(a.mu.crlAt) > a.validityLocked()/2 {
+		_ = a.refreshCRLLocked() // on failure the previous list stands
+	}
 	return a.mu.crl
+}
+
+// SetCRLValidity sets how long each revocation list stays current (its
+// NextUpdate) and signs a fresh list with it.
+func (a *Authority) SetCRLValidity(d time.Duration) error {
+	if d < time.Second {
+		return fmt.Errorf("CRL validity %s: use at least 1s", d)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.mu.crlValidity = d
+	return a.refreshCRLLocked()
+}
+
+func (a *Authority) validityLocked() time.Duration {
+	if a.mu.crlValidity == 0 {
+		return identity.DefaultCRLValidity
+	}
+	return a.mu.crlValidity
 }
 
 // Register adds an identity with a role and returns its one-time enrolment
@@ -391,11 +419,12 @@ func (a *Authority) refreshCRLLocked() error {
 			revoked = append(revoked, identity.Revocation{Serial: s, RevokedAt: r.RevokedAt})
 		}
 	}
-	crl, err := identity.NewCRL(a.cert, a.key, a.mu.reg.CRLNumber+1, revoked, a.now())
+	now := a.now()
+	crl, err := identity.NewCRLValidFor(a.cert, a.key, a.mu.reg.CRLNumber+1, revoked, now, a.validityLocked())
 	if err != nil {
 		return err
 	}
-	a.mu.crl = crl
+	a.mu.crl, a.mu.crlAt = crl, now
 	return nil
 }
 

@@ -3,6 +3,7 @@ package ca_test
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"errors"
 	"io"
 	"log/slog"
@@ -244,5 +245,54 @@ func TestEnrollRejectsBadRequests(t *testing.T) {
 	}
 	if _, err := f.cli.Register(ctx, f.admin, "dave", "superuser"); code(err) != connect.CodeInvalidArgument {
 		t.Fatalf("bad role: %v", err)
+	}
+}
+
+// TestCRLResignedBeforeItGoesStale: a running CA signs its list again once
+// half its validity has passed (same number and revocations, later
+// NextUpdate), so nodes that keep fetching never see it out of date.
+func TestCRLResignedBeforeItGoesStale(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	if _, _, err := ca.Init(dir, ca.InitOptions{Org: "Org1", MSPID: "Org1MSP"}); err != nil {
+		t.Fatal(err)
+	}
+	auth, err := ca.Open(dir, func() time.Time { return now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := auth.SetCRLValidity(time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := auth.SetCRLValidity(time.Millisecond); err == nil {
+		t.Fatal("a validity under 1s was accepted")
+	}
+	parse := func(der []byte) *x509.RevocationList {
+		l, err := x509.ParseRevocationList(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	first := parse(auth.CRL())
+	if got := first.NextUpdate.Sub(first.ThisUpdate); got != time.Hour {
+		t.Fatalf("validity %s, want 1h", got)
+	}
+	now = now.Add(20 * time.Minute)
+	if same := parse(auth.CRL()); !same.ThisUpdate.Equal(first.ThisUpdate) {
+		t.Fatal("re-signed before half the validity passed")
+	}
+	now = now.Add(15 * time.Minute)
+	again := parse(auth.CRL())
+	if !again.ThisUpdate.After(first.ThisUpdate) || again.Number.Cmp(first.Number) != 0 {
+		t.Fatalf("after 35 of 60 minutes: this update %s (was %s), number %s (was %s)", again.ThisUpdate, first.ThisUpdate, again.Number, first.Number)
+	}
+	v, _ := identity.NewVerifier([]identity.Org{{Name: "Org1", MSPID: "Org1MSP", Root: auth.Certificate()}}, func() time.Time { return now.Add(50 * time.Minute) })
+	_ = v.ExpectCRL("Org1MSP")
+	if err := v.UpdateCRL("Org1MSP", auth.CRL()); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.CRLCurrent("Org1MSP"); err != nil {
+		t.Fatalf("the re-signed list is current 85 minutes after the first: %v", err)
 	}
 }
