@@ -99,3 +99,28 @@ func FuzzParseNode(f *testing.F) {
 		}
 	})
 }
+
+// TestLimitsDefaultsAndRanges: every limit has its documented default, a
+// value out of range names the field and the range, and an override
+// reaches it like any other field.
+func TestLimitsDefaultsAndRanges(t *testing.T) {
+	n, err := ParseNode("c.yaml", []byte(goodPeer), map[string]string{"limits.max_header_bytes": "8192"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := n.Limits
+	if l.MaxMessageBytes != 4<<20 || l.MaxConcurrentStreams != 250 || l.MaxConnections != 4096 || l.HeaderTimeout != 10*time.Second ||
+		l.BodyTimeout != 30*time.Second || l.IdleTimeout != 2*time.Minute || l.CommitWaitersPerClient != 1024 || l.MaxCommitWait != 5*time.Minute ||
+		l.P2PMaxMessageBytes != 16<<20 || l.P2PMaxStreamsPerSession != 256 || l.MaxHeaderBytes != 8192 {
+		t.Fatalf("limits %+v", l)
+	}
+	if n.Listen.Operations != DefaultOperations {
+		t.Fatalf("operations listener default %q", n.Listen.Operations)
+	}
+	_, err = ParseNode("c.yaml", []byte(goodPeer), map[string]string{"limits.max_message_bytes": "100", "limits.body_timeout": "-1s"})
+	for _, want := range []string{"limits.max_message_bytes: 100: use 65536 to 1073741824", "limits.body_timeout: -1s: must not be negative"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v should say %q", err, want)
+		}
+	}
+}

@@ -36,8 +36,18 @@ type KeyPair struct {
 
 // Listen holds the addresses a node listens on.
 type Listen struct {
-	// API is host:port of the node's RPC, health and metrics listener (mutual TLS).
+	// API is host:port of the node's RPC listener (mutual TLS).
 	API string `yaml:"api"`
+	// Operations is host:port of the operations listener: /metrics,
+	// /healthz, /readyz and /debug/pprof. On a loopback address it serves
+	// plain HTTP to local tools; on any other address it requires mutual
+	// TLS with a client certificate of an admin. Default 127.0.0.1:0 (a
+	// free loopback port, logged at start).
+	Operations string `yaml:"operations"`
+	// OperationsTLS requires mutual TLS with an admin's certificate on the
+	// operations listener even on loopback (a host shared with untrusted
+	// users). Off loopback it is always required.
+	OperationsTLS bool `yaml:"operations_tls"`
 	// P2P is host:port of the node-to-node session listener. Empty makes the
 	// node dial-only: it refuses inbound sessions and dials every other node.
 	P2P string `yaml:"p2p"`
@@ -115,7 +125,147 @@ type Node struct {
 	GCPercent int `yaml:"gc_percent"`
 	// Enclave configures a peer's contract enclave (ignored on orderers).
 	Enclave Enclave `yaml:"enclave"`
+	// Limits bound what clients and other nodes can make the node hold.
+	Limits Limits `yaml:"limits"`
+	// Release bounds a peer's per-client state of timed releases (ignored
+	// on orderers).
+	Release Release `yaml:"release"`
 	Log     Log     `yaml:"log"`
+}
+
+// Limits bound what any one client can make a listener hold: each has a
+// default that a node serving the documented workloads never reaches, and
+// a request refused by one gets a resource_exhausted error naming the
+// setting (docs/configuration.md, "Limits").
+type Limits struct {
+	// MaxMessageBytes bounds one RPC request message after decompression,
+	// and any other request body, except the timed-release chunk uploads
+	// that are larger by design (bounded by their manifest). Default 4 MiB.
+	MaxMessageBytes int `yaml:"max_message_bytes"`
+	// MaxHeaderBytes bounds a request's headers. Default 64 KiB.
+	MaxHeaderBytes int `yaml:"max_header_bytes"`
+	// MaxConcurrentStreams bounds the requests one HTTP/2 connection may
+	// have open at once; more are refused with REFUSED_STREAM. Default 250.
+	MaxConcurrentStreams int `yaml:"max_concurrent_streams"`
+	// MaxConnections bounds the open connections of each listener; more
+	// are closed as soon as they are accepted. Default 4096.
+	MaxConnections int `yaml:"max_connections"`
+	// MaxRequests bounds the requests (RPCs, streams, long polls) a
+	// listener serves at once, and MaxRequestsPerClient those of one
+	// identity (on a CA, of one IP address), over all its connections.
+	// Defaults 16384 and 4096.
+	MaxRequests          int `yaml:"max_requests"`
+	MaxRequestsPerClient int `yaml:"max_requests_per_client"`
+	// HeaderTimeout bounds the TLS handshake and the request headers of a
+	// new connection (slow-loris). Default 10s.
+	HeaderTimeout time.Duration `yaml:"header_timeout"`
+	// BodyTimeout bounds the reading of a request body; uploads larger by
+	// design get BodyTimeout more for every further MiB. Default 30s.
+	BodyTimeout time.Duration `yaml:"body_timeout"`
+	// IdleTimeout closes a connection on which no request arrived for this
+	// long. Default 2m.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// WriteTimeout closes an HTTP/2 connection that accepts no bytes for
+	// this long (a client that stops reading). Default 30s.
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// CommitWaiters bounds the CommitStatus calls a peer holds open at
+	// once, CommitWaitersPerClient those of one identity, and
+	// MaxCommitWait how long one of them waits. Defaults 16384, 1024, 5m.
+	CommitWaiters          int           `yaml:"commit_waiters"`
+	CommitWaitersPerClient int           `yaml:"commit_waiters_per_client"`
+	MaxCommitWait          time.Duration `yaml:"max_commit_wait"`
+	// P2PMaxMessageBytes bounds one message on a node-to-node session. It
+	// must hold the largest block: the channel's block max bytes plus one
+	// envelope. Default 16 MiB.
+	P2PMaxMessageBytes int `yaml:"p2p_max_message_bytes"`
+	// P2PMaxStreamsPerSession bounds the streams another node may have
+	// open on its session with this one. Default 256.
+	P2PMaxStreamsPerSession int `yaml:"p2p_max_streams_per_session"`
+}
+
+// Release bounds a peer's per-client state of timed releases
+// (docs/release.md). Zero takes the release service's defaults.
+type Release struct {
+	// MaxSubscriptionsPerClient bounds the client names one identity may
+	// subscribe under, per release. Default 16.
+	MaxSubscriptionsPerClient int `yaml:"max_subscriptions_per_client"`
+	// MaxSubscriptions bounds the subscriptions of one release. Default 10000.
+	MaxSubscriptions int `yaml:"max_subscriptions"`
+	// MaxHistoryClients bounds the clients whose rate history is kept; the
+	// least recently updated is dropped first. Default 10000.
+	MaxHistoryClients int `yaml:"max_history_clients"`
+	// HistoryTTL drops a client's rate history not updated for this long.
+	// Default 720h (30 days).
+	HistoryTTL time.Duration `yaml:"history_ttl"`
+	// SubscriptionTTL forgets a subscription with no open stream and no
+	// report for this long. Default 20s.
+	SubscriptionTTL time.Duration `yaml:"subscription_ttl"`
+}
+
+// check reports negative release limits (0 takes the default; the release
+// service checks the rest at start).
+func (r *Release) check(p *problems) {
+	for field, v := range map[string]int64{"release.max_subscriptions_per_client": int64(r.MaxSubscriptionsPerClient), "release.max_subscriptions": int64(r.MaxSubscriptions),
+		"release.max_history_clients": int64(r.MaxHistoryClients), "release.history_ttl": int64(r.HistoryTTL), "release.subscription_ttl": int64(r.SubscriptionTTL)} {
+		if v < 0 {
+			p.add(field, "must not be negative (0 takes the default)")
+		}
+	}
+}
+
+// EnsureDefaults fills unset limits with their documented defaults.
+func (l *Limits) EnsureDefaults() {
+	setDefault(&l.MaxMessageBytes, 4<<20)
+	setDefault(&l.MaxHeaderBytes, 64<<10)
+	setDefault(&l.MaxConcurrentStreams, 250)
+	setDefault(&l.MaxConnections, 4096)
+	setDefault(&l.MaxRequests, 16384)
+	setDefault(&l.MaxRequestsPerClient, 4096)
+	setDefault(&l.HeaderTimeout, 10*time.Second)
+	setDefault(&l.BodyTimeout, 30*time.Second)
+	setDefault(&l.IdleTimeout, 2*time.Minute)
+	setDefault(&l.WriteTimeout, 30*time.Second)
+	setDefault(&l.CommitWaiters, 16384)
+	setDefault(&l.CommitWaitersPerClient, 1024)
+	setDefault(&l.MaxCommitWait, 5*time.Minute)
+	setDefault(&l.P2PMaxMessageBytes, 16<<20)
+	setDefault(&l.P2PMaxStreamsPerSession, 256)
+}
+
+func setDefault[T int | time.Duration](p *T, v T) {
+	if *p == 0 {
+		*p = v
+	}
+}
+
+// check reports limits out of their ranges.
+func (l *Limits) check(p *problems) {
+	ints := []struct {
+		field     string
+		v, lo, hi int
+	}{
+		{"limits.max_message_bytes", l.MaxMessageBytes, 64 << 10, 1 << 30},
+		{"limits.max_header_bytes", l.MaxHeaderBytes, 4 << 10, 16 << 20},
+		{"limits.max_concurrent_streams", l.MaxConcurrentStreams, 1, 1 << 20},
+		{"limits.max_connections", l.MaxConnections, 1, 1 << 20},
+		{"limits.max_requests", l.MaxRequests, 1, 1 << 24},
+		{"limits.max_requests_per_client", l.MaxRequestsPerClient, 1, 1 << 24},
+		{"limits.commit_waiters", l.CommitWaiters, 1, 1 << 24},
+		{"limits.commit_waiters_per_client", l.CommitWaitersPerClient, 1, 1 << 24},
+		{"limits.p2p_max_message_bytes", l.P2PMaxMessageBytes, 1 << 20, 1 << 30},
+		{"limits.p2p_max_streams_per_session", l.P2PMaxStreamsPerSession, 1, 1 << 20},
+	}
+	for _, c := range ints {
+		if c.v < c.lo || c.v > c.hi {
+			p.add(c.field, "%d: use %d to %d, or 0 for the default", c.v, c.lo, c.hi)
+		}
+	}
+	for field, d := range map[string]time.Duration{"limits.header_timeout": l.HeaderTimeout, "limits.body_timeout": l.BodyTimeout,
+		"limits.idle_timeout": l.IdleTimeout, "limits.write_timeout": l.WriteTimeout, "limits.max_commit_wait": l.MaxCommitWait} {
+		if d < 0 {
+			p.add(field, "%s: must not be negative (0 takes the default)", d)
+		}
+	}
 }
 
 // Enclave configures the process that runs a peer's contracts and its
@@ -153,7 +303,15 @@ type CA struct {
 	TLS           KeyPair       `yaml:"tls"`
 	Listen        Listen        `yaml:"listen"`
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
-	Log           Log           `yaml:"log"`
+	// CRLValidity is how long a revocation list the CA signs stays
+	// current (its NextUpdate); the CA signs a fresh one when half of it
+	// has passed, and nodes refuse an organisation's identities at
+	// admission once its list is past NextUpdate. Default 168h (7 days).
+	CRLValidity time.Duration `yaml:"crl_validity"`
+	// Limits bound what clients can make the CA hold (the peer-only
+	// fields are ignored).
+	Limits Limits `yaml:"limits"`
+	Log    Log    `yaml:"log"`
 }
 
 // EnsureDefaults fills unset fields with their documented defaults.
@@ -167,8 +325,16 @@ func (n *Node) EnsureDefaults() {
 	if n.GCPercent == 0 {
 		n.GCPercent = 200
 	}
+	if n.Listen.Operations == "" {
+		n.Listen.Operations = DefaultOperations
+	}
+	n.Limits.EnsureDefaults()
 	n.Log.ensureDefaults()
 }
+
+// DefaultOperations is the operations listener of a node or CA whose
+// configuration names none: a free port on the loopback interface.
+const DefaultOperations = "127.0.0.1:0"
 
 // EnsureDefaults fills unset fields with their documented defaults.
 func (c *CA) EnsureDefaults() {
@@ -181,6 +347,13 @@ func (c *CA) EnsureDefaults() {
 	if c.TLS.Key == "" && c.Home != "" {
 		c.TLS.Key = filepath.Join(c.Home, "tls-key.pem")
 	}
+	if c.Listen.Operations == "" {
+		c.Listen.Operations = DefaultOperations
+	}
+	if c.CRLValidity == 0 {
+		c.CRLValidity = 7 * 24 * time.Hour
+	}
+	c.Limits.EnsureDefaults()
 	c.Log.ensureDefaults()
 }
 
@@ -241,6 +414,9 @@ func (n *Node) Validate(file string) error {
 	checkKeyPair(p, "identity", n.Identity)
 	checkKeyPair(p, "tls", n.TLS)
 	checkAddress(p, "listen.api", n.Listen.API, true)
+	checkAddress(p, "listen.operations", n.Listen.Operations, true)
+	n.Limits.check(p)
+	n.Release.check(p)
 	if n.Listen.P2P != "" {
 		checkAddress(p, "listen.p2p", n.Listen.P2P, true)
 	}
@@ -325,6 +501,14 @@ func (c *CA) Validate(file string) error {
 	}
 	checkKeyPair(p, "tls", c.TLS)
 	checkAddress(p, "listen.api", c.Listen.API, true)
+	checkAddress(p, "listen.operations", c.Listen.Operations, true)
+	if c.Listen.P2P != "" {
+		p.add("listen.p2p", "a CA has no node-to-node sessions: remove it")
+	}
+	if c.CRLValidity < time.Second {
+		p.add("crl_validity", "%s: use at least 1s (default 168h)", c.CRLValidity)
+	}
+	c.Limits.check(p)
 	checkLog(p, c.Log)
 	return p.err()
 }
