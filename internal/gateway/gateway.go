@@ -26,6 +26,7 @@ import (
 	"github.com/folio-ledger/folio/internal/identity"
 	"github.com/folio-ledger/folio/internal/lifecycle"
 	"github.com/folio-ledger/folio/internal/p2p"
+	"github.com/folio-ledger/folio/internal/quota"
 )
 
 // Session protocols of the gateway's node-to-node calls.
@@ -63,12 +64,23 @@ type Options struct {
 	EndorseTimeout time.Duration
 	// SubmitTimeout bounds the hand-over to the orderers. Default 15s.
 	SubmitTimeout time.Duration
-	Logger        *slog.Logger
+	// CommitWaiters bounds the CommitStatus calls held open at once, and
+	// CommitWaitersPerClient those of one identity. Defaults 16384, 1024.
+	CommitWaiters          int
+	CommitWaitersPerClient int
+	// MaxCommitWait bounds one CommitStatus wait, whatever the caller's
+	// deadline. Default 5m.
+	MaxCommitWait time.Duration
+	// Refused, if set, is told the setting behind each refusal by a limit
+	// (the node counts them).
+	Refused func(setting string)
+	Logger  *slog.Logger
 }
 
 // Gateway serves GatewayService. Safe for concurrent use.
 type Gateway struct {
 	o        Options
+	waiters  *quota.Counter           // commit-status waits held open
 	inFlight map[string]*atomic.Int64 // per peer: endorsement calls under way
 	nextOrd  atomic.Uint64
 }
@@ -87,7 +99,19 @@ func New(o Options) (*Gateway, error) {
 	if o.SubmitTimeout == 0 {
 		o.SubmitTimeout = 15 * time.Second
 	}
-	g := &Gateway{o: o, inFlight: map[string]*atomic.Int64{}}
+	if o.CommitWaiters <= 0 {
+		o.CommitWaiters = 16384
+	}
+	if o.CommitWaitersPerClient <= 0 {
+		o.CommitWaitersPerClient = 1024
+	}
+	if o.MaxCommitWait <= 0 {
+		o.MaxCommitWait = 5 * time.Minute
+	}
+	if o.Refused == nil {
+		o.Refused = func(string) {}
+	}
+	g := &Gateway{o: o, inFlight: map[string]*atomic.Int64{}, waiters: quota.New(o.CommitWaiters, o.CommitWaitersPerClient)}
 	for _, p := range o.Peers {
 		g.inFlight[p.Name] = new(atomic.Int64)
 	}
