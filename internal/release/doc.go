@@ -27,6 +27,14 @@
 // whose owner or content hash is not the registered one is served to
 // nobody, with the reason in its status.
 //
+// State kept per client is bounded and expires (limits.go, history.go):
+// subscriptions per caller and per release (MaxSubscriptionsPerClient,
+// MaxSubscriptions; idle ones are deleted after SubscriptionTTL) and rate
+// histories (MaxHistoryClients, least recently updated evicted;
+// HistoryTTL). A subscription beyond a limit is refused with 429 and a
+// *LimitError naming the setting that raises it, and PeerOptions.Refused
+// is told.
+//
 // The pure parts are subpackages: content (chunked AES-256-GCM, manifest,
 // Merkle root), keys (content key, shares encrypted to key servers,
 // commitments, signed statements), shamir (t-of-n over GF(2^8)),

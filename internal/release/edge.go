@@ -50,8 +50,14 @@ func (p *Peer) handleSubscribe(w http.ResponseWriter, req *http.Request) {
 	r.mu.Lock()
 	sb := r.mu.subs[s.Client]
 	if sb == nil {
-		sb = &sub{client: s.Client, pings: map[int64]time.Time{}}
-		r.mu.subs[s.Client] = sb
+		// A new client name: within the limits. Re-subscribing under a
+		// name already held always reuses its entry.
+		if lerr := r.admitLocked(label, now); lerr != nil {
+			r.mu.Unlock()
+			p.refuse(w, lerr)
+			return
+		}
+		sb = r.addSubLocked(label, s.Client)
 	}
 	sb.edgeDecrypt, sb.naive = s.EdgeDecrypt, s.Naive
 	if s.HaveBytes > sb.bytes {
@@ -66,7 +72,7 @@ func (p *Peer) handleSubscribe(w http.ResponseWriter, req *http.Request) {
 	defer func() {
 		r.mu.Lock()
 		sb.streams--
-		sb.lastSeen = p.now()
+		r.leaveLocked(sb, p.now())
 		r.notifyLocked()
 		r.mu.Unlock()
 	}()
@@ -286,7 +292,7 @@ func (p *Peer) handleProgress(w http.ResponseWriter, req *http.Request) {
 		p.history.addRate(pr.Client, now, pr.RateBps)
 	}
 	if rtt > 0 {
-		p.history.setRTT(pr.Client, rtt)
+		p.history.setRTT(pr.Client, now, rtt)
 	}
 	w.WriteHeader(http.StatusNoContent)
 }

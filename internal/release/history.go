@@ -1,10 +1,12 @@
 package release
 
 import (
+	"container/list"
 	"context"
 	"encoding/json"
 	"errors"
 	"os"
+	"sort"
 	"sync"
 	"time"
 
@@ -12,72 +14,170 @@ import (
 	"github.com/folio-ledger/folio/internal/release/schedule"
 )
 
-// historyStore keeps every client's observed transfer rates and round
-// trip, persisted in <data_dir>/release/clients.json so that estimates
-// survive restarts. Safe for concurrent use; mu guards the map and the
-// dirty flag. Writes are batched by run.
+// historyStore keeps the observed transfer rates and round trip of at most
+// max clients, persisted in <data_dir>/release/clients.json so that
+// estimates survive restarts. A history not updated for ttl is dropped (at
+// open and by expire); when the store is full, the least recently updated
+// history makes room for a new client. The store reads no clock: callers
+// pass the time. Safe for concurrent use; mu guards everything in it.
+// Writes are batched by run.
 type historyStore struct {
 	path string
+	max  int
+	ttl  time.Duration
 	mu   struct {
 		sync.Mutex
-		m     map[string]*schedule.History
-		dirty bool
+		// m finds a client's element of lru, whose values are *histEntry,
+		// most recently updated first.
+		m       map[string]*list.Element
+		lru     *list.List
+		dirty   bool
+		evicted int // since the last expire
 	}
 }
 
-func openHistory(path string) (*historyStore, error) {
-	h := &historyStore{path: path}
-	h.mu.m = map[string]*schedule.History{}
+// histEntry is one client's history as clients.json holds it: the
+// schedule.History fields and when it was last updated. (Files written
+// before "updated" existed are read with the time of the last sample, or
+// of the file for a round trip alone.)
+type histEntry struct {
+	client string
+	schedule.History
+	Updated time.Time `json:"updated"`
+}
+
+// openHistory reads the histories at path, keeping those updated within
+// ttl before now, at most maxClients of them (the most recently updated). A
+// missing or damaged file starts an empty store: it only costs estimates.
+func openHistory(path string, maxClients int, ttl time.Duration, now time.Time) (*historyStore, error) {
+	h := &historyStore{path: path, max: maxClients, ttl: ttl}
+	h.mu.m = map[string]*list.Element{}
+	h.mu.lru = list.New()
 	b, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
+		return h, nil
 	case err != nil:
 		return nil, err
-	default:
-		if err := json.Unmarshal(b, &h.mu.m); err != nil {
-			// A damaged history only costs estimates: start afresh.
-			h.mu.m = map[string]*schedule.History{}
-		}
 	}
+	var stored map[string]*histEntry
+	if err := json.Unmarshal(b, &stored); err != nil {
+		return h, nil
+	}
+	var fileTime time.Time
+	if fi, err := os.Stat(path); err == nil {
+		fileTime = fi.ModTime()
+	}
+	keep := make([]*histEntry, 0, len(stored))
+	for client, e := range stored {
+		if e == nil {
+			continue
+		}
+		e.client = client
+		if e.Updated.IsZero() {
+			e.Updated = fileTime
+			if n := len(e.Samples); n > 0 {
+				e.Updated = e.Samples[n-1].At
+			}
+		}
+		if e.Updated.After(now) {
+			e.Updated = now // written under a clock that was ahead
+		}
+		if h.expired(e, now) {
+			continue
+		}
+		keep = append(keep, e)
+	}
+	sort.Slice(keep, func(i, j int) bool { return keep[i].Updated.After(keep[j].Updated) })
+	if len(keep) > maxClients {
+		keep = keep[:maxClients]
+	}
+	for _, e := range keep {
+		h.mu.m[e.client] = h.mu.lru.PushBack(e)
+	}
+	h.mu.dirty = len(keep) != len(stored)
 	return h, nil
+}
+
+func (h *historyStore) expired(e *histEntry, now time.Time) bool {
+	return !now.Before(e.Updated.Add(h.ttl))
 }
 
 // get returns a copy of a client's history.
 func (h *historyStore) get(client string) schedule.History {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if x := h.mu.m[client]; x != nil {
+	if el := h.mu.m[client]; el != nil {
+		x := el.Value.(*histEntry)
 		return schedule.History{Samples: append([]schedule.Sample(nil), x.Samples...), RTT: x.RTT}
 	}
 	return schedule.History{}
 }
 
-func (h *historyStore) entry(client string) *schedule.History {
-	x := h.mu.m[client]
-	if x == nil {
-		x = &schedule.History{}
-		h.mu.m[client] = x
+// touchLocked returns a client's history marked updated at now, making it
+// (evicting the least recently updated when full) if needed.
+func (h *historyStore) touchLocked(client string, now time.Time) *histEntry {
+	h.mu.dirty = true
+	if el := h.mu.m[client]; el != nil {
+		h.mu.lru.MoveToFront(el)
+		e := el.Value.(*histEntry)
+		e.Updated = now
+		return e
 	}
-	return x
+	for h.mu.lru.Len() >= h.max {
+		old := h.mu.lru.Remove(h.mu.lru.Back()).(*histEntry)
+		delete(h.mu.m, old.client)
+		h.mu.evicted++
+	}
+	e := &histEntry{client: client, Updated: now}
+	h.mu.m[client] = h.mu.lru.PushFront(e)
+	return e
 }
 
-// addRate records an observed rate.
+// addRate records a rate observed at at.
 func (h *historyStore) addRate(client string, at time.Time, rateBps float64) {
 	if rateBps <= 0 {
 		return
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.entry(client).Add(schedule.Sample{At: at, RateBps: rateBps})
-	h.mu.dirty = true
+	h.touchLocked(client, at).Add(schedule.Sample{At: at, RateBps: rateBps})
 }
 
-// setRTT records a probed round trip.
-func (h *historyStore) setRTT(client string, rtt time.Duration) {
+// setRTT records a round trip probed at at.
+func (h *historyStore) setRTT(client string, at time.Time, rtt time.Duration) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.entry(client).RTT = rtt
-	h.mu.dirty = true
+	h.touchLocked(client, at).RTT = rtt
+}
+
+// expire drops the histories not updated within ttl before now. It
+// returns how many, and how many were evicted to make room since the last
+// call.
+func (h *historyStore) expire(now time.Time) (expired, evicted int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for el := h.mu.lru.Front(); el != nil; {
+		next := el.Next()
+		if e := el.Value.(*histEntry); h.expired(e, now) {
+			h.mu.lru.Remove(el)
+			delete(h.mu.m, e.client)
+			expired++
+		}
+		el = next
+	}
+	if expired > 0 {
+		h.mu.dirty = true
+	}
+	evicted, h.mu.evicted = h.mu.evicted, 0
+	return expired, evicted
+}
+
+// size is the number of clients with a history.
+func (h *historyStore) size() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.mu.lru.Len()
 }
 
 // save writes the histories if they changed.
@@ -87,7 +187,11 @@ func (h *historyStore) save() error {
 		h.mu.Unlock()
 		return nil
 	}
-	raw, err := json.Marshal(h.mu.m)
+	out := make(map[string]*histEntry, len(h.mu.m))
+	for client, el := range h.mu.m {
+		out[client] = el.Value.(*histEntry)
+	}
+	raw, err := json.Marshal(out)
 	h.mu.dirty = false
 	h.mu.Unlock()
 	if err != nil {

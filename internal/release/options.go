@@ -3,6 +3,7 @@ package release
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -75,6 +76,44 @@ type PeerOptions struct {
 	PingInterval time.Duration
 	// CallTimeout bounds one node-to-node call. Default 10s.
 	CallTimeout time.Duration
+
+	// Per-client state and its limits (docs/release.md, "Per-client state
+	// and its limits"). A subscription beyond a limit is refused with 429
+	// and a LimitError naming the node configuration setting that raises
+	// it, given here with each field; Refused is told. Zero or negative
+	// values take the default.
+
+	// MaxSubscriptionsPerClient bounds the subscriptions (distinct client
+	// names) one authenticated identity holds in one release at this peer:
+	// a caller may subscribe as its label and as label/NAME for any NAME.
+	// Setting release.max_subscriptions_per_client. Default 16.
+	MaxSubscriptionsPerClient int
+	// MaxSubscriptions bounds the subscriptions of one release at this
+	// peer, all callers together. Setting release.max_subscriptions.
+	// Default 10,000.
+	MaxSubscriptions int
+	// SubscriptionTTL: a subscription with no open stream (subscribe or
+	// plaintext request) and no progress report for this long is deleted,
+	// freeing its slot; one with an open stream never is. At least
+	// 3 x PingInterval (the time after which the key servers stop waiting
+	// for a client that went away). Setting release.subscription_ttl.
+	// Default 10 x PingInterval.
+	SubscriptionTTL time.Duration
+	// MaxHistoryClients bounds the clients whose rate histories are kept
+	// (<data_dir>/release/clients.json); when full, the least recently
+	// updated is evicted. Setting release.max_history_clients. Default
+	// 10,000.
+	MaxHistoryClients int
+	// HistoryTTL: a client's rate history not updated for this long is
+	// dropped, at start and periodically. Setting release.history_ttl.
+	// Default 30 days (720h).
+	HistoryTTL time.Duration
+	// Refused is called with the setting name of the limit
+	// (LimitSubscriptionsPerClient or LimitSubscriptions) each time a
+	// request is refused for reaching it; the node counts these in
+	// folio_limit_refusals_total{limit}. Called outside the service's
+	// locks, possibly concurrently. Default: nothing.
+	Refused func(limit string)
 }
 
 // EnsureDefaults fills unset fields with their defaults.
@@ -102,17 +141,32 @@ func (o *PeerOptions) EnsureDefaults() {
 	def(&o.MaxEdgeLead, 2*time.Hour)
 	def(&o.PingInterval, 2*time.Second)
 	def(&o.CallTimeout, 10*time.Second)
-	if o.FetchWorkers <= 0 {
-		o.FetchWorkers = 4
+	def(&o.SubscriptionTTL, 10*o.PingInterval)
+	def(&o.HistoryTTL, 30*24*time.Hour)
+	defInt := func(p *int, v int) {
+		if *p <= 0 {
+			*p = v
+		}
 	}
+	defInt(&o.MaxSubscriptionsPerClient, 16)
+	defInt(&o.MaxSubscriptions, 10_000)
+	defInt(&o.MaxHistoryClients, 10_000)
+	if o.Refused == nil {
+		o.Refused = func(string) {}
+	}
+	defInt(&o.FetchWorkers, 4)
 	if o.ReadyFraction <= 0 || o.ReadyFraction > 1 {
 		o.ReadyFraction = 1
 	}
 }
 
-// Validate reports missing required fields.
+// Validate reports missing required fields and inconsistent settings.
 func (o *PeerOptions) Validate() error {
 	var errs []error
+	if o.SubscriptionTTL < 3*o.PingInterval {
+		errs = append(errs, fmt.Errorf("release: %s %s is shorter than 3 x the ping interval (%s): a client between two connections would lose its subscription while the key servers still wait for it",
+			LimitSubscriptionTTL, o.SubscriptionTTL, 3*o.PingInterval))
+	}
 	if o.Self == nil {
 		errs = append(errs, errors.New("release: Self is required"))
 	}

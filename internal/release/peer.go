@@ -94,7 +94,7 @@ func StartPeer(ctx context.Context, wg *sync.WaitGroup, o PeerOptions) (*Peer, e
 	if err != nil {
 		return nil, fmt.Errorf("release: %w", err)
 	}
-	hist, err := openHistory(filepath.Join(o.DataDir, "clients.json"))
+	hist, err := openHistory(filepath.Join(o.DataDir, "clients.json"), o.MaxHistoryClients, o.HistoryTTL, o.Now())
 	if err != nil {
 		return nil, fmt.Errorf("release: %w", err)
 	}
@@ -120,6 +120,7 @@ func StartPeer(ctx context.Context, wg *sync.WaitGroup, o PeerOptions) (*Peer, e
 	p.registerHTTP(o.Mux)
 	p.spawn(p.pollChain)
 	p.spawn(p.clock.run)
+	p.spawn(p.sweep)
 	p.spawn(func(ctx context.Context) {
 		hist.run(ctx, func(err error) { p.log.Warn("save client rate histories", "err", err) })
 	})

@@ -222,14 +222,29 @@ func (p *Peer) handlePlaintext(w http.ResponseWriter, req *http.Request) {
 		httpError(w, http.StatusForbidden, "%s is not a trusted edge of release %s: it never holds plaintext", p.name(), r.rec.ID)
 		return
 	}
+	r.mu.Lock()
+	sb := r.mu.subs[client]
+	if sb == nil || !sb.edgeDecrypt {
+		r.mu.Unlock()
+		httpError(w, http.StatusConflict, "%v: %s has no edge-decrypt subscription to release %s; subscribe with edge decryption first", ErrTooEarly, client, r.rec.ID)
+		return
+	}
+	// An open plaintext request keeps the subscription from expiring.
+	sb.plain++
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		sb.plain--
+		r.leaveLocked(sb, p.now())
+		r.mu.Unlock()
+	}()
 	var start time.Time
 	var rate float64
 	for {
 		r.mu.Lock()
-		sb := r.mu.subs[client]
-		if sb == nil || !sb.edgeDecrypt {
+		if !sb.edgeDecrypt {
 			r.mu.Unlock()
-			httpError(w, http.StatusConflict, "%v: %s has no edge-decrypt subscription to release %s; subscribe with edge decryption first", ErrTooEarly, client, r.rec.ID)
+			httpError(w, http.StatusConflict, "%v: %s's subscription to release %s is no longer for edge decryption", ErrTooEarly, client, r.rec.ID)
 			return
 		}
 		start, rate = r.startForLocked(sb)

@@ -39,7 +39,15 @@ type rel struct {
 		relayed map[int]bool
 		// early lists refused shares that came before the release time.
 		early []string
-		subs  map[string]*sub
+		// subs has a subscription per client name; byCaller counts them
+		// per caller label (the identity that created them), for
+		// MaxSubscriptionsPerClient. Both are bounded (admitLocked) and
+		// idle entries expire (pruneSubsLocked).
+		subs     map[string]*sub
+		byCaller map[string]int
+		// pruneAt is no later than the earliest time an idle subscription
+		// expires; zero when none is idle.
+		pruneAt time.Time
 		// sendAt is the agreed key send time as this peer knows it (its
 		// own agreement if a key server, else the latest a key server
 		// told it); zero before coordination.
@@ -65,6 +73,7 @@ type rel struct {
 // sub is one subscribed client at this edge.
 type sub struct {
 	client      string
+	caller      string // label of the identity that created it
 	edgeDecrypt bool
 	naive       bool
 	bytes       int64
@@ -76,7 +85,8 @@ type sub struct {
 	pings       map[int64]time.Time
 	nextPing    int64
 	sent        map[int]bool // share events sent on the current stream
-	streams     int
+	streams     int          // open subscribe streams
+	plain       int          // open plaintext requests
 	lastSeen    time.Time
 	startAt     time.Time // edge decrypt: when its plaintext starts
 }
@@ -95,6 +105,7 @@ func newRel(p *Peer, rec release.Record, st *store) *rel {
 	r.mu.sharesT = map[int]time.Time{}
 	r.mu.relayed = map[int]bool{}
 	r.mu.subs = map[string]*sub{}
+	r.mu.byCaller = map[string]int{}
 	r.mu.proposals = map[string]wire.Proposal{}
 	r.mu.ksStates = map[string]*wire.KeyServerState{}
 	r.mu.earlyShares = map[int][]byte{}
@@ -274,6 +285,7 @@ func (r *rel) status() wire.EdgeStatus {
 		s.SendAt = r.mu.sendAt.UnixNano()
 	}
 	s.RejectedChunks = r.mu.rejected
+	s.Subscriptions = len(r.mu.subs)
 	s.EarlyShares = append(s.EarlyShares, r.mu.early...)
 	names := make([]string, 0, len(r.mu.ksStates))
 	for n := range r.mu.ksStates {

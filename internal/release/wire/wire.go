@@ -530,6 +530,10 @@ type EdgeStatus struct {
 	SharesHeld  []int              `json:"shares_held"`
 	KeyServers  []KeyServerState   `json:"key_servers,omitempty"`
 	Subscribers []ClientPrediction `json:"subscribers"`
+	// Subscriptions is the number of subscriptions the edge holds for the
+	// release: the live Subscribers and those idle, not yet expired
+	// (bounded by the setting release.max_subscriptions).
+	Subscriptions int `json:"subscriptions"`
 	// EarlyShares lists shares that arrived before the release time and
 	// were refused (the sender and when).
 	EarlyShares []string `json:"early_shares,omitempty"`
