@@ -16,6 +16,7 @@ import (
 
 	"github.com/folio-ledger/folio/internal/enclave"
 	"github.com/folio-ledger/folio/internal/enclave/enclavebench"
+	"github.com/folio-ledger/folio/internal/localnet"
 )
 
 // This file holds the enclave's commands (docs/enclave.md):
@@ -180,8 +181,8 @@ func contractWasm(ctx context.Context, path string, progress io.Writer) ([]byte,
 }
 
 // newPeerStatsCmd is `folio peer stats`: register it under `folio peer`.
-// It reads the peer's /metrics (over the same mutual TLS as every other
-// command, as the --as identity) and prints the enclave's counters.
+// It reads the peer's /metrics from its operations listener (on 127.0.0.1:
+// the command runs beside the network) and prints the enclave's counters.
 func newPeerStatsCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "stats [--peer NAME]",
@@ -196,17 +197,16 @@ func newPeerStatsCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			hc, err := g.nodeHTTP(dir, n)
-			if err != nil {
-				return err
+			if nd.Operations == "" {
+				return fmt.Errorf("%s has no operations listener in %s: restart the network with `folio network up` to add one", nd.Name, filepath.Join(dir, localnet.FileName))
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
 			defer cancel()
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+nd.API+"/metrics", nil)
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+nd.Operations+"/metrics", nil)
 			if err != nil {
 				return err
 			}
-			resp, err := hc.Do(req)
+			resp, err := localnet.OperationsClient.Do(req)
 			if err != nil {
 				return fmt.Errorf("%s: %w", nd.Name, err)
 			}

@@ -129,13 +129,14 @@ func RunOrdering(ctx context.Context, opts OrderingOptions) (*OrderingResult, er
 	}
 	hc := client.HTTPClient(user, roots)
 	var orderers []foliov1connect.OrdererServiceClient
-	var ordererAPIs []string
+	var ordererAPIs, ordererOps []string
 	var peer *localnet.Node
 	for i := range n.Nodes {
 		switch nd := &n.Nodes[i]; nd.Role {
 		case "orderer":
 			orderers = append(orderers, foliov1connect.NewOrdererServiceClient(hc, "https://"+nd.API))
 			ordererAPIs = append(ordererAPIs, nd.API)
+			ordererOps = append(ordererOps, nd.Operations)
 		case "peer":
 			if peer == nil {
 				peer = nd
@@ -214,7 +215,7 @@ func RunOrdering(ctx context.Context, opts OrderingOptions) (*OrderingResult, er
 			case <-runCtx.Done():
 				return
 			}
-			profile = leaderProfile(runCtx, hc, ordererAPIs, opts.Duration)
+			profile = leaderProfile(runCtx, hc, ordererAPIs, ordererOps, opts.Duration)
 		}()
 	}
 	for c := 0; c < opts.Concurrency; c++ {
@@ -363,21 +364,22 @@ func envelopeTxID(raw []byte) string {
 	return p.Header.TxId
 }
 
-// leaderProfile finds the Raft leader and fetches a CPU profile from it.
-func leaderProfile(ctx context.Context, hc *http.Client, apis []string, d time.Duration) []byte {
+// leaderProfile finds the Raft leader and fetches a CPU profile from its
+// operations listener (ops[i] is that of apis[i]).
+func leaderProfile(ctx context.Context, hc *http.Client, apis, ops []string, d time.Duration) []byte {
 	secs := max(int(d.Seconds()), 1)
-	for _, api := range apis {
+	for i, api := range apis {
 		info, err := client.NodeInfo(ctx, hc, api)
 		if err != nil || info.RaftRole != "leader" {
 			continue
 		}
 		pctx, cancel := context.WithTimeout(ctx, d+30*time.Second)
 		defer cancel()
-		req, err := http.NewRequestWithContext(pctx, http.MethodGet, fmt.Sprintf("https://%s/debug/pprof/profile?seconds=%d", api, secs), nil)
+		req, err := http.NewRequestWithContext(pctx, http.MethodGet, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", ops[i], secs), nil)
 		if err != nil {
 			return nil
 		}
-		resp, err := hc.Do(req)
+		resp, err := localnet.OperationsClient.Do(req)
 		if err != nil {
 			return nil
 		}

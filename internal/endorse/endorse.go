@@ -171,6 +171,9 @@ func (e *Endorser) check(sp *foliov1.SignedProposal, query bool, conn *x509.Cert
 		return nil, fmt.Errorf("%w: proposal for channel %q, this peer serves %q", ErrBadProposal, h.ChannelId, e.o.ChannelID)
 	}
 	creator, err := e.o.MSP.ValidateSerialized(h.Creator)
+	if err == nil {
+		err = e.o.MSP.Admit(creator)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: creator: %v", ErrNotAuthorized, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -174,7 +175,7 @@ func build(dir string, spec Spec) (*Network, error) {
 
 	nodeCount := 0
 	for _, p := range plans {
-		nodeCount += 1 + 2*len(p.nodes) // a CA's API; each node's API and P2P
+		nodeCount += 2 + 3*len(p.nodes) // a CA's API and operations; each node's API, P2P and operations
 	}
 	ports, err := freePorts(nodeCount)
 	if err != nil {
@@ -255,12 +256,12 @@ func build(dir string, spec Spec) (*Network, error) {
 			}
 		}
 		n.Orgs = append(n.Orgs, p.Org)
-		n.Nodes = append(n.Nodes, Node{Name: caName, Role: config.RoleCA, Org: p.Name, API: nextAddr()})
+		n.Nodes = append(n.Nodes, Node{Name: caName, Role: config.RoleCA, Org: p.Name, API: nextAddr(), Operations: nextAddr()})
 	}
 	for _, p := range plans {
 		role := string(p.role)
 		for _, nodeName := range p.nodes {
-			n.Nodes = append(n.Nodes, Node{Name: nodeName, Role: role, Org: p.Name, API: nextAddr(), P2P: nextAddr(), NodeID: nodeIDs[nodeName]})
+			n.Nodes = append(n.Nodes, Node{Name: nodeName, Role: role, Org: p.Name, API: nextAddr(), P2P: nextAddr(), Operations: nextAddr(), NodeID: nodeIDs[nodeName]})
 		}
 	}
 	if len(spec.ContractWasm) > 0 {
@@ -313,7 +314,7 @@ func build(dir string, spec Spec) (*Network, error) {
 		nd := &n.Nodes[i]
 		nd.Config = filepath.Join("nodes", nd.Name, "config.yaml")
 		nd.Log = filepath.Join("logs", nd.Name+".log")
-		if err := writeNodeConfig(dir, n, nd); err != nil {
+		if err := writeNodeConfig(dir, n, nd, spec.BlockMaxBytes); err != nil {
 			return nil, err
 		}
 	}
@@ -395,7 +396,10 @@ func writeKeyPair(dir string, cert *x509.Certificate, key crypto.Signer) error {
 	return fcrypto.WritePrivateKey(filepath.Join(dir, "key.pem"), key)
 }
 
-func writeNodeConfig(dir string, n *Network, nd *Node) error {
+// writeNodeConfig writes a node's config.yaml. blockMaxBytes, when
+// non-zero, is the channel's block size bound: a session message limit is
+// set where the default would not carry the largest block.
+func writeNodeConfig(dir string, n *Network, nd *Node, blockMaxBytes int) error {
 	org, err := n.Org(nd.Org)
 	if err != nil {
 		return err
@@ -405,7 +409,7 @@ func writeNodeConfig(dir string, n *Network, nd *Node) error {
 		v = &config.CA{
 			Format: config.Format, Name: nd.Name, Org: nd.Org, MSPID: org.MSPID,
 			Home:   filepath.Join("..", "..", "orgs", nd.Org, "ca"),
-			Listen: config.Listen{API: nd.API},
+			Listen: config.Listen{API: nd.API, Operations: nd.Operations},
 			Log:    config.Log{Level: "info", Format: "json"},
 		}
 	} else {
@@ -413,7 +417,7 @@ func writeNodeConfig(dir string, n *Network, nd *Node) error {
 			Format: config.Format, Name: nd.Name, Role: nd.Role, Org: nd.Org, MSPID: org.MSPID,
 			Identity: config.KeyPair{Cert: "msp/cert.pem", Key: "msp/key.pem"},
 			TLS:      config.KeyPair{Cert: "tls/cert.pem", Key: "tls/key.pem"},
-			Listen:   config.Listen{API: nd.API, P2P: nd.P2P},
+			Listen:   config.Listen{API: nd.API, P2P: nd.P2P, Operations: nd.Operations},
 			DataDir:  "data",
 			Genesis:  filepath.Join("..", "..", GenesisFile),
 			Log:      config.Log{Level: "info", Format: "json"},
@@ -435,6 +439,9 @@ func writeNodeConfig(dir string, n *Network, nd *Node) error {
 				c.Peers = append(c.Peers, e)
 			}
 		}
+		if need := blockMaxBytes + 1<<20 + 64<<10; need > 16<<20 {
+			c.Limits.P2PMaxMessageBytes = need
+		}
 		if nd.Role == config.RolePeer {
 			c.Enclave.StateKey = filepath.Join("..", "..", StateKeyFile)
 			c.Enclave.CompileCache = filepath.Join("..", "..", CompileCacheDir)
@@ -454,7 +461,11 @@ func writeNodeConfig(dir string, n *Network, nd *Node) error {
 }
 
 // freePorts reserves n distinct free ports on 127.0.0.1 by holding
-// listeners open until all are chosen.
+// listeners open until all are chosen. It picks them below the kernel's
+// ephemeral range: a port chosen there could be taken, between network
+// creation and start, by any outbound connection of any process on the
+// machine (which the kernel numbers from that range), while below it only
+// another listener can take it.
 func freePorts(n int) ([]int, error) {
 	var lns []net.Listener
 	defer func() {
@@ -462,14 +473,37 @@ func freePorts(n int) ([]int, error) {
 			l.Close()
 		}
 	}()
+	lo, hi := portRange()
 	ports := make([]int, 0, n)
-	for i := 0; i < n; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	for tries := 0; len(ports) < n; tries++ {
+		addr := "127.0.0.1:0"
+		if hi > lo && tries < 50*n {
+			addr = fmt.Sprintf("127.0.0.1:%d", lo+mrand.IntN(hi-lo))
+		}
+		l, err := net.Listen("tcp", addr)
 		if err != nil {
+			if addr != "127.0.0.1:0" {
+				continue // taken: try another
+			}
 			return nil, fmt.Errorf("choose ports: %w", err)
 		}
 		lns = append(lns, l)
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
+}
+
+// portRange is where freePorts looks: from 10000 up to the start of the
+// kernel's ephemeral port range (an empty range when it cannot be read,
+// so the kernel chooses).
+func portRange() (lo, hi int) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0, 0
+	}
+	var first, last int
+	if _, err := fmt.Sscan(string(b), &first, &last); err != nil || first <= 10000+1000 {
+		return 0, 0
+	}
+	return 10000, first
 }

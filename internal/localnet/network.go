@@ -65,6 +65,9 @@ type Node struct {
 	API string `json:"api"`
 	// P2P is host:port of the node's session listener (peers and orderers).
 	P2P string `json:"p2p,omitempty"`
+	// Operations is host:port of the node's operations listener (/metrics,
+	// /healthz, /readyz, /debug/pprof), plain HTTP on 127.0.0.1.
+	Operations string `json:"operations,omitempty"`
 	// NodeID is the hex SHA-256 of the node's public signing key.
 	NodeID string `json:"node_id,omitempty"`
 	// PID is the process ID while the node runs under a supervisor, else 0.

@@ -31,18 +31,21 @@ const (
 
 // NodeStatus is one line of `folio network status`.
 type NodeStatus struct {
-	Name    string `json:"name"`
-	Role    string `json:"role"`
-	Org     string `json:"org"`
-	MSPID   string `json:"msp_id,omitempty"`
-	API     string `json:"api"`
-	State   string `json:"state"`
-	PID     int    `json:"pid,omitempty"`
-	Height  uint64 `json:"height"`
-	NodeID  string `json:"node_id,omitempty"`
-	Version string `json:"version,omitempty"`
-	Uptime  string `json:"uptime,omitempty"`
-	Reason  string `json:"reason,omitempty"`
+	Name  string `json:"name"`
+	Role  string `json:"role"`
+	Org   string `json:"org"`
+	MSPID string `json:"msp_id,omitempty"`
+	API   string `json:"api"`
+	// Operations is the node's operations listener (metrics, health,
+	// profiles), plain HTTP on loopback.
+	Operations string `json:"operations,omitempty"`
+	State      string `json:"state"`
+	PID        int    `json:"pid,omitempty"`
+	Height     uint64 `json:"height"`
+	NodeID     string `json:"node_id,omitempty"`
+	Version    string `json:"version,omitempty"`
+	Uptime     string `json:"uptime,omitempty"`
+	Reason     string `json:"reason,omitempty"`
 	// Orderers only.
 	RaftRole   string `json:"raft_role,omitempty"`
 	RaftTerm   uint64 `json:"raft_term,omitempty"`
@@ -114,7 +117,7 @@ func Status(ctx context.Context, dir string) ([]NodeStatus, error) {
 	out := make([]NodeStatus, len(n.Nodes))
 	var wg sync.WaitGroup
 	for i, nd := range n.Nodes {
-		out[i] = NodeStatus{Name: nd.Name, Role: nd.Role, Org: nd.Org, API: nd.API, State: StateDown}
+		out[i] = NodeStatus{Name: nd.Name, Role: nd.Role, Org: nd.Org, API: nd.API, Operations: nd.Operations, State: StateDown}
 		pid, ok := running[filepath.Join(dir, nd.Config)]
 		if !ok {
 			continue

@@ -106,6 +106,9 @@ func Up(ctx context.Context, opts UpOptions) (*Running, error) {
 		if err := checkSpecMatches(r.Network, opts.Spec); err != nil {
 			return nil, fmt.Errorf("%s: %w", dir, err)
 		}
+		if err := addOperations(dir, r.Network, progress); err != nil {
+			return nil, fmt.Errorf("%s: %w", dir, err)
+		}
 	}
 	n := r.Network
 	running := nodeProcesses(dir)
@@ -221,7 +224,7 @@ func checkPorts(n *Network, skip map[string]bool) error {
 		if skip[nd.Name] {
 			continue
 		}
-		for _, addr := range []string{nd.API, nd.P2P} {
+		for _, addr := range []string{nd.API, nd.P2P, nd.Operations} {
 			if addr == "" {
 				continue
 			}
@@ -280,7 +283,7 @@ func waitReady(ctx context.Context, dir string, n *Network, hc *http.Client, exi
 			if _, ok := pending[nd.Name]; !ok {
 				continue
 			}
-			if err := probeReady(ctx, hc, nd.API); err != nil {
+			if err := probeReady(ctx, nd.Operations); err != nil {
 				pending[nd.Name] = err.Error()
 			} else {
 				delete(pending, nd.Name)
@@ -356,14 +359,18 @@ func heightLag(ctx context.Context, hc *http.Client, n *Network) string {
 	return fmt.Sprintf("peers behind the orderers (height %d): %s", top, strings.Join(lag, ", "))
 }
 
-func probeReady(ctx context.Context, hc *http.Client, addr string) error {
+// probeReady asks a node's operations listener whether it is ready.
+func probeReady(ctx context.Context, addr string) error {
+	if addr == "" {
+		return errors.New("no operations listener in network.json")
+	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+addr+"/readyz", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/readyz", nil)
 	if err != nil {
 		return err
 	}
-	resp, err := hc.Do(req)
+	resp, err := OperationsClient.Do(req)
 	if err != nil {
 		return err
 	}
@@ -373,6 +380,37 @@ func probeReady(ctx context.Context, hc *http.Client, addr string) error {
 		return fmt.Errorf("%s", strings.TrimSpace(string(body)))
 	}
 	return nil
+}
+
+// OperationsClient talks to the local network's operations listeners:
+// plain HTTP on 127.0.0.1, the tools running beside the network.
+var OperationsClient = &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 4}}
+
+// addOperations gives each node of a network made before operations
+// listeners existed a free loopback port for one, records it in
+// network.json and rewrites the node's generated configuration.
+func addOperations(dir string, n *Network, progress io.Writer) error {
+	var missing []int
+	for i, nd := range n.Nodes {
+		if nd.Operations == "" {
+			missing = append(missing, i)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	ports, err := freePorts(len(missing))
+	if err != nil {
+		return err
+	}
+	for k, i := range missing {
+		n.Nodes[i].Operations = fmt.Sprintf("127.0.0.1:%d", ports[k])
+		if err := writeNodeConfig(dir, n, &n.Nodes[i], 0); err != nil {
+			return fmt.Errorf("add an operations listener to %s: %w", n.Nodes[i].Name, err)
+		}
+	}
+	fmt.Fprintf(progress, "gave %d nodes an operations listener (metrics, health, profiles on 127.0.0.1)\n", len(missing))
+	return n.Save(dir)
 }
 
 // tail returns the last n lines of a file, indented, for error reports.

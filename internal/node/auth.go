@@ -21,7 +21,8 @@ func Caller(ctx context.Context) (*identity.Identity, bool) {
 }
 
 // authenticate admits a request only if its TLS client certificate is a
-// valid consortium identity. TLS has already proved the client holds the
+// valid consortium identity whose organisation's revocation list is
+// current (identity.Verifier.Admit). TLS has already proved the client holds the
 // certificate's key; the MSP decides whether the certificate counts, so a
 // refusal can say exactly why (revoked, expired, unknown organisation)
 // instead of failing the TLS handshake with an opaque alert.
@@ -34,13 +35,16 @@ func authenticate(v *identity.Verifier, m *metrics, log *slog.Logger, next http.
 			err = errors.New("no client certificate: connect with a certificate issued by a consortium CA")
 		} else {
 			id, err = v.Identify(r.TLS.PeerCertificates[0])
+			if err == nil {
+				err = v.Admit(id)
+			}
 		}
 		if err != nil {
 			reason := "invalid"
 			for _, c := range []struct {
 				err  error
 				name string
-			}{{identity.ErrRevoked, "revoked"}, {identity.ErrExpired, "expired"}, {identity.ErrUnknownMSP, "unknown_org"}, {identity.ErrNotIssuedByOrg, "wrong_issuer"}} {
+			}{{identity.ErrRevoked, "revoked"}, {identity.ErrExpired, "expired"}, {identity.ErrUnknownMSP, "unknown_org"}, {identity.ErrNotIssuedByOrg, "wrong_issuer"}, {identity.ErrCRLStale, "crl_stale"}} {
 				if errors.Is(err, c.err) {
 					reason = c.name
 				}

@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"time"
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
 	"github.com/folio-ledger/folio/api/folio/v1/foliov1connect"
 	"github.com/folio-ledger/folio/internal/config"
+	"github.com/folio-ledger/folio/internal/identity"
 	"github.com/folio-ledger/folio/internal/identity/ca"
 	"github.com/folio-ledger/folio/internal/version"
 )
@@ -22,6 +22,9 @@ type CAOptions struct {
 	ConfigFile string
 	Logger     *slog.Logger
 	Ready      func(addr string)
+	// OperationsOpen, if set, is called with the operations listener's
+	// address once it is open.
+	OperationsOpen func(addr string)
 }
 
 // RunCA serves an organisation's CA until ctx is done.
@@ -38,6 +41,9 @@ func RunCA(ctx context.Context, opts CAOptions) error {
 	auth, err := ca.Open(cfg.Home, nil)
 	if err != nil {
 		return fieldErr(file, "home", err, "point it at the CA's directory")
+	}
+	if err := auth.SetCRLValidity(cfg.CRLValidity); err != nil {
+		return fieldErr(file, "crl_validity", err, "")
 	}
 	org, mspID := auth.Org()
 	if org != cfg.Org || mspID != cfg.MSPID {
@@ -63,15 +69,48 @@ func RunCA(ctx context.Context, opts CAOptions) error {
 		return &foliov1.NodeInfo{Name: cfg.Name, Role: config.RoleCA, Org: cfg.Org, MspId: cfg.MSPID,
 			Version: v.Version, Commit: v.Commit, StartedAtUnixNano: started.UnixNano(), Pid: pid(), Ready: true}
 	}
-	mux := baseMux(info, ready, m)
-	path, h := foliov1connect.NewCAServiceHandler(svc, handlerOptions(m))
+	// The CA's callers have no identity yet (they come to enrol): its
+	// per-client bound is per IP address.
+	g := newGuard(cfg.Limits, m, log, nil, remoteIP)
+	opt := handlerOptions(m, g)
+	mux := apiMux(info, opt)
+	path, h := foliov1connect.NewCAServiceHandler(svc, opt)
 	mux.Handle(path, h)
+	// The operations listener off loopback serves the organisation's own
+	// admins: the CA knows no other organisation.
+	own, err := identity.NewVerifier([]identity.Org{{Name: org, MSPID: mspID, Root: auth.Certificate()}}, nil)
+	if err != nil {
+		return err
+	}
+	ops, err := openOperations(file, cfg.Listen, tlsCert, adminOf(own), ready, m, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	if opts.OperationsOpen != nil {
+		opts.OperationsOpen(ops.ln.Addr().String())
+	}
 	tlsConf := &tls.Config{Certificates: []tls.Certificate{tlsCert}, MinVersion: tls.VersionTLS12}
-	log.Info("CA started", "org", cfg.Org, "api", ln.Addr().String(), "version", v.Version)
+	log.Info("CA started", "org", cfg.Org, "api", ln.Addr().String(), "operations", ops.ln.Addr().String(), "version", v.Version)
 	if opts.Ready != nil {
 		opts.Ready(ln.Addr().String())
 	}
-	if err := serve(ctx, ln, http.Handler(mux), tlsConf, cfg.ShutdownGrace, log); err != nil {
+	opsErr := make(chan error, 1)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		err := ops.serve(ctx, cfg.Limits, m, cfg.ShutdownGrace, log)
+		if err != nil {
+			cancel() // a CA without its operations listener stops, and says why
+		}
+		opsErr <- err
+	}()
+	err = serve(ctx, ln, g.wrap(mux), tlsConf, cfg.Limits, m, cfg.ShutdownGrace, log)
+	cancel()
+	if oerr := <-opsErr; err == nil && oerr != nil {
+		err = fmt.Errorf("operations listener: %w", oerr)
+	}
+	if err != nil {
 		return fmt.Errorf("%s: %w", cfg.Name, err)
 	}
 	log.Info("CA stopped")

@@ -19,7 +19,9 @@ import (
 // pollCRLs fetches every organisation's revocation list from its CA at a
 // fixed interval until ctx is done, so a revocation reaches this node within
 // one interval. It is owned by Run. A CA that cannot be reached leaves the
-// last list in force and is logged once per outage.
+// last list in force and is logged once per outage; once that list is past
+// its NextUpdate the organisation's identities are refused at admission
+// until a fresh one arrives (identity.Verifier.Admit).
 func pollCRLs(ctx context.Context, cfg *config.Node, v *identity.Verifier, m *metrics, log *slog.Logger, firstDone func()) {
 	type source struct {
 		org    config.OrgRef
@@ -40,7 +42,13 @@ func pollCRLs(ctx context.Context, cfg *config.Node, v *identity.Verifier, m *me
 			ForceAttemptHTTP2: true,
 		}}
 		sources = append(sources, &source{org: o, client: foliov1connect.NewCAServiceClient(hc, "https://"+o.CAAddress)})
+		// From now on this organisation's identities need a current list
+		// at admission (fail closed while its CA cannot be reached).
+		if err := v.ExpectCRL(o.MSPID); err != nil {
+			log.Warn("revocation list", "org", o.MSPID, "err", err)
+		}
 	}
+	stale := map[string]bool{}
 	fetchAll := func() {
 		for _, s := range sources {
 			err := fetchCRL(ctx, s.client, s.org.MSPID, v)
@@ -57,6 +65,20 @@ func pollCRLs(ctx context.Context, cfg *config.Node, v *identity.Verifier, m *me
 				log.Info("revocation list fetched again", "org", s.org.MSPID)
 			default:
 				m.crlUpdates.WithLabelValues(s.org.MSPID, "ok").Inc()
+			}
+			switch err := v.CRLCurrent(s.org.MSPID); {
+			case err != nil:
+				m.crlStale.WithLabelValues(s.org.MSPID).Set(1)
+				if !stale[s.org.MSPID] {
+					stale[s.org.MSPID] = true
+					log.Error("revocation list out of date: refusing the organisation's identities at admission", "org", s.org.MSPID, "ca", s.org.CAAddress, "why", err)
+				}
+			default:
+				m.crlStale.WithLabelValues(s.org.MSPID).Set(0)
+				if stale[s.org.MSPID] {
+					delete(stale, s.org.MSPID)
+					log.Info("revocation list current again: admitting the organisation's identities", "org", s.org.MSPID)
+				}
 			}
 		}
 	}

@@ -21,6 +21,12 @@ type metrics struct {
 	authRejected *prometheus.CounterVec
 	ready        prometheus.Gauge
 	crlUpdates   *prometheus.CounterVec
+	// limitRefusals counts requests and connections refused by a limit,
+	// by the setting that raises it (docs/configuration.md, "Limits").
+	limitRefusals *prometheus.CounterVec
+	// crlStale is 1 for each organisation whose revocation list is past
+	// its NextUpdate, so that its identities are refused at admission.
+	crlStale *prometheus.GaugeVec
 }
 
 func newMetrics(name, role, org string) *metrics {
@@ -44,6 +50,12 @@ func newMetrics(name, role, org string) *metrics {
 		crlUpdates: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "folio_crl_fetches_total", Help: "Revocation list fetches from CAs, by organisation and result.", ConstLabels: labels,
 		}, []string{"msp_id", "result"}),
+		limitRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "folio_limit_refusals_total", Help: "Requests, streams and connections refused by a limit, by the setting that raises it.", ConstLabels: labels,
+		}, []string{"limit"}),
+		crlStale: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "folio_crl_stale", Help: "1 while an organisation's revocation list is past its NextUpdate (its identities are refused at admission).", ConstLabels: labels,
+		}, []string{"msp_id"}),
 	}
 	v := version.Get()
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
@@ -52,16 +64,18 @@ func newMetrics(name, role, org string) *metrics {
 	})
 	build.Set(1)
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.rpcs, m.rpcSeconds, m.authRejected, m.ready, m.crlUpdates, build)
+		m.rpcs, m.rpcSeconds, m.authRejected, m.ready, m.crlUpdates, m.limitRefusals, m.crlStale, build)
 	return m
 }
 
 // handlerOptions are the options of every RPC handler: the metrics
-// interceptor, and gzip only for large responses — compressing the small
-// messages of the transaction path (proposals, endorsements, statuses)
-// cost a peer several percent of its CPU for a few hundred bytes saved.
-func handlerOptions(m *metrics) connect.HandlerOption {
-	return connect.WithHandlerOptions(connect.WithInterceptors(m.interceptor()), connect.WithCompressMinBytes(compressMinBytes))
+// interceptor; the message limit, after decompression (g.gzipOptions);
+// and gzip only for large responses — compressing the small messages of
+// the transaction path (proposals, endorsements, statuses) cost a peer
+// several percent of its CPU for a few hundred bytes saved.
+func handlerOptions(m *metrics, g *guard) connect.HandlerOption {
+	return connect.WithHandlerOptions(connect.WithInterceptors(m.interceptor()), connect.WithCompressMinBytes(compressMinBytes),
+		connect.WithReadMaxBytes(g.lim.MaxMessageBytes), g.gzipOptions())
 }
 
 // compressMinBytes is the smallest response a handler compresses.

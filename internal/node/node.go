@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,6 +28,7 @@ import (
 	"github.com/folio-ledger/folio/internal/ledger"
 	"github.com/folio-ledger/folio/internal/ledger/blocks"
 	"github.com/folio-ledger/folio/internal/p2p"
+	"github.com/folio-ledger/folio/internal/release"
 	"github.com/folio-ledger/folio/internal/version"
 )
 
@@ -40,6 +42,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Ready, if set, is called once the node is listening and ready.
 	Ready func(addr string)
+	// OperationsOpen, if set, is called with the operations listener's
+	// address once it is open.
+	OperationsOpen func(addr string)
 }
 
 // env is what the role-specific parts of a node share. Built by Run.
@@ -144,7 +149,11 @@ func Run(ctx context.Context, opts Options) error {
 	if advertise == "" {
 		advertise = cfg.Listen.P2P
 	}
+	if err := checkP2PLimit(cfg, chcfg); err != nil {
+		return fieldErr(file, "limits.p2p_max_message_bytes", err, "")
+	}
 	host, err := p2p.New(p2p.Options{Self: self, TLS: tlsCert, Verifier: verifier, ListenAddr: cfg.Listen.P2P, AdvertiseAddr: advertise,
+		MaxFrameBytes: cfg.Limits.P2PMaxMessageBytes, MaxStreamsPerSession: cfg.Limits.P2PMaxStreamsPerSession,
 		Logger: log.With("component", "p2p"), Registerer: m.registry})
 	if err != nil {
 		return fieldErr(file, "listen.p2p", err, "")
@@ -154,12 +163,26 @@ func Run(ctx context.Context, opts Options) error {
 			return fieldErr(file, "peers/orderers", fmt.Errorf("%s: %w", e.Name, err), "")
 		}
 	}
+	g := newGuard(cfg.Limits, m, log, release.LargeBody, func(r *http.Request) string {
+		if id, ok := Caller(r.Context()); ok {
+			return id.Label()
+		}
+		return remoteIP(r) // not reached: authenticate runs first
+	})
 	e := &env{cfg: cfg, file: file, log: log, verifier: verifier, self: self, channel: chcfg, genesis: genesis, db: db, blocks: bs, ledger: led,
-		host: host, mux: nil, ready: newReadiness(), metrics: m, intercept: handlerOptions(m)}
+		host: host, mux: nil, ready: newReadiness(), metrics: m, intercept: handlerOptions(m, g)}
 	e.ready.set("revocation lists", errors.New("first fetch from the CAs not finished"))
 
 	v := version.Get()
-	e.mux = baseMux(func() *foliov1.NodeInfo { return e.info(started, v) }, e.ready, m)
+	e.mux = apiMux(func() *foliov1.NodeInfo { return e.info(started, v) }, e.intercept)
+	ops, err := openOperations(file, cfg.Listen, tlsCert, adminOf(verifier), e.ready, m, log)
+	if err != nil {
+		return err
+	}
+	defer ops.ln.Close()
+	if opts.OperationsOpen != nil {
+		opts.OperationsOpen(ops.ln.Addr().String())
+	}
 	chain := &deliver.ChainService{Blocks: bs}
 	if led != nil {
 		chain.StateRoot = func() []byte {
@@ -230,9 +253,16 @@ func Run(ctx context.Context, opts Options) error {
 		ClientAuth: tls.RequireAnyClientCert,
 		MinVersion: tls.VersionTLS13,
 	}
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		if err := ops.serve(ctx, cfg.Limits, m, cfg.ShutdownGrace, log); err != nil {
+			e.fail(fmt.Errorf("operations listener: %w", err))
+		}
+	}()
 	log.Info("node started", "role", cfg.Role, "org", cfg.Org, "node_id", self.ID(), "api", apiLn.Addr().String(), "p2p", cfg.Listen.P2P,
-		"height", bs.Height(), "version", v.Version)
-	err = serve(ctx, apiLn, authenticate(verifier, m, log, e.mux), tlsConf, cfg.ShutdownGrace, log)
+		"operations", ops.ln.Addr().String(), "height", bs.Height(), "version", v.Version)
+	err = serve(ctx, apiLn, authenticate(verifier, m, log, g.wrap(e.mux)), tlsConf, cfg.Limits, m, cfg.ShutdownGrace, log)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("%s: %w", cfg.Name, err)
@@ -246,6 +276,43 @@ func Run(ctx context.Context, opts Options) error {
 	log.Info("node stopped")
 	return nil
 }
+
+// adminOf accepts the certificate of an admin of a consortium
+// organisation (the operations listener off loopback).
+func adminOf(v *identity.Verifier) func(*x509.Certificate) error {
+	return func(c *x509.Certificate) error {
+		id, err := v.Identify(c)
+		if err != nil {
+			return err
+		}
+		if id.Role != identity.RoleAdmin {
+			return fmt.Errorf("%s is a %s; the operations listener serves admins only", id.Label(), id.Role)
+		}
+		return nil
+	}
+}
+
+// maxEnvelopeBytes is the orderer's bound of one envelope
+// (order.Broadcaster's default).
+const maxEnvelopeBytes = 1 << 20
+
+// checkP2PLimit refuses a session message limit that a block of this
+// channel could exceed: a block holds up to the batch's max bytes plus one
+// envelope that did not fit, and some framing.
+func checkP2PLimit(cfg *config.Node, ch *foliov1.ChannelConfig) error {
+	if ch.Batch == nil {
+		return nil
+	}
+	need := int(ch.Batch.MaxBytes) + maxEnvelopeBytes + 64<<10
+	if cfg.Limits.P2PMaxMessageBytes < need {
+		return fmt.Errorf("%d bytes cannot carry this channel's largest block (block max bytes %d + one envelope of up to %d): use at least %d",
+			cfg.Limits.P2PMaxMessageBytes, ch.Batch.MaxBytes, maxEnvelopeBytes, need)
+	}
+	return nil
+}
+
+// refused counts a refusal by one of the node's limits, by setting.
+func (e *env) refused(setting string) { e.metrics.limitRefusals.WithLabelValues(setting).Inc() }
 
 func (e *env) info(started time.Time, v version.Info) *foliov1.NodeInfo {
 	ok, why := e.ready.status()

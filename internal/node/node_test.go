@@ -133,9 +133,11 @@ func TestNodeServesMembersAndRefusesOthers(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
+	opsAddr := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, Options{Config: cfg, ConfigFile: "test.yaml", Logger: quiet, Ready: func(a string) { ready <- a }})
+		done <- Run(ctx, Options{Config: cfg, ConfigFile: "test.yaml", Logger: quiet, Ready: func(a string) { ready <- a },
+			OperationsOpen: func(a string) { opsAddr <- a }})
 	}()
 	var addr string
 	select {
@@ -164,17 +166,27 @@ func TestNodeServesMembersAndRefusesOthers(t *testing.T) {
 		t.Fatalf("stranger: %v", err)
 	}
 
-	// Metrics and health answer over the same mutual-TLS listener.
+	// Metrics, health and profiles answer on the operations listener
+	// (plain HTTP on loopback), never to a client on the API listener.
+	ops := <-opsAddr
 	hc := client.HTTPClient(user, roots)
-	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ready", "/metrics": "folio_rpc_requests_total"} {
-		resp, err := hc.Get("https://" + addr + path)
+	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ready", "/metrics": "folio_rpc_requests_total", "/debug/pprof/": "goroutine"} {
+		resp, err := http.Get("http://" + ops + path)
 		if err != nil {
 			t.Fatal(err)
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
-			t.Errorf("%s: %d %q", path, resp.StatusCode, body)
+			t.Errorf("operations %s: %d %q", path, resp.StatusCode, body)
+		}
+		resp, err = hc.Get("https://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("%s on the API listener answered %s to a client", path, resp.Status)
 		}
 	}
 

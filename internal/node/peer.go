@@ -91,7 +91,9 @@ func startPeer(ctx context.Context, e *env) error {
 		orderers = append(orderers, gateway.Node{Name: o.Name, MSPID: mspOf[o.Org], NodeID: o.NodeId})
 	}
 	gw, err := gateway.New(gateway.Options{ChannelID: ch.ChannelId, Self: self, Caller: Caller, Endorser: end, Committer: com, Contracts: contracts,
-		MSP: e.verifier, Host: e.host, Peers: peers, Orderers: orderers, Logger: e.log.With("component", "gateway")})
+		MSP: e.verifier, Host: e.host, Peers: peers, Orderers: orderers,
+		CommitWaiters: e.cfg.Limits.CommitWaiters, CommitWaitersPerClient: e.cfg.Limits.CommitWaitersPerClient, MaxCommitWait: e.cfg.Limits.MaxCommitWait,
+		Refused: e.refused, Logger: e.log.With("component", "gateway")})
 	if err != nil {
 		return err
 	}
@@ -124,7 +126,10 @@ func startPeer(ctx context.Context, e *env) error {
 	path, h = foliov1connect.NewEvidenceServiceHandler(ev, e.intercept)
 	e.mux.Handle(path, h)
 	if _, err := release.StartPeer(ctx, &e.wg, release.PeerOptions{Self: e.self, MSP: e.verifier, Host: e.host, Mux: e.mux, Caller: Caller,
-		Channel: ch, Gateway: gw, DataDir: filepath.Join(e.cfg.DataDir, "release"), Logger: e.log.With("component", "release")}); err != nil {
+		Channel: ch, Gateway: gw, DataDir: filepath.Join(e.cfg.DataDir, "release"), Logger: e.log.With("component", "release"),
+		MaxSubscriptionsPerClient: e.cfg.Release.MaxSubscriptionsPerClient, MaxSubscriptions: e.cfg.Release.MaxSubscriptions,
+		SubscriptionTTL: e.cfg.Release.SubscriptionTTL, MaxHistoryClients: e.cfg.Release.MaxHistoryClients, HistoryTTL: e.cfg.Release.HistoryTTL,
+		Refused: e.refused}); err != nil {
 		return err
 	}
 

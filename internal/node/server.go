@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,6 +22,7 @@ import (
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
 	"github.com/folio-ledger/folio/api/folio/v1/foliov1connect"
+	"github.com/folio-ledger/folio/internal/config"
 )
 
 // ErrPortInUse means a listen address is held by another process.
@@ -93,12 +95,20 @@ func (s infoService) GetInfo(context.Context, *connect.Request[foliov1.GetInfoRe
 	return connect.NewResponse(s.info()), nil
 }
 
-// baseMux builds the routes every node serves: NodeService, health,
-// readiness and metrics.
-func baseMux(info func() *foliov1.NodeInfo, ready *readiness, m *metrics) *http.ServeMux {
+// apiMux builds the route every node serves on its API listener:
+// NodeService.
+func apiMux(info func() *foliov1.NodeInfo, opts connect.HandlerOption) *http.ServeMux {
 	mux := http.NewServeMux()
-	path, h := foliov1connect.NewNodeServiceHandler(infoService{info: info}, handlerOptions(m))
+	path, h := foliov1connect.NewNodeServiceHandler(infoService{info: info}, opts)
 	mux.Handle(path, h)
+	return mux
+}
+
+// operationsMux builds the operations routes: health, readiness, metrics
+// and profiling, for operators and `folio bench` (never for clients: they
+// are on their own listener, see serveOperations).
+func operationsMux(ready *readiness, m *metrics) *http.ServeMux {
+	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
@@ -113,26 +123,110 @@ func baseMux(info func() *foliov1.NodeInfo, ready *readiness, m *metrics) *http.
 		w.Write([]byte("ready\n"))
 	})
 	mux.Handle("/metrics", promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry}))
-	// Profiling for operators and `folio bench`; behind the same mutual TLS
-	// and MSP check as everything else on this listener.
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	return mux
 }
 
-// serve runs an HTTPS server (HTTP/2 and HTTP/1.1) on ln until ctx is done,
-// then shuts it down within grace.
-func serve(ctx context.Context, ln net.Listener, handler http.Handler, tlsConf *tls.Config, grace time.Duration, log *slog.Logger) error {
+// isLoopback reports whether a listen address binds only the loopback
+// interface (an empty host binds every interface).
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// operations is an operations listener ready to serve.
+type operations struct {
+	ln      net.Listener
+	handler http.Handler
+	tls     *tls.Config // nil: plain HTTP on loopback
+}
+
+// openOperations opens the operations listener. On loopback it serves
+// plain HTTP to the tools beside the node (Prometheus, `folio bench`,
+// `folio peer stats`); anywhere else only mutual TLS with a client
+// certificate that admin accepts (an admin of a consortium organisation),
+// as on loopback too with listen.operations_tls.
+func openOperations(file string, l config.Listen, cert tls.Certificate, admin func(*x509.Certificate) error, ready *readiness, m *metrics, log *slog.Logger) (*operations, error) {
+	ln, err := listen("listen.operations", l.Operations)
+	if err != nil {
+		return nil, fieldErr(file, "listen.operations", err, "")
+	}
+	ops := &operations{ln: ln, handler: operationsMux(ready, m)}
+	if isLoopback(l.Operations) && !l.OperationsTLS {
+		return ops, nil
+	}
+	ops.tls = &tls.Config{Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequireAnyClientCert, MinVersion: tls.VersionTLS13}
+	next := ops.handler
+	ops.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		err := errors.New("no client certificate: the operations listener serves admins over mutual TLS")
+		if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+			err = admin(r.TLS.PeerCertificates[0])
+		}
+		if err != nil {
+			m.authRejected.WithLabelValues("operations_not_admin").Inc()
+			log.Warn("operations caller refused", "remote", r.RemoteAddr, "path", r.URL.Path, "reason", err)
+			http.Error(w, "permission denied: "+err.Error(), http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+	return ops, nil
+}
+
+// serve runs the operations listener until ctx is done.
+func (o *operations) serve(ctx context.Context, lim config.Limits, m *metrics, grace time.Duration, log *slog.Logger) error {
+	return serve(ctx, o.ln, o.handler, o.tls, lim, m, grace, log)
+}
+
+// serve runs an HTTP server (HTTP/2 and HTTP/1.1; over TLS unless tlsConf
+// is nil) on ln until ctx is done, then shuts it down within grace. The
+// server enforces lim's connection, header, stream and idle limits;
+// request bodies are bounded by the guard in front of the handler.
+func serve(ctx context.Context, ln net.Listener, handler http.Handler, tlsConf *tls.Config, lim config.Limits, m *metrics, grace time.Duration, log *slog.Logger) error {
+	ln = limitConns(ln, lim.MaxConnections, func() {
+		m.limitRefusals.WithLabelValues(settingConnections).Inc()
+		log.Debug("connection refused", "listener", ln.Addr().String(), "limit", settingConnections, "max", lim.MaxConnections)
+	})
 	srv := &http.Server{
 		Handler:           handler,
 		TLSConfig:         tlsConf,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ReadHeaderTimeout: lim.HeaderTimeout,
+		IdleTimeout:       lim.IdleTimeout,
+		MaxHeaderBytes:    lim.MaxHeaderBytes,
+		HTTP2: &http.HTTP2Config{
+			MaxConcurrentStreams: lim.MaxConcurrentStreams,
+			WriteByteTimeout:     lim.WriteTimeout,
+			// A connection that answers no ping within this long is dead
+			// or stalled; its streams are freed.
+			SendPingTimeout: lim.IdleTimeout / 2,
+			PingTimeout:     lim.WriteTimeout,
+		},
+		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		BaseContext: func(net.Listener) context.Context { return ctx },
+	}
+	if tlsConf == nil {
+		// Plain HTTP/2 (h2c) too, for the local tools.
+		var p http.Protocols
+		p.SetHTTP1(true)
+		p.SetUnencryptedHTTP2(true)
+		srv.Protocols = &p
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	go func() {
+		if tlsConf == nil {
+			errc <- srv.Serve(ln)
+		} else {
+			errc <- srv.ServeTLS(ln, "", "")
+		}
+	}()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve %s: %w", ln.Addr(), err)

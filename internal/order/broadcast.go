@@ -60,6 +60,9 @@ func (b *Broadcaster) Broadcast(ctx context.Context, env *foliov1.Envelope) (str
 		return h.TxId, fmt.Errorf("%w: envelope %s is for channel %q, this orderer serves %q", ErrWrongChannel, h.TxId, h.ChannelId, b.Channel)
 	}
 	creator, err := b.Verifier.ValidateSerialized(h.Creator)
+	if err == nil {
+		err = b.Verifier.Admit(creator)
+	}
 	if err != nil {
 		return h.TxId, fmt.Errorf("%w: %v", ErrNotMember, err)
 	}

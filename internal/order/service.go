@@ -68,6 +68,9 @@ func (s *Service) Deliver(ctx context.Context, req *connect.Request[foliov1.Sign
 		return connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("deliver request: %w", err))
 	}
 	id, err := s.Verifier.ValidateSerialized(r.Identity)
+	if err == nil {
+		err = s.Verifier.Admit(id)
+	}
 	if err != nil {
 		return connect.NewError(connect.CodePermissionDenied, err)
 	}
