@@ -515,11 +515,10 @@ func packageHash(t *testing.T, path string) []byte {
 }
 
 // haltedMetric reads folio_contract_halted{contract="copyright"} from a
-// peer's /metrics.
+// peer's /metrics, on its operations listener.
 func haltedMetric(t *testing.T, s *sdk, peer string) string {
 	t.Helper()
-	hc := client.HTTPClient(s.identity("user1@Org1"), s.roots)
-	resp, err := hc.Get("https://" + s.node(peer).API + "/metrics")
+	resp, err := localnet.OperationsClient.Get("http://" + s.node(peer).Operations + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
