@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/binary"
+	"flag"
 	"io"
 	"net"
 	"sync"
@@ -28,6 +29,11 @@ const (
 	benchChunk = 64 << 10
 	benchBatch = 4 << 20
 )
+
+// benchWindow sets both hosts' StreamWindowBytes, to compare windows:
+//
+//	go test -run '^$' -bench Throughput ./internal/p2p/ -args -p2p.window=1048576
+var benchWindow = flag.Uint("p2p.window", 0, "StreamWindowBytes of the benchmark hosts (0: the default)")
 
 type benchPair struct {
 	a, b  *testHost
@@ -59,9 +65,10 @@ func sink(ctx context.Context, s *Stream) {
 func newBenchPair(b *testing.B) *benchPair {
 	c := newConsortium(b, 1)
 	handlers := map[string]Handler{"echo": echo, "sink": sink, "batch": batches}
+	window := func(o *Options) { o.StreamWindowBytes = uint32(*benchWindow) }
 	p := &benchPair{
-		a: startHost(b, c, issue(b, c, 0, "peer0.org1", identity.RolePeer), handlers, nil),
-		b: startHost(b, c, issue(b, c, 0, "peer1.org1", identity.RolePeer), handlers, nil),
+		a: startHost(b, c, issue(b, c, 0, "peer0.org1", identity.RolePeer), handlers, window),
+		b: startHost(b, c, issue(b, c, 0, "peer1.org1", identity.RolePeer), handlers, window),
 	}
 	must(b, p.a.AddPeer(p.b.spec()))
 	p.a.waitUp(b, p.b)

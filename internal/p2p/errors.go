@@ -19,11 +19,13 @@ var (
 	// ErrUnknownProtocol means the remote node has no handler for the
 	// stream's protocol.
 	ErrUnknownProtocol = errors.New("remote node does not serve protocol")
-	// ErrStreamRefused means the remote node refused the stream (too many
-	// streams on the session).
+	// ErrStreamRefused means the remote node did not accept the stream.
+	// When it refused because the opener has MaxStreamsPerSession streams
+	// open there, the error is a *LimitError naming that limit.
 	ErrStreamRefused = errors.New("remote node refused the stream")
 	// ErrFrameTooLarge means a length prefix announced more bytes than the
-	// limit allows. The frame is not read.
+	// limit allows. The frame is not read. From Stream.ReadMsg and
+	// WriteMsg the error is a *LimitError naming MaxFrameBytes.
 	ErrFrameTooLarge = errors.New("frame exceeds size limit")
 	// ErrMalformed means bytes on the wire do not follow the format.
 	ErrMalformed = errors.New("malformed message")

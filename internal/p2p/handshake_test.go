@@ -218,11 +218,21 @@ func TestRefusedConnections(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			n := srv.failures(tc.reason)
+			limit := handshakeRefusal(nil, tc.reason) // a refusal because of a limit, or ""
+			var refused float64
+			if limit != "" {
+				refused = srv.refusals(limit)
+			}
 			start := time.Now()
 			conn := tc.attack(t)
 			took := expectClosed(t, conn, conn.SetReadDeadline, timeout+5*time.Second)
 			if got := srv.failures(tc.reason); got != n+1 {
 				t.Errorf("failures{reason=%s} went from %v to %v", tc.reason, n, got)
+			}
+			if limit != "" {
+				if got := srv.refusals(limit); got != refused+1 {
+					t.Errorf("refused{reason=%s} went from %v to %v", limit, refused, got)
+				}
 			}
 			if tc.reason == "timeout" && time.Since(start) < timeout {
 				t.Errorf("closed after %s, before the handshake timeout", took)
@@ -295,6 +305,10 @@ func TestConnectionFlood(t *testing.T) {
 	refused, timedOut := srv.failures("too_many_handshakes"), srv.failures("timeout")
 	if refused+timedOut != flood || timedOut > flood-refused || refused < flood-3*pending {
 		t.Fatalf("%v refused at once, %v timed out, of %d (limit %d pending)", refused, timedOut, flood, pending)
+	}
+	if a, b := srv.refusals(refusedPendingHandshakes), srv.refusals(refusedHandshakeTimeout); a != refused || b != timedOut {
+		t.Fatalf("refused{%s} = %v, refused{%s} = %v; the handshake failures say %v and %v",
+			refusedPendingHandshakes, a, refusedHandshakeTimeout, b, refused, timedOut)
 	}
 	srv.mu.Lock()
 	left := srv.mu.pending

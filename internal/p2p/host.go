@@ -121,7 +121,7 @@ func New(opts Options) (*Host, error) {
 		MaxStreamWindowSize:    opts.StreamWindowBytes,
 		StreamOpenTimeout:      opts.HandshakeTimeout,
 		StreamCloseTimeout:     opts.DrainTimeout,
-		Logger:                 yamuxLogger{h.log},
+		Logger:                 yamuxLogger{log: h.log}, // each session sets its own (session.start)
 	}
 	if err := yamux.VerifyConfig(h.muxConf); err != nil {
 		return nil, fmt.Errorf("p2p: multiplexer: %w", err)

@@ -330,6 +330,9 @@ func TestIdlePeerDetected(t *testing.T) {
 	if took := time.Since(gate); took < 300*time.Millisecond {
 		t.Fatalf("closed after %s, before the idle timeout", took)
 	}
+	if got := a.refusals(refusedIdle); got != 1 {
+		t.Fatalf("refused{%s} = %v, want 1", refusedIdle, got)
+	}
 }
 
 // TestReconnect: when the session dies, the host that wants the peer

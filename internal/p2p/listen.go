@@ -33,9 +33,10 @@ func (h *Host) acceptLoop(ctx context.Context, ln net.Listener) {
 		}
 		delay = 0
 		h.mu.Lock()
-		if h.mu.pending >= h.opts.MaxPendingHandshakes {
+		if pending := h.mu.pending; pending >= h.opts.MaxPendingHandshakes {
 			h.mu.Unlock()
-			h.handshakeFailed(&HandshakeError{Remote: c.RemoteAddr().String(), Err: fmt.Errorf("%w (limit %d)", ErrTooManyHandshakes, h.opts.MaxPendingHandshakes)})
+			h.handshakeFailed(&HandshakeError{Remote: c.RemoteAddr().String(), Err: &LimitError{Err: ErrTooManyHandshakes,
+				Detail: fmt.Sprintf("%d inbound connections already in the handshake, limit %d", pending, h.opts.MaxPendingHandshakes), Option: "MaxPendingHandshakes"}})
 			_ = c.Close()
 			continue
 		}
@@ -64,6 +65,9 @@ func (h *Host) serveInbound(ctx context.Context, c net.Conn) {
 func (h *Host) handshakeFailed(err error) {
 	reason := reasonOf(err)
 	h.metrics.handshakeFailures.WithLabelValues(reason).Inc()
+	if r := handshakeRefusal(err, reason); r != "" {
+		h.metrics.refused.WithLabelValues(r).Inc() // logged below with the failure
+	}
 	if reason == "shutdown" {
 		h.log.Debug("p2p handshake abandoned", "err", err)
 		return

@@ -18,6 +18,7 @@ type metrics struct {
 	dials             *prometheus.CounterVec
 	streams           *prometheus.CounterVec
 	bytes             *prometheus.CounterVec
+	refused           *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -49,11 +50,17 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "folio_p2p_stream_bytes_total", Help: "Stream payload bytes, by protocol and direction (in, out).",
 		}, []string{"protocol", "direction"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "folio_p2p_refused_total", Help: "Streams, messages, connections and sessions refused or cut because a limit was reached, by reason.",
+		}, []string{"reason"}),
+	}
+	for _, r := range refusedReasons {
+		m.refused.WithLabelValues(r)
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.sessions, m.connections, m.duplicates, m.handshakes, m.revoked, m.handshakeFailures, m.dials, m.streams, m.bytes} {
+	for _, c := range []prometheus.Collector{m.sessions, m.connections, m.duplicates, m.handshakes, m.revoked, m.handshakeFailures, m.dials, m.streams, m.bytes, m.refused} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("p2p metrics: %w", err)
 		}

@@ -63,19 +63,40 @@ type Options struct {
 	// DialTimeout bounds the TCP connect of a dial. Default 5s.
 	DialTimeout time.Duration
 	// MaxFrameBytes bounds one message read or written with
-	// Stream.ReadMsg/WriteMsg. Default 16 MiB; at most 1 GiB.
+	// Stream.ReadMsg/WriteMsg; a larger one is refused with a *LimitError
+	// (ErrFrameTooLarge) before its body is read, and counted in
+	// folio_p2p_refused_total{reason="frame_too_large"} where it is
+	// received. Node setting limits.p2p_max_message_bytes. Default
+	// 16 MiB; at most 1 GiB.
 	MaxFrameBytes int
 	// MaxStreamsPerSession bounds streams the remote may have open on one
-	// session at once; more are refused. Default 256.
+	// session at once; more are refused (the opener reads a *LimitError,
+	// ErrStreamRefused) and counted in
+	// folio_p2p_refused_total{reason="streams_per_session"}. Node setting
+	// limits.p2p_max_streams_per_session. Default 256.
 	MaxStreamsPerSession int
 	// StreamWindowBytes is the most a stream's receive window grows to:
-	// how much a sender may have in flight before it blocks
-	// (backpressure). A window starts at 256 KiB and grows only as the
-	// handler reads, so a peer can make a host buffer at most about
-	// (MaxStreamsPerSession + 64) x 256 KiB per session for streams that
-	// are not being read. At least 256 KiB. Default 4 MiB (measured best
-	// throughput, see docs/sessions.md).
+	// how much a sender may have in flight on one stream before it blocks
+	// (backpressure). The multiplexer (yamux v0.1.2) opens a stream's
+	// window to this size as soon as it accepts the stream, before the
+	// handler reads anything; what all streams of a session together may
+	// hold is bounded by SessionBufferBytes. At least 256 KiB. Default
+	// 4 MiB (best throughput measured, docs/sessions.md section 10).
 	StreamWindowBytes uint32
+	// SessionBufferBytes bounds what the remote can make this host hold,
+	// received and not yet read, in the streams of one session, refused
+	// and finished ones included (whose data is discarded). Counted at
+	// its high-water mark per stream, as the multiplexer's buffers keep
+	// their size; they take up to about twice this in heap. When it is
+	// reached the host stops reading the session until handlers read
+	// (backpressure on the whole session); a session that stays there
+	// for WriteTimeout is closed and counted in
+	// folio_p2p_refused_total{reason="session_buffer"}. Node setting
+	// limits.p2p_session_buffer_bytes. Default 16 MiB (four full
+	// windows; about 32 MiB of heap, so that even the MaxSessionsPerPeer
+	// sessions one node may hold stay well under 256 MB); at least
+	// StreamWindowBytes.
+	SessionBufferBytes int
 	// KeepAliveInterval is how often each side pings an idle or busy
 	// session. Default 15s.
 	KeepAliveInterval time.Duration
@@ -123,6 +144,7 @@ func (o *Options) EnsureDefaults() {
 	setDefault(&o.MaxFrameBytes, 16<<20)
 	setDefault(&o.MaxStreamsPerSession, 256)
 	setDefault(&o.StreamWindowBytes, 4<<20)
+	setDefault(&o.SessionBufferBytes, 16<<20)
 	setDefault(&o.KeepAliveInterval, 15*time.Second)
 	setDefault(&o.IdleTimeout, 3*o.KeepAliveInterval)
 	setDefault(&o.WriteTimeout, 10*time.Second)
@@ -182,7 +204,7 @@ func (o *Options) Validate() error {
 		name string
 		v    int
 	}{{"MaxSessions", o.MaxSessions}, {"MaxSessionsPerPeer", o.MaxSessionsPerPeer}, {"MaxPendingHandshakes", o.MaxPendingHandshakes}, {"MaxDialing", o.MaxDialing},
-		{"MaxFrameBytes", o.MaxFrameBytes}, {"MaxStreamsPerSession", o.MaxStreamsPerSession}, {"EventBuffer", o.EventBuffer}} {
+		{"MaxFrameBytes", o.MaxFrameBytes}, {"MaxStreamsPerSession", o.MaxStreamsPerSession}, {"SessionBufferBytes", o.SessionBufferBytes}, {"EventBuffer", o.EventBuffer}} {
 		if f.v < 1 {
 			bad(f.name, "must be positive, got %d", f.v)
 		}
@@ -195,6 +217,9 @@ func (o *Options) Validate() error {
 	}
 	if o.StreamWindowBytes < minStreamWindow {
 		bad("StreamWindowBytes", "at least %d, got %d", minStreamWindow, o.StreamWindowBytes)
+	}
+	if o.SessionBufferBytes < int(o.StreamWindowBytes) {
+		bad("SessionBufferBytes", "at least StreamWindowBytes (%d), so that one stream can use its whole window, got %d", o.StreamWindowBytes, o.SessionBufferBytes)
 	}
 	for _, f := range []struct {
 		name string

@@ -38,6 +38,11 @@ type session struct {
 	draining chan struct{}
 	// inbound counts remote-opened streams being served.
 	inbound atomic.Int32
+	// rx accounts for the session's receive buffers (budget.go).
+	rx *recvBuffers
+	// cut is set once the session is closed for abuse, so it is counted
+	// once.
+	cut atomic.Bool
 
 	// open orders stream opening against the retire notice: streams are
 	// opened under the read lock, the notice under the write lock, so every
@@ -52,12 +57,17 @@ type session struct {
 // client) and the accept loop. Called under Host.mu, after registration:
 // a ping is answered only once the answering end has registered the
 // session, which is what makes confirmation meaningful.
-func (s *session) start(conf *yamux.Config) {
-	wc := &watchedConn{Conn: s.conn, idle: s.h.opts.IdleTimeout, write: s.h.opts.WriteTimeout}
+func (s *session) start(base *yamux.Config) {
+	o := &s.h.opts
+	s.rx = newRecvBuffers(int64(o.SessionBufferBytes), o.WriteTimeout, lingerPerStream*o.MaxStreamsPerSession, o.HandshakeTimeout)
+	wc := &watchedConn{Conn: s.conn, idle: o.IdleTimeout, write: o.WriteTimeout, rx: s.rx}
+	s.conn = wc // closing it wakes a receive loop waiting for the budget
+	conf := *base
+	conf.Logger = yamuxLogger{log: s.h.log, backlogFull: s.backlogFull}
 	if s.dialed == DialedBySelf {
-		s.mux, _ = yamux.Client(wc, conf) // conf was verified in New
+		s.mux, _ = yamux.Client(wc, &conf) // conf was verified in New
 	} else {
-		s.mux, _ = yamux.Server(wc, conf)
+		s.mux, _ = yamux.Server(wc, &conf)
 	}
 	s.h.wg.Add(1)
 	go s.acceptLoop()
@@ -70,15 +80,19 @@ func (s *session) acceptLoop() {
 	for {
 		ys, err := s.mux.AcceptStream()
 		if err != nil {
+			s.closedByLimit(err) // err is why the multiplexer shut down
 			break
 		}
 		if int(s.inbound.Load()) >= s.h.opts.MaxStreamsPerSession {
+			// Counted before the opener can learn of it.
+			s.h.refused(refusedStreams, "p2p stream refused: too many streams open on the session", "peer", short(s.peer.NodeID),
+				"limit", s.h.opts.MaxStreamsPerSession, "option", "MaxStreamsPerSession", "setting", nodeSettings["MaxStreamsPerSession"])
 			_ = ys.SetWriteDeadline(time.Now().Add(s.h.opts.WriteTimeout))
 			_, _ = ys.Write([]byte{statusRefused})
-			_ = ys.Close()
-			s.h.log.Warn("p2p stream refused", "peer", short(s.peer.NodeID), "reason", "too many streams", "limit", s.h.opts.MaxStreamsPerSession)
+			s.finish(ys)
 			continue
 		}
+		s.rx.attach(ys)
 		s.inbound.Add(1)
 		s.h.wg.Add(1)
 		go s.serveStream(ys)
@@ -94,21 +108,27 @@ func (s *session) acceptLoop() {
 func (s *session) serveStream(ys *yamux.Stream) {
 	defer s.h.wg.Done()
 	defer s.inbound.Add(-1)
-	defer ys.Close()
+	defer s.finish(ys)
+	r := rxReader{ys, s.rx}
 	_ = ys.SetReadDeadline(time.Now().Add(s.h.opts.HandshakeTimeout))
-	protocol, err := readStreamHeader(ys)
+	protocol, err := readStreamHeader(r)
 	if err != nil {
+		if isTimeout(err) {
+			s.h.refused(refusedStreamHeaderTimeout, "p2p stream cut: no protocol header in time", "peer", short(s.peer.NodeID),
+				"limit", s.h.opts.HandshakeTimeout, "option", "HandshakeTimeout")
+			return
+		}
 		s.h.log.Debug("p2p stream dropped", "peer", short(s.peer.NodeID), "err", err)
 		return
 	}
 	if protocol == retireProtocol {
-		var r [1]byte
-		if _, err := io.ReadFull(ys, r[:]); err != nil || (r[0] != byte(reasonSuperseded) && r[0] != byte(reasonLeaving)) {
+		var n [1]byte
+		if _, err := io.ReadFull(r, n[:]); err != nil || (n[0] != byte(reasonSuperseded) && n[0] != byte(reasonLeaving)) {
 			s.h.log.Warn("p2p malformed retire notice; closing session", "peer", short(s.peer.NodeID), "err", err)
 			_ = s.mux.Close()
 			return
 		}
-		s.h.remoteNotice(s, retireReason(r[0]))
+		s.h.remoteNotice(s, retireReason(n[0]))
 		return
 	}
 	_ = ys.SetReadDeadline(time.Time{})
@@ -128,7 +148,7 @@ func (s *session) serveStream(ys *yamux.Stream) {
 
 func (s *session) newStream(ys *yamux.Stream, protocol string, opener bool) *Stream {
 	return &Stream{
-		ys: ys, protocol: protocol, peer: s.peer, maxMsg: s.h.opts.MaxFrameBytes, opener: opener, draining: s.draining,
+		ys: ys, rx: s.rx, protocol: protocol, peer: s.peer, maxMsg: s.h.opts.MaxFrameBytes, opener: opener, draining: s.draining, h: s.h,
 		in:  s.h.metrics.bytes.WithLabelValues(protocol, "in"),
 		out: s.h.metrics.bytes.WithLabelValues(protocol, "out"),
 	}
@@ -146,6 +166,7 @@ func (s *session) openStream(protocol string) (*Stream, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.rx.attach(ys)
 	if _, err := ys.Write(marshalStreamHeader(protocol)); err != nil {
 		_ = ys.Close()
 		return nil, err
@@ -196,10 +217,58 @@ func (s *session) retire(reason retireReason) {
 	select {
 	case <-s.mux.CloseChan():
 	case <-t.C:
-		s.h.log.Warn("p2p retired session did not drain in time; closing it", "peer", short(s.peer.NodeID), "conn", s.fingerprint,
-			"streams", s.mux.NumStreams())
+		s.h.refused(refusedDrainTimeout, "p2p retired session did not drain in time; closing it", "peer", short(s.peer.NodeID), "conn", s.fingerprint,
+			"streams", s.mux.NumStreams(), "limit", wait)
 		_ = s.mux.Close()
 	}
+}
+
+// finish ends this host's part in a stream: what the remote sent on it
+// and nobody read is dropped, what it sends from now on is discarded
+// (budget.go), and the stream is closed. If the remote keeps too many
+// such streams open, the session is closed.
+func (s *session) finish(ys *yamux.Stream) {
+	tooMany := s.rx.finish(ys)
+	_ = ys.Close()
+	if tooMany && s.cut.CompareAndSwap(false, true) {
+		st := s.rx.stats()
+		s.h.refused(refusedAbusive, "p2p session closed: the peer keeps open too many streams this node has finished with", "peer", short(s.peer.NodeID),
+			"conn", s.fingerprint, "lingering", st.lingering, "limit", s.rx.linger, "discarded_bytes", st.discarded)
+		_ = s.mux.Close()
+	}
+}
+
+// backlogFull counts a remote-opened stream the multiplexer reset because
+// acceptBacklog streams were already waiting to be accepted.
+func (s *session) backlogFull() {
+	s.h.refused(refusedStreamBacklog, "p2p stream refused: too many streams waiting to be accepted", "peer", short(s.peer.NodeID),
+		"limit", acceptBacklog)
+}
+
+// closedByLimit counts the session's end if a limit caused it: nothing
+// arrived within IdleTimeout, the socket accepted nothing within
+// WriteTimeout, a keepalive ping went unanswered, or the receive buffers
+// stayed full (SessionBufferBytes) for WriteTimeout. Called once the
+// multiplexer has shut down with err.
+func (s *session) closedByLimit(err error) {
+	var reason, option string
+	switch {
+	case errors.Is(err, errIdle):
+		reason, option = refusedIdle, "IdleTimeout"
+	case errors.Is(err, errWriteStalled):
+		reason, option = refusedWriteTimeout, "WriteTimeout"
+	case errors.Is(err, yamux.ErrKeepAliveTimeout):
+		reason, option = refusedKeepAliveTimeout, "WriteTimeout"
+	case errors.Is(err, errSessionBuffer):
+		reason, option = refusedSessionBuffer, "SessionBufferBytes"
+	default:
+		return
+	}
+	args := []any{"peer", short(s.peer.NodeID), "conn", s.fingerprint, "option", option, "err", err}
+	if setting := nodeSettings[option]; setting != "" {
+		args = append(args, "setting", setting)
+	}
+	s.h.refused(reason, "p2p session cut", args...)
 }
 
 // drain waits (bounded by DrainTimeout) until no stream is open on the

@@ -16,7 +16,8 @@ import (
 
 // Handler serves the streams of one protocol. ctx is cancelled when the
 // session carrying the stream closes or the host stops; the handler must
-// then return. The stream is closed when the handler returns.
+// then return. The stream is closed when the handler returns, and what the
+// remote sends on it after that is discarded.
 type Handler func(ctx context.Context, s *Stream)
 
 // Stream is one logical stream of a session, carrying one protocol. Read
@@ -27,11 +28,16 @@ type Handler func(ctx context.Context, s *Stream)
 //
 // Writes block while the remote's receive window is full (backpressure).
 type Stream struct {
-	ys       *yamux.Stream
+	ys *yamux.Stream
+	// rx is the session's receive budget, credited with every byte read
+	// (nil: not accounted).
+	rx       *recvBuffers
 	protocol string
 	peer     PeerIdentity
 	maxMsg   int
 	in, out  prometheus.Counter
+	// h counts and logs a received message over maxMsg.
+	h        *Host
 	draining <-chan struct{}
 
 	// opener: this end opened the stream and must read the acceptor's
@@ -56,7 +62,8 @@ func (s *Stream) Draining() <-chan struct{} { return s.draining }
 
 // Read reads payload bytes. For the opener, the first Read also receives
 // the acceptor's verdict and fails with ErrUnknownProtocol or
-// ErrStreamRefused if the stream was not accepted.
+// ErrStreamRefused if the stream was not accepted; the stream is then
+// closed (nothing more is read from it; Close is still allowed).
 func (s *Stream) Read(p []byte) (int, error) {
 	if s.opener {
 		s.statusOnce.Do(s.readStatus)
@@ -65,15 +72,29 @@ func (s *Stream) Read(p []byte) (int, error) {
 		}
 	}
 	n, err := s.ys.Read(p)
+	s.rx.read(s.ys, n)
 	s.in.Add(float64(n))
 	return n, err
 }
 
 func (s *Stream) readStatus() {
+	defer func() {
+		if s.statusErr != nil {
+			// Refused or failed: nothing more will be read from it, and
+			// closing it at once frees the acceptor's side.
+			_ = s.rx.finish(s.ys)
+			_ = s.ys.Close()
+		}
+	}()
 	var st [1]byte
-	if _, err := io.ReadFull(s.ys, st[:]); err != nil {
-		if err == io.EOF {
+	if _, err := io.ReadFull(rxReader{s.ys, s.rx}, st[:]); err != nil {
+		switch {
+		case err == io.EOF:
 			err = fmt.Errorf("%w: stream closed before the remote accepted it", ErrStreamRefused)
+		case errors.Is(err, yamux.ErrConnectionReset):
+			// The remote's multiplexer resets a stream it has no room to
+			// queue (more than acceptBacklog waiting) or while going away.
+			err = fmt.Errorf("%w: the remote reset the stream before accepting it (too many streams waiting to be accepted, or it is going away): %w", ErrStreamRefused, err)
 		}
 		s.statusErr = err
 		return
@@ -83,7 +104,7 @@ func (s *Stream) readStatus() {
 	case statusUnknown:
 		s.statusErr = fmt.Errorf("%w %q", ErrUnknownProtocol, s.protocol)
 	case statusRefused:
-		s.statusErr = ErrStreamRefused
+		s.statusErr = &LimitError{Err: ErrStreamRefused, Detail: "too many streams open on this session", Option: "MaxStreamsPerSession", Remote: true}
 	default:
 		s.statusErr = fmt.Errorf("%w: stream status %d", ErrMalformed, st[0])
 	}
@@ -116,7 +137,7 @@ const coalesceLimit = 64 << 10
 // WriteMsg writes one message: a 4-byte big-endian length, then msg.
 func (s *Stream) WriteMsg(msg []byte) error {
 	if len(msg) > s.maxMsg {
-		return fmt.Errorf("%w: message of %d bytes, limit %d", ErrFrameTooLarge, len(msg), s.maxMsg)
+		return tooLarge(int64(len(msg)), s.maxMsg)
 	}
 	if len(msg) <= coalesceLimit {
 		buf := make([]byte, frameHeaderLen, frameHeaderLen+len(msg))
@@ -134,12 +155,26 @@ func (s *Stream) WriteMsg(msg []byte) error {
 }
 
 // ReadMsg reads one message written by WriteMsg. It returns io.EOF when
-// the remote closed the stream between messages, and ErrFrameTooLarge
-// (without reading the message) when the length exceeds the limit; the
-// stream is then unusable and should be closed. The returned slice is the
-// caller's.
+// the remote closed the stream between messages, and a *LimitError
+// wrapping ErrFrameTooLarge (without reading the message) when the length
+// exceeds MaxFrameBytes; the stream is then unusable and should be
+// closed. The returned slice is the caller's.
 func (s *Stream) ReadMsg() ([]byte, error) {
-	return readFrame(s, s.maxMsg)
+	n, err := readFrameLen(s)
+	if err != nil {
+		return nil, err
+	}
+	if uint64(n) > uint64(s.maxMsg) {
+		err := tooLarge(int64(n), s.maxMsg)
+		s.h.refused(refusedFrameTooLarge, "p2p message refused", "peer", short(s.peer.NodeID), "protocol", s.protocol, "err", err)
+		return nil, err
+	}
+	return readFrameBody(s, int(n))
+}
+
+// tooLarge is the refusal of a message of n bytes over limit.
+func tooLarge(n int64, limit int) error {
+	return &LimitError{Err: ErrFrameTooLarge, Detail: fmt.Sprintf("message of %d bytes exceeds the limit of %d", n, limit), Option: "MaxFrameBytes"}
 }
 
 // OpenStream opens a stream of the given protocol to a node on the one

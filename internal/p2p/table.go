@@ -126,10 +126,10 @@ func (t *table) admit(peer string) error {
 		return ErrHandshakeShutdown
 	}
 	if len(t.conns) >= t.maxConns {
-		return fmt.Errorf("%w: %d registered (limit %d)", ErrTooManySessions, len(t.conns), t.maxConns)
+		return &LimitError{Err: ErrTooManySessions, Detail: fmt.Sprintf("%d connections registered, limit %d", len(t.conns), t.maxConns), Option: "MaxSessions"}
 	}
 	if p := t.peers[peer]; p != nil && len(p.conns) >= t.maxPerPeer {
-		return fmt.Errorf("%w: %d connections to node %s (limit %d)", ErrTooManySessions, len(p.conns), short(peer), t.maxPerPeer)
+		return &LimitError{Err: ErrTooManySessions, Detail: fmt.Sprintf("%d connections to node %s, limit %d", len(p.conns), short(peer), t.maxPerPeer), Option: "MaxSessionsPerPeer"}
 	}
 	return nil
 }

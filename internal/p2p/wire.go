@@ -80,18 +80,32 @@ func writeFrame(w io.Writer, body []byte) error {
 // A clean end of stream before the first byte is io.EOF; anywhere else it
 // is io.ErrUnexpectedEOF.
 func readFrame(r io.Reader, limit int) ([]byte, error) {
-	var hdr [frameHeaderLen]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+	n, err := readFrameLen(r)
+	if err != nil {
 		return nil, err
 	}
-	n := binary.BigEndian.Uint32(hdr[:])
 	if uint64(n) > uint64(limit) {
 		return nil, fmt.Errorf("%w: %d bytes announced, limit %d", ErrFrameTooLarge, n, limit)
 	}
-	body := make([]byte, 0, min(int(n), readChunk))
-	for len(body) < int(n) {
+	return readFrameBody(r, int(n))
+}
+
+// readFrameLen reads a frame's length prefix.
+func readFrameLen(r io.Reader) (uint32, error) {
+	var hdr [frameHeaderLen]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return 0, err
+	}
+	return binary.BigEndian.Uint32(hdr[:]), nil
+}
+
+// readFrameBody reads a frame body of n bytes (already checked against
+// the limit), allocating at most readChunk ahead of the bytes received.
+func readFrameBody(r io.Reader, n int) ([]byte, error) {
+	body := make([]byte, 0, min(n, readChunk))
+	for len(body) < n {
 		if len(body) == cap(body) {
-			grown := make([]byte, len(body), min(int(n), 2*cap(body)))
+			grown := make([]byte, len(body), min(n, 2*cap(body)))
 			copy(grown, body)
 			body = grown
 		}
@@ -306,7 +320,9 @@ const (
 	streamHeaderVersion = 1
 	statusOK            = 0
 	statusUnknown       = 1
-	statusRefused       = 2
+	// statusRefused: the acceptor has MaxStreamsPerSession streams of the
+	// opener open already (the only reason it sends it).
+	statusRefused = 2
 	// maxProtocolLen bounds a protocol name.
 	maxProtocolLen = 64
 	// retireProtocol is the internal control protocol carrying a retire
