@@ -181,6 +181,11 @@ type Limits struct {
 	// P2PMaxStreamsPerSession bounds the streams another node may have
 	// open on its session with this one. Default 256.
 	P2PMaxStreamsPerSession int `yaml:"p2p_max_streams_per_session"`
+	// P2PSessionBufferBytes bounds the bytes another node can make this
+	// one hold unread on one session, all streams together; a session
+	// that stays over it for the session write timeout is closed.
+	// Default 16 MiB.
+	P2PSessionBufferBytes int `yaml:"p2p_session_buffer_bytes"`
 }
 
 // Release bounds a peer's per-client state of timed releases
@@ -230,6 +235,7 @@ func (l *Limits) EnsureDefaults() {
 	setDefault(&l.MaxCommitWait, 5*time.Minute)
 	setDefault(&l.P2PMaxMessageBytes, 16<<20)
 	setDefault(&l.P2PMaxStreamsPerSession, 256)
+	setDefault(&l.P2PSessionBufferBytes, 16<<20)
 }
 
 func setDefault[T int | time.Duration](p *T, v T) {
@@ -254,6 +260,7 @@ func (l *Limits) check(p *problems) {
 		{"limits.commit_waiters_per_client", l.CommitWaitersPerClient, 1, 1 << 24},
 		{"limits.p2p_max_message_bytes", l.P2PMaxMessageBytes, 1 << 20, 1 << 30},
 		{"limits.p2p_max_streams_per_session", l.P2PMaxStreamsPerSession, 1, 1 << 20},
+		{"limits.p2p_session_buffer_bytes", l.P2PSessionBufferBytes, 4 << 20, 1 << 30},
 	}
 	for _, c := range ints {
 		if c.v < c.lo || c.v > c.hi {
