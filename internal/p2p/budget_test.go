@@ -159,3 +159,88 @@ func TestFilterMalformed(t *testing.T) {
 		t.Fatalf("frames %s, want %s", describe(got), want)
 	}
 }
+
+// yamuxParse is the reference reading of a yamux byte stream: the data
+// bytes of each stream in order, the non-data frames in order, and the
+// bytes after the first header the multiplexer would refuse (unknown
+// version or type), which the filter hands on untouched. A header cut
+// short by the end of the stream is nothing: the multiplexer reads EOF.
+func yamuxParse(b []byte) (data map[uint32][]byte, control []string, rest []byte) {
+	data = map[uint32][]byte{}
+	for len(b) >= yamuxHeaderLen {
+		h := b[:yamuxHeaderLen]
+		typ, flags, id, n := h[1], binary.BigEndian.Uint16(h[2:]), binary.BigEndian.Uint32(h[4:]), binary.BigEndian.Uint32(h[8:])
+		if h[0] != 0 || typ > yamuxTypeGoAway {
+			return data, control, b
+		}
+		b = b[yamuxHeaderLen:]
+		if typ != yamuxTypeData {
+			control = append(control, fmt.Sprintf("%d/%d/%d/%d", typ, flags, id, n))
+			continue
+		}
+		k := min(int(n), len(b))
+		data[id] = append(data[id], b[:k]...)
+		b = b[k:]
+	}
+	return data, control, nil
+}
+
+// FuzzFilter feeds arbitrary bytes, as a hostile node may send, through
+// the receive filter with a budget nothing reaches and nothing finished,
+// read in pieces of the fuzzed sizes: it must never panic or hang, and the
+// multiplexer must see exactly what the reference parser sees in the
+// input: every stream's data in order, every other frame, and after a
+// header it would refuse, the rest untouched.
+func FuzzFilter(f *testing.F) {
+	var seed []byte
+	for _, fr := range [][]byte{
+		yamuxFrame(yamuxTypeData, yamuxFlagSYN, 1, 10),
+		yamuxFrame(yamuxTypeWindowUpdate, yamuxFlagACK, 2, 0),
+		yamuxFrame(yamuxTypeData, 0, 1, 300), // pieces of more than rxPiece: TestFilterPieces
+		yamuxFrame(yamuxTypeData, yamuxFlagFIN, 1, 0),
+		yamuxFrame(2, 0, 0, 5), // ping
+		yamuxFrame(yamuxTypeGoAway, 0, 0, 0),
+	} {
+		seed = append(seed, fr...)
+	}
+	f.Add(seed, uint16(1))
+	f.Add(seed, uint16(4096))
+	f.Add(append(yamuxFrame(yamuxTypeData, yamuxFlagSYN, 3, 4), 1, 9, 9, 9, 9), uint16(3))
+	f.Add([]byte{0, 0, 0, 1, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff, 1, 2}, uint16(7))
+	f.Fuzz(func(t *testing.T, in []byte, step uint16) {
+		rx := newRecvBuffers(1<<40, time.Second, 1<<20, time.Hour)
+		wc := &watchedConn{Conn: &bytesConn{r: bytes.NewReader(in)}, idle: time.Second, write: time.Second, rx: rx}
+		n := max(int(step), 1)
+		var out []byte
+		buf := make([]byte, n)
+		for i := 0; ; i++ {
+			if i > 4*len(in)+64 {
+				t.Fatalf("no end after %d reads of %d input bytes", i, len(in))
+			}
+			k, err := wc.Read(buf)
+			out = append(out, buf[:k]...)
+			if err != nil {
+				break
+			}
+			if k == 0 && len(out) > 0 && len(in) == 0 {
+				break
+			}
+		}
+		wantData, wantControl, wantRest := yamuxParse(in)
+		gotData, gotControl, gotRest := yamuxParse(out)
+		for id, d := range wantData {
+			if !bytes.Equal(gotData[id], d) {
+				t.Fatalf("stream %d: %d data bytes handed on, %d sent", id, len(gotData[id]), len(d))
+			}
+		}
+		if len(gotData) > len(wantData) && len(wantRest) == 0 {
+			t.Fatalf("streams %d handed on, %d sent", len(gotData), len(wantData))
+		}
+		if fmt.Sprint(gotControl) != fmt.Sprint(wantControl) {
+			t.Fatalf("control frames %v handed on, %v sent", gotControl, wantControl)
+		}
+		if !bytes.Equal(gotRest, wantRest) {
+			t.Fatalf("after a refused header: %d bytes handed on, %d sent", len(gotRest), len(wantRest))
+		}
+	})
+}
