@@ -186,6 +186,11 @@ type Limits struct {
 	// that stays over it for the session write timeout is closed.
 	// Default 16 MiB.
 	P2PSessionBufferBytes int `yaml:"p2p_session_buffer_bytes"`
+	// P2PSessionMessageBytes bounds the bytes of the messages being
+	// assembled on one session, all streams together (at least
+	// P2PMaxMessageBytes, so any one message can be read). Default
+	// 4 x P2PMaxMessageBytes.
+	P2PSessionMessageBytes int `yaml:"p2p_session_message_bytes"`
 }
 
 // Release bounds a peer's per-client state of timed releases
@@ -236,6 +241,9 @@ func (l *Limits) EnsureDefaults() {
 	setDefault(&l.P2PMaxMessageBytes, 16<<20)
 	setDefault(&l.P2PMaxStreamsPerSession, 256)
 	setDefault(&l.P2PSessionBufferBytes, 16<<20)
+	if l.P2PSessionMessageBytes == 0 && l.P2PMaxMessageBytes <= 1<<30/4 {
+		l.P2PSessionMessageBytes = 4 * l.P2PMaxMessageBytes
+	}
 }
 
 func setDefault[T int | time.Duration](p *T, v T) {
@@ -266,6 +274,9 @@ func (l *Limits) check(p *problems) {
 		if c.v < c.lo || c.v > c.hi {
 			p.add(c.field, "%d: use %d to %d, or 0 for the default", c.v, c.lo, c.hi)
 		}
+	}
+	if l.P2PSessionMessageBytes < l.P2PMaxMessageBytes || l.P2PSessionMessageBytes > 1<<32 {
+		p.add("limits.p2p_session_message_bytes", "%d: use limits.p2p_max_message_bytes (%d) to 4 GiB, or 0 for the default", l.P2PSessionMessageBytes, l.P2PMaxMessageBytes)
 	}
 	for field, d := range map[string]time.Duration{"limits.header_timeout": l.HeaderTimeout, "limits.body_timeout": l.BodyTimeout,
 		"limits.idle_timeout": l.IdleTimeout, "limits.write_timeout": l.WriteTimeout, "limits.max_commit_wait": l.MaxCommitWait} {

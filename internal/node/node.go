@@ -154,7 +154,8 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	host, err := p2p.New(p2p.Options{Self: self, TLS: tlsCert, Verifier: verifier, ListenAddr: cfg.Listen.P2P, AdvertiseAddr: advertise,
 		MaxFrameBytes: cfg.Limits.P2PMaxMessageBytes, MaxStreamsPerSession: cfg.Limits.P2PMaxStreamsPerSession, SessionBufferBytes: cfg.Limits.P2PSessionBufferBytes,
-		Logger: log.With("component", "p2p"), Registerer: m.registry})
+		SessionMessageBytes: cfg.Limits.P2PSessionMessageBytes,
+		Logger:              log.With("component", "p2p"), Registerer: m.registry})
 	if err != nil {
 		return fieldErr(file, "listen.p2p", err, "")
 	}

@@ -14,6 +14,7 @@ var nodeSettings = map[string]string{
 	"MaxFrameBytes":        "limits.p2p_max_message_bytes",
 	"MaxStreamsPerSession": "limits.p2p_max_streams_per_session",
 	"SessionBufferBytes":   "limits.p2p_session_buffer_bytes",
+	"SessionMessageBytes":  "limits.p2p_session_message_bytes",
 }
 
 // LimitError is a refusal because a limit was reached: this host's (a

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"time"
 
@@ -97,6 +98,22 @@ type Options struct {
 	// sessions one node may hold stay well under 256 MB); at least
 	// StreamWindowBytes.
 	SessionBufferBytes int
+	// SessionMessageBytes bounds the bytes of messages being assembled by
+	// Stream.ReadMsg on the streams of one session, all together (those
+	// the remote opened and those this host opened): a message over
+	// 64 KiB reserves its length before its body is read, and releases it
+	// when ReadMsg returns it (it is then the caller's) or fails. While it
+	// is spent, ReadMsg waits its turn (first come, first served) until
+	// the read deadline or the session's end; the message's bytes wait in
+	// the multiplexer meanwhile, within SessionBufferBytes, so a remote
+	// that pushes more than both budgets is closed for session_buffer.
+	// Nothing is refused for this limit alone. Node setting
+	// limits.p2p_session_message_bytes. Default 4 x MaxFrameBytes
+	// (64 MiB): four maximal messages at once, as content transfer's four
+	// parallel chunk fetches from one peer need, while block delivery
+	// (about 5 MiB at a time) and raft (up to about 1 MiB) fit beside
+	// smaller ones. At least MaxFrameBytes, so that every message fits.
+	SessionMessageBytes int
 	// KeepAliveInterval is how often each side pings an idle or busy
 	// session. Default 15s.
 	KeepAliveInterval time.Duration
@@ -145,6 +162,7 @@ func (o *Options) EnsureDefaults() {
 	setDefault(&o.MaxStreamsPerSession, 256)
 	setDefault(&o.StreamWindowBytes, 4<<20)
 	setDefault(&o.SessionBufferBytes, 16<<20)
+	setDefault(&o.SessionMessageBytes, int(min(4*int64(o.MaxFrameBytes), math.MaxInt)))
 	setDefault(&o.KeepAliveInterval, 15*time.Second)
 	setDefault(&o.IdleTimeout, 3*o.KeepAliveInterval)
 	setDefault(&o.WriteTimeout, 10*time.Second)
@@ -204,7 +222,7 @@ func (o *Options) Validate() error {
 		name string
 		v    int
 	}{{"MaxSessions", o.MaxSessions}, {"MaxSessionsPerPeer", o.MaxSessionsPerPeer}, {"MaxPendingHandshakes", o.MaxPendingHandshakes}, {"MaxDialing", o.MaxDialing},
-		{"MaxFrameBytes", o.MaxFrameBytes}, {"MaxStreamsPerSession", o.MaxStreamsPerSession}, {"SessionBufferBytes", o.SessionBufferBytes}, {"EventBuffer", o.EventBuffer}} {
+		{"MaxFrameBytes", o.MaxFrameBytes}, {"MaxStreamsPerSession", o.MaxStreamsPerSession}, {"SessionBufferBytes", o.SessionBufferBytes}, {"SessionMessageBytes", o.SessionMessageBytes}, {"EventBuffer", o.EventBuffer}} {
 		if f.v < 1 {
 			bad(f.name, "must be positive, got %d", f.v)
 		}
@@ -220,6 +238,9 @@ func (o *Options) Validate() error {
 	}
 	if o.SessionBufferBytes < int(o.StreamWindowBytes) {
 		bad("SessionBufferBytes", "at least StreamWindowBytes (%d), so that one stream can use its whole window, got %d", o.StreamWindowBytes, o.SessionBufferBytes)
+	}
+	if o.SessionMessageBytes < o.MaxFrameBytes {
+		bad("SessionMessageBytes", "at least MaxFrameBytes (%d), so that every message can be read, got %d", o.MaxFrameBytes, o.SessionMessageBytes)
 	}
 	for _, f := range []struct {
 		name string

@@ -11,7 +11,7 @@ import (
 func TestOptions(t *testing.T) {
 	var o Options
 	o.EnsureDefaults()
-	if o.MaxSessions != 256 || o.IdleTimeout != 45*time.Second || o.StreamWindowBytes != 4<<20 || o.SessionBufferBytes != 16<<20 || o.Logger == nil {
+	if o.MaxSessions != 256 || o.IdleTimeout != 45*time.Second || o.StreamWindowBytes != 4<<20 || o.SessionBufferBytes != 16<<20 || o.SessionMessageBytes != 64<<20 || o.Logger == nil {
 		t.Fatalf("defaults: %+v", o)
 	}
 	err := o.Validate()
@@ -40,6 +40,7 @@ func TestOptions(t *testing.T) {
 		{"idle timeout not above keepalive", func(o *Options) { o.KeepAliveInterval = time.Minute; o.IdleTimeout = time.Second }, "IdleTimeout"},
 		{"small window", func(o *Options) { o.StreamWindowBytes = 1024 }, "StreamWindowBytes"},
 		{"session buffer below the window", func(o *Options) { o.SessionBufferBytes = 1 << 20 }, "SessionBufferBytes"},
+		{"message budget below one message", func(o *Options) { o.SessionMessageBytes = 1 << 20 }, "SessionMessageBytes"},
 		{"one session per peer", func(o *Options) { o.MaxSessionsPerPeer = 1 }, "MaxSessionsPerPeer"},
 		{"backoff range", func(o *Options) { o.BackoffMin = time.Minute; o.BackoffMax = time.Second }, "BackoffMax"},
 		{"huge frames", func(o *Options) { o.MaxFrameBytes = 2 << 30 }, "MaxFrameBytes"},

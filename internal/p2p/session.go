@@ -40,6 +40,9 @@ type session struct {
 	inbound atomic.Int32
 	// rx accounts for the session's receive buffers (budget.go).
 	rx *recvBuffers
+	// msgs is the budget of messages being read by ReadMsg on the
+	// session's streams (msgbudget.go).
+	msgs *msgBudget
 	// cut is set once the session is closed for abuse, so it is counted
 	// once.
 	cut atomic.Bool
@@ -60,6 +63,7 @@ type session struct {
 func (s *session) start(base *yamux.Config) {
 	o := &s.h.opts
 	s.rx = newRecvBuffers(int64(o.SessionBufferBytes), o.WriteTimeout, lingerPerStream*o.MaxStreamsPerSession, o.HandshakeTimeout)
+	s.msgs = newMsgBudget(int64(o.SessionMessageBytes), s.ctx.Done())
 	wc := &watchedConn{Conn: s.conn, idle: o.IdleTimeout, write: o.WriteTimeout, rx: s.rx}
 	s.conn = wc // closing it wakes a receive loop waiting for the budget
 	conf := *base
@@ -148,7 +152,7 @@ func (s *session) serveStream(ys *yamux.Stream) {
 
 func (s *session) newStream(ys *yamux.Stream, protocol string, opener bool) *Stream {
 	return &Stream{
-		ys: ys, rx: s.rx, protocol: protocol, peer: s.peer, maxMsg: s.h.opts.MaxFrameBytes, opener: opener, draining: s.draining, h: s.h,
+		ys: ys, rx: s.rx, msgs: s.msgs, protocol: protocol, peer: s.peer, maxMsg: s.h.opts.MaxFrameBytes, opener: opener, draining: s.draining, h: s.h,
 		in:  s.h.metrics.bytes.WithLabelValues(protocol, "in"),
 		out: s.h.metrics.bytes.WithLabelValues(protocol, "out"),
 	}

@@ -31,7 +31,10 @@ type Stream struct {
 	ys *yamux.Stream
 	// rx is the session's receive budget, credited with every byte read
 	// (nil: not accounted).
-	rx       *recvBuffers
+	rx *recvBuffers
+	// msgs is the session's budget of message bytes being assembled by
+	// ReadMsg (msgbudget.go; nil: not accounted).
+	msgs     *msgBudget
 	protocol string
 	peer     PeerIdentity
 	maxMsg   int
@@ -45,6 +48,15 @@ type Stream struct {
 	opener     bool
 	statusOnce sync.Once
 	statusErr  error
+
+	// dl tracks the read deadline, so that a ReadMsg waiting for the
+	// message budget ends with it: changed is closed (and replaced) when
+	// the deadline changes.
+	dl struct {
+		sync.Mutex
+		read    time.Time
+		changed chan struct{}
+	}
 }
 
 // Protocol returns the stream's protocol name.
@@ -122,10 +134,38 @@ func (s *Stream) Write(p []byte) (int, error) {
 func (s *Stream) Close() error { return s.ys.Close() }
 
 // SetDeadline sets the read and write deadlines.
-func (s *Stream) SetDeadline(t time.Time) error { return s.ys.SetDeadline(t) }
+func (s *Stream) SetDeadline(t time.Time) error {
+	s.setReadDeadline(t)
+	return s.ys.SetDeadline(t)
+}
 
-// SetReadDeadline sets the deadline for blocked and future reads.
-func (s *Stream) SetReadDeadline(t time.Time) error { return s.ys.SetReadDeadline(t) }
+// SetReadDeadline sets the deadline for blocked and future reads,
+// ReadMsg's wait for the session's message budget included.
+func (s *Stream) SetReadDeadline(t time.Time) error {
+	s.setReadDeadline(t)
+	return s.ys.SetReadDeadline(t)
+}
+
+func (s *Stream) setReadDeadline(t time.Time) {
+	s.dl.Lock()
+	defer s.dl.Unlock()
+	s.dl.read = t
+	if s.dl.changed != nil {
+		close(s.dl.changed)
+		s.dl.changed = nil
+	}
+}
+
+// readDeadline returns the read deadline and a channel closed when it
+// changes.
+func (s *Stream) readDeadline() (time.Time, <-chan struct{}) {
+	s.dl.Lock()
+	defer s.dl.Unlock()
+	if s.dl.changed == nil {
+		s.dl.changed = make(chan struct{})
+	}
+	return s.dl.read, s.dl.changed
+}
 
 // SetWriteDeadline sets the deadline for blocked and future writes.
 func (s *Stream) SetWriteDeadline(t time.Time) error { return s.ys.SetWriteDeadline(t) }
@@ -159,6 +199,12 @@ func (s *Stream) WriteMsg(msg []byte) error {
 // wrapping ErrFrameTooLarge (without reading the message) when the length
 // exceeds MaxFrameBytes; the stream is then unusable and should be
 // closed. The returned slice is the caller's.
+//
+// A message over 64 KiB first reserves its length from the session's
+// SessionMessageBytes (msgbudget.go) and waits, while that is spent by
+// messages being read on the session's other streams, until they are
+// returned; the wait ends with the read deadline (an error that is a
+// net.Error timeout) or the session's end.
 func (s *Stream) ReadMsg() ([]byte, error) {
 	n, err := readFrameLen(s)
 	if err != nil {
@@ -168,6 +214,12 @@ func (s *Stream) ReadMsg() ([]byte, error) {
 		err := tooLarge(int64(n), s.maxMsg)
 		s.h.refused(refusedFrameTooLarge, "p2p message refused", "peer", short(s.peer.NodeID), "protocol", s.protocol, "err", err)
 		return nil, err
+	}
+	if n > readChunk {
+		if err := s.msgs.reserve(int64(n), s); err != nil {
+			return nil, err
+		}
+		defer s.msgs.release(int64(n))
 	}
 	return readFrameBody(s, int(n))
 }
