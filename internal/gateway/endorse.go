@@ -20,8 +20,11 @@ import (
 )
 
 // Endorse collects the endorsements the contract's policy needs: one peer
-// per required organisation (this peer first for its own, otherwise the
-// least busy, failing over to the next on error), all asked in parallel. It
+// per required organisation, all organisations asked in parallel. Within
+// an organisation the peers are asked this peer first, otherwise the least
+// busy, peers without a session or that failed recently last; the next is
+// asked as soon as one fails for a reason of its own or uses up its share
+// of EndorseTimeout (firstEndorsement). It
 // checks every endorser produced the same bytes and that the endorsers
 // satisfy the policy, then returns the transaction payload for the client to
 // sign. A contract refusal (e.g. 403, not the owner) is returned as an error
@@ -106,36 +109,39 @@ type endorsed struct {
 	err  error
 }
 
-// collect asks one peer per organisation, in parallel, failing over to the
-// organisation's next peer while the error is not the proposal's fault.
+// collect asks one peer per organisation, in parallel; within an
+// organisation the peers are asked in the order of candidates, hedged and
+// failing over while the error is not the proposal's fault
+// (firstEndorsement). The organisation's error names every peer tried and
+// why each failed.
 func (g *Gateway) collect(ctx context.Context, orgs []string, sp *foliov1.SignedProposal) []endorsed {
+	budget := g.o.EndorseTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		budget = min(budget, time.Until(dl))
+	}
 	var mu sync.Mutex
 	var results []endorsed
 	parallel(orgs, func(mspID string) {
-		var errs []string
-		cands := g.candidates(mspID)
-		if len(cands) == 0 {
-			errs = append(errs, "no peer of this organisation in the channel")
-		}
-		for _, p := range cands {
-			resp, err := g.endorseAt(ctx, p, sp)
-			if err == nil {
-				mu.Lock()
-				results = append(results, endorsed{node: p, resp: resp})
-				mu.Unlock()
-				return
-			}
-			errs = append(errs, err.Error())
-			if ce := new(connect.Error); errors.As(err, &ce) && ce.Code() != connect.CodeUnavailable && ce.Code() != connect.CodeDeadlineExceeded && ce.Code() != connect.CodeFailedPrecondition {
-				break // the proposal itself is at fault; another peer will say the same
-			}
-		}
+		r := g.endorseOrg(ctx, mspID, sp, budget)
 		mu.Lock()
-		results = append(results, endorsed{err: fmt.Errorf("%s: %s", mspID, strings.Join(errs, "; "))})
+		results = append(results, r)
 		mu.Unlock()
 	})
 	sort.Slice(results, func(i, j int) bool { return results[i].node.Name < results[j].node.Name })
 	return results
+}
+
+// endorseOrg gets one endorsement from a peer of mspID within budget.
+func (g *Gateway) endorseOrg(ctx context.Context, mspID string, sp *foliov1.SignedProposal, budget time.Duration) endorsed {
+	cands := g.candidates(mspID)
+	if len(cands) == 0 {
+		return endorsed{err: fmt.Errorf("%s: no peer of this organisation in the channel", mspID)}
+	}
+	node, resp, failures, _ := g.firstEndorsement(ctx, cands, sp, budget)
+	if resp != nil {
+		return endorsed{node: node, resp: resp}
+	}
+	return endorsed{err: fmt.Errorf("%s: %s", mspID, joinAttempts(failures, "; "))}
 }
 
 // checkEndorsed checks the answers agree and carry valid endorsements. A

@@ -49,22 +49,25 @@ func (g *Gateway) Evaluate(ctx context.Context, req *connect.Request[foliov1.Eva
 }
 
 // evaluateElsewhere runs the query on the other peers of this peer's
-// organisation, least busy first, and returns the first answer.
+// organisation, healthy and least busy first, hedged like endorsements
+// (firstEndorsement), and returns the first answer.
 func (g *Gateway) evaluateElsewhere(ctx context.Context, sp *foliov1.SignedProposal, local error) (*foliov1.Response, error) {
-	failures := []string{fmt.Sprintf("%s: %v", g.o.Self.Name, local)}
-	for _, p := range g.candidates(g.o.Self.MSPID) {
-		if p.Name == g.o.Self.Name {
-			continue
+	var cands []candidate
+	for _, c := range g.candidates(g.o.Self.MSPID) {
+		if c.node.Name != g.o.Self.Name {
+			cands = append(cands, c)
 		}
-		pr, err := g.endorseAt(ctx, p, sp)
-		if err == nil {
-			return pr.GetResponse(), nil
-		}
-		var ce *connect.Error
-		if errors.As(err, &ce) && ce.Code() != connect.CodeFailedPrecondition && ce.Code() != connect.CodeUnavailable {
-			return nil, err // the peer ran it and refused: that is the answer
-		}
-		failures = append(failures, err.Error())
 	}
-	return nil, connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("no peer of %s can run the query: %v", g.o.Self.MSPID, failures))
+	_, resp, failures, decisive := g.firstEndorsement(ctx, cands, sp, g.o.EndorseTimeout)
+	if resp != nil {
+		return resp.GetResponse(), nil
+	}
+	if decisive != nil {
+		return nil, decisive // the peer ran it and refused: that is the answer
+	}
+	msg := fmt.Sprintf("%s: %v", g.o.Self.Name, local)
+	if len(failures) > 0 {
+		msg += "; " + joinAttempts(failures, "; ")
+	}
+	return nil, connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("no peer of %s can run the query: %s", g.o.Self.MSPID, msg))
 }

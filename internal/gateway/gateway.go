@@ -9,7 +9,6 @@ package gateway
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sort"
 	"sync"
@@ -55,15 +54,33 @@ type Options struct {
 	Committer *commit.Committer
 	Contracts *lifecycle.Registry
 	MSP       *identity.Verifier
-	Host      *p2p.Host
+	// Host serves the endorse protocol to other gateways and, by default,
+	// carries this gateway's calls to other nodes.
+	Host *p2p.Host
+	// EndorseClient asks other peers to endorse. Default: over Host.
+	EndorseClient EndorserClient
+	// OrderClient hands envelopes to orderers. Default: over Host.
+	OrderClient OrdererClient
+	// Sessions tells which nodes have a live session; a node without one
+	// is tried last. Default: Host's sessions.
+	Sessions SessionState
 	// Peers lists every peer of the channel (this one included); Orderers
 	// every orderer.
 	Peers    []Node
 	Orderers []Node
-	// EndorseTimeout bounds the collection of endorsements. Default 10s.
+	// EndorseTimeout bounds the collection of endorsements (disagreement
+	// retries included). Each attempt at a peer of an organisation gets a
+	// share of it: EndorseTimeout / (the organisation's peers), at least
+	// MinAttemptTimeout; the next peer is asked when the share is used
+	// up. Default 10s.
 	EndorseTimeout time.Duration
-	// SubmitTimeout bounds the hand-over to the orderers. Default 15s.
+	// SubmitTimeout bounds the hand-over to the orderers. Each orderer
+	// gets SubmitTimeout / (number of orderers), at least
+	// MinAttemptTimeout. Default 15s.
 	SubmitTimeout time.Duration
+	// MinAttemptTimeout is the least time one attempt at a node gets
+	// before the next node is tried (within the totals above). Default 2s.
+	MinAttemptTimeout time.Duration
 	// CommitWaiters bounds the CommitStatus calls held open at once, and
 	// CommitWaitersPerClient those of one identity. Defaults 16384, 1024.
 	CommitWaiters          int
@@ -83,6 +100,17 @@ type Gateway struct {
 	waiters  *quota.Counter           // commit-status waits held open
 	inFlight map[string]*atomic.Int64 // per peer: endorsement calls under way
 	nextOrd  atomic.Uint64
+	now      func() time.Time // the clock of the health tracker (tests set it)
+
+	// mu guards the health of the nodes this gateway calls. Held only
+	// for the tracker's calls, never across I/O.
+	mu struct {
+		sync.Mutex
+		health *health
+		// orderer is the name of the orderer that accepted the latest
+		// envelope ("" before the first): tried first while healthy.
+		orderer string
+	}
 }
 
 var _ foliov1connect.GatewayServiceHandler = (*Gateway)(nil)
@@ -99,6 +127,18 @@ func New(o Options) (*Gateway, error) {
 	if o.SubmitTimeout == 0 {
 		o.SubmitTimeout = 15 * time.Second
 	}
+	if o.MinAttemptTimeout == 0 {
+		o.MinAttemptTimeout = 2 * time.Second
+	}
+	if o.EndorseClient == nil {
+		o.EndorseClient = hostEndorser{o.Host}
+	}
+	if o.OrderClient == nil {
+		o.OrderClient = hostOrderer{o.Host}
+	}
+	if o.Sessions == nil {
+		o.Sessions = hostSessions{o.Host}
+	}
 	if o.CommitWaiters <= 0 {
 		o.CommitWaiters = 16384
 	}
@@ -111,14 +151,21 @@ func New(o Options) (*Gateway, error) {
 	if o.Refused == nil {
 		o.Refused = func(string) {}
 	}
-	g := &Gateway{o: o, inFlight: map[string]*atomic.Int64{}, waiters: quota.New(o.CommitWaiters, o.CommitWaitersPerClient)}
-	for _, p := range o.Peers {
-		g.inFlight[p.Name] = new(atomic.Int64)
-	}
+	g := newGateway(o)
 	if err := o.Host.HandleCall(EndorseProtocol, g.serveEndorse); err != nil {
 		return nil, err
 	}
 	return g, nil
+}
+
+// newGateway builds the gateway's state from complete options.
+func newGateway(o Options) *Gateway {
+	g := &Gateway{o: o, inFlight: map[string]*atomic.Int64{}, waiters: quota.New(o.CommitWaiters, o.CommitWaitersPerClient), now: time.Now}
+	for _, p := range o.Peers {
+		g.inFlight[p.Name] = new(atomic.Int64)
+	}
+	g.mu.health = newHealth(healthBackoff, maxHealthBackoff)
+	return g
 }
 
 // serveEndorse answers another gateway's endorsement request.
@@ -171,8 +218,9 @@ func statusCode(status int32) connect.Code {
 }
 
 // candidates returns the peers of an MSP in the order to try: this peer
-// first, then the least busy.
-func (g *Gateway) candidates(mspID string) []Node {
+// first, then the least busy, reordered by health (rank): peers without a
+// session or that failed recently come last.
+func (g *Gateway) candidates(mspID string) []candidate {
 	var out []Node
 	for _, p := range g.o.Peers {
 		if p.MSPID == mspID {
@@ -183,16 +231,25 @@ func (g *Gateway) candidates(mspID string) []Node {
 		if (out[i].Name == g.o.Self.Name) != (out[j].Name == g.o.Self.Name) {
 			return out[i].Name == g.o.Self.Name
 		}
-		return g.inFlight[out[i].Name].Load() < g.inFlight[out[j].Name].Load()
+		return g.busy(out[i]) < g.busy(out[j])
 	})
-	return out
+	return g.rank(out, g.now())
 }
 
-// endorseAt asks one peer (this one in-process, others over the sessions).
+func (g *Gateway) busy(p Node) int64 {
+	if n := g.inFlight[p.Name]; n != nil {
+		return n.Load()
+	}
+	return 0
+}
+
+// endorseAt asks one peer (this one in-process, others through
+// EndorseClient). Errors are *connect.Error.
 func (g *Gateway) endorseAt(ctx context.Context, p Node, sp *foliov1.SignedProposal) (*foliov1.ProposalResponse, error) {
-	n := g.inFlight[p.Name]
-	n.Add(1)
-	defer n.Add(-1)
+	if n := g.inFlight[p.Name]; n != nil {
+		n.Add(1)
+		defer n.Add(-1)
+	}
 	if p.Name == g.o.Self.Name {
 		resp, err := g.o.Endorser.Endorse(ctx, sp)
 		if err != nil {
@@ -200,19 +257,14 @@ func (g *Gateway) endorseAt(ctx context.Context, p Node, sp *foliov1.SignedPropo
 		}
 		return resp, nil
 	}
-	req, _ := proto.Marshal(sp)
-	raw, err := g.o.Host.Call(ctx, p.NodeID, EndorseProtocol, req)
+	resp, err := g.o.EndorseClient.Endorse(ctx, p, sp)
 	if err != nil {
-		return nil, connect.NewError(connect.CodeUnavailable, fmt.Errorf("%s: %w", p.Name, err))
+		if connect.CodeOf(err) == connect.CodeUnknown {
+			err = connect.NewError(connect.CodeUnavailable, err)
+		}
+		return nil, err
 	}
-	var reply foliov1.EndorseReply
-	if err := proto.Unmarshal(raw, &reply); err != nil {
-		return nil, connect.NewError(connect.CodeInternal, fmt.Errorf("%s: undecodable reply: %w", p.Name, err))
-	}
-	if e := reply.GetError(); e != nil {
-		return nil, connect.NewError(connect.Code(e.Code), fmt.Errorf("%s: %s", p.Name, e.Message))
-	}
-	return reply.GetResponse(), nil
+	return resp, nil
 }
 
 // parallel runs f for each item concurrently and waits.

@@ -4,18 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
+	"time"
 
 	"connectrpc.com/connect"
-	"google.golang.org/protobuf/proto"
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
 	"github.com/folio-ledger/folio/internal/types"
 )
 
-// Submit hands a signed transaction to the ordering service, trying the
-// orderers in turn while they are unavailable. A transaction already ordered
-// counts as submitted (submitting is idempotent).
+// Submit hands a signed transaction to the ordering service: to one
+// orderer at a time (never two at once), each within its share of
+// SubmitTimeout, the next as soon as one fails for a reason of its own or
+// its share is used up (orderers).
+// A transaction already ordered counts as submitted (submitting is
+// idempotent; should two orderers both order it, validation marks the
+// later copy DUPLICATE_TXID and the first one's status is reported).
 func (g *Gateway) Submit(ctx context.Context, req *connect.Request[foliov1.SubmitRequest]) (*connect.Response[foliov1.SubmitResponse], error) {
 	env := req.Msg.GetEnvelope()
 	p, err := types.ParseEnvelope(env)
@@ -30,32 +33,71 @@ func (g *Gateway) Submit(ctx context.Context, req *connect.Request[foliov1.Submi
 	}
 	ctx, cancel := context.WithTimeout(ctx, g.o.SubmitTimeout)
 	defer cancel()
-	data, _ := proto.Marshal(env)
-	start := g.nextOrd.Add(1)
-	var errs []string
-	for i := range g.o.Orderers {
-		o := g.o.Orderers[(int(start)+i)%len(g.o.Orderers)]
-		raw, err := g.o.Host.Call(ctx, o.NodeID, BroadcastProtocol, data)
-		if err != nil {
-			errs = append(errs, fmt.Sprintf("%s: %v", o.Name, err))
-			if ctx.Err() != nil {
-				break
-			}
-			continue
-		}
-		var reply foliov1.BroadcastReply
-		if err := proto.Unmarshal(raw, &reply); err != nil {
-			errs = append(errs, fmt.Sprintf("%s: undecodable reply", o.Name))
-			continue
-		}
-		e := reply.GetError()
-		if e == nil || connect.Code(e.Code) == connect.CodeAlreadyExists {
+	share := g.attemptTimeout(g.o.SubmitTimeout, len(g.o.Orderers))
+	var failures []attemptError
+	for _, c := range g.orderers() {
+		g.began(c.node)
+		t0 := time.Now()
+		actx, acancel := context.WithTimeout(ctx, share)
+		err := g.o.OrderClient.Broadcast(actx, c.node, env)
+		timedOut := actx.Err() == context.DeadlineExceeded
+		acancel()
+		took := time.Since(t0)
+		if err == nil || connect.CodeOf(err) == connect.CodeAlreadyExists {
+			g.mu.Lock()
+			g.mu.health.succeeded(c.node.Name)
+			g.mu.orderer = c.node.Name
+			g.mu.Unlock()
 			return connect.NewResponse(&foliov1.SubmitResponse{}), nil
 		}
-		if connect.Code(e.Code) != connect.CodeUnavailable {
-			return nil, connect.NewError(connect.Code(e.Code), fmt.Errorf("%s refused the transaction: %s", o.Name, e.Message))
+		if ctx.Err() != nil {
+			failures = append(failures, attemptError{node: c.node, err: err, took: took, late: c.late})
+			break // the budget ended or the caller left: says nothing about the orderer
 		}
-		errs = append(errs, fmt.Sprintf("%s: %s", o.Name, e.Message))
+		if connect.CodeOf(err) == connect.CodeUnknown {
+			err = connect.NewError(connect.CodeUnavailable, err)
+		}
+		if !nodeFault(err) {
+			g.succeeded(c.node) // it answered
+			return nil, connect.NewError(connect.CodeOf(err), fmt.Errorf("%s refused the transaction: %s", c.node.Name, connectMessage(err)))
+		}
+		if timedOut && connect.CodeOf(err) != connect.CodeDeadlineExceeded {
+			err = connect.NewError(connect.CodeDeadlineExceeded, err)
+		}
+		g.failed(c.node, err)
+		failures = append(failures, attemptError{node: c.node, err: err, took: took, late: c.late})
 	}
-	return nil, connect.NewError(connect.CodeUnavailable, fmt.Errorf("no orderer accepted transaction %s: %s", p.Header.TxId, strings.Join(errs, " | ")))
+	return nil, connect.NewError(connect.CodeUnavailable, fmt.Errorf("no orderer accepted transaction %s: %s", p.Header.TxId, joinAttempts(failures, " | ")))
+}
+
+// orderers returns the orderers in the order to try: the one that
+// accepted the latest envelope first (the broadcast reply does not say
+// which orderer leads Raft; followers forward to the leader, so the last
+// one to accept is the proxy for a working path), the others in turn from
+// a rotating start, then reordered by health (rank).
+func (g *Gateway) orderers() []candidate {
+	n := len(g.o.Orderers)
+	start := int(g.nextOrd.Add(1))
+	g.mu.Lock()
+	pref := g.mu.orderer
+	g.mu.Unlock()
+	out := make([]Node, 0, n)
+	for i := range n {
+		o := g.o.Orderers[(start+i)%n]
+		if o.Name == pref {
+			out = append([]Node{o}, out...)
+		} else {
+			out = append(out, o)
+		}
+	}
+	return g.rank(out, g.now())
+}
+
+// connectMessage is err's message without the code prefix.
+func connectMessage(err error) string {
+	var ce *connect.Error
+	if errors.As(err, &ce) {
+		return ce.Message()
+	}
+	return err.Error()
 }
