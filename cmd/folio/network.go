@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"sync"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -16,7 +20,8 @@ import (
 
 func newNetworkCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "network", Short: "Create, start, stop and inspect a local network"}
-	cmd.AddCommand(newNetworkUpCmd(g), newNetworkDownCmd(g), newNetworkStatusCmd(g))
+	cmd.AddCommand(newNetworkUpCmd(g), newNetworkDownCmd(g), newNetworkStatusCmd(g),
+		newNetworkStartCmd(g), newNetworkStopCmd(g), newNetworkRestartCmd(g))
 	return cmd
 }
 
@@ -30,13 +35,16 @@ func newNetworkUpCmd(g *globals) *cobra.Command {
 		Short: "Create (first time) and start every node of a local network",
 		Long: `Creates the network directory on first run (organisation CAs, node and user
 certificates, configs), starts every node as its own process on 127.0.0.1, and
-waits until all are ready. Without --detach it stays in the foreground and stops
-all nodes on Ctrl-C; with --detach it returns once the network is ready. A
+waits until all are ready. Without --detach it stays in the foreground, reports
+any node that exits, and stops every node (peers, then orderers, then CAs, as
+'down' does) on SIGINT (Ctrl-C), SIGTERM, SIGHUP (the terminal closed) or
+SIGPIPE (its output pipe closed); a second Ctrl-C or SIGTERM kills the nodes
+still running at once. With --detach it returns once the network is ready. A
 second 'up' on an existing directory restarts the same network with its data;
 with --detach it starts only the nodes that are not running (a killed node,
 say) and waits until every node is ready.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
 			exe, err := os.Executable()
 			if err != nil {
 				return err
@@ -49,12 +57,26 @@ say) and waits until every node is ready.`,
 			if spec.ReleaseWasm, err = findReleaseContract(releasePath, exe); err != nil {
 				return err
 			}
-			ctx, stop := signalContext()
-			defer stop()
+			sup := superviseSignals(detach)
+			ctx := sup.ctx
 			start := time.Now()
 			r, err := localnet.Up(ctx, localnet.UpOptions{Dir: g.network, Exe: exe, Spec: spec, Timeout: timeout, Progress: g.progress(), StartMissing: detach})
 			if err != nil {
 				return err
+			}
+			if !detach {
+				// From here on, whatever happens (a signal, a failed status, a
+				// write to a closed stdout), the foreground supervisor stops
+				// every node before it returns.
+				defer func() {
+					if s := sup.caught(); s != nil {
+						fmt.Fprintf(g.progress(), "received %v: stopping the network (Ctrl-C again kills the nodes now)\n", s)
+					} else {
+						fmt.Fprintln(g.progress(), "stopping the network")
+					}
+					_, derr := localnet.Down(sup.killNow, r.Dir, localnet.DefaultGrace, g.progress())
+					err = errors.Join(err, derr)
+				}()
 			}
 			statuses, err := localnet.Status(ctx, r.Dir)
 			if err != nil {
@@ -72,18 +94,20 @@ say) and waits until every node is ready.`,
 				return err
 			}
 			fmt.Fprintln(g.progress(), "running in the foreground; press Ctrl-C to stop every node")
-		wait:
 			for {
 				select {
 				case ex := <-r.Exits():
-					fmt.Fprintf(g.progress(), "%s exited (%v); see %s/logs/%s.log\n", ex.Name, ex.Err, r.Dir, ex.Name)
+					if n, lerr := localnet.Load(r.Dir); lerr == nil {
+						if nd, nerr := n.Node(ex.Name); nerr == nil && nd.Stopped {
+							fmt.Fprintf(g.progress(), "%s stopped (folio network stop); start it again with: folio network start %s\n", ex.Name, ex.Name)
+							continue
+						}
+					}
+					fmt.Fprintf(g.progress(), "%s exited (%v); see %s/logs/%s.log; start it again with: folio network start %s\n", ex.Name, ex.Err, r.Dir, ex.Name, ex.Name)
 				case <-ctx.Done():
-					break wait
+					return nil // the deferred stop runs
 				}
 			}
-			fmt.Fprintln(g.progress(), "stopping the network")
-			_, err = localnet.Down(context.Background(), r.Dir, localnet.DefaultGrace, g.progress())
-			return err
 		},
 	}
 	f := cmd.Flags()
@@ -98,6 +122,161 @@ say) and waits until every node is ready.`,
 	f.StringVar(&releasePath, "release-contract", "", "new network: the timed-release contract's wasm (default build/contracts/release.wasm beside the binary or in the current directory)")
 	f.DurationVar(&timeout, "timeout", localnet.DefaultReadyTimeout, "how long to wait for every node to be ready")
 	return cmd
+}
+
+// supervisor turns signals into the foreground `network up`'s stop.
+type supervisor struct {
+	// ctx ends at the first stopping signal (localnet.SupervisorSignals).
+	ctx context.Context
+	// killNow ends at a later SIGINT or SIGTERM: stop waiting for the nodes
+	// to exit gracefully and kill them. A later SIGPIPE or SIGHUP does not
+	// (every write to the closed output raises SIGPIPE again).
+	killNow context.Context
+	mu      struct {
+		sync.Mutex
+		sig os.Signal // the first stopping signal, nil before
+	}
+}
+
+// superviseSignals catches localnet.SupervisorSignals for the rest of the
+// process's life. Catching is never undone: SIGPIPE stays caught until folio
+// exits, so no write to a closed stdout or stderr (progress lines, the
+// final error) can kill folio before it has stopped the nodes; such writes
+// fail with EPIPE, which the reporting ignores. A SIGPIPE counts only if
+// stdout or stderr really is a broken pipe (with SIGPIPE caught, a write to
+// any closed socket raises it too). With detach, SIGPIPE never counts: the
+// nodes are to be left running anyway, and the other signals only abort a
+// start-up in progress (Up then stops what it started).
+func superviseSignals(detach bool) *supervisor {
+	ch := make(chan os.Signal, 8)
+	signal.Notify(ch, localnet.SupervisorSignals...)
+	ctx, stop := context.WithCancel(context.Background())
+	kill, killNow := context.WithCancel(context.Background())
+	s := &supervisor{ctx: ctx, killNow: kill}
+	// This goroutine owns nothing but the channel; it lives until exit.
+	go func() {
+		for sig := range ch {
+			if sig == syscall.SIGPIPE && (detach || !localnet.OutputBroken(1, 2)) {
+				continue
+			}
+			s.mu.Lock()
+			first := s.mu.sig == nil
+			if first {
+				s.mu.sig = sig
+			}
+			s.mu.Unlock()
+			switch {
+			case first:
+				stop()
+			case sig == syscall.SIGINT || sig == syscall.SIGTERM:
+				killNow()
+			}
+		}
+	}()
+	return s
+}
+
+// caught returns the first stopping signal, or nil.
+func (s *supervisor) caught() os.Signal {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mu.sig
+}
+
+func newNetworkStartCmd(g *globals) *cobra.Command {
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "start NODE",
+		Short: "Start one node of the network and wait until it is ready",
+		Long: `Starts one node of the network (as 'up' starts a node that is not running),
+clears its 'stopped' mark, and returns once the node is ready: its /readyz
+answers ready and, for a peer, it holds the blocks the orderers held when it
+became ready. A node that is already running is not started again: start says
+so, waits until it is ready, and exits 0. If the node is not ready within
+--timeout it is left running and start exits non-zero.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			exe, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			ctx, stop := signalContext()
+			defer stop()
+			res, err := localnet.StartNode(ctx, localnet.NodeOptions{Dir: g.network, Name: args[0], Exe: exe, Timeout: timeout, Progress: g.progress()})
+			if err != nil {
+				return err
+			}
+			return g.emit(map[string]any{"started": res}, func(w io.Writer) { printNodeResult(w, res) })
+		},
+	}
+	cmd.Flags().DurationVar(&timeout, "timeout", localnet.DefaultReadyTimeout, "how long to wait for the node to be ready")
+	return cmd
+}
+
+func newNetworkStopCmd(g *globals) *cobra.Command {
+	var grace time.Duration
+	cmd := &cobra.Command{
+		Use:   "stop NODE",
+		Short: "Stop one node of the network and wait until it exited",
+		Long: `Stops one node as 'down' stops every node: SIGTERM, SIGKILL after --grace,
+and returns once it has exited. The node is recorded as stopped by the user in
+network.json, so 'status' shows it 'stopped' (a node that crashed or was killed
+shows 'down') until 'start', 'restart' or 'up' starts it. Stopping a node that
+is not running records it as stopped, says so, and exits 0.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, stop := signalContext() // Ctrl-C: kill it now
+			defer stop()
+			res, err := localnet.StopNode(ctx, localnet.NodeOptions{Dir: g.network, Name: args[0], Grace: grace, Progress: g.progress()})
+			if err != nil {
+				return err
+			}
+			return g.emit(map[string]any{"stopped": res}, func(w io.Writer) { printNodeResult(w, res) })
+		},
+	}
+	cmd.Flags().DurationVar(&grace, "grace", localnet.DefaultGrace, "how long to wait after SIGTERM before SIGKILL")
+	return cmd
+}
+
+func newNetworkRestartCmd(g *globals) *cobra.Command {
+	var grace, timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "restart NODE",
+		Short: "Stop one node (if it runs), start it again, and wait until it is ready",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			exe, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			ctx, stop := signalContext()
+			defer stop()
+			stopped, started, err := localnet.RestartNode(ctx, localnet.NodeOptions{Dir: g.network, Name: args[0], Exe: exe, Grace: grace, Timeout: timeout, Progress: g.progress()})
+			if err != nil {
+				return err
+			}
+			return g.emit(map[string]any{"stopped": stopped, "started": started}, func(w io.Writer) {
+				printNodeResult(w, stopped)
+				printNodeResult(w, started)
+			})
+		},
+	}
+	cmd.Flags().DurationVar(&grace, "grace", localnet.DefaultGrace, "how long to wait after SIGTERM before SIGKILL")
+	cmd.Flags().DurationVar(&timeout, "timeout", localnet.DefaultReadyTimeout, "how long to wait for the node to be ready")
+	return cmd
+}
+
+func printNodeResult(w io.Writer, r localnet.NodeResult) {
+	switch {
+	case r.State == localnet.StateStopped && r.Already:
+		fmt.Fprintf(w, "%s was not running: recorded as stopped\n", r.Name)
+	case r.State == localnet.StateStopped:
+		fmt.Fprintf(w, "%s stopped (pid %d, %s)\n", r.Name, r.PID, r.How)
+	case r.Already:
+		fmt.Fprintf(w, "%s was already running (pid %d): up, height %d\n", r.Name, r.PID, r.Height)
+	default:
+		fmt.Fprintf(w, "%s up (pid %d, height %d) in %s\n", r.Name, r.PID, r.Height, (time.Duration(r.ReadyMS) * time.Millisecond).String())
+	}
 }
 
 func newNetworkDownCmd(g *globals) *cobra.Command {
@@ -128,7 +307,11 @@ func newNetworkStatusCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "status",
 		Short: "List the network's nodes: role, organisation, endpoint, pid, state, height",
-		Args:  cobra.NoArgs,
+		Long: `Lists the network's nodes. STATE is up (ready), starting (answering, not
+ready, with the reason), unreachable (running, not answering), stopped (not
+running: stopped by the user with 'folio network stop') or down (not running,
+not stopped by the user: crashed, killed, or brought down with 'down').`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			statuses, err := localnet.Status(cmd.Context(), g.network)
 			if err != nil {

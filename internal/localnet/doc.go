@@ -2,7 +2,9 @@
 // machine: the network directory (organisation CAs, node and user
 // identities, node configs, network.json), one OS process per node on
 // 127.0.0.1, readiness waiting with a clear report, graceful stop with
-// escalation, and status.
+// escalation, and status. StartNode, StopNode and RestartNode act on one
+// node while the others run; a node stopped that way is marked in
+// network.json (Node.Stopped) so Status reports it "stopped", not "down".
 //
 // Layout of a network directory:
 //

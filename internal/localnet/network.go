@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/folio-ledger/folio/internal/atomicfile"
@@ -29,6 +30,10 @@ const StateKeyFile = "enclave-state.key"
 
 // ErrNotNetwork means a directory holds no network.json.
 var ErrNotNetwork = errors.New("not a Folio network directory")
+
+// ErrUnknownNode means a node name is not one of the network's nodes; the
+// error wrapping it lists the known names.
+var ErrUnknownNode = errors.New("no such node")
 
 // Network is the content of network.json.
 type Network struct {
@@ -73,6 +78,12 @@ type Node struct {
 	// PID is the process ID while the node runs under a supervisor, else 0.
 	PID       int       `json:"pid,omitempty"`
 	StartedAt time.Time `json:"started_at,omitzero"`
+	// Stopped is true while the node is stopped by the user (`folio network
+	// stop`): Status then reports it "stopped", not "down". StartNode and Up
+	// clear it when they start the node. Absent in directories written
+	// before it existed (it is omitted when false), so the format did not
+	// change: an older build ignores it.
+	Stopped bool `json:"stopped,omitempty"`
 }
 
 // Load reads network.json from dir, refusing formats newer than this build.
@@ -128,7 +139,11 @@ func (n *Network) Node(name string) (*Node, error) {
 			return &n.Nodes[i], nil
 		}
 	}
-	return nil, fmt.Errorf("no node %q in this network", name)
+	names := make([]string, 0, len(n.Nodes))
+	for _, nd := range n.Nodes {
+		names = append(names, nd.Name)
+	}
+	return nil, fmt.Errorf("%w: no node %q in this network (its nodes: %s)", ErrUnknownNode, name, strings.Join(names, ", "))
 }
 
 // PeersOf returns the peers of an organisation in order.

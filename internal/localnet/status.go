@@ -26,7 +26,8 @@ const (
 	StateUp          = "up"          // running and ready
 	StateStarting    = "starting"    // running, answering, not ready yet
 	StateUnreachable = "unreachable" // running but not answering
-	StateDown        = "down"        // not running
+	StateStopped     = "stopped"     // not running: stopped by the user (`folio network stop`)
+	StateDown        = "down"        // not running, not stopped by the user: crashed, killed, or brought down
 )
 
 // NodeStatus is one line of `folio network status`.
@@ -117,9 +118,13 @@ func Status(ctx context.Context, dir string) ([]NodeStatus, error) {
 	out := make([]NodeStatus, len(n.Nodes))
 	var wg sync.WaitGroup
 	for i, nd := range n.Nodes {
-		out[i] = NodeStatus{Name: nd.Name, Role: nd.Role, Org: nd.Org, API: nd.API, Operations: nd.Operations, State: StateDown}
+		out[i] = NodeStatus{Name: nd.Name, Role: nd.Role, Org: nd.Org, API: nd.API, Operations: nd.Operations}
 		pid, ok := running[filepath.Join(dir, nd.Config)]
 		if !ok {
+			out[i].State = idleState(&n.Nodes[i])
+			if out[i].State == StateStopped {
+				out[i].Reason = "stopped by the user: start it with `folio network start " + nd.Name + "`"
+			}
 			continue
 		}
 		out[i].PID = pid

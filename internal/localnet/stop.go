@@ -55,10 +55,8 @@ func Down(ctx context.Context, dir string, grace time.Duration, progress io.Writ
 		_ = syscall.Kill(t.PID, syscall.SIGTERM)
 	}
 	results := waitExit(ctx, targets, grace, progress)
-	for i := range n.Nodes {
-		n.Nodes[i].PID = 0
-	}
-	if err := n.Save(dir); err != nil {
+	// Forget the pids; a node's stopped mark (`network stop`) stays.
+	if err := clearPIDs(dir); err != nil {
 		return results, err
 	}
 	for _, r := range results {
@@ -67,6 +65,24 @@ func Down(ctx context.Context, dir string, grace time.Duration, progress io.Writ
 		}
 	}
 	return results, nil
+}
+
+// clearPIDs zeroes every node's pid in network.json, reading it afresh
+// under the directory lock.
+func clearPIDs(dir string) error {
+	unlock, err := lockDir(dir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	n, err := Load(dir)
+	if err != nil {
+		return err
+	}
+	for i := range n.Nodes {
+		n.Nodes[i].PID = 0
+	}
+	return n.Save(dir)
 }
 
 // waitExit waits for targets to exit after SIGTERM, escalating to SIGKILL

@@ -114,9 +114,10 @@ func Up(ctx context.Context, opts UpOptions) (*Running, error) {
 	running := nodeProcesses(dir)
 	alreadyUp := map[string]bool{}
 	var names []string
-	for _, nd := range n.Nodes {
+	for i, nd := range n.Nodes {
 		if pid, ok := running[filepath.Join(dir, nd.Config)]; ok {
 			alreadyUp[nd.Name] = true
+			n.Nodes[i].Stopped = false // running again, whoever started it
 			names = append(names, fmt.Sprintf("%s (pid %d)", nd.Name, pid))
 		}
 	}
@@ -159,7 +160,7 @@ func Up(ctx context.Context, opts UpOptions) (*Running, error) {
 			}
 			started[nd.Name] = cmd
 			r.Started = append(r.Started, nd.Name)
-			nd.PID, nd.StartedAt = cmd.Process.Pid, time.Now().UTC()
+			nd.PID, nd.StartedAt, nd.Stopped = cmd.Process.Pid, time.Now().UTC(), false
 			fmt.Fprintf(progress, "started %-12s %-8s pid %-7d %s\n", nd.Name, nd.Role, nd.PID, nd.API)
 			go func(name string, cmd *exec.Cmd) {
 				r.exits <- NodeExit{Name: name, Err: cmd.Wait()}
