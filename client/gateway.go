@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"sync/atomic"
+	"time"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
@@ -16,29 +19,187 @@ import (
 	"github.com/folio-ledger/folio/internal/types"
 )
 
-// Gateway submits transactions and evaluates queries through one peer's
-// gateway, signing as one identity. Safe for concurrent use.
+// Gateway submits transactions and evaluates queries through the gateways
+// of one or more peers (normally the peers of the signing identity's
+// organisation), signing as one identity. Safe for concurrent use.
+//
+// Failover: every call starts at the preferred endpoint (the last one that
+// answered; at first the first given) and moves to the next when a gateway
+// is unreachable: connection refused or reset, a TLS failure, no
+// connection within GatewayOptions.ConnectTimeout, no answer within
+// AttemptTimeout, or connect.CodeUnavailable. Any other answer (a contract
+// error, a refusal) is final. When no endpoint
+// answers, the error is an *UnavailableError naming every endpoint tried
+// and why it failed.
+//
+// No double submit: a transaction's ID is fixed by its signed proposal
+// (txID = SHA-256(nonce || creator)), so one call endorses once and then
+// only ever hands over that one signed envelope, to as many gateways as it
+// takes: the orderers refuse a second copy (ErrAlreadyOrdered, which the
+// gateway and this client count as submitted) and validation marks a
+// duplicate tx ID invalid. A call never builds a new proposal once a
+// submit may have happened, unless the first transaction's commit status
+// proved it invalid (SubmitOptions retries).
 type Gateway struct {
 	id      *identity.SigningIdentity
 	channel string
-	svc     foliov1connect.GatewayServiceClient
+	o       GatewayOptions
+	eps     []endpoint
+	// preferred is the index in eps of the endpoint that last answered.
+	preferred atomic.Int32
 }
 
-// NewGateway connects to the gateway of the peer at addr (host:port).
+// Endpoint is one peer's gateway.
+type Endpoint struct {
+	// Name names the peer in errors, e.g. "peer0.org1". Default: Addr.
+	Name string
+	// Addr is the gateway's host:port.
+	Addr string
+}
+
+// Endpoints makes unnamed endpoints of addresses (host:port).
+func Endpoints(addrs ...string) []Endpoint {
+	out := make([]Endpoint, len(addrs))
+	for i, a := range addrs {
+		out[i] = Endpoint{Addr: a}
+	}
+	return out
+}
+
+type endpoint struct {
+	Endpoint
+	svc foliov1connect.GatewayServiceClient
+}
+
+func (e *endpoint) name() string {
+	if e.Name != "" {
+		return e.Name
+	}
+	return e.Addr
+}
+
+// Defaults of GatewayOptions.
+const (
+	DefaultConnectTimeout = 3 * time.Second
+	DefaultAttemptTimeout = 20 * time.Second
+	DefaultCommitWait     = 30 * time.Second
+)
+
+// GatewayOptions configure a Gateway made by NewGatewayWithOptions.
+type GatewayOptions struct {
+	// Channel is the channel transactions are for. Required.
+	Channel string
+	// Endpoints are the gateways to use, in order of preference: normally
+	// every peer of the signing identity's organisation. At least one.
+	Endpoints []Endpoint
+	// ConnectTimeout bounds how long one attempt at one endpoint may take
+	// to get a connection (TCP and TLS, or a reused connection); when it
+	// runs out the next endpoint is tried. It catches a stopped or wedged
+	// peer fast. 0 means DefaultConnectTimeout (3s); negative means none.
+	ConnectTimeout time.Duration
+	// AttemptTimeout bounds one whole attempt of Evaluate, Endorse or
+	// Submit at one endpoint; when it runs out the next endpoint is tried.
+	// Keep it above the gateway's own budgets (endorse 10s, submit 15s by
+	// default), within which a gateway fails over between endorsers and
+	// orderers: cutting that short would only move the same wait to the
+	// next gateway. 0 means DefaultAttemptTimeout (20s); negative means no
+	// bound but the caller's context.
+	AttemptTimeout time.Duration
+	// CommitWait bounds one wait for a commit status at one endpoint; when
+	// it runs out (or the peer is unreachable) the next endpoint is asked.
+	// 0 means DefaultCommitWait (30s); negative means no bound but the
+	// caller's context.
+	CommitWait time.Duration
+}
+
+// EnsureDefaults fills zero fields with their defaults.
+func (o *GatewayOptions) EnsureDefaults() {
+	if o.ConnectTimeout == 0 {
+		o.ConnectTimeout = DefaultConnectTimeout
+	}
+	if o.AttemptTimeout == 0 {
+		o.AttemptTimeout = DefaultAttemptTimeout
+	}
+	if o.CommitWait == 0 {
+		o.CommitWait = DefaultCommitWait
+	}
+}
+
+// Validate reports options a Gateway cannot work with.
+func (o *GatewayOptions) Validate() error {
+	if o.Channel == "" {
+		return errors.New("gateway options: no channel")
+	}
+	if len(o.Endpoints) == 0 {
+		return errors.New("gateway options: no endpoints")
+	}
+	for i, e := range o.Endpoints {
+		if e.Addr == "" {
+			return fmt.Errorf("gateway options: endpoint %d (%q) has no address", i, e.Name)
+		}
+	}
+	return nil
+}
+
+// NewGateway connects to the gateway of the single peer at addr
+// (host:port). It has nowhere to fail over to and puts no bound on an
+// attempt but the caller's context (as before failover existed); use
+// NewGatewayWithOptions to give several endpoints.
 func NewGateway(hc *http.Client, addr, channel string, id *identity.SigningIdentity) *Gateway {
-	return &Gateway{id: id, channel: channel, svc: foliov1connect.NewGatewayServiceClient(hc, "https://"+addr)}
+	g, err := NewGatewayWithOptions(hc, id, GatewayOptions{Channel: channel, Endpoints: Endpoints(addr), ConnectTimeout: -1, AttemptTimeout: -1, CommitWait: -1})
+	if err != nil {
+		// Only an empty channel or address gets here; keep the old
+		// behaviour of failing at the first call instead.
+		g = &Gateway{id: id, channel: channel, o: GatewayOptions{ConnectTimeout: -1, AttemptTimeout: -1, CommitWait: -1},
+			eps: []endpoint{{Endpoint: Endpoint{Addr: addr}, svc: foliov1connect.NewGatewayServiceClient(hc, "https://"+addr)}}}
+	}
+	return g
 }
 
-// Evaluate runs a query and returns the contract's response payload.
+// NewGatewayWithOptions makes a gateway client that signs as id and talks
+// to the endpoints of o in order of preference, failing over between them
+// (see Gateway). hc is used for every endpoint.
+func NewGatewayWithOptions(hc *http.Client, id *identity.SigningIdentity, o GatewayOptions) (*Gateway, error) {
+	o.EnsureDefaults()
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if id == nil {
+		return nil, errors.New("gateway options: no signing identity")
+	}
+	o.Endpoints = slices.Clone(o.Endpoints)
+	g := &Gateway{id: id, channel: o.Channel, o: o}
+	for _, e := range o.Endpoints {
+		g.eps = append(g.eps, endpoint{Endpoint: e, svc: foliov1connect.NewGatewayServiceClient(hc, "https://"+e.Addr)})
+	}
+	return g, nil
+}
+
+// Preferred returns the endpoint the next call starts with: the one that
+// last answered.
+func (g *Gateway) Preferred() Endpoint { return g.eps[g.start()].Endpoint }
+
+func (g *Gateway) start() int { return int(g.preferred.Load()) }
+
+func (g *Gateway) answered(i int) { g.preferred.Store(int32(i)) }
+
+// Evaluate runs a query and returns the contract's response payload. The
+// same signed proposal is sent to each endpoint tried.
 func (g *Gateway) Evaluate(ctx context.Context, contract, function string, args ...[]byte) ([]byte, error) {
 	sp, _, err := NewProposal(g.id, g.channel, contract, function, args)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := g.svc.Evaluate(ctx, connect.NewRequest(&foliov1.EvaluateRequest{Proposal: sp}))
+	var resp *connect.Response[foliov1.EvaluateResponse]
+	i, _, err := g.round(ctx, "evaluate", g.start(), g.o.AttemptTimeout, Unreachable, func(ctx context.Context, ep *endpoint) error {
+		var err error
+		resp, err = ep.svc.Evaluate(ctx, connect.NewRequest(&foliov1.EvaluateRequest{Proposal: sp}))
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
+	g.answered(i)
 	return resp.Msg.GetResult().GetPayload(), nil
 }
 
@@ -61,6 +222,8 @@ type Result struct {
 	Payload []byte
 	// Attempts is the number of transactions submitted (retries included).
 	Attempts int
+	// Via names the endpoint that reported the commit status.
+	Via string
 }
 
 // InvalidError reports a transaction that was ordered but did not commit
@@ -103,31 +266,125 @@ func (g *Gateway) submitOnce(ctx context.Context, contract, function string, arg
 	if err != nil {
 		return nil, err
 	}
-	end, err := g.svc.Endorse(ctx, connect.NewRequest(&foliov1.EndorseRequest{Proposal: sp}))
+	// Endorsing has no effect on the ledger: the same signed proposal may
+	// go to each gateway tried.
+	var end *connect.Response[foliov1.EndorseResponse]
+	i, _, err := g.round(ctx, "endorse", g.start(), g.o.AttemptTimeout, Unreachable, func(ctx context.Context, ep *endpoint) error {
+		var err error
+		end, err = ep.svc.Endorse(ctx, connect.NewRequest(&foliov1.EndorseRequest{Proposal: sp}))
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
+	g.answered(i)
 	var payload foliov1.Payload
 	if err := proto.Unmarshal(end.Msg.PreparedPayload, &payload); err != nil {
-		return nil, fmt.Errorf("gateway returned an undecodable payload: %w", err)
+		return nil, fmt.Errorf("gateway %s returned an undecodable payload: %w", g.eps[i].name(), err)
 	}
 	// Sign only what we proposed: a gateway must not slip in another transaction.
 	if err := checkPrepared(&payload, h, sp.ProposalBytes); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("gateway %s: %w", g.eps[i].name(), err)
 	}
 	sig, err := g.id.Sign(types.DomainEnvelope, end.Msg.PreparedPayload)
 	if err != nil {
 		return nil, err
 	}
 	env := &foliov1.Envelope{Payload: end.Msg.PreparedPayload, Signature: sig}
-	if _, err := g.svc.Submit(ctx, connect.NewRequest(&foliov1.SubmitRequest{TxId: h.TxId, Envelope: env})); err != nil {
-		return &Result{TxID: h.TxId}, err
+	// From here on this call only hands over env (see Gateway: no double
+	// submit), starting with the gateway that endorsed it.
+	res, err := g.submitEnvelope(ctx, env, h.TxId, i)
+	if res != nil {
+		res.Payload = end.Msg.GetResult().GetPayload()
 	}
-	st, err := g.commitStatus(ctx, h.TxId)
+	return res, err
+}
+
+// submitEnvelope hands the signed envelope env of transaction txID to the
+// ordering service through the gateways, starting with endpoint start, and
+// waits for its commit status. It returns a Result whenever a status was
+// learnt (whatever the code), else a Result with only TxID and an error.
+//
+// The rule that keeps a transaction from applying twice: only this one
+// envelope is ever sent, never a re-endorsed copy. When a submit attempt
+// fails in a way that may have reached the orderers (a reset, a timeout,
+// CodeUnavailable from a gateway that may have forwarded it), the same
+// envelope goes to the next gateway: if it was ordered, that gateway
+// answers "already ordered" (CodeAlreadyExists, or success, since the
+// gateway counts ErrAlreadyOrdered as submitted), which counts as
+// submitted here too. If no gateway takes it and one attempt was
+// ambiguous, the commit status is asked once (each wait bounded by
+// statusProbe)
+// and, without an answer, the error is an *UnknownOutcomeError: the caller
+// must ask the status again rather than send the call as a new
+// transaction.
+func (g *Gateway) submitEnvelope(ctx context.Context, env *foliov1.Envelope, txID string, start int) (*Result, error) {
+	i, attempts, err := g.round(ctx, "submit", start, g.o.AttemptTimeout, Unreachable, func(ctx context.Context, ep *endpoint) error {
+		_, err := ep.svc.Submit(ctx, connect.NewRequest(&foliov1.SubmitRequest{TxId: txID, Envelope: env}))
+		if connect.CodeOf(err) == connect.CodeAlreadyExists {
+			return nil // ordered before, by an earlier attempt: submitted
+		}
+		return err
+	})
 	if err != nil {
-		return &Result{TxID: h.TxId}, fmt.Errorf("transaction %s submitted, commit status unknown: %w", h.TxId, err)
+		if !ambiguous(attempts) {
+			// Nothing reached a gateway, or the first gateway that got
+			// it refused it outright: it will never commit.
+			return &Result{TxID: txID}, err
+		}
+		// An earlier attempt may have handed it over. Did it commit?
+		if g.o.AttemptTimeout > 0 && ctx.Err() == nil {
+			if res, serr := g.commitResult(ctx, txID, start, min(statusProbe, g.o.AttemptTimeout)); serr == nil {
+				return res, nil
+			}
+		}
+		return &Result{TxID: txID}, &UnknownOutcomeError{TxID: txID, Err: err}
 	}
-	return &Result{TxID: h.TxId, Block: st.BlockNumber, Code: st.Result, Reason: st.Reason, Payload: end.Msg.GetResult().GetPayload()}, nil
+	g.answered(i)
+	res, err := g.commitResult(ctx, txID, i, g.o.CommitWait)
+	if err != nil {
+		return &Result{TxID: txID}, fmt.Errorf("transaction %s submitted, commit status unknown: %w", txID, err)
+	}
+	return res, nil
+}
+
+// statusProbe bounds a commit-status wait that only checks whether an
+// envelope no gateway confirmed was ordered after all.
+const statusProbe = 5 * time.Second
+
+// CommitStatus waits for the commit status of transaction txID, asking
+// the gateways in turn (each wait bounded by CommitWait). It has no effect
+// on the ledger: use it to learn the outcome of an *UnknownOutcomeError.
+// A transaction committed as invalid returns its Result and no error.
+func (g *Gateway) CommitStatus(ctx context.Context, txID string) (*Result, error) {
+	return g.commitResult(ctx, txID, g.start(), g.o.CommitWait)
+}
+
+func (g *Gateway) commitResult(ctx context.Context, txID string, start int, wait time.Duration) (*Result, error) {
+	req, err := proto.Marshal(&foliov1.CommitStatusRequest{TxId: txID, Identity: g.id.Serialized()})
+	if err != nil {
+		return nil, err
+	}
+	sig, err := g.id.Sign(types.DomainCommitStatus, req)
+	if err != nil {
+		return nil, err
+	}
+	// A peer that has not committed the transaction within its wait
+	// (CodeDeadlineExceeded) may lag behind: ask the next one.
+	retry := func(err error) bool { return Unreachable(err) || connect.CodeOf(err) == connect.CodeDeadlineExceeded }
+	var st *foliov1.CommitStatusResponse
+	i, _, err := g.round(ctx, "commit status", start, wait, retry, func(ctx context.Context, ep *endpoint) error {
+		resp, err := ep.svc.CommitStatus(ctx, connect.NewRequest(&foliov1.SignedCommitStatusRequest{Request: req, Signature: sig}))
+		if err == nil {
+			st = resp.Msg
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	g.answered(i)
+	return &Result{TxID: txID, Block: st.BlockNumber, Code: st.Result, Reason: st.Reason, Via: g.eps[i].name()}, nil
 }
 
 func checkPrepared(p *foliov1.Payload, h *foliov1.TxHeader, proposal []byte) error {
@@ -139,21 +396,4 @@ func checkPrepared(p *foliov1.Payload, h *foliov1.TxHeader, proposal []byte) err
 		return errors.New("gateway returned a payload that does not carry our proposal; refusing to sign")
 	}
 	return nil
-}
-
-// CommitStatus waits for a transaction's commit status at the gateway's peer.
-func (g *Gateway) commitStatus(ctx context.Context, txID string) (*foliov1.CommitStatusResponse, error) {
-	req, err := proto.Marshal(&foliov1.CommitStatusRequest{TxId: txID, Identity: g.id.Serialized()})
-	if err != nil {
-		return nil, err
-	}
-	sig, err := g.id.Sign(types.DomainCommitStatus, req)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := g.svc.CommitStatus(ctx, connect.NewRequest(&foliov1.SignedCommitStatusRequest{Request: req, Signature: sig}))
-	if err != nil {
-		return nil, err
-	}
-	return resp.Msg, nil
 }

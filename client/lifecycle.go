@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"time"
 
-	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
@@ -103,18 +102,16 @@ func NewLifecycleEnvelope(creator *identity.SigningIdentity, channel string, req
 	return env, h.TxId, nil
 }
 
-// SubmitEnvelope hands a signed transaction to the gateway's orderers and
-// waits for its commit at the gateway's peer. A transaction that committed
+// SubmitEnvelope hands a signed transaction to the orderers through the
+// gateways (failing over between them, always with this same envelope; see
+// Gateway) and waits for its commit status. A transaction that committed
 // as invalid returns its Result and an *InvalidError.
 func (g *Gateway) SubmitEnvelope(ctx context.Context, env *foliov1.Envelope, txID string) (*Result, error) {
-	if _, err := g.svc.Submit(ctx, connect.NewRequest(&foliov1.SubmitRequest{TxId: txID, Envelope: env})); err != nil {
-		return &Result{TxID: txID}, err
-	}
-	st, err := g.commitStatus(ctx, txID)
+	res, err := g.submitEnvelope(ctx, env, txID, g.start())
 	if err != nil {
-		return &Result{TxID: txID}, fmt.Errorf("transaction %s submitted, commit status unknown: %w", txID, err)
+		return res, err
 	}
-	res := &Result{TxID: txID, Block: st.BlockNumber, Code: st.Result, Reason: st.Reason, Attempts: 1}
+	res.Attempts = 1
 	if res.Code != foliov1.ValidationCode_VALID {
 		return res, &InvalidError{Result: res}
 	}

@@ -413,11 +413,14 @@ approver.`,
 			if err != nil {
 				return err
 			}
-			gw := client.NewGateway(client.HTTPClient(creator, roots), nd.API, n.Channel, creator)
+			gw, _, err := g.gatewayClient(client.HTTPClient(creator, roots), n, creator)
+			if err != nil {
+				return err
+			}
 			res, err := gw.SubmitEnvelope(ctx, env, txID)
 			var inv *client.InvalidError
 			if err != nil && !errors.As(err, &inv) {
-				return fmt.Errorf("activate via %s: %w", nd.Name, err)
+				return fmt.Errorf("activate: %w", err)
 			}
 			out := map[string]any{"tx_id": res.TxID, "block": res.Block, "status": res.Code.String()}
 			if inv != nil {

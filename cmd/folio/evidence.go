@@ -1,23 +1,28 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
 	"github.com/folio-ledger/folio/api/folio/v1/foliov1connect"
+	"github.com/folio-ledger/folio/client"
 	"github.com/folio-ledger/folio/client/evidence"
 	"github.com/folio-ledger/folio/contracts/copyright"
 	"github.com/folio-ledger/folio/internal/atomicfile"
 	fcrypto "github.com/folio-ledger/folio/internal/crypto"
 	"github.com/folio-ledger/folio/internal/identity"
+	"github.com/folio-ledger/folio/internal/localnet"
 )
 
 func newWorkProveCmd(g *globals) *cobra.Command {
@@ -31,7 +36,7 @@ func newWorkProveCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			peer, err := g.resolvePeer(n)
+			peers, err := g.gatewayPeers(n, orgOf(g.as))
 			if err != nil {
 				return err
 			}
@@ -45,12 +50,11 @@ func newWorkProveCmd(g *globals) *cobra.Command {
 			}
 			ctx, cancel := rpcContext(cmd)
 			defer cancel()
-			resp, err := foliov1connect.NewEvidenceServiceClient(hc, "https://"+peer.API).Prove(ctx,
-				connect.NewRequest(&foliov1.ProveRequest{Namespace: copyrightContract, Key: key}))
+			resp, err := proveAt(ctx, hc, peers, &foliov1.ProveRequest{Namespace: copyrightContract, Key: key})
 			if err != nil {
-				return fmt.Errorf("prove %s on %s: %w", id, peer.Name, err)
+				return fmt.Errorf("prove %s: %w", id, err)
 			}
-			b, err := evidence.Build(n.Channel, copyrightContract, key, resp.Msg)
+			b, err := evidence.Build(n.Channel, copyrightContract, key, resp)
 			if err != nil {
 				return err
 			}
@@ -74,6 +78,33 @@ func newWorkProveCmd(g *globals) *cobra.Command {
 	_ = cmd.MarkFlagRequired("id")
 	_ = cmd.MarkFlagRequired("out")
 	return cmd
+}
+
+// proveAt asks the peers in turn for a proof, moving on while a peer is
+// unreachable (client.Unreachable) or silent for proveAttemptTimeout; the
+// error names every peer tried.
+// proveAttemptTimeout bounds asking one peer for a proof (a read).
+const proveAttemptTimeout = 10 * time.Second
+
+func proveAt(ctx context.Context, hc *http.Client, peers []localnet.Node, req *foliov1.ProveRequest) (*foliov1.ProveResponse, error) {
+	var tried []string
+	for _, p := range peers {
+		actx, cancel := context.WithTimeout(ctx, proveAttemptTimeout)
+		resp, err := foliov1connect.NewEvidenceServiceClient(hc, "https://"+p.API).Prove(actx, connect.NewRequest(req))
+		timedOut := ctx.Err() == nil && actx.Err() != nil
+		cancel()
+		if err == nil {
+			return resp.Msg, nil
+		}
+		if !timedOut && !client.Unreachable(err) {
+			return nil, fmt.Errorf("on %s: %w", p.Name, err)
+		}
+		tried = append(tried, fmt.Sprintf("%s: %v", p.Name, err))
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, fmt.Errorf("no peer answered (%s): %w", strings.Join(tried, "; "), client.ErrNoGateway)
 }
 
 func newEvidenceCmd(g *globals) *cobra.Command {

@@ -9,6 +9,8 @@ import (
 	"os"
 
 	"connectrpc.com/connect"
+
+	"github.com/folio-ledger/folio/client"
 )
 
 func main() {
@@ -36,7 +38,7 @@ func (e *exitError) Unwrap() error { return e.err }
 // when a node could not be reached.
 func describe(err error) string {
 	msg := err.Error()
-	if connect.CodeOf(err) == connect.CodeUnavailable {
+	if connect.CodeOf(err) == connect.CodeUnavailable || errors.Is(err, client.ErrNoGateway) {
 		msg += " (is the network up? try `folio network status`)"
 	}
 	return msg

@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/folio-ledger/folio/client"
 	"github.com/folio-ledger/folio/internal/config"
+	"github.com/folio-ledger/folio/internal/identity"
 	"github.com/folio-ledger/folio/internal/localnet"
 )
 
@@ -38,6 +40,56 @@ func (g *globals) resolvePeer(n *localnet.Network) (*localnet.Node, error) {
 		return nil, fmt.Errorf("organisation %q of identity %s has no peers: name one with --peer", org, g.as)
 	}
 	return &peers[0], nil
+}
+
+// gatewayPeers lists the peers whose gateways a command that talks to a
+// gateway uses, in order of preference. With --peer: that peer first, then
+// the other peers of its organisation (failover). Without: every peer of
+// org (the signing identity's organisation), in network.json order.
+func (g *globals) gatewayPeers(n *localnet.Network, org string) ([]localnet.Node, error) {
+	if g.peer != "" {
+		nd, err := n.Node(g.peer)
+		if err != nil {
+			return nil, err
+		}
+		if nd.Role != config.RolePeer {
+			return nil, fmt.Errorf("--peer %s is a %s, not a peer", g.peer, nd.Role)
+		}
+		out := []localnet.Node{*nd}
+		for _, p := range n.PeersOf(nd.Org) {
+			if p.Name != nd.Name {
+				out = append(out, p)
+			}
+		}
+		return out, nil
+	}
+	peers := n.PeersOf(org)
+	if len(peers) == 0 {
+		return nil, fmt.Errorf("organisation %q has no peers in this network: name one with --peer", org)
+	}
+	return peers, nil
+}
+
+// gatewayClient makes the SDK gateway client for id: every peer of
+// gatewayPeers(n, id.Org), so that with one peer down the call goes
+// through another of the organisation. It also returns the peers' names,
+// in order.
+func (g *globals) gatewayClient(hc *http.Client, n *localnet.Network, id *identity.SigningIdentity) (*client.Gateway, []string, error) {
+	peers, err := g.gatewayPeers(n, id.Org)
+	if err != nil {
+		return nil, nil, err
+	}
+	eps := make([]client.Endpoint, len(peers))
+	names := make([]string, len(peers))
+	for i, p := range peers {
+		eps[i] = client.Endpoint{Name: p.Name, Addr: p.API}
+		names[i] = p.Name
+	}
+	gw, err := client.NewGatewayWithOptions(hc, id, client.GatewayOptions{Channel: n.Channel, Endpoints: eps})
+	if err != nil {
+		return nil, nil, err
+	}
+	return gw, names, nil
 }
 
 func newPeerInfoCmd(g *globals) *cobra.Command {

@@ -16,7 +16,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/folio-ledger/folio/client"
 	crelease "github.com/folio-ledger/folio/client/release"
 	"github.com/folio-ledger/folio/internal/config"
 	"github.com/folio-ledger/folio/internal/identity"
@@ -49,7 +48,13 @@ func (g *globals) releaseClient() (*crelease.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &crelease.Client{HTTP: hc, Gateway: client.NewGateway(hc, home.API, n.Channel, id), ID: id, MSP: msp, Home: home.Name}
+	// Contract calls fail over to the other peers of the organisation;
+	// Home stays the --peer one.
+	gw, _, err := g.gatewayClient(hc, n, id)
+	if err != nil {
+		return nil, err
+	}
+	c := &crelease.Client{HTTP: hc, Gateway: gw, ID: id, MSP: msp, Home: home.Name}
 	for _, nd := range n.Nodes {
 		if nd.Role == config.RolePeer {
 			c.Peers = append(c.Peers, crelease.Peer{Name: nd.Name, Org: nd.Org, NodeID: nd.NodeID, API: nd.API})

@@ -45,7 +45,8 @@ document on stdout with --json. Errors go to stderr with a non-zero status.`,
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.network, "network", defNet, "network directory made by 'folio network up' ($FOLIO_NETWORK)")
 	pf.StringVar(&g.as, "as", "user1@Org1", "identity that signs, user@Org")
-	pf.StringVar(&g.peer, "peer", "", "peer whose gateway is used (default: first peer of the identity's organisation)")
+	pf.StringVar(&g.peer, "peer", "", "peer whose gateway is used (default: first peer of the identity's organisation); commands that go through a\n"+
+		"gateway (work, contract activate, release) try it first and, while it is unreachable, the other peers of its organisation")
 	pf.BoolVar(&g.json, "json", false, "print one JSON document on stdout")
 
 	root.AddCommand(

@@ -20,24 +20,23 @@ import (
 // CopyrightContract is the contract the work commands call.
 const copyrightContract = "copyright"
 
-func (g *globals) gateway() (*client.Gateway, string, error) {
+// gateway is the SDK client for the work commands: the gateways of the
+// --as identity's organisation, --peer first (see gatewayPeers).
+func (g *globals) gateway() (*client.Gateway, error) {
 	dir, n, err := g.loadNetwork()
 	if err != nil {
-		return nil, "", err
-	}
-	peer, err := g.resolvePeer(n)
-	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	id, err := g.signer(dir, "")
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	hc, err := g.nodeHTTP(dir, n)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	return client.NewGateway(hc, peer.API, n.Channel, id), peer.Name, nil
+	gw, _, err := g.gatewayClient(hc, n, id)
+	return gw, err
 }
 
 func jsonArg(v any) [][]byte {
@@ -54,7 +53,7 @@ type submitResult struct {
 }
 
 func (g *globals) submit(cmd *cobra.Command, function string, args any) error {
-	gw, peer, err := g.gateway()
+	gw, err := g.gateway()
 	if err != nil {
 		return err
 	}
@@ -63,11 +62,11 @@ func (g *globals) submit(cmd *cobra.Command, function string, args any) error {
 	res, err := gw.Submit(ctx, copyrightContract, function, jsonArg(args), client.SubmitOptions{})
 	var inv *client.InvalidError
 	if err != nil && !errors.As(err, &inv) {
-		return fmt.Errorf("%s via %s: %w", function, peer, err)
+		return fmt.Errorf("%s: %w", function, err)
 	}
 	out := submitResult{TxID: res.TxID, Block: res.Block, Status: res.Code.String(), Reason: res.Reason}
 	if perr := g.emit(out, func(w io.Writer) {
-		fmt.Fprintf(w, "%s committed in block %d: %s\n", res.TxID, res.Block, out.Status)
+		fmt.Fprintf(w, "%s committed in block %d: %s (via %s)\n", res.TxID, res.Block, out.Status, res.Via)
 	}); perr != nil {
 		return perr
 	}
@@ -78,7 +77,7 @@ func (g *globals) submit(cmd *cobra.Command, function string, args any) error {
 }
 
 func (g *globals) evaluate(cmd *cobra.Command, function string, args any) ([]byte, error) {
-	gw, peer, err := g.gateway()
+	gw, err := g.gateway()
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +85,7 @@ func (g *globals) evaluate(cmd *cobra.Command, function string, args any) ([]byt
 	defer cancel()
 	out, err := gw.Evaluate(ctx, copyrightContract, function, jsonArg(args)...)
 	if err != nil {
-		return nil, fmt.Errorf("%s via %s: %w", function, peer, err)
+		return nil, fmt.Errorf("%s: %w", function, err)
 	}
 	return out, nil
 }

@@ -106,7 +106,13 @@ func RunTx(ctx context.Context, o TxOptions) (*TxResult, error) {
 	res := &TxResult{Workload: o.Workload, Concurrency: o.Concurrency, DurationS: o.Duration.Seconds(), FailedBy: map[string]int{}}
 	clients := make([]benchClient, o.Concurrency)
 	for i := range clients {
-		peer := peers[i%len(peers)]
+		// Each client prefers one peer (spreading the load) and fails over
+		// to the others when it is unreachable, as users' clients do.
+		var eps []client.Endpoint
+		for k := range peers {
+			p := peers[(i+k)%len(peers)]
+			eps = append(eps, client.Endpoint{Name: p.Name, Addr: p.API})
+		}
 		clients[i].gw = map[string]*client.Gateway{}
 		for _, u := range users {
 			id, err := w.Load(u)
@@ -114,7 +120,11 @@ func RunTx(ctx context.Context, o TxOptions) (*TxResult, error) {
 				return nil, err
 			}
 			hc := client.HTTPClient(id, roots)
-			clients[i].gw[u] = client.NewGateway(hc, peer.API, n.Channel, id)
+			gw, err := client.NewGatewayWithOptions(hc, id, client.GatewayOptions{Channel: n.Channel, Endpoints: eps})
+			if err != nil {
+				return nil, err
+			}
+			clients[i].gw[u] = gw
 		}
 	}
 	for _, p := range peers {
