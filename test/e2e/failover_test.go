@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -271,38 +270,8 @@ func TestFailoverUnderLoad(t *testing.T) {
 		}
 	}
 	t.Logf("%d operations, %d committed", len(ops), len(done))
-	var height uint64
-	eventually(t, 60*time.Second, "every peer at the same height", func() error {
-		hs := map[string]uint64{}
-		for _, p := range s.peers() {
-			hs[p.Name] = s.height(p.Name)
-		}
-		height = hs["peer0.org1"]
-		for _, h := range hs {
-			if h != height {
-				return fmt.Errorf("heights %v", hs)
-			}
-		}
-		return nil
-	})
-	var refRoots [][]byte
-	for _, p := range s.peers() {
-		valid, roots := chainTxs(t, s, p.Name, height)
-		for _, tx := range done {
-			if b, ok := valid[tx.txID]; !ok || b != tx.block {
-				t.Fatalf("%s: transaction %s acknowledged in block %d is lost (VALID in block %d: %v)", p.Name, tx.txID, tx.block, b, ok)
-			}
-		}
-		if refRoots == nil {
-			refRoots = roots
-			continue
-		}
-		for num := range roots {
-			if !bytes.Equal(roots[num], refRoots[num]) {
-				t.Fatalf("block %d: %s has state root %x, peer0.org1 %x", num, p.Name, roots[num], refRoots[num])
-			}
-		}
-	}
+	checkCommitted(t, s, done)
+
 	// The CLI: with the default gateway peer of user1@Org1 killed, a
 	// register and a get go through the other peer of the organisation,
 	// also when the dead peer is named with --peer.

@@ -93,6 +93,47 @@ func (l *benchLoop) finish() ([]committedTx, map[string]int) {
 	return l.done, l.failed
 }
 
+// checkCommitted waits until every peer is at the same height, then
+// checks that every transaction in done is VALID in its block on every
+// peer (none acknowledged is lost) and that every peer has the same state
+// root after every block. It returns the height and the roots.
+func checkCommitted(t *testing.T, s *sdk, done []committedTx) (uint64, [][]byte) {
+	t.Helper()
+	var height uint64
+	eventually(t, 60*time.Second, "every peer at the same height", func() error {
+		hs := map[string]uint64{}
+		for _, p := range s.peers() {
+			hs[p.Name] = s.height(p.Name)
+		}
+		height = hs[s.peers()[0].Name]
+		for _, h := range hs {
+			if h != height {
+				return fmt.Errorf("heights %v", hs)
+			}
+		}
+		return nil
+	})
+	var refRoots [][]byte
+	for _, p := range s.peers() {
+		valid, roots := chainTxs(t, s, p.Name, height)
+		for _, tx := range done {
+			if b, ok := valid[tx.txID]; !ok || b != tx.block {
+				t.Fatalf("%s: transaction %s acknowledged in block %d is lost (VALID in block %d: %v)", p.Name, tx.txID, tx.block, b, ok)
+			}
+		}
+		if refRoots == nil {
+			refRoots = roots
+			continue
+		}
+		for num := range roots {
+			if !bytes.Equal(roots[num], refRoots[num]) {
+				t.Fatalf("block %d: %s has state root %x, %s %x", num, p.Name, roots[num], s.peers()[0].Name, refRoots[num])
+			}
+		}
+	}
+	return height, refRoots
+}
+
 // chainTxs reads a peer's blocks [0, height) and returns each valid
 // transaction's block, and the state root recorded after every block.
 func chainTxs(t *testing.T, s *sdk, peer string, height uint64) (map[string]uint64, [][]byte) {
@@ -189,43 +230,10 @@ func TestPeerKilledDuringBenchLosesNothing(t *testing.T) {
 		t.Errorf("%d failed transactions against %d committed: the gateways did not fail over", nFailed, len(done))
 	}
 
-	// The restarted peer catches up to the others' height.
-	var height uint64
-	eventually(t, 30*time.Second, "every peer at the same height", func() error {
-		hs := map[string]uint64{}
-		for _, p := range s.peers() {
-			hs[p.Name] = s.height(p.Name)
-		}
-		height = hs["peer0.org1"]
-		for p, h := range hs {
-			if h != height {
-				return fmt.Errorf("heights %v", hs)
-			}
-			_ = p
-		}
-		return nil
-	})
-
-	// Every committed transaction is VALID in its block on every peer, and
-	// every peer has the same state root after every block.
-	var refRoots [][]byte
-	for _, p := range s.peers() {
-		valid, roots := chainTxs(t, s, p.Name, height)
-		for _, tx := range done {
-			if b, ok := valid[tx.txID]; !ok || b != tx.block {
-				t.Fatalf("%s: transaction %s reported committed in block %d is not VALID there (found in block %d, present %v)", p.Name, tx.txID, tx.block, b, ok)
-			}
-		}
-		if refRoots == nil {
-			refRoots = roots
-			continue
-		}
-		for num := range roots {
-			if !bytes.Equal(roots[num], refRoots[num]) {
-				t.Fatalf("block %d: %s has state root %x, peer0.org1 %x", num, p.Name, roots[num], refRoots[num])
-			}
-		}
-	}
+	// Every peer catches up; every committed transaction is VALID in its
+	// block on every peer, and every peer has the same state root after
+	// every block.
+	height, refRoots := checkCommitted(t, s, done)
 
 	// The signed attestations agree on the last block's root, and status
 	// flags nobody.
