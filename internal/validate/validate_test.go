@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -320,5 +321,38 @@ func TestOwnEndorsementIsNotVerifiedAgain(t *testing.T) {
 	}
 	if res.Txs[1].Code != foliov1.ValidationCode_ENDORSEMENT_POLICY_FAILURE {
 		t.Fatalf("a corrupted foreign endorsement passed: %v", res.Txs[1].Code)
+	}
+}
+
+// TestStaleRevocationListDoesNotChangeOutcomes: a peer that cannot reach
+// an organisation's CA (its list missing or past NextUpdate, which makes
+// its admission refuse that organisation) validates a block exactly as a
+// peer whose list is current: the freshness of a locally fetched list is
+// an admission check only (DESIGN 6), so whoever takes a CA down cannot
+// make two peers disagree through it.
+func TestStaleRevocationListDoesNotChangeOutcomes(t *testing.T) {
+	f := newFixture(t)
+	stale, _ := identity.NewVerifier(f.msp.Orgs(), nil)
+	for _, o := range stale.Orgs() {
+		if err := stale.ExpectCRL(o.MSPID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := stale.Admit(&f.user.Identity); err == nil {
+		t.Fatal("the stale verifier admits: the test would prove nothing")
+	}
+	b := block(4, f.tx(t, txSpec{}), f.tx(t, txSpec{creator: f.stranger}), f.tx(t, txSpec{endorsers: []*identity.SigningIdentity{f.peer1}}))
+	fresh, err := Block(context.Background(), b, f.opts(fakeState{}, fakeIndex{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := f.opts(fakeState{}, fakeIndex{})
+	o.MSP = stale
+	got, err := Block(context.Background(), b, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Codes(), fresh.Codes()) || fresh.Txs[0].Code != foliov1.ValidationCode_VALID {
+		t.Fatalf("codes with a stale list %v, with a current one %v (first must be VALID)", got.Codes(), fresh.Codes())
 	}
 }
