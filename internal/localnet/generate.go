@@ -29,6 +29,7 @@ import (
 	fcrypto "github.com/folio-ledger/folio/internal/crypto"
 	"github.com/folio-ledger/folio/internal/identity"
 	"github.com/folio-ledger/folio/internal/identity/ca"
+	"github.com/folio-ledger/folio/internal/order"
 )
 
 // Spec is the shape of a generated network.
@@ -439,8 +440,10 @@ func writeNodeConfig(dir string, n *Network, nd *Node, blockMaxBytes int) error 
 				c.Peers = append(c.Peers, e)
 			}
 		}
-		if need := blockMaxBytes + 1<<20 + 64<<10; need > 16<<20 {
-			c.Limits.P2PMaxMessageBytes = need
+		var def config.Limits
+		def.EnsureDefaults()
+		if need := order.MaxBlockMessageBytes(blockMaxBytes); blockMaxBytes > 0 && need > def.P2PMaxMessageBytes {
+			c.Limits.P2PMaxMessageBytes = need // the default would not carry the largest block
 		}
 		if nd.Role == config.RolePeer {
 			c.Enclave.StateKey = filepath.Join("..", "..", StateKeyFile)

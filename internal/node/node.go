@@ -27,6 +27,7 @@ import (
 	"github.com/folio-ledger/folio/internal/kv/pebblekv"
 	"github.com/folio-ledger/folio/internal/ledger"
 	"github.com/folio-ledger/folio/internal/ledger/blocks"
+	"github.com/folio-ledger/folio/internal/order"
 	"github.com/folio-ledger/folio/internal/p2p"
 	"github.com/folio-ledger/folio/internal/release"
 	"github.com/folio-ledger/folio/internal/version"
@@ -293,10 +294,6 @@ func adminOf(v *identity.Verifier) func(*x509.Certificate) error {
 	}
 }
 
-// maxEnvelopeBytes is the orderer's bound of one envelope
-// (order.Broadcaster's default).
-const maxEnvelopeBytes = 1 << 20
-
 // checkP2PLimit refuses a session message limit that a block of this
 // channel could exceed: a block holds up to the batch's max bytes plus one
 // envelope that did not fit, and some framing.
@@ -304,10 +301,10 @@ func checkP2PLimit(cfg *config.Node, ch *foliov1.ChannelConfig) error {
 	if ch.Batch == nil {
 		return nil
 	}
-	need := int(ch.Batch.MaxBytes) + maxEnvelopeBytes + 64<<10
+	need := order.MaxBlockMessageBytes(int(ch.Batch.MaxBytes))
 	if cfg.Limits.P2PMaxMessageBytes < need {
 		return fmt.Errorf("%d bytes cannot carry this channel's largest block (block max bytes %d + one envelope of up to %d): use at least %d",
-			cfg.Limits.P2PMaxMessageBytes, ch.Batch.MaxBytes, maxEnvelopeBytes, need)
+			cfg.Limits.P2PMaxMessageBytes, ch.Batch.MaxBytes, order.DefaultMaxEnvelopeBytes, need)
 	}
 	return nil
 }

@@ -23,6 +23,19 @@ var (
 	ErrBadSignature = errors.New("envelope signature does not verify")
 )
 
+// DefaultMaxEnvelopeBytes is the largest envelope an orderer admits unless
+// configured otherwise.
+const DefaultMaxEnvelopeBytes = 1 << 20
+
+// MaxBlockMessageBytes is the largest message that carries a block of a
+// channel whose batches cut at blockMaxBytes: a block holds up to that
+// many bytes of envelopes plus the one envelope that did not fit, and its
+// header, metadata and framing (under 64 KiB). Node sessions must carry
+// it (limits.p2p_max_message_bytes).
+func MaxBlockMessageBytes(blockMaxBytes int) int {
+	return blockMaxBytes + DefaultMaxEnvelopeBytes + 64<<10
+}
+
 // Broadcaster admits envelopes into the order. It checks what an orderer can
 // check without contract semantics: size, structure, channel, that the
 // creator is a valid consortium member and signed the envelope, and that
@@ -32,7 +45,7 @@ type Broadcaster struct {
 	Verifier *identity.Verifier
 	Blocks   *blocks.Store
 	Channel  string
-	// MaxBytes caps an envelope. Default 1 MiB.
+	// MaxBytes caps an envelope. Default DefaultMaxEnvelopeBytes.
 	MaxBytes int
 	// Timeout bounds the wait for the Raft commit. Default 10s.
 	Timeout time.Duration
@@ -42,7 +55,7 @@ type Broadcaster struct {
 func (b *Broadcaster) Broadcast(ctx context.Context, env *foliov1.Envelope) (string, error) {
 	maxBytes := b.MaxBytes
 	if maxBytes == 0 {
-		maxBytes = 1 << 20
+		maxBytes = DefaultMaxEnvelopeBytes
 	}
 	raw, err := proto.MarshalOptions{Deterministic: true}.Marshal(env)
 	if err != nil {

@@ -62,6 +62,20 @@ func dialHostile(t *testing.T, c *throwaway, victim *testHost, name string) *hos
 
 // open opens a stream and wraps it as the opener's Stream, so that reads
 // see the acceptor's status as a host would. header is what it sends first.
+// echo checks the host still serves the attacker: msg comes back on a
+// new echo stream (what names the moment, for the failure message).
+func (a *hostile) echo(t *testing.T, msg, what string) {
+	t.Helper()
+	st, err := a.open("echo", marshalStreamHeader("echo"))
+	must(t, err)
+	defer st.Close()
+	must(t, st.SetDeadline(time.Now().Add(10*time.Second)))
+	must(t, st.WriteMsg([]byte(msg)))
+	if got, err := st.ReadMsg(); err != nil || string(got) != msg {
+		t.Fatalf("%s: %q, %v", what, got, err)
+	}
+}
+
 func (a *hostile) open(protocol string, header []byte) (*Stream, error) {
 	ys, err := a.mux.OpenStream()
 	if err != nil {
@@ -239,14 +253,7 @@ func TestStreamFlood(t *testing.T) {
 	close(release)
 	s := victim.sessionWith(t, atk.ID())
 	eventually(t, "held streams end", 10*time.Second, func() bool { return s.inbound.Load() == 0 })
-	st, err := atk.open("echo", marshalStreamHeader("echo"))
-	must(t, err)
-	must(t, st.SetDeadline(time.Now().Add(10*time.Second)))
-	must(t, st.WriteMsg([]byte("after the flood")))
-	if got, err := st.ReadMsg(); err != nil || string(got) != "after the flood" {
-		t.Fatalf("echo on the flooded session: %q, %v", got, err)
-	}
-	_ = st.Close()
+	atk.echo(t, "after the flood", "echo on the flooded session")
 	if now := victim.sessionWith(t, atk.ID()).fingerprint; now != conn {
 		t.Fatalf("the attacked session was replaced: %s -> %s", conn, now)
 	}
@@ -434,13 +441,7 @@ func TestStreamHeaderTimeout(t *testing.T) {
 	if got := victim.refusals(refusedStreamHeaderTimeout); got != 2 {
 		t.Fatalf("refused{%s} = %v, want 2", refusedStreamHeaderTimeout, got)
 	}
-	st, err := atk.open("echo", marshalStreamHeader("echo"))
-	must(t, err)
-	must(t, st.SetDeadline(time.Now().Add(10*time.Second)))
-	must(t, st.WriteMsg([]byte("still here")))
-	if got, err := st.ReadMsg(); err != nil || string(got) != "still here" {
-		t.Fatalf("echo after the cut streams: %q, %v", got, err)
-	}
+	atk.echo(t, "still here", "echo after the cut streams")
 }
 
 // TestLimitErrors: the refusals' texts name the limit, and the node
@@ -644,13 +645,7 @@ func TestUnreadStreamsBudget(t *testing.T) {
 	friend.waitUp(t, victim)
 	roundTrip(t, friend, victim, "after the flood")
 	again := dialHostile(t, c, victim, "peer1.org1")
-	st, err := again.open("echo", marshalStreamHeader("echo"))
-	must(t, err)
-	must(t, st.SetDeadline(time.Now().Add(10*time.Second)))
-	must(t, st.WriteMsg([]byte("back")))
-	if got, err := st.ReadMsg(); err != nil || string(got) != "back" {
-		t.Fatalf("echo on the attacker's new session: %q, %v", got, err)
-	}
+	again.echo(t, "back", "echo on the attacker's new session")
 	t.Logf("heap in use after: %d MB", heapInuse()/1e6)
 }
 
@@ -747,13 +742,7 @@ func TestRefusedMessagesPushed(t *testing.T) {
 	}
 
 	// The session keeps serving, and so does the host.
-	st, err := atk.open("echo", marshalStreamHeader("echo"))
-	must(t, err)
-	must(t, st.SetDeadline(time.Now().Add(10*time.Second)))
-	must(t, st.WriteMsg([]byte("still served")))
-	if got, err := st.ReadMsg(); err != nil || string(got) != "still served" {
-		t.Fatalf("echo on the attacker's session: %q, %v", got, err)
-	}
+	atk.echo(t, "still served", "echo on the attacker's session")
 	if victim.sessionWith(t, atk.ID()) != vs {
 		t.Fatal("the session was replaced")
 	}
@@ -855,13 +844,7 @@ func TestLingeringStreams(t *testing.T) {
 	t.Logf("session closed after %d refused streams kept open for %s", n, time.Since(start).Round(time.Millisecond))
 
 	again := dialHostile(t, c, victim, "peer1.org1")
-	st, err := again.open("echo", marshalStreamHeader("echo"))
-	must(t, err)
-	must(t, st.SetDeadline(time.Now().Add(10*time.Second)))
-	must(t, st.WriteMsg([]byte("back")))
-	if got, err := st.ReadMsg(); err != nil || string(got) != "back" {
-		t.Fatalf("echo on a new session: %q, %v", got, err)
-	}
+	again.echo(t, "back", "echo on a new session")
 }
 
 // TestHonestBurst: an honest node that makes 1,000 calls at once on a
