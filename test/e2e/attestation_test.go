@@ -25,6 +25,7 @@ import (
 	"github.com/folio-ledger/folio/internal/kv"
 	"github.com/folio-ledger/folio/internal/kv/pebblekv"
 	"github.com/folio-ledger/folio/internal/localnet"
+	"github.com/folio-ledger/folio/internal/types"
 )
 
 // rootStatus runs `network status --json` and returns the nodes by name,
@@ -172,6 +173,10 @@ func TestStateRootDisagreementFlagged(t *testing.T) {
 	n := newCopyrightNet(t)
 	s := newSDK(t, n)
 	peers := s.peers()
+	// The peers record their contract installs on chain after they start;
+	// let those blocks land first, so that the registration's block is the
+	// tip (it changes state, which the tampering below needs).
+	quietHeight(t, s)
 	var reg submitted
 	n.json(&reg, "work", "register", "--id", "ATT-1", "--title", "t", "--author", "a", "--hash", "sha256:"+strings.Repeat("a", 64))
 	s.waitHeight(reg.Block, 30*time.Second)
@@ -181,7 +186,7 @@ func TestStateRootDisagreementFlagged(t *testing.T) {
 	stopNode(t, n, bad)
 	last, was, now := tamperTipRoot(t, filepath.Join(n.dir, "nodes", bad, "data", "db"))
 	if last != reg.Block {
-		t.Fatalf("the stopped peer's last block is %d, want %d (the registration)", last, reg.Block)
+		t.Fatalf("the stopped peer's last block is %d, want %d (the registration); block %d holds %s", last, reg.Block, last, describeBlock(t, s, "peer0.org1", last))
 	}
 	t.Logf("%s now records root %x after block %d (was %x)", bad, now, last, was)
 	n.must("network", "up", "--detach")
@@ -297,4 +302,56 @@ func rootCert(t *testing.T, path string) *x509.Certificate {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// quietHeight waits until every peer has the same height and it has not
+// changed for two seconds, and returns it.
+func quietHeight(t *testing.T, s *sdk) uint64 {
+	t.Helper()
+	var prev uint64
+	var since time.Time
+	var h uint64
+	eventually(t, 60*time.Second, "the network quiet", func() error {
+		hs := map[uint64]bool{}
+		for _, p := range s.peers() {
+			h = s.height(p.Name)
+			hs[h] = true
+		}
+		if len(hs) != 1 || h != prev {
+			prev, since = h, time.Now()
+			return fmt.Errorf("heights %v", hs)
+		}
+		if time.Since(since) < 2*time.Second {
+			return fmt.Errorf("height %d for %s", h, time.Since(since).Round(time.Millisecond))
+		}
+		return nil
+	})
+	return h
+}
+
+// describeBlock names each transaction of a block: its ID, creator's
+// organisation, data type and validation code (for failure messages).
+func describeBlock(t *testing.T, s *sdk, peer string, num uint64) string {
+	t.Helper()
+	b := s.block(peer, num)
+	codes := b.GetMetadata().GetValidationCodes()
+	var out []string
+	for i, raw := range b.GetData().GetEnvelopes() {
+		env := &foliov1.Envelope{}
+		if err := proto.Unmarshal(raw, env); err != nil {
+			out = append(out, err.Error())
+			continue
+		}
+		p, err := types.ParseEnvelope(env)
+		if err != nil {
+			out = append(out, err.Error())
+			continue
+		}
+		code := "?"
+		if i < len(codes) {
+			code = foliov1.ValidationCode(codes[i]).String()
+		}
+		out = append(out, fmt.Sprintf("%s (type %v, %s)", p.GetHeader().GetTxId(), p.GetHeader().GetType(), code))
+	}
+	return strings.Join(out, "; ")
 }
