@@ -375,7 +375,11 @@ type OrgConfig struct {
 	MspId string                 `protobuf:"bytes,2,opt,name=msp_id,json=mspId,proto3" json:"msp_id,omitempty"`
 	Kind  OrgKind                `protobuf:"varint,3,opt,name=kind,proto3,enum=folio.v1.OrgKind" json:"kind,omitempty"`
 	// PEM-encoded root CA certificates.
-	RootCerts     [][]byte `protobuf:"bytes,4,rep,name=root_certs,json=rootCerts,proto3" json:"root_certs,omitempty"`
+	RootCerts [][]byte `protobuf:"bytes,4,rep,name=root_certs,json=rootCerts,proto3" json:"root_certs,omitempty"`
+	// DER certificate revocation list in force, signed by the organisation's
+	// root CA (its CRL number only grows). Validation refuses the identities
+	// it lists from the block after the config update that installed it on.
+	Crl           []byte `protobuf:"bytes,5,opt,name=crl,proto3" json:"crl,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -434,6 +438,13 @@ func (x *OrgConfig) GetKind() OrgKind {
 func (x *OrgConfig) GetRootCerts() [][]byte {
 	if x != nil {
 		return x.RootCerts
+	}
+	return nil
+}
+
+func (x *OrgConfig) GetCrl() []byte {
+	if x != nil {
+		return x.Crl
 	}
 	return nil
 }
@@ -591,7 +602,16 @@ type ChannelConfig struct {
 	// "lifecycle/activation" -> "OutOf(2,'Org1MSP.admin','Org2MSP.admin')".
 	Policies map[string]string `protobuf:"bytes,7,rep,name=policies,proto3" json:"policies,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// Contracts defined from the start (the lifecycle changes them later).
-	Contracts     []*ContractDefinition `protobuf:"bytes,8,rep,name=contracts,proto3" json:"contracts,omitempty"`
+	Contracts []*ContractDefinition `protobuf:"bytes,8,rep,name=contracts,proto3" json:"contracts,omitempty"`
+	// Capability level: the version of the validation rules in force
+	// (docs/transactions.md). 0 in a genesis block written before levels
+	// existed means level 1. A binary that does not know a level activated
+	// on chain halts with a clear message instead of validating under
+	// rules it does not have.
+	Capability uint32 `protobuf:"varint,9,opt,name=capability,proto3" json:"capability,omitempty"`
+	// Config sequence: 0 in the genesis block, +1 with every accepted
+	// config update.
+	Sequence      uint64 `protobuf:"varint,10,opt,name=sequence,proto3" json:"sequence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -682,6 +702,149 @@ func (x *ChannelConfig) GetContracts() []*ContractDefinition {
 	return nil
 }
 
+func (x *ChannelConfig) GetCapability() uint32 {
+	if x != nil {
+		return x.Capability
+	}
+	return 0
+}
+
+func (x *ChannelConfig) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+// ConfigUpdate proposes the channel's next configuration.
+type ConfigUpdate struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId string                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	// Must be the sequence of the config in force + 1, so an approved
+	// update applies once, on one channel.
+	Sequence uint64 `protobuf:"varint,2,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	// The whole new configuration (its sequence equals the one above).
+	Config *ChannelConfig `protobuf:"bytes,3,opt,name=config,proto3" json:"config,omitempty"`
+	// The last block number at which the update may commit (0: no limit).
+	ExpiresAtBlock uint64 `protobuf:"varint,4,opt,name=expires_at_block,json=expiresAtBlock,proto3" json:"expires_at_block,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ConfigUpdate) Reset() {
+	*x = ConfigUpdate{}
+	mi := &file_folio_v1_block_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfigUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfigUpdate) ProtoMessage() {}
+
+func (x *ConfigUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_folio_v1_block_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfigUpdate.ProtoReflect.Descriptor instead.
+func (*ConfigUpdate) Descriptor() ([]byte, []int) {
+	return file_folio_v1_block_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ConfigUpdate) GetChannelId() string {
+	if x != nil {
+		return x.ChannelId
+	}
+	return ""
+}
+
+func (x *ConfigUpdate) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+func (x *ConfigUpdate) GetConfig() *ChannelConfig {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+func (x *ConfigUpdate) GetExpiresAtBlock() uint64 {
+	if x != nil {
+		return x.ExpiresAtBlock
+	}
+	return 0
+}
+
+// ConfigUpdateTx is the data of a TX_TYPE_CONFIG payload after genesis.
+type ConfigUpdateTx struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Serialized ConfigUpdate: the exact bytes the approvals sign.
+	Update []byte `protobuf:"bytes,1,opt,name=update,proto3" json:"update,omitempty"`
+	// Admin signatures over update (domain "folio/config/v1"), checked
+	// against the policy the change needs (docs/transactions.md).
+	Approvals     []*Approval `protobuf:"bytes,2,rep,name=approvals,proto3" json:"approvals,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfigUpdateTx) Reset() {
+	*x = ConfigUpdateTx{}
+	mi := &file_folio_v1_block_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfigUpdateTx) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfigUpdateTx) ProtoMessage() {}
+
+func (x *ConfigUpdateTx) ProtoReflect() protoreflect.Message {
+	mi := &file_folio_v1_block_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfigUpdateTx.ProtoReflect.Descriptor instead.
+func (*ConfigUpdateTx) Descriptor() ([]byte, []int) {
+	return file_folio_v1_block_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ConfigUpdateTx) GetUpdate() []byte {
+	if x != nil {
+		return x.Update
+	}
+	return nil
+}
+
+func (x *ConfigUpdateTx) GetApprovals() []*Approval {
+	if x != nil {
+		return x.Approvals
+	}
+	return nil
+}
+
 // ContractDefinition is what the channel knows of a contract.
 type ContractDefinition struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -700,7 +863,7 @@ type ContractDefinition struct {
 
 func (x *ContractDefinition) Reset() {
 	*x = ContractDefinition{}
-	mi := &file_folio_v1_block_proto_msgTypes[9]
+	mi := &file_folio_v1_block_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -712,7 +875,7 @@ func (x *ContractDefinition) String() string {
 func (*ContractDefinition) ProtoMessage() {}
 
 func (x *ContractDefinition) ProtoReflect() protoreflect.Message {
-	mi := &file_folio_v1_block_proto_msgTypes[9]
+	mi := &file_folio_v1_block_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -725,7 +888,7 @@ func (x *ContractDefinition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContractDefinition.ProtoReflect.Descriptor instead.
 func (*ContractDefinition) Descriptor() ([]byte, []int) {
-	return file_folio_v1_block_proto_rawDescGZIP(), []int{9}
+	return file_folio_v1_block_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ContractDefinition) GetName() string {
@@ -767,7 +930,7 @@ var File_folio_v1_block_proto protoreflect.FileDescriptor
 
 const file_folio_v1_block_proto_rawDesc = "" +
 	"\n" +
-	"\x14folio/v1/block.proto\x12\bfolio.v1\"\x97\x01\n" +
+	"\x14folio/v1/block.proto\x12\bfolio.v1\x1a\x18folio/v1/lifecycle.proto\"\x97\x01\n" +
 	"\vBlockHeader\x12\x16\n" +
 	"\x06number\x18\x01 \x01(\x04R\x06number\x12#\n" +
 	"\rprevious_hash\x18\x02 \x01(\fR\fpreviousHash\x12\x1b\n" +
@@ -788,13 +951,14 @@ const file_folio_v1_block_proto_rawDesc = "" +
 	"\x05Block\x12-\n" +
 	"\x06header\x18\x01 \x01(\v2\x15.folio.v1.BlockHeaderR\x06header\x12'\n" +
 	"\x04data\x18\x02 \x01(\v2\x13.folio.v1.BlockDataR\x04data\x123\n" +
-	"\bmetadata\x18\x03 \x01(\v2\x17.folio.v1.BlockMetadataR\bmetadata\"|\n" +
+	"\bmetadata\x18\x03 \x01(\v2\x17.folio.v1.BlockMetadataR\bmetadata\"\x8e\x01\n" +
 	"\tOrgConfig\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x15\n" +
 	"\x06msp_id\x18\x02 \x01(\tR\x05mspId\x12%\n" +
 	"\x04kind\x18\x03 \x01(\x0e2\x11.folio.v1.OrgKindR\x04kind\x12\x1d\n" +
 	"\n" +
-	"root_certs\x18\x04 \x03(\fR\trootCerts\"\x8f\x01\n" +
+	"root_certs\x18\x04 \x03(\fR\trootCerts\x12\x10\n" +
+	"\x03crl\x18\x05 \x01(\fR\x03crl\"\x8f\x01\n" +
 	"\fNodeEndpoint\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03org\x18\x02 \x01(\tR\x03org\x12\x17\n" +
@@ -808,7 +972,7 @@ const file_folio_v1_block_proto_rawDesc = "" +
 	"maxTxCount\x12\x1b\n" +
 	"\tmax_bytes\x18\x02 \x01(\rR\bmaxBytes\x12\x1d\n" +
 	"\n" +
-	"timeout_ms\x18\x03 \x01(\rR\ttimeoutMs\"\xba\x03\n" +
+	"timeout_ms\x18\x03 \x01(\rR\ttimeoutMs\"\xf6\x03\n" +
 	"\rChannelConfig\x12\x16\n" +
 	"\x06format\x18\x01 \x01(\rR\x06format\x12\x1d\n" +
 	"\n" +
@@ -818,10 +982,24 @@ const file_folio_v1_block_proto_rawDesc = "" +
 	"\x05peers\x18\x05 \x03(\v2\x16.folio.v1.NodeEndpointR\x05peers\x12+\n" +
 	"\x05batch\x18\x06 \x01(\v2\x15.folio.v1.BatchConfigR\x05batch\x12A\n" +
 	"\bpolicies\x18\a \x03(\v2%.folio.v1.ChannelConfig.PoliciesEntryR\bpolicies\x12:\n" +
-	"\tcontracts\x18\b \x03(\v2\x1c.folio.v1.ContractDefinitionR\tcontracts\x1a;\n" +
+	"\tcontracts\x18\b \x03(\v2\x1c.folio.v1.ContractDefinitionR\tcontracts\x12\x1e\n" +
+	"\n" +
+	"capability\x18\t \x01(\rR\n" +
+	"capability\x12\x1a\n" +
+	"\bsequence\x18\n" +
+	" \x01(\x04R\bsequence\x1a;\n" +
 	"\rPoliciesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb8\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa4\x01\n" +
+	"\fConfigUpdate\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x01 \x01(\tR\tchannelId\x12\x1a\n" +
+	"\bsequence\x18\x02 \x01(\x04R\bsequence\x12/\n" +
+	"\x06config\x18\x03 \x01(\v2\x17.folio.v1.ChannelConfigR\x06config\x12(\n" +
+	"\x10expires_at_block\x18\x04 \x01(\x04R\x0eexpiresAtBlock\"Z\n" +
+	"\x0eConfigUpdateTx\x12\x16\n" +
+	"\x06update\x18\x01 \x01(\fR\x06update\x120\n" +
+	"\tapprovals\x18\x02 \x03(\v2\x12.folio.v1.ApprovalR\tapprovals\"\xb8\x01\n" +
 	"\x12ContractDefinition\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12-\n" +
@@ -846,7 +1024,7 @@ func file_folio_v1_block_proto_rawDescGZIP() []byte {
 }
 
 var file_folio_v1_block_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_folio_v1_block_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_folio_v1_block_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_folio_v1_block_proto_goTypes = []any{
 	(OrgKind)(0),               // 0: folio.v1.OrgKind
 	(*BlockHeader)(nil),        // 1: folio.v1.BlockHeader
@@ -858,8 +1036,11 @@ var file_folio_v1_block_proto_goTypes = []any{
 	(*NodeEndpoint)(nil),       // 7: folio.v1.NodeEndpoint
 	(*BatchConfig)(nil),        // 8: folio.v1.BatchConfig
 	(*ChannelConfig)(nil),      // 9: folio.v1.ChannelConfig
-	(*ContractDefinition)(nil), // 10: folio.v1.ContractDefinition
-	nil,                        // 11: folio.v1.ChannelConfig.PoliciesEntry
+	(*ConfigUpdate)(nil),       // 10: folio.v1.ConfigUpdate
+	(*ConfigUpdateTx)(nil),     // 11: folio.v1.ConfigUpdateTx
+	(*ContractDefinition)(nil), // 12: folio.v1.ContractDefinition
+	nil,                        // 13: folio.v1.ChannelConfig.PoliciesEntry
+	(*Approval)(nil),           // 14: folio.v1.Approval
 }
 var file_folio_v1_block_proto_depIdxs = []int32{
 	3,  // 0: folio.v1.BlockMetadata.signatures:type_name -> folio.v1.OrdererSignature
@@ -871,13 +1052,15 @@ var file_folio_v1_block_proto_depIdxs = []int32{
 	7,  // 6: folio.v1.ChannelConfig.orderers:type_name -> folio.v1.NodeEndpoint
 	7,  // 7: folio.v1.ChannelConfig.peers:type_name -> folio.v1.NodeEndpoint
 	8,  // 8: folio.v1.ChannelConfig.batch:type_name -> folio.v1.BatchConfig
-	11, // 9: folio.v1.ChannelConfig.policies:type_name -> folio.v1.ChannelConfig.PoliciesEntry
-	10, // 10: folio.v1.ChannelConfig.contracts:type_name -> folio.v1.ContractDefinition
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	13, // 9: folio.v1.ChannelConfig.policies:type_name -> folio.v1.ChannelConfig.PoliciesEntry
+	12, // 10: folio.v1.ChannelConfig.contracts:type_name -> folio.v1.ContractDefinition
+	9,  // 11: folio.v1.ConfigUpdate.config:type_name -> folio.v1.ChannelConfig
+	14, // 12: folio.v1.ConfigUpdateTx.approvals:type_name -> folio.v1.Approval
+	13, // [13:13] is the sub-list for method output_type
+	13, // [13:13] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_folio_v1_block_proto_init() }
@@ -885,13 +1068,14 @@ func file_folio_v1_block_proto_init() {
 	if File_folio_v1_block_proto != nil {
 		return
 	}
+	file_folio_v1_lifecycle_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_folio_v1_block_proto_rawDesc), len(file_folio_v1_block_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   11,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -267,8 +267,15 @@ type Activation struct {
 	// the current one (required for a new contract).
 	EndorsementPolicy string `protobuf:"bytes,7,opt,name=endorsement_policy,json=endorsementPolicy,proto3" json:"endorsement_policy,omitempty"`
 	Confidential      bool   `protobuf:"varint,8,opt,name=confidential,proto3" json:"confidential,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// What the approvals bind (capability level 2 and later): the channel,
+	// the contract definition's sequence this activation creates (the
+	// sequence in force + 1; the genesis definition is sequence 1), and the
+	// last block at which it may commit.
+	ChannelId      string `protobuf:"bytes,9,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	Sequence       uint64 `protobuf:"varint,10,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	ExpiresAtBlock uint64 `protobuf:"varint,11,opt,name=expires_at_block,json=expiresAtBlock,proto3" json:"expires_at_block,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Activation) Reset() {
@@ -355,6 +362,27 @@ func (x *Activation) GetConfidential() bool {
 		return x.Confidential
 	}
 	return false
+}
+
+func (x *Activation) GetChannelId() string {
+	if x != nil {
+		return x.ChannelId
+	}
+	return ""
+}
+
+func (x *Activation) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+func (x *Activation) GetExpiresAtBlock() uint64 {
+	if x != nil {
+		return x.ExpiresAtBlock
+	}
+	return 0
 }
 
 type LifecycleRequest struct {
@@ -1149,7 +1177,7 @@ const file_folio_v1_lifecycle_proto_rawDesc = "" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12!\n" +
 	"\fpackage_hash\x18\x03 \x01(\fR\vpackageHash\x12\x12\n" +
 	"\x04peer\x18\x04 \x01(\tR\x04peer\x12\"\n" +
-	"\fconfidential\x18\x05 \x01(\bR\fconfidential\"\x9b\x02\n" +
+	"\fconfidential\x18\x05 \x01(\bR\fconfidential\"\x80\x03\n" +
 	"\n" +
 	"Activation\x12\x1a\n" +
 	"\bcontract\x18\x01 \x01(\tR\bcontract\x12\x18\n" +
@@ -1159,7 +1187,12 @@ const file_folio_v1_lifecycle_proto_rawDesc = "" +
 	"\fafter_blocks\x18\x05 \x01(\x04R\vafterBlocks\x12#\n" +
 	"\rmin_installed\x18\x06 \x01(\rR\fminInstalled\x12-\n" +
 	"\x12endorsement_policy\x18\a \x01(\tR\x11endorsementPolicy\x12\"\n" +
-	"\fconfidential\x18\b \x01(\bR\fconfidential\"\x81\x01\n" +
+	"\fconfidential\x18\b \x01(\bR\fconfidential\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\t \x01(\tR\tchannelId\x12\x1a\n" +
+	"\bsequence\x18\n" +
+	" \x01(\x04R\bsequence\x12(\n" +
+	"\x10expires_at_block\x18\v \x01(\x04R\x0eexpiresAtBlock\"\x81\x01\n" +
 	"\x10LifecycleRequest\x123\n" +
 	"\ainstall\x18\x01 \x01(\v2\x17.folio.v1.InstallRecordH\x00R\ainstall\x122\n" +
 	"\bactivate\x18\x02 \x01(\v2\x14.folio.v1.ActivationH\x00R\bactivateB\x04\n" +

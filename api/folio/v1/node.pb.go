@@ -87,8 +87,19 @@ type NodeInfo struct {
 	// Peers: the latest check of every other peer's signed state-root
 	// attestation against this peer's own root (docs/evidence.md).
 	AttestationChecks []*AttestationCheck `protobuf:"bytes,18,rep,name=attestation_checks,json=attestationChecks,proto3" json:"attestation_checks,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Peers: "ok", or "diverged" (this peer's state root differs from the
+	// signed attestations of every other peer that reported that height:
+	// it stopped endorsing and needs `folio peer rebuild`), or
+	// "equivocation" (two different blocks were signed for one height: the
+	// peer stopped committing).
+	Health string `protobuf:"bytes,19,opt,name=health,proto3" json:"health,omitempty"`
+	// What was found, when health is not "ok".
+	HealthDetail string `protobuf:"bytes,20,opt,name=health_detail,json=healthDetail,proto3" json:"health_detail,omitempty"`
+	// Peers: the capability level and config sequence in force.
+	Capability     uint32 `protobuf:"varint,21,opt,name=capability,proto3" json:"capability,omitempty"`
+	ConfigSequence uint64 `protobuf:"varint,22,opt,name=config_sequence,json=configSequence,proto3" json:"config_sequence,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *NodeInfo) Reset() {
@@ -245,6 +256,34 @@ func (x *NodeInfo) GetAttestationChecks() []*AttestationCheck {
 		return x.AttestationChecks
 	}
 	return nil
+}
+
+func (x *NodeInfo) GetHealth() string {
+	if x != nil {
+		return x.Health
+	}
+	return ""
+}
+
+func (x *NodeInfo) GetHealthDetail() string {
+	if x != nil {
+		return x.HealthDetail
+	}
+	return ""
+}
+
+func (x *NodeInfo) GetCapability() uint32 {
+	if x != nil {
+		return x.Capability
+	}
+	return 0
+}
+
+func (x *NodeInfo) GetConfigSequence() uint64 {
+	if x != nil {
+		return x.ConfigSequence
+	}
+	return 0
 }
 
 // AttestationCheck is one peer's latest comparison of another peer's signed
@@ -457,7 +496,7 @@ var File_folio_v1_node_proto protoreflect.FileDescriptor
 const file_folio_v1_node_proto_rawDesc = "" +
 	"\n" +
 	"\x13folio/v1/node.proto\x12\bfolio.v1\"\x10\n" +
-	"\x0eGetInfoRequest\"\xbe\x04\n" +
+	"\x0eGetInfoRequest\"\xc4\x05\n" +
 	"\bNodeInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04role\x18\x02 \x01(\tR\x04role\x12\x10\n" +
@@ -478,7 +517,13 @@ const file_folio_v1_node_proto_rawDesc = "" +
 	"raftLeader\x12-\n" +
 	"\bsessions\x18\x10 \x03(\v2\x11.folio.v1.SessionR\bsessions\x12&\n" +
 	"\x0flast_block_hash\x18\x11 \x01(\fR\rlastBlockHash\x12I\n" +
-	"\x12attestation_checks\x18\x12 \x03(\v2\x1a.folio.v1.AttestationCheckR\x11attestationChecks\"\xb0\x02\n" +
+	"\x12attestation_checks\x18\x12 \x03(\v2\x1a.folio.v1.AttestationCheckR\x11attestationChecks\x12\x16\n" +
+	"\x06health\x18\x13 \x01(\tR\x06health\x12#\n" +
+	"\rhealth_detail\x18\x14 \x01(\tR\fhealthDetail\x12\x1e\n" +
+	"\n" +
+	"capability\x18\x15 \x01(\rR\n" +
+	"capability\x12'\n" +
+	"\x0fconfig_sequence\x18\x16 \x01(\x04R\x0econfigSequence\"\xb0\x02\n" +
 	"\x10AttestationCheck\x12\x12\n" +
 	"\x04peer\x18\x01 \x01(\tR\x04peer\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12!\n" +
