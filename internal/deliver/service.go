@@ -41,6 +41,18 @@ type ChainService struct {
 	Blocks *blocks.Store
 	// StateRoot, if set, returns the state root after the last block (peers).
 	StateRoot func() []byte
+	// ChannelConfig, if set, returns the channel configuration in force
+	// and the first block it is in force for (peers).
+	ChannelConfig func() (*foliov1.ChannelConfig, uint64)
+}
+
+// GetChannelConfig returns the channel configuration in force (peers only).
+func (s *ChainService) GetChannelConfig(ctx context.Context, _ *connect.Request[foliov1.GetChannelConfigRequest]) (*connect.Response[foliov1.ChannelConfigInfo], error) {
+	if s.ChannelConfig == nil {
+		return nil, connect.NewError(connect.CodeUnimplemented, errors.New("this node does not track the channel configuration: ask a peer"))
+	}
+	cfg, from := s.ChannelConfig()
+	return connect.NewResponse(&foliov1.ChannelConfigInfo{Config: cfg, FromBlock: from, Height: s.Blocks.Height()}), nil
 }
 
 var _ foliov1connect.ChainServiceHandler = (*ChainService)(nil)

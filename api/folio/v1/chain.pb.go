@@ -21,6 +21,104 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type GetChannelConfigRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetChannelConfigRequest) Reset() {
+	*x = GetChannelConfigRequest{}
+	mi := &file_folio_v1_chain_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetChannelConfigRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetChannelConfigRequest) ProtoMessage() {}
+
+func (x *GetChannelConfigRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_folio_v1_chain_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetChannelConfigRequest.ProtoReflect.Descriptor instead.
+func (*GetChannelConfigRequest) Descriptor() ([]byte, []int) {
+	return file_folio_v1_chain_proto_rawDescGZIP(), []int{0}
+}
+
+type ChannelConfigInfo struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Config *ChannelConfig         `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	// The first block the config is in force for (1 for the genesis one).
+	FromBlock uint64 `protobuf:"varint,2,opt,name=from_block,json=fromBlock,proto3" json:"from_block,omitempty"`
+	// The node's height when it answered.
+	Height        uint64 `protobuf:"varint,3,opt,name=height,proto3" json:"height,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelConfigInfo) Reset() {
+	*x = ChannelConfigInfo{}
+	mi := &file_folio_v1_chain_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelConfigInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelConfigInfo) ProtoMessage() {}
+
+func (x *ChannelConfigInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_folio_v1_chain_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelConfigInfo.ProtoReflect.Descriptor instead.
+func (*ChannelConfigInfo) Descriptor() ([]byte, []int) {
+	return file_folio_v1_chain_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ChannelConfigInfo) GetConfig() *ChannelConfig {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+func (x *ChannelConfigInfo) GetFromBlock() uint64 {
+	if x != nil {
+		return x.FromBlock
+	}
+	return 0
+}
+
+func (x *ChannelConfigInfo) GetHeight() uint64 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
 type GetChainInfoRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -29,7 +127,7 @@ type GetChainInfoRequest struct {
 
 func (x *GetChainInfoRequest) Reset() {
 	*x = GetChainInfoRequest{}
-	mi := &file_folio_v1_chain_proto_msgTypes[0]
+	mi := &file_folio_v1_chain_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -41,7 +139,7 @@ func (x *GetChainInfoRequest) String() string {
 func (*GetChainInfoRequest) ProtoMessage() {}
 
 func (x *GetChainInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_folio_v1_chain_proto_msgTypes[0]
+	mi := &file_folio_v1_chain_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -54,7 +152,7 @@ func (x *GetChainInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetChainInfoRequest.ProtoReflect.Descriptor instead.
 func (*GetChainInfoRequest) Descriptor() ([]byte, []int) {
-	return file_folio_v1_chain_proto_rawDescGZIP(), []int{0}
+	return file_folio_v1_chain_proto_rawDescGZIP(), []int{2}
 }
 
 type ChainInfo struct {
@@ -69,7 +167,7 @@ type ChainInfo struct {
 
 func (x *ChainInfo) Reset() {
 	*x = ChainInfo{}
-	mi := &file_folio_v1_chain_proto_msgTypes[1]
+	mi := &file_folio_v1_chain_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -81,7 +179,7 @@ func (x *ChainInfo) String() string {
 func (*ChainInfo) ProtoMessage() {}
 
 func (x *ChainInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_folio_v1_chain_proto_msgTypes[1]
+	mi := &file_folio_v1_chain_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -94,7 +192,7 @@ func (x *ChainInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChainInfo.ProtoReflect.Descriptor instead.
 func (*ChainInfo) Descriptor() ([]byte, []int) {
-	return file_folio_v1_chain_proto_rawDescGZIP(), []int{1}
+	return file_folio_v1_chain_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ChainInfo) GetHeight() uint64 {
@@ -138,7 +236,7 @@ type GetBlockRequest struct {
 
 func (x *GetBlockRequest) Reset() {
 	*x = GetBlockRequest{}
-	mi := &file_folio_v1_chain_proto_msgTypes[2]
+	mi := &file_folio_v1_chain_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -150,7 +248,7 @@ func (x *GetBlockRequest) String() string {
 func (*GetBlockRequest) ProtoMessage() {}
 
 func (x *GetBlockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_folio_v1_chain_proto_msgTypes[2]
+	mi := &file_folio_v1_chain_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -163,7 +261,7 @@ func (x *GetBlockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBlockRequest.ProtoReflect.Descriptor instead.
 func (*GetBlockRequest) Descriptor() ([]byte, []int) {
-	return file_folio_v1_chain_proto_rawDescGZIP(), []int{2}
+	return file_folio_v1_chain_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *GetBlockRequest) GetSelector() isGetBlockRequest_Selector {
@@ -216,7 +314,7 @@ type GetTransactionRequest struct {
 
 func (x *GetTransactionRequest) Reset() {
 	*x = GetTransactionRequest{}
-	mi := &file_folio_v1_chain_proto_msgTypes[3]
+	mi := &file_folio_v1_chain_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -228,7 +326,7 @@ func (x *GetTransactionRequest) String() string {
 func (*GetTransactionRequest) ProtoMessage() {}
 
 func (x *GetTransactionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_folio_v1_chain_proto_msgTypes[3]
+	mi := &file_folio_v1_chain_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -241,7 +339,7 @@ func (x *GetTransactionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTransactionRequest.ProtoReflect.Descriptor instead.
 func (*GetTransactionRequest) Descriptor() ([]byte, []int) {
-	return file_folio_v1_chain_proto_rawDescGZIP(), []int{3}
+	return file_folio_v1_chain_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetTransactionRequest) GetTxId() string {
@@ -263,7 +361,7 @@ type ProcessedTransaction struct {
 
 func (x *ProcessedTransaction) Reset() {
 	*x = ProcessedTransaction{}
-	mi := &file_folio_v1_chain_proto_msgTypes[4]
+	mi := &file_folio_v1_chain_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -275,7 +373,7 @@ func (x *ProcessedTransaction) String() string {
 func (*ProcessedTransaction) ProtoMessage() {}
 
 func (x *ProcessedTransaction) ProtoReflect() protoreflect.Message {
-	mi := &file_folio_v1_chain_proto_msgTypes[4]
+	mi := &file_folio_v1_chain_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -288,7 +386,7 @@ func (x *ProcessedTransaction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessedTransaction.ProtoReflect.Descriptor instead.
 func (*ProcessedTransaction) Descriptor() ([]byte, []int) {
-	return file_folio_v1_chain_proto_rawDescGZIP(), []int{4}
+	return file_folio_v1_chain_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ProcessedTransaction) GetEnvelope() *Envelope {
@@ -329,7 +427,7 @@ type StreamBlocksRequest struct {
 
 func (x *StreamBlocksRequest) Reset() {
 	*x = StreamBlocksRequest{}
-	mi := &file_folio_v1_chain_proto_msgTypes[5]
+	mi := &file_folio_v1_chain_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -341,7 +439,7 @@ func (x *StreamBlocksRequest) String() string {
 func (*StreamBlocksRequest) ProtoMessage() {}
 
 func (x *StreamBlocksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_folio_v1_chain_proto_msgTypes[5]
+	mi := &file_folio_v1_chain_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -354,7 +452,7 @@ func (x *StreamBlocksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamBlocksRequest.ProtoReflect.Descriptor instead.
 func (*StreamBlocksRequest) Descriptor() ([]byte, []int) {
-	return file_folio_v1_chain_proto_rawDescGZIP(), []int{5}
+	return file_folio_v1_chain_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *StreamBlocksRequest) GetStart() uint64 {
@@ -375,7 +473,13 @@ var File_folio_v1_chain_proto protoreflect.FileDescriptor
 
 const file_folio_v1_chain_proto_rawDesc = "" +
 	"\n" +
-	"\x14folio/v1/chain.proto\x12\bfolio.v1\x1a\x14folio/v1/block.proto\x1a\x1afolio/v1/transaction.proto\"\x15\n" +
+	"\x14folio/v1/chain.proto\x12\bfolio.v1\x1a\x14folio/v1/block.proto\x1a\x1afolio/v1/transaction.proto\"\x19\n" +
+	"\x17GetChannelConfigRequest\"{\n" +
+	"\x11ChannelConfigInfo\x12/\n" +
+	"\x06config\x18\x01 \x01(\v2\x17.folio.v1.ChannelConfigR\x06config\x12\x1d\n" +
+	"\n" +
+	"from_block\x18\x02 \x01(\x04R\tfromBlock\x12\x16\n" +
+	"\x06height\x18\x03 \x01(\x04R\x06height\"\x15\n" +
 	"\x13GetChainInfoRequest\"\xa0\x01\n" +
 	"\tChainInfo\x12\x16\n" +
 	"\x06height\x18\x01 \x01(\x04R\x06height\x12,\n" +
@@ -397,12 +501,13 @@ const file_folio_v1_chain_proto_rawDesc = "" +
 	"\btx_index\x18\x04 \x01(\rR\atxIndex\"C\n" +
 	"\x13StreamBlocksRequest\x12\x14\n" +
 	"\x05start\x18\x01 \x01(\x04R\x05start\x12\x16\n" +
-	"\x06follow\x18\x02 \x01(\bR\x06follow2\xa7\x02\n" +
+	"\x06follow\x18\x02 \x01(\bR\x06follow2\xfd\x02\n" +
 	"\fChainService\x12D\n" +
 	"\fGetChainInfo\x12\x1d.folio.v1.GetChainInfoRequest\x1a\x13.folio.v1.ChainInfo\"\x00\x128\n" +
 	"\bGetBlock\x12\x19.folio.v1.GetBlockRequest\x1a\x0f.folio.v1.Block\"\x00\x12S\n" +
 	"\x0eGetTransaction\x12\x1f.folio.v1.GetTransactionRequest\x1a\x1e.folio.v1.ProcessedTransaction\"\x00\x12B\n" +
-	"\fStreamBlocks\x12\x1d.folio.v1.StreamBlocksRequest\x1a\x0f.folio.v1.Block\"\x000\x01B4Z2github.com/folio-ledger/folio/api/folio/v1;foliov1b\x06proto3"
+	"\fStreamBlocks\x12\x1d.folio.v1.StreamBlocksRequest\x1a\x0f.folio.v1.Block\"\x000\x01\x12T\n" +
+	"\x10GetChannelConfig\x12!.folio.v1.GetChannelConfigRequest\x1a\x1b.folio.v1.ChannelConfigInfo\"\x00B4Z2github.com/folio-ledger/folio/api/folio/v1;foliov1b\x06proto3"
 
 var (
 	file_folio_v1_chain_proto_rawDescOnce sync.Once
@@ -416,34 +521,40 @@ func file_folio_v1_chain_proto_rawDescGZIP() []byte {
 	return file_folio_v1_chain_proto_rawDescData
 }
 
-var file_folio_v1_chain_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_folio_v1_chain_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_folio_v1_chain_proto_goTypes = []any{
-	(*GetChainInfoRequest)(nil),   // 0: folio.v1.GetChainInfoRequest
-	(*ChainInfo)(nil),             // 1: folio.v1.ChainInfo
-	(*GetBlockRequest)(nil),       // 2: folio.v1.GetBlockRequest
-	(*GetTransactionRequest)(nil), // 3: folio.v1.GetTransactionRequest
-	(*ProcessedTransaction)(nil),  // 4: folio.v1.ProcessedTransaction
-	(*StreamBlocksRequest)(nil),   // 5: folio.v1.StreamBlocksRequest
-	(*Envelope)(nil),              // 6: folio.v1.Envelope
-	(ValidationCode)(0),           // 7: folio.v1.ValidationCode
-	(*Block)(nil),                 // 8: folio.v1.Block
+	(*GetChannelConfigRequest)(nil), // 0: folio.v1.GetChannelConfigRequest
+	(*ChannelConfigInfo)(nil),       // 1: folio.v1.ChannelConfigInfo
+	(*GetChainInfoRequest)(nil),     // 2: folio.v1.GetChainInfoRequest
+	(*ChainInfo)(nil),               // 3: folio.v1.ChainInfo
+	(*GetBlockRequest)(nil),         // 4: folio.v1.GetBlockRequest
+	(*GetTransactionRequest)(nil),   // 5: folio.v1.GetTransactionRequest
+	(*ProcessedTransaction)(nil),    // 6: folio.v1.ProcessedTransaction
+	(*StreamBlocksRequest)(nil),     // 7: folio.v1.StreamBlocksRequest
+	(*ChannelConfig)(nil),           // 8: folio.v1.ChannelConfig
+	(*Envelope)(nil),                // 9: folio.v1.Envelope
+	(ValidationCode)(0),             // 10: folio.v1.ValidationCode
+	(*Block)(nil),                   // 11: folio.v1.Block
 }
 var file_folio_v1_chain_proto_depIdxs = []int32{
-	6, // 0: folio.v1.ProcessedTransaction.envelope:type_name -> folio.v1.Envelope
-	7, // 1: folio.v1.ProcessedTransaction.validation_code:type_name -> folio.v1.ValidationCode
-	0, // 2: folio.v1.ChainService.GetChainInfo:input_type -> folio.v1.GetChainInfoRequest
-	2, // 3: folio.v1.ChainService.GetBlock:input_type -> folio.v1.GetBlockRequest
-	3, // 4: folio.v1.ChainService.GetTransaction:input_type -> folio.v1.GetTransactionRequest
-	5, // 5: folio.v1.ChainService.StreamBlocks:input_type -> folio.v1.StreamBlocksRequest
-	1, // 6: folio.v1.ChainService.GetChainInfo:output_type -> folio.v1.ChainInfo
-	8, // 7: folio.v1.ChainService.GetBlock:output_type -> folio.v1.Block
-	4, // 8: folio.v1.ChainService.GetTransaction:output_type -> folio.v1.ProcessedTransaction
-	8, // 9: folio.v1.ChainService.StreamBlocks:output_type -> folio.v1.Block
-	6, // [6:10] is the sub-list for method output_type
-	2, // [2:6] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	8,  // 0: folio.v1.ChannelConfigInfo.config:type_name -> folio.v1.ChannelConfig
+	9,  // 1: folio.v1.ProcessedTransaction.envelope:type_name -> folio.v1.Envelope
+	10, // 2: folio.v1.ProcessedTransaction.validation_code:type_name -> folio.v1.ValidationCode
+	2,  // 3: folio.v1.ChainService.GetChainInfo:input_type -> folio.v1.GetChainInfoRequest
+	4,  // 4: folio.v1.ChainService.GetBlock:input_type -> folio.v1.GetBlockRequest
+	5,  // 5: folio.v1.ChainService.GetTransaction:input_type -> folio.v1.GetTransactionRequest
+	7,  // 6: folio.v1.ChainService.StreamBlocks:input_type -> folio.v1.StreamBlocksRequest
+	0,  // 7: folio.v1.ChainService.GetChannelConfig:input_type -> folio.v1.GetChannelConfigRequest
+	3,  // 8: folio.v1.ChainService.GetChainInfo:output_type -> folio.v1.ChainInfo
+	11, // 9: folio.v1.ChainService.GetBlock:output_type -> folio.v1.Block
+	6,  // 10: folio.v1.ChainService.GetTransaction:output_type -> folio.v1.ProcessedTransaction
+	11, // 11: folio.v1.ChainService.StreamBlocks:output_type -> folio.v1.Block
+	1,  // 12: folio.v1.ChainService.GetChannelConfig:output_type -> folio.v1.ChannelConfigInfo
+	8,  // [8:13] is the sub-list for method output_type
+	3,  // [3:8] is the sub-list for method input_type
+	3,  // [3:3] is the sub-list for extension type_name
+	3,  // [3:3] is the sub-list for extension extendee
+	0,  // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_folio_v1_chain_proto_init() }
@@ -453,7 +564,7 @@ func file_folio_v1_chain_proto_init() {
 	}
 	file_folio_v1_block_proto_init()
 	file_folio_v1_transaction_proto_init()
-	file_folio_v1_chain_proto_msgTypes[2].OneofWrappers = []any{
+	file_folio_v1_chain_proto_msgTypes[4].OneofWrappers = []any{
 		(*GetBlockRequest_Number)(nil),
 		(*GetBlockRequest_Hash)(nil),
 	}
@@ -463,7 +574,7 @@ func file_folio_v1_chain_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_folio_v1_chain_proto_rawDesc), len(file_folio_v1_chain_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

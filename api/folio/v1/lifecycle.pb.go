@@ -994,6 +994,7 @@ type ActivationRecord struct {
 	BlockNumber   uint64                 `protobuf:"varint,3,opt,name=block_number,json=blockNumber,proto3" json:"block_number,omitempty"`
 	TxId          string                 `protobuf:"bytes,4,opt,name=tx_id,json=txId,proto3" json:"tx_id,omitempty"`
 	Signers       []string               `protobuf:"bytes,5,rep,name=signers,proto3" json:"signers,omitempty"`
+	Sequence      uint64                 `protobuf:"varint,6,opt,name=sequence,proto3" json:"sequence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1063,6 +1064,13 @@ func (x *ActivationRecord) GetSigners() []string {
 	return nil
 }
 
+func (x *ActivationRecord) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
 type ContractStatus struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
 	Name             string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -1072,8 +1080,12 @@ type ContractStatus struct {
 	HaltedPeers      []string               `protobuf:"bytes,5,rep,name=halted_peers,json=haltedPeers,proto3" json:"halted_peers,omitempty"`
 	Activations      []*ActivationRecord    `protobuf:"bytes,6,rep,name=activations,proto3" json:"activations,omitempty"`
 	Height           uint64                 `protobuf:"varint,7,opt,name=height,proto3" json:"height,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The contract definition's sequence in force at height (the genesis
+	// definition is 1, every accepted activation adds 1; 0: not defined).
+	// The next activation must carry sequence + 1.
+	Sequence      uint64 `protobuf:"varint,8,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ContractStatus) Reset() {
@@ -1155,6 +1167,13 @@ func (x *ContractStatus) GetHeight() uint64 {
 	return 0
 }
 
+func (x *ContractStatus) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
 var File_folio_v1_lifecycle_proto protoreflect.FileDescriptor
 
 const file_folio_v1_lifecycle_proto_rawDesc = "" +
@@ -1227,14 +1246,15 @@ const file_folio_v1_lifecycle_proto_rawDesc = "" +
 	"\fPeerInstalls\x12\x12\n" +
 	"\x04peer\x18\x01 \x01(\tR\x04peer\x12\x1a\n" +
 	"\bversions\x18\x02 \x03(\tR\bversions\x12%\n" +
-	"\x0epackage_hashes\x18\x03 \x03(\fR\rpackageHashes\"\x9f\x01\n" +
+	"\x0epackage_hashes\x18\x03 \x03(\fR\rpackageHashes\"\xbb\x01\n" +
 	"\x10ActivationRecord\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x1f\n" +
 	"\vstart_block\x18\x02 \x01(\x04R\n" +
 	"startBlock\x12!\n" +
 	"\fblock_number\x18\x03 \x01(\x04R\vblockNumber\x12\x13\n" +
 	"\x05tx_id\x18\x04 \x01(\tR\x04txId\x12\x18\n" +
-	"\asigners\x18\x05 \x03(\tR\asigners\"\xb1\x02\n" +
+	"\asigners\x18\x05 \x03(\tR\asigners\x12\x1a\n" +
+	"\bsequence\x18\x06 \x01(\x04R\bsequence\"\xcd\x02\n" +
 	"\x0eContractStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12+\n" +
 	"\x11effective_version\x18\x02 \x01(\tR\x10effectiveVersion\x121\n" +
@@ -1242,7 +1262,8 @@ const file_folio_v1_lifecycle_proto_rawDesc = "" +
 	"\binstalls\x18\x04 \x03(\v2\x16.folio.v1.PeerInstallsR\binstalls\x12!\n" +
 	"\fhalted_peers\x18\x05 \x03(\tR\vhaltedPeers\x12<\n" +
 	"\vactivations\x18\x06 \x03(\v2\x1a.folio.v1.ActivationRecordR\vactivations\x12\x16\n" +
-	"\x06height\x18\a \x01(\x04R\x06height2\xe3\x01\n" +
+	"\x06height\x18\a \x01(\x04R\x06height\x12\x1a\n" +
+	"\bsequence\x18\b \x01(\x04R\bsequence2\xe3\x01\n" +
 	"\x10LifecycleService\x12@\n" +
 	"\aInstall\x12\x18.folio.v1.InstallRequest\x1a\x19.folio.v1.InstallResponse\"\x00\x12F\n" +
 	"\tInstalled\x12\x1a.folio.v1.InstalledRequest\x1a\x1b.folio.v1.InstalledResponse\"\x00\x12E\n" +

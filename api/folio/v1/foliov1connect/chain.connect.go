@@ -44,6 +44,9 @@ const (
 	// ChainServiceStreamBlocksProcedure is the fully-qualified name of the ChainService's StreamBlocks
 	// RPC.
 	ChainServiceStreamBlocksProcedure = "/folio.v1.ChainService/StreamBlocks"
+	// ChainServiceGetChannelConfigProcedure is the fully-qualified name of the ChainService's
+	// GetChannelConfig RPC.
+	ChainServiceGetChannelConfigProcedure = "/folio.v1.ChainService/GetChannelConfig"
 )
 
 // ChainServiceClient is a client for the folio.v1.ChainService service.
@@ -54,6 +57,9 @@ type ChainServiceClient interface {
 	// StreamBlocks sends blocks from start on, then new ones as they arrive
 	// when follow is set.
 	StreamBlocks(context.Context, *connect.Request[v1.StreamBlocksRequest]) (*connect.ServerStreamForClient[v1.Block], error)
+	// GetChannelConfig returns the channel configuration in force at the
+	// node's height (peers), for building a config update.
+	GetChannelConfig(context.Context, *connect.Request[v1.GetChannelConfigRequest]) (*connect.Response[v1.ChannelConfigInfo], error)
 }
 
 // NewChainServiceClient constructs a client for the folio.v1.ChainService service. By default, it
@@ -91,15 +97,22 @@ func NewChainServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithSchema(chainServiceMethods.ByName("StreamBlocks")),
 			connect.WithClientOptions(opts...),
 		),
+		getChannelConfig: connect.NewClient[v1.GetChannelConfigRequest, v1.ChannelConfigInfo](
+			httpClient,
+			baseURL+ChainServiceGetChannelConfigProcedure,
+			connect.WithSchema(chainServiceMethods.ByName("GetChannelConfig")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // chainServiceClient implements ChainServiceClient.
 type chainServiceClient struct {
-	getChainInfo   *connect.Client[v1.GetChainInfoRequest, v1.ChainInfo]
-	getBlock       *connect.Client[v1.GetBlockRequest, v1.Block]
-	getTransaction *connect.Client[v1.GetTransactionRequest, v1.ProcessedTransaction]
-	streamBlocks   *connect.Client[v1.StreamBlocksRequest, v1.Block]
+	getChainInfo     *connect.Client[v1.GetChainInfoRequest, v1.ChainInfo]
+	getBlock         *connect.Client[v1.GetBlockRequest, v1.Block]
+	getTransaction   *connect.Client[v1.GetTransactionRequest, v1.ProcessedTransaction]
+	streamBlocks     *connect.Client[v1.StreamBlocksRequest, v1.Block]
+	getChannelConfig *connect.Client[v1.GetChannelConfigRequest, v1.ChannelConfigInfo]
 }
 
 // GetChainInfo calls folio.v1.ChainService.GetChainInfo.
@@ -122,6 +135,11 @@ func (c *chainServiceClient) StreamBlocks(ctx context.Context, req *connect.Requ
 	return c.streamBlocks.CallServerStream(ctx, req)
 }
 
+// GetChannelConfig calls folio.v1.ChainService.GetChannelConfig.
+func (c *chainServiceClient) GetChannelConfig(ctx context.Context, req *connect.Request[v1.GetChannelConfigRequest]) (*connect.Response[v1.ChannelConfigInfo], error) {
+	return c.getChannelConfig.CallUnary(ctx, req)
+}
+
 // ChainServiceHandler is an implementation of the folio.v1.ChainService service.
 type ChainServiceHandler interface {
 	GetChainInfo(context.Context, *connect.Request[v1.GetChainInfoRequest]) (*connect.Response[v1.ChainInfo], error)
@@ -130,6 +148,9 @@ type ChainServiceHandler interface {
 	// StreamBlocks sends blocks from start on, then new ones as they arrive
 	// when follow is set.
 	StreamBlocks(context.Context, *connect.Request[v1.StreamBlocksRequest], *connect.ServerStream[v1.Block]) error
+	// GetChannelConfig returns the channel configuration in force at the
+	// node's height (peers), for building a config update.
+	GetChannelConfig(context.Context, *connect.Request[v1.GetChannelConfigRequest]) (*connect.Response[v1.ChannelConfigInfo], error)
 }
 
 // NewChainServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -163,6 +184,12 @@ func NewChainServiceHandler(svc ChainServiceHandler, opts ...connect.HandlerOpti
 		connect.WithSchema(chainServiceMethods.ByName("StreamBlocks")),
 		connect.WithHandlerOptions(opts...),
 	)
+	chainServiceGetChannelConfigHandler := connect.NewUnaryHandler(
+		ChainServiceGetChannelConfigProcedure,
+		svc.GetChannelConfig,
+		connect.WithSchema(chainServiceMethods.ByName("GetChannelConfig")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/folio.v1.ChainService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ChainServiceGetChainInfoProcedure:
@@ -173,6 +200,8 @@ func NewChainServiceHandler(svc ChainServiceHandler, opts ...connect.HandlerOpti
 			chainServiceGetTransactionHandler.ServeHTTP(w, r)
 		case ChainServiceStreamBlocksProcedure:
 			chainServiceStreamBlocksHandler.ServeHTTP(w, r)
+		case ChainServiceGetChannelConfigProcedure:
+			chainServiceGetChannelConfigHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -196,4 +225,8 @@ func (UnimplementedChainServiceHandler) GetTransaction(context.Context, *connect
 
 func (UnimplementedChainServiceHandler) StreamBlocks(context.Context, *connect.Request[v1.StreamBlocksRequest], *connect.ServerStream[v1.Block]) error {
 	return connect.NewError(connect.CodeUnimplemented, errors.New("folio.v1.ChainService.StreamBlocks is not implemented"))
+}
+
+func (UnimplementedChainServiceHandler) GetChannelConfig(context.Context, *connect.Request[v1.GetChannelConfigRequest]) (*connect.Response[v1.ChannelConfigInfo], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("folio.v1.ChainService.GetChannelConfig is not implemented"))
 }
