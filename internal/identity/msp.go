@@ -10,6 +10,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/folio-ledger/folio/internal/clock"
 )
 
 // Conditions a caller may branch on; ValidationError wraps one of them.
@@ -64,6 +66,8 @@ type Revocation struct {
 // Verifier validates identities against the consortium's organisations.
 // Safe for concurrent use.
 type Verifier struct {
+	// now is the admission clock; nil in a chain verifier (NewChainVerifier),
+	// which never reads a clock.
 	now func() time.Time
 
 	mu struct {
@@ -100,10 +104,10 @@ type orgState struct {
 }
 
 // NewVerifier returns a verifier for the given organisations. now defaults
-// to time.Now.
+// to clock.Now: the wall clock, moved by the test hook of internal/clock.
 func NewVerifier(orgs []Org, now func() time.Time) (*Verifier, error) {
 	if now == nil {
-		now = time.Now
+		now = clock.Now
 	}
 	v := &Verifier{now: now}
 	v.mu.orgs = make(map[string]*orgState, len(orgs))
@@ -120,6 +124,20 @@ func NewVerifier(orgs []Org, now func() time.Time) (*Verifier, error) {
 		}
 		v.mu.orgs[o.MSPID] = &orgState{Org: o, revoked: map[string]time.Time{}}
 	}
+	return v, nil
+}
+
+// NewChainVerifier returns the verifier block validation uses: it checks
+// the issuer, the role and the revocations installed from the chain, and
+// never a clock. Certificate validity periods are checked at admission
+// (NewVerifier), before ordering, as Fabric does; a transaction's validity
+// must not depend on when or where a block is validated (DESIGN 6).
+func NewChainVerifier(orgs []Org) (*Verifier, error) {
+	v, err := NewVerifier(orgs, time.Now)
+	if err != nil {
+		return nil, err
+	}
+	v.now = nil
 	return v, nil
 }
 
@@ -173,7 +191,7 @@ func (v *Verifier) cached(key [32]byte) (*Identity, uint64) {
 	v.mu.RLock()
 	id, gen := v.mu.valid[key], v.mu.generation
 	v.mu.RUnlock()
-	if id != nil {
+	if id != nil && v.now != nil {
 		if now := v.now(); now.After(id.Cert.NotAfter) || now.Before(id.Cert.NotBefore) {
 			id = nil
 		}
@@ -213,12 +231,14 @@ func (v *Verifier) validate(mspID string, cert *x509.Certificate) (*Identity, er
 	if err := cert.CheckSignatureFrom(o.Root); err != nil || !bytes.Equal(cert.RawIssuer, o.Root.RawSubject) {
 		return fail(ErrNotIssuedByOrg, "issued by %q, but %s's CA is %q", cert.Issuer, mspID, o.Root.Subject)
 	}
-	now := v.now()
-	if now.Before(cert.NotBefore) {
-		return fail(ErrNotYetValid, "valid from %s", cert.NotBefore.UTC().Format(time.RFC3339))
-	}
-	if now.After(cert.NotAfter) {
-		return fail(ErrExpired, "expired at %s; enroll again for a new certificate", cert.NotAfter.UTC().Format(time.RFC3339))
+	if v.now != nil {
+		now := v.now()
+		if now.Before(cert.NotBefore) {
+			return fail(ErrNotYetValid, "valid from %s", cert.NotBefore.UTC().Format(time.RFC3339))
+		}
+		if now.After(cert.NotAfter) {
+			return fail(ErrExpired, "expired at %s; enroll again for a new certificate", cert.NotAfter.UTC().Format(time.RFC3339))
+		}
 	}
 	if revoked {
 		return fail(ErrRevoked, "serial %s revoked by %s's CA at %s", serialHex(cert.SerialNumber), mspID, revokedAt.UTC().Format(time.RFC3339))
@@ -367,7 +387,7 @@ func (v *Verifier) CRLCurrent(mspID string) error {
 	switch {
 	case !o.crlLoaded:
 		return fmt.Errorf("no revocation list of %s has been fetched from its CA yet; its identities are refused until one is", mspID)
-	case !o.crlNext.IsZero() && v.now().After(o.crlNext):
+	case !o.crlNext.IsZero() && v.now != nil && v.now().After(o.crlNext):
 		return fmt.Errorf("the revocation list of %s was due for renewal at %s and no newer one has been fetched from its CA; its identities are refused until one is",
 			mspID, o.crlNext.UTC().Format(time.RFC3339))
 	}
