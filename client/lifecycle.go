@@ -7,11 +7,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
+	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
+	"github.com/folio-ledger/folio/api/folio/v1/foliov1connect"
 	fcrypto "github.com/folio-ledger/folio/internal/crypto"
 	"github.com/folio-ledger/folio/internal/identity"
 	"github.com/folio-ledger/folio/internal/types"
@@ -100,6 +103,50 @@ func NewLifecycleEnvelope(creator *identity.SigningIdentity, channel string, req
 		return nil, "", err
 	}
 	return env, h.TxId, nil
+}
+
+// DefaultActivationExpiry is how many blocks after the peer's height an
+// activation may still commit, unless told otherwise (`folio contract
+// activate --expires-after-blocks`).
+const DefaultActivationExpiry uint64 = 100
+
+// BindActivation fills in what an activation's approvals bind from
+// capability level 2 on (docs/lifecycle.md): channel, the contract
+// definition's sequence the activation creates (st.Sequence + 1), and the
+// last block it may commit in (st.Height + expiresAfter). st is the
+// contract's status as a peer reports it (ContractStatusOf); since
+// approvals sign the request, call it before collecting them. Channels
+// at level 1 ignore these fields, so filling them is always safe.
+func BindActivation(a *foliov1.Activation, channel string, st *foliov1.ContractStatus, expiresAfter uint64) error {
+	if expiresAfter == 0 {
+		return errors.New("an activation must stay valid for at least one block: expiry of 0 blocks")
+	}
+	if st.GetHeight() > math.MaxUint64-expiresAfter {
+		return fmt.Errorf("expiry of %d blocks after height %d overflows", expiresAfter, st.GetHeight())
+	}
+	a.ChannelId = channel
+	a.Sequence = st.GetSequence() + 1
+	a.ExpiresAtBlock = st.GetHeight() + expiresAfter
+	return nil
+}
+
+// ContractStatusOf asks a peer for a contract's status. A contract the
+// peer knows no definition of is reported as sequence 0 at the peer's
+// height (from chain), with no installs or versions; its first activation
+// carries sequence 1.
+func ContractStatusOf(ctx context.Context, lc foliov1connect.LifecycleServiceClient, chain foliov1connect.ChainServiceClient, name string) (*foliov1.ContractStatus, error) {
+	resp, err := lc.Status(ctx, connect.NewRequest(&foliov1.ContractStatusRequest{Name: name}))
+	if err == nil {
+		return resp.Msg, nil
+	}
+	if connect.CodeOf(err) != connect.CodeNotFound {
+		return nil, fmt.Errorf("status of %s: %w", name, err)
+	}
+	info, ierr := chain.GetChainInfo(ctx, connect.NewRequest(&foliov1.GetChainInfoRequest{}))
+	if ierr != nil {
+		return nil, fmt.Errorf("%s is not defined on the peer (%v); its height: %w", name, err, ierr)
+	}
+	return &foliov1.ContractStatus{Name: name, Height: info.Msg.Height}, nil
 }
 
 // SubmitEnvelope hands a signed transaction to the orderers through the

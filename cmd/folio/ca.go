@@ -2,13 +2,20 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/proto"
+
+	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
+	"github.com/folio-ledger/folio/api/folio/v1/foliov1connect"
 
 	"github.com/folio-ledger/folio/client"
 	"github.com/folio-ledger/folio/client/wallet"
@@ -151,10 +158,18 @@ func newCAEnrollCmd(g *globals) *cobra.Command {
 
 func newCARevokeCmd(g *globals) *cobra.Command {
 	var org, name, reason string
+	var wait bool
 	cmd := &cobra.Command{
-		Use:   "revoke --org ORG --name NAME [--reason TEXT]",
-		Short: "Revoke every certificate of an identity (signed by an admin); every node refuses it from then on",
-		Args:  cobra.NoArgs,
+		Use:   "revoke --org ORG --name NAME [--reason TEXT] [--wait=false]",
+		Short: "Revoke every certificate of an identity (signed by an admin) and record the revocation on chain",
+		Long: `Revoke every certificate of an identity. The organisation's CA revokes
+them and issues a new revocation list; the command then submits that list
+as a config transaction, approved by the organisation's admin, and (by
+default) waits until it is committed. From the block after the one that
+commits it, every peer refuses the identity when validating, whatever its
+clock or when it last polled the CA; endorsers and gateways refuse it at
+once. The JSON output adds "block", the block that committed it.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			t, err := g.caTarget(cmd, org)
 			if err != nil {
@@ -171,16 +186,105 @@ func newCARevokeCmd(g *globals) *cobra.Command {
 				return fmt.Errorf("revoke %s@%s: %w", name, t.org.Name, err)
 			}
 			out := map[string]any{"name": name, "org": t.org.Name, "revoked_serials": res.Serials}
+			block, txID, err := g.recordRevocation(ctx, t, admin, res.CrlDer, wait)
+			if err != nil {
+				return fmt.Errorf("revoked %s@%s at its CA, but recording the revocation on chain failed (run the command again to retry): %w", name, t.org.Name, err)
+			}
+			out["tx_id"] = txID
+			if wait {
+				out["block"] = block
+			}
 			return g.emit(out, func(w io.Writer) {
-				fmt.Fprintf(w, "revoked %s@%s (certificate serials %v); nodes refuse it once they fetch the new CRL\n", name, t.org.Name, res.Serials)
+				if !wait {
+					fmt.Fprintf(w, "revoked %s@%s (certificate serials %v); config transaction %s submitted\n", name, t.org.Name, res.Serials, txID)
+					return
+				}
+				fmt.Fprintf(w, "revoked %s@%s (certificate serials %v); the revocation is on chain in block %d: every peer refuses it from block %d on\n",
+					name, t.org.Name, res.Serials, block, block+1)
 			})
 		},
 	}
 	cmd.Flags().StringVar(&org, "org", "", "organisation (default: the --as identity's)")
 	cmd.Flags().StringVar(&name, "name", "", "enrolment name to revoke")
 	cmd.Flags().StringVar(&reason, "reason", "", "why, kept in the CA's registry")
+	cmd.Flags().BoolVar(&wait, "wait", true, "wait until the config transaction carrying the revocation is committed")
 	_ = cmd.MarkFlagRequired("name")
 	return cmd
+}
+
+// recordRevocation puts an organisation's new revocation list on chain: a
+// config update to the configuration in force that changes only that list,
+// approved by the organisation's admin. An update that lost a race with
+// another one (sequence taken) is rebuilt on the newer configuration; a
+// configuration that already holds this list or a newer one needs nothing.
+func (g *globals) recordRevocation(ctx context.Context, t *caTarget, admin *identity.SigningIdentity, crl []byte, wait bool) (uint64, string, error) {
+	roots, err := localnet.RootPool(t.dir, t.net)
+	if err != nil {
+		return 0, "", err
+	}
+	hc := client.HTTPClient(admin, roots)
+	peers, err := g.gatewayPeers(t.net, admin.Org)
+	if err != nil {
+		return 0, "", err
+	}
+	newList, err := x509.ParseRevocationList(crl)
+	if err != nil || newList.Number == nil {
+		return 0, "", fmt.Errorf("the CA returned a revocation list that does not parse: %v", err)
+	}
+	var lastErr error
+	for attempt := 0; attempt < 4; attempt++ {
+		var info *foliov1.ChannelConfigInfo
+		var via localnet.Node
+		for _, p := range peers {
+			if info, err = client.ChannelConfig(ctx, hc, "https://"+p.API); err == nil {
+				via = p
+				break
+			}
+			lastErr = err
+		}
+		if info == nil {
+			return 0, "", fmt.Errorf("no peer of %s answered: %w", admin.Org, lastErr)
+		}
+		next := proto.Clone(info.Config).(*foliov1.ChannelConfig)
+		var target *foliov1.OrgConfig
+		for _, o := range next.Orgs {
+			if o.MspId == t.org.MSPID {
+				target = o
+			}
+		}
+		if target == nil {
+			return 0, "", fmt.Errorf("%s is not an organisation of channel %s", t.org.MSPID, next.ChannelId)
+		}
+		if len(target.Crl) > 0 {
+			if cur, err := x509.ParseRevocationList(target.Crl); err == nil && cur.Number != nil && cur.Number.Cmp(newList.Number) >= 0 {
+				return info.FromBlock - 1, "", nil // this list or a newer one is in force already
+			}
+		}
+		target.Crl = crl
+		env, txID, err := client.NewConfigEnvelope(admin, client.NewConfigUpdate(info, next, 0), nil)
+		if err != nil {
+			return 0, "", err
+		}
+		if !wait {
+			_, err := foliov1connect.NewGatewayServiceClient(hc, "https://"+via.API).Submit(ctx, connect.NewRequest(&foliov1.SubmitRequest{Envelope: env}))
+			return 0, txID, err
+		}
+		gw, _, err := g.gatewayClient(hc, t.net, admin)
+		if err != nil {
+			return 0, "", err
+		}
+		res, err := gw.SubmitEnvelope(ctx, env, txID)
+		var inv *client.InvalidError
+		if errors.As(err, &inv) && res.Code == foliov1.ValidationCode_INVALID_CONFIG_TRANSACTION && strings.Contains(res.Reason, "sequence") {
+			lastErr = err // another config update took this sequence: build on the new configuration
+			continue
+		}
+		if err != nil {
+			return 0, txID, err
+		}
+		return res.Block, txID, nil
+	}
+	return 0, "", lastErr
 }
 
 func newCAListCmd(g *globals) *cobra.Command {

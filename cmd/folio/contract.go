@@ -118,6 +118,15 @@ func lifecycleClient(dir string, n *localnet.Network, nd *localnet.Node, id *ide
 	return foliov1connect.NewLifecycleServiceClient(client.HTTPClient(id, roots), "https://"+nd.API), nil
 }
 
+// peerChainClient talks to one peer's ChainService as id.
+func peerChainClient(dir string, n *localnet.Network, nd *localnet.Node, id *identity.SigningIdentity) (foliov1connect.ChainServiceClient, error) {
+	roots, err := localnet.RootPool(dir, n)
+	if err != nil {
+		return nil, err
+	}
+	return foliov1connect.NewChainServiceClient(client.HTTPClient(id, roots), "https://"+nd.API), nil
+}
+
 func asChanged(cmd *cobra.Command) bool {
 	return cmd.Flags().Changed("as") || cmd.Root().PersistentFlags().Changed("as")
 }
@@ -327,11 +336,11 @@ func newContractInstalledCmd(g *globals) *cobra.Command {
 
 func newContractActivateCmd(g *globals) *cobra.Command {
 	var name, version, policySrc, pkgPath, approvals string
-	var atBlock, afterBlocks uint64
+	var atBlock, afterBlocks, expiresAfter uint64
 	var minInstalled uint32
 	var confidential bool
 	cmd := &cobra.Command{
-		Use:   "activate --name NAME --version V [--at-block N | --after-blocks K] [--min-installed M]",
+		Use:   "activate --name NAME --version V [--at-block N | --after-blocks K] [--min-installed M] [--expires-after-blocks E]",
 		Short: "Make a version the one every peer runs from a start block on (approved by admins, checked against install records)",
 		Long: `Submits an activation: from the start block on (--at-block N, or the block
 committing the activation plus --after-blocks K, default 1) every peer endorses
@@ -345,7 +354,14 @@ The activation is approved by the admins given with --approvals (default:
 the wallet's admins of every organisation with peers) and must satisfy the channel's
 lifecycle/activation policy (default: admins of a majority of the
 organisations). It is submitted by --as if given, else by the first
-approver.`,
+approver.
+
+On channels at capability level 2 or later the approvals also bind the
+channel, the contract definition's sequence (read from the peer's contract
+status: the sequence in force + 1) and an expiry: the activation is refused
+if it commits after the peer's current height + --expires-after-blocks
+(default 100), if another activation of the contract commits first, or if
+it is submitted again. Then collect the approvals again.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if name == "" || version == "" {
@@ -353,6 +369,9 @@ approver.`,
 			}
 			if atBlock > 0 && cmd.Flags().Changed("after-blocks") {
 				return usageErr("give --at-block or --after-blocks, not both")
+			}
+			if expiresAfter == 0 {
+				return usageErr("--expires-after-blocks must be at least 1")
 			}
 			dir, n, err := g.loadNetwork()
 			if err != nil {
@@ -397,14 +416,25 @@ approver.`,
 			if err != nil {
 				return err
 			}
+			chain, err := peerChainClient(dir, n, nd, creator)
+			if err != nil {
+				return err
+			}
 			ctx, cancel := rpcContext(cmd)
 			defer cancel()
-			hash, err := activationHash(ctx, lc, name, version, pkgPath)
+			st, err := client.ContractStatusOf(ctx, lc, chain, name)
+			if err != nil {
+				return fmt.Errorf("%s: %w", nd.Name, err)
+			}
+			hash, err := activationHash(st, name, version, pkgPath)
 			if err != nil {
 				return err
 			}
 			act := &foliov1.Activation{Contract: name, Version: version, PackageHash: hash, AtBlock: atBlock, AfterBlocks: afterBlocks,
 				MinInstalled: minInstalled, EndorsementPolicy: policySrc, Confidential: confidential}
+			if err := client.BindActivation(act, n.Channel, st, expiresAfter); err != nil {
+				return usageErr("--expires-after-blocks: %v", err)
+			}
 			env, txID, err := client.NewLifecycleEnvelope(creator, n.Channel, &foliov1.LifecycleRequest{Op: &foliov1.LifecycleRequest_Activate{Activate: act}}, approvers)
 			if err != nil {
 				return err
@@ -422,7 +452,8 @@ approver.`,
 			if err != nil && !errors.As(err, &inv) {
 				return fmt.Errorf("activate: %w", err)
 			}
-			out := map[string]any{"tx_id": res.TxID, "block": res.Block, "status": res.Code.String()}
+			out := map[string]any{"tx_id": res.TxID, "block": res.Block, "status": res.Code.String(),
+				"sequence": act.Sequence, "expires_at_block": act.ExpiresAtBlock}
 			if inv != nil {
 				out["reason"] = res.Reason
 			} else if st, err := lc.Status(ctx, connect.NewRequest(&foliov1.ContractStatusRequest{Name: name})); err == nil {
@@ -438,8 +469,8 @@ approver.`,
 					fmt.Fprintf(w, "activation %s is %s in block %d: %s\n", res.TxID, res.Code, res.Block, res.Reason)
 					return
 				}
-				fmt.Fprintf(w, "activation %s committed in block %d: %s version %s runs from block %v on (approved by %v)\n",
-					res.TxID, res.Block, name, version, out["start_block"], out["signers"])
+				fmt.Fprintf(w, "activation %s committed in block %d: %s version %s runs from block %v on (sequence %d, approved by %v)\n",
+					res.TxID, res.Block, name, version, out["start_block"], act.Sequence, out["signers"])
 			}); perr != nil {
 				return perr
 			}
@@ -458,6 +489,8 @@ approver.`,
 	f.StringVar(&policySrc, "policy", "", "endorsement policy from the start block (default: keep the current one; required for a new contract)")
 	f.StringVar(&pkgPath, "package", "", "the version's package file, for its hash (default: the hash the install records show)")
 	f.StringVar(&approvals, "approvals", "", "comma-separated admin identities that approve (default: the wallet's admins of organisations with peers)")
+	f.Uint64Var(&expiresAfter, "expires-after-blocks", client.DefaultActivationExpiry,
+		"the approvals expire this many blocks after the peer's current height: a later commit is refused (capability level 2 on)")
 	f.BoolVar(&confidential, "confidential", false, "a new contract is confidential (must match the installed packages)")
 	return cmd
 }
@@ -483,9 +516,9 @@ func (g *globals) peerOf(n *localnet.Network, id *identity.SigningIdentity) (*lo
 }
 
 // activationHash is the package hash an activation names: the package
-// file's, or else the one install records show for the version (refusing
-// if peers recorded different ones).
-func activationHash(ctx context.Context, lc foliov1connect.LifecycleServiceClient, name, version, pkgPath string) ([]byte, error) {
+// file's, or else the one install records in the contract's status st show
+// for the version (refusing if peers recorded different ones).
+func activationHash(st *foliov1.ContractStatus, name, version, pkgPath string) ([]byte, error) {
 	if pkgPath != "" {
 		_, pkg, err := readPackage(pkgPath)
 		if err != nil {
@@ -496,12 +529,8 @@ func activationHash(ctx context.Context, lc foliov1connect.LifecycleServiceClien
 		}
 		return pkg.WasmSha256, nil
 	}
-	st, err := lc.Status(ctx, connect.NewRequest(&foliov1.ContractStatusRequest{Name: name}))
-	if err != nil && connect.CodeOf(err) != connect.CodeNotFound {
-		return nil, err
-	}
 	seen := map[string][]string{}
-	for _, pi := range st.Msg.GetInstalls() {
+	for _, pi := range st.GetInstalls() {
 		for i, v := range pi.Versions {
 			if v == version && i < len(pi.PackageHashes) {
 				h := hex.EncodeToString(pi.PackageHashes[i])
@@ -535,6 +564,7 @@ type contractStatusView struct {
 	HaltedPeers      []string            `json:"halted_peers"`
 	Activations      []activationView    `json:"activations"`
 	Height           uint64              `json:"height"`
+	Sequence         uint64              `json:"sequence"`
 	Peer             string              `json:"peer"`
 	Packages         map[string][]string `json:"package_hashes,omitempty"`
 }
@@ -555,6 +585,7 @@ type activationView struct {
 	Block      uint64   `json:"block"`
 	TxID       string   `json:"tx_id"`
 	Signers    []string `json:"signers"`
+	Sequence   uint64   `json:"sequence"`
 }
 
 func newContractStatusCmd(g *globals) *cobra.Command {
@@ -590,7 +621,7 @@ func newContractStatusCmd(g *globals) *cobra.Command {
 				return fmt.Errorf("%s: %w", nd.Name, err)
 			}
 			st := resp.Msg
-			v := contractStatusView{Name: st.Name, EffectiveVersion: st.EffectiveVersion, Height: st.Height, Peer: nd.Name,
+			v := contractStatusView{Name: st.Name, EffectiveVersion: st.EffectiveVersion, Height: st.Height, Sequence: st.Sequence, Peer: nd.Name,
 				Installs: []peerInstallsView{}, HaltedPeers: append([]string{}, st.HaltedPeers...), Activations: []activationView{},
 				Packages: map[string][]string{}}
 			if st.Next != nil {
@@ -609,10 +640,14 @@ func newContractStatusCmd(g *globals) *cobra.Command {
 			}
 			for _, a := range st.Activations {
 				v.Activations = append(v.Activations, activationView{Version: a.Version, StartBlock: a.StartBlock, Block: a.BlockNumber, TxID: a.TxId,
-					Signers: append([]string{}, a.Signers...)})
+					Signers: append([]string{}, a.Signers...), Sequence: a.Sequence})
 			}
 			return g.emit(v, func(w io.Writer) {
-				fmt.Fprintf(w, "%s: version %s in force at height %d (as %s sees it)\n", v.Name, v.EffectiveVersion, v.Height, v.Peer)
+				if v.EffectiveVersion == "" {
+					fmt.Fprintf(w, "%s: no version in force yet at height %d, definition sequence %d (as %s sees it)\n", v.Name, v.Height, v.Sequence, v.Peer)
+				} else {
+					fmt.Fprintf(w, "%s: version %s in force at height %d, definition sequence %d (as %s sees it)\n", v.Name, v.EffectiveVersion, v.Height, v.Sequence, v.Peer)
+				}
 				if v.Next != nil {
 					fmt.Fprintf(w, "next: version %s from block %d\n", v.Next.Version, v.Next.StartBlock)
 				}
@@ -623,7 +658,7 @@ func newContractStatusCmd(g *globals) *cobra.Command {
 					fmt.Fprintf(w, "halted (no install of version %s): %s\n", v.EffectiveVersion, strings.Join(v.HaltedPeers, ", "))
 				}
 				for _, a := range v.Activations {
-					fmt.Fprintf(w, "activation in block %d: version %s from block %d, approved by %s\n", a.Block, a.Version, a.StartBlock, strings.Join(a.Signers, ", "))
+					fmt.Fprintf(w, "activation in block %d: sequence %d, version %s from block %d, approved by %s\n", a.Block, a.Sequence, a.Version, a.StartBlock, strings.Join(a.Signers, ", "))
 				}
 			})
 		},

@@ -310,7 +310,13 @@ func newNetworkStatusCmd(g *globals) *cobra.Command {
 		Long: `Lists the network's nodes. STATE is up (ready), starting (answering, not
 ready, with the reason), unreachable (running, not answering), stopped (not
 running: stopped by the user with 'folio network stop') or down (not running,
-not stopped by the user: crashed, killed, or brought down with 'down').`,
+not stopped by the user: crashed, killed, or brought down with 'down').
+HEALTH is a running peer's own judgement from the other peers' signed state
+roots: ok, diverged (its state root differs from every other peer's: it
+stopped endorsing; rebuild it with 'folio peer rebuild --peer NAME') or
+equivocation (it saw two orderer-signed blocks for one height and stopped
+committing); the NOTE column says what was found. With --json every node
+has "health" and "health_detail".`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			statuses, err := localnet.Status(cmd.Context(), g.network)
@@ -324,9 +330,12 @@ not stopped by the user: crashed, killed, or brought down with 'down').`,
 
 func printStatus(w io.Writer, statuses []localnet.NodeStatus) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tROLE\tORG\tSTATE\tPID\tAPI\tHEIGHT\tRAFT\tSESSIONS\tNOTE")
+	fmt.Fprintln(tw, "NAME\tROLE\tORG\tSTATE\tHEALTH\tPID\tAPI\tHEIGHT\tRAFT\tSESSIONS\tNOTE")
 	for _, s := range statuses {
-		pid, height, raft, sessions := "-", "-", "-", "-"
+		pid, height, raft, sessions, health := "-", "-", "-", "-", "-"
+		if s.Health != "" {
+			health = s.Health
+		}
 		if s.PID > 0 {
 			pid = fmt.Sprint(s.PID)
 		}
@@ -336,7 +345,7 @@ func printStatus(w io.Writer, statuses []localnet.NodeStatus) {
 		if s.RaftRole != "" {
 			raft = s.RaftRole
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.Role, s.Org, s.State, pid, s.API, height, raft, sessions, s.Note())
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.Role, s.Org, s.State, health, pid, s.API, height, raft, sessions, s.Note())
 	}
 	tw.Flush()
 }

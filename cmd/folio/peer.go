@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -17,7 +19,7 @@ import (
 
 func newPeerCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "peer", Short: "Peer nodes: run one, or ask one about itself"}
-	cmd.AddCommand(newNodeStartCmd(config.RolePeer), newPeerInfoCmd(g), newPeerStatsCmd(g))
+	cmd.AddCommand(newNodeStartCmd(config.RolePeer), newPeerInfoCmd(g), newPeerStatsCmd(g), newPeerRebuildCmd(g))
 	return cmd
 }
 
@@ -126,4 +128,44 @@ func newPeerInfoCmd(g *globals) *cobra.Command {
 			})
 		},
 	}
+}
+
+func newPeerRebuildCmd(g *globals) *cobra.Command {
+	var grace, timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "rebuild --peer NAME",
+		Short: "Rebuild a peer's ledger from the chain (a peer whose state diverged)",
+		Long: `Stops the peer, moves its ledger (data_dir/db, and its health record
+data_dir/health.json) aside into data_dir/ledger.diverged-<UTC time> (nothing is
+deleted; its keys, installed contracts and timed-release store stay), and starts
+it again: it replays every block from block 0 from the orderers and recomputes
+every state root. Returns once it holds the blocks the other peers held, its
+health is ok, and another peer signed the same state root (docs/evidence.md).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if g.peer == "" {
+				return usageErr("name the peer to rebuild with --peer NAME")
+			}
+			exe, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			ctx, stop := signalContext()
+			defer stop()
+			res, err := localnet.RebuildPeer(ctx, localnet.NodeOptions{Dir: g.network, Name: g.peer, Exe: exe, Grace: grace, Timeout: timeout, Progress: g.progress()})
+			if err != nil {
+				return err
+			}
+			return g.emit(map[string]any{"rebuilt": res}, func(w io.Writer) {
+				if res.MovedTo != "" {
+					fmt.Fprintf(w, "old ledger kept in %s\n", res.MovedTo)
+				}
+				fmt.Fprintf(w, "%s rebuilt from the chain in %s: height %d (others at %d), health %s, state root %.16s after block %d signed alike by %s\n",
+					res.Name, (time.Duration(res.TookMS) * time.Millisecond).String(), res.Height, res.Target, res.Health, res.StateRoot, res.RootBlock, strings.Join(res.Agreeing, ", "))
+			})
+		},
+	}
+	cmd.Flags().DurationVar(&grace, "grace", localnet.DefaultGrace, "how long to wait after SIGTERM before SIGKILL")
+	cmd.Flags().DurationVar(&timeout, "timeout", 3*time.Minute, "how long to wait for the peer to catch up and agree with the others")
+	return cmd
 }

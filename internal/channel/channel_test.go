@@ -1,6 +1,7 @@
 package channel
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"testing"
@@ -70,5 +71,32 @@ func TestValidateRejects(t *testing.T) {
 		if err := Validate(cfg); !errors.Is(err, ErrInvalid) {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+}
+
+// A peer restarting restores the configuration in force from the update
+// recorded in state; a recorded level this binary lacks refuses to start
+// instead of validating under older rules.
+func TestRestoreFromRecordedUpdate(t *testing.T) {
+	cfg, _ := testConfig(t)
+	c, err := Restore(cfg, nil, 0)
+	if err != nil || c.FromBlock() != 1 || c.Sequence() != 0 || c.Level() != CapabilityV1 {
+		t.Fatalf("genesis: %v from %d seq %d level %d", err, c.FromBlock(), c.Sequence(), c.Level())
+	}
+	next := proto.Clone(cfg).(*foliov1.ChannelConfig)
+	next.Sequence, next.Capability = 1, CapabilityV2
+	raw, _ := proto.Marshal(&foliov1.ConfigUpdate{ChannelId: "folio", Sequence: 1, Config: next})
+	c, err = Restore(cfg, raw, 41)
+	if err != nil || c.FromBlock() != 42 || c.Sequence() != 1 || c.Level() != CapabilityV2 || !bytes.Equal(c.Update(), raw) {
+		t.Fatalf("restored: %v from %d seq %d level %d", err, c.FromBlock(), c.Sequence(), c.Level())
+	}
+	next.Capability = MaxCapability + 1
+	raw, _ = proto.Marshal(&foliov1.ConfigUpdate{ChannelId: "folio", Sequence: 1, Config: next})
+	var unsupported *UnsupportedCapabilityError
+	if _, err := Restore(cfg, raw, 41); !errors.As(err, &unsupported) || !strings.Contains(err.Error(), "upgrade folio") {
+		t.Fatalf("unsupported level: %v", err)
+	}
+	if _, err := Restore(cfg, []byte{0xff}, 41); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("garbage: %v", err)
 	}
 }

@@ -15,12 +15,13 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/sha3"
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
-	"github.com/folio-ledger/folio/internal/identity"
+	"github.com/folio-ledger/folio/internal/channel"
 	"github.com/folio-ledger/folio/internal/ledger"
 	"github.com/folio-ledger/folio/internal/ledger/blocks"
 	"github.com/folio-ledger/folio/internal/lifecycle"
@@ -51,16 +52,22 @@ type Committed struct {
 type Options struct {
 	ChannelID string
 	Ledger    *ledger.Ledger
-	MSP       *identity.Verifier
+	// Config holds the channel configuration in force; the committer
+	// validates each block against it and installs the configuration a
+	// block's config update puts in force once the block is committed.
+	Config    *channel.Tracker
 	Contracts *lifecycle.Registry
 	// OnCommit, if set, is called after each block is committed and before
 	// waiters are told (the enclave's cache tiers update here, so a reader
 	// told "committed" never sees an older value).
 	OnCommit func(ctx context.Context, c *Committed) error
-	// Verified and OwnEndorsement are passed to the validator (signatures
-	// this peer already checked, endorsements it made itself).
-	Verified       func(txID string, envelopeHash [32]byte) bool
-	OwnEndorsement func(txID string, endorser, payload []byte) bool
+	// OnConfig, if set, is called with the configuration a committed block
+	// put in force, before waiters are told (admission learns on-chain
+	// revocations here).
+	OnConfig func(c *channel.Config)
+	// OwnEndorsement is passed to the validator (endorsements this peer
+	// made itself, compared byte for byte).
+	OwnEndorsement func(txID string, endorser, payload, signature []byte) bool
 	Logger         *slog.Logger
 }
 
@@ -68,6 +75,8 @@ type Options struct {
 // goroutine; the other methods are safe for concurrent use.
 type Committer struct {
 	o Options
+	// lastTime caches the last committed block's timestamp (0: not known).
+	lastTime atomic.Int64
 
 	mu struct {
 		sync.Mutex
@@ -78,8 +87,8 @@ type Committer struct {
 
 // New returns a committer.
 func New(o Options) (*Committer, error) {
-	if o.Ledger == nil || o.MSP == nil || o.Contracts == nil || o.Logger == nil {
-		return nil, errors.New("commit: Ledger, MSP, Contracts and Logger are required")
+	if o.Ledger == nil || o.Config == nil || o.Contracts == nil || o.Logger == nil {
+		return nil, errors.New("commit: Ledger, Config, Contracts and Logger are required")
 	}
 	c := &Committer{o: o}
 	c.mu.waiters = map[string][]chan Status{}
@@ -93,6 +102,22 @@ func (c *Committer) Height() uint64 { return c.o.Ledger.Height() }
 // LastHash is the last block's hash (deliver.Sink).
 func (c *Committer) LastHash() []byte { return c.o.Ledger.Blocks().LastHash() }
 
+// LastTimestamp is the last block's header timestamp (deliver.Sink).
+func (c *Committer) LastTimestamp() int64 {
+	if ts := c.lastTime.Load(); ts != 0 {
+		return ts
+	}
+	h := c.o.Ledger.Height()
+	if h == 0 {
+		return 0
+	}
+	b, err := c.o.Ledger.Blocks().Block(h - 1)
+	if err != nil {
+		return 0
+	}
+	return b.Header.TimestampUnixNano
+}
+
 // Accept validates and commits the next block (deliver.Sink).
 func (c *Committer) Accept(b *foliov1.Block) error {
 	ctx := context.Background()
@@ -102,8 +127,8 @@ func (c *Committer) Accept(b *foliov1.Block) error {
 	if err != nil {
 		return err
 	}
-	res, err := validate.Block(ctx, b, validate.Options{ChannelID: c.o.ChannelID, MSP: c.o.MSP, Contracts: c.o.Contracts,
-		State: stateView{reader}, Committed: c.o.Ledger.Blocks(), Verified: c.o.Verified, OwnEndorsement: c.o.OwnEndorsement,
+	res, err := validate.Block(ctx, b, validate.Options{ChannelID: c.o.ChannelID, Config: c.o.Config.Current(), Contracts: c.o.Contracts,
+		State: stateView{reader}, Committed: c.o.Ledger.Blocks(), OwnEndorsement: c.o.OwnEndorsement,
 		Lifecycle: c.o.Contracts})
 	reader.Close()
 	if err != nil {
@@ -136,6 +161,14 @@ func (c *Committer) Accept(b *foliov1.Block) error {
 	// The ledger now holds the block's lifecycle records; the registry
 	// follows before anyone is told the block committed.
 	c.o.Contracts.Commit(res.Lifecycle)
+	c.lastTime.Store(b.Header.TimestampUnixNano)
+	if res.Config != nil {
+		c.o.Config.Set(res.Config)
+		c.o.Logger.Info("channel configuration updated", "block", num, "sequence", res.Config.Sequence(), "capability", res.Config.Level())
+		if c.o.OnConfig != nil {
+			c.o.OnConfig(res.Config)
+		}
+	}
 	done := &Committed{Block: b, StateRoot: root, Txs: res.Txs, Writes: writes, Updates: u}
 	if c.o.OnCommit != nil {
 		if err := c.o.OnCommit(ctx, done); err != nil {

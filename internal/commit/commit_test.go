@@ -70,15 +70,21 @@ func newPipeline(t *testing.T) *pipeline {
 		orgs = append(orgs, identity.Org{Name: o.name, MSPID: o.name + "MSP", Root: o.ca.Cert})
 		cfgOrgs = append(cfgOrgs, &foliov1.OrgConfig{Name: o.name, MspId: o.name + "MSP", RootCerts: [][]byte{fcrypto.EncodeCertificatePEM(o.ca.Cert.Raw)}})
 	}
-	msp, _ := identity.NewVerifier(orgs, nil)
+	msp, _ := identity.NewVerifier(orgs, nil) // the endorsers' admission verifier
+	peers := []*identity.SigningIdentity{o1.member("peer0", identity.RolePeer), o2.member("peer0", identity.RolePeer)}
 	wasm := vmtest.BuildWasm(t, "github.com/folio-ledger/folio/contracts/copyright/cmd/copyright")
 	sum := sha256.Sum256(wasm)
 	ord := oo.member("orderer0", identity.RoleOrderer)
 	ordID, _ := fcrypto.KeyID(ord.Cert.PublicKey)
-	cfg := &foliov1.ChannelConfig{Format: channel.Format, ChannelId: "folio", Orgs: cfgOrgs,
+	cfg := &foliov1.ChannelConfig{Format: channel.Format, ChannelId: "folio", Orgs: cfgOrgs, Capability: channel.MaxCapability,
 		Orderers:  []*foliov1.NodeEndpoint{{Name: "orderer0", Org: "OrdererOrg", NodeId: ordID}},
+		Peers:     []*foliov1.NodeEndpoint{{Name: "peer0.org1", Org: "Org1", NodeId: peers[0].ID()}, {Name: "peer0.org2", Org: "Org2", NodeId: peers[1].ID()}},
 		Batch:     &foliov1.BatchConfig{MaxTxCount: 10, MaxBytes: 1 << 20, TimeoutMs: 100},
-		Contracts: []*foliov1.ContractDefinition{{Name: "copyright", Version: "1", EndorsementPolicy: "AND('Org1MSP.member','Org2MSP.member')", PackageHash: sum[:]}}}
+		Contracts: []*foliov1.ContractDefinition{{Name: "copyright", Version: "1", EndorsementPolicy: "AND('Org1MSP.peer','Org2MSP.peer')", PackageHash: sum[:]}}}
+	chcfg, err := channel.NewConfig(cfg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
 	genesis, err := channel.NewGenesis(cfg, oo.member("admin", identity.RoleAdmin), time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +110,7 @@ func newPipeline(t *testing.T) *pipeline {
 	t.Cleanup(func() { rt.Close(context.Background()) })
 	exec := &endorse.VMExecutor{Runtime: rt, State: led}
 	p := &pipeline{user: o1.member("user1", identity.RoleClient), orderer: ord, led: led, prev: genesis}
-	for _, peer := range []*identity.SigningIdentity{o1.member("peer0", identity.RolePeer), o2.member("peer0", identity.RolePeer)} {
+	for _, peer := range peers {
 		e, err := endorse.New(endorse.Options{ChannelID: "folio", Self: peer, MSP: msp, Contracts: reg, Exec: exec,
 			Committed: led.Blocks(), Height: led.Height, Logger: quiet})
 		if err != nil {
@@ -112,7 +118,7 @@ func newPipeline(t *testing.T) *pipeline {
 		}
 		p.endorsers = append(p.endorsers, e)
 	}
-	if p.com, err = New(Options{ChannelID: "folio", Ledger: led, MSP: msp, Contracts: reg, Logger: quiet}); err != nil {
+	if p.com, err = New(Options{ChannelID: "folio", Ledger: led, Config: channel.NewTracker(chcfg), Contracts: reg, Logger: quiet}); err != nil {
 		t.Fatal(err)
 	}
 	return p

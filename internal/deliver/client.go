@@ -9,7 +9,7 @@ import (
 	"time"
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
-	"github.com/folio-ledger/folio/internal/identity"
+	"github.com/folio-ledger/folio/internal/channel"
 )
 
 // Source is one orderer that can stream blocks.
@@ -30,6 +30,8 @@ type Stream interface {
 type Sink interface {
 	Height() uint64
 	LastHash() []byte
+	// LastTimestamp is the last block's header timestamp (Unix ns).
+	LastTimestamp() int64
 	Accept(b *foliov1.Block) error
 }
 
@@ -46,9 +48,11 @@ type Client struct {
 	Fallback []Source
 	// FallbackWindow bounds one stream from a fallback source. Default 30s.
 	FallbackWindow time.Duration
-	MSP            *identity.Verifier
-	Sink           Sink
-	Logger         *slog.Logger
+	// Config returns the channel configuration in force for the next block
+	// (the one blocks are verified against).
+	Config func() *channel.Config
+	Sink   Sink
+	Logger *slog.Logger
 	// MinBackoff and MaxBackoff bound the wait between failed attempts
 	// (exponential with jitter). Defaults 100ms and 5s.
 	MinBackoff, MaxBackoff time.Duration
@@ -159,7 +163,7 @@ func (c *Client) pull(ctx context.Context, src Source) (int, error) {
 		if b.GetHeader().GetNumber() < height {
 			continue // already have it (a resumed stream may overlap)
 		}
-		if err := VerifyBlock(c.MSP, b, height, c.Sink.LastHash()); err != nil {
+		if err := VerifyBlock(c.Config(), b, height, c.Sink.LastHash(), c.Sink.LastTimestamp()); err != nil {
 			return n, fmt.Errorf("from %s: %w", src.Name(), err)
 		}
 		if err := c.Sink.Accept(b); err != nil {

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
+	"github.com/folio-ledger/folio/internal/channel"
 	fcrypto "github.com/folio-ledger/folio/internal/crypto"
 	"github.com/folio-ledger/folio/internal/identity"
 	"github.com/folio-ledger/folio/internal/kv/memkv"
@@ -20,10 +21,14 @@ import (
 )
 
 type fixture struct {
-	msp     *identity.Verifier
+	cfg     *channel.Config // capability level 2: only orderer0 counts
+	v1      *channel.Config // the same channel at level 1: any orderer-role identity
 	orderer *identity.SigningIdentity
-	client  *identity.SigningIdentity
-	chain   *blocks.Store // the ordering service's chain
+	// rogue holds an orderer-role certificate from the organisation's CA
+	// that is not an orderer of the channel (a rogue admin minted it).
+	rogue  *identity.SigningIdentity
+	client *identity.SigningIdentity
+	chain  *blocks.Store // the ordering service's chain
 }
 
 func newFixture(t *testing.T, n int) *fixture {
@@ -35,8 +40,20 @@ func newFixture(t *testing.T, n int) *fixture {
 		si, _ := identity.NewSigningIdentity(identity.Identity{MSPID: "OrdererMSP", Org: "OrdererOrg", Name: name, Role: role, Cert: c}, k)
 		return si
 	}
-	msp, _ := identity.NewVerifier([]identity.Org{{Name: "OrdererOrg", MSPID: "OrdererMSP", Root: root}}, nil)
-	f := &fixture{msp: msp, orderer: mk("orderer0", identity.RoleOrderer), client: mk("someone", identity.RoleClient)}
+	f := &fixture{orderer: mk("orderer0", identity.RoleOrderer), rogue: mk("orderer9", identity.RoleOrderer), client: mk("someone", identity.RoleClient)}
+	cfg := &foliov1.ChannelConfig{Format: channel.Format, ChannelId: "folio", Capability: channel.CapabilityV2,
+		Orgs:     []*foliov1.OrgConfig{{Name: "OrdererOrg", MspId: "OrdererMSP", Kind: foliov1.OrgKind_ORG_KIND_ORDERER, RootCerts: [][]byte{fcrypto.EncodeCertificatePEM(root.Raw)}}},
+		Orderers: []*foliov1.NodeEndpoint{{Name: "orderer0", Org: "OrdererOrg", NodeId: f.orderer.ID(), ApiAddress: "127.0.0.1:1", P2PAddress: "127.0.0.1:2"}},
+		Batch:    &foliov1.BatchConfig{MaxTxCount: 10, MaxBytes: 1 << 20, TimeoutMs: 250}}
+	var err error
+	if f.cfg, err = channel.NewConfig(cfg, 1); err != nil {
+		t.Fatal(err)
+	}
+	v1 := proto.Clone(cfg).(*foliov1.ChannelConfig)
+	v1.Capability = 0
+	if f.v1, err = channel.NewConfig(v1, 1); err != nil {
+		t.Fatal(err)
+	}
 	f.chain, _ = blocks.Open(memkv.New())
 	var prev *foliov1.Block
 	for i := 0; i < n; i++ {
@@ -120,6 +137,17 @@ type storeSink struct{ *blocks.Store }
 
 func (s storeSink) Accept(b *foliov1.Block) error { return s.Append(b, false) }
 
+func (s storeSink) LastTimestamp() int64 {
+	if s.Height() == 0 {
+		return 0
+	}
+	b, err := s.Block(s.Height() - 1)
+	if err != nil {
+		return 0
+	}
+	return b.Header.TimestampUnixNano
+}
+
 func TestClientFailsOverWithoutGapsOrRepeats(t *testing.T) {
 	f := newFixture(t, 30)
 	flaky := &storeSource{name: "flaky", store: f.chain, fail: 7}
@@ -131,7 +159,7 @@ func TestClientFailsOverWithoutGapsOrRepeats(t *testing.T) {
 	}}
 	good := &storeSource{name: "good", store: f.chain, fail: 11}
 	peer, _ := blocks.Open(memkv.New())
-	c := &Client{Sources: []Source{flaky, liar, good}, MSP: f.msp, Sink: storeSink{peer},
+	c := &Client{Sources: []Source{flaky, liar, good}, Config: func() *channel.Config { return f.cfg }, Sink: storeSink{peer},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -167,26 +195,50 @@ func TestVerifyBlock(t *testing.T) {
 	b1, _ := f.chain.Block(1)
 	b0, _ := f.chain.Block(0)
 	h0, _ := types.HeaderHash(b0.Header)
-	if err := VerifyBlock(f.msp, b1, 1, h0); err != nil {
+	t0 := b0.Header.TimestampUnixNano
+	if err := VerifyBlock(f.cfg, b1, 1, h0, t0); err != nil {
 		t.Fatal(err)
 	}
+	resign := func(signer *identity.SigningIdentity, mutate func(h *foliov1.BlockHeader)) *foliov1.Block {
+		c := proto.Clone(b1).(*foliov1.Block)
+		mutate(c.Header)
+		hdr, _ := types.HeaderBytes(c.Header)
+		sig, _ := signer.Sign(types.DomainBlock, hdr)
+		c.Metadata.Signatures = []*foliov1.OrdererSignature{{Signer: signer.Serialized(), Signature: sig}}
+		return c
+	}
+	rogue := resign(f.rogue, func(*foliov1.BlockHeader) {})
 	for name, check := range map[string]func() error{
-		"gap":        func() error { return VerifyBlock(f.msp, b1, 2, h0) },
-		"wrong link": func() error { return VerifyBlock(f.msp, b1, 1, make([]byte, 32)) },
+		"gap":        func() error { return VerifyBlock(f.cfg, b1, 2, h0, t0) },
+		"wrong link": func() error { return VerifyBlock(f.cfg, b1, 1, make([]byte, 32), t0) },
 		"no signature": func() error {
 			c := proto.Clone(b1).(*foliov1.Block)
 			c.Metadata.Signatures = nil
-			return VerifyBlock(f.msp, c, 1, h0)
+			return VerifyBlock(f.cfg, c, 1, h0, t0)
 		},
 		"tampered header": func() error {
 			c := proto.Clone(b1).(*foliov1.Block)
 			c.Header.TimestampUnixNano++
-			return VerifyBlock(f.msp, c, 1, h0)
+			return VerifyBlock(f.cfg, c, 1, h0, t0)
+		},
+		// An orderer-role certificate that is not an orderer of the
+		// channel, minted by the organisation's CA (a rogue admin).
+		"orderer-role certificate outside the channel's orderers": func() error { return VerifyBlock(f.cfg, rogue, 1, h0, t0) },
+		"signed by a client": func() error { return VerifyBlock(f.cfg, resign(f.client, func(*foliov1.BlockHeader) {}), 1, h0, t0) },
+		// Orderers keep timestamps non-decreasing; a block going back in
+		// time is refused even when properly signed.
+		"timestamp before the previous block": func() error {
+			return VerifyBlock(f.cfg, resign(f.orderer, func(h *foliov1.BlockHeader) { h.TimestampUnixNano = t0 - 1 }), 1, h0, t0)
 		},
 	} {
 		if err := check(); !errors.Is(err, ErrUnverified) {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+	// Level 1 chains keep their rule: any orderer-role identity counts, so
+	// old chains replay as they were validated.
+	if err := VerifyBlock(f.v1, rogue, 1, h0, t0); err != nil {
+		t.Fatalf("level 1: %v", err)
 	}
 }
 
@@ -204,7 +256,7 @@ func TestCatchUpFromPeersWhenOrderersAreDown(t *testing.T) {
 	otherPeer := &storeSource{name: "peer1", store: f.chain}
 	peer, _ := blocks.Open(memkv.New())
 	c := &Client{Sources: []Source{deadSource{"orderer0"}, deadSource{"orderer1"}}, Fallback: []Source{otherPeer},
-		MSP: f.msp, Sink: storeSink{peer}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Config: func() *channel.Config { return f.cfg }, Sink: storeSink{peer}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond, FallbackWindow: time.Second}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

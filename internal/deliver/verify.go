@@ -6,18 +6,22 @@ import (
 	"fmt"
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
+	"github.com/folio-ledger/folio/internal/channel"
 	fcrypto "github.com/folio-ledger/folio/internal/crypto"
-	"github.com/folio-ledger/folio/internal/identity"
 	"github.com/folio-ledger/folio/internal/types"
 )
 
 // ErrUnverified marks a delivered block that must not be accepted.
 var ErrUnverified = errors.New("delivered block does not verify")
 
-// VerifyBlock checks that b is block height of a chain whose last hash is
-// prevHash (nil before genesis), well formed, and signed by at least one
-// valid orderer of the consortium.
-func VerifyBlock(msp *identity.Verifier, b *foliov1.Block, height uint64, prevHash []byte) error {
+// VerifyBlock checks that b is block height of a chain whose last block has
+// hash prevHash (nil before genesis) and timestamp prevTime (Unix ns), well
+// formed, not earlier than that block (orderers keep block timestamps
+// non-decreasing, so rules that need a time at validation can use them),
+// and signed by at least one orderer as the channel configuration in force
+// cfg counts them (from capability level 2: an orderer of the channel as
+// recorded on chain). Everything it reads comes from the chain: no clock.
+func VerifyBlock(cfg *channel.Config, b *foliov1.Block, height uint64, prevHash []byte, prevTime int64) error {
 	if err := types.ValidateBlock(b); err != nil {
 		return fmt.Errorf("%w: %v", ErrUnverified, err)
 	}
@@ -37,6 +41,10 @@ func VerifyBlock(msp *identity.Verifier, b *foliov1.Block, height uint64, prevHa
 		// the same one), not by signature.
 		return nil
 	}
+	if h.TimestampUnixNano < prevTime {
+		return fmt.Errorf("%w: block %d has timestamp %d, earlier than block %d's %d", ErrUnverified, h.Number, h.TimestampUnixNano, h.Number-1, prevTime)
+	}
+	msp := cfg.MSP()
 	hdr, _ := types.HeaderBytes(h)
 	var reasons []string
 	for _, s := range b.GetMetadata().GetSignatures() {
@@ -45,8 +53,8 @@ func VerifyBlock(msp *identity.Verifier, b *foliov1.Block, height uint64, prevHa
 			reasons = append(reasons, err.Error())
 			continue
 		}
-		if id.Role != identity.RoleOrderer {
-			reasons = append(reasons, id.Label()+" is not an orderer")
+		if err := cfg.CheckBlockSigner(id); err != nil {
+			reasons = append(reasons, err.Error())
 			continue
 		}
 		if err := fcrypto.Verify(id.Cert.PublicKey, types.DomainBlock, hdr, s.Signature); err != nil {

@@ -27,7 +27,24 @@ var (
 	ErrNotAuthorized    = errors.New("not authorized")
 	ErrAlreadyCommitted = errors.New("transaction already committed")
 	ErrUnavailable      = errors.New("contract unavailable on this peer")
+	// ErrUnhealthy: the peer refuses to simulate because Options.Healthy
+	// reported a problem (its state diverged from the other peers', or it
+	// saw two blocks signed for one height). Such an error also matches
+	// ErrUnavailable, so callers that fail over from a peer that cannot
+	// run a contract fail over from an unhealthy one too; a caller that
+	// maps errors to RPC codes maps it to Unavailable.
+	ErrUnhealthy = errors.New("peer unhealthy")
 )
+
+// unhealthyError is Options.Healthy's refusal: its message, matching
+// ErrUnhealthy and ErrUnavailable.
+type unhealthyError struct{ err error }
+
+func (u *unhealthyError) Error() string { return u.err.Error() }
+func (u *unhealthyError) Unwrap() error { return u.err }
+func (u *unhealthyError) Is(target error) bool {
+	return target == ErrUnhealthy || target == ErrUnavailable
+}
 
 // Executor runs contract calls (the enclave, or the VM in-process).
 type Executor interface {
@@ -60,6 +77,9 @@ type Options struct {
 	TimeWindow time.Duration
 	Logger     *slog.Logger
 	Now        func() time.Time
+	// Healthy, if set, is asked before every simulation (endorsements and
+	// queries): a non-nil error refuses it with that message (ErrUnhealthy).
+	Healthy func() error
 }
 
 // Endorser checks and simulates proposals. Safe for concurrent use.
@@ -71,10 +91,11 @@ type Endorser struct {
 		// installed records the contract versions handed to the executor;
 		// a version's package never changes, so it is read and hashed once.
 		installed map[string]bool
-		// signed remembers the payload hash this endorser signed per tx ID
+		// signed remembers the payload hash and the exact signature this
+		// endorser produced per tx ID
 		// (bounded, oldest dropped first), so the committer can skip
 		// verifying this peer's own endorsements.
-		signed      map[string][32]byte
+		signed      map[string]ownEndorsement
 		signedOrder []string
 	}
 }
@@ -95,7 +116,7 @@ func New(o Options) (*Endorser, error) {
 	}
 	e := &Endorser{o: o}
 	e.mu.installed = map[string]bool{}
-	e.mu.signed = map[string][32]byte{}
+	e.mu.signed = map[string]ownEndorsement{}
 	return e, nil
 }
 
@@ -202,8 +223,14 @@ func (e *Endorser) check(sp *foliov1.SignedProposal, query bool, conn *x509.Cert
 }
 
 // Run simulates a checked proposal with the contract version in force for
-// the next block.
+// the next block. It refuses (ErrUnhealthy) while Options.Healthy reports
+// a problem.
 func (e *Endorser) Run(ctx context.Context, c *Checked, query bool) (*vm.Result, *lifecycle.Definition, error) {
+	if e.o.Healthy != nil {
+		if err := e.o.Healthy(); err != nil {
+			return nil, nil, &unhealthyError{err}
+		}
+	}
 	inv := c.Proposal.Invocation
 	def, err := e.o.Contracts.Effective(inv.Contract, e.o.Height())
 	if err != nil {
@@ -249,11 +276,17 @@ func (e *Endorser) Endorse(ctx context.Context, sp *foliov1.SignedProposal) (*fo
 		return nil, err
 	}
 	out.Endorsement = &foliov1.Endorsement{Endorser: me, Signature: sig}
-	e.remember(c.Proposal.Header.TxId, payload)
+	e.remember(c.Proposal.Header.TxId, payload, sig)
 	return out, nil
 }
 
-func (e *Endorser) remember(txID string, payload []byte) {
+// ownEndorsement is what this peer signed for a transaction.
+type ownEndorsement struct {
+	payload   [32]byte
+	signature []byte
+}
+
+func (e *Endorser) remember(txID string, payload, sig []byte) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if _, ok := e.mu.signed[txID]; !ok {
@@ -263,17 +296,20 @@ func (e *Endorser) remember(txID string, payload []byte) {
 			e.mu.signedOrder = e.mu.signedOrder[1:]
 		}
 	}
-	e.mu.signed[txID] = sha256.Sum256(payload)
+	e.mu.signed[txID] = ownEndorsement{payload: sha256.Sum256(payload), signature: bytes.Clone(sig)}
 }
 
-// Endorsed reports whether this peer itself endorsed exactly payload for
-// txID as endorser: the validator need not check that signature again.
-func (e *Endorser) Endorsed(txID string, endorser, payload []byte) bool {
+// Endorsed reports whether this peer itself produced exactly signature,
+// as endorser, over exactly payload for txID: then verifying that
+// signature could only succeed (this key made these bytes over this
+// message), so the validator may skip it. Any other signature bytes, even
+// one that would also verify, is verified as usual.
+func (e *Endorser) Endorsed(txID string, endorser, payload, signature []byte) bool {
 	if !bytes.Equal(endorser, e.o.Self.Serialized()) {
 		return false
 	}
 	e.mu.Lock()
-	h, ok := e.mu.signed[txID]
+	own, ok := e.mu.signed[txID]
 	e.mu.Unlock()
-	return ok && h == sha256.Sum256(payload)
+	return ok && own.payload == sha256.Sum256(payload) && bytes.Equal(own.signature, signature)
 }

@@ -127,9 +127,17 @@ func TestEndorsersOfBothOrgsSignTheSameBytes(t *testing.T) {
 	var prop foliov1.Proposal
 	_ = proto.Unmarshal(sp.ProposalBytes, &prop)
 	id := prop.Header.TxId
-	if !f.e1.Endorsed(id, f.peer1.Serialized(), r1.Payload) || f.e1.Endorsed(id, f.peer2.Serialized(), r1.Payload) ||
-		f.e1.Endorsed(id, f.peer1.Serialized(), append([]byte{1}, r1.Payload...)) || f.e1.Endorsed("other", f.peer1.Serialized(), r1.Payload) {
+	sig := r1.Endorsement.Signature
+	flipped := bytes.Clone(sig)
+	flipped[len(flipped)/2] ^= 1
+	if !f.e1.Endorsed(id, f.peer1.Serialized(), r1.Payload, sig) || f.e1.Endorsed(id, f.peer2.Serialized(), r1.Payload, sig) ||
+		f.e1.Endorsed(id, f.peer1.Serialized(), append([]byte{1}, r1.Payload...), sig) || f.e1.Endorsed("other", f.peer1.Serialized(), r1.Payload, sig) {
 		t.Fatal("Endorsed must recognise exactly what this endorser signed")
+	}
+	// The attack of a client that flips a byte of the gateway peer's own
+	// endorsement signature: the shortcut must not apply.
+	if f.e1.Endorsed(id, f.peer1.Serialized(), r1.Payload, flipped) || f.e1.Endorsed(id, f.peer1.Serialized(), r1.Payload, sig[:len(sig)-1]) {
+		t.Fatal("Endorsed accepted signature bytes this endorser did not produce")
 	}
 	var pl foliov1.ProposalResponsePayload
 	_ = proto.Unmarshal(r1.Payload, &pl)

@@ -10,9 +10,13 @@
 //
 // Peers also exchange attestations continuously (Service.Run): each asks
 // the others for their signed state root after its last block and records
-// whether they agree (Service.Checks, metrics, warnings). Compare,
+// whether they agree (Service.Checks, metrics, warnings), and judges its
+// own health from the answers (Service.Health): "diverged" when its root
+// differs from every other peer's, "equivocation" when another peer shows
+// an orderer-signed block other than its own for the same height. Compare,
 // Dissenters and Reported are the pure judgements behind it and behind
-// `folio network status`.
+// `folio network status`; Judge and NextHealth the pure state machine of
+// the health.
 //
 // Call order: New (registers the attest protocol), mount the service's
 // handler, then run Run in a goroutine of its own until shutdown.
@@ -72,6 +76,21 @@ type Options struct {
 	// Registerer takes the exchange's metrics; nil registers none.
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
+	// Health is the peer's health when the service starts (as persisted
+	// by the caller); the zero value is ok. Run only moves it to more
+	// severe states (NextHealth).
+	Health Health
+	// OnHealth, if set, is called from Run's goroutine each time the
+	// peer's health changes, with the new health, before Health reports
+	// it. The caller persists it and acts on it (stops endorsing, stops
+	// committing).
+	OnHealth func(Health)
+	// BlockSigner, if set, says whether a valid identity's block signature
+	// counts (the channel's orderer set in force, as block delivery
+	// judges it); nil counts any identity with the orderer role. Run uses
+	// it to check the block another peer shows for a height where it
+	// attested another block hash than this peer's (an equivocation).
+	BlockSigner func(*identity.Identity) error
 }
 
 // Service serves EvidenceService. Safe for concurrent use.
@@ -96,7 +115,7 @@ func New(o Options) (*Service, error) {
 	if o.CheckIdle <= 0 {
 		o.CheckIdle = 10 * time.Second
 	}
-	x, err := newExchange(o.Registerer)
+	x, err := newExchange(o.Registerer, o.Health)
 	if err != nil {
 		return nil, err
 	}

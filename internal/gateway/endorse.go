@@ -40,9 +40,9 @@ func (g *Gateway) Endorse(ctx context.Context, req *connect.Request[foliov1.Endo
 	if err != nil {
 		return nil, connect.NewError(connect.CodeFailedPrecondition, err)
 	}
-	orgs := req.Msg.GetEndorsingOrgs()
-	if len(orgs) == 0 {
-		orgs = policyOrgs(def.Policy.Principals())
+	orgs, err := endorsingOrgs(req.Msg.GetEndorsingOrgs(), policyOrgs(def.Policy.Principals()), inv.Contract)
+	if err != nil {
+		return nil, connect.NewError(connect.CodeInvalidArgument, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, g.o.EndorseTimeout)
 	defer cancel()
@@ -195,6 +195,40 @@ func (g *Gateway) checkEndorsed(results []endorsed, inv *foliov1.ContractInvocat
 }
 
 // policyOrgs lists the distinct MSP IDs a policy names, in order.
+// endorsingOrgs checks the organisations a client asks to endorse: each
+// must be named by the contract's endorsement policy (an endorsement of
+// another organisation can never count), and each is asked once, so one
+// request fans out to at most one endorser per organisation of the policy.
+// None given means every organisation of the policy.
+func endorsingOrgs(asked, inPolicy []string, contract string) ([]string, error) {
+	if len(asked) == 0 {
+		return inPolicy, nil
+	}
+	allowed := map[string]bool{}
+	for _, o := range inPolicy {
+		allowed[o] = true
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, o := range asked {
+		if !allowed[o] {
+			return nil, fmt.Errorf("endorsing organisation %q is not named by the endorsement policy of %s (%v): its endorsement could not count", truncate(o, 64), contract, inPolicy)
+		}
+		if !seen[o] {
+			seen[o] = true
+			out = append(out, o)
+		}
+	}
+	return out, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
 func policyOrgs(ps []identity.Principal) []string {
 	seen := map[string]bool{}
 	var out []string

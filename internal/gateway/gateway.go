@@ -192,6 +192,8 @@ func endorseCode(err error) connect.Code {
 		return connect.CodePermissionDenied
 	case errors.Is(err, endorse.ErrAlreadyCommitted):
 		return connect.CodeAlreadyExists
+	case errors.Is(err, endorse.ErrUnhealthy):
+		return connect.CodeUnavailable // this peer stopped endorsing; others can
 	case errors.Is(err, endorse.ErrUnavailable):
 		return connect.CodeFailedPrecondition
 	case errors.Is(err, context.DeadlineExceeded):

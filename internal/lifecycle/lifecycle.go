@@ -81,6 +81,9 @@ type Registry struct {
 	peers      []string          // every peer of the channel, in configuration order
 	peerMSP    map[string]string // peer name -> its organisation's MSP ID
 	activation *policy.Policy
+	// genesis holds the contracts the genesis configuration defines: their
+	// definition starts at sequence 1 (Sequence).
+	genesis map[string]bool
 
 	mu struct {
 		sync.RWMutex
@@ -95,7 +98,7 @@ type Registry struct {
 // New builds the registry from the genesis configuration; dir holds this
 // peer's installed packages.
 func New(dir string, cfg *foliov1.ChannelConfig) (*Registry, error) {
-	r := &Registry{dir: dir, peerMSP: map[string]string{}}
+	r := &Registry{dir: dir, peerMSP: map[string]string{}, genesis: map[string]bool{}}
 	mspOf := map[string]string{}
 	for _, o := range cfg.GetOrgs() {
 		mspOf[o.Name] = o.MspId
@@ -121,6 +124,7 @@ func New(dir string, cfg *foliov1.ChannelConfig) (*Registry, error) {
 			return nil, err
 		}
 		r.mu.defs[d.Name] = []*Definition{def}
+		r.genesis[d.Name] = true
 	}
 	return r, nil
 }
@@ -206,11 +210,43 @@ func (r *Registry) Load(st Range) error {
 // Peers lists the channel's peers.
 func (r *Registry) Peers() []string { return append([]string(nil), r.peers...) }
 
-// Activations returns a contract's accepted activations in commit order.
+// Activations returns copies of a contract's accepted activations in
+// commit order, each with the definition sequence it created (recorded
+// from capability level 2 on, else derived as Sequence is).
 func (r *Registry) Activations(name string) []*Activation {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	return append([]*Activation(nil), r.mu.activations[name]...)
+	acts := r.mu.activations[name]
+	out := make([]*Activation, len(acts))
+	base := r.genesisSequence(name)
+	for i, a := range acts {
+		c := *a
+		c.Signers = append([]string(nil), a.Signers...)
+		if c.Sequence == 0 {
+			c.Sequence = base + uint64(i) + 1
+		}
+		out[i] = &c
+	}
+	return out
+}
+
+// Sequence returns the sequence of a contract's definition as committed:
+// 1 for a contract the genesis configuration defines, 0 for any other,
+// plus one for every accepted activation of it (activation records are
+// never removed). An activation must carry Sequence + 1 from capability
+// level 2 on (docs/lifecycle.md). It is derived from what every level
+// records, so a chain that reaches level 2 continues its count.
+func (r *Registry) Sequence(name string) uint64 {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.genesisSequence(name) + uint64(len(r.mu.activations[name]))
+}
+
+func (r *Registry) genesisSequence(name string) uint64 {
+	if r.genesis[name] {
+		return 1
+	}
+	return 0
 }
 
 // Installed returns the install record of a peer for a contract version.

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
+	"github.com/folio-ledger/folio/internal/channel"
 	fcrypto "github.com/folio-ledger/folio/internal/crypto"
 	"github.com/folio-ledger/folio/internal/identity"
 	"github.com/folio-ledger/folio/internal/policy"
@@ -30,6 +31,27 @@ func rejected(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrRejected, fmt.Sprintf(format, args...))
 }
 
+// Rules are the rules a block's lifecycle transactions are checked under:
+// those of the channel validating the block, at that block. The validator
+// builds one value per block and passes the same to CheckTx (for each of
+// the block's lifecycle transactions) and NewBatch.
+type Rules struct {
+	// ChannelID is the channel validating the block.
+	ChannelID string
+	// Block is the number of the block committing the transactions.
+	Block uint64
+	// Capability is the channel's capability level in force at Block
+	// (channel.Level; 0 means 1). From channel.CapabilityV2 on, an
+	// activation's approvals bind the channel, the definition sequence it
+	// creates and an expiry block (Binds); below, those fields are
+	// ignored and everything is checked and recorded exactly as before.
+	Capability uint32
+}
+
+// Binds reports whether activations must carry and satisfy channel_id,
+// sequence and expires_at_block (capability level 2 and later).
+func (r Rules) Binds() bool { return r.Capability >= channel.CapabilityV2 }
+
 // Tx is a lifecycle transaction that passed the checks needing no state.
 type Tx struct {
 	Install  *foliov1.InstallRecord
@@ -37,6 +59,8 @@ type Tx struct {
 	// Signers are the labels (user@Org) of the admins whose approvals of
 	// an activation were counted, sorted.
 	Signers []string
+	// rules it was checked under; Batch.Apply requires the batch's.
+	rules Rules
 }
 
 // Activation is an accepted activation as recorded in state and shown by
@@ -49,6 +73,11 @@ type Activation struct {
 	Block       uint64   `json:"block"`
 	TxID        string   `json:"tx_id"`
 	Signers     []string `json:"signers"`
+	// Sequence is the contract definition's sequence this activation
+	// created. Recorded from capability level 2 on (omitted before, so
+	// level-1 records keep their bytes); Registry.Activations derives it
+	// for older records from their position (docs/lifecycle.md).
+	Sequence uint64 `json:"sequence,omitempty"`
 }
 
 // State keys of the lifecycle namespace.
@@ -64,9 +93,11 @@ func activationKey(contract string, block uint64, tx int) string {
 // the data decodes; an install record is created by the peer it names,
 // which is a peer of the channel; an activation is created by an admin and
 // approved by admins satisfying the channel's activation policy, with
-// valid names, hash and policy. creator was validated by the MSP and its
-// envelope signature checked.
-func (r *Registry) CheckTx(msp *identity.Verifier, creator *identity.Identity, data []byte) (*Tx, error) {
+// valid names, hash and policy, and — when rules.Binds() — it is for
+// rules.ChannelID, carries a sequence, and rules.Block is not after its
+// expires_at_block. creator was validated by the MSP and its envelope
+// signature checked. Errors wrap ErrRejected. Safe for concurrent use.
+func (r *Registry) CheckTx(msp *identity.Verifier, creator *identity.Identity, data []byte, rules Rules) (*Tx, error) {
 	var lt foliov1.LifecycleTx
 	if err := proto.Unmarshal(data, &lt); err != nil {
 		return nil, rejected("lifecycle transaction does not decode: %v", err)
@@ -75,14 +106,21 @@ func (r *Registry) CheckTx(msp *identity.Verifier, creator *identity.Identity, d
 	if err := proto.Unmarshal(lt.Request, &req); err != nil {
 		return nil, rejected("lifecycle request does not decode: %v", err)
 	}
+	var t *Tx
+	var err error
 	switch op := req.Op.(type) {
 	case *foliov1.LifecycleRequest_Install:
-		return r.checkInstall(creator, op.Install)
+		t, err = r.checkInstall(creator, op.Install)
 	case *foliov1.LifecycleRequest_Activate:
-		return r.checkActivation(msp, creator, &lt, op.Activate)
+		t, err = r.checkActivation(msp, creator, &lt, op.Activate, rules)
 	default:
 		return nil, rejected("lifecycle request names no operation")
 	}
+	if err != nil {
+		return nil, err
+	}
+	t.rules = rules
+	return t, nil
 }
 
 func (r *Registry) checkInstall(creator *identity.Identity, in *foliov1.InstallRecord) (*Tx, error) {
@@ -103,7 +141,7 @@ func (r *Registry) checkInstall(creator *identity.Identity, in *foliov1.InstallR
 	return &Tx{Install: in}, nil
 }
 
-func (r *Registry) checkActivation(msp *identity.Verifier, creator *identity.Identity, lt *foliov1.LifecycleTx, a *foliov1.Activation) (*Tx, error) {
+func (r *Registry) checkActivation(msp *identity.Verifier, creator *identity.Identity, lt *foliov1.LifecycleTx, a *foliov1.Activation, rules Rules) (*Tx, error) {
 	if a == nil {
 		return nil, rejected("activation missing")
 	}
@@ -117,6 +155,12 @@ func (r *Registry) checkActivation(msp *identity.Verifier, creator *identity.Ide
 	}
 	if creator.Role != identity.RoleAdmin {
 		return nil, rejected("activation submitted by %s, a %s: only admins may activate contract versions", creator.Label(), creator.Role)
+	}
+	// What the approvals bind, before verifying them.
+	if rules.Binds() {
+		if err := checkBinding(a, rules); err != nil {
+			return nil, err
+		}
 	}
 	if r.activation == nil {
 		return nil, rejected("the channel defines no %q policy: no activation can be approved", ActivationPolicy)
@@ -154,6 +198,32 @@ func (r *Registry) checkActivation(msp *identity.Verifier, creator *identity.Ide
 	return &Tx{Activate: a, Signers: labels}, nil
 }
 
+// checkBinding checks what an activation's approvals bind and needs no
+// state (capability level 2 on): the channel and the expiry. The sequence
+// is checked in block order by Batch.Apply.
+func checkBinding(a *foliov1.Activation, rules Rules) error {
+	if a.ChannelId != rules.ChannelID {
+		if a.ChannelId == "" {
+			return rejected("activation of %s version %s names no channel: from capability level %d on it must carry channel_id %q (this channel)",
+				a.Contract, a.Version, channel.CapabilityV2, rules.ChannelID)
+		}
+		return rejected("activation is for channel %s, this is channel %s", a.ChannelId, rules.ChannelID)
+	}
+	if a.ExpiresAtBlock == 0 {
+		return rejected("activation of %s version %s has no expiry: from capability level %d on it must carry expires_at_block (the last block it may commit in)",
+			a.Contract, a.Version, channel.CapabilityV2)
+	}
+	if rules.Block > a.ExpiresAtBlock {
+		return rejected("activation of %s version %s expired at block %d; block %d commits it: collect new approvals (folio contract activate --expires-after-blocks)",
+			a.Contract, a.Version, a.ExpiresAtBlock, rules.Block)
+	}
+	if a.Sequence == 0 {
+		return rejected("activation of %s version %s carries no sequence: from capability level %d on it must carry the definition's sequence + 1 (folio contract status shows the sequence)",
+			a.Contract, a.Version, channel.CapabilityV2)
+	}
+	return nil
+}
+
 func checkNames(contract, version string, hash []byte) error {
 	if strings.HasPrefix(contract, ReservedPrefix) {
 		return rejected("contract name %q: names starting with %q are reserved for the system", contract, ReservedPrefix)
@@ -174,8 +244,10 @@ func checkNames(contract, version string, hash []byte) error {
 // of the committed registry: a later transaction of the block sees the
 // installs and activations of the earlier ones. Registry.Commit makes it
 // the committed view once the ledger committed the block.
+// A Batch is not safe for concurrent use.
 type Batch struct {
 	r     *Registry
+	rules Rules
 	block uint64
 	// Copies of what the block changed.
 	defs        map[string][]*Definition
@@ -183,9 +255,10 @@ type Batch struct {
 	activations []*Activation
 }
 
-// NewBatch starts applying block number block.
-func (r *Registry) NewBatch(block uint64) *Batch {
-	return &Batch{r: r, block: block, defs: map[string][]*Definition{}, installs: map[string]map[string]*Install{}}
+// NewBatch starts applying block number rules.Block under rules (the
+// value given to CheckTx for the block's transactions).
+func (r *Registry) NewBatch(rules Rules) *Batch {
+	return &Batch{r: r, rules: rules, block: rules.Block, defs: map[string][]*Definition{}, installs: map[string]map[string]*Install{}}
 }
 
 // Empty reports whether the batch changed nothing.
@@ -218,10 +291,26 @@ func (b *Batch) installsOf(contract, version string) map[string]*Install {
 	return out
 }
 
+// sequence returns a contract definition's sequence after the committed
+// activations and those of the batch so far (0: never defined).
+func (b *Batch) sequence(contract string) uint64 {
+	n := b.r.Sequence(contract)
+	for _, a := range b.activations {
+		if a.Contract == contract {
+			n++
+		}
+	}
+	return n
+}
+
 // Apply applies transaction number txNum (ID txID) of the block and returns
 // the state writes that record it, or an error wrapping ErrRejected that
-// says precisely why it changes nothing.
+// says precisely why it changes nothing. t must come from CheckTx under
+// the batch's rules; any other error means the caller broke that.
 func (b *Batch) Apply(txNum int, txID string, t *Tx) ([]*foliov1.KVWrite, error) {
+	if t.rules.Block != b.rules.Block || t.rules.Binds() != b.rules.Binds() || b.rules.Binds() && t.rules.ChannelID != b.rules.ChannelID {
+		return nil, fmt.Errorf("lifecycle: transaction %s was checked under rules %+v, applied under %+v", txID, t.rules, b.rules)
+	}
 	switch {
 	case t.Install != nil:
 		return b.applyInstall(txNum, txID, t.Install)
@@ -256,6 +345,20 @@ func (b *Batch) applyInstall(_ int, txID string, rec *foliov1.InstallRecord) ([]
 
 func (b *Batch) applyActivation(txNum int, txID string, t *Tx) ([]*foliov1.KVWrite, error) {
 	a := t.Activate
+	var seq uint64 // recorded only when the rules bind
+	if b.rules.Binds() {
+		cur := b.sequence(a.Contract)
+		switch {
+		case a.Sequence <= cur:
+			return nil, rejected("activation carries sequence %d, but the definition of %s is at sequence %d (next: %d): it was already applied or is a replay "+
+				"(if another activation committed first, approve a new one with sequence %d)",
+				a.Sequence, a.Contract, cur, cur+1, cur+1)
+		case a.Sequence > cur+1:
+			return nil, rejected("activation carries sequence %d, but the definition of %s is at sequence %d (next: %d): out of sequence; approve a new activation with sequence %d (folio contract status shows the sequence)",
+				a.Sequence, a.Contract, cur, cur+1, cur+1)
+		}
+		seq = a.Sequence
+	}
 	start := a.AtBlock
 	if start == 0 {
 		start = b.block + max(a.AfterBlocks, 1)
@@ -339,7 +442,7 @@ func (b *Batch) applyActivation(txNum int, txID string, t *Tx) ([]*foliov1.KVWri
 	b.defs[a.Contract] = next
 
 	rec := &Activation{Contract: a.Contract, Version: a.Version, PackageHash: a.PackageHash, StartBlock: start,
-		Block: b.block, TxID: txID, Signers: t.Signers}
+		Block: b.block, TxID: txID, Signers: t.Signers, Sequence: seq}
 	b.activations = append(b.activations, rec)
 	defsJSON, err := json.Marshal(next)
 	if err != nil {

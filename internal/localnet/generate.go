@@ -334,7 +334,7 @@ func genesisBlock(dir string, n *Network, spec Spec, signer *identity.SigningIde
 	if signer == nil {
 		return nil, fmt.Errorf("genesis: no ordering organisation admin")
 	}
-	cfg := &foliov1.ChannelConfig{Format: channel.Format, ChannelId: n.Channel,
+	cfg := &foliov1.ChannelConfig{Format: channel.Format, ChannelId: n.Channel, Capability: channel.MaxCapability,
 		Batch:    &foliov1.BatchConfig{MaxTxCount: uint32(spec.BlockMaxTx), MaxBytes: uint32(spec.BlockMaxBytes), TimeoutMs: uint32(spec.BlockTimeout.Milliseconds())},
 		Policies: map[string]string{}}
 	var members, admins []string
@@ -347,7 +347,9 @@ func genesisBlock(dir string, n *Network, spec Spec, signer *identity.SigningIde
 		if o.Kind == "orderer" {
 			kind = foliov1.OrgKind_ORG_KIND_ORDERER
 		} else {
-			members = append(members, "'"+o.MSPID+".member'")
+			// Endorsements come from peers: a client's signature must
+			// never stand for its organisation's endorsement.
+			members = append(members, "'"+o.MSPID+".peer'")
 			admins = append(admins, "'"+o.MSPID+".admin'")
 		}
 		cfg.Orgs = append(cfg.Orgs, &foliov1.OrgConfig{Name: o.Name, MspId: o.MSPID, Kind: kind, RootCerts: [][]byte{root}})
@@ -362,6 +364,7 @@ func genesisBlock(dir string, n *Network, spec Spec, signer *identity.SigningIde
 		}
 	}
 	cfg.Policies["lifecycle/activation"] = fmt.Sprintf("OutOf(%d, %s)", len(admins)/2+1, strings.Join(admins, ", "))
+	cfg.Policies[channel.AdminsPolicy] = fmt.Sprintf("OutOf(%d, %s)", len(admins)/2+1, strings.Join(admins, ", "))
 	if len(spec.ContractWasm) > 0 {
 		sum := sha256.Sum256(spec.ContractWasm)
 		cfg.Contracts = append(cfg.Contracts, &foliov1.ContractDefinition{Name: CopyrightContract, Version: "1",

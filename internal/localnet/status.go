@@ -66,6 +66,15 @@ type NodeStatus struct {
 	// AttestationChecks are the peer's own latest checks of the other
 	// peers' attestations (docs/evidence.md).
 	AttestationChecks []AttestationCheck `json:"attestation_checks,omitempty"`
+	// Health is a running peer's own judgement of itself from the
+	// attestations (docs/evidence.md): "ok", "diverged" (its state root
+	// differs from every other peer's; it stopped endorsing and needs
+	// `folio peer rebuild`) or "equivocation" (it saw two orderer-signed
+	// blocks for one height and stopped committing). Empty for other
+	// nodes and for peers that did not answer. HealthDetail says what it
+	// found.
+	Health       string `json:"health"`
+	HealthDetail string `json:"health_detail"`
 }
 
 // AttestationStatus is a peer's signed state root after one block, as
@@ -239,10 +248,13 @@ func networkMSP(dir string, n *Network) (*identity.Verifier, error) {
 	return identity.NewVerifier(orgs, nil)
 }
 
-// Note is the NOTE column of a node's status line: why it is not up, or
-// why its state root is suspect.
+// Note is the NOTE column of a node's status line: why it is not up, why
+// it judged itself unhealthy, or why its state root is suspect.
 func (s *NodeStatus) Note() string {
 	var parts []string
+	if s.Health != "" && s.Health != evidence.HealthOK {
+		parts = append(parts, strings.ToUpper(s.Health)+": "+s.HealthDetail)
+	}
 	if s.StateRootDisagrees {
 		parts = append(parts, "STATE ROOT DISAGREES: "+s.Disagreement)
 	}
@@ -274,6 +286,7 @@ func probe(ctx context.Context, hc *http.Client, s *NodeStatus) {
 			CheckedAt: time.Unix(0, c.CheckedAtUnixNano).UTC(), Disagreements: c.Disagreements})
 	}
 	sort.Slice(s.AttestationChecks, func(i, j int) bool { return s.AttestationChecks[i].Peer < s.AttestationChecks[j].Peer })
+	s.Health, s.HealthDetail = info.Health, info.HealthDetail
 	for _, ss := range info.Sessions {
 		s.Sessions = append(s.Sessions, SessionStatus{Peer: ss.Peer, Name: ss.Name, DialedBy: ss.DialedBy,
 			Since: time.Unix(0, ss.SinceUnixNano).UTC(), State: ss.State})

@@ -75,6 +75,14 @@ type env struct {
 	// attestations reports the peer's latest checks of the other peers'
 	// state-root attestations for NodeInfo; nil on orderers.
 	attestations func() []*foliov1.AttestationCheck
+	// chain serves ChainService; the peer adds its channel configuration.
+	chain *deliver.ChainService
+	// config is the peer's channel configuration in force, as the chain
+	// defines it (nil on orderers).
+	config *channel.Tracker
+	// peerHealth is the peer's divergence and equivocation state (nil on
+	// orderers; set before the node serves).
+	peerHealth *peerHealth
 	// background work the role starts; Run waits for it at shutdown.
 	wg sync.WaitGroup
 }
@@ -186,6 +194,7 @@ func Run(ctx context.Context, opts Options) error {
 		opts.OperationsOpen(ops.ln.Addr().String())
 	}
 	chain := &deliver.ChainService{Blocks: bs}
+	e.chain = chain
 	if led != nil {
 		chain.StateRoot = func() []byte {
 			root, _ := led.StateRoot(led.Height() - 1)
@@ -324,6 +333,11 @@ func (e *env) info(started time.Time, v version.Info) *foliov1.NodeInfo {
 	}
 	if e.attestations != nil {
 		info.AttestationChecks = e.attestations()
+	}
+	info.Health, info.HealthDetail = e.health() // peers: health.go
+	if e.config != nil {
+		c := e.config.Current()
+		info.Capability, info.ConfigSequence = c.Level(), c.Sequence()
 	}
 	for _, s := range e.host.Sessions() {
 		info.Sessions = append(info.Sessions, &foliov1.Session{Peer: s.PeerID, Name: s.Name, Org: s.Org, DialedBy: s.DialedBy,

@@ -34,11 +34,15 @@ func startOrderer(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	genesisCfg, err := channel.NewConfig(ch, 1)
+	if err != nil {
+		return fieldErr(e.file, "genesis", err, "")
+	}
 	b := ch.Batch
 	n, err := order.New(order.Options{
 		ID: id, Voters: channel.Voters(ch), Self: e.self, DB: e.db, Blocks: e.blocks, Genesis: e.genesis,
 		Batch:     order.BatchConfig{MaxTxCount: int(b.MaxTxCount), MaxBytes: int(b.MaxBytes), Timeout: time.Duration(b.TimeoutMs) * time.Millisecond},
-		Transport: transport, Fetcher: &fetcher{e: e, names: names, self: id},
+		Transport: transport, Fetcher: &fetcher{e: e, cfg: genesisCfg, names: names, self: id},
 		Logger: e.log.With("component", "order"),
 	})
 	if err != nil {
@@ -97,7 +101,11 @@ func watchLeader(ctx context.Context, n *order.Node, e *env) {
 // fetcher gets blocks an orderer lacks after a snapshot from the other
 // orderers, over the deliver protocol, verifying each one.
 type fetcher struct {
-	e     *env
+	e *env
+	// cfg verifies blocks fetched from other orderers. Orderers do not
+	// follow config updates (peers do): they count the orderers of the
+	// genesis configuration, who are the Raft cluster.
+	cfg   *channel.Config
 	names map[uint64]string
 	self  uint64
 }
@@ -127,16 +135,23 @@ func (f *fetcher) fetchFrom(ctx context.Context, name, nodeID string, from, to u
 	}
 	defer st.Close()
 	prev := f.e.blocks.LastHash()
+	var prevTime int64
+	if from > 0 {
+		if last, err := f.e.blocks.Block(from - 1); err == nil {
+			prevTime = last.Header.TimestampUnixNano
+		}
+	}
 	var out []*foliov1.Block
 	for n := from; n < to; n++ {
 		b, err := st.Recv()
 		if err != nil {
 			return nil, err
 		}
-		if err := deliver.VerifyBlock(f.e.verifier, b, n, prev); err != nil {
+		if err := deliver.VerifyBlock(f.cfg, b, n, prev, prevTime); err != nil {
 			return nil, err
 		}
 		prev, _ = types.HeaderHash(b.Header)
+		prevTime = b.Header.TimestampUnixNano
 		out = append(out, b)
 	}
 	return out, nil

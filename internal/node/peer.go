@@ -11,6 +11,7 @@ import (
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
 	"github.com/folio-ledger/folio/api/folio/v1/foliov1connect"
+	"github.com/folio-ledger/folio/internal/channel"
 	"github.com/folio-ledger/folio/internal/commit"
 	"github.com/folio-ledger/folio/internal/config"
 	"github.com/folio-ledger/folio/internal/deliver"
@@ -38,6 +39,16 @@ func startPeer(ctx context.Context, e *env) error {
 	if err := loadLifecycle(contracts, e.ledger); err != nil {
 		return fmt.Errorf("%s: contract lifecycle records: %w", e.cfg.Name, err)
 	}
+	chcfg, err := loadChannelConfig(ch, e.ledger)
+	if err != nil {
+		return fmt.Errorf("%s: channel configuration: %w", e.cfg.Name, err)
+	}
+	e.config = channel.NewTracker(chcfg)
+	admitRevocations(e, chcfg)
+	e.chain.ChannelConfig = func() (*foliov1.ChannelConfig, uint64) {
+		c := e.config.Current()
+		return c.Proto(), c.FromBlock()
+	}
 	enc, err := enclave.New(ctx, enclave.Options{
 		State:              enclave.LedgerSource(e.ledger),
 		StateKeyFile:       e.cfg.Enclave.StateKey,
@@ -57,8 +68,13 @@ func startPeer(ctx context.Context, e *env) error {
 			enc.Close()
 		}
 	}()
+	health, err := newPeerHealth(ctx, e) // divergence and equivocation: health.go
+	if err != nil {
+		return err
+	}
 	end, err := endorse.New(endorse.Options{ChannelID: ch.ChannelId, Self: e.self, MSP: e.verifier, Contracts: contracts, Exec: enc,
-		Committed: e.blocks, Height: e.ledger.Height, Logger: e.log.With("component", "endorser")})
+		Committed: e.blocks, Height: e.ledger.Height, Logger: e.log.With("component", "endorser"),
+		Healthy: health.healthy})
 	if err != nil {
 		return err
 	}
@@ -73,8 +89,9 @@ func startPeer(ctx context.Context, e *env) error {
 		inst.CheckHalted(c.Block.Header.Number + 1)
 		return nil
 	}
-	com, err := commit.New(commit.Options{ChannelID: ch.ChannelId, Ledger: e.ledger, MSP: e.verifier, Contracts: contracts,
-		OwnEndorsement: end.Endorsed, OnCommit: afterCommit, Logger: e.log.With("component", "committer")})
+	com, err := commit.New(commit.Options{ChannelID: ch.ChannelId, Ledger: e.ledger, Config: e.config, Contracts: contracts,
+		OwnEndorsement: end.Endorsed, OnCommit: afterCommit, OnConfig: func(c *channel.Config) { admitRevocations(e, c) },
+		Logger: e.log.With("component", "committer")})
 	if err != nil {
 		return err
 	}
@@ -118,7 +135,8 @@ func startPeer(ctx context.Context, e *env) error {
 		}
 	}
 	ev, err := evidence.New(evidence.Options{ChannelID: ch.ChannelId, Ledger: e.ledger, Self: e.self, Host: e.host, Peers: others,
-		MSP: e.verifier, Registerer: e.metrics.registry, Logger: e.log.With("component", "evidence")})
+		MSP: e.verifier, Registerer: e.metrics.registry, Logger: e.log.With("component", "evidence"),
+		Health: health.initial(), OnHealth: health.set, BlockSigner: blockSigner(e)})
 	if err != nil {
 		return err
 	}
@@ -144,7 +162,7 @@ func startPeer(ctx context.Context, e *env) error {
 			fallback = append(fallback, &deliver.SessionSource{Host: e.host, NodeID: p.NodeId, NodeName: p.Name, ChannelID: ch.ChannelId})
 		}
 	}
-	client := &deliver.Client{Sources: sources, Fallback: fallback, MSP: e.verifier, Sink: com, Logger: e.log.With("component", "deliver")}
+	client := &deliver.Client{Sources: sources, Fallback: fallback, Config: e.config.Current, Sink: health.gate(ctx, com), Logger: e.log.With("component", "deliver")}
 	e.ready.set("delivery", errors.New("no session to an orderer yet"))
 	e.ready.set("contracts", errors.New("loading the contracts in force into the enclave"))
 	e.wg.Add(4)
@@ -211,6 +229,40 @@ func loadLifecycle(r *lifecycle.Registry, l *ledger.Ledger) error {
 	}
 	defer rd.Close()
 	return r.Load(rd)
+}
+
+// loadChannelConfig returns the channel configuration in force after the
+// blocks committed so far: the genesis one, or the last config update
+// recorded in state.
+func loadChannelConfig(genesis *foliov1.ChannelConfig, l *ledger.Ledger) (*channel.Config, error) {
+	rd, err := l.NewReader()
+	if err != nil {
+		return nil, err
+	}
+	defer rd.Close()
+	update, ver, err := rd.Get(channel.Namespace, channel.UpdateKey)
+	if err != nil {
+		return nil, err
+	}
+	if update == nil {
+		return channel.Restore(genesis, nil, 0)
+	}
+	return channel.Restore(genesis, update, ver.GetBlockNum())
+}
+
+// admitRevocations gives the node's admission verifier the revocation
+// lists of a configuration committed on chain, so the endorser and gateway
+// refuse a revoked identity from the moment its revocation is committed,
+// not only once the CA is polled again (an older list is ignored).
+func admitRevocations(e *env, c *channel.Config) {
+	for _, o := range c.Proto().GetOrgs() {
+		if len(o.Crl) == 0 {
+			continue
+		}
+		if err := e.verifier.UpdateCRL(o.MspId, o.Crl); err != nil {
+			e.log.Warn("on-chain revocation list not installed for admission", "org", o.MspId, "err", err)
+		}
+	}
 }
 
 // compileCache is where the enclave keeps compiled contracts.

@@ -26,6 +26,7 @@ const (
 	DomainAttestation  fcrypto.Domain = "folio/state-attestation/v1" // (block number, state root) attestation
 	DomainPackage      fcrypto.Domain = "folio/contract-package/v1"  // SignedContractPackage.package
 	DomainActivation   fcrypto.Domain = "folio/activation/v1"        // LifecycleTx.request, signed by approving admins
+	DomainConfig       fcrypto.Domain = "folio/config/v1"            // ConfigUpdateTx.update, signed by approving admins
 )
 
 // HashSize is the size of every Folio hash (SHA-256).

@@ -3,6 +3,7 @@ package validate
 import (
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -10,6 +11,7 @@ import (
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
 	"github.com/folio-ledger/folio/client"
+	"github.com/folio-ledger/folio/internal/channel"
 	"github.com/folio-ledger/folio/internal/identity"
 	"github.com/folio-ledger/folio/internal/ledger/state"
 	"github.com/folio-ledger/folio/internal/lifecycle"
@@ -23,14 +25,31 @@ type lifecycleFixture struct {
 	reg                   *lifecycle.Registry
 	cfg                   *foliov1.ChannelConfig
 	v1, v2, v3            []byte // package hashes
+	// config is the channel configuration blocks are validated under
+	// (default: the fixture's, at capability level 2).
+	config *channel.Config
+}
+
+// atLevel makes the fixture validate under capability level (1 or 2).
+func (f *lifecycleFixture) atLevel(level uint32) *lifecycleFixture {
+	f.config = f.fixture.cfg
+	if level < channel.CapabilityV2 {
+		f.config = f.fixture.cfgV1
+	}
+	return f
+}
+
+// bothLevels runs a test of behaviour that capability level 2 keeps (an
+// activation bound as the CLI binds it) at levels 1 and 2.
+func bothLevels(t *testing.T, test func(t *testing.T, level uint32)) {
+	for _, level := range []uint32{channel.CapabilityV1, channel.CapabilityV2} {
+		t.Run(fmt.Sprintf("level %d", level), func(t *testing.T) { test(t, level) })
+	}
 }
 
 func newLifecycleFixture(t *testing.T) *lifecycleFixture {
-	o1, o2 := newOrg(t, "Org1"), newOrg(t, "Org2")
-	msp, _ := identity.NewVerifier([]identity.Org{o1.mspOrg(), o2.mspOrg()}, nil)
-	f := &lifecycleFixture{fixture: &fixture{user: o1.member(t, "user1", identity.RoleClient), peer1: o1.member(t, "peer0.org1", identity.RolePeer),
-		peer2: o2.member(t, "peer0.org2", identity.RolePeer), msp: msp},
-		admin1: o1.member(t, "admin", identity.RoleAdmin), admin2: o2.member(t, "admin", identity.RoleAdmin), user2: o2.member(t, "user1", identity.RoleClient)}
+	base := newFixture(t)
+	f := &lifecycleFixture{fixture: base, admin1: base.admin1, admin2: base.admin2, user2: base.o2.member(t, "user1", identity.RoleClient)}
 	for i, h := range []*[]byte{&f.v1, &f.v2, &f.v3} {
 		sum := sha256.Sum256([]byte{byte(i)})
 		*h = sum[:]
@@ -46,6 +65,7 @@ func newLifecycleFixture(t *testing.T) *lifecycleFixture {
 		t.Fatal(err)
 	}
 	f.reg = reg
+	f.config = base.cfg
 	return f
 }
 
@@ -64,9 +84,23 @@ func (f *lifecycleFixture) install(t *testing.T, by *identity.SigningIdentity, p
 		Contract: "copyright", Version: version, PackageHash: hash, Peer: peer}}})
 }
 
+// activate builds an activation transaction. At capability level 2 it
+// binds what the CLI binds, unless a sets it: this channel, the committed
+// definition sequence + 1, and an expiry at block 1000.
 func (f *lifecycleFixture) activate(t *testing.T, a *foliov1.Activation, creator *identity.SigningIdentity, approvers ...*identity.SigningIdentity) []byte {
 	if a.Contract == "" {
 		a.Contract = "copyright"
+	}
+	if f.config.Level() >= channel.CapabilityV2 {
+		if a.ChannelId == "" {
+			a.ChannelId = "folio"
+		}
+		if a.Sequence == 0 {
+			a.Sequence = f.reg.Sequence(a.Contract) + 1
+		}
+		if a.ExpiresAtBlock == 0 {
+			a.ExpiresAtBlock = 1000
+		}
 	}
 	return f.lifecycleTx(t, creator, &foliov1.LifecycleRequest{Op: &foliov1.LifecycleRequest_Activate{Activate: a}}, approvers...)
 }
@@ -97,6 +131,7 @@ func (m memState) Range(ns, start, end string, limit int) ([]state.KV, bool, err
 func (f *lifecycleFixture) commit(t *testing.T, st memState, num uint64, envs ...[]byte) *Result {
 	t.Helper()
 	o := f.opts(fakeState{}, fakeIndex{})
+	o.Config = f.config
 	o.Lifecycle = f.reg
 	res, err := Block(context.Background(), block(num, envs...), o)
 	if err != nil {
@@ -129,7 +164,11 @@ func wantCodes(t *testing.T, res *Result, want ...foliov1.ValidationCode) {
 }
 
 func TestLifecycleInstallsThenActivationInOneBlock(t *testing.T) {
-	f := newLifecycleFixture(t)
+	bothLevels(t, testInstallsThenActivationInOneBlock)
+}
+
+func testInstallsThenActivationInOneBlock(t *testing.T, level uint32) {
+	f := newLifecycleFixture(t).atLevel(level)
 	st := memState{}
 	res := f.commit(t, st, 3,
 		f.install(t, f.peer1, "peer0.org1", "2", f.v2),
@@ -183,8 +222,10 @@ func TestLifecycleInstallsThenActivationInOneBlock(t *testing.T) {
 	}
 }
 
-func TestLifecycleLastActivationWins(t *testing.T) {
-	f := newLifecycleFixture(t)
+func TestLifecycleLastActivationWins(t *testing.T) { bothLevels(t, testLastActivationWins) }
+
+func testLastActivationWins(t *testing.T, level uint32) {
+	f := newLifecycleFixture(t).atLevel(level)
 	st := memState{}
 	wantCodes(t, f.commit(t, st, 2,
 		f.install(t, f.peer1, "peer0.org1", "2", f.v2), f.install(t, f.peer2, "peer0.org2", "2", f.v2),
@@ -194,7 +235,8 @@ func TestLifecycleLastActivationWins(t *testing.T) {
 	// Two activations in one block: the second replaces the first.
 	wantCodes(t, f.commit(t, st, 3,
 		f.activate(t, &foliov1.Activation{Version: "2", PackageHash: f.v2, AtBlock: 10}, f.admin1, f.admin2),
-		f.activate(t, &foliov1.Activation{Version: "3", PackageHash: f.v3, AtBlock: 8}, f.admin2, f.admin1)),
+		// At level 2 the second carries the sequence after the first's.
+		f.activate(t, &foliov1.Activation{Version: "3", PackageHash: f.v3, AtBlock: 8, Sequence: 3}, f.admin2, f.admin1)),
 		foliov1.ValidationCode_VALID, foliov1.ValidationCode_VALID)
 	for block, want := range map[uint64]string{7: "1", 8: "3", 12: "3"} {
 		if d, _ := f.reg.Effective("copyright", block); d.Version != want {
@@ -215,8 +257,10 @@ func TestLifecycleLastActivationWins(t *testing.T) {
 	}
 }
 
-func TestLifecycleRejections(t *testing.T) {
-	f := newLifecycleFixture(t)
+func TestLifecycleRejections(t *testing.T) { bothLevels(t, testRejections) }
+
+func testRejections(t *testing.T, level uint32) {
+	f := newLifecycleFixture(t).atLevel(level)
 	st := memState{}
 	wantCodes(t, f.commit(t, st, 2, f.install(t, f.peer1, "peer0.org1", "2", f.v2)), foliov1.ValidationCode_VALID)
 	other := sha256.Sum256([]byte("another module"))
@@ -283,4 +327,123 @@ func TestLifecycleWithoutRegistryIsUnknown(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantCodes(t, res, foliov1.ValidationCode_UNKNOWN_TX_TYPE)
+}
+
+// rewrap puts the data of a lifecycle transaction (request and approvals)
+// into a new envelope of creator's: a new transaction ID, the same
+// approvals.
+func rewrap(t *testing.T, raw []byte, creator *identity.SigningIdentity) []byte {
+	t.Helper()
+	var env foliov1.Envelope
+	var p foliov1.Payload
+	if err := proto.Unmarshal(raw, &env); err != nil {
+		t.Fatal(err)
+	}
+	if err := proto.Unmarshal(env.Payload, &p); err != nil {
+		t.Fatal(err)
+	}
+	h, err := client.NewHeader(creator, "folio", foliov1.TxType_TX_TYPE_LIFECYCLE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := client.SignEnvelope(creator, &foliov1.Payload{Header: h, Data: p.Data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := proto.Marshal(again)
+	return out
+}
+
+func wantRejected(t *testing.T, res *Result, i int, says ...string) {
+	t.Helper()
+	got := res.Txs[i]
+	if got.Code != foliov1.ValidationCode_LIFECYCLE_REJECTED {
+		t.Fatalf("tx %d: %v (%s), want LIFECYCLE_REJECTED", i, got.Code, got.Reason)
+	}
+	for _, s := range says {
+		if !strings.Contains(got.Reason, s) {
+			t.Fatalf("tx %d: reason %q does not say %q", i, got.Reason, s)
+		}
+	}
+}
+
+// A single admin re-submits the request and approvals of an activation
+// that committed in a transaction of its own. Level 2 refuses it by its
+// sequence; level 1, as chains written then did, accepts it.
+func TestLifecycleReplayedActivation(t *testing.T) {
+	bothLevels(t, func(t *testing.T, level uint32) {
+		f := newLifecycleFixture(t).atLevel(level)
+		st := memState{}
+		wantCodes(t, f.commit(t, st, 2,
+			f.install(t, f.peer1, "peer0.org1", "1", f.v1), f.install(t, f.peer2, "peer0.org2", "1", f.v1),
+			f.install(t, f.peer1, "peer0.org1", "2", f.v2), f.install(t, f.peer2, "peer0.org2", "2", f.v2)),
+			foliov1.ValidationCode_VALID, foliov1.ValidationCode_VALID, foliov1.ValidationCode_VALID, foliov1.ValidationCode_VALID)
+		// As the CLI does, the creator approves too, so the data alone
+		// satisfies the policy.
+		up := f.activate(t, &foliov1.Activation{Version: "2", PackageHash: f.v2}, f.admin1, f.admin1, f.admin2)
+		wantCodes(t, f.commit(t, st, 3, up), foliov1.ValidationCode_VALID)
+		wantCodes(t, f.commit(t, st, 4, f.activate(t, &foliov1.Activation{Version: "1", PackageHash: f.v1}, f.admin1, f.admin2)), foliov1.ValidationCode_VALID)
+
+		res := f.commit(t, st, 6, rewrap(t, up, f.admin2))
+		if level >= channel.CapabilityV2 {
+			wantRejected(t, res, 0, "activation carries sequence 2, but the definition of copyright is at sequence 3 (next: 4)", "already applied or is a replay")
+			if d, _ := f.reg.Effective("copyright", 10); d.Version != "1" || len(f.reg.Activations("copyright")) != 2 {
+				t.Fatalf("the replay switched to %s", d.Version)
+			}
+			return
+		}
+		wantCodes(t, res, foliov1.ValidationCode_VALID)
+		if d, _ := f.reg.Effective("copyright", 10); d.Version != "2" {
+			t.Fatalf("level 1 replay: version %s", d.Version)
+		}
+	})
+}
+
+// The capability level comes from the configuration the block is
+// validated under: the same bound activations are refused at level 2
+// when copied from another channel, expired or out of sequence, and
+// accepted at level 1, which ignores the binding.
+func TestLifecycleBindingFollowsTheLevel(t *testing.T) {
+	bothLevels(t, func(t *testing.T, level uint32) {
+		f := newLifecycleFixture(t).atLevel(level)
+		st := memState{}
+		wantCodes(t, f.commit(t, st, 2, f.install(t, f.peer1, "peer0.org1", "2", f.v2), f.install(t, f.peer2, "peer0.org2", "2", f.v2)),
+			foliov1.ValidationCode_VALID, foliov1.ValidationCode_VALID)
+		bound := func(channelID string, seq, exp uint64) *foliov1.Activation {
+			return &foliov1.Activation{Version: "2", PackageHash: f.v2, ChannelId: channelID, Sequence: seq, ExpiresAtBlock: exp}
+		}
+		cases := []struct {
+			name string
+			a    *foliov1.Activation
+			says string
+		}{
+			{"copied from another channel", bound("other", 2, 50), "activation is for channel other, this is channel folio"},
+			{"expired", bound("folio", 2, 4), "expired at block 4; block 5 commits it"},
+			{"out of sequence", bound("folio", 3, 50), "activation carries sequence 3, but the definition of copyright is at sequence 1 (next: 2)"},
+		}
+		for _, c := range cases {
+			res := f.commit(t, st, 5, f.activate(t, c.a, f.admin1, f.admin2))
+			if level >= channel.CapabilityV2 {
+				wantRejected(t, res, 0, c.says)
+				continue
+			}
+			if res.Txs[0].Code != foliov1.ValidationCode_VALID {
+				t.Fatalf("%s at level 1: %v %s", c.name, res.Txs[0].Code, res.Txs[0].Reason)
+			}
+		}
+		if level < channel.CapabilityV2 {
+			// The record is written as before levels: no sequence.
+			for k, v := range st {
+				if strings.Contains(string(v), "sequence") {
+					t.Fatalf("level-1 record %s holds a sequence: %s", k, v)
+				}
+			}
+			return
+		}
+		res := f.commit(t, st, 5, f.activate(t, bound("folio", 2, 5), f.admin1, f.admin2))
+		wantCodes(t, res, foliov1.ValidationCode_VALID)
+		if acts := f.reg.Activations("copyright"); len(acts) != 1 || acts[0].Sequence != 2 || f.reg.Sequence("copyright") != 2 {
+			t.Fatalf("activations %+v, sequence %d", acts, f.reg.Sequence("copyright"))
+		}
+	})
 }

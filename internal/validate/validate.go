@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
+	"github.com/folio-ledger/folio/internal/channel"
 	fcrypto "github.com/folio-ledger/folio/internal/crypto"
 	"github.com/folio-ledger/folio/internal/identity"
 	"github.com/folio-ledger/folio/internal/lifecycle"
@@ -47,23 +48,28 @@ type TxIndex interface {
 	HasTx(txID string) (bool, error)
 }
 
-// Options give the validator its view of the channel.
+// Options give the validator its view of the channel. Every input is a
+// function of the chain up to the block (DESIGN 6): the configuration in
+// force (organisations, on-chain revocations, nodes, capability level), the
+// contract definitions and the committed state. No clock is read.
 type Options struct {
 	ChannelID string
-	MSP       *identity.Verifier
+	// Config is the channel configuration in force for the block.
+	Config    *channel.Config
 	Contracts Contracts
 	State     State
 	Committed TxIndex
 	// Workers checks signatures in parallel. Default GOMAXPROCS.
 	Workers int
-	// Verified, if set, reports transactions whose signatures this peer
-	// already verified (as endorser or gateway) for exactly these payload
-	// bytes; their signature checks are skipped. Must be exact: it is keyed
-	// by tx ID and the SHA-256 of the envelope.
-	Verified func(txID string, envelopeHash [32]byte) bool
-	// OwnEndorsement, if set, reports endorsements this peer produced itself
-	// over exactly these payload bytes; their signatures are not checked again.
-	OwnEndorsement func(txID string, endorser, payload []byte) bool
+	// OwnEndorsement, if set, reports endorsements this peer produced
+	// itself: for txID, as endorser, over exactly payload, with exactly
+	// signature. Such a signature is not verified again; that is the same
+	// check on the same bytes, because this peer's key produced exactly
+	// these signature bytes over exactly this message (EndorsementMessage
+	// of payload and endorser), so verifying them could only succeed. A
+	// single differing byte of signature, payload or endorser makes it
+	// false and the signature is verified as any other.
+	OwnEndorsement func(txID string, endorser, payload, signature []byte) bool
 	// Lifecycle checks and applies lifecycle transactions (install records,
 	// activations). Without it they are UNKNOWN_TX_TYPE.
 	Lifecycle *lifecycle.Registry
@@ -84,6 +90,8 @@ type Tx struct {
 	Action     *foliov1.ContractAction
 	// Lifecycle is a lifecycle transaction that passed its stateless checks.
 	Lifecycle *lifecycle.Tx
+	// configData is a config update's ConfigUpdateTx, applied in block order.
+	configData []byte
 }
 
 // Result is a validated block.
@@ -93,6 +101,9 @@ type Result struct {
 	// lifecycle.Registry.Commit once the block is committed (nil without
 	// Options.Lifecycle).
 	Lifecycle *lifecycle.Batch
+	// Config is the configuration the block's last valid config update
+	// puts in force from the next block (nil: unchanged).
+	Config *channel.Config
 }
 
 // Codes returns one validation code byte per transaction, for block metadata.
@@ -141,7 +152,7 @@ func Block(ctx context.Context, b *foliov1.Block, o Options) (*Result, error) {
 	seen := map[string]bool{}
 	pending := newOverlay()
 	if o.Lifecycle != nil {
-		res.Lifecycle = o.Lifecycle.NewBatch(b.Header.Number)
+		res.Lifecycle = o.Lifecycle.NewBatch(lifecycleRules(b.Header.Number, o))
 	}
 	for i := range res.Txs {
 		t := &res.Txs[i]
@@ -159,6 +170,27 @@ func Block(ctx context.Context, b *foliov1.Block, o Options) (*Result, error) {
 		}
 		if dup {
 			t.fail(foliov1.ValidationCode_DUPLICATE_TXID, "transaction %s is already committed", t.TxID)
+			continue
+		}
+		if t.configData != nil {
+			cur := o.Config
+			if res.Config != nil {
+				cur = res.Config
+			}
+			next, err := cur.Apply(t.Creator, t.configData, b.Header.Number)
+			var unsupported *channel.UnsupportedCapabilityError
+			if errors.As(err, &unsupported) {
+				return nil, fmt.Errorf("validate block %d: %w", b.Header.Number, err)
+			}
+			if err != nil {
+				t.fail(foliov1.ValidationCode_INVALID_CONFIG_TRANSACTION, "%v", err)
+				continue
+			}
+			res.Config = next
+			t.Action = &foliov1.ContractAction{Contract: &foliov1.ContractRef{Name: channel.Namespace},
+				Rwset: &foliov1.ReadWriteSet{NsRwsets: []*foliov1.NsReadWriteSet{{Namespace: channel.Namespace,
+					Writes: []*foliov1.KVWrite{{Key: channel.UpdateKey, Value: next.Update()}}}}}}
+			pending.add(t.Action.Rwset, &foliov1.Version{BlockNum: b.Header.Number, TxNum: uint64(i)})
 			continue
 		}
 		if t.Lifecycle != nil {
@@ -219,27 +251,27 @@ func checkTx(i int, raw []byte, block uint64, o Options) (t Tx) {
 			return t
 		}
 	case foliov1.TxType_TX_TYPE_CONFIG:
-		t.fail(foliov1.ValidationCode_INVALID_CONFIG_TRANSACTION, "channel configuration updates are not supported after genesis")
-		return t
 	default:
 		t.fail(foliov1.ValidationCode_UNKNOWN_TX_TYPE, "transaction type %v", h.Type)
 		return t
 	}
-	creator, err := o.MSP.ValidateSerialized(h.Creator)
+	msp := o.Config.MSP()
+	creator, err := msp.ValidateSerialized(h.Creator)
 	if err != nil {
 		t.fail(foliov1.ValidationCode_BAD_CREATOR_IDENTITY, "creator: %v", err)
 		return t
 	}
 	t.Creator = creator
-	skipSigs := o.Verified != nil && o.Verified(h.TxId, sha256Sum(raw))
-	if !skipSigs {
-		if err := fcrypto.Verify(creator.Cert.PublicKey, types.DomainEnvelope, env.Payload, env.Signature); err != nil {
-			t.fail(foliov1.ValidationCode_BAD_CREATOR_SIGNATURE, "creator %s: %v", creator.Label(), err)
-			return t
-		}
+	if err := fcrypto.Verify(creator.Cert.PublicKey, types.DomainEnvelope, env.Payload, env.Signature); err != nil {
+		t.fail(foliov1.ValidationCode_BAD_CREATOR_SIGNATURE, "creator %s: %v", creator.Label(), err)
+		return t
+	}
+	if h.Type == foliov1.TxType_TX_TYPE_CONFIG {
+		t.configData = p.Data
+		return t
 	}
 	if h.Type == foliov1.TxType_TX_TYPE_LIFECYCLE {
-		lt, err := o.Lifecycle.CheckTx(o.MSP, creator, p.Data)
+		lt, err := o.Lifecycle.CheckTx(msp, creator, p.Data, lifecycleRules(block, o))
 		if err != nil {
 			t.fail(foliov1.ValidationCode_LIFECYCLE_REJECTED, "%v", err)
 			return t
@@ -270,13 +302,17 @@ func checkTx(i int, raw []byte, block uint64, o Options) (t Tx) {
 	var endorsers []*identity.Identity
 	var bad []string
 	for _, e := range et.Tx.Endorsements {
-		id, err := o.MSP.ValidateSerialized(e.Endorser)
+		id, err := msp.ValidateSerialized(e.Endorser)
 		if err != nil {
 			bad = append(bad, err.Error())
 			continue
 		}
-		own := o.OwnEndorsement != nil && o.OwnEndorsement(h.TxId, e.Endorser, et.Tx.ResponsePayload)
-		if !skipSigs && !own {
+		if err := o.Config.CheckEndorser(id); err != nil {
+			bad = append(bad, err.Error())
+			continue
+		}
+		own := o.OwnEndorsement != nil && o.OwnEndorsement(h.TxId, e.Endorser, et.Tx.ResponsePayload, e.Signature)
+		if !own {
 			if err := fcrypto.Verify(id.Cert.PublicKey, types.DomainEndorsement, types.EndorsementMessage(et.Tx.ResponsePayload, e.Endorser), e.Signature); err != nil {
 				bad = append(bad, fmt.Sprintf("%s: %v", id.Label(), err))
 				continue
@@ -297,6 +333,11 @@ func checkTx(i int, raw []byte, block uint64, o Options) (t Tx) {
 		return t
 	}
 	return t
+}
+
+// lifecycleRules are the lifecycle rules in force at block.
+func lifecycleRules(block uint64, o Options) lifecycle.Rules {
+	return lifecycle.Rules{ChannelID: o.ChannelID, Block: block, Capability: o.Config.Level()}
 }
 
 // envelopeCode classifies an envelope that types.ParseEnvelope refused.

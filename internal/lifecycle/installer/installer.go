@@ -306,15 +306,24 @@ func (in *Installer) Installed(ctx context.Context, _ *connect.Request[foliov1.I
 
 // Status reports a contract's versions as this peer's committed chain has
 // them: the version in force for the next block, a pending switch, install
-// records per peer, peers halted for it, and the activation history.
+// records per peer, peers halted for it, the activation history and the
+// definition's sequence (the next activation carries sequence + 1). A
+// contract whose first activation is still pending has no effective
+// version yet; one never activated is not found.
 func (in *Installer) Status(ctx context.Context, req *connect.Request[foliov1.ContractStatusRequest]) (*connect.Response[foliov1.ContractStatus], error) {
 	name := req.Msg.GetName()
 	height := in.o.Committer.Height()
+	// The sequence is read after the height, so it is never older than
+	// the height it is reported with.
+	seq := in.o.Contracts.Sequence(name)
+	st := &foliov1.ContractStatus{Name: name, Height: height, Sequence: seq}
 	d, err := in.o.Contracts.Effective(name, height)
-	if err != nil {
+	switch {
+	case err == nil:
+		st.EffectiveVersion = d.Version
+	case seq == 0 || !errors.Is(err, lifecycle.ErrUnknownContract):
 		return nil, connect.NewError(connect.CodeNotFound, err)
 	}
-	st := &foliov1.ContractStatus{Name: name, EffectiveVersion: d.Version, Height: height}
 	if n := in.o.Contracts.Next(name, height); n != nil {
 		st.Next = &foliov1.ContractVersionInfo{Version: n.Version, StartBlock: n.FromBlock}
 	}
@@ -330,7 +339,7 @@ func (in *Installer) Status(ctx context.Context, req *connect.Request[foliov1.Co
 	st.HaltedPeers = in.o.Contracts.Halted(name, height)
 	for _, a := range in.o.Contracts.Activations(name) {
 		st.Activations = append(st.Activations, &foliov1.ActivationRecord{Version: a.Version, StartBlock: a.StartBlock,
-			BlockNumber: a.Block, TxId: a.TxID, Signers: a.Signers})
+			BlockNumber: a.Block, TxId: a.TxID, Signers: a.Signers, Sequence: a.Sequence})
 	}
 	return connect.NewResponse(st), nil
 }

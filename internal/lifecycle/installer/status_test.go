@@ -1,0 +1,108 @@
+package installer
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"testing"
+
+	"connectrpc.com/connect"
+
+	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
+	"github.com/folio-ledger/folio/internal/commit"
+	"github.com/folio-ledger/folio/internal/identity"
+	"github.com/folio-ledger/folio/internal/lifecycle"
+)
+
+type fakeEnclave struct{}
+
+func (fakeEnclave) Install(context.Context, string, string, []byte, bool) error { return nil }
+
+type fakeCommitter struct{ height uint64 }
+
+func (c fakeCommitter) Height() uint64 { return c.height }
+func (fakeCommitter) Wait(context.Context, string) (commit.Status, error) {
+	return commit.Status{}, fmt.Errorf("not committing")
+}
+
+// state is a committed lifecycle namespace for Registry.Load.
+type state map[string]string
+
+func (s state) Range(_, start, end string, limit int) ([]lifecycle.KV, bool, error) {
+	var keys []string
+	for k := range s {
+		if k >= start && k < end {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	out := make([]lifecycle.KV, len(keys))
+	for i, k := range keys {
+		out[i] = lifecycle.KV{Key: k, Value: []byte(s[k])}
+	}
+	return out, false, nil
+}
+
+// The status reports the definition's sequence and the sequence each
+// activation created, derived for records written at capability level 1
+// and read from those written at level 2; a contract whose first
+// activation is pending has a status (its first activation was sequence 1).
+func TestStatusReportsSequences(t *testing.T) {
+	h1 := bytes.Repeat([]byte{1}, 32)
+	cfg := &foliov1.ChannelConfig{ChannelId: "folio",
+		Orgs:      []*foliov1.OrgConfig{{Name: "Org1", MspId: "Org1MSP"}},
+		Peers:     []*foliov1.NodeEndpoint{{Name: "peer0.org1", Org: "Org1"}},
+		Contracts: []*foliov1.ContractDefinition{{Name: "copyright", Version: "1", EndorsementPolicy: "OR('Org1MSP.peer')", PackageHash: h1}}}
+	reg, err := lifecycle.New(t.TempDir(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := func(name, version string, from uint64, hash string) string {
+		return fmt.Sprintf(`{"name":%q,"version":%q,"policy":"OR('Org1MSP.peer')","confidential":false,"package_hash":%q,"from_block":%d}`, name, version, hash, from)
+	}
+	const hash1, hash2 = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=", "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI="
+	st := state{
+		"def/copyright": "[" + def("copyright", "1", 1, hash1) + "," + def("copyright", "2", 5, hash2) + "," + def("copyright", "1", 9, hash1) + "]",
+		// A level-1 record (no sequence), then a level-2 one.
+		"activation/copyright/00000000000000000003/000000": `{"contract":"copyright","version":"2","package_hash":"` + hash2 + `","start_block":5,"block":3,"tx_id":"a","signers":["admin@Org1"]}`,
+		"activation/copyright/00000000000000000007/000002": `{"contract":"copyright","version":"1","package_hash":"` + hash1 + `","start_block":9,"block":7,"tx_id":"b","signers":["admin@Org1"],"sequence":3}`,
+		"def/newone": "[" + def("newone", "1", 30, hash2) + "]",
+		"activation/newone/00000000000000000008/000000": `{"contract":"newone","version":"1","package_hash":"` + hash2 + `","start_block":30,"block":8,"tx_id":"c","signers":["admin@Org1"],"sequence":1}`,
+	}
+	if err := reg.Load(st); err != nil {
+		t.Fatal(err)
+	}
+	in, err := New(Options{ChannelID: "folio", Self: &identity.SigningIdentity{}, MSP: &identity.Verifier{}, Contracts: reg, Enclave: fakeEnclave{},
+		Committer: fakeCommitter{height: 8}, Submit: func(context.Context, *foliov1.Envelope) error { return nil },
+		Caller: func(context.Context) (*identity.Identity, bool) { return nil, false }, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	resp, err := in.Status(ctx, connect.NewRequest(&foliov1.ContractStatusRequest{Name: "copyright"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st0 := resp.Msg
+	if st0.Sequence != 3 || st0.EffectiveVersion != "2" || st0.Next.GetVersion() != "1" || st0.Height != 8 {
+		t.Fatalf("status: sequence %d, effective %s, next %v, height %d", st0.Sequence, st0.EffectiveVersion, st0.Next, st0.Height)
+	}
+	if len(st0.Activations) != 2 || st0.Activations[0].Sequence != 2 || st0.Activations[1].Sequence != 3 {
+		t.Fatalf("activations: %v", st0.Activations)
+	}
+
+	resp, err = in.Status(ctx, connect.NewRequest(&foliov1.ContractStatusRequest{Name: "newone"}))
+	if err != nil {
+		t.Fatalf("a contract with its first activation pending: %v", err)
+	}
+	if m := resp.Msg; m.Sequence != 1 || m.EffectiveVersion != "" || m.Next.GetVersion() != "1" || m.Next.GetStartBlock() != 30 {
+		t.Fatalf("pending new contract: %v", m)
+	}
+
+	if _, err := in.Status(ctx, connect.NewRequest(&foliov1.ContractStatusRequest{Name: "nope"})); connect.CodeOf(err) != connect.CodeNotFound {
+		t.Fatalf("unknown contract: %v", err)
+	}
+}
