@@ -115,6 +115,12 @@ func (s *sdk) block(peer string, num uint64) *foliov1.Block {
 // peerIdentity loads a peer's own signing identity from its node directory
 // (what an attacker holding that peer's key could sign).
 func (s *sdk) peerIdentity(name string) *identity.SigningIdentity {
+	return s.nodeIdentity(name, identity.RolePeer)
+}
+
+// nodeIdentity loads a node's signing identity (role role) from its node
+// directory.
+func (s *sdk) nodeIdentity(name string, role identity.Role) *identity.SigningIdentity {
 	s.t.Helper()
 	nd := s.node(name)
 	dir := filepath.Join(s.dir, filepath.Dir(nd.Config), "msp")
@@ -127,7 +133,7 @@ func (s *sdk) peerIdentity(name string) *identity.SigningIdentity {
 		s.t.Fatal(err)
 	}
 	org, _ := s.net.Org(nd.Org)
-	id, err := identity.NewSigningIdentity(identity.Identity{MSPID: org.MSPID, Org: nd.Org, Name: nd.Name, Role: identity.RolePeer, Cert: cert}, key)
+	id, err := identity.NewSigningIdentity(identity.Identity{MSPID: org.MSPID, Org: nd.Org, Name: nd.Name, Role: role, Cert: cert}, key)
 	if err != nil {
 		s.t.Fatal(err)
 	}
