@@ -128,9 +128,6 @@ func (c *Config) Sequence() uint64 { return c.cfg.Sequence }
 // Level is the capability level in force.
 func (c *Config) Level() uint32 { return Level(c.cfg) }
 
-// ChannelID names the channel.
-func (c *Config) ChannelID() string { return c.cfg.ChannelId }
-
 // MSP is the chain verifier of this configuration: organisations' roots
 // and on-chain revocations, no clock.
 func (c *Config) MSP() *identity.Verifier { return c.msp }
@@ -179,9 +176,6 @@ func (c *Config) checkNode(id *identity.Identity, role identity.Role, nodes map[
 	}
 	return nil
 }
-
-// IsOrderer reports whether nodeID is an orderer of the channel.
-func (c *Config) IsOrderer(nodeID string) bool { _, ok := c.orderers[nodeID]; return ok }
 
 // Apply checks a config update transaction committing in block block,
 // created by creator (validated by this config's MSP, envelope signature
@@ -265,7 +259,7 @@ func (c *Config) Apply(creator *identity.Identity, data []byte, block uint64) (*
 // (org names it), else the channel's admin policy. Changes that are never
 // allowed, and revocation lists that do not verify or go back, are refused.
 func (c *Config) diff(next *foliov1.ChannelConfig) (*policy.Policy, string, error) {
-	if len(next.Contracts) != len(c.cfg.Contracts) || !equalMsgs(next.Contracts, c.cfg.Contracts) {
+	if !equalMsgs(next.Contracts, c.cfg.Contracts) {
 		return nil, "", rejectUpdate("contract definitions change through the contract lifecycle (`folio contract activate`), not config updates")
 	}
 	if err := c.checkChangeable(next); err != nil {
@@ -361,10 +355,10 @@ func (c *Config) checkChangeable(next *foliov1.ChannelConfig) error {
 		return nil
 	}
 	var what []string
-	if !equalMsgs(a.Orgs, b.Orgs) || len(a.Orgs) != len(b.Orgs) {
+	if !equalMsgs(a.Orgs, b.Orgs) {
 		what = append(what, "organisations")
 	}
-	if len(a.Peers) != len(b.Peers) || !equalMsgs(a.Peers, b.Peers) || len(a.Orderers) != len(b.Orderers) || !equalMsgs(a.Orderers, b.Orderers) {
+	if !equalMsgs(a.Peers, b.Peers) || !equalMsgs(a.Orderers, b.Orderers) {
 		what = append(what, "nodes")
 	}
 	if !proto.Equal(a.Batch, b.Batch) {
@@ -384,7 +378,11 @@ func (c *Config) checkChangeable(next *foliov1.ChannelConfig) error {
 // package imports this one).
 const lifecycleActivationPolicy = "lifecycle/activation"
 
+// equalMsgs reports whether two lists hold equal messages in the same order.
 func equalMsgs[M proto.Message](a, b []M) bool {
+	if len(a) != len(b) {
+		return false
+	}
 	for i := range a {
 		if !proto.Equal(a[i], b[i]) {
 			return false

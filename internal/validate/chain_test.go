@@ -241,6 +241,18 @@ func TestChannelConfigUpdates(t *testing.T) {
 	if code, reason := codeOf(t, block(3, f.configTx(t, f.cfg, batch, f.admin1, f.admin2)), f.at(f.cfg)); code != foliov1.ValidationCode_INVALID_CONFIG_TRANSACTION || !strings.Contains(reason, "block cutting") {
 		t.Fatalf("block cutting through a config update (orderers read it from genesis): %v %s", code, reason)
 	}
+	// Membership changes are refused, not crashed on: a longer list of
+	// organisations or peers than the config in force.
+	more := proto.Clone(f.cfg.Proto()).(*foliov1.ChannelConfig)
+	more.Orgs = append(more.Orgs, &foliov1.OrgConfig{Name: "Org3", MspId: "Org3MSP", RootCerts: more.Orgs[0].RootCerts})
+	if code, reason := codeOf(t, block(3, f.configTx(t, f.cfg, more, f.admin1, f.admin2)), f.at(f.cfg)); code != foliov1.ValidationCode_INVALID_CONFIG_TRANSACTION || !strings.Contains(reason, "organisations") {
+		t.Fatalf("an added organisation: %v %s", code, reason)
+	}
+	more = proto.Clone(f.cfg.Proto()).(*foliov1.ChannelConfig)
+	more.Peers = append(more.Peers, &foliov1.NodeEndpoint{Name: "peer9.org1", Org: "Org1", NodeId: strings.Repeat("ab", 32), ApiAddress: "127.0.0.1:9", P2PAddress: "127.0.0.1:10"})
+	if code, reason := codeOf(t, block(3, f.configTx(t, f.cfg, more, f.admin1, f.admin2)), f.at(f.cfg)); code != foliov1.ValidationCode_INVALID_CONFIG_TRANSACTION || !strings.Contains(reason, "nodes") {
+		t.Fatalf("an added peer: %v %s", code, reason)
+	}
 	// Bound to one channel and an expiry block.
 	u := client.NewConfigUpdate(&foliov1.ChannelConfigInfo{Config: f.cfg.Proto(), Height: 1}, bigger(f.cfg), 1)
 	u.ChannelId, u.Config.ChannelId = "other", "other"
