@@ -53,25 +53,9 @@ func NewConfigEnvelope(creator *identity.SigningIdentity, u *foliov1.ConfigUpdat
 	if err != nil {
 		return nil, "", err
 	}
-	tx := &foliov1.ConfigUpdateTx{Update: raw}
-	for _, a := range approvers {
-		sig, err := a.Sign(types.DomainConfig, raw)
-		if err != nil {
-			return nil, "", fmt.Errorf("approval of %s: %w", a.Label(), err)
-		}
-		tx.Approvals = append(tx.Approvals, &foliov1.Approval{Signer: a.Serialized(), Signature: sig})
-	}
-	data, err := proto.MarshalOptions{Deterministic: true}.Marshal(tx)
+	aps, err := approve(raw, types.DomainConfig, approvers)
 	if err != nil {
 		return nil, "", err
 	}
-	h, err := NewHeader(creator, u.ChannelId, foliov1.TxType_TX_TYPE_CONFIG)
-	if err != nil {
-		return nil, "", err
-	}
-	env, err := SignEnvelope(creator, &foliov1.Payload{Header: h, Data: data})
-	if err != nil {
-		return nil, "", err
-	}
-	return env, h.TxId, nil
+	return approvedEnvelope(creator, u.ChannelId, foliov1.TxType_TX_TYPE_CONFIG, &foliov1.ConfigUpdateTx{Update: raw, Approvals: aps})
 }

@@ -82,23 +82,38 @@ func NewLifecycleEnvelope(creator *identity.SigningIdentity, channel string, req
 	if err != nil {
 		return nil, "", err
 	}
-	lt := &foliov1.LifecycleTx{Request: raw}
+	aps, err := approve(raw, types.DomainActivation, approvers)
+	if err != nil {
+		return nil, "", err
+	}
+	return approvedEnvelope(creator, channel, foliov1.TxType_TX_TYPE_LIFECYCLE, &foliov1.LifecycleTx{Request: raw, Approvals: aps})
+}
+
+// approve signs raw in domain by every approver.
+func approve(raw []byte, domain fcrypto.Domain, approvers []*identity.SigningIdentity) ([]*foliov1.Approval, error) {
+	var out []*foliov1.Approval
 	for _, a := range approvers {
-		sig, err := a.Sign(types.DomainActivation, raw)
+		sig, err := a.Sign(domain, raw)
 		if err != nil {
-			return nil, "", fmt.Errorf("approval of %s: %w", a.Label(), err)
+			return nil, fmt.Errorf("approval of %s: %w", a.Label(), err)
 		}
-		lt.Approvals = append(lt.Approvals, &foliov1.Approval{Signer: a.Serialized(), Signature: sig})
+		out = append(out, &foliov1.Approval{Signer: a.Serialized(), Signature: sig})
 	}
-	data, err := proto.MarshalOptions{Deterministic: true}.Marshal(lt)
+	return out, nil
+}
+
+// approvedEnvelope signs data (a LifecycleTx or ConfigUpdateTx) into an
+// envelope of type typ by creator.
+func approvedEnvelope(creator *identity.SigningIdentity, channel string, typ foliov1.TxType, data proto.Message) (*foliov1.Envelope, string, error) {
+	raw, err := proto.MarshalOptions{Deterministic: true}.Marshal(data)
 	if err != nil {
 		return nil, "", err
 	}
-	h, err := NewHeader(creator, channel, foliov1.TxType_TX_TYPE_LIFECYCLE)
+	h, err := NewHeader(creator, channel, typ)
 	if err != nil {
 		return nil, "", err
 	}
-	env, err := SignEnvelope(creator, &foliov1.Payload{Header: h, Data: data})
+	env, err := SignEnvelope(creator, &foliov1.Payload{Header: h, Data: raw})
 	if err != nil {
 		return nil, "", err
 	}

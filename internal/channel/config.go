@@ -218,20 +218,8 @@ func (c *Config) Apply(creator *identity.Identity, data []byte, block uint64) (*
 	if err != nil {
 		return nil, err
 	}
-	signers := []*identity.Identity{creator}
-	var bad []string
-	for i, ap := range tx.Approvals {
-		id, err := c.msp.ValidateSerialized(ap.Signer)
-		if err != nil {
-			bad = append(bad, fmt.Sprintf("approval %d: %v", i, err))
-			continue
-		}
-		if err := fcrypto.Verify(id.Cert.PublicKey, types.DomainConfig, tx.Update, ap.Signature); err != nil {
-			bad = append(bad, fmt.Sprintf("approval %d by %s: %v", i, id.Label(), err))
-			continue
-		}
-		signers = append(signers, id)
-	}
+	signers, bad := Approvers(c.msp, types.DomainConfig, tx.Update, tx.Approvals)
+	signers = append([]*identity.Identity{creator}, signers...)
 	if need == nil {
 		return nil, rejectUpdate("the channel defines no %q policy and has no organisation admins: no update can be approved", AdminsPolicy)
 	}
@@ -252,6 +240,27 @@ func (c *Config) Apply(creator *identity.Identity, data []byte, block uint64) (*
 	}
 	nc.update = tx.Update
 	return nc, nil
+}
+
+// Approvers returns the identities whose approvals of msg (signed in
+// domain) verify against msp, in order, and why each other approval was
+// refused. Config updates and contract activations count approvals alike.
+func Approvers(msp *identity.Verifier, domain fcrypto.Domain, msg []byte, approvals []*foliov1.Approval) ([]*identity.Identity, []string) {
+	var signers []*identity.Identity
+	var bad []string
+	for i, ap := range approvals {
+		id, err := msp.ValidateSerialized(ap.Signer)
+		if err != nil {
+			bad = append(bad, fmt.Sprintf("approval %d: %v", i, err))
+			continue
+		}
+		if err := fcrypto.Verify(id.Cert.PublicKey, domain, msg, ap.Signature); err != nil {
+			bad = append(bad, fmt.Sprintf("approval %d by %s: %v", i, id.Label(), err))
+			continue
+		}
+		signers = append(signers, id)
+	}
+	return signers, bad
 }
 
 // diff returns the policy an update from c to next needs: an admin of one

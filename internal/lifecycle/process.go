@@ -13,7 +13,6 @@ import (
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
 	"github.com/folio-ledger/folio/internal/channel"
-	fcrypto "github.com/folio-ledger/folio/internal/crypto"
 	"github.com/folio-ledger/folio/internal/identity"
 	"github.com/folio-ledger/folio/internal/policy"
 	"github.com/folio-ledger/folio/internal/types"
@@ -165,20 +164,8 @@ func (r *Registry) checkActivation(msp *identity.Verifier, creator *identity.Ide
 	if r.activation == nil {
 		return nil, rejected("the channel defines no %q policy: no activation can be approved", ActivationPolicy)
 	}
-	signers := []*identity.Identity{creator}
-	var bad []string
-	for i, ap := range lt.Approvals {
-		id, err := msp.ValidateSerialized(ap.Signer)
-		if err != nil {
-			bad = append(bad, fmt.Sprintf("approval %d: %v", i, err))
-			continue
-		}
-		if err := fcrypto.Verify(id.Cert.PublicKey, types.DomainActivation, lt.Request, ap.Signature); err != nil {
-			bad = append(bad, fmt.Sprintf("approval %d by %s: %v", i, id.Label(), err))
-			continue
-		}
-		signers = append(signers, id)
-	}
+	signers, bad := channel.Approvers(msp, types.DomainActivation, lt.Request, lt.Approvals)
+	signers = append([]*identity.Identity{creator}, signers...)
 	if err := r.activation.Evaluate(signers); err != nil {
 		reason := err.Error()
 		if len(bad) > 0 {
