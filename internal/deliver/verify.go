@@ -8,6 +8,7 @@ import (
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
 	"github.com/folio-ledger/folio/internal/channel"
 	fcrypto "github.com/folio-ledger/folio/internal/crypto"
+	"github.com/folio-ledger/folio/internal/identity"
 	"github.com/folio-ledger/folio/internal/types"
 )
 
@@ -44,27 +45,40 @@ func VerifyBlock(cfg *channel.Config, b *foliov1.Block, height uint64, prevHash 
 	if h.TimestampUnixNano < prevTime {
 		return fmt.Errorf("%w: block %d has timestamp %d, earlier than block %d's %d", ErrUnverified, h.Number, h.TimestampUnixNano, h.Number-1, prevTime)
 	}
-	msp := cfg.MSP()
-	hdr, _ := types.HeaderBytes(h)
-	var reasons []string
+	signers, refused := OrdererSigners(cfg.MSP(), cfg.CheckBlockSigner, b)
+	if len(signers) > 0 {
+		return nil
+	}
+	if len(refused) == 0 {
+		refused = append(refused, "no signatures")
+	}
+	return fmt.Errorf("%w: block %d has no valid orderer signature (%v)", ErrUnverified, h.Number, refused)
+}
+
+// OrdererSigners checks a block's signatures: each must be by a valid
+// identity of msp whose block signatures count (counts returns nil) and
+// verify over the header in the block domain. It returns the labels of
+// the signers that pass and why each other signature was refused.
+func OrdererSigners(msp *identity.Verifier, counts func(*identity.Identity) error, b *foliov1.Block) (signers, refused []string) {
+	hdr, err := types.HeaderBytes(b.GetHeader())
+	if err != nil {
+		return nil, []string{"header: " + err.Error()}
+	}
 	for _, s := range b.GetMetadata().GetSignatures() {
 		id, err := msp.ValidateSerialized(s.Signer)
 		if err != nil {
-			reasons = append(reasons, err.Error())
+			refused = append(refused, err.Error())
 			continue
 		}
-		if err := cfg.CheckBlockSigner(id); err != nil {
-			reasons = append(reasons, err.Error())
+		if err := counts(id); err != nil {
+			refused = append(refused, err.Error())
 			continue
 		}
 		if err := fcrypto.Verify(id.Cert.PublicKey, types.DomainBlock, hdr, s.Signature); err != nil {
-			reasons = append(reasons, id.Label()+": "+err.Error())
+			refused = append(refused, id.Label()+": "+err.Error())
 			continue
 		}
-		return nil
+		signers = append(signers, id.Label())
 	}
-	if len(reasons) == 0 {
-		reasons = append(reasons, "no signatures")
-	}
-	return fmt.Errorf("%w: block %d has no valid orderer signature (%v)", ErrUnverified, h.Number, reasons)
+	return signers, refused
 }

@@ -14,7 +14,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
-	fcrypto "github.com/folio-ledger/folio/internal/crypto"
 	"github.com/folio-ledger/folio/internal/deliver"
 	"github.com/folio-ledger/folio/internal/identity"
 	"github.com/folio-ledger/folio/internal/types"
@@ -245,25 +244,21 @@ func (s *Service) otherBlock(ctx context.Context, p Peer, num uint64, hash []byt
 	return true, "signed by " + strings.Join(signers, ", ")
 }
 
-// ordererSigners names the valid orderer signers of a block: signatures
-// over its header, in the block domain, by valid identities of the MSP
-// that may sign blocks (signer; nil: any identity with the orderer role).
+// ordererSigners names the valid orderer signers of a block, as block
+// delivery counts them (deliver.OrdererSigners), by the identities that
+// may sign blocks (signer; nil: any identity with the orderer role).
 func ordererSigners(msp *identity.Verifier, signer func(*identity.Identity) error, b *foliov1.Block) []string {
-	hdr, err := types.HeaderBytes(b.Header)
-	if err != nil {
+	counts := func(id *identity.Identity) error {
+		if id.Role != identity.RoleOrderer {
+			return fmt.Errorf("%s is not an orderer", id.Label())
+		}
+		if signer != nil {
+			return signer(id)
+		}
 		return nil
 	}
-	var out []string
-	for _, sig := range b.GetMetadata().GetSignatures() {
-		id, err := msp.ValidateSerialized(sig.Signer)
-		if err != nil || id.Role != identity.RoleOrderer || (signer != nil && signer(id) != nil) {
-			continue
-		}
-		if fcrypto.Verify(id.Cert.PublicKey, types.DomainBlock, hdr, sig.Signature) == nil {
-			out = append(out, id.Label())
-		}
-	}
-	return out
+	signers, _ := deliver.OrdererSigners(msp, counts, b)
+	return signers
 }
 
 // Health returns the peer's health as the exchange judged it so far.
