@@ -59,7 +59,7 @@ type peerHealth struct {
 
 // newPeerHealth loads the peer's persisted health and makes it the one
 // NodeInfo reports.
-func newPeerHealth(ctx context.Context, e *env) (*peerHealth, error) {
+func newPeerHealth(e *env) (*peerHealth, error) {
 	p := &peerHealth{name: e.cfg.Name, file: filepath.Join(e.cfg.DataDir, HealthFile), log: e.log.With("component", "health"),
 		halted: make(chan struct{})}
 	rec, err := loadHealth(p.file)

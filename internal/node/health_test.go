@@ -36,7 +36,7 @@ func TestPeerHealthDiverged(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	e := healthEnv(t, dir)
-	p, err := newPeerHealth(ctx, e)
+	p, err := newPeerHealth(e)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func TestPeerHealthDiverged(t *testing.T) {
 	// read back.
 	cancel()
 	e2 := healthEnv(t, dir)
-	p2, err := newPeerHealth(context.Background(), e2)
+	p2, err := newPeerHealth(e2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestPeerHealthDiverged(t *testing.T) {
 	if err := os.Rename(filepath.Join(dir, HealthFile), filepath.Join(dir, "aside.json")); err != nil {
 		t.Fatal(err)
 	}
-	p3, err := newPeerHealth(context.Background(), healthEnv(t, dir))
+	p3, err := newPeerHealth(healthEnv(t, dir))
 	if err != nil || p3.initial().State != evidence.HealthOK {
 		t.Fatalf("after the file was moved away: %+v, %v", p3.initial(), err)
 	}
@@ -93,7 +93,7 @@ func TestPeerHealthDiverged(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, HealthFile), []byte(`{"state":"sick"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := newPeerHealth(context.Background(), healthEnv(t, dir)); err == nil || !strings.Contains(err.Error(), `unknown health state "sick"`) {
+	if _, err := newPeerHealth(healthEnv(t, dir)); err == nil || !strings.Contains(err.Error(), `unknown health state "sick"`) {
 		t.Fatalf("damaged health file: %v", err)
 	}
 	// Orderers have no health.
@@ -119,7 +119,7 @@ func TestPeerHealthEquivocationStopsCommitting(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	e := healthEnv(t, dir)
-	p, err := newPeerHealth(ctx, e)
+	p, err := newPeerHealth(e)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +152,7 @@ func TestPeerHealthEquivocationStopsCommitting(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the gated sink did not return at shutdown")
 	}
-	p2, err := newPeerHealth(context.Background(), healthEnv(t, dir))
+	p2, err := newPeerHealth(healthEnv(t, dir))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -68,7 +68,7 @@ func startPeer(ctx context.Context, e *env) error {
 			enc.Close()
 		}
 	}()
-	health, err := newPeerHealth(ctx, e) // divergence and equivocation: health.go
+	health, err := newPeerHealth(e) // divergence and equivocation: health.go
 	if err != nil {
 		return err
 	}
