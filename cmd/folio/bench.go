@@ -8,11 +8,11 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/folio-ledger/folio/internal/bench"
+	txbench "github.com/folio-ledger/folio/internal/perf/txbench"
 )
 
 func newBenchCmd(g *globals) *cobra.Command {
-	var o bench.TxOptions
+	var o txbench.TxOptions
 	cmd := &cobra.Command{
 		Use:   "bench [--workload register|transfer|query|mixed] [--concurrency C] [--duration D]",
 		Short: "Measure committed transactions per second and latency on the running network",
@@ -26,7 +26,7 @@ code. transfer and query pre-register a few works per client first.`,
 			o.Network, o.Progress = g.network, g.progress()
 			ctx, stop := signalContext()
 			defer stop()
-			res, err := bench.RunTx(ctx, o)
+			res, err := txbench.RunTx(ctx, o)
 			if err != nil {
 				return err
 			}
@@ -47,7 +47,7 @@ code. transfer and query pre-register a few works per client first.`,
 }
 
 func newBenchOrderingCmd(g *globals) *cobra.Command {
-	var o bench.OrderingOptions
+	var o txbench.OrderingOptions
 	var useNetwork bool
 	cmd := &cobra.Command{
 		Use:   "ordering [--orderers 3] [--concurrency C] [--duration D]",
@@ -69,7 +69,7 @@ latency from submit to delivery (warm-up excluded).`,
 			o.Exe, o.Progress = exe, g.progress()
 			ctx, stop := signalContext()
 			defer stop()
-			res, err := bench.RunOrdering(ctx, o)
+			res, err := txbench.RunOrdering(ctx, o)
 			if err != nil {
 				return err
 			}

@@ -15,8 +15,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/folio-ledger/folio/internal/enclave"
-	"github.com/folio-ledger/folio/internal/enclave/enclavebench"
 	"github.com/folio-ledger/folio/internal/localnet"
+	"github.com/folio-ledger/folio/internal/perf/enclavebench"
 )
 
 // This file holds the enclave's commands (docs/enclave.md):

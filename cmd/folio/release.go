@@ -19,7 +19,7 @@ import (
 	crelease "github.com/folio-ledger/folio/client/release"
 	"github.com/folio-ledger/folio/internal/config"
 	"github.com/folio-ledger/folio/internal/identity"
-	"github.com/folio-ledger/folio/internal/release/releasebench"
+	"github.com/folio-ledger/folio/internal/perf/releasebench"
 )
 
 // releaseClient builds the timed-release SDK client for --as at --peer.

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/folio-ledger/folio/internal/enclave"
-	"github.com/folio-ledger/folio/internal/enclave/enclavebench"
 	"github.com/folio-ledger/folio/internal/enclave/enclavetest"
+	"github.com/folio-ledger/folio/internal/perf/enclavebench"
 )
 
 // TestTierConsistency runs reads concurrently with commits and checks
