@@ -4,6 +4,8 @@ import (
 	"errors"
 	"iter"
 	"time"
+
+	"github.com/folio-ledger/folio/contract/abi"
 )
 
 // Context is what a handler sees of its call: the call's identity and
@@ -60,47 +62,24 @@ type Context interface {
 	Logf(format string, args ...any)
 }
 
-// Identity is the caller of a contract, as validated by the host's MSP.
-type Identity struct {
-	MSPID string
-	// Org is the organisation name, e.g. "Org1".
-	Org string
-	// Name is the enrolment name, e.g. "user1".
-	Name string
-	// Role is "client", "admin", "peer" or "orderer".
-	Role string
-	// CertPEM is the caller's certificate.
-	CertPEM []byte
-}
-
-// Label is the caller's "name@Org" label.
-func (id Identity) Label() string { return id.Name + "@" + id.Org }
-
-// IsAdminOf reports whether the identity is an admin of organisation org.
-func (id Identity) IsAdminOf(org string) bool { return id.Role == "admin" && id.Org == org }
-
-// Version is the ledger height at which a key was last written.
-type Version struct {
-	Block uint64
-	Tx    uint64
-}
-
-// KV is one key returned by a range query, with its committed version.
-type KV struct {
-	Key     string
-	Value   []byte
-	Version Version
-}
-
-// HistoryEntry is one committed change of a key.
-type HistoryEntry struct {
-	TxID      string
-	Version   Version
-	Timestamp time.Time
-	IsDelete  bool
-	// Value is the value written (nil for a delete).
-	Value []byte
-}
+// The values a Context hands out are the ABI's (package contract/abi), so
+// that the VM, the SDK and contracttest share one definition of each.
+type (
+	// Identity is the caller of a contract, as validated by the host's
+	// MSP: MSPID, Org ("Org1"), Name ("user1"), Role ("client", "admin",
+	// "peer" or "orderer") and CertPEM, with Label and IsAdminOf.
+	Identity = abi.Identity
+	// Version is the ledger height at which a key was last written: Block,
+	// and Tx, the transaction's index in the block.
+	Version = abi.KeyVersion
+	// KV is one key returned by a range query, with its Value and
+	// committed Version.
+	KV = abi.KV
+	// HistoryEntry is one committed change of a key: TxID, Version,
+	// Timestamp (the transaction's), IsDelete, and Value (nil for a
+	// delete).
+	HistoryEntry = abi.HistoryEntry
+)
 
 // Errors the state functions return (wrapped); Fail maps them to statuses.
 var (

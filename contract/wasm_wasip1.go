@@ -50,7 +50,7 @@ func folioABIVersion() int32 { return abi.Version }
 
 //go:wasmexport folio_invoke
 func folioInvoke() int32 {
-	var in abi.CallInput
+	var in abi.Call
 	b, err := fetch(func(p unsafe.Pointer, n uint32) int32 { return hostCallInput(p, n) })
 	if err == nil {
 		err = in.Unmarshal(b)
@@ -155,22 +155,19 @@ func bytesPtr(b []byte) unsafe.Pointer {
 
 // hostContext is the Context of a call running in the VM.
 type hostContext struct {
-	in *abi.CallInput
+	in *abi.Call
 }
 
 var _ Context = (*hostContext)(nil)
 
 func (c *hostContext) TxID() string         { return c.in.TxID }
-func (c *hostContext) Timestamp() time.Time { return time.Unix(0, c.in.TimestampUnixNano).UTC() }
+func (c *hostContext) Timestamp() time.Time { return c.in.Timestamp }
 func (c *hostContext) ChannelID() string    { return c.in.ChannelID }
 func (c *hostContext) Namespace() string    { return c.in.Namespace }
 func (c *hostContext) Function() string     { return c.in.Function }
 func (c *hostContext) Args() [][]byte       { return c.in.Args }
 func (c *hostContext) ReadOnly() bool       { return c.in.ReadOnly }
-func (c *hostContext) Creator() Identity {
-	id := c.in.Creator
-	return Identity{MSPID: id.MSPID, Org: id.Org, Name: id.Name, Role: id.Role, CertPEM: id.CertPEM}
-}
+func (c *hostContext) Creator() Identity    { return c.in.Creator }
 
 func (c *hostContext) GetState(key string) ([]byte, error) {
 	v, _, err := c.GetStateVersion(key)
@@ -200,7 +197,7 @@ func (c *hostContext) GetStateVersion(key string) ([]byte, *Version, error) {
 	if !g.HasVersion {
 		return g.Value, nil, nil
 	}
-	return g.Value, &Version{Block: g.Version.Block, Tx: g.Version.Tx}, nil
+	return g.Value, &g.Version, nil
 }
 
 func (c *hostContext) PutState(key string, value []byte) error {
@@ -261,7 +258,7 @@ func (c *hostContext) scan(start, end string) iter.Seq2[KV, error] {
 				return
 			}
 			for _, kv := range page.Entries {
-				if !yield(KV{Key: kv.Key, Value: kv.Value, Version: Version(kv.Version)}, nil) {
+				if !yield(kv, nil) {
 					return
 				}
 			}
@@ -291,17 +288,7 @@ func (c *hostContext) GetHistoryForKey(key string) ([]HistoryEntry, error) {
 	if err := h.Unmarshal(b); err != nil {
 		return nil, fmt.Errorf("%w: history of %q: %v", ErrHost, key, err)
 	}
-	out := make([]HistoryEntry, len(h.Entries))
-	for i, x := range h.Entries {
-		out[i] = HistoryEntry{
-			TxID:      x.TxID,
-			Version:   Version(x.Version),
-			Timestamp: time.Unix(0, x.TimestampUnixNano).UTC(),
-			IsDelete:  x.IsDelete,
-			Value:     x.Value,
-		}
-	}
-	return out, nil
+	return h.Entries, nil
 }
 
 func (c *hostContext) SetEvent(name string, payload []byte) error {

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/folio-ledger/folio/internal/enclave"
+	"github.com/folio-ledger/folio/internal/enclave/trusted"
 	"github.com/folio-ledger/folio/internal/localnet"
 	"github.com/folio-ledger/folio/internal/perf/enclavebench"
 )
@@ -26,7 +27,7 @@ import (
 //	folio peer stats          newPeerStatsCmd: a peer's enclave counters
 
 // newEnclaveCmd is the body of the enclave process. A peer starts it with
-// its end of a socketpair on fd 3 (enclave.ChildFD) and talks the
+// its end of a socketpair on fd 3 (link.ChildFD) and talks the
 // boundary protocol on it; the process exits when the peer closes it.
 func newEnclaveCmd(g *globals) *cobra.Command {
 	var stateKey, logLevel string
@@ -40,7 +41,7 @@ func newEnclaveCmd(g *globals) *cobra.Command {
 			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 				return usageErr("--log-level %q: %v", logLevel, err)
 			}
-			opts := enclave.ChildOptions{Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))}
+			opts := trusted.ServeOptions{Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))}
 			if stateKey != "" {
 				b, err := os.ReadFile(stateKey)
 				if err != nil {
@@ -48,13 +49,13 @@ func newEnclaveCmd(g *globals) *cobra.Command {
 				}
 				opts.StateKey = b
 			}
-			conn, err := enclave.ChildConn()
+			conn, err := trusted.HostConn()
 			if err != nil {
 				return err
 			}
 			ctx, stop := signalContext()
 			defer stop()
-			return enclave.ServeChild(ctx, conn, opts)
+			return trusted.Serve(ctx, conn, opts)
 		},
 	}
 	cmd.Flags().StringVar(&stateKey, "state-key", "", "file holding the network's 32-byte state key for confidential contracts (raw or 64 hex digits)")

@@ -6,11 +6,15 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
-func sampleCall() CallInput {
-	return CallInput{
-		TxID: "abc", TimestampUnixNano: -5, ChannelID: "ch", Namespace: "copyright", Function: "register",
+// at is the time a decoder returns for n Unix nanoseconds.
+func at(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+func sampleCall() Call {
+	return Call{
+		TxID: "abc", Timestamp: at(-5), ChannelID: "ch", Namespace: "copyright", Function: "register",
 		Args:     [][]byte{[]byte(`{"id":"W1"}`), {}, []byte("x")},
 		Creator:  Identity{MSPID: "Org1MSP", Org: "Org1", Name: "alice", Role: "client", CertPEM: []byte("-----BEGIN")},
 		ReadOnly: true,
@@ -19,7 +23,7 @@ func sampleCall() CallInput {
 
 func TestRoundTrips(t *testing.T) {
 	c := sampleCall()
-	var c2 CallInput
+	var c2 Call
 	if err := c2.Unmarshal(c.Marshal()); err != nil || !reflect.DeepEqual(c, c2) {
 		t.Fatalf("call input: %v\n%+v\n%+v", err, c, c2)
 	}
@@ -34,10 +38,23 @@ func TestRoundTrips(t *testing.T) {
 	if err := p2.Unmarshal(p.Marshal()); err != nil || !reflect.DeepEqual(p, p2) {
 		t.Fatalf("range page: %v %+v", err, p2)
 	}
-	h := History{Entries: []HistoryEntry{{TxID: "t1", Version: KeyVersion{1, 0}, TimestampUnixNano: 1e18, Value: []byte("v")}, {TxID: "t2", IsDelete: true}}}
+	h := History{Entries: []HistoryEntry{{TxID: "t1", Version: KeyVersion{1, 0}, Timestamp: at(1e18), Value: []byte("v")}, {TxID: "t2", Timestamp: at(0), IsDelete: true}}}
 	var h2 History
 	if err := h2.Unmarshal(h.Marshal()); err != nil || !reflect.DeepEqual(h, h2) {
 		t.Fatalf("history: %v %+v", err, h2)
+	}
+}
+
+// TestTimestamps: a timestamp crosses as Unix nanoseconds, in UTC, and
+// the zero time as 0 (which the guest then sees as the Unix epoch).
+func TestTimestamps(t *testing.T) {
+	local := time.Date(2025, 3, 4, 5, 6, 7, 8, time.FixedZone("X", 3600))
+	for in, want := range map[time.Time]time.Time{local: local.UTC(), {}: at(0), at(-1): at(-1)} {
+		c := Call{Timestamp: in}
+		var got Call
+		if err := got.Unmarshal(c.Marshal()); err != nil || got.Timestamp != want {
+			t.Errorf("%v crossed as %v (%v), want %v", in, got.Timestamp, err, want)
+		}
 	}
 }
 
@@ -53,7 +70,7 @@ func TestDecodeRejects(t *testing.T) {
 		"bad varint": {0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80},
 	}
 	for name, b := range cases {
-		var c CallInput
+		var c Call
 		if err := c.Unmarshal(b); !errors.Is(err, ErrMalformed) {
 			t.Errorf("%s: %v", name, err)
 		}
@@ -76,7 +93,7 @@ func TestDecodeRejects(t *testing.T) {
 func TestDecodedValuesDoNotAlias(t *testing.T) {
 	c := sampleCall()
 	b := c.Marshal()
-	var c2 CallInput
+	var c2 Call
 	if err := c2.Unmarshal(b); err != nil {
 		t.Fatal(err)
 	}
@@ -128,13 +145,13 @@ func TestErrnoStrings(t *testing.T) {
 func FuzzCallInput(f *testing.F) {
 	c := sampleCall()
 	f.Add(c.Marshal())
-	f.Add((&CallInput{}).Marshal())
+	f.Add((&Call{}).Marshal())
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var v CallInput
+		var v Call
 		if v.Unmarshal(b) != nil {
 			return
 		}
-		var w CallInput
+		var w Call
 		if err := w.Unmarshal(v.Marshal()); err != nil || !reflect.DeepEqual(v, w) {
 			t.Fatalf("re-decode: %v\n%+v\n%+v", err, v, w)
 		}
@@ -170,7 +187,7 @@ func FuzzRangePage(f *testing.F) {
 }
 
 func FuzzHistory(f *testing.F) {
-	f.Add((&History{Entries: []HistoryEntry{{TxID: "t", Version: KeyVersion{1, 0}, TimestampUnixNano: 5, Value: []byte("v")}, {TxID: "u", IsDelete: true}}}).Marshal())
+	f.Add((&History{Entries: []HistoryEntry{{TxID: "t", Version: KeyVersion{1, 0}, Timestamp: at(5), Value: []byte("v")}, {TxID: "u", IsDelete: true}}}).Marshal())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var v History
 		if v.Unmarshal(b) != nil {

@@ -6,7 +6,9 @@
 // of the structured values that cross the boundary.
 //
 // Both sides import this package, so they cannot disagree about a name or a
-// byte layout. It is plain Go with no build tags, no I/O and no state.
+// byte layout. It is plain Go with no build tags, no I/O and no state, and
+// it imports nothing beyond the standard library and the field codec: a
+// contract compiled to wasm links it.
 //
 // # Calling convention (ABI version 1)
 //
@@ -31,10 +33,24 @@
 //
 // # Encoding
 //
-// Structured values (CallInput, GetResult, RangePage, history entries) use a
-// fixed field order with no tags: unsigned integers as uvarint, signed
-// integers as zig-zag varint, strings and byte slices as uvarint length then
-// bytes, bools as one byte 0 or 1, lists as a uvarint count then the items.
-// Decoders reject trailing bytes, truncated input, non-canonical bools and
-// lengths beyond the input; decoded values never alias the input.
+// Structured values (Call, GetResult, RangePage, History) use a fixed field
+// order with no tags: unsigned integers as uvarint, signed integers as
+// zig-zag varint, strings and byte slices as uvarint length then bytes,
+// bools as one byte 0 or 1, lists as a uvarint count then the items,
+// timestamps as signed Unix nanoseconds (0 for the zero time; decoded in
+// UTC). Decoders reject trailing bytes, truncated input, non-canonical
+// bools and lengths beyond the input; decoded values never alias the
+// input.
+//
+// # One definition per value
+//
+// The values of this package are also the types the rest of Folio uses
+// for them, so that no layer converts a call or a version field by field:
+// Call is the contract call the endorser builds, the enclave protocol
+// carries and the VM runs; KeyVersion, KV, HistoryEntry and Identity are
+// what the contract SDK calls contract.Version, contract.KV,
+// contract.HistoryEntry and contract.Identity (type aliases). Each boundary
+// keeps its own encoding of them: this package's for the guest, the
+// enclave protocol's (internal/enclave/wire) between host and enclave
+// process.
 package abi

@@ -1,40 +1,65 @@
 package abi
 
-// Version of a committed key: the block and the transaction index inside it.
+import "time"
+
+// KeyVersion is the version of a committed key: the block, and the index
+// inside it of the transaction that last wrote the key. Contracts know it
+// as contract.Version; the enclave seals it with cached values.
 type KeyVersion struct {
 	Block uint64
 	Tx    uint64
 }
 
 // Identity is the caller of a contract as the host's MSP validated it.
+// Contracts know it as contract.Identity.
 type Identity struct {
-	MSPID   string
-	Org     string
-	Name    string
-	Role    string
+	MSPID string
+	// Org is the organisation name, e.g. "Org1".
+	Org string
+	// Name is the enrolment name, e.g. "user1".
+	Name string
+	// Role is "client", "admin", "peer" or "orderer".
+	Role string
+	// CertPEM is the caller's certificate.
 	CertPEM []byte
 }
 
-// CallInput is what call_input returns: everything the guest may know
-// about the call.
-type CallInput struct {
+// Label is the caller's "name@Org" label.
+func (id Identity) Label() string { return id.Name + "@" + id.Org }
+
+// IsAdminOf reports whether the identity is an admin of organisation org.
+func (id Identity) IsAdminOf(org string) bool { return id.Role == "admin" && id.Org == org }
+
+// Call is one contract invocation: everything a contract may know about
+// it. It is the one definition of a call on every boundary it crosses:
+// the endorser builds it, the enclave protocol carries it to the enclave
+// process (package internal/enclave/wire, in that protocol's own framing),
+// the VM runs it (internal/enclave/vm), call_input hands it to the guest
+// (Marshal, Unmarshal), and contract/contracttest runs it natively.
+type Call struct {
+	// TxID is the transaction ID; it also seeds the contract's randomness.
 	TxID string
-	// TimestampUnixNano is the transaction timestamp chosen by the client
-	// and checked by the endorser; the only clock a contract sees.
-	TimestampUnixNano int64
-	ChannelID         string
-	Namespace         string
-	Function          string
-	Args              [][]byte
-	Creator           Identity
-	ReadOnly          bool
+	// Timestamp is the transaction timestamp chosen by the client and
+	// checked by the endorser: the only clock a contract sees (time.Now in
+	// the guest returns it). The VM refuses a zero Timestamp.
+	Timestamp time.Time
+	ChannelID string
+	// Namespace is the contract's state namespace; "" means the name of
+	// the contract that runs (the VM fills it in before the guest sees it).
+	Namespace string
+	Function  string
+	Args      [][]byte
+	// Creator is the validated identity that signed the proposal.
+	Creator Identity
+	// ReadOnly marks an evaluate call: writes and events are refused.
+	ReadOnly bool
 }
 
-// Marshal encodes c.
-func (c *CallInput) Marshal() []byte {
+// Marshal encodes c: the result of call_input.
+func (c *Call) Marshal() []byte {
 	var e encoder
 	e.Str(c.TxID)
-	e.Varint(c.TimestampUnixNano)
+	e.Varint(unixNano(c.Timestamp))
 	e.Str(c.ChannelID)
 	e.Str(c.Namespace)
 	e.Str(c.Function)
@@ -52,10 +77,10 @@ func (c *CallInput) Marshal() []byte {
 }
 
 // Unmarshal decodes b into c.
-func (c *CallInput) Unmarshal(b []byte) error {
+func (c *Call) Unmarshal(b []byte) error {
 	d := newDecoder(b)
 	c.TxID = d.Str()
-	c.TimestampUnixNano = d.Varint()
+	c.Timestamp = fromUnixNano(d.Varint())
 	c.ChannelID = d.Str()
 	c.Namespace = d.Str()
 	c.Function = d.Str()
@@ -119,7 +144,8 @@ func (g *GetResult) Unmarshal(b []byte) error {
 	return d.Finish("get result")
 }
 
-// KV is one entry of a range page.
+// KV is one committed entry of a range, with its version. Contracts know
+// it as contract.KV.
 type KV struct {
 	Key     string
 	Value   []byte
@@ -162,13 +188,16 @@ func (p *RangePage) Unmarshal(b []byte) error {
 	return d.Finish("range page")
 }
 
-// HistoryEntry is one committed change of a key.
+// HistoryEntry is one committed change of a key: the transaction that
+// made it, its version, the transaction timestamp and the value written.
+// Contracts know it as contract.HistoryEntry.
 type HistoryEntry struct {
-	TxID              string
-	Version           KeyVersion
-	TimestampUnixNano int64
-	IsDelete          bool
-	Value             []byte
+	TxID      string
+	Version   KeyVersion
+	Timestamp time.Time
+	IsDelete  bool
+	// Value is the value written (nil for a delete).
+	Value []byte
 }
 
 // History is what the history host function returns, oldest first.
@@ -184,7 +213,7 @@ func (h *History) Marshal() []byte {
 		e.Str(x.TxID)
 		e.Uvarint(x.Version.Block)
 		e.Uvarint(x.Version.Tx)
-		e.Varint(x.TimestampUnixNano)
+		e.Varint(unixNano(x.Timestamp))
 		e.Bool(x.IsDelete)
 		e.Bytes(x.Value)
 	}
@@ -203,7 +232,7 @@ func (h *History) Unmarshal(b []byte) error {
 			x.TxID = d.Str()
 			x.Version.Block = d.Uvarint()
 			x.Version.Tx = d.Uvarint()
-			x.TimestampUnixNano = d.Varint()
+			x.Timestamp = fromUnixNano(d.Varint())
 			x.IsDelete = d.Bool()
 			x.Value = d.Bytes()
 			if d.Err == nil && x.IsDelete && len(x.Value) > 0 {
@@ -213,3 +242,16 @@ func (h *History) Unmarshal(b []byte) error {
 	}
 	return d.Finish("history")
 }
+
+// unixNano is how a timestamp crosses the ABI: Unix nanoseconds, 0 for
+// the zero time (a time outside 1678..2262 does not fit).
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// fromUnixNano is the time a guest sees for n: in UTC, so that it prints
+// the same on every peer.
+func fromUnixNano(n int64) time.Time { return time.Unix(0, n).UTC() }

@@ -27,7 +27,13 @@ type Context struct {
 
 var _ contract.Context = (*Context)(nil)
 
-func (c *Context) run(r *contract.Router) Result {
+// run runs the handler of the call through r; ns is the namespace the
+// call named ("" for the ledger's).
+func (c *Context) run(r *contract.Router, ns string) Result {
+	if ns != "" && ns != c.l.namespace {
+		c.resp = contract.BadRequest("", "contracttest: a call for namespace %q on the ledger of namespace %q", ns, c.l.namespace).Response()
+		return c.Result()
+	}
 	c.resp, c.panicked = contract.Recover(r, c)
 	// The host refuses these responses; the SDK then answers a bare 500.
 	refused := func(format string, args ...any) contract.Response {
@@ -72,7 +78,7 @@ func sortedKeys[V any](m map[string]V) []string {
 func (c *Context) TxID() string         { return c.txID }
 func (c *Context) Timestamp() time.Time { return c.ts.UTC() }
 func (c *Context) ChannelID() string    { return c.call.ChannelID }
-func (c *Context) Namespace() string    { return c.l.namespace }
+func (c *Context) Namespace() string    { return c.call.Namespace }
 func (c *Context) Function() string     { return c.call.Function }
 func (c *Context) Args() [][]byte {
 	out := make([][]byte, len(c.call.Args))

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/folio-ledger/folio/contract"
+	"github.com/folio-ledger/folio/contract/abi"
 )
 
 // Epoch is the timestamp of the first call when Call.Timestamp is unset;
@@ -40,18 +41,14 @@ func NewLedger(namespace string) *Ledger {
 	return &Ledger{namespace: namespace, entries: map[string]entry{}, history: map[string][]contract.HistoryEntry{}}
 }
 
-// Call describes one invocation. Unset fields get defaults: TxID the hex
-// SHA-256 of the call's sequence number, Timestamp Epoch plus one second
-// per call, ChannelID "testchannel".
-type Call struct {
-	Function  string
-	Args      [][]byte
-	Creator   contract.Identity
-	TxID      string
-	Timestamp time.Time
-	ChannelID string
-	ReadOnly  bool
-}
+// Call describes one invocation: the contract call of the ABI, as the VM
+// runs it (abi.Call), named here so that tests need not import the ABI.
+// Unset fields get defaults: TxID the hex SHA-256 of the call's sequence
+// number, Timestamp Epoch plus one second per call, ChannelID
+// "testchannel", Namespace the ledger's. A Ledger holds the state of one
+// namespace: Invoke and Simulate answer a call naming another one with a
+// 400 response, without running the contract.
+type Call = abi.Call
 
 // Read is a recorded committed read; Version nil means the key was absent.
 type Read struct {
@@ -93,7 +90,7 @@ func (r Result) JSON(v any) error { return json.Unmarshal(r.Response.Payload, v)
 // the status is 2xx and the call is not read-only.
 func (l *Ledger) Invoke(r *contract.Router, c Call) Result {
 	ctx := l.NewContext(c)
-	res := ctx.run(r)
+	res := ctx.run(r, c.Namespace)
 	if res.Response.Status >= 200 && res.Response.Status < 300 && !c.ReadOnly && !res.Panicked {
 		res.Block = l.commit(res.Writes, ctx.txID, ctx.ts)
 	}
@@ -102,7 +99,7 @@ func (l *Ledger) Invoke(r *contract.Router, c Call) Result {
 
 // Simulate runs c through r without committing anything.
 func (l *Ledger) Simulate(r *contract.Router, c Call) Result {
-	return l.NewContext(c).run(r)
+	return l.NewContext(c).run(r, c.Namespace)
 }
 
 // Height is the last committed block (0 if none).
@@ -149,7 +146,9 @@ func (l *Ledger) commit(ws []Write, txID string, ts time.Time) uint64 {
 }
 
 // NewContext returns a Context for c to call handlers with directly; its
-// Result method reports what they did. Nothing it does is committed.
+// Result method reports what they did. Nothing it does is committed. The
+// Context reads and writes the ledger's namespace, whatever c.Namespace
+// says.
 func (l *Ledger) NewContext(c Call) *Context {
 	l.calls++
 	ctx := &Context{
@@ -170,6 +169,7 @@ func (l *Ledger) NewContext(c Call) *Context {
 	if ctx.call.ChannelID == "" {
 		ctx.call.ChannelID = "testchannel"
 	}
+	ctx.call.Namespace = l.namespace
 	return ctx
 }
 

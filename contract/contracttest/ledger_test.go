@@ -105,7 +105,13 @@ func TestInvokeCommitsOnlySuccess(t *testing.T) {
 	if res := l.Invoke(r, contracttest.Call{Function: "put", Args: contracttest.Args("k3"), ReadOnly: true}); res.Block != 0 {
 		t.Fatalf("read-only call committed: %+v", res)
 	}
-	if got := l.Keys(); !reflect.DeepEqual(got, []string{"k"}) {
+	if res := l.Invoke(r, contracttest.Call{Function: "put", Args: contracttest.Args("k4"), Namespace: "other"}); res.Block != 0 || res.Response.Status != 400 {
+		t.Fatalf("call for another namespace: %+v", res)
+	}
+	if res := l.Invoke(r, contracttest.Call{Function: "put", Args: contracttest.Args("k5"), Namespace: "ns"}); res.Block != 2 {
+		t.Fatalf("call naming the ledger's namespace: %+v", res)
+	}
+	if got := l.Keys(); !reflect.DeepEqual(got, []string{"k", "k5"}) {
 		t.Fatal(got)
 	}
 	if res := l.Invoke(r, contracttest.Call{Function: "big"}); res.Response.Status != 500 || !strings.Contains(res.Response.Message, "too large") {

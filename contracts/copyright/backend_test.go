@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/folio-ledger/folio/contract"
+	"github.com/folio-ledger/folio/contract/abi"
 	"github.com/folio-ledger/folio/contract/contracttest"
 	"github.com/folio-ledger/folio/contracts/copyright"
-	"github.com/folio-ledger/folio/internal/enclave/vm"
 	"github.com/folio-ledger/folio/internal/enclave/vm/vmtest"
 )
 
@@ -91,9 +91,9 @@ func newWasm(t testing.TB) *wasmBackend {
 func (b *wasmBackend) call(t *testing.T, who contract.Identity, fn string, args [][]byte, readOnly bool) outcome {
 	t.Helper()
 	txID, ts := b.next()
-	res, block, err := b.h.Submit(vm.Call{
+	res, block, err := b.h.Submit(abi.Call{
 		TxID: txID, Timestamp: ts, ChannelID: "testchannel", Function: fn, Args: args, ReadOnly: readOnly,
-		Creator: vm.Creator{MSPID: who.MSPID, Org: who.Org, Name: who.Name, Role: who.Role, CertPEM: who.CertPEM},
+		Creator: who,
 	})
 	if err != nil {
 		t.Fatalf("%s: %v", fn, err)

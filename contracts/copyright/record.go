@@ -40,8 +40,11 @@ type Record struct {
 	UpdatedAt string `json:"updated_at"`
 }
 
-// Version is the ledger height of a record, as CLI.md shows it.
-type Version struct {
+// RecordVersion is the ledger height of a record as get and list answer
+// it (and CLI.md shows it): contract.Version with the JSON member names of
+// the contract's responses, which contract.Version, a plain struct of the
+// ABI, does not have.
+type RecordVersion struct {
 	Block uint64 `json:"block"`
 	Tx    uint64 `json:"tx"`
 }
@@ -50,7 +53,7 @@ type Version struct {
 // return.
 type Work struct {
 	Record
-	Version *Version `json:"version,omitempty"`
+	Version *RecordVersion `json:"version,omitempty"`
 }
 
 // Limits of the record fields.
@@ -141,4 +144,66 @@ func truncate(s string, n int) string {
 		n--
 	}
 	return s[:n] + "..."
+}
+
+// Hand-written equivalents of the patterns the record's fields must
+// match, documented as regular expressions (regexp is slow in wasm).
+
+func isAlnum(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+}
+
+// validID matches ^[A-Za-z0-9][A-Za-z0-9._:-]*$.
+func validID(s string) bool {
+	if s == "" || !isAlnum(s[0]) {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !isAlnum(c) && c != '.' && c != '_' && c != ':' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// validLabelPart matches ^[A-Za-z0-9][A-Za-z0-9._-]*$.
+func validLabelPart(s string) bool {
+	if s == "" || !isAlnum(s[0]) {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !isAlnum(c) && c != '.' && c != '_' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// validOwner matches
+// ^[A-Za-z0-9][A-Za-z0-9._-]*@[A-Za-z0-9][A-Za-z0-9._-]*$: neither part
+// may hold an '@', so splitting at the first one is enough.
+func validOwner(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '@' {
+			return validLabelPart(s[:i]) && validLabelPart(s[i+1:])
+		}
+	}
+	return false
+}
+
+// hashPrefix is the scheme of content hashes.
+const hashPrefix = "sha256:"
+
+// validHash matches ^sha256:[0-9a-fA-F]{64}$.
+func validHash(s string) bool {
+	if len(s) != len(hashPrefix)+64 || s[:len(hashPrefix)] != hashPrefix {
+		return false
+	}
+	for i := len(hashPrefix); i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
 }

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/folio-ledger/folio/internal/enclave/vm"
+	"github.com/folio-ledger/folio/contract/abi"
 	"github.com/folio-ledger/folio/internal/enclave/vm/vmtest"
 )
 
@@ -19,20 +19,18 @@ func TestInVM(t *testing.T) {
 	h := vmtest.Shared(t, "release", vmtest.BuildWasm(t, "github.com/folio-ledger/folio/contracts/release/cmd/release"))
 	f := newFixture(t, "alice@Org1")
 	T := t0.Add(time.Hour)
-	a := vm.Creator{MSPID: alice.MSPID, Org: alice.Org, Name: alice.Name, Role: alice.Role}
-	b := vm.Creator{MSPID: bob.MSPID, Org: bob.Org, Name: bob.Name, Role: bob.Role}
-	res, _, err := h.Submit(vm.Call{TxID: "t1", Timestamp: t0, Function: "create", Args: arg(f.rec), Creator: a})
+	res, _, err := h.Submit(abi.Call{TxID: "t1", Timestamp: t0, Function: "create", Args: arg(f.rec), Creator: alice})
 	if err != nil || res.Response.Status != 200 {
 		t.Fatalf("create: %v %v", err, res.Response)
 	}
-	res, _, err = h.Submit(vm.Call{TxID: "t2", Timestamp: T.Add(time.Second), Function: "publish_share", Args: arg(f.publish(t, 2, T)), Creator: b})
+	res, _, err = h.Submit(abi.Call{TxID: "t2", Timestamp: T.Add(time.Second), Function: "publish_share", Args: arg(f.publish(t, 2, T)), Creator: bob})
 	if err != nil || res.Response.Status != 200 {
 		t.Fatalf("publish: %v %v", err, res.Response)
 	}
 	t.Logf("publish_share with signature check took %s in the VM", res.Duration)
 	bad := f.publish(t, 1, T)
 	bad.Sig = f.publish(t, 2, T).Sig
-	res, _, err = h.Submit(vm.Call{TxID: "t3", Timestamp: T.Add(time.Second), Function: "publish_share", Args: arg(bad), Creator: b})
+	res, _, err = h.Submit(abi.Call{TxID: "t3", Timestamp: T.Add(time.Second), Function: "publish_share", Args: arg(bad), Creator: bob})
 	if err != nil || res.Response.Status != 403 {
 		t.Fatalf("forged signature: %v %v", err, res.Response)
 	}

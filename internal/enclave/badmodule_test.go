@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/folio-ledger/folio/contract/abi"
 	"github.com/folio-ledger/folio/internal/enclave"
 	"github.com/folio-ledger/folio/internal/enclave/enclavetest"
 	"github.com/folio-ledger/folio/internal/enclave/vm"
@@ -121,7 +122,7 @@ func TestBadModulesAndCalls(t *testing.T) {
 			if _, err := e.Simulate(ctx, "2", withNS("mis", call("echo"))); !errors.Is(err, enclave.ErrNotInstalled) {
 				t.Fatalf("unknown version: %v", err)
 			}
-			if _, err := e.Simulate(ctx, "1", withNS("mis", vm.Call{Function: "echo"})); !errors.Is(err, vm.ErrBadCall) {
+			if _, err := e.Simulate(ctx, "1", withNS("mis", abi.Call{Function: "echo"})); !errors.Is(err, vm.ErrBadCall) {
 				t.Fatalf("call without a tx: %v", err)
 			}
 			if s := e.Stats(); s.Restarts != 0 {

@@ -1,14 +1,19 @@
 // Package enclave is the host side of the peer's trust boundary
 // (DESIGN.md 5.1, docs/enclave.md): the Enclave interface the endorser
 // and the committer call, its two implementations, the external cache
-// tier, and the entry point of the enclave process.
+// tier, and the host's end of the boundary protocol. Nothing in this
+// package runs inside the enclave process: that is package trusted.
 //
 //   - New runs the enclave as a separate process (`folio enclave`, or any
-//     binary whose main calls ServeChild), connected by a Unix socketpair
-//     and supervised: if it dies, the call at hand fails with ErrCrashed
-//     and a new process starts cold, with every contract installed again.
-//   - NewInProcess runs the same enclave code (package trusted) in the
-//     caller's process: for unit tests only.
+//     binary whose main calls trusted.Serve), connected by a Unix
+//     socketpair and supervised: if it dies, the call at hand fails with
+//     ErrCrashed and a new process starts cold, with every contract
+//     installed again. childProcess is the host's handle on one such
+//     process.
+//   - NewInProcess links the enclave code (package trusted) into the
+//     caller's process: for unit tests only. It is the one reason this
+//     package imports trusted beyond the error sentinels and codes the
+//     boundary carries (trusted.ErrorFromWire).
 //
 // Call order (the peer):
 //
@@ -31,7 +36,14 @@
 // of one consistent height (StateSource), the committer must call Commit
 // once per block, in order, right after the ledger committed the block.
 //
-// Process boundary messages are package wire's; the enclave itself is
-// package trusted; sealing is package seal; the internal cache policy is
-// package cache.
+// Packages of the boundary, by side:
+//
+//	host     enclave (this package)   what the peer runs
+//	both     enclave/wire             the messages and frames (one definition)
+//	both     enclave/link             the stream that carries them (Endpoint)
+//	enclave  enclave/trusted          the enclave itself and its process (Serve)
+//	enclave  enclave/vm, cache, seal  the contract VM, internal cache, sealing
+//
+// A contract call is contract/abi's Call on every side: the endorser
+// builds it, wire carries it, the VM runs it.
 package enclave

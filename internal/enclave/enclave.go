@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/folio-ledger/folio/contract/abi"
 	"github.com/folio-ledger/folio/internal/enclave/trusted"
 	"github.com/folio-ledger/folio/internal/enclave/vm"
 )
@@ -42,7 +43,7 @@ type Enclave interface {
 	//
 	// The signature is that of endorse.Executor: an Enclave is the
 	// endorser's executor as it is.
-	Simulate(ctx context.Context, version string, call vm.Call) (*vm.Result, error)
+	Simulate(ctx context.Context, version string, call abi.Call) (*vm.Result, error)
 
 	// Commit pushes the writes of committed block number block through
 	// the tiers, right after the ledger committed it: the enclave's

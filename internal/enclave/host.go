@@ -15,7 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
-	"github.com/folio-ledger/folio/internal/enclave/seal"
+	"github.com/folio-ledger/folio/contract/abi"
 	"github.com/folio-ledger/folio/internal/enclave/trusted"
 	"github.com/folio-ledger/folio/internal/enclave/vm"
 	"github.com/folio-ledger/folio/internal/enclave/wire"
@@ -251,7 +251,7 @@ func (h *host) installed() []*wire.Install {
 }
 
 // Simulate implements Enclave.
-func (h *host) Simulate(ctx context.Context, version string, call vm.Call) (*vm.Result, error) {
+func (h *host) Simulate(ctx context.Context, version string, call abi.Call) (*vm.Result, error) {
 	name := call.Namespace
 	if name == "" {
 		return nil, &vm.CallError{Version: version, Function: call.Function, TxID: call.TxID,
@@ -269,7 +269,7 @@ func (h *host) Simulate(ctx context.Context, version string, call vm.Call) (*vm.
 	epoch := h.extEpoch() // before the ecall: see storeFills
 	p := h.acquire()
 	defer p.release()
-	req := &wire.Simulate{Height: p.height, Name: name, Version: version, Call: trusted.CallToWire(&call)}
+	req := &wire.Simulate{Height: p.height, Name: name, Version: version, Call: call}
 	var reply wire.SimulateReply
 	gen, err := h.call(ctx, wire.OpSimulate, req, &reply, &ocalls{h: h, p: p})
 	if err != nil {
@@ -485,57 +485,62 @@ func (o *ocalls) external(ns, key string) ([]byte, bool) {
 	return b, ok
 }
 
-func (o *ocalls) StateGet(ns, key string) ([]byte, seal.Version, bool, error) {
+func (o *ocalls) StateGet(ns, key string) ([]byte, abi.KeyVersion, bool, error) {
 	o.h.ctr.ocalls.Add(1)
 	return o.stateGet(ns, key)
 }
 
-func (o *ocalls) stateGet(ns, key string) ([]byte, seal.Version, bool, error) {
+func (o *ocalls) stateGet(ns, key string) ([]byte, abi.KeyVersion, bool, error) {
 	o.h.ctr.stateReads.Add(1)
 	v, ver, err := o.p.r.Get(ns, key)
 	if err != nil || ver == nil {
-		return nil, seal.Version{}, false, err
+		return nil, abi.KeyVersion{}, false, err
 	}
 	if v == nil {
 		v = []byte{}
 	}
-	return v, seal.Version{Block: ver.BlockNum, Tx: ver.TxNum}, true, nil
+	return v, abiVersion(ver), true, nil
 }
 
-func (o *ocalls) StateRange(ns, start, end string, limit int) ([]wire.KV, bool, error) {
+func (o *ocalls) StateRange(ns, start, end string, limit int) ([]abi.KV, bool, error) {
 	o.h.ctr.ocalls.Add(1)
 	o.h.ctr.stateReads.Add(1)
 	kvs, more, err := o.p.r.Range(ns, start, end, limit)
 	if err != nil {
 		return nil, false, err
 	}
-	out := make([]wire.KV, len(kvs))
+	out := make([]abi.KV, len(kvs))
 	for i, kv := range kvs {
 		v := kv.Value
 		if v == nil {
 			v = []byte{}
 		}
-		out[i] = wire.KV{Key: kv.Key, Value: v, Block: kv.Version.GetBlockNum(), Tx: kv.Version.GetTxNum()}
+		out[i] = abi.KV{Key: kv.Key, Value: v, Version: abiVersion(kv.Version)}
 	}
 	return out, more, nil
 }
 
-func (o *ocalls) StateHistory(ns, key string) ([]wire.HistoryEntry, error) {
+func (o *ocalls) StateHistory(ns, key string) ([]abi.HistoryEntry, error) {
 	o.h.ctr.ocalls.Add(1)
 	o.h.ctr.stateReads.Add(1)
 	hs, err := o.p.r.History(ns, key)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]wire.HistoryEntry, len(hs))
+	out := make([]abi.HistoryEntry, len(hs))
 	for i, e := range hs {
-		out[i] = wire.HistoryEntry{TxID: e.TxID, Block: e.Version.GetBlockNum(), Tx: e.Version.GetTxNum(),
-			TimestampUnixNano: e.Timestamp.UnixNano(), IsDelete: e.IsDelete, Value: e.Value}
+		out[i] = abi.HistoryEntry{TxID: e.TxID, Version: abiVersion(e.Version), Timestamp: e.Timestamp, IsDelete: e.IsDelete, Value: e.Value}
 		if !e.IsDelete && out[i].Value == nil {
 			out[i].Value = []byte{}
 		}
 	}
 	return out, nil
+}
+
+// abiVersion is the ledger's version of a key as the enclave protocol
+// carries it (nil, which a reader returns only for an absent key, is 0.0).
+func abiVersion(v *foliov1.Version) abi.KeyVersion {
+	return abi.KeyVersion{Block: v.GetBlockNum(), Tx: v.GetTxNum()}
 }
 
 // RoundTrip measures the boundary itself: it makes n empty ecalls (ping:

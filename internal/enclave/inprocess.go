@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/folio-ledger/folio/internal/enclave/link"
 	"github.com/folio-ledger/folio/internal/enclave/trusted"
 	"github.com/folio-ledger/folio/internal/enclave/wire"
 )
@@ -52,7 +53,7 @@ func (e *inProcessEnclave) Close() error { return e.closeHost() }
 // inProcess is the boundary of NewInProcess.
 type inProcess struct {
 	svc *trusted.Service
-	ctr *crossingCounters
+	ctr *link.Counters
 }
 
 func (b *inProcess) pid() int { return os.Getpid() }
@@ -61,7 +62,7 @@ func (b *inProcess) close() error { return b.svc.Close(context.Background()) }
 
 func (b *inProcess) ecall(ctx context.Context, op uint8, req, reply wire.Message, oc *ocalls) (wire.Counters, uint64, error) {
 	var err error
-	b.ctr.replies.Add(1)
+	b.ctr.Replies.Add(1)
 	switch op {
 	case wire.OpInstall:
 		err = b.svc.Install(ctx, req.(*wire.Install))

@@ -12,8 +12,10 @@ import (
 	"time"
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
+	"github.com/folio-ledger/folio/contract/abi"
 	"github.com/folio-ledger/folio/internal/enclave"
 	"github.com/folio-ledger/folio/internal/enclave/enclavetest"
+	"github.com/folio-ledger/folio/internal/enclave/trusted"
 	"github.com/folio-ledger/folio/internal/enclave/vm"
 	"github.com/folio-ledger/folio/internal/enclave/vm/vmtest"
 )
@@ -31,7 +33,7 @@ func TestMain(m *testing.M) {
 }
 
 func serveAsChild() int {
-	var opts enclave.ChildOptions
+	var opts trusted.ServeOptions
 	for i, a := range os.Args {
 		if a == "--state-key" && i+1 < len(os.Args) {
 			k, err := os.ReadFile(os.Args[i+1])
@@ -45,12 +47,12 @@ func serveAsChild() int {
 	if os.Getenv("FOLIO_ENCLAVE_TEST_LOG") != "" {
 		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	conn, err := enclave.ChildConn()
+	conn, err := trusted.HostConn()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	if err := enclave.ServeChild(context.Background(), conn, opts); err != nil {
+	if err := trusted.Serve(context.Background(), conn, opts); err != nil {
 		fmt.Fprintln(os.Stderr, "enclave:", err)
 		return 1
 	}
@@ -122,9 +124,9 @@ func install(t testing.TB, e enclave.Enclave, name, pkg string, confidential boo
 
 var txSeq atomic.Int64
 
-func call(fn string, args ...string) vm.Call {
-	c := vm.Call{TxID: fmt.Sprintf("tx-%d-%d", os.Getpid(), txSeq.Add(1)), Timestamp: time.Unix(1_700_000_000, 0), ChannelID: "ch",
-		Function: fn, Creator: vm.Creator{MSPID: "Org1MSP", Org: "Org1", Name: "alice", Role: "client"}}
+func call(fn string, args ...string) abi.Call {
+	c := abi.Call{TxID: fmt.Sprintf("tx-%d-%d", os.Getpid(), txSeq.Add(1)), Timestamp: time.Unix(1_700_000_000, 0), ChannelID: "ch",
+		Function: fn, Creator: abi.Identity{MSPID: "Org1MSP", Org: "Org1", Name: "alice", Role: "client"}}
 	for _, a := range args {
 		c.Args = append(c.Args, []byte(a))
 	}
@@ -145,12 +147,12 @@ func vmtest_BuildWasm(t testing.TB, pkg string) []byte { return vmtest.BuildWasm
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 
 // withNS names the contract a call is for (its namespace).
-func withNS(name string, c vm.Call) vm.Call {
+func withNS(name string, c abi.Call) abi.Call {
 	c.Namespace = name
 	return c
 }
 
-func simulate(t testing.TB, e enclave.Enclave, name string, c vm.Call) *vm.Result {
+func simulate(t testing.TB, e enclave.Enclave, name string, c abi.Call) *vm.Result {
 	t.Helper()
 	res, err := e.Simulate(context.Background(), "1", withNS(name, c))
 	if err != nil {

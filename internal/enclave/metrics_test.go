@@ -2,17 +2,13 @@ package enclave_test
 
 import (
 	"bytes"
-	"context"
-	"net"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/folio-ledger/folio/internal/enclave"
 	"github.com/folio-ledger/folio/internal/enclave/enclavetest"
-	"github.com/folio-ledger/folio/internal/enclave/wire"
 )
 
 // TestMetrics: the metrics carry Stats, and StatsFromMetrics (what `folio
@@ -54,43 +50,4 @@ func TestMetrics(t *testing.T) {
 	if _, err := enclave.StatsFromMetrics(bytes.NewBufferString("# nothing here\n")); err == nil {
 		t.Fatal("metrics without an enclave accepted")
 	}
-}
-
-// TestChildRejectsGarbage: an enclave process fed frames that are not the
-// protocol answers errors or stops; it never panics.
-func TestChildRejectsGarbage(t *testing.T) {
-	for name, frames := range map[string][][]byte{
-		"ecall before init": {frame(wire.KindEcall, wire.OpSimulate, 1, []byte{1, 2, 3})},
-		"bad init":          {frame(wire.KindEcall, wire.OpInit, 1, []byte{0xff})},
-		"unknown kind":      {append([]byte{0, 0, 0, 10, 9, 0}, make([]byte, 8)...)},
-		"huge length":       {{0xff, 0xff, 0xff, 0xff}},
-	} {
-		t.Run(name, func(t *testing.T) {
-			host, child := net.Pipe()
-			done := make(chan error, 1)
-			go func() { done <- enclave.ServeChild(context.Background(), child, enclave.ChildOptions{}) }()
-			go func() { // drain replies
-				for {
-					if _, err := wire.ReadFrame(host); err != nil {
-						return
-					}
-				}
-			}()
-			for _, f := range frames {
-				host.SetWriteDeadline(time.Now().Add(5 * time.Second))
-				host.Write(f)
-			}
-			host.Close()
-			select {
-			case <-done:
-			case <-time.After(10 * time.Second):
-				t.Fatal("ServeChild did not return")
-			}
-		})
-	}
-}
-
-func frame(kind, op uint8, id uint64, payload []byte) []byte {
-	f, _ := wire.Finish(append(wire.Begin(nil, kind, op, id), payload...))
-	return f
 }

@@ -83,10 +83,15 @@ type Options struct {
 // Defaults.
 const (
 	DefaultExternalCacheBytes = 256 << 20
-	DefaultMaxConcurrentCalls = 64
+	DefaultMaxConcurrentCalls = trusted.DefaultMaxConcurrentCalls
+	DefaultEcallBatch         = 64
 	DefaultStartTimeout       = 2 * time.Minute
 	DefaultRestartBackoff     = 100 * time.Millisecond
 )
+
+// ecallBatchLinger is the longest a simulate ecall waits for others to
+// share its crossing (see link.Endpoint.EnableBatching).
+const ecallBatchLinger = time.Millisecond
 
 // ErrInvalidOptions is wrapped by Validate's errors.
 var ErrInvalidOptions = errors.New("enclave: invalid options")

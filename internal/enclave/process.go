@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/folio-ledger/folio/internal/enclave/link"
 	"github.com/folio-ledger/folio/internal/enclave/trusted"
 	"github.com/folio-ledger/folio/internal/enclave/wire"
 )
@@ -75,7 +76,7 @@ type supervisor struct {
 		// cur is the running process (nil while starting or after a
 		// failed start); ready is closed when the current start attempt
 		// ended, startErr says how it failed; gen numbers processes.
-		cur      *child
+		cur      *childProcess
 		ready    chan struct{}
 		startErr error
 		gen      uint64
@@ -141,7 +142,7 @@ func (s *supervisor) run() {
 		} else {
 			s.log.Info("enclave process started", "pid", c.pid, "generation", gen, "height", s.h.height())
 			select {
-			case <-c.ep.done:
+			case <-c.ep.Done():
 			case <-s.ctx.Done():
 				c.stop()
 				return
@@ -172,7 +173,7 @@ func (s *supervisor) run() {
 // retire stops handing out process c (dead): callers wait for the next
 // one. The supervisor calls it when it sees c die, and so does current if
 // it sees that first.
-func (s *supervisor) retire(c *child) {
+func (s *supervisor) retire(c *childProcess) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.mu.cur == c {
@@ -181,7 +182,7 @@ func (s *supervisor) retire(c *child) {
 }
 
 // current returns the running process, waiting for a start in progress.
-func (s *supervisor) current(ctx context.Context) (*child, error) {
+func (s *supervisor) current(ctx context.Context) (*childProcess, error) {
 	for {
 		s.mu.Lock()
 		cur, ready, startErr, closed := s.mu.cur, s.mu.ready, s.mu.startErr, s.mu.closed
@@ -191,7 +192,7 @@ func (s *supervisor) current(ctx context.Context) (*child, error) {
 			return nil, ErrClosed
 		case cur != nil:
 			select {
-			case <-cur.ep.done: // dead, and the supervisor may not know yet
+			case <-cur.ep.Done(): // dead, and the supervisor may not know yet
 				s.retire(cur)
 				continue
 			default:
@@ -249,14 +250,14 @@ func (s *supervisor) close() error {
 
 // start spawns a process, initialises it at the host's height and
 // installs every contract the host installed.
-func (s *supervisor) start(gen uint64) (*child, error) {
+func (s *supervisor) start(gen uint64) (*childProcess, error) {
 	ctx, cancel := context.WithTimeout(s.ctx, s.h.opts.StartTimeout)
 	defer cancel()
 	c, err := spawn(&s.h.opts, s.log, gen, s.h)
 	if err != nil {
 		return nil, err
 	}
-	fail := func(what string, err error) (*child, error) {
+	fail := func(what string, err error) (*childProcess, error) {
 		c.stop()
 		if st := c.exitStatus(100 * time.Millisecond); st != "" {
 			err = fmt.Errorf("%w (process %s)", err, st)
@@ -279,7 +280,7 @@ func (s *supervisor) start(gen uint64) (*child, error) {
 }
 
 // startCall runs an ecall of the start sequence, counted like any.
-func (s *supervisor) startCall(ctx context.Context, c *child, op uint8, req, reply wire.Message) error {
+func (s *supervisor) startCall(ctx context.Context, c *childProcess, op uint8, req, reply wire.Message) error {
 	start := time.Now()
 	ctr, err := c.ecall(ctx, op, req, reply, nil)
 	s.h.ctr.ecall(op, start)
@@ -289,13 +290,15 @@ func (s *supervisor) startCall(ctx context.Context, c *child, op uint8, req, rep
 	return err
 }
 
-// child is one enclave process and its connection.
-type child struct {
+// childProcess is the host's handle on one enclave process: the
+// process, its connection, and the ocall handlers of the ecalls in flight.
+// What runs inside the process is package trusted (Serve).
+type childProcess struct {
 	h      *host
 	gen    uint64
 	pid    int
 	cmd    *exec.Cmd
-	ep     *endpoint
+	ep     *link.Endpoint
 	log    *slog.Logger
 	stderr *lineLogger
 
@@ -310,8 +313,8 @@ type child struct {
 	reader  chan struct{} // closed when the reader goroutine returned
 }
 
-// spawn starts the process with its end of a socketpair on ChildFD.
-func spawn(o *Options, log *slog.Logger, gen uint64, h *host) (*child, error) {
+// spawn starts the process with its end of a socketpair on link.ChildFD.
+func spawn(o *Options, log *slog.Logger, gen uint64, h *host) (*childProcess, error) {
 	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("enclave: socketpair: %w", err)
@@ -325,7 +328,7 @@ func spawn(o *Options, log *slog.Logger, gen uint64, h *host) (*child, error) {
 	}
 	cmd := exec.Command(o.Exe, args...)
 	cmd.Env = append(os.Environ(), o.Env...)
-	cmd.ExtraFiles = []*os.File{theirs}
+	cmd.ExtraFiles = []*os.File{theirs} // descriptor 3 in the child: link.ChildFD
 	ll := &lineLogger{log: log.With("enclave_gen", gen)}
 	cmd.Stderr = ll
 	cmd.Stdout = ll
@@ -344,17 +347,17 @@ func spawn(o *Options, log *slog.Logger, gen uint64, h *host) (*child, error) {
 		cmd.Wait()
 		return nil, fmt.Errorf("enclave: socket: %w", err)
 	}
-	c := &child{h: h, gen: gen, pid: cmd.Process.Pid, cmd: cmd, ep: newEndpoint(conn, wire.KindEcall, &h.ctr.crossings), log: log,
+	c := &childProcess{h: h, gen: gen, pid: cmd.Process.Pid, cmd: cmd, ep: link.NewEndpoint(conn, wire.KindEcall, &h.ctr.crossings), log: log,
 		stderr: ll, exited: make(chan struct{}), reader: make(chan struct{})}
 	c.active.m = map[uint64]*ocalls{}
-	c.ep.batch.max, c.ep.batch.linger = o.EcallBatch, ecallBatchLinger
+	c.ep.EnableBatching(o.EcallBatch, ecallBatchLinger)
 	go func() {
 		c.exitErr = cmd.Wait()
 		close(c.exited)
 	}()
 	go func() {
 		defer close(c.reader)
-		if err := c.ep.run(c.handle); err != nil {
+		if err := c.ep.Run(c.handle); err != nil {
 			log.Debug("enclave stream ended", "pid", c.pid, "err", err)
 		}
 	}()
@@ -363,7 +366,7 @@ func spawn(o *Options, log *slog.Logger, gen uint64, h *host) (*child, error) {
 
 // exitStatus waits up to d for the process to be reaped and describes how
 // it ended ("" if it has not).
-func (c *child) exitStatus(d time.Duration) string {
+func (c *childProcess) exitStatus(d time.Duration) string {
 	select {
 	case <-c.exited:
 		if c.exitErr == nil {
@@ -377,8 +380,8 @@ func (c *child) exitStatus(d time.Duration) string {
 
 // stop closes the socket (the process exits when it reads EOF) and kills
 // the process if it is still there after 5 seconds.
-func (c *child) stop() {
-	c.ep.close()
+func (c *childProcess) stop() {
+	c.ep.Close()
 	select {
 	case <-c.exited:
 	case <-time.After(5 * time.Second):
@@ -389,7 +392,7 @@ func (c *child) stop() {
 }
 
 // ecall sends one ecall and decodes its reply into reply (nil: none).
-func (c *child) ecall(ctx context.Context, op uint8, req, reply wire.Message, oc *ocalls) (wire.Counters, error) {
+func (c *childProcess) ecall(ctx context.Context, op uint8, req, reply wire.Message, oc *ocalls) (wire.Counters, error) {
 	register := func(id uint64) {
 		if oc != nil {
 			c.active.Lock()
@@ -398,20 +401,20 @@ func (c *child) ecall(ctx context.Context, op uint8, req, reply wire.Message, oc
 		}
 	}
 	var id uint64
-	request := c.ep.request
-	if op == wire.OpSimulate && c.ep.batch.max > 1 {
-		request = c.ep.requestBatched
+	request := c.ep.Request
+	if op == wire.OpSimulate && c.ep.Batching() {
+		request = c.ep.RequestBatched
 	}
 	f, err := request(ctx, op, func(b []byte) []byte { return wire.Marshal(b, req) },
 		func(i uint64) { id = i; register(i) },
-		func(i uint64) { _ = c.ep.send(wire.KindCancel, op, i, nil) })
+		func(i uint64) { _ = c.ep.Send(wire.KindCancel, op, i, nil) })
 	if oc != nil {
 		c.active.Lock()
 		delete(c.active.m, id)
 		c.active.Unlock()
 	}
 	if err != nil {
-		if errors.Is(err, errStopped) {
+		if errors.Is(err, link.ErrStopped) {
 			exit := c.exitStatus(time.Second)
 			if exit == "" {
 				exit = err.Error()
@@ -436,18 +439,18 @@ func (c *child) ecall(ctx context.Context, op uint8, req, reply wire.Message, oc
 
 // handle runs on the reader goroutine. A Lookup that the external cache
 // answers (a map probe) is answered right here, its reply written without
-// waiting (endpoint.sendFromReader): a goroutine per ocall costs a
+// waiting (link.Endpoint.SendFromReader): a goroutine per ocall costs a
 // goroutine switch and a scheduler wake-up on every crossing, more than
 // the probe itself. Every ocall that reads the state gets a goroutine of
 // its own: a state read can be slow (disk) or stuck, and the reader must
 // go on delivering other replies and noticing the death of the process.
-func (c *child) handle(f wire.Frame) {
+func (c *childProcess) handle(f wire.Frame) {
 	if f.Kind != wire.KindOcall {
 		c.log.Warn("unexpected frame from the enclave process", "kind", f.Kind, "op", f.Op)
 		return
 	}
 	probed := false
-	if f.Op == wire.OcLookup && c.ep.inlineReplies() {
+	if f.Op == wire.OcLookup && c.ep.InlineReplies() {
 		var done bool
 		if done, probed = c.lookupInline(f); done {
 			return
@@ -460,7 +463,7 @@ func (c *child) handle(f wire.Frame) {
 // key, and reports whether it did, and whether it probed the cache (a
 // miss, which then needs the state: serveOcall answers). If f is
 // malformed or for an ecall not in flight, serveOcall answers too.
-func (c *child) lookupInline(f wire.Frame) (done, probed bool) {
+func (c *childProcess) lookupInline(f wire.Frame) (done, probed bool) {
 	var kr wire.KeyRequest
 	if wire.Unmarshal(f.Payload, &kr) != nil || kr.Validate() != nil {
 		return false, false
@@ -476,7 +479,7 @@ func (c *child) lookupInline(f wire.Frame) (done, probed bool) {
 		return false, true
 	}
 	reply := &wire.LookupReply{ExtFound: true, Blob: blob}
-	c.ep.sendFromReader(wire.KindOcallReply, f.Op, f.ID, func(b []byte) []byte {
+	c.ep.SendFromReader(wire.KindOcallReply, f.Op, f.ID, func(b []byte) []byte {
 		return wire.EncodeReply(b, reply, nil, nil)
 	}, func(serr error) { c.log.Debug("ocall reply not sent", "op", wire.OcName(f.Op), "err", serr) })
 	return true, true
@@ -485,7 +488,7 @@ func (c *child) lookupInline(f wire.Frame) (done, probed bool) {
 // serveOcall answers ocall f, on a goroutine of its own; extMissed: f is
 // a Lookup whose external-cache probe missed already (lookupInline), so
 // the answer is the state's.
-func (c *child) serveOcall(f wire.Frame, extMissed bool) {
+func (c *childProcess) serveOcall(f wire.Frame, extMissed bool) {
 	var reply wire.Message
 	err := func() error {
 		var ecall uint64
@@ -515,11 +518,11 @@ func (c *child) serveOcall(f wire.Frame, extMissed bool) {
 		switch f.Op {
 		case wire.OcLookup:
 			lk, err := oc.lookup(kr.Namespace, kr.Key, !extMissed)
-			reply = &wire.LookupReply{ExtFound: lk.ExtFound, Blob: lk.Blob, Found: lk.Found, Value: lk.Stored, Block: lk.Ver.Block, Tx: lk.Ver.Tx}
+			reply = &wire.LookupReply{ExtFound: lk.ExtFound, Blob: lk.Blob, Found: lk.Found, Value: lk.Stored, Version: lk.Ver}
 			return err
 		case wire.OcStateGet:
 			v, ver, found, err := oc.StateGet(kr.Namespace, kr.Key)
-			reply = &wire.StateGetReply{Found: found, Value: v, Block: ver.Block, Tx: ver.Tx}
+			reply = &wire.StateGetReply{Found: found, Value: v, Version: ver}
 			return err
 		case wire.OcStateRange:
 			kvs, more, err := oc.StateRange(rr.Namespace, rr.Start, rr.End, int(rr.Limit))
@@ -536,7 +539,7 @@ func (c *child) serveOcall(f wire.Frame, extMissed bool) {
 	if err != nil {
 		reply, werr = nil, trusted.ErrorToWire(err)
 	}
-	if serr := c.ep.send(wire.KindOcallReply, f.Op, f.ID, func(b []byte) []byte {
+	if serr := c.ep.Send(wire.KindOcallReply, f.Op, f.ID, func(b []byte) []byte {
 		return wire.EncodeReply(b, reply, werr, nil)
 	}); serr != nil {
 		c.log.Debug("ocall reply not sent", "op", wire.OcName(f.Op), "err", serr)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/folio-ledger/folio/internal/enclave/latency"
+	"github.com/folio-ledger/folio/internal/enclave/link"
 	"github.com/folio-ledger/folio/internal/enclave/wire"
 )
 
@@ -90,7 +91,7 @@ type hostCounters struct {
 	ecallLat                     [8]latency.Histogram // by op (wire.Op*)
 	// crossings counts the ecall round trips, by the boundary (a batch
 	// of ecalls is one).
-	crossings crossingCounters
+	crossings link.Counters
 
 	mu struct {
 		sync.Mutex
@@ -156,9 +157,9 @@ func (c *hostCounters) stats(pid int, height uint64, ext ExternalCache) Stats {
 		PID:               pid,
 		Restarts:          c.restarts.Load(),
 		Height:            height,
-		Ecalls:            c.crossings.replies.Load(),
-		Batches:           c.crossings.batches.Load(),
-		BatchedCalls:      c.crossings.batched.Load(),
+		Ecalls:            c.crossings.Replies.Load(),
+		Batches:           c.crossings.Batches.Load(),
+		BatchedCalls:      c.crossings.Batched.Load(),
 		Ocalls:            c.ocalls.Load(),
 		BytesSealed:       r.BytesSealed + l.BytesSealed,
 		BytesUnsealed:     r.BytesUnsealed + l.BytesUnsealed,

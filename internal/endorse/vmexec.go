@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/folio-ledger/folio/contract/abi"
 	"github.com/folio-ledger/folio/internal/enclave/vm"
 )
 
@@ -44,7 +45,7 @@ func (x *VMExecutor) Install(ctx context.Context, name, version string, wasm []b
 }
 
 // Simulate runs a call with an installed version.
-func (x *VMExecutor) Simulate(ctx context.Context, version string, call vm.Call) (*vm.Result, error) {
+func (x *VMExecutor) Simulate(ctx context.Context, version string, call abi.Call) (*vm.Result, error) {
 	x.mu.Lock()
 	m := x.modules[call.Namespace+"/"+version]
 	x.mu.Unlock()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
+	"github.com/folio-ledger/folio/contract/abi"
 	"github.com/folio-ledger/folio/internal/config"
 	"github.com/folio-ledger/folio/internal/deliver"
 	"github.com/folio-ledger/folio/internal/enclave/vm"
@@ -188,7 +189,7 @@ func testEndorser(t *testing.T, healthy func() error) *endorse.Endorser {
 type noExec struct{}
 
 func (noExec) Install(context.Context, string, string, []byte, bool) error { return errors.New("no") }
-func (noExec) Simulate(context.Context, string, vm.Call) (*vm.Result, error) {
+func (noExec) Simulate(context.Context, string, abi.Call) (*vm.Result, error) {
 	return nil, errors.New("no")
 }
 

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
+	"github.com/folio-ledger/folio/contract/abi"
 	"github.com/folio-ledger/folio/internal/enclave"
 	"github.com/folio-ledger/folio/internal/enclave/vm"
 )
@@ -16,14 +17,14 @@ import (
 // Safe for concurrent use.
 type Fake struct {
 	// SimulateFunc answers Simulate; set it before use.
-	SimulateFunc func(ctx context.Context, version string, call vm.Call) (*vm.Result, error)
+	SimulateFunc func(ctx context.Context, version string, call abi.Call) (*vm.Result, error)
 	// InstallErr, if set, is returned by Install.
 	InstallErr error
 
 	mu struct {
 		sync.Mutex
 		installed map[string]bool // "name version"
-		calls     []vm.Call
+		calls     []abi.Call
 		commits   []FakeCommit
 		closed    bool
 	}
@@ -52,7 +53,7 @@ func (f *Fake) Install(_ context.Context, name, version string, _ []byte, _ bool
 }
 
 // Simulate implements enclave.Enclave.
-func (f *Fake) Simulate(ctx context.Context, version string, call vm.Call) (*vm.Result, error) {
+func (f *Fake) Simulate(ctx context.Context, version string, call abi.Call) (*vm.Result, error) {
 	name := call.Namespace
 	f.mu.Lock()
 	ok := f.mu.installed[name+" "+version]
@@ -91,10 +92,10 @@ func (f *Fake) Close() error {
 }
 
 // Calls returns the calls Simulate received.
-func (f *Fake) Calls() []vm.Call {
+func (f *Fake) Calls() []abi.Call {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]vm.Call(nil), f.mu.calls...)
+	return append([]abi.Call(nil), f.mu.calls...)
 }
 
 // Commits returns the recorded commits.

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/folio-ledger/folio/contract/abi"
 	"github.com/folio-ledger/folio/internal/crypto"
 )
 
@@ -77,16 +78,13 @@ func appendLP(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-// Version is the committed version of a value: block and transaction.
-type Version struct{ Block, Tx uint64 }
-
 // Entry is what an external-cache blob holds: a committed value (or the
 // fact that the key is absent), its version, and the first height at
 // which it is the key's committed state.
 type Entry struct {
 	Value     []byte
 	Absent    bool
-	Version   Version
+	Version   abi.KeyVersion
 	ValidFrom uint64
 }
 
@@ -154,7 +152,7 @@ func parseExternalHeader(blob []byte) (Entry, []byte, []byte, error) {
 		}
 		vals[i], rest = v, rest[n:]
 	}
-	e.Version = Version{Block: vals[0], Tx: vals[1]}
+	e.Version = abi.KeyVersion{Block: vals[0], Tx: vals[1]}
 	e.ValidFrom = vals[2]
 	return e, blob[:len(blob)-len(rest)], rest, nil
 }

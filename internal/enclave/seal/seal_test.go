@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/folio-ledger/folio/contract/abi"
 	"github.com/folio-ledger/folio/internal/crypto"
 )
 
@@ -23,10 +24,10 @@ func newExternal(t testing.TB, b byte) *External {
 func TestExternalRoundTrip(t *testing.T) {
 	x := newExternal(t, 1)
 	for _, e := range []Entry{
-		{Value: []byte("hello"), Version: Version{7, 2}, ValidFrom: 8},
-		{Value: []byte{}, Version: Version{0, 0}, ValidFrom: 1},
+		{Value: []byte("hello"), Version: abi.KeyVersion{Block: 7, Tx: 2}, ValidFrom: 8},
+		{Value: []byte{}, Version: abi.KeyVersion{Block: 0, Tx: 0}, ValidFrom: 1},
 		{Absent: true, ValidFrom: 12},
-		{Absent: true, Version: Version{3, 1}, ValidFrom: 4},
+		{Absent: true, Version: abi.KeyVersion{Block: 3, Tx: 1}, ValidFrom: 4},
 	} {
 		blob, err := x.Seal("ns", "k", e)
 		if err != nil {
@@ -54,7 +55,7 @@ func TestExternalRoundTrip(t *testing.T) {
 // with its own header, under its own root.
 func TestExternalBinding(t *testing.T) {
 	x := newExternal(t, 1)
-	blob, err := x.Seal("ns", "k1", Entry{Value: []byte("one"), Version: Version{5, 0}, ValidFrom: 6})
+	blob, err := x.Seal("ns", "k1", Entry{Value: []byte("one"), Version: abi.KeyVersion{Block: 5, Tx: 0}, ValidFrom: 6})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +165,7 @@ func TestParseStateKey(t *testing.T) {
 // between fuzzing processes: the nonce is fresh).
 func FuzzExternalOpen(f *testing.F) {
 	x := newExternal(f, 1)
-	want := Entry{Value: []byte("value"), Version: Version{3, 4}, ValidFrom: 4}
+	want := Entry{Value: []byte("value"), Version: abi.KeyVersion{Block: 3, Tx: 4}, ValidFrom: 4}
 	good, _ := x.Seal("ns", "k", want)
 	f.Add(good)
 	f.Add([]byte{1, 0, 0, 0, 0})

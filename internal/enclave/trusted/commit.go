@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/folio-ledger/folio/contract/abi"
 	"github.com/folio-ledger/folio/internal/enclave/seal"
 	"github.com/folio-ledger/folio/internal/enclave/wire"
 )
@@ -35,7 +36,7 @@ func (s *Service) Commit(ctx context.Context, m *wire.Commit) (*wire.CommitReply
 	for i := range m.Writes {
 		w := &m.Writes[i]
 		c := change{ns: w.Namespace, key: w.Key, dk: s.hash.key(w.Namespace, w.Key), ck: cacheKey(w.Namespace, w.Key), ext: w.ExtPresent}
-		ver := seal.Version{Block: m.Block, Tx: w.Tx}
+		ver := abi.KeyVersion{Block: m.Block, Tx: w.Tx}
 		c.k = known{ver: ver, validFrom: m.Block + 1, absent: w.Delete}
 		if w.Delete {
 			c.e = &entry{ver: ver, validFrom: m.Block + 1, absent: true}

@@ -5,7 +5,7 @@ import (
 	"encoding/binary"
 	"hash/maphash"
 
-	"github.com/folio-ledger/folio/internal/enclave/seal"
+	"github.com/folio-ledger/folio/contract/abi"
 )
 
 // dirKey is a 128-bit keyed hash of (namespace, key): two maphash values
@@ -35,7 +35,7 @@ func (h hasher) key(ns, key string) dirKey {
 // absent (deleted at ver, or never written: ver zero), and a digest of the
 // bytes the database holds for it.
 type known struct {
-	ver       seal.Version
+	ver       abi.KeyVersion
 	validFrom uint64
 	digest    uint64
 	absent    bool

@@ -1,12 +1,24 @@
-// Package trusted is the inside of the enclave: the contract VM, the
-// installed modules, the internal cache tier, the directory of committed
-// versions, and the keys. It runs in the enclave process (`folio
-// enclave`), or in the peer's own process in the in-process mode used by
-// unit tests; either way it talks to the host only through ecalls (its
-// methods) and ocalls (the Host a Simulate is given), whose messages are
-// those of package wire.
+// Package trusted is the inside of the enclave, everything that runs in
+// the enclave process: the Service (the contract VM, the installed
+// modules, the internal cache tier, the directory of committed versions,
+// and the keys) and the process's serving loop (Serve, serve.go: the body
+// of `folio enclave`). The Service also runs in the peer's own process in
+// the in-process mode used by unit tests; either way it talks to the host
+// only through ecalls (its methods) and ocalls (the Host a Simulate is
+// given), whose messages are those of package wire. No host-side code
+// lives here: the host's end of the boundary is package enclave, and the
+// stream both ends share is package link.
 //
-// Call order:
+// The enclave process:
+//
+//	conn, err := trusted.HostConn()                     // the socket on link.ChildFD
+//	err = trusted.Serve(ctx, conn, trusted.ServeOptions{StateKey: k})
+//
+// Serve answers Init first (which creates the Service and draws the
+// sealing root key, which never leaves the process), then every other
+// ecall concurrently, batches included, until the host closes the socket.
+//
+// Call order of the Service:
 //
 //	s, err := trusted.New(ctx, opts)           // opts from the Init ecall
 //	err = s.Install(ctx, &wire.Install{...})   // any time, any number

@@ -10,7 +10,9 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
+	"github.com/folio-ledger/folio/contract/abi"
 	"github.com/folio-ledger/folio/internal/enclave/cache"
 	"github.com/folio-ledger/folio/internal/enclave/latency"
 	"github.com/folio-ledger/folio/internal/enclave/seal"
@@ -95,7 +97,7 @@ func FromInit(m *wire.Init) Options {
 		VM: vm.Options{
 			CacheDir:         m.VM.CacheDir,
 			MemoryLimitPages: uint32(m.VM.MemoryLimitPages),
-			CallTimeout:      durationOf(m.VM.CallTimeoutNanos),
+			CallTimeout:      time.Duration(m.VM.CallTimeoutNanos),
 			MaxArgBytes:      int(m.VM.MaxArgBytes),
 			MaxValueBytes:    int(m.VM.MaxValueBytes),
 			PoolSize:         int(m.VM.PoolSize),
@@ -147,7 +149,7 @@ type installed struct {
 // entry is an internal-cache value; immutable once stored.
 type entry struct {
 	value     []byte // plaintext; nil when absent
-	ver       seal.Version
+	ver       abi.KeyVersion
 	validFrom uint64
 	absent    bool
 }

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
+	"github.com/folio-ledger/folio/contract/abi"
 	"github.com/folio-ledger/folio/internal/enclave/seal"
 	"github.com/folio-ledger/folio/internal/enclave/vm"
 	"github.com/folio-ledger/folio/internal/enclave/wire"
@@ -25,12 +26,13 @@ type Host interface {
 	Lookup(ns, key string) (Lookup, error)
 	// StateGet returns the committed value (as stored) and version of key
 	// at the pinned height; found false means absent.
-	StateGet(ns, key string) (stored []byte, ver seal.Version, found bool, err error)
-	// StateRange returns up to limit committed entries in [start, end)
-	// and whether more exist.
-	StateRange(ns, start, end string, limit int) ([]wire.KV, bool, error)
-	// StateHistory returns every committed change of key, oldest first.
-	StateHistory(ns, key string) ([]wire.HistoryEntry, error)
+	StateGet(ns, key string) (stored []byte, ver abi.KeyVersion, found bool, err error)
+	// StateRange returns up to limit committed entries in [start, end),
+	// values as stored, and whether more exist.
+	StateRange(ns, start, end string, limit int) ([]abi.KV, bool, error)
+	// StateHistory returns every committed change of key, oldest first,
+	// values as stored.
+	StateHistory(ns, key string) ([]abi.HistoryEntry, error)
 }
 
 // Lookup is the answer of Host.Lookup: Blob if ExtFound, else the state
@@ -40,39 +42,7 @@ type Lookup struct {
 	Blob     []byte
 	Found    bool
 	Stored   []byte
-	Ver      seal.Version
-}
-
-func durationOf(nanos int64) time.Duration { return time.Duration(nanos) }
-
-// CallFromWire converts a wire call into a vm.Call.
-func CallFromWire(c *wire.Call) vm.Call {
-	return vm.Call{
-		TxID:      c.TxID,
-		Timestamp: time.Unix(0, c.TimestampUnixNano).UTC(),
-		ChannelID: c.ChannelID,
-		Namespace: c.Namespace,
-		Function:  c.Function,
-		Args:      c.Args,
-		Creator: vm.Creator{MSPID: c.Creator.MSPID, Org: c.Creator.Org, Name: c.Creator.Name,
-			Role: c.Creator.Role, CertPEM: c.Creator.CertPEM},
-		ReadOnly: c.ReadOnly,
-	}
-}
-
-// CallToWire converts a vm.Call for the wire.
-func CallToWire(c *vm.Call) wire.Call {
-	var ts int64
-	if !c.Timestamp.IsZero() {
-		ts = c.Timestamp.UnixNano()
-	}
-	return wire.Call{
-		TxID: c.TxID, TimestampUnixNano: ts, ChannelID: c.ChannelID, Namespace: c.Namespace,
-		Function: c.Function, Args: c.Args,
-		Creator: wire.Creator{MSPID: c.Creator.MSPID, Org: c.Creator.Org, Name: c.Creator.Name,
-			Role: c.Creator.Role, CertPEM: c.Creator.CertPEM},
-		ReadOnly: c.ReadOnly,
-	}
+	Ver      abi.KeyVersion
 }
 
 var marshalDeterministic = proto.MarshalOptions{Deterministic: true}
@@ -92,10 +62,7 @@ func (s *Service) Simulate(ctx context.Context, m *wire.Simulate, host Host) (*w
 	if !ok {
 		return nil, fmt.Errorf("%s %s: %w", m.Name, m.Version, ErrNotInstalled)
 	}
-	call := CallFromWire(&m.Call)
-	if m.Call.TimestampUnixNano == 0 {
-		call.Timestamp = time.Time{} // let the VM refuse it as it would
-	}
+	call := m.Call
 	ns := call.Namespace
 	if ns == "" {
 		ns = m.Name
@@ -163,7 +130,7 @@ type tiered struct {
 
 var _ vm.State = (*tiered)(nil)
 
-func protoVersion(v seal.Version) *foliov1.Version {
+func protoVersion(v abi.KeyVersion) *foliov1.Version {
 	return &foliov1.Version{BlockNum: v.Block, TxNum: v.Tx}
 }
 
@@ -242,7 +209,7 @@ func (t *tiered) Get(ns, key string) ([]byte, *foliov1.Version, error) {
 
 	// 3. The committed state.
 	var stored []byte
-	var ver seal.Version
+	var ver abi.KeyVersion
 	var found bool
 	if fromState != nil {
 		stored, ver, found = fromState.Stored, fromState.Ver, fromState.Found
@@ -263,7 +230,7 @@ func (t *tiered) Get(ns, key string) ([]byte, *foliov1.Version, error) {
 			return nil, nil, err
 		}
 	} else {
-		e.ver = seal.Version{}
+		e.ver = abi.KeyVersion{}
 		e.validFrom = t.height
 	}
 	if err := t.learn(ns, key, dk, ck, e, stored, fill); err != nil {
@@ -401,7 +368,7 @@ func (t *tiered) Range(ns, start, end string, limit int) ([]vm.KV, bool, error) 
 	}
 	out := make([]vm.KV, len(kvs))
 	for i, kv := range kvs {
-		e := &entry{ver: seal.Version{Block: kv.Block, Tx: kv.Tx}}
+		e := &entry{ver: kv.Version}
 		v, err := t.plaintext(ns, kv.Key, kv.Value)
 		if err != nil {
 			return nil, false, err
@@ -429,8 +396,7 @@ func (t *tiered) History(ns, key string) ([]vm.HistoryEntry, error) {
 	}
 	out := make([]vm.HistoryEntry, len(hs))
 	for i, h := range hs {
-		out[i] = vm.HistoryEntry{TxID: h.TxID, Version: protoVersion(seal.Version{Block: h.Block, Tx: h.Tx}),
-			Timestamp: time.Unix(0, h.TimestampUnixNano).UTC(), IsDelete: h.IsDelete}
+		out[i] = vm.HistoryEntry{TxID: h.TxID, Version: protoVersion(h.Version), Timestamp: h.Timestamp, IsDelete: h.IsDelete}
 		if !h.IsDelete {
 			v, err := t.plaintext(ns, key, h.Value)
 			if err != nil {

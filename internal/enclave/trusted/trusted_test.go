@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/folio-ledger/folio/internal/enclave/seal"
+	"github.com/folio-ledger/folio/contract/abi"
 	"github.com/folio-ledger/folio/internal/enclave/vm"
 	"github.com/folio-ledger/folio/internal/enclave/wire"
 )
@@ -15,7 +15,7 @@ func TestDirectoryBound(t *testing.T) {
 	d := newDirectory(100)
 	h := newHasher()
 	for i := 0; i < 1000; i++ {
-		d.put(h.key("ns", fmt.Sprint(i)), known{ver: seal.Version{Block: uint64(i)}})
+		d.put(h.key("ns", fmt.Sprint(i)), known{ver: abi.KeyVersion{Block: uint64(i)}})
 		if d.len() > 100 {
 			t.Fatalf("%d entries, bound 100", d.len())
 		}
@@ -92,7 +92,7 @@ func TestErrorsCrossTheBoundary(t *testing.T) {
 
 // stubHost answers from a map, for tests of the tiers without a VM call.
 type stubHost struct {
-	vals map[string]seal.Version
+	vals map[string]abi.KeyVersion
 	ext  map[string][]byte
 	gets int
 }
@@ -105,19 +105,19 @@ func (h *stubHost) Lookup(ns, key string) (Lookup, error) {
 	return Lookup{Found: found, Stored: v, Ver: ver}, err
 }
 
-func (h *stubHost) StateGet(ns, key string) ([]byte, seal.Version, bool, error) {
+func (h *stubHost) StateGet(ns, key string) ([]byte, abi.KeyVersion, bool, error) {
 	h.gets++
 	v, ok := h.vals[key]
 	if !ok {
-		return nil, seal.Version{}, false, nil
+		return nil, abi.KeyVersion{}, false, nil
 	}
 	return []byte("v" + key), v, true, nil
 }
 
-func (h *stubHost) StateRange(string, string, string, int) ([]wire.KV, bool, error) {
+func (h *stubHost) StateRange(string, string, string, int) ([]abi.KV, bool, error) {
 	return nil, false, nil
 }
-func (h *stubHost) StateHistory(string, string) ([]wire.HistoryEntry, error) { return nil, nil }
+func (h *stubHost) StateHistory(string, string) ([]abi.HistoryEntry, error) { return nil, nil }
 
 // TestTieredCore drives the tiers directly: fills only at the current
 // height, entries serve only heights they are valid at, commits move
@@ -129,7 +129,7 @@ func TestTieredCore(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close(ctx)
-	host := &stubHost{vals: map[string]seal.Version{"a": {Block: 2}}, ext: map[string][]byte{}}
+	host := &stubHost{vals: map[string]abi.KeyVersion{"a": {Block: 2}}, ext: map[string][]byte{}}
 	tr := &tiered{s: s, ext: s.ext.Load(), height: 5, host: host}
 	v, ver, err := tr.Get("ns", "a")
 	if err != nil || string(v) != "va" || ver.BlockNum != 2 {
@@ -160,7 +160,7 @@ func TestTieredCore(t *testing.T) {
 	}
 	// The old blob (version 2) is stale (counted twice: the old reader
 	// above met it too) and refetched.
-	host.vals["a"] = seal.Version{Block: 5}
+	host.vals["a"] = abi.KeyVersion{Block: 5}
 	s.tiers.internal.Clear()
 	_, _, err = tr6.Get("ns", "a")
 	if err == nil {

@@ -1,10 +1,13 @@
 // Package vm runs Folio contracts: WebAssembly modules built with the
 // contract SDK (package contract) and the standard Go toolchain, executed
-// by wazero inside the enclave. Its one job is to turn a call and a
-// read-only view of committed state into a deterministic result: the
-// contract's response, its read set (keys with the committed versions
-// read, and scanned ranges), its write set and its events. It never writes
-// state and keeps no cache of it.
+// by wazero inside the enclave. Its one job is to turn a call (abi.Call,
+// the one definition of a contract call) and a read-only view of committed
+// state into a deterministic result: the contract's response, its read set
+// (keys with the committed versions read, and scanned ranges), its write
+// set and its events. It never writes state and keeps no cache of it. It
+// runs on the enclave side of the trust boundary (in the enclave process,
+// or in the peer's process for the in-process enclave of unit tests and
+// the endorser's VMExecutor).
 //
 // Call order:
 //

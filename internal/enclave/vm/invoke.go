@@ -15,30 +15,6 @@ import (
 	"github.com/folio-ledger/folio/contract/abi"
 )
 
-// Call is one contract invocation to simulate.
-type Call struct {
-	// TxID is the transaction ID; it also seeds the contract's randomness.
-	TxID string
-	// Timestamp is the transaction timestamp: the only time the contract
-	// sees (time.Now in the guest returns it).
-	Timestamp time.Time
-	ChannelID string
-	// Namespace is the contract's state namespace; "" means the Module's
-	// name.
-	Namespace string
-	Function  string
-	Args      [][]byte
-	Creator   Creator
-	// ReadOnly marks an evaluate call: writes and events are refused.
-	ReadOnly bool
-}
-
-// Creator is the validated identity that signed the proposal.
-type Creator struct {
-	MSPID, Org, Name, Role string
-	CertPEM                []byte
-}
-
 // Result is the outcome of a call that ran to completion. Equal calls on
 // equal state give equal Results (and byte-identical Action encodings),
 // whether the instance was fresh or pooled.
@@ -63,13 +39,14 @@ func (r *Result) Action() *foliov1.ContractAction {
 }
 
 // Invoke runs call on module m against st and returns what it read, wrote
-// and answered. It never changes st. It fails only the call at hand: an
-// error is a *CallError wrapping ErrArgsTooLarge, ErrBadCall, ErrTimeout,
-// ErrMemoryLimit, ErrPanic, ErrTrap, ErrContractExit, ErrABIViolation, ErrState,
-// ErrClosed or the error of ctx. A contract panic the SDK recovered is not
+// and answered; call.Namespace "" means m's name. It never changes st. It
+// fails only the call at hand: an error is a *CallError wrapping
+// ErrArgsTooLarge, ErrBadCall, ErrTimeout, ErrMemoryLimit, ErrPanic,
+// ErrTrap, ErrContractExit, ErrABIViolation, ErrState, ErrClosed or the
+// error of ctx. A contract panic the SDK recovered is not
 // an error: it is a 500 Response. The instance that ran a failed or
 // panicked call is discarded, never reused.
-func (r *Runtime) Invoke(ctx context.Context, m *Module, call Call, st State) (*Result, error) {
+func (r *Runtime) Invoke(ctx context.Context, m *Module, call abi.Call, st State) (*Result, error) {
 	if m == nil || st == nil {
 		return nil, &CallError{Function: call.Function, TxID: call.TxID, Err: fmt.Errorf("%w: Invoke needs a module and a state", ErrBadCall)}
 	}
@@ -93,22 +70,8 @@ func (r *Runtime) Invoke(ctx context.Context, m *Module, call Call, st State) (*
 	if err := r.checkCall(&call); err != nil {
 		return fail(err, "")
 	}
-	ns := call.Namespace
-	if ns == "" {
-		ns = m.name
-	}
-	in := abi.CallInput{
-		TxID:              call.TxID,
-		TimestampUnixNano: call.Timestamp.UnixNano(),
-		ChannelID:         call.ChannelID,
-		Namespace:         ns,
-		Function:          call.Function,
-		Args:              call.Args,
-		Creator: abi.Identity{
-			MSPID: call.Creator.MSPID, Org: call.Creator.Org, Name: call.Creator.Name,
-			Role: call.Creator.Role, CertPEM: call.Creator.CertPEM,
-		},
-		ReadOnly: call.ReadOnly,
+	if call.Namespace == "" {
+		call.Namespace = m.name
 	}
 	if err := m.enter(ctx); err != nil {
 		return fail(err, "")
@@ -122,8 +85,8 @@ func (r *Runtime) Invoke(ctx context.Context, m *Module, call Call, st State) (*
 		r.stats.poolHits.Add(1)
 	}
 	cs := &callState{
-		sim:      newSimulator(ns, st, call.ReadOnly, r.opts.MaxValueBytes),
-		input:    in.Marshal(),
+		sim:      newSimulator(call.Namespace, st, call.ReadOnly, r.opts.MaxValueBytes),
+		input:    call.Marshal(),
 		contract: m.name,
 		txID:     call.TxID,
 		logger:   r.opts.Logger,
@@ -179,7 +142,7 @@ func (r *Runtime) Invoke(ctx context.Context, m *Module, call Call, st State) (*
 }
 
 // checkCall rejects malformed calls before any instance is touched.
-func (r *Runtime) checkCall(c *Call) error {
+func (r *Runtime) checkCall(c *abi.Call) error {
 	switch {
 	case c.TxID == "":
 		return fmt.Errorf("%w: no transaction ID", ErrBadCall)

@@ -130,13 +130,13 @@ func TestHandMadeModules(t *testing.T) {
 	}
 }
 
-func call(fn string, args ...string) vm.Call {
-	c := vm.Call{
+func call(fn string, args ...string) abi.Call {
+	c := abi.Call{
 		TxID:      "tx-" + fn,
 		Timestamp: time.Date(2025, 6, 1, 10, 0, 0, 123456789, time.UTC),
 		ChannelID: "ch1",
 		Function:  fn,
-		Creator:   vm.Creator{MSPID: "Org1MSP", Org: "Org1", Name: "alice", Role: "client", CertPEM: []byte("PEM")},
+		Creator:   abi.Identity{MSPID: "Org1MSP", Org: "Org1", Name: "alice", Role: "client", CertPEM: []byte("PEM")},
 	}
 	for _, a := range args {
 		c.Args = append(c.Args, []byte(a))

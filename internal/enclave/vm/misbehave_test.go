@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/folio-ledger/folio/contract/abi"
 	"github.com/folio-ledger/folio/internal/enclave/vm"
 	"github.com/folio-ledger/folio/internal/enclave/vm/vmtest"
 )
@@ -111,7 +112,7 @@ func TestArgsAndCallChecks(t *testing.T) {
 	if !errors.Is(err, vm.ErrArgsTooLarge) || !errors.As(err, &ce) || ce.Status() != 400 {
 		t.Fatalf("oversize args: %v", err)
 	}
-	for _, c := range []vm.Call{{Function: "echo", Timestamp: time.Now()}, {TxID: "t", Timestamp: time.Now()}, {TxID: "t", Function: "echo"}} {
+	for _, c := range []abi.Call{{Function: "echo", Timestamp: time.Now()}, {TxID: "t", Timestamp: time.Now()}, {TxID: "t", Function: "echo"}} {
 		if _, err := rt.Invoke(ctx, m, c, vmtest.NewMemState()); !errors.Is(err, vm.ErrBadCall) {
 			t.Errorf("call %+v: %v", c, err)
 		}
@@ -149,7 +150,7 @@ func TestCancelledContext(t *testing.T) {
 func TestEnvironment(t *testing.T) {
 	ctx := context.Background()
 	rt, m := loadMisbehave(t, vm.Options{})
-	run := func(c vm.Call) map[string]any {
+	run := func(c abi.Call) map[string]any {
 		t.Helper()
 		start := time.Now()
 		res, err := rt.Invoke(ctx, m, c, vmtest.NewMemState())

@@ -239,10 +239,7 @@ func (s *simulator) history(key string) (abi.History, error) {
 		if e.Version == nil {
 			return abi.History{}, fmt.Errorf("%w: history of %q: entry %d without a version", ErrState, key, i)
 		}
-		x := abi.HistoryEntry{TxID: e.TxID, Version: abiVersion(e.Version), IsDelete: e.IsDelete}
-		if !e.Timestamp.IsZero() {
-			x.TimestampUnixNano = e.Timestamp.UnixNano()
-		}
+		x := abi.HistoryEntry{TxID: e.TxID, Version: abiVersion(e.Version), Timestamp: e.Timestamp, IsDelete: e.IsDelete}
 		if !e.IsDelete {
 			x.Value = e.Value
 		}

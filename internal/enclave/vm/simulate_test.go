@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
+	"github.com/folio-ledger/folio/contract/abi"
 	"github.com/folio-ledger/folio/internal/enclave/vm"
 	"github.com/folio-ledger/folio/internal/enclave/vm/vmtest"
 	"github.com/folio-ledger/folio/internal/types"
@@ -229,7 +230,7 @@ func TestDeterminism(t *testing.T) {
 	calls := []struct {
 		name string
 		wasm []byte
-		call vm.Call
+		call abi.Call
 	}{
 		{"copyright", copyright, call("register", `{"id":"W2","title":"Second","author":"Ada","type":"audio","content_hash":"sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}`)},
 		{"copyright", copyright, call("transfer", `{"id":"W1","to":"bob@Org2"}`)},

@@ -1,7 +1,15 @@
 // Package wire is the enclave boundary protocol: the frames and messages
 // exchanged between the peer (host) and its enclave process over one
 // stream (a Unix socketpair). docs/enclave.md describes it for readers;
-// this package is the one definition.
+// this package is the one definition. Both sides use it; it is a pure
+// codec (no goroutines, no I/O beyond reading a frame from a reader):
+// package link carries the frames.
+//
+// Values that are not the protocol's own are not redefined here: a
+// contract call is contract/abi's Call, versions, range entries and
+// history entries are abi's KeyVersion, KV and HistoryEntry. The protocol
+// encodes them in its own framing (an argument or value keeps nil apart
+// from empty; a zero timestamp crosses as 0), not the ABI's.
 //
 // Frame (all integers of the header big-endian):
 //

@@ -2,7 +2,10 @@ package wire
 
 import (
 	"fmt"
+	"time"
 	"unicode/utf8"
+
+	"github.com/folio-ledger/folio/contract/abi"
 )
 
 // Message is a payload that encodes and decodes itself.
@@ -175,27 +178,13 @@ func (m *Install) Validate() error {
 	return checkName("contract version", m.Version)
 }
 
-// Creator is the identity that signed the proposal.
-type Creator struct {
-	MSPID, Org, Name, Role string
-	CertPEM                []byte
-}
-
-// Call is a vm.Call on the wire.
-type Call struct {
-	TxID              string
-	TimestampUnixNano int64
-	ChannelID         string
-	Namespace         string
-	Function          string
-	Args              [][]byte
-	Creator           Creator
-	ReadOnly          bool
-}
-
-func (c *Call) encode(e *encoder) {
+// encodeCall encodes a contract call (the one definition, abi.Call) in
+// this protocol's framing, which differs from the ABI's own: an argument
+// keeps the difference between nil and empty, and a zero timestamp
+// crosses as 0.
+func encodeCall(e *encoder, c *abi.Call) {
 	e.Str(c.TxID)
-	e.Varint(c.TimestampUnixNano)
+	putTime(e, c.Timestamp)
 	e.Str(c.ChannelID)
 	e.Str(c.Namespace)
 	e.Str(c.Function)
@@ -211,9 +200,9 @@ func (c *Call) encode(e *encoder) {
 	e.Bool(c.ReadOnly)
 }
 
-func (c *Call) decode(d *decoder) {
+func decodeCall(d *decoder, c *abi.Call) {
 	c.TxID = d.Str()
-	c.TimestampUnixNano = d.Varint()
+	c.Timestamp = getTime(d)
 	c.ChannelID = d.Str()
 	c.Namespace = d.Str()
 	c.Function = d.Str()
@@ -231,11 +220,32 @@ func (c *Call) decode(d *decoder) {
 	c.ReadOnly = d.Bool()
 }
 
+// putTime writes a timestamp as signed Unix nanoseconds, 0 for the zero
+// time (an unset timestamp, which the VM refuses in a call). The Unix
+// epoch itself, which no endorser admits as a transaction's time, reads
+// back as unset too.
+func putTime(e *encoder, t time.Time) {
+	if t.IsZero() {
+		e.Varint(0)
+		return
+	}
+	e.Varint(t.UnixNano())
+}
+
+// getTime reads a timestamp written by putTime, in UTC.
+func getTime(d *decoder) time.Time {
+	n := d.Varint()
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
 // Simulate runs a call at a pinned height.
 type Simulate struct {
 	Height        uint64
 	Name, Version string
-	Call          Call
+	Call          abi.Call
 }
 
 func (m *Simulate) name() string { return "Simulate" }
@@ -243,13 +253,13 @@ func (m *Simulate) encode(e *encoder) {
 	e.Uvarint(m.Height)
 	e.Str(m.Name)
 	e.Str(m.Version)
-	m.Call.encode(e)
+	encodeCall(e, &m.Call)
 }
 func (m *Simulate) decode(d *decoder) {
 	m.Height = d.Uvarint()
 	m.Name = d.Str()
 	m.Version = d.Str()
-	m.Call.decode(d)
+	decodeCall(d, &m.Call)
 }
 
 // Validate checks the names; the call is the VM's to judge.
@@ -431,11 +441,11 @@ func (m *KeyRequest) Validate() error { return checkKey(m.Key) }
 // key if the host holds one (ExtFound), else the committed value at the
 // ecall's height (Found: the key exists), in one crossing.
 type LookupReply struct {
-	ExtFound  bool
-	Blob      []byte
-	Found     bool
-	Value     []byte
-	Block, Tx uint64
+	ExtFound bool
+	Blob     []byte
+	Found    bool
+	Value    []byte
+	Version  abi.KeyVersion
 }
 
 func (m *LookupReply) name() string { return "LookupReply" }
@@ -444,37 +454,33 @@ func (m *LookupReply) encode(e *encoder) {
 	e.Bytes(m.Blob)
 	e.Bool(m.Found)
 	e.NBytes(m.Value)
-	e.Uvarint(m.Block)
-	e.Uvarint(m.Tx)
+	putVersion(e, m.Version)
 }
 func (m *LookupReply) decode(d *decoder) {
 	m.ExtFound = d.Bool()
 	m.Blob = d.Bytes()
 	m.Found = d.Bool()
 	m.Value = d.NBytes()
-	m.Block = d.Uvarint()
-	m.Tx = d.Uvarint()
+	m.Version = getVersion(d)
 }
 
 // StateGetReply is a committed value at the ecall's height.
 type StateGetReply struct {
-	Found     bool
-	Value     []byte
-	Block, Tx uint64
+	Found   bool
+	Value   []byte
+	Version abi.KeyVersion
 }
 
 func (m *StateGetReply) name() string { return "StateGetReply" }
 func (m *StateGetReply) encode(e *encoder) {
 	e.Bool(m.Found)
 	e.NBytes(m.Value)
-	e.Uvarint(m.Block)
-	e.Uvarint(m.Tx)
+	putVersion(e, m.Version)
 }
 func (m *StateGetReply) decode(d *decoder) {
 	m.Found = d.Bool()
 	m.Value = d.NBytes()
-	m.Block = d.Uvarint()
-	m.Tx = d.Uvarint()
+	m.Version = getVersion(d)
 }
 
 // RangeRequest is the StateRange ocall: up to Limit entries in [Start, End).
@@ -515,16 +521,10 @@ func (m *RangeRequest) Validate() error {
 	return nil
 }
 
-// KV is one entry of a range.
-type KV struct {
-	Key       string
-	Value     []byte
-	Block, Tx uint64
-}
-
-// RangeReply is a page of a range.
+// RangeReply is a page of a range: entries as stored (sealed for a
+// confidential contract).
 type RangeReply struct {
-	KVs  []KV
+	KVs  []abi.KV
 	More bool
 }
 
@@ -535,37 +535,27 @@ func (m *RangeReply) encode(e *encoder) {
 		kv := &m.KVs[i]
 		e.Str(kv.Key)
 		e.NBytes(kv.Value)
-		e.Uvarint(kv.Block)
-		e.Uvarint(kv.Tx)
+		putVersion(e, kv.Version)
 	}
 	e.Bool(m.More)
 }
 func (m *RangeReply) decode(d *decoder) {
 	if n := d.Count(4); n > 0 {
-		m.KVs = make([]KV, n)
+		m.KVs = make([]abi.KV, n)
 		for i := range m.KVs {
 			kv := &m.KVs[i]
 			kv.Key = d.Str()
 			kv.Value = d.NBytes()
-			kv.Block = d.Uvarint()
-			kv.Tx = d.Uvarint()
+			kv.Version = getVersion(d)
 		}
 	}
 	m.More = d.Bool()
 }
 
-// HistoryEntry is one committed change of a key.
-type HistoryEntry struct {
-	TxID              string
-	Block, Tx         uint64
-	TimestampUnixNano int64
-	IsDelete          bool
-	Value             []byte
-}
-
-// HistoryReply is every committed change of a key, oldest first.
+// HistoryReply is every committed change of a key, oldest first, values
+// as stored.
 type HistoryReply struct {
-	Entries []HistoryEntry
+	Entries []abi.HistoryEntry
 }
 
 func (m *HistoryReply) name() string { return "HistoryReply" }
@@ -574,24 +564,32 @@ func (m *HistoryReply) encode(e *encoder) {
 	for i := range m.Entries {
 		h := &m.Entries[i]
 		e.Str(h.TxID)
-		e.Uvarint(h.Block)
-		e.Uvarint(h.Tx)
-		e.Varint(h.TimestampUnixNano)
+		putVersion(e, h.Version)
+		putTime(e, h.Timestamp)
 		e.Bool(h.IsDelete)
 		e.NBytes(h.Value)
 	}
 }
 func (m *HistoryReply) decode(d *decoder) {
 	if n := d.Count(6); n > 0 {
-		m.Entries = make([]HistoryEntry, n)
+		m.Entries = make([]abi.HistoryEntry, n)
 		for i := range m.Entries {
 			h := &m.Entries[i]
 			h.TxID = d.Str()
-			h.Block = d.Uvarint()
-			h.Tx = d.Uvarint()
-			h.TimestampUnixNano = d.Varint()
+			h.Version = getVersion(d)
+			h.Timestamp = getTime(d)
 			h.IsDelete = d.Bool()
 			h.Value = d.NBytes()
 		}
 	}
+}
+
+// putVersion writes a key's version: block, then transaction, as uvarints.
+func putVersion(e *encoder, v abi.KeyVersion) {
+	e.Uvarint(v.Block)
+	e.Uvarint(v.Tx)
+}
+
+func getVersion(d *decoder) abi.KeyVersion {
+	return abi.KeyVersion{Block: d.Uvarint(), Tx: d.Uvarint()}
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
+	"github.com/folio-ledger/folio/contract/abi"
 	"github.com/folio-ledger/folio/internal/enclave"
 	"github.com/folio-ledger/folio/internal/enclave/latency"
 	"github.com/folio-ledger/folio/internal/enclave/vm"
@@ -571,9 +572,9 @@ func (w *workload) prefill(ctx context.Context, limit int, eo *enclave.Options) 
 					return
 				}
 				id := workID(scramble(int(rank), w.o.Works))
-				call := vm.Call{TxID: fmt.Sprintf("prefill-%s-%d-%d", w.cfg, os.Getpid(), rank), Timestamp: benchTime, ChannelID: "folio",
+				call := abi.Call{TxID: fmt.Sprintf("prefill-%s-%d-%d", w.cfg, os.Getpid(), rank), Timestamp: benchTime, ChannelID: "folio",
 					Namespace: Namespace, Function: "get", Args: [][]byte{fmt.Appendf(nil, `{"id":%q}`, id)}, ReadOnly: true,
-					Creator: vm.Creator{MSPID: "Org1MSP", Org: "Org1", Name: "reader", Role: "client"}}
+					Creator: abi.Identity{MSPID: "Org1MSP", Org: "Org1", Name: "reader", Role: "client"}}
 				res, err := w.e.Simulate(ctx, "1", call)
 				if err == nil && res.Response.Status != 200 {
 					err = fmt.Errorf("get %s: %d %s", id, res.Response.Status, res.Response.Message)
@@ -605,17 +606,17 @@ func (w *workload) one(ctx context.Context, r *rand.Rand, z *zipf) error {
 	i := scramble(z.next(), w.o.Works)
 	n := w.seq.Add(1)
 	transfer := r.IntN(100) < w.o.TransferPercent
-	c := vm.Call{
+	c := abi.Call{
 		TxID:      fmt.Sprintf("bench-%s-%d-%d", w.cfg, os.Getpid(), n),
 		Timestamp: benchTime.Add(time.Duration(n) * time.Millisecond),
 		ChannelID: "folio",
 		Namespace: Namespace,
-		Creator:   vm.Creator{MSPID: "Org1MSP", Org: "Org1", Name: "reader", Role: "client"},
+		Creator:   abi.Identity{MSPID: "Org1MSP", Org: "Org1", Name: "reader", Role: "client"},
 	}
 	if transfer {
 		c.Function = "transfer"
 		c.Args = [][]byte{fmt.Appendf(nil, `{"id":%q,"to":"user%d@Org1"}`, workID(i), r.IntN(1_000_000))}
-		c.Creator = vm.Creator{MSPID: "Org1MSP", Org: "Org1", Name: "admin", Role: "admin"}
+		c.Creator = abi.Identity{MSPID: "Org1MSP", Org: "Org1", Name: "admin", Role: "admin"}
 	} else {
 		c.Function = "get"
 		c.Args = [][]byte{fmt.Appendf(nil, `{"id":%q}`, workID(i))}
@@ -791,9 +792,9 @@ func wasmCaller(ctx context.Context, wasm []byte, vo vm.Options) (call func() er
 		return nil, nil, err
 	}
 	st := oneWork{key: workKey(1), value: workRecord(1)}
-	c := vm.Call{TxID: "wasm-cost", Timestamp: benchTime, ChannelID: "folio", Function: "get",
+	c := abi.Call{TxID: "wasm-cost", Timestamp: benchTime, ChannelID: "folio", Function: "get",
 		Args: [][]byte{fmt.Appendf(nil, `{"id":%q}`, workID(1))}, ReadOnly: true,
-		Creator: vm.Creator{MSPID: "Org1MSP", Org: "Org1", Name: "reader", Role: "client"}}
+		Creator: abi.Identity{MSPID: "Org1MSP", Org: "Org1", Name: "reader", Role: "client"}}
 	call = func() error {
 		res, err := rt.Invoke(ctx, m, c, st)
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/folio-ledger/folio/contract/abi"
 	"github.com/folio-ledger/folio/internal/enclave"
 	"github.com/folio-ledger/folio/internal/enclave/enclavetest"
 	"github.com/folio-ledger/folio/internal/enclave/seal"
@@ -97,9 +98,9 @@ func BenchmarkSimulateGet(b *testing.B) {
 	}{{"none", -1, -1}, {"external", -1, 256 << 20}, {"tiered", 256 << 20, 256 << 20}} {
 		e := startEnclave(b, st, cfg.internal, cfg.external)
 		get := func(id string, i int) error {
-			res, err := e.Simulate(context.Background(), "1", vm.Call{TxID: fmt.Sprintf("b%d", i), Namespace: Namespace,
+			res, err := e.Simulate(context.Background(), "1", abi.Call{TxID: fmt.Sprintf("b%d", i), Namespace: Namespace,
 				Timestamp: benchTime, Function: "get", Args: [][]byte{fmt.Appendf(nil, `{"id":%q}`, id)}, ReadOnly: true,
-				Creator: vm.Creator{MSPID: "Org1MSP", Org: "Org1", Name: "reader", Role: "client"}})
+				Creator: abi.Identity{MSPID: "Org1MSP", Org: "Org1", Name: "reader", Role: "client"}})
 			if err == nil && res.Response.Status != 200 {
 				err = fmt.Errorf("status %d %s", res.Response.Status, res.Response.Message)
 			}
@@ -220,7 +221,7 @@ func BenchmarkSealOpen(b *testing.B) {
 	b.SetBytes(int64(len(rec)))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		blob, err := x.Seal(Namespace, key, seal.Entry{Value: rec, Version: seal.Version{Block: 7, Tx: 1}, ValidFrom: 8})
+		blob, err := x.Seal(Namespace, key, seal.Entry{Value: rec, Version: abi.KeyVersion{Block: 7, Tx: 1}, ValidFrom: 8})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -10,6 +10,7 @@ import (
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
 	"github.com/folio-ledger/folio/internal/enclave"
 	"github.com/folio-ledger/folio/internal/enclave/enclavetest"
+	"github.com/folio-ledger/folio/internal/enclave/trusted"
 	"github.com/folio-ledger/folio/internal/enclave/vm/vmtest"
 )
 
@@ -36,9 +37,9 @@ func serveChild() int {
 			}
 		}
 	}
-	conn, err := enclave.ChildConn()
+	conn, err := trusted.HostConn()
 	if err == nil {
-		err = enclave.ServeChild(context.Background(), conn, enclave.ChildOptions{})
+		err = trusted.Serve(context.Background(), conn, trusted.ServeOptions{})
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

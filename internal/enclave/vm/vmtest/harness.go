@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/folio-ledger/folio/contract/abi"
 	"github.com/folio-ledger/folio/internal/enclave/vm"
 )
 
@@ -40,14 +41,14 @@ func NewHarness(tb testing.TB, name string, wasm []byte, opts vm.Options) *Harne
 }
 
 // Invoke simulates call against the harness state without committing.
-func (h *Harness) Invoke(call vm.Call) (*vm.Result, error) {
+func (h *Harness) Invoke(call abi.Call) (*vm.Result, error) {
 	return h.Runtime.Invoke(context.Background(), h.Module, call, h.State)
 }
 
 // Submit simulates call and, if it answered 2xx and is not read-only,
 // commits its write set as the next block. block is 0 if nothing was
 // committed.
-func (h *Harness) Submit(call vm.Call) (res *vm.Result, block uint64, err error) {
+func (h *Harness) Submit(call abi.Call) (res *vm.Result, block uint64, err error) {
 	res, err = h.Invoke(call)
 	if err != nil || call.ReadOnly || res.Response.Status < 200 || res.Response.Status > 299 {
 		return res, 0, err

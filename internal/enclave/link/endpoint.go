@@ -1,4 +1,4 @@
-package enclave
+package link
 
 import (
 	"bufio"
@@ -8,15 +8,18 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/folio-ledger/folio/internal/enclave/wire"
 )
 
-// endpoint multiplexes one side's requests and the other side's requests
+// Endpoint multiplexes one side's requests and the other side's requests
 // over one stream: the host sends ecalls and answers ocalls, the enclave
 // process the reverse. Requests of this side have kind reqKind, their
-// replies reqKind+1; frames of other kinds go to the handler given to run.
-type endpoint struct {
+// replies reqKind+1; frames of other kinds go to the handler given to Run.
+// Its methods are safe for concurrent use, except that only Run's
+// goroutine (the reader) may call SendFromReader.
+type Endpoint struct {
 	conn    io.ReadWriteCloser
 	reqKind uint8
 	// raw is conn's file descriptor driven directly (rawstream_linux.go),
@@ -41,24 +44,29 @@ type endpoint struct {
 
 	// ctr, if not nil, counts the crossings of this side's requests (one
 	// per reply frame, a batch reply included) and its batches.
-	ctr *crossingCounters
-	// batch groups requests sent with requestBatched (host side only).
+	ctr *Counters
+	// batch groups requests sent with RequestBatched (host side only).
 	batch batcher
 }
 
-// crossingCounters count the round trips of one side's requests over
-// the life of the host (across enclave processes).
-type crossingCounters struct {
-	// replies counts reply frames (a batch reply is one); batches the
-	// batches sent and batched the requests they carried.
-	replies, batches, batched atomic.Uint64
+// Counters count the round trips of one side's requests; the host keeps
+// one for its whole life, across enclave processes.
+type Counters struct {
+	// Replies counts reply frames (a batch reply is one); Batches the
+	// batches sent and Batched the requests they carried.
+	Replies, Batches, Batched atomic.Uint64
 }
 
-// errStopped wraps the reason an endpoint stopped.
-var errStopped = errors.New("enclave stream closed")
+// ErrStopped wraps the reason an endpoint stopped: every request waiting
+// then, and every later one, fails with it.
+var ErrStopped = errors.New("enclave stream closed")
 
-func newEndpoint(conn io.ReadWriteCloser, reqKind uint8, ctr *crossingCounters) *endpoint {
-	e := &endpoint{conn: conn, reqKind: reqKind, done: make(chan struct{}), rw: conn, ctr: ctr}
+// NewEndpoint returns the endpoint of one side on conn: reqKind is the
+// kind of this side's requests (wire.KindEcall on the host,
+// wire.KindOcall in the enclave process); ctr, if not nil, counts their
+// crossings. Nothing is read until Run.
+func NewEndpoint(conn io.ReadWriteCloser, reqKind uint8, ctr *Counters) *Endpoint {
+	e := &Endpoint{conn: conn, reqKind: reqKind, done: make(chan struct{}), rw: conn, ctr: ctr}
 	e.batch.e = e
 	if e.raw = newRawStream(conn); e.raw != nil {
 		e.rw = e.raw
@@ -68,8 +76,19 @@ func newEndpoint(conn io.ReadWriteCloser, reqKind uint8, ctr *crossingCounters) 
 	return e
 }
 
-// send writes one frame whose payload body appends.
-func (e *endpoint) send(kind, op uint8, id uint64, body func([]byte) []byte) error {
+// EnableBatching lets RequestBatched group up to max requests in one
+// batch frame, a request waiting at most linger for others (see batcher).
+// The host calls it once, before any request.
+func (e *Endpoint) EnableBatching(max int, linger time.Duration) {
+	e.batch.max, e.batch.linger = max, linger
+}
+
+// Batching reports whether RequestBatched groups requests (EnableBatching
+// with max > 1); if not, the caller sends each request alone.
+func (e *Endpoint) Batching() bool { return e.batch.max > 1 }
+
+// Send writes one frame whose payload body appends.
+func (e *Endpoint) Send(kind, op uint8, id uint64, body func([]byte) []byte) error {
 	e.wmu.Lock()
 	defer e.wmu.Unlock()
 	b := wire.Begin(e.wbuf, kind, op, id)
@@ -83,13 +102,13 @@ func (e *endpoint) send(kind, op uint8, id uint64, body func([]byte) []byte) err
 	_, err = e.rw.Write(b)
 	e.keep(b)
 	if err != nil {
-		return fmt.Errorf("%w: write: %w", errStopped, err)
+		return fmt.Errorf("%w: write: %w", ErrStopped, err)
 	}
 	return nil
 }
 
 // keep keeps the frame buffer b for the next frame. Called with wmu held.
-func (e *endpoint) keep(b []byte) {
+func (e *Endpoint) keep(b []byte) {
 	if cap(b) <= 1<<20 {
 		e.wbuf = b[:0]
 	} else {
@@ -97,7 +116,7 @@ func (e *endpoint) keep(b []byte) {
 	}
 }
 
-// sendFromReader sends a frame from the reader goroutine (a reply the
+// SendFromReader sends a frame from the reader goroutine (a reply the
 // reader computed itself), which must never wait for the other side: if
 // both sides' readers waited in writes to each other, with both socket
 // buffers full, neither would read again. With a raw socket it writes
@@ -105,10 +124,10 @@ func (e *endpoint) keep(b []byte) {
 // rest of the frame, if any, to a goroutine that keeps the write lock;
 // if the lock is taken, or without a raw socket, the whole send goes to a
 // goroutine. Errors go to failed (the reader sees a broken stream anyway).
-func (e *endpoint) sendFromReader(kind, op uint8, id uint64, body func([]byte) []byte, failed func(error)) {
+func (e *Endpoint) SendFromReader(kind, op uint8, id uint64, body func([]byte) []byte, failed func(error)) {
 	if e.raw == nil || !e.wmu.TryLock() {
 		go func() {
-			if err := e.send(kind, op, id, body); err != nil {
+			if err := e.Send(kind, op, id, body); err != nil {
 				failed(err)
 			}
 		}()
@@ -129,7 +148,7 @@ func (e *endpoint) sendFromReader(kind, op uint8, id uint64, body func([]byte) [
 		e.keep(b)
 		e.wmu.Unlock()
 		if err != nil {
-			failed(fmt.Errorf("%w: write: %w", errStopped, err))
+			failed(fmt.Errorf("%w: write: %w", ErrStopped, err))
 		}
 		return
 	}
@@ -138,35 +157,35 @@ func (e *endpoint) sendFromReader(kind, op uint8, id uint64, body func([]byte) [
 		_, err := e.raw.Write(b[n:])
 		e.keep(b)
 		if err != nil {
-			failed(fmt.Errorf("%w: write: %w", errStopped, err))
+			failed(fmt.Errorf("%w: write: %w", ErrStopped, err))
 		}
 	}()
 }
 
-// inlineReplies says whether sendFromReader can reply without a
+// InlineReplies says whether SendFromReader can reply without a
 // goroutine switch (the socket is raw).
-func (e *endpoint) inlineReplies() bool { return e.raw != nil }
+func (e *Endpoint) InlineReplies() bool { return e.raw != nil }
 
-// request sends a request and waits for its reply. register, if not nil,
+// Request sends a request and waits for its reply. register, if not nil,
 // is called with the request's id before it is sent (the host maps ecall
 // ids to their ocall handlers); cancel, if not nil, is called with the id
 // when ctx ends first.
-func (e *endpoint) request(ctx context.Context, op uint8, body func([]byte) []byte, register, cancel func(uint64)) (wire.Frame, error) {
+func (e *Endpoint) Request(ctx context.Context, op uint8, body func([]byte) []byte, register, cancel func(uint64)) (wire.Frame, error) {
 	id, ch, err := e.open(register)
 	if err != nil {
 		return wire.Frame{}, err
 	}
-	if err := e.send(e.reqKind, op, id, body); err != nil {
+	if err := e.Send(e.reqKind, op, id, body); err != nil {
 		e.forget(id)
 		return wire.Frame{}, err
 	}
 	return e.await(ctx, id, ch, cancel)
 }
 
-// requestBatched is request, but the request crosses in a batch with
+// RequestBatched is Request, but the request crosses in a batch with
 // the others waiting (see batcher); a request canceled before its batch
 // left is dropped without crossing.
-func (e *endpoint) requestBatched(ctx context.Context, op uint8, body func([]byte) []byte, register, cancel func(uint64)) (wire.Frame, error) {
+func (e *Endpoint) RequestBatched(ctx context.Context, op uint8, body func([]byte) []byte, register, cancel func(uint64)) (wire.Frame, error) {
 	id, ch, err := e.open(register)
 	if err != nil {
 		return wire.Frame{}, err
@@ -185,7 +204,7 @@ func (e *endpoint) requestBatched(ctx context.Context, op uint8, body func([]byt
 }
 
 // open allocates a request id and its reply channel.
-func (e *endpoint) open(register func(uint64)) (uint64, chan wire.Frame, error) {
+func (e *Endpoint) open(register func(uint64)) (uint64, chan wire.Frame, error) {
 	ch := make(chan wire.Frame, 1)
 	e.mu.Lock()
 	if err := e.mu.err; err != nil {
@@ -203,7 +222,7 @@ func (e *endpoint) open(register func(uint64)) (uint64, chan wire.Frame, error) 
 }
 
 // await waits for the reply of request id.
-func (e *endpoint) await(ctx context.Context, id uint64, ch chan wire.Frame, cancel func(uint64)) (wire.Frame, error) {
+func (e *Endpoint) await(ctx context.Context, id uint64, ch chan wire.Frame, cancel func(uint64)) (wire.Frame, error) {
 	select {
 	case f := <-ch:
 		return f, nil
@@ -223,22 +242,23 @@ func (e *endpoint) await(ctx context.Context, id uint64, ch chan wire.Frame, can
 	}
 }
 
-func (e *endpoint) forget(id uint64) {
+func (e *Endpoint) forget(id uint64) {
 	e.mu.Lock()
 	delete(e.mu.pending, id)
 	e.mu.Unlock()
 }
 
-func (e *endpoint) stopErr() error {
+func (e *Endpoint) stopErr() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.mu.err
 }
 
-// run reads frames until the stream ends: replies go to their requests,
+// Run reads frames until the stream ends: replies go to their requests,
 // everything else to handle, which must not block (it starts goroutines
-// for work). It returns why the stream ended (nil for a clean end).
-func (e *endpoint) run(handle func(wire.Frame)) error {
+// for work). It returns why the stream ended (nil for a clean end); Done
+// is closed then.
+func (e *Endpoint) Run(handle func(wire.Frame)) error {
 	r := bufio.NewReaderSize(e.rw, 64<<10)
 	for {
 		f, err := wire.ReadFrame(r)
@@ -272,14 +292,14 @@ func (e *endpoint) run(handle func(wire.Frame)) error {
 	}
 }
 
-func (e *endpoint) countReply() {
+func (e *Endpoint) countReply() {
 	if e.ctr != nil {
-		e.ctr.replies.Add(1)
+		e.ctr.Replies.Add(1)
 	}
 }
 
 // deliver hands reply f to its request, if it still waits.
-func (e *endpoint) deliver(f wire.Frame) {
+func (e *Endpoint) deliver(f wire.Frame) {
 	e.mu.Lock()
 	ch := e.mu.pending[f.ID]
 	delete(e.mu.pending, f.ID)
@@ -290,15 +310,18 @@ func (e *endpoint) deliver(f wire.Frame) {
 }
 
 // stop records why the endpoint stopped and wakes every request.
-func (e *endpoint) stop(cause error) {
+func (e *Endpoint) stop(cause error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.mu.err != nil {
 		return
 	}
-	e.mu.err = fmt.Errorf("%w: %w", errStopped, cause)
+	e.mu.err = fmt.Errorf("%w: %w", ErrStopped, cause)
 	close(e.done)
 }
 
-// close closes the stream; the reader then stops.
-func (e *endpoint) close() error { return e.conn.Close() }
+// Close closes the stream; the reader then stops.
+func (e *Endpoint) Close() error { return e.conn.Close() }
+
+// Done is closed when the reader stopped: the stream ended or broke.
+func (e *Endpoint) Done() <-chan struct{} { return e.done }

@@ -1,4 +1,4 @@
-package enclave
+package trusted
 
 import (
 	"context"
@@ -12,32 +12,37 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/folio-ledger/folio/contract/abi"
+	"github.com/folio-ledger/folio/internal/enclave/link"
 	"github.com/folio-ledger/folio/internal/enclave/seal"
-	"github.com/folio-ledger/folio/internal/enclave/trusted"
 	"github.com/folio-ledger/folio/internal/enclave/wire"
 )
 
-// ChildFD is the file descriptor on which the enclave process finds its
-// end of the socketpair (the first of exec.Cmd.ExtraFiles).
-const ChildFD = 3
+// This file is the enclave process: the serving loop that answers the
+// host's ecalls with a Service and makes its ocalls, over the socket the
+// host (package enclave) spawned it with.
 
-// ChildConn returns the enclave process's connection to its host: the
-// socket inherited as ChildFD.
-func ChildConn() (net.Conn, error) {
-	f := os.NewFile(ChildFD, "enclave-socket")
+// HostConn returns the enclave process's connection to its host: the
+// socket inherited as link.ChildFD.
+func HostConn() (net.Conn, error) {
+	f := os.NewFile(link.ChildFD, "enclave-socket")
 	if f == nil {
-		return nil, errors.New("enclave: no socket on fd 3 (is this process started by a peer?)")
+		return nil, fmt.Errorf("enclave: no socket on fd %d (is this process started by a peer?)", link.ChildFD)
 	}
 	defer f.Close()
 	c, err := net.FileConn(f)
 	if err != nil {
-		return nil, fmt.Errorf("enclave: fd %d is not the host's socket: %w", ChildFD, err)
+		return nil, fmt.Errorf("enclave: fd %d is not the host's socket: %w", link.ChildFD, err)
 	}
 	return c, nil
 }
 
-// ChildOptions configure the enclave process.
-type ChildOptions struct {
+// DefaultMaxConcurrentCalls bounds the ecalls the process runs at once
+// when Init does not say.
+const DefaultMaxConcurrentCalls = 64
+
+// ServeOptions configure the enclave process.
+type ServeOptions struct {
 	// StateKey is the provisioned state key (the contents of the file
 	// given with --state-key, checked by seal.ParseStateKey). Default nil:
 	// confidential contracts are refused.
@@ -47,12 +52,12 @@ type ChildOptions struct {
 	Logger *slog.Logger
 }
 
-// ServeChild is the body of the enclave process (`folio enclave`, or a
-// test binary re-executed as one): it serves ecalls from the host on conn
+// Serve is the body of the enclave process (`folio enclave`, or a test
+// binary re-executed as one): it serves ecalls from the host on conn
 // until the host closes it (then it returns nil) or ctx ends. The first
-// ecall must be Init. The sealing root key is drawn here and never leaves
-// this process.
-func ServeChild(ctx context.Context, conn io.ReadWriteCloser, opts ChildOptions) error {
+// ecall must be Init. The sealing root key is drawn here (New) and never
+// leaves this process.
+func Serve(ctx context.Context, conn io.ReadWriteCloser, opts ServeOptions) error {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -65,11 +70,11 @@ func ServeChild(ctx context.Context, conn io.ReadWriteCloser, opts ChildOptions)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	c := &childServer{opts: opts, log: opts.Logger, base: ctx, ep: newEndpoint(conn, wire.KindOcall, nil), work: make(chan func())}
+	c := &server{opts: opts, log: opts.Logger, base: ctx, ep: link.NewEndpoint(conn, wire.KindOcall, nil), work: make(chan func())}
 	c.mu.cancels = map[uint64]context.CancelFunc{}
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
-	err := c.ep.run(c.handle)
+	err := c.ep.Run(c.handle)
 	cancel()
 	c.wg.Wait()
 	if c.svc != nil {
@@ -82,15 +87,15 @@ func ServeChild(ctx context.Context, conn io.ReadWriteCloser, opts ChildOptions)
 	return err
 }
 
-// childServer serves one host connection.
-type childServer struct {
-	opts ChildOptions
+// server serves one host connection.
+type server struct {
+	opts ServeOptions
 	log  *slog.Logger
 	base context.Context
-	ep   *endpoint
+	ep   *link.Endpoint
 	// svc is set by Init, on the reader goroutine, before any other ecall
 	// is read; sem bounds concurrent ecalls.
-	svc *trusted.Service
+	svc *Service
 	sem chan struct{}
 	wg  sync.WaitGroup
 	// work hands an ecall to an idle worker (unbuffered: a send succeeds
@@ -107,7 +112,7 @@ type childServer struct {
 
 // handle runs on the reader goroutine: Init inline, everything else in a
 // goroutine of its own.
-func (c *childServer) handle(f wire.Frame) {
+func (c *server) handle(f wire.Frame) {
 	switch f.Kind {
 	case wire.KindCancel:
 		c.mu.Lock()
@@ -134,7 +139,7 @@ func (c *childServer) handle(f wire.Frame) {
 
 // start runs ecall f on a worker, cancelable by the host, and gives its
 // result to done.
-func (c *childServer) start(f wire.Frame, done func(wire.Message, error)) {
+func (c *server) start(f wire.Frame, done func(wire.Message, error)) {
 	ctx, cancel := context.WithCancel(c.base)
 	c.mu.Lock()
 	c.mu.cancels[f.ID] = cancel
@@ -160,7 +165,7 @@ const batchHold = 10 * time.Millisecond
 // with those done then. A batch that does not split gets an empty reply
 // (its ecalls are lost, and the host's own calls time out: only a broken
 // host sends one); so does an init in a batch, which is refused.
-func (c *childServer) serveBatch(f wire.Frame) {
+func (c *server) serveBatch(f wire.Frame) {
 	fs, err := wire.SplitBatch(f.Payload, wire.KindEcall)
 	if err != nil {
 		c.log.Warn("malformed batch from the host", "err", err)
@@ -183,7 +188,7 @@ func (c *childServer) serveBatch(f wire.Frame) {
 
 // batchReply collects the replies of one batch.
 type batchReply struct {
-	c     *childServer
+	c     *server
 	id    uint64
 	timer *time.Timer
 
@@ -236,7 +241,7 @@ func (b *batchReply) flush() {
 	if b.timer != nil {
 		b.timer.Stop()
 	}
-	if err := b.c.ep.send(wire.KindBatchReply, 0, b.id, func(buf []byte) []byte { return append(buf, frames...) }); err != nil {
+	if err := b.c.ep.Send(wire.KindBatchReply, 0, b.id, func(buf []byte) []byte { return append(buf, frames...) }); err != nil {
 		b.c.log.Debug("batch reply not sent", "err", err)
 	}
 }
@@ -246,7 +251,7 @@ func (b *batchReply) flush() {
 // call runs deep in wazero and grows its goroutine's stack several times,
 // and a fresh goroutine per ecall paid for that growth (stack copies) on
 // every call — about 6% of the enclave's CPU in the benchmark.
-func (c *childServer) dispatch(w func()) {
+func (c *server) dispatch(w func()) {
 	select {
 	case c.work <- w:
 		return
@@ -261,7 +266,7 @@ func (c *childServer) dispatch(w func()) {
 // while more ecalls are in flight.
 const maxIdleWorkers = 16
 
-func (c *childServer) worker(w func()) {
+func (c *server) worker(w func()) {
 	defer c.wg.Done()
 	for {
 		w()
@@ -278,7 +283,7 @@ func (c *childServer) worker(w func()) {
 	}
 }
 
-func (c *childServer) init(payload []byte) error {
+func (c *server) init(payload []byte) error {
 	if c.svc != nil {
 		return errors.New("enclave already initialised")
 	}
@@ -289,9 +294,9 @@ func (c *childServer) init(payload []byte) error {
 	if err := m.Validate(); err != nil {
 		return err
 	}
-	o := trusted.FromInit(&m)
+	o := FromInit(&m)
 	o.StateKey, o.Logger = c.opts.StateKey, c.log
-	svc, err := trusted.New(c.base, o)
+	svc, err := New(c.base, o)
 	if err != nil {
 		return err
 	}
@@ -307,22 +312,22 @@ func (c *childServer) init(payload []byte) error {
 
 // reply sends the reply of ecall f: m on success, else err; with the
 // counters once the service exists.
-func (c *childServer) reply(f wire.Frame, m wire.Message, err error) {
-	if serr := c.ep.send(wire.KindEcallReply, f.Op, f.ID, c.replyBody(f, m, err)); serr != nil {
+func (c *server) reply(f wire.Frame, m wire.Message, err error) {
+	if serr := c.ep.Send(wire.KindEcallReply, f.Op, f.ID, c.replyBody(f, m, err)); serr != nil {
 		c.log.Debug("reply not sent", "op", wire.OpName(f.Op), "err", serr)
 	}
 }
 
 // replyFromReader is reply on the reader goroutine (see
-// endpoint.sendFromReader).
-func (c *childServer) replyFromReader(f wire.Frame, m wire.Message, err error) {
-	c.ep.sendFromReader(wire.KindEcallReply, f.Op, f.ID, c.replyBody(f, m, err), func(serr error) {
+// link.Endpoint.SendFromReader).
+func (c *server) replyFromReader(f wire.Frame, m wire.Message, err error) {
+	c.ep.SendFromReader(wire.KindEcallReply, f.Op, f.ID, c.replyBody(f, m, err), func(serr error) {
 		c.log.Debug("reply not sent", "op", wire.OpName(f.Op), "err", serr)
 	})
 }
 
 // replyBody encodes the reply of ecall f.
-func (c *childServer) replyBody(f wire.Frame, m wire.Message, err error) func([]byte) []byte {
+func (c *server) replyBody(f wire.Frame, m wire.Message, err error) func([]byte) []byte {
 	var ctr *wire.Counters
 	if c.svc != nil {
 		x := c.svc.Counters()
@@ -335,13 +340,13 @@ func (c *childServer) replyBody(f wire.Frame, m wire.Message, err error) func([]
 	}
 	var werr *wire.Error
 	if err != nil {
-		werr = trusted.ErrorToWire(err)
+		werr = ErrorToWire(err)
 	}
 	return func(b []byte) []byte { return wire.EncodeReply(b, m, werr, ctr) }
 }
 
 // serve runs one ecall and returns its reply.
-func (c *childServer) serve(ctx context.Context, f wire.Frame) (wire.Message, error) {
+func (c *server) serve(ctx context.Context, f wire.Frame) (wire.Message, error) {
 	if c.svc == nil {
 		return nil, errors.New("enclave not initialised: the first ecall must be init")
 	}
@@ -362,7 +367,7 @@ func (c *childServer) serve(ctx context.Context, f wire.Frame) (wire.Message, er
 	case wire.OpSimulate:
 		var m wire.Simulate
 		if err = wire.Unmarshal(f.Payload, &m); err == nil {
-			reply, err = c.svc.Simulate(ctx, &m, &childHost{c: c, ctx: ctx, ecall: f.ID})
+			reply, err = c.svc.Simulate(ctx, &m, &processHost{c: c, ctx: ctx, ecall: f.ID})
 		}
 	case wire.OpCommit:
 		var m wire.Commit
@@ -384,17 +389,18 @@ func (c *childServer) serve(ctx context.Context, f wire.Frame) (wire.Message, er
 	return reply, err
 }
 
-// childHost makes the ocalls of one Simulate.
-type childHost struct {
-	c     *childServer
+// processHost is the Host of one Simulate in the enclave process: it
+// makes the ocalls, tagged with the ecall they serve.
+type processHost struct {
+	c     *server
 	ctx   context.Context
 	ecall uint64
 }
 
-var _ trusted.Host = (*childHost)(nil)
+var _ Host = (*processHost)(nil)
 
-func (h *childHost) ocall(op uint8, req, reply wire.Message) error {
-	f, err := h.c.ep.request(h.ctx, op, func(b []byte) []byte { return wire.Marshal(b, req) }, nil, nil)
+func (h *processHost) ocall(op uint8, req, reply wire.Message) error {
+	f, err := h.c.ep.Request(h.ctx, op, func(b []byte) []byte { return wire.Marshal(b, req) }, nil, nil)
 	if err != nil {
 		return err
 	}
@@ -403,47 +409,47 @@ func (h *childHost) ocall(op uint8, req, reply wire.Message) error {
 		return err
 	}
 	if remote != nil {
-		return trusted.ErrorFromWire(remote)
+		return ErrorFromWire(remote)
 	}
 	return nil
 }
 
-func (h *childHost) Lookup(ns, key string) (trusted.Lookup, error) {
+func (h *processHost) Lookup(ns, key string) (Lookup, error) {
 	var r wire.LookupReply
 	if err := h.ocall(wire.OcLookup, &wire.KeyRequest{Ecall: h.ecall, Namespace: ns, Key: key}, &r); err != nil {
-		return trusted.Lookup{}, err
+		return Lookup{}, err
 	}
 	if r.ExtFound {
-		return trusted.Lookup{ExtFound: true, Blob: r.Blob}, nil
+		return Lookup{ExtFound: true, Blob: r.Blob}, nil
 	}
 	if !r.Found {
-		return trusted.Lookup{}, nil
+		return Lookup{}, nil
 	}
 	if r.Value == nil {
 		r.Value = []byte{}
 	}
-	return trusted.Lookup{Found: true, Stored: r.Value, Ver: seal.Version{Block: r.Block, Tx: r.Tx}}, nil
+	return Lookup{Found: true, Stored: r.Value, Ver: r.Version}, nil
 }
 
-func (h *childHost) StateGet(ns, key string) ([]byte, seal.Version, bool, error) {
+func (h *processHost) StateGet(ns, key string) ([]byte, abi.KeyVersion, bool, error) {
 	var r wire.StateGetReply
 	err := h.ocall(wire.OcStateGet, &wire.KeyRequest{Ecall: h.ecall, Namespace: ns, Key: key}, &r)
 	if err != nil || !r.Found {
-		return nil, seal.Version{}, false, err
+		return nil, abi.KeyVersion{}, false, err
 	}
 	if r.Value == nil {
 		r.Value = []byte{}
 	}
-	return r.Value, seal.Version{Block: r.Block, Tx: r.Tx}, true, nil
+	return r.Value, r.Version, true, nil
 }
 
-func (h *childHost) StateRange(ns, start, end string, limit int) ([]wire.KV, bool, error) {
+func (h *processHost) StateRange(ns, start, end string, limit int) ([]abi.KV, bool, error) {
 	var r wire.RangeReply
 	err := h.ocall(wire.OcStateRange, &wire.RangeRequest{Ecall: h.ecall, Namespace: ns, Start: start, End: end, Limit: int64(limit)}, &r)
 	return r.KVs, r.More, err
 }
 
-func (h *childHost) StateHistory(ns, key string) ([]wire.HistoryEntry, error) {
+func (h *processHost) StateHistory(ns, key string) ([]abi.HistoryEntry, error) {
 	var r wire.HistoryReply
 	err := h.ocall(wire.OcStateHistory, &wire.KeyRequest{Ecall: h.ecall, Namespace: ns, Key: key}, &r)
 	return r.Entries, err

@@ -1,4 +1,4 @@
-package enclave
+package link
 
 import (
 	"fmt"
@@ -25,13 +25,13 @@ import (
 // load had), or after linger, whichever is first.
 //
 // The enclave replies to a batch in one frame when all its calls are done
-// (or, past a deadline, with those done: see childServer.serveBatch); a
+// (or, past a deadline, with those done: see trusted's serveBatch); a
 // call that finishes later replies in a frame of its own.
 type batcher struct {
-	e *endpoint
-	// max bounds the calls in one batch (1 or less: batching is off,
-	// child.ecall sends every request alone); linger is the longest a
-	// call waits for others.
+	e *Endpoint
+	// max bounds the calls in one batch (1 or less: batching is off, the
+	// host sends every request alone); linger is the longest a call waits
+	// for others. Set once by EnableBatching.
 	max    int
 	linger time.Duration
 
@@ -50,12 +50,8 @@ type queuedCall struct {
 	frame []byte
 }
 
-// Batching defaults: see Options.EcallBatch.
-const (
-	DefaultEcallBatch  = 64
-	ecallBatchLinger   = time.Millisecond
-	maxBatchesInFlight = 2
-)
+// maxBatchesInFlight bounds the batches crossing at once (see batcher).
+const maxBatchesInFlight = 2
 
 // enqueue queues the frame of request id and sends the queue if it is
 // time to.
@@ -83,7 +79,7 @@ func (b *batcher) drop(id uint64) bool {
 
 // replied is called by the reader when the batch in flight came back.
 // The next batch leaves on a goroutine of its own: the reader must never
-// wait in a write (see endpoint.sendFromReader).
+// wait in a write (see Endpoint.SendFromReader).
 func (b *batcher) replied() {
 	b.mu.Lock()
 	b.inFlight--
@@ -135,7 +131,7 @@ func (b *batcher) send(calls []queuedCall) {
 	id := e.mu.next
 	e.mu.next++
 	e.mu.Unlock()
-	err := e.send(wire.KindBatch, 0, id, func(buf []byte) []byte {
+	err := e.Send(wire.KindBatch, 0, id, func(buf []byte) []byte {
 		for _, c := range calls {
 			buf = append(buf, c.frame...)
 		}
@@ -143,11 +139,11 @@ func (b *batcher) send(calls []queuedCall) {
 	})
 	if err != nil {
 		e.stop(fmt.Errorf("send a batch of %d ecalls: %w", len(calls), err))
-		e.close()
+		e.Close()
 		return
 	}
 	if e.ctr != nil {
-		e.ctr.batches.Add(1)
-		e.ctr.batched.Add(uint64(len(calls)))
+		e.ctr.Batches.Add(1)
+		e.ctr.Batched.Add(uint64(len(calls)))
 	}
 }

@@ -1,4 +1,4 @@
-package enclave
+package link
 
 import (
 	"bufio"
@@ -45,8 +45,8 @@ func socketPair(t *testing.T) (net.Conn, net.Conn) {
 // order is free: replies are matched by id.)
 func TestSendFromReaderNeverWaits(t *testing.T) {
 	a, b := socketPair(t)
-	ep := newEndpoint(a, wire.KindEcall, nil)
-	if !ep.inlineReplies() {
+	ep := NewEndpoint(a, wire.KindEcall, nil)
+	if !ep.InlineReplies() {
 		t.Skip("no raw socket on this platform")
 	}
 	// 64 frames of 64 KiB: far more than a socket buffer holds.
@@ -55,13 +55,13 @@ func TestSendFromReaderNeverWaits(t *testing.T) {
 	var failed sync.Map
 	for i := 0; i < n; i++ {
 		p := payload(i)
-		ep.sendFromReader(wire.KindOcallReply, wire.OcLookup, uint64(i), func(buf []byte) []byte { return append(buf, p...) },
+		ep.SendFromReader(wire.KindOcallReply, wire.OcLookup, uint64(i), func(buf []byte) []byte { return append(buf, p...) },
 			func(err error) { failed.Store(i, err) })
 	}
 	// A blocking send queues behind them on the write lock.
 	done := make(chan error, 1)
 	go func() {
-		done <- ep.send(wire.KindOcallReply, wire.OcLookup, n, func(buf []byte) []byte { return append(buf, payload(n)...) })
+		done <- ep.Send(wire.KindOcallReply, wire.OcLookup, n, func(buf []byte) []byte { return append(buf, payload(n)...) })
 	}()
 	r := bufio.NewReader(b)
 	seen := map[uint64]bool{}
@@ -90,10 +90,10 @@ func TestSendFromReaderNeverWaits(t *testing.T) {
 // its calls and lets the queue leave.
 func TestBatchQueueAndCancel(t *testing.T) {
 	a, b := socketPair(t)
-	var ctr crossingCounters
-	ep := newEndpoint(a, wire.KindEcall, &ctr)
-	ep.batch.max, ep.batch.linger = 8, time.Hour
-	go ep.run(func(wire.Frame) {})
+	var ctr Counters
+	ep := NewEndpoint(a, wire.KindEcall, &ctr)
+	ep.EnableBatching(8, time.Hour)
+	go ep.Run(func(wire.Frame) {})
 	r := bufio.NewReader(b)
 
 	type result struct {
@@ -103,7 +103,7 @@ func TestBatchQueueAndCancel(t *testing.T) {
 	start := func(ctx context.Context, payload string) chan result {
 		ch := make(chan result, 1)
 		go func() {
-			f, err := ep.requestBatched(ctx, wire.OpSimulate, func(buf []byte) []byte { return append(buf, payload...) }, nil, nil)
+			f, err := ep.RequestBatched(ctx, wire.OpSimulate, func(buf []byte) []byte { return append(buf, payload...) }, nil, nil)
 			ch <- result{f, err}
 		}()
 		return ch
@@ -165,7 +165,7 @@ func TestBatchQueueAndCancel(t *testing.T) {
 	if len(subs3) != 1 || string(subs3[0].Payload) != "four" {
 		t.Fatalf("third batch: %+v", subs3)
 	}
-	if got := [3]uint64{ctr.replies.Load(), ctr.batches.Load(), ctr.batched.Load()}; got != [3]uint64{1, 3, 3} {
+	if got := [3]uint64{ctr.Replies.Load(), ctr.Batches.Load(), ctr.Batched.Load()}; got != [3]uint64{1, 3, 3} {
 		t.Fatalf("replies, batches, batched calls: %v, want [1 3 3]", got)
 	}
 	select {
@@ -180,14 +180,14 @@ func TestBatchQueueAndCancel(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, ch := range []chan result{r2, r4} {
-		if res := <-ch; !errors.Is(res.err, errStopped) {
+		if res := <-ch; !errors.Is(res.err, ErrStopped) {
 			t.Fatalf("call after a malformed batch reply: %v", res.err)
 		}
 	}
 }
 
 // waitQueued waits until the batcher's queue holds n calls.
-func waitQueued(t *testing.T, ep *endpoint, n int) {
+func waitQueued(t *testing.T, ep *Endpoint, n int) {
 	t.Helper()
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Millisecond) {
 		ep.batch.mu.Lock()

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package enclave
+package link
 
 import "io"
 
