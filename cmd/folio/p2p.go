@@ -7,12 +7,12 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/folio-ledger/folio/internal/p2p"
+	"github.com/folio-ledger/folio/internal/perf/p2pstorm"
 )
 
 func newP2PCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "p2p", Short: "Node-to-node session layer tools"}
-	var o p2p.StormOptions
+	var o p2pstorm.Options
 	storm := &cobra.Command{
 		Use:   "storm --nodes N [--rounds R]",
 		Short: "Simultaneous-dial stress test of the session layer, in this process on 127.0.0.1",
@@ -28,7 +28,7 @@ Prints sessions after the last round, duplicates left and missing pairs
 			}
 			ctx, stop := signalContext()
 			defer stop()
-			res, err := p2p.RunStorm(ctx, o)
+			res, err := p2pstorm.Run(ctx, o)
 			if err != nil {
 				return err
 			}

@@ -107,16 +107,32 @@ func grpcHandler() http.Handler {
 func checkNoAttackGoroutines(t *testing.T) {
 	t.Helper()
 	var leaked []string
-	for deadline := time.Now().Add(5 * time.Second); ; {
+	poll(5*time.Second, func() bool {
 		leaked = attackGoroutines()
-		if len(leaked) == 0 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return len(leaked) == 0
+	})
 	for _, g := range leaked {
 		t.Errorf("goroutine outlived its attack:\n%s", g)
 	}
+}
+
+// poll calls cond every 10 ms until it holds or within has passed, and
+// reports whether it held. within is a guard against a hang, not a way to
+// let time pass; poll is for states with no event to wait on (the
+// goroutine list, a fake's records).
+func poll(within time.Duration, cond func() bool) bool {
+	guard := time.NewTimer(within)
+	defer guard.Stop()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-guard.C:
+			return cond()
+		}
+	}
+	return true
 }
 
 // attackGoroutines returns the stacks of running goroutines started by

@@ -306,12 +306,13 @@ func TestRogueDelivererServesForgedBlocks(t *testing.T) {
 		t.Fatal("the rogue served a second block it does not hold")
 	}
 	s.Close()
+	// The rogue records a request once it has written every block it holds,
+	// which may be just after this test read the last one.
 	var served []Served
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if served = rogue.Served(); len(served) > 0 {
-			break
-		}
-	}
+	poll(5*time.Second, func() bool {
+		served = rogue.Served()
+		return len(served) > 0
+	})
 	if len(served) != 1 || served[0].Peer != "peer0.org1" || served[0].Start != 8 || len(served[0].Sent) != 1 || served[0].Sent[0] != 8 {
 		t.Fatalf("served %+v", served)
 	}

@@ -129,7 +129,7 @@ func TestKillRecovery(t *testing.T) {
 			}
 			reported = max(reported, n)
 		}
-		time.Sleep(delay)
+		time.Sleep(delay) // the point: the kill lands at a random moment of the commit path
 		rest := stop()
 		for _, line := range rest {
 			if n, ok := parseLine(line, "committed"); ok {

@@ -1,9 +1,11 @@
 package localnet
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -55,25 +57,50 @@ func TestIdleState(t *testing.T) {
 
 // fakeNode starts a process whose command line names nd's config inside
 // dir, as a real node's does, so nodeProcesses finds it. With ignoreTerm
-// it survives SIGTERM.
+// it survives SIGTERM. It returns once the fake says it is ready: its
+// SIGTERM disposition is set and it blocks reading stdin (no children
+// that could share its command line).
 func fakeNode(t *testing.T, dir string, nd *Node, ignoreTerm bool) *exec.Cmd {
 	t.Helper()
-	script := "while :; do sleep 0.1; done"
+	script := "echo ready; read x"
 	if ignoreTerm {
 		script = `trap "" TERM; ` + script
 	}
 	cmd := exec.Command("/bin/sh", "-c", script, "sh", "--config", filepath.Join(dir, nd.Config))
+	stdin, err := cmd.StdinPipe() // held open: the fake reads until killed
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Skipf("no /bin/sh: %v", err)
 	}
-	go cmd.Wait() // reap it
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	deadline := time.Now().Add(5 * time.Second)
-	for nodeProcesses(dir)[filepath.Join(dir, nd.Config)] != cmd.Process.Pid {
-		if time.Now().After(deadline) {
-			t.Fatalf("the fake %s is not found by its command line", nd.Name)
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = stdin.Close()
+	})
+	ready := make(chan error, 1)
+	go func() {
+		line, err := bufio.NewReader(stdout).ReadString('\n')
+		if err == nil && line != "ready\n" {
+			err = fmt.Errorf("said %q", line)
 		}
-		time.Sleep(10 * time.Millisecond)
+		ready <- err
+		_ = cmd.Wait() // reap it
+	}()
+	select {
+	case err := <-ready:
+		if err != nil {
+			t.Fatalf("the fake %s did not start: %v", nd.Name, err)
+		}
+	case <-time.After(5 * time.Second): // a guard against a hang
+		t.Fatalf("the fake %s did not say it is ready", nd.Name)
+	}
+	if pid := nodeProcesses(dir)[filepath.Join(dir, nd.Config)]; pid != cmd.Process.Pid {
+		t.Fatalf("the fake %s (pid %d) is not found by its command line (found pid %d)", nd.Name, cmd.Process.Pid, pid)
 	}
 	return cmd
 }

@@ -42,53 +42,9 @@ func cutEntry(ts int64, n uint64) *foliov1.OrderEntry {
 	return &foliov1.OrderEntry{TimestampUnixNano: ts, Kind: &foliov1.OrderEntry_Cut{Cut: &foliov1.CutRequest{BlockNumber: n}}}
 }
 
-func TestCutByCountAndTimeout(t *testing.T) {
-	idx := memIndex{}
-	c := NewChain(BatchConfig{MaxTxCount: 3, MaxBytes: 1 << 20}, idx, 1, bytes.Repeat([]byte{9}, 32), 100)
-	a, _ := c.Apply(1, batchEntry(200, env(t, "a", 10), env(t, "b", 10)), 0)
-	if len(a.Cuts) != 0 || len(a.Accepted) != 2 || c.Pending() != 2 {
-		t.Fatalf("first entry: %+v", a)
-	}
-	a, _ = c.Apply(2, batchEntry(300, env(t, "c", 10), env(t, "d", 10)), 0)
-	if len(a.Cuts) != 1 || a.Cuts[0].After != (Position{Index: 2, Offset: 1}) {
-		t.Fatalf("count cut: %+v", a)
-	}
-	b := a.Cuts[0].Block
-	if b.Header.Number != 1 || len(b.Data.Envelopes) != 3 || b.Header.TimestampUnixNano != 300 || !bytes.Equal(b.Header.PreviousHash, bytes.Repeat([]byte{9}, 32)) {
-		t.Fatalf("block %v", b.Header)
-	}
-	if err := types.ValidateBlock(b); err != nil {
-		t.Fatal(err)
-	}
-	// A cut request for a block that is no longer next is ignored.
-	if a, _ := c.Apply(3, cutEntry(400, 1), 0); len(a.Cuts) != 0 {
-		t.Fatal("stale cut request cut a block")
-	}
-	// A timestamp from a slow clock never makes block time go backwards.
-	a, _ = c.Apply(4, cutEntry(50, 2), 0)
-	if len(a.Cuts) != 1 || a.Cuts[0].Block.Header.TimestampUnixNano != 300 || a.Cuts[0].After != (Position{Index: 5}) {
-		t.Fatalf("timeout cut: %+v", a)
-	}
-	if a, _ := c.Apply(5, cutEntry(500, 3), 0); len(a.Cuts) != 0 {
-		t.Fatal("cut with nothing pending produced a block")
-	}
-}
-
-func TestCutByBytesAndDuplicates(t *testing.T) {
-	idx := memIndex{"old": true}
-	c := NewChain(BatchConfig{MaxTxCount: 100, MaxBytes: 250}, idx, 0, nil, 0)
-	a, _ := c.Apply(1, batchEntry(1, env(t, "x", 100), env(t, "y", 100), env(t, "x", 5), env(t, "old", 5), []byte("garbage")), 0)
-	if len(a.Duplicates) != 2 || a.Dropped != 1 || len(a.Accepted) != 2 {
-		t.Fatalf("%+v", a)
-	}
-	a, _ = c.Apply(2, batchEntry(2, env(t, "z", 100)), 0)
-	if len(a.Cuts) != 1 || len(a.Cuts[0].Block.Data.Envelopes) != 2 || a.Cuts[0].After != (Position{Index: 2, Offset: 0}) {
-		t.Fatalf("bytes cut before z: %+v", a)
-	}
-	if c.Pending() != 1 {
-		t.Fatalf("z should wait: pending %d", c.Pending())
-	}
-}
+// The step-by-step cases (cut by count, bytes and cut request, duplicates,
+// restart from a given block) are scripts in testdata/chain, run by
+// TestChainScripts.
 
 // TestReplayFromAnyCutReproducesTheChain is the restart property: a chain
 // resumed after any block, replaying the log from that block's position,

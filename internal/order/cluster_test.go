@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -195,18 +196,69 @@ func (c *cluster) live(id uint64) (*Node, bool) {
 	return m.node, m.cancel != nil
 }
 
-func (c *cluster) waitLeader() uint64 {
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		for id := range c.members {
-			if n, ok := c.live(id); ok && n.Status().Role == "leader" {
-				return id
-			}
+// leader returns a live orderer that is Raft leader, or 0.
+func (c *cluster) leader() uint64 {
+	for id := range c.members {
+		if n, ok := c.live(id); ok && n.Status().Role == "leader" {
+			return id
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
-	c.t.Fatal("no leader elected")
 	return 0
+}
+
+func (c *cluster) waitLeader() uint64 {
+	var id uint64
+	waitFor(c.t, "a leader elected among the live orderers", 10*time.Second, func() error {
+		if id = c.leader(); id == 0 {
+			return errors.New("no live orderer is leader")
+		}
+		return nil
+	})
+	return id
+}
+
+// awaitLeader is waitLeader for goroutines other than the test's: it
+// returns ctx's error instead of failing the test.
+func (c *cluster) awaitLeader(ctx context.Context) (uint64, error) {
+	var id uint64
+	err := poll(ctx, func() error {
+		if id = c.leader(); id == 0 {
+			return errors.New("no live orderer is leader")
+		}
+		return nil
+	})
+	return id, err
+}
+
+// waitFor polls cond until it returns nil, failing the test with what and
+// cond's last error if that takes longer than within: a guard against a
+// hang, not a way to let time pass. Call it from the test's goroutine.
+func waitFor(t *testing.T, what string, within time.Duration, cond func() error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	if err := poll(ctx, cond); err != nil {
+		t.Fatalf("%s: not within %s: %v", what, within, err)
+	}
+}
+
+// poll calls cond every few milliseconds until it returns nil, or returns
+// cond's last error once ctx is done. The orderers offer no event to wait
+// on for these conditions (leadership, heights), only Status.
+func poll(ctx context.Context, cond func() error) error {
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		err := cond()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return err
+		}
+	}
 }
 
 func testEnv(txID string) []byte {
@@ -215,7 +267,8 @@ func testEnv(txID string) []byte {
 	return e
 }
 
-// submit retries through live orderers until the envelope is acknowledged.
+// submit retries until the envelope is acknowledged: first via the given
+// orderer, then, after each failure, via the live leader once there is one.
 func (c *cluster) submit(ctx context.Context, txID string, via uint64) error {
 	for ctx.Err() == nil {
 		if n, ok := c.live(via); ok {
@@ -226,8 +279,13 @@ func (c *cluster) submit(ctx context.Context, txID string, via uint64) error {
 				return err
 			}
 		}
-		via = via%uint64(len(c.members)) + 1
-		time.Sleep(10 * time.Millisecond)
+		// The failure was no quorum, a crashed orderer or a leader change:
+		// retry when a live orderer leads.
+		leader, err := c.awaitLeader(ctx)
+		if err != nil {
+			return err
+		}
+		via = leader
 	}
 	return ctx.Err()
 }
@@ -235,30 +293,32 @@ func (c *cluster) submit(ctx context.Context, txID string, via uint64) error {
 // converge waits until every live member holds the same chain containing
 // every acknowledged tx exactly once, and returns the height.
 func (c *cluster) converge(acked map[string]bool) uint64 {
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		err := c.check(acked)
-		if err == nil {
-			var h uint64
-			for _, m := range c.members {
-				if m.cancel != nil {
-					h = m.blocks.Height()
-				}
-			}
-			return h
+	waitFor(c.t, "every live orderer holding the same chain with every acknowledged envelope once", 20*time.Second, func() error {
+		if err := c.check(acked); err != nil {
+			return fmt.Errorf("%w\n%s", err, c.describe())
 		}
-		if time.Now().After(deadline) {
-			for id, m := range c.members {
-				if m.cancel != nil {
-					fi, _ := m.node.rlog.Storage().FirstIndex()
-					li, _ := m.node.rlog.Storage().LastIndex()
-					c.t.Logf("orderer %d: %+v log [%d,%d] pos %+v", id, m.node.Status(), fi, li, m.node.pos)
-				}
-			}
-			c.t.Fatalf("no convergence: %v", err)
+		return nil
+	})
+	var h uint64
+	for _, m := range c.members {
+		if m.cancel != nil {
+			h = m.blocks.Height()
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
+	return h
+}
+
+// describe prints every live orderer's Raft state, log range and position.
+func (c *cluster) describe() string {
+	var b strings.Builder
+	for id, m := range c.members {
+		if m.cancel != nil {
+			fi, _ := m.node.rlog.Storage().FirstIndex()
+			li, _ := m.node.rlog.Storage().LastIndex()
+			fmt.Fprintf(&b, "orderer %d: %+v log [%d,%d]\n", id, m.node.Status(), fi, li)
+		}
+	}
+	return b.String()
 }
 
 func (c *cluster) check(acked map[string]bool) error {
@@ -397,10 +457,12 @@ func TestNoQuorumFailsFastThenResumes(t *testing.T) {
 	c.stop(2)
 	c.stop(3)
 	// CheckQuorum makes a cut-off leader step down within an election timeout.
-	deadline := time.Now().Add(5 * time.Second)
-	for c.members[1].node.Status().Leader != 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitFor(t, "orderer 1, cut off, forgetting its leader", 5*time.Second, func() error {
+		if st := c.members[1].node.Status(); st.Leader != 0 {
+			return fmt.Errorf("status %+v", st)
+		}
+		return nil
+	})
 	start := time.Now()
 	err := c.members[1].node.Submit(ctx, "during", testEnv("during"))
 	if !errors.Is(err, ErrNoQuorum) || time.Since(start) > time.Second {

@@ -75,7 +75,8 @@ type Options struct {
 	Now func() time.Time
 }
 
-func (o *Options) ensureDefaults() {
+// EnsureDefaults fills zero fields with their defaults.
+func (o *Options) EnsureDefaults() {
 	if o.TickInterval == 0 {
 		o.TickInterval = 100 * time.Millisecond
 	}
@@ -148,7 +149,7 @@ var keyPosition = []byte("ord/pos")
 
 // New opens the orderer's state: Raft log, block store position, chain.
 func New(opts Options) (*Node, error) {
-	opts.ensureDefaults()
+	opts.EnsureDefaults()
 	if opts.Self == nil || opts.DB == nil || opts.Blocks == nil || opts.Transport == nil || opts.Logger == nil || opts.ID == 0 || len(opts.Voters) == 0 {
 		return nil, errors.New("order: ID, Voters, Self, DB, Blocks, Transport and Logger are required")
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/folio-ledger/folio/internal/identity"
+	"github.com/folio-ledger/folio/internal/p2p/p2ptest"
 )
 
 // rogueTLS connects to addr and completes TLS 1.3 with cert (nil: none),
@@ -36,7 +37,7 @@ func rogueTLS(t *testing.T, addr string, cert *tls.Certificate) *tls.Conn {
 }
 
 // helloOf builds the Hello a node would send, then lets mod tamper.
-func helloOf(t *testing.T, c *nodeCreds, mod func(*hello)) []byte {
+func helloOf(t *testing.T, c *p2ptest.Node, mod func(*hello)) []byte {
 	t.Helper()
 	h := &hello{Version: handshakeVersion, Role: c.Self.Role, MSPID: c.Self.MSPID, Cert: c.Self.Cert.Raw}
 	_, _ = rand.Read(h.Nonce[:])
@@ -66,7 +67,7 @@ func sendHello(t *testing.T, tc *tls.Conn, body []byte) {
 // recordHandshake lets victim dial a rogue acceptor (using the rogue's
 // own valid credentials) and returns the Hello and Proof the victim sent:
 // what a malicious consortium member learns from one session.
-func recordHandshake(t *testing.T, victim *testHost, rogue *nodeCreds, v *identity.Verifier) (helloBytes, proofBytes []byte) {
+func recordHandshake(t *testing.T, victim *testHost, rogue *p2ptest.Node, v *identity.Verifier) (helloBytes, proofBytes []byte) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -127,11 +128,11 @@ func TestRefusedConnections(t *testing.T) {
 
 	mallory := issue(t, c, 1, "peer1.org2", identity.RolePeer) // a legitimate member gone bad
 	outsider := issue(t, other, 0, "peer0.org1", identity.RolePeer)
-	client, err := c.issueNode(0, "user1", identity.RoleClient)
+	client, err := c.IssueNode(0, "user1", identity.RoleClient)
 	if err != nil {
 		t.Fatal(err)
 	}
-	helloBytes, proofBytes := recordHandshake(t, friend, mallory, c.verifier)
+	helloBytes, proofBytes := recordHandshake(t, friend, mallory, c.Verifier)
 	addr := srv.Addr().String()
 
 	cases := []struct {

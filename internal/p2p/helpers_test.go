@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -16,36 +14,21 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/folio-ledger/folio/internal/identity"
+	"github.com/folio-ledger/folio/internal/p2p/p2ptest"
 )
 
-// testLogger logs at P2P_TEST_LOG level (default: none) to stderr.
-func testLogger() *slog.Logger {
-	var level slog.Level
-	switch strings.ToLower(os.Getenv("P2P_TEST_LOG")) {
-	case "debug":
-		level = slog.LevelDebug
-	case "info":
-		level = slog.LevelInfo
-	case "warn":
-		level = slog.LevelWarn
-	default:
-		return slog.New(slog.DiscardHandler)
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-}
-
-func newConsortium(t testing.TB, orgs int) *throwaway {
+func newConsortium(t testing.TB, orgs int) *p2ptest.Consortium {
 	t.Helper()
-	c, err := newThrowaway(orgs)
+	c, err := p2ptest.NewConsortium(orgs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return c
 }
 
-func issue(t testing.TB, c *throwaway, org int, name string, role identity.Role) *nodeCreds {
+func issue(t testing.TB, c *p2ptest.Consortium, org int, name string, role identity.Role) *p2ptest.Node {
 	t.Helper()
-	n, err := c.issueNode(org, name, role)
+	n, err := c.IssueNode(org, name, role)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +38,7 @@ func issue(t testing.TB, c *throwaway, org int, name string, role identity.Role)
 // testHost is a running host with its registry and event subscription.
 type testHost struct {
 	*Host
-	creds  *nodeCreds
+	creds  *p2ptest.Node
 	reg    *prometheus.Registry
 	events <-chan Event
 	stop   func()
@@ -63,12 +46,12 @@ type testHost struct {
 
 // startHost creates and runs a host listening on 127.0.0.1 (unless mod
 // clears ListenAddr); the test's cleanup stops it and waits for Run.
-func startHost(t testing.TB, c *throwaway, creds *nodeCreds, handlers map[string]Handler, mod func(*Options)) *testHost {
+func startHost(t testing.TB, c *p2ptest.Consortium, creds *p2ptest.Node, handlers map[string]Handler, mod func(*Options)) *testHost {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	opts := Options{
-		Self: creds.Self, TLS: creds.TLS, Verifier: c.verifier, ListenAddr: "127.0.0.1:0",
-		Logger: testLogger().With("node", creds.Self.Name), Registerer: reg,
+		Self: creds.Self, TLS: creds.TLS, Verifier: c.Verifier, ListenAddr: "127.0.0.1:0",
+		Logger: p2ptest.Logger().With("node", creds.Self.Name), Registerer: reg,
 		BackoffMin: 20 * time.Millisecond, BackoffMax: 500 * time.Millisecond,
 	}
 	if mod != nil {
@@ -132,6 +115,24 @@ func (h *testHost) waitFor(t testing.TB, what string, pred func(Event) bool) Eve
 	}
 }
 
+// eventually polls cond (a state another goroutine changes, with no event
+// to wait on) until it holds, failing after within: a guard against a
+// hang, not a way to let time pass.
+func eventually(t testing.TB, what string, within time.Duration, cond func() bool) {
+	t.Helper()
+	guard := time.NewTimer(within)
+	defer guard.Stop()
+	poll := time.NewTicker(5 * time.Millisecond)
+	defer poll.Stop()
+	for !cond() {
+		select {
+		case <-poll.C:
+		case <-guard.C:
+			t.Fatalf("%s: not within %s", what, within)
+		}
+	}
+}
+
 func (h *testHost) waitUp(t testing.TB, peer *testHost) Event {
 	t.Helper()
 	return h.waitFor(t, "up of "+peer.creds.Self.Name, func(e Event) bool { return e.Kind == EventUp && e.Session.PeerID == peer.ID() })
@@ -146,12 +147,7 @@ func (h *testHost) failures(reason string) float64 {
 // not exactly one.
 func (h *testHost) single(t testing.TB, peer *testHost) SessionInfo {
 	t.Helper()
-	var got []SessionInfo
-	for _, s := range h.Sessions() {
-		if s.PeerID == peer.ID() {
-			got = append(got, s)
-		}
-	}
+	got := h.sessionsWith(peer)
 	if len(got) != 1 {
 		t.Fatalf("%s has %d sessions with %s: %+v", h.creds.Self.Name, len(got), peer.creds.Self.Name, got)
 	}
@@ -239,11 +235,36 @@ func counterValue(c prometheus.Counter) float64 {
 // converged reports whether every pair of hosts has exactly one session,
 // active at both ends and the same connection.
 func converged(hosts []*testHost) bool {
-	hs := make([]*Host, len(hosts))
-	for i, h := range hosts {
-		hs[i] = h.Host
+	for i, a := range hosts {
+		for _, b := range hosts[i+1:] {
+			sa, sb := a.sessionsWith(b), b.sessionsWith(a)
+			if len(sa) != 1 || len(sb) != 1 || sa[0].State != "active" || sb[0].State != "active" || sa[0].Conn != sb[0].Conn {
+				return false
+			}
+		}
 	}
-	return stormConverged(hs)
+	return true
+}
+
+// sessionsWith lists h's sessions with peer.
+func (h *testHost) sessionsWith(peer *testHost) []SessionInfo {
+	var got []SessionInfo
+	for _, s := range h.Sessions() {
+		if s.PeerID == peer.ID() {
+			got = append(got, s)
+		}
+	}
+	return got
+}
+
+// isClosed reports whether ch is closed, without blocking.
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 // waitConverged waits, event by event, until converged(hosts) and no
@@ -278,7 +299,7 @@ func waitConverged(t testing.TB, hosts ...*testHost) {
 		var busy <-chan struct{} // a host still dialing or handshaking
 		if converged(hosts) {
 			for _, h := range hosts {
-				if ch := h.attemptsDone(); !isClosed(ch) {
+				if ch := h.AttemptsDone(); !isClosed(ch) {
 					busy = ch
 					break
 				}
@@ -300,7 +321,7 @@ func waitConverged(t testing.TB, hosts ...*testHost) {
 }
 
 // ordered returns two node credentials, the first with the smaller ID.
-func ordered(t testing.TB, c *throwaway, a, b string) (*nodeCreds, *nodeCreds) {
+func ordered(t testing.TB, c *p2ptest.Consortium, a, b string) (*p2ptest.Node, *p2ptest.Node) {
 	ca, cb := issue(t, c, 0, a, identity.RolePeer), issue(t, c, 0, b, identity.RolePeer)
 	if cb.Self.ID() < ca.Self.ID() {
 		ca, cb = cb, ca

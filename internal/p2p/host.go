@@ -457,11 +457,12 @@ func (h *Host) sessionClosed(s *session) {
 	delete(h.mu.sessions, s.id)
 }
 
-// attemptsDone returns a channel that is closed once no connection
+// AttemptsDone returns a channel that is closed once no connection
 // attempt (inbound handshake or outbound dial) is in progress; it is
-// closed already if none is. The storm runner uses it to count only a
-// settled state.
-func (h *Host) attemptsDone() <-chan struct{} {
+// closed already if none is. An observer that counts sessions (the storm
+// load tool, tests) waits on it to count a settled state: an attempt still
+// in flight may yet add a duplicate session. Safe for concurrent use.
+func (h *Host) AttemptsDone() <-chan struct{} {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.mu.pending+h.mu.dialing == 0 {
@@ -475,7 +476,7 @@ func (h *Host) attemptsDone() <-chan struct{} {
 	return h.mu.idle
 }
 
-// attemptEndedLocked releases attemptsDone waiters when the last attempt
+// attemptEndedLocked releases AttemptsDone waiters when the last attempt
 // in progress ends.
 func (h *Host) attemptEndedLocked() {
 	if h.mu.pending+h.mu.dialing == 0 && h.mu.idle != nil {

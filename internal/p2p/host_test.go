@@ -299,12 +299,12 @@ func TestIdlePeerDetected(t *testing.T) {
 		o.KeepAliveInterval = 100 * time.Millisecond
 		o.IdleTimeout = 400 * time.Millisecond
 	})
-	mute, err := New(Options{Self: issue(t, c, 0, "peer1.org1", identity.RolePeer).Self, Verifier: c.verifier})
+	mute, err := New(Options{Self: issue(t, c, 0, "peer1.org1", identity.RolePeer).Self, Verifier: c.Verifier})
 	if err == nil || mute != nil {
 		t.Fatal("New accepted options without a TLS certificate")
 	}
 	creds := issue(t, c, 0, "peer1.org1", identity.RolePeer)
-	mute, err = New(Options{Self: creds.Self, TLS: creds.TLS, Verifier: c.verifier})
+	mute, err = New(Options{Self: creds.Self, TLS: creds.TLS, Verifier: c.Verifier})
 	must(t, err)
 	raw, err := net.Dial("tcp", a.Addr().String())
 	must(t, err)

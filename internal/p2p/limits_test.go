@@ -20,6 +20,7 @@ import (
 	"github.com/hashicorp/yamux"
 
 	"github.com/folio-ledger/folio/internal/identity"
+	"github.com/folio-ledger/folio/internal/p2p/p2ptest"
 )
 
 // The tests in this file attack a host as an enrolled but hostile node
@@ -36,10 +37,10 @@ type hostile struct {
 // dialHostile completes the handshake with victim as a new node of the
 // consortium and starts a multiplexer that opens streams without waiting
 // for them to be acknowledged and without a timer per stream.
-func dialHostile(t *testing.T, c *throwaway, victim *testHost, name string) *hostile {
+func dialHostile(t *testing.T, c *p2ptest.Consortium, victim *testHost, name string) *hostile {
 	t.Helper()
 	creds := issue(t, c, 0, name, identity.RolePeer)
-	h, err := New(Options{Self: creds.Self, TLS: creds.TLS, Verifier: c.verifier})
+	h, err := New(Options{Self: creds.Self, TLS: creds.TLS, Verifier: c.Verifier})
 	must(t, err)
 	raw, err := net.Dial("tcp", victim.Addr().String())
 	must(t, err)
@@ -110,19 +111,6 @@ func (h *testHost) sessionWith(t *testing.T, peer string) *session {
 	}
 	t.Fatalf("%s has no session with %s", h.creds.Self.Name, short(peer))
 	return nil
-}
-
-// eventually polls cond (a state another goroutine changes, with no event
-// to wait on) until it holds, failing after within.
-func eventually(t *testing.T, what string, within time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, within)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // TestStreamFlood: an enrolled node opens 10,000 streams at once on its
@@ -864,7 +852,7 @@ func TestHonestBurst(t *testing.T) {
 		if err != nil {
 			return
 		}
-		time.Sleep(time.Millisecond)
+		time.Sleep(time.Millisecond) // the point: a handler that takes time, so calls pile up
 		_ = s.WriteMsg(req[:1])
 	}
 	victim := startHost(t, c, issue(t, c, 0, "peer0.org1", identity.RolePeer), map[string]Handler{"slow": slow}, func(o *Options) {

@@ -189,6 +189,8 @@ func attackMessages(t *testing.T, msgBytes int, pushLimit int64) (top, base uint
 	start := time.Now()
 	var pushed atomic.Int64
 	var wg sync.WaitGroup
+	// giveUp stops the workers once the test no longer waits for the cut.
+	giveUp := make(chan struct{})
 	for w := range workers {
 		wg.Add(1)
 		go func() {
@@ -196,22 +198,27 @@ func attackMessages(t *testing.T, msgBytes int, pushLimit int64) (top, base uint
 			chunk := make([]byte, 32<<10)
 			sent := make([]int, flood)
 			for {
-				progress := false
+				unsent := false
 				for j := w; j < flood; j += workers {
-					if atk.mux.IsClosed() || (pushLimit > 0 && pushed.Load() >= pushLimit) {
+					if atk.mux.IsClosed() || isClosed(giveUp) || (pushLimit > 0 && pushed.Load() >= pushLimit) {
 						return
 					}
 					if sent[j] >= maxFrame {
 						continue
 					}
+					unsent = true
+					// A stalled stream holds the loop up to the deadline,
+					// which paces the retries.
 					_ = streams[j].SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
-					n, _ := push(streams[j], chunk, min(mib, maxFrame-sent[j]))
+					n, err := push(streams[j], chunk, min(mib, maxFrame-sent[j]))
 					sent[j] += n
 					pushed.Add(int64(n))
-					progress = progress || n > 0
+					if ne := net.Error(nil); err != nil && !(errors.As(err, &ne) && ne.Timeout()) {
+						sent[j] = maxFrame // the stream is gone: nothing more to push on it
+					}
 				}
-				if !progress && !atk.mux.IsClosed() && pushLimit == 0 {
-					time.Sleep(10 * time.Millisecond) // all stalled: wait for the cut
+				if !unsent {
+					return // everything pushed; the test waits for the cut
 				}
 			}
 		}()
@@ -232,6 +239,7 @@ func attackMessages(t *testing.T, msgBytes int, pushLimit int64) (top, base uint
 	cut := time.Since(start)
 	msgs = vs.msgs.stats()
 	held := vs.rx.stats()
+	close(giveUp)
 	wg.Wait()
 	close(stop)
 	top = <-peak

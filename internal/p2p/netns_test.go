@@ -21,6 +21,7 @@ import (
 
 	fcrypto "github.com/folio-ledger/folio/internal/crypto"
 	"github.com/folio-ledger/folio/internal/identity"
+	"github.com/folio-ledger/folio/internal/p2p/p2ptest"
 )
 
 // TestNetns runs nodes as separate processes, each in its own network
@@ -292,7 +293,7 @@ func runNetnsNode(path string, stdin io.Reader, stdout io.Writer) error {
 	}
 	h, err := New(Options{
 		Self: self, TLS: tls.Certificate{Certificate: [][]byte{tlsID.Cert.Raw}, PrivateKey: tlsID.Key(), Leaf: tlsID.Cert},
-		Verifier: v, ListenAddr: cfg.Listen, Logger: testLogger().With("node", cfg.Name),
+		Verifier: v, ListenAddr: cfg.Listen, Logger: p2ptest.Logger().With("node", cfg.Name),
 		BackoffMin: 50 * time.Millisecond, BackoffMax: time.Second,
 	})
 	if err != nil {
@@ -382,12 +383,12 @@ func loadSigner(v *identity.Verifier, mspID, certPath, keyPath string) (*identit
 	return identity.NewSigningIdentity(*id, key)
 }
 
-func writeRoots(t *testing.T, c *throwaway, dir string) []netnsRoot {
+func writeRoots(t *testing.T, c *p2ptest.Consortium, dir string) []netnsRoot {
 	var roots []netnsRoot
-	for _, o := range c.orgs {
-		path := filepath.Join(dir, o.org.MSPID+"-root.pem")
-		must(t, fcrypto.WriteCertificate(path, o.org.Root.Raw))
-		roots = append(roots, netnsRoot{Name: o.org.Name, MSPID: o.org.MSPID, Cert: path})
+	for _, o := range c.Orgs() {
+		path := filepath.Join(dir, o.MSPID+"-root.pem")
+		must(t, fcrypto.WriteCertificate(path, o.Root.Raw))
+		roots = append(roots, netnsRoot{Name: o.Name, MSPID: o.MSPID, Cert: path})
 	}
 	return roots
 }

@@ -24,10 +24,10 @@ func TestOptions(t *testing.T) {
 	c := newConsortium(t, 2)
 	n := issue(t, c, 0, "peer0.org1", identity.RolePeer)
 	other := issue(t, c, 0, "peer1.org1", identity.RolePeer)
-	client, err := c.issueNode(0, "user1", identity.RoleClient)
+	client, err := c.IssueNode(0, "user1", identity.RoleClient)
 	must(t, err)
 	orderer := issue(t, c, 0, "peer0.org1", identity.RoleOrderer)
-	base := func() Options { return Options{Self: n.Self, TLS: n.TLS, Verifier: c.verifier} }
+	base := func() Options { return Options{Self: n.Self, TLS: n.TLS, Verifier: c.Verifier} }
 	cases := []struct {
 		name string
 		mod  func(*Options)

@@ -1,6 +1,6 @@
 //go:build unix
 
-package p2p
+package p2pstorm
 
 import (
 	"fmt"

@@ -1,8 +1,10 @@
-package p2p
+package p2pstorm
 
 import (
 	"context"
 	"testing"
+
+	"github.com/folio-ledger/folio/internal/p2p/p2ptest"
 )
 
 // The storm tests: N nodes on 127.0.0.1 (one shared IP) start at once and
@@ -11,10 +13,10 @@ import (
 // exactly one session, both ends naming the same one, and no pair may be
 // missing.
 
-func checkStorm(t *testing.T, o StormOptions) StormResult {
+func checkStorm(t *testing.T, o Options) Result {
 	t.Helper()
-	o.Logger = testLogger()
-	res, err := RunStorm(context.Background(), o)
+	o.Logger = p2ptest.Logger()
+	res, err := Run(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +38,7 @@ func TestStorm(t *testing.T) {
 	case raceEnabled:
 		rounds = 2
 	}
-	checkStorm(t, StormOptions{Nodes: 50, Rounds: rounds, Seed: 1})
+	checkStorm(t, Options{Nodes: 50, Rounds: rounds, Seed: 1})
 }
 
 // TestStormManyRounds: a smaller storm repeated many times (8 rounds
@@ -47,7 +49,7 @@ func TestStormManyRounds(t *testing.T) {
 	if raceEnabled || testing.Short() {
 		rounds = 8
 	}
-	checkStorm(t, StormOptions{Nodes: 12, Rounds: rounds, Seed: 2, MaxDelay: 20e6})
+	checkStorm(t, Options{Nodes: 12, Rounds: rounds, Seed: 2, MaxDelay: 20e6})
 }
 
 // TestStorm100 is the acceptance figure: 100 nodes, 4950 sessions.
@@ -58,5 +60,20 @@ func TestStorm100(t *testing.T) {
 	if raceEnabled {
 		t.Skip("100-node storm skipped under -race (too slow on small machines); run it without -race")
 	}
-	checkStorm(t, StormOptions{Nodes: 100, Rounds: 1, Seed: 3})
+	checkStorm(t, Options{Nodes: 100, Rounds: 1, Seed: 3})
+}
+
+// TestOptionsValidate: the options Run refuses.
+func TestOptionsValidate(t *testing.T) {
+	for _, o := range []Options{{Nodes: 1}, {Nodes: 3, MaxDelay: -1}, {Nodes: 3, Orgs: -1}} {
+		o.EnsureDefaults()
+		if err := o.Validate(); err == nil {
+			t.Errorf("%+v accepted", o)
+		}
+	}
+	o := Options{Nodes: 2}
+	o.EnsureDefaults()
+	if err := o.Validate(); err != nil {
+		t.Errorf("two nodes with defaults: %v", err)
+	}
 }

@@ -1,4 +1,4 @@
-package p2p
+package p2pstorm
 
 import (
 	"context"
@@ -11,10 +11,12 @@ import (
 	"time"
 
 	"github.com/folio-ledger/folio/internal/identity"
+	"github.com/folio-ledger/folio/internal/p2p"
+	"github.com/folio-ledger/folio/internal/p2p/p2ptest"
 )
 
-// StormOptions configures RunStorm.
-type StormOptions struct {
+// Options configures Run.
+type Options struct {
 	// Nodes is the number of nodes, at least 2. Required.
 	Nodes int
 	// Rounds is how many times the storm runs, each with fresh hosts.
@@ -33,12 +35,42 @@ type StormOptions struct {
 	// Logger receives the hosts' logs. Default: discard.
 	Logger *slog.Logger
 	// Host adjusts each node's options (tests use it); may be nil.
-	Host func(*Options)
+	Host func(*p2p.Options)
 }
 
-// StormResult is the outcome of RunStorm, as `folio p2p storm --json`
-// prints it.
-type StormResult struct {
+// EnsureDefaults fills in the defaults of unset fields.
+func (o *Options) EnsureDefaults() {
+	if o.Rounds == 0 {
+		o.Rounds = 1
+	}
+	if o.MaxDelay == 0 {
+		o.MaxDelay = 50 * time.Millisecond
+	}
+	if o.RoundTimeout == 0 {
+		o.RoundTimeout = 3 * time.Minute
+	}
+	if o.Orgs == 0 {
+		o.Orgs = 2
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Seed == 0 {
+		o.Seed = uint64(time.Now().UnixNano())
+	}
+}
+
+// Validate reports options Run cannot use.
+func (o *Options) Validate() error {
+	if o.Nodes < 2 || o.Rounds < 1 || o.Orgs < 1 || o.MaxDelay < 0 || o.RoundTimeout <= 0 {
+		return fmt.Errorf("p2p storm: need at least 2 nodes, 1 round, 1 organisation and non-negative delays (got %d nodes, %d rounds, %d organisations, max delay %s, round timeout %s)",
+			o.Nodes, o.Rounds, o.Orgs, o.MaxDelay, o.RoundTimeout)
+	}
+	return nil
+}
+
+// Result is the outcome of Run, as `folio p2p storm --json` prints it.
+type Result struct {
 	Nodes  int `json:"nodes"`
 	Rounds int `json:"rounds"`
 	// Sessions is the number of distinct sessions between all pairs after
@@ -56,51 +88,42 @@ type StormResult struct {
 	ConvergeMS int64 `json:"converge_ms"`
 }
 
-// RunStorm runs the simultaneous-dial stress test in this process: it
-// mints a throw-away consortium, starts Nodes hosts on 127.0.0.1 (all
-// sharing one IP), makes every node declare every other node at once
-// (after a random delay below MaxDelay), waits for the event stream to
-// show convergence (every pair has exactly one active session and both
-// ends name the same one), counts, tears down, and repeats for Rounds.
+// Run runs the simultaneous-dial stress test in this process: it mints a
+// throw-away consortium, starts Nodes hosts on 127.0.0.1 (all sharing one
+// IP), makes every node declare every other node at once (after a random
+// delay below MaxDelay), waits for the event stream to show convergence
+// (every pair has exactly one active session and both ends name the same
+// one), counts, tears down, and repeats for Rounds.
 //
 // Both ends of every connection live in this process, so a round may
-// need up to 4*Nodes*(Nodes-1) file descriptors; RunStorm raises
+// need up to 4*Nodes*(Nodes-1) file descriptors; Run raises
 // RLIMIT_NOFILE as far as it may (beyond that, dials and accepts that hit
 // the limit back off and retry).
-func RunStorm(ctx context.Context, o StormOptions) (StormResult, error) {
-	setDefault(&o.Rounds, 1)
-	setDefault(&o.MaxDelay, 50*time.Millisecond)
-	setDefault(&o.RoundTimeout, 3*time.Minute)
-	setDefault(&o.Orgs, 2)
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
-	if o.Seed == 0 {
-		o.Seed = uint64(time.Now().UnixNano())
-	}
-	res := StormResult{Nodes: o.Nodes, Rounds: o.Rounds}
-	if o.Nodes < 2 || o.Rounds < 1 || o.Orgs < 1 || o.MaxDelay < 0 {
-		return res, fmt.Errorf("p2p storm: need at least 2 nodes, 1 round and 1 organisation (got %d, %d, %d)", o.Nodes, o.Rounds, o.Orgs)
+func Run(ctx context.Context, o Options) (Result, error) {
+	o.EnsureDefaults()
+	res := Result{Nodes: o.Nodes, Rounds: o.Rounds}
+	if err := o.Validate(); err != nil {
+		return res, err
 	}
 	// Each pair's connection has both ends in this process, and a pair may
 	// briefly hold two connections.
 	if err := ensureFileLimit(uint64(4*o.Nodes*(o.Nodes-1) + 512)); err != nil {
 		o.Logger.Warn("p2p storm: file descriptors may run short; dials and accepts then back off and retry", "err", err)
 	}
-	consortium, err := newThrowaway(o.Orgs)
+	consortium, err := p2ptest.NewConsortium(o.Orgs)
 	if err != nil {
 		return res, err
 	}
-	creds := make([]*nodeCreds, o.Nodes)
+	creds := make([]*p2ptest.Node, o.Nodes)
 	for i := range creds {
 		org := i % o.Orgs
-		if creds[i], err = consortium.issueNode(org, fmt.Sprintf("peer%d.org%d", i/o.Orgs, org+1), identity.RolePeer); err != nil {
+		if creds[i], err = consortium.IssueNode(org, fmt.Sprintf("peer%d.org%d", i/o.Orgs, org+1), identity.RolePeer); err != nil {
 			return res, err
 		}
 	}
 	rng := rand.New(rand.NewPCG(o.Seed, o.Seed^0x9e3779b97f4a7c15))
 	for r := 0; r < o.Rounds; r++ {
-		round, err := stormRound(ctx, o, consortium.verifier, creds, rng)
+		round, err := runRound(ctx, o, consortium.Verifier, creds, rng)
 		if err != nil {
 			return res, fmt.Errorf("p2p storm round %d: %w", r+1, err)
 		}
@@ -114,12 +137,12 @@ func RunStorm(ctx context.Context, o StormOptions) (StormResult, error) {
 	return res, nil
 }
 
-// stormRound runs one round with fresh hosts.
-func stormRound(ctx context.Context, o StormOptions, v *identity.Verifier, creds []*nodeCreds, rng *rand.Rand) (StormResult, error) {
+// runRound runs one round with fresh hosts.
+func runRound(ctx context.Context, o Options, v *identity.Verifier, creds []*p2ptest.Node, rng *rand.Rand) (Result, error) {
 	n := len(creds)
-	hosts := make([]*Host, n)
+	hosts := make([]*p2p.Host, n)
 	for i, c := range creds {
-		opts := Options{
+		opts := p2p.Options{
 			Self: c.Self, TLS: c.TLS, Verifier: v, ListenAddr: "127.0.0.1:0", Logger: o.Logger.With("node", c.Self.Name),
 			MaxSessions: 2*n + 16, MaxPendingHandshakes: 2*n + 16,
 			// Every handshake of the round competes for the same CPUs.
@@ -128,9 +151,9 @@ func stormRound(ctx context.Context, o StormOptions, v *identity.Verifier, creds
 		if o.Host != nil {
 			o.Host(&opts)
 		}
-		h, err := New(opts)
+		h, err := p2p.New(opts)
 		if err != nil {
-			return StormResult{}, err
+			return Result{}, err
 		}
 		hosts[i] = h
 	}
@@ -163,9 +186,9 @@ func stormRound(ctx context.Context, o StormOptions, v *identity.Verifier, creds
 			defer running.Done()
 			for ev := range ch {
 				switch ev.Kind {
-				case EventUp:
+				case p2p.EventUp:
 					ups.Add(1)
-				case EventDown:
+				case p2p.EventDown:
 					ups.Add(-1)
 				}
 				select {
@@ -184,7 +207,7 @@ func stormRound(ctx context.Context, o StormOptions, v *identity.Verifier, creds
 	for i, h := range hosts {
 		<-h.Ready()
 		if h.Addr() == nil {
-			return StormResult{}, fmt.Errorf("node %d did not start: %w", i, errors.Join(runErrs[i], ErrClosed))
+			return Result{}, fmt.Errorf("node %d did not start: %w", i, errors.Join(runErrs[i], p2p.ErrClosed))
 		}
 	}
 
@@ -195,7 +218,7 @@ func stormRound(ctx context.Context, o StormOptions, v *identity.Verifier, creds
 			if i == j {
 				continue
 			}
-			spec := PeerSpec{NodeID: peer.ID(), Name: creds[j].Self.Name, Addr: peer.Addr().String()}
+			spec := p2p.PeerSpec{NodeID: peer.ID(), Name: creds[j].Self.Name, Addr: peer.Addr().String()}
 			delay := time.Duration(rng.Int64N(int64(o.MaxDelay) + 1))
 			timers = append(timers, time.AfterFunc(delay, func() { _ = h.AddPeer(spec) }))
 		}
@@ -215,9 +238,9 @@ func stormRound(ctx context.Context, o StormOptions, v *identity.Verifier, creds
 wait:
 	for {
 		var busy <-chan struct{}
-		if ups.Load() == all && stormConverged(hosts) {
+		if ups.Load() == all && converged(hosts) {
 			for _, h := range hosts {
-				if ch := h.attemptsDone(); !isClosed(ch) {
+				if ch := h.AttemptsDone(); !isClosed(ch) {
 					busy = ch
 					break
 				}
@@ -232,17 +255,17 @@ wait:
 		case <-deadline.C:
 			break wait
 		case <-ctx.Done():
-			return StormResult{}, ctx.Err()
+			return Result{}, ctx.Err()
 		}
 	}
-	res := stormCount(hosts)
+	res := count(hosts)
 	res.ConvergeMS = time.Since(start).Milliseconds()
 	return res, nil
 }
 
-// stormConverged reports whether every pair of hosts has exactly one
-// session, active at both ends and the same connection.
-func stormConverged(hosts []*Host) bool {
+// converged reports whether every pair of hosts has exactly one session,
+// active at both ends and the same connection.
+func converged(hosts []*p2p.Host) bool {
 	conn := make([]map[string]string, len(hosts))
 	for i, h := range hosts {
 		conn[i] = map[string]string{}
@@ -266,8 +289,8 @@ func stormConverged(hosts []*Host) bool {
 	return true
 }
 
-// stormCount counts sessions, duplicates and missing pairs.
-func stormCount(hosts []*Host) StormResult {
+// count counts sessions, duplicates and missing pairs.
+func count(hosts []*p2p.Host) Result {
 	type view struct {
 		conns  map[string][]string // peer -> connections
 		active map[string]bool
@@ -282,7 +305,7 @@ func stormCount(hosts []*Host) StormResult {
 			}
 		}
 	}
-	res := StormResult{Nodes: len(hosts), Rounds: 1}
+	res := Result{Nodes: len(hosts), Rounds: 1}
 	for i := range hosts {
 		for j := i + 1; j < len(hosts); j++ {
 			a, b := hosts[i].ID(), hosts[j].ID()
