@@ -1,19 +1,18 @@
 package release
 
 import (
-	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"connectrpc.com/connect"
 
+	"github.com/folio-ledger/folio/api/folio/v1/foliov1connect"
 	"github.com/folio-ledger/folio/client"
 	rc "github.com/folio-ledger/folio/contracts/release"
 	"github.com/folio-ledger/folio/internal/identity"
@@ -29,8 +28,6 @@ var (
 	ErrBadTime = errors.New("invalid release schedule")
 	// ErrNoKey: the key could not be opened by the deadline.
 	ErrNoKey = errors.New("the release key could not be opened")
-	// ErrHTTP wraps an unexpected answer of a peer's release API.
-	ErrHTTP = errors.New("release API")
 )
 
 // Contract names.
@@ -58,16 +55,19 @@ type Peer struct {
 
 // Client acts as one identity towards a network.
 type Client struct {
-	// HTTP talks to peers with mutual TLS as ID. Required.
+	// HTTP talks to peers' client APIs with mutual TLS as ID (e.g.
+	// client.HTTPClient). Required.
 	HTTP *http.Client
 	// Gateway makes contract calls as ID (a *client.Gateway at the
 	// identity's peer). Required.
 	Gateway Contracts
 	// ID is the signing identity. Required.
-	ID *identity.SigningIdentity
-	// MSP verifies key servers' certificates (consortium roots). Required
-	// for Create.
-	MSP *identity.Verifier
+	ID *client.Identity
+	// Roots are the consortium organisations' root CA certificates by MSP
+	// ID (e.g. "Org1MSP"): Create checks every key server's certificate
+	// against them before it encrypts a share to its key. Required for
+	// Create.
+	Roots map[string]*x509.Certificate
 	// Peers lists the channel's peers. Required.
 	Peers []Peer
 	// Home names the peer used as origin (Create) and edge (Fetch);
@@ -109,63 +109,53 @@ func (c *Client) home() (Peer, error) {
 		return c.peer(c.Home)
 	}
 	for _, p := range c.Peers {
-		if p.Org == c.ID.Org {
+		if p.Org == c.ID.Org() {
 			return p, nil
 		}
 	}
-	return Peer{}, fmt.Errorf("organisation %s has no peer: name one", c.ID.Org)
+	return Peer{}, fmt.Errorf("organisation %s has no peer: name one", c.ID.Org())
 }
 
-// HTTPError is a non-2xx answer of a release API.
-type HTTPError struct {
-	Peer   string
-	Status int
-	Msg    string
-}
-
-func (e *HTTPError) Error() string {
-	return fmt.Sprintf("%s: %d %s: %s", e.Peer, e.Status, http.StatusText(e.Status), e.Msg)
-}
-
-func (e *HTTPError) Unwrap() error { return ErrHTTP }
-
-// do calls a peer's release API; out, if not nil, receives the JSON answer.
-func (c *Client) do(ctx context.Context, p Peer, method, path string, body []byte, out any) error {
-	resp, err := c.send(ctx, p, method, path, body)
-	if err != nil {
-		return err
+// verifier checks certificates against Roots (key servers' node
+// certificates, in Create).
+func (c *Client) verifier() (*identity.Verifier, error) {
+	if len(c.Roots) == 0 {
+		return nil, errors.New("release client: Roots is required to check the key servers' certificates")
 	}
-	defer resp.Body.Close()
-	if out == nil {
-		_, _ = io.Copy(io.Discard, resp.Body)
+	orgs := make([]identity.Org, 0, len(c.Roots))
+	for msp, root := range c.Roots {
+		if root == nil {
+			return nil, fmt.Errorf("release client: Roots[%q] is nil", msp)
+		}
+		name := msp
+		if len(root.Subject.Organization) > 0 {
+			name = root.Subject.Organization[0]
+		}
+		orgs = append(orgs, identity.Org{Name: name, MSPID: msp, Root: root})
+	}
+	return identity.NewVerifier(orgs, c.now)
+}
+
+// api is a peer's release API (ReleaseService) over HTTP with mutual TLS
+// as ID. Responses are bounded (the largest is a manifest, which a peer
+// takes only within its message limit) and not compressed: chunks and
+// plaintext are ciphertext or media, which gzip only costs CPU on both
+// ends (and the fairness of a release is a race for time).
+func (c *Client) api(p Peer) foliov1connect.ReleaseServiceClient {
+	return foliov1connect.NewReleaseServiceClient(c.HTTP, "https://"+p.API,
+		connect.WithReadMaxBytes(maxAnswerBytes), connect.WithAcceptCompression("gzip", nil, nil))
+}
+
+// maxAnswerBytes bounds one message a peer sends.
+const maxAnswerBytes = 16 << 20
+
+// peerErr names the peer and the call in an error of a peer's API; the
+// connect error stays in the chain (connect.CodeOf).
+func peerErr(p Peer, what string, err error) error {
+	if err == nil {
 		return nil
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(out); err != nil {
-		return fmt.Errorf("%s %s at %s: %w", method, path, p.Name, err)
-	}
-	return nil
-}
-
-// send makes the request and checks the status; the caller closes the body.
-func (c *Client) send(ctx context.Context, p Peer, method, path string, body []byte) (*http.Response, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, "https://"+p.API+path, rd)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.HTTP.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("%s %s at %s: %w", method, path, p.Name, err)
-	}
-	if resp.StatusCode/100 != 2 {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		resp.Body.Close()
-		return nil, &HTTPError{Peer: p.Name, Status: resp.StatusCode, Msg: strings.TrimSpace(string(msg))}
-	}
-	return resp, nil
+	return fmt.Errorf("%s at %s: %w", what, p.Name, err)
 }
 
 // Work is the copyright record fields a release depends on.

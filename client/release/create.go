@@ -10,10 +10,15 @@ import (
 	"sync"
 	"time"
 
+	"connectrpc.com/connect"
+
+	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
+	"github.com/folio-ledger/folio/api/folio/v1/foliov1connect"
 	"github.com/folio-ledger/folio/client"
 	rc "github.com/folio-ledger/folio/contracts/release"
 	"github.com/folio-ledger/folio/internal/release/content"
 	"github.com/folio-ledger/folio/internal/release/keys"
+	"github.com/folio-ledger/folio/internal/release/wire"
 )
 
 // CreateOptions describe a release.
@@ -111,17 +116,21 @@ func (c *Client) Create(ctx context.Context, o CreateOptions) (*CreateResult, er
 	if o.Threshold == 0 {
 		o.Threshold = DefaultThreshold(len(names))
 	}
+	msp, err := c.verifier()
+	if err != nil {
+		return nil, err
+	}
 	servers := make([]rc.KeyServer, len(names))
 	for i, n := range names {
 		p, err := c.peer(n)
 		if err != nil {
 			return nil, fmt.Errorf("key server: %w", err)
 		}
-		var info keys.KeyServerInfo
-		if err := c.do(ctx, p, "GET", "/release/v1/keyserver", nil, &info); err != nil {
+		resp, err := c.api(p).GetKeyServer(ctx, connect.NewRequest(&foliov1.GetKeyServerRequest{}))
+		if err != nil {
 			return nil, fmt.Errorf("key server %s: %w", n, err)
 		}
-		ks, err := keys.VerifyKeyServer(&info, c.MSP, p.Name, p.NodeID)
+		ks, err := keys.VerifyKeyServer(keyServerInfo(resp.Msg), msp, p.Name, p.NodeID)
 		if err != nil {
 			return nil, err
 		}
@@ -227,19 +236,16 @@ func (c *Client) resumeUpload(ctx context.Context, rec *rc.Record, o CreateOptio
 	if err != nil {
 		return res, err
 	}
-	var st struct {
-		ChunksHave  int64 `json:"chunks_have"`
-		ChunksTotal int64 `json:"chunks_total"`
-		State       string
-		Reason      string
+	api := c.api(origin)
+	resp, err := api.GetReleaseStatus(ctx, connect.NewRequest(&foliov1.GetReleaseStatusRequest{ReleaseId: rec.ID}))
+	if err != nil {
+		return res, peerErr(origin, "release status", err)
 	}
-	if err := c.do(ctx, origin, "GET", "/release/v1/releases/"+rec.ID, nil, &st); err != nil {
-		return res, err
+	st := resp.Msg
+	if st.GetState() == "refused" {
+		return res, fmt.Errorf("the origin %s refuses the release: %s", origin.Name, st.GetReason())
 	}
-	if st.State == "refused" {
-		return res, fmt.Errorf("the origin %s refuses the release: %s", origin.Name, st.Reason)
-	}
-	if st.ChunksTotal > 0 && st.ChunksHave == st.ChunksTotal {
+	if st.GetChunksTotal() > 0 && st.GetChunksHave() == st.GetChunksTotal() {
 		os.RemoveAll(stagedDir(o.File))
 		return res, nil
 	}
@@ -252,16 +258,16 @@ func (c *Client) resumeUpload(ctx context.Context, rec *rc.Record, o CreateOptio
 	if err := m.UnmarshalBinary(raw); err != nil || m.CheckRecord(rec) != nil {
 		return res, fmt.Errorf("the staged ciphertext in %s is not release %s's", dir, rec.ID)
 	}
-	if err := c.do(ctx, origin, "PUT", "/release/v1/releases/"+rec.ID+"/manifest", raw, nil); err != nil {
-		return res, fmt.Errorf("upload manifest: %w", err)
+	if _, err := api.PutManifest(ctx, connect.NewRequest(&foliov1.PutManifestRequest{ReleaseId: rec.ID, Manifest: raw})); err != nil {
+		return res, peerErr(origin, "upload manifest", err)
 	}
 	cf, err := os.Open(dir + "/cipher")
 	if err != nil {
 		return res, err
 	}
 	defer cf.Close()
-	// PUT is idempotent: the origin verifies every chunk and skips the
-	// ones it holds.
+	// PutChunk is idempotent: the origin verifies every chunk and skips
+	// the ones it holds.
 	work := make(chan int64)
 	var mu sync.Mutex
 	var firstErr error
@@ -275,7 +281,7 @@ func (c *Client) resumeUpload(ctx context.Context, rec *rc.Record, o CreateOptio
 				buf := make([]byte, m.CipherLen(i))
 				_, err := cf.ReadAt(buf, m.Offset(i))
 				if err == nil {
-					err = c.do(ctx, origin, "PUT", fmt.Sprintf("/release/v1/releases/%s/chunks/%d", rec.ID, i), buf, nil)
+					err = peerErr(origin, "upload", putChunk(ctx, api, rec.ID, i, buf))
 				}
 				mu.Lock()
 				if err != nil && firstErr == nil {
@@ -328,4 +334,29 @@ func (c *countingReader) Read(p []byte) (int, error) {
 		c.report(c.n)
 	}
 	return n, err
+}
+
+// putChunk uploads chunk i in pieces (a chunk may be larger than one
+// message).
+func putChunk(ctx context.Context, api foliov1connect.ReleaseServiceClient, rid string, i int64, data []byte) error {
+	stream := api.PutChunk(ctx)
+	for first := true; first || len(data) > 0; first = false {
+		n := min(len(data), wire.PieceBytes)
+		msg := &foliov1.PutChunkRequest{Data: data[:n]}
+		if first {
+			msg.ReleaseId, msg.Index = rid, i
+		}
+		if err := stream.Send(msg); err != nil {
+			break // the error is the answer's
+		}
+		data = data[n:]
+	}
+	_, err := stream.CloseAndReceive()
+	return err
+}
+
+// keyServerInfo is a key server's answer in the form keys verifies.
+func keyServerInfo(r *foliov1.GetKeyServerResponse) *keys.KeyServerInfo {
+	return &keys.KeyServerInfo{Name: r.GetName(), Org: r.GetOrg(), MSPID: r.GetMspId(), NodeID: r.GetNodeId(), NodeCert: r.GetNodeCert(),
+		KexPub: hex.EncodeToString(r.GetKexPub()), KexSig: hex.EncodeToString(r.GetKexSig())}
 }

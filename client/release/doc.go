@@ -18,6 +18,15 @@
 //   - Status and Report: what every edge knows now, and the on-chain
 //     account of who accessed when (spread, early accesses, misses).
 //
+// The SDK talks to the peers' ReleaseService (api/folio/v1/release.proto)
+// with connect over mutual TLS as Client.ID, and to the chain through
+// Client.Gateway. Errors from a peer name the peer and wrap the connect
+// error (connect.CodeOf gives its code: failed_precondition before the
+// release time, resource_exhausted at a limit, ...). Its exported API
+// uses only public types (client.Identity, x509 certificates, its own
+// status types, contracts/release records), so applications outside this
+// module can call it.
+//
 // A Client is safe for concurrent use; each call owns the goroutines it
 // starts and stops them before returning.
 package release

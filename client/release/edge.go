@@ -4,13 +4,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"io"
 	"os"
-	"strconv"
 	"time"
 
+	"connectrpc.com/connect"
+
+	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
 	"github.com/folio-ledger/folio/internal/release/content"
 	"github.com/folio-ledger/folio/internal/release/wire"
 )
@@ -20,33 +20,35 @@ import (
 // then asks for the plaintext; the edge holds the request until this
 // client's staggered start and paces the send so that it completes at the
 // key send time.
-func (f *fetch) edgeDecrypt(ctx context.Context, kick chan<- struct{}) error {
+func (f *fetch) edgeDecrypt(ctx context.Context) error {
 	rate, err := f.probe(ctx)
 	if err != nil {
 		return err
 	}
-	// The subscription must be registered before progress is accepted.
+	// The subscription must be registered before progress is accepted
+	// (failed_precondition until the subscribe stream is open).
+	progress := &foliov1.ReportProgressRequest{ReleaseId: f.rec.ID, Client: f.client, RateBps: rate}
 	for {
-		err := f.c.do(ctx, f.edge, "POST", "/release/v1/releases/"+f.rec.ID+"/progress",
-			mustJSON(wire.Progress{Client: f.client, RateBps: rate}), nil)
+		_, err := f.api.ReportProgress(ctx, connect.NewRequest(progress))
 		if err == nil {
 			break
 		}
-		var he *HTTPError
-		if !errors.As(err, &he) || he.Status != 409 {
-			return err
+		if connect.CodeOf(err) != connect.CodeFailedPrecondition {
+			return peerErr(f.edge, "progress", err)
 		}
+		t := time.NewTimer(100 * time.Millisecond)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
+		case <-t.C:
 		}
 	}
-	resp, err := f.c.send(ctx, f.edge, "GET", "/release/v1/releases/"+f.rec.ID+"/plaintext?client="+f.client, nil)
+	stream, err := f.api.GetPlaintext(ctx, connect.NewRequest(&foliov1.GetPlaintextRequest{ReleaseId: f.rec.ID, Client: f.client}))
 	if err != nil {
-		return fmt.Errorf("plaintext from %s: %w", f.edge.Name, err)
+		return peerErr(f.edge, "plaintext", err)
 	}
-	defer resp.Body.Close()
+	defer stream.Close()
 	tmp := f.o.Out + ".tmp"
 	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
 	if err != nil {
@@ -54,32 +56,31 @@ func (f *fetch) edgeDecrypt(ctx context.Context, kick chan<- struct{}) error {
 	}
 	h := sha256.New()
 	lim := newLimiter(f.o.RateLimitBps)
-	buf := make([]byte, 32<<10)
 	var n int64
-	for {
-		k, rerr := resp.Body.Read(buf)
-		if k > 0 {
-			if !lim.take(ctx, k) {
-				out.Close()
-				return ctx.Err()
-			}
-			h.Write(buf[:k])
-			if _, err := out.Write(buf[:k]); err != nil {
-				out.Close()
-				return fmt.Errorf("write %s: %w", tmp, err)
-			}
-			n += int64(k)
-			if f.o.Progress != nil {
-				f.o.Progress(n, f.rec.Size)
-			}
-		}
-		if rerr == io.EOF {
-			break
-		}
-		if rerr != nil {
+	for stream.Receive() {
+		piece := stream.Msg().GetData()
+		if n+int64(len(piece)) > f.rec.Size {
 			out.Close()
-			return fmt.Errorf("plaintext from %s: %w", f.edge.Name, rerr)
+			os.Remove(tmp)
+			return fmt.Errorf("%w: %s sends more than the work's %d bytes", content.ErrCorrupt, f.edge.Name, f.rec.Size)
 		}
+		if !lim.take(ctx, len(piece)) {
+			out.Close()
+			return ctx.Err()
+		}
+		h.Write(piece)
+		if _, err := out.Write(piece); err != nil {
+			out.Close()
+			return fmt.Errorf("write %s: %w", tmp, err)
+		}
+		n += int64(len(piece))
+		if f.o.Progress != nil {
+			f.o.Progress(n, f.rec.Size)
+		}
+	}
+	if err := stream.Err(); err != nil {
+		out.Close()
+		return peerErr(f.edge, "plaintext", err)
 	}
 	f.res.AccessAt = f.c.now()
 	if err := out.Close(); err != nil {
@@ -100,38 +101,33 @@ func (f *fetch) edgeDecrypt(ctx context.Context, kick chan<- struct{}) error {
 // probe measures the download rate from the edge: probes of growing size
 // until one takes a second or reaches the largest size.
 func (f *fetch) probe(ctx context.Context) (float64, error) {
-	size := 16 << 10
-	var rate float64
+	size := int64(16 << 10)
 	for {
 		start := time.Now()
-		resp, err := f.c.send(ctx, f.edge, "GET", "/release/v1/probe?bytes="+strconv.Itoa(size), nil)
-		if err != nil {
-			return 0, fmt.Errorf("bandwidth probe: %w", err)
-		}
-		lim := newLimiter(f.o.RateLimitBps)
-		buf := make([]byte, 32<<10)
-		for err == nil {
-			var k int
-			k, err = resp.Body.Read(buf)
-			if k > 0 && !lim.take(ctx, k) {
-				err = ctx.Err()
-			}
-		}
-		if err == io.EOF {
-			err = nil
-		}
-		resp.Body.Close()
-		if err != nil {
-			return 0, fmt.Errorf("bandwidth probe: %w", err)
+		if err := f.probeOnce(ctx, size); err != nil {
+			return 0, peerErr(f.edge, "bandwidth probe", err)
 		}
 		d := time.Since(start)
-		rate = float64(size*8) / d.Seconds()
-		if d >= time.Second || size >= 4<<20 {
+		rate := float64(size*8) / d.Seconds()
+		if d >= time.Second || size >= wire.MaxProbeBytes {
 			return rate, nil
 		}
-		size *= 4
-		if size > 4<<20 {
-			size = 4 << 20
+		size = min(size*4, wire.MaxProbeBytes)
+	}
+}
+
+// probeOnce downloads one probe of size bytes, at this client's rate limit.
+func (f *fetch) probeOnce(ctx context.Context, size int64) error {
+	stream, err := f.api.Probe(ctx, connect.NewRequest(&foliov1.ProbeRequest{Bytes: size}))
+	if err != nil {
+		return err
+	}
+	defer stream.Close()
+	lim := newLimiter(f.o.RateLimitBps)
+	for stream.Receive() {
+		if !lim.take(ctx, len(stream.Msg().GetData())) {
+			return ctx.Err()
 		}
 	}
+	return stream.Err()
 }

@@ -10,11 +10,14 @@ import (
 	"io"
 	"os"
 	"sort"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
 
+	"connectrpc.com/connect"
+
+	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
+	"github.com/folio-ledger/folio/api/folio/v1/foliov1connect"
 	"github.com/folio-ledger/folio/client"
 	rc "github.com/folio-ledger/folio/contracts/release"
 	"github.com/folio-ledger/folio/internal/release/content"
@@ -117,7 +120,7 @@ func (c *Client) Fetch(ctx context.Context, o FetchOptions) (*FetchResult, error
 	if o.Client != "" {
 		name += "/" + o.Client
 	}
-	f := &fetch{c: c, o: o, rec: rec, edge: edge, client: name, res: &FetchResult{Work: o.Work, Client: name, Edge: edge.Name, EdgeDecrypt: o.EdgeDecrypt}}
+	f := &fetch{c: c, o: o, rec: rec, edge: edge, api: c.api(edge), client: name, res: &FetchResult{Work: o.Work, Client: name, Edge: edge.Name, EdgeDecrypt: o.EdgeDecrypt}}
 	err = f.run(ctx)
 	if !o.NoRelay && !o.EdgeDecrypt && !f.c.now().Before(f.releaseAt()) {
 		// Whatever happened, the key servers' statements this edge holds
@@ -153,6 +156,7 @@ type fetch struct {
 	o      FetchOptions
 	rec    *rc.Record
 	edge   Peer
+	api    foliov1connect.ReleaseServiceClient // the edge's
 	client string
 	res    *FetchResult
 
@@ -171,7 +175,7 @@ func (f *fetch) releaseAt() time.Time {
 
 // received is a subscription event with its arrival time.
 type received struct {
-	ev wire.Event
+	ev *foliov1.SubscribeResponse
 	at time.Time
 }
 
@@ -197,17 +201,20 @@ func (f *fetch) run(ctx context.Context) error {
 			case <-ctx.Done():
 				return
 			case e := <-events:
-				if e.ev.Type == wire.EventPing {
+				switch e.ev.GetType() {
+				case foliov1.ReleaseEventType_RELEASE_EVENT_TYPE_PING:
 					select {
-					case pongs <- e.ev.ID:
+					case pongs <- e.ev.GetPingId():
 					default:
 					}
 					continue
-				}
-				if e.ev.Type == wire.EventStatus {
+				case foliov1.ReleaseEventType_RELEASE_EVENT_TYPE_STATUS:
 					f.mu.Lock()
-					f.mu.reason = e.ev.Reason
+					f.mu.reason = e.ev.GetReason()
 					f.mu.Unlock()
+				}
+				if f.o.EdgeDecrypt {
+					continue // shares are for ciphertext clients
 				}
 				select {
 				case evs <- e:
@@ -218,7 +225,7 @@ func (f *fetch) run(ctx context.Context) error {
 		}
 	}()
 	if f.o.EdgeDecrypt {
-		return f.edgeDecrypt(ctx, kick)
+		return f.edgeDecrypt(ctx)
 	}
 	part := f.o.Out + ".part"
 	m, err := f.download(ctx, part, kick)
@@ -241,44 +248,48 @@ func (f *fetch) run(ctx context.Context) error {
 // subscribe keeps a subscription at the edge open, reconnecting after
 // failures, and passes its events on.
 func (f *fetch) subscribe(ctx context.Context, out chan<- received) {
-	body := mustJSON(wire.Subscribe{Client: f.client, EdgeDecrypt: f.o.EdgeDecrypt, Naive: f.o.Naive})
+	req := &foliov1.SubscribeRequest{ReleaseId: f.rec.ID, Client: f.client, EdgeDecrypt: f.o.EdgeDecrypt, Naive: f.o.Naive}
 	backoff := 200 * time.Millisecond
 	for ctx.Err() == nil {
-		resp, err := f.c.send(ctx, f.edge, "POST", "/release/v1/releases/"+f.rec.ID+"/subscribe", body)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
+		stream, err := f.api.Subscribe(ctx, connect.NewRequest(req))
+		if err == nil {
+			for stream.Receive() {
+				at := f.c.now()
+				ev := stream.Msg()
+				if wire.ValidateEvent(ev) != nil {
+					continue
+				}
+				backoff = 200 * time.Millisecond
+				select {
+				case out <- received{ev: ev, at: at}:
+				case <-ctx.Done():
+					stream.Close()
+					return
+				}
 			}
-			select {
-			case out <- received{ev: wire.Event{Type: wire.EventStatus, Reason: fmt.Sprintf("subscription at %s: %v", f.edge.Name, err)}, at: f.c.now()}:
-			case <-ctx.Done():
-				return
-			}
-			select {
-			case <-time.After(backoff):
-			case <-ctx.Done():
-				return
-			}
-			backoff = min(2*backoff, 5*time.Second)
-			continue
+			err = stream.Err()
+			stream.Close()
 		}
-		backoff = 200 * time.Millisecond
-		sc := bufio.NewScanner(resp.Body)
-		sc.Buffer(make([]byte, 4096), 64<<10)
-		for sc.Scan() {
-			at := f.c.now()
-			var ev wire.Event
-			if err := wire.Decode(sc.Bytes(), &ev); err != nil {
-				continue
-			}
-			select {
-			case out <- received{ev: ev, at: at}:
-			case <-ctx.Done():
-				resp.Body.Close()
-				return
-			}
+		if ctx.Err() != nil {
+			return
 		}
-		resp.Body.Close()
+		if err == nil {
+			continue // the edge ended the stream: subscribe again at once
+		}
+		status := &foliov1.SubscribeResponse{Type: foliov1.ReleaseEventType_RELEASE_EVENT_TYPE_STATUS, Reason: fmt.Sprintf("subscription at %s: %v", f.edge.Name, err)}
+		select {
+		case out <- received{ev: status, at: f.c.now()}:
+		case <-ctx.Done():
+			return
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return
+		}
+		backoff = min(2*backoff, 5*time.Second)
 	}
 }
 
@@ -296,7 +307,7 @@ func (f *fetch) reporter(ctx context.Context, pongs <-chan int64, kick <-chan st
 	var sentComplete bool
 	post := func(pong int64) {
 		f.mu.Lock()
-		p := wire.Progress{Client: f.client, Bytes: f.mu.bytes, Total: f.mu.total, Complete: f.mu.complete, Pong: pong}
+		p := &foliov1.ReportProgressRequest{ReleaseId: f.rec.ID, Client: f.client, Bytes: f.mu.bytes, Total: f.mu.total, Complete: f.mu.complete, Pong: pong}
 		f.mu.Unlock()
 		now := f.c.now()
 		window = append(window, sample{now, p.Bytes})
@@ -314,7 +325,7 @@ func (f *fetch) reporter(ctx context.Context, pongs <-chan int64, kick <-chan st
 		}
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		if err := f.c.do(cctx, f.edge, "POST", "/release/v1/releases/"+f.rec.ID+"/progress", mustJSON(p), nil); err == nil {
+		if _, err := f.api.ReportProgress(cctx, connect.NewRequest(p)); err == nil {
 			lastSent, sentComplete = p.Bytes, sentComplete || p.Complete
 		}
 	}
@@ -344,17 +355,12 @@ func (f *fetch) setProgress(bytes, total int64, complete bool) {
 // download brings the whole ciphertext into part, verified chunk by
 // chunk, resuming after the chunks a previous run kept.
 func (f *fetch) download(ctx context.Context, part string, kick chan<- struct{}) (*content.Manifest, error) {
-	resp, err := f.c.send(ctx, f.edge, "GET", "/release/v1/releases/"+f.rec.ID+"/manifest", nil)
+	resp, err := f.api.GetManifest(ctx, connect.NewRequest(&foliov1.GetManifestRequest{ReleaseId: f.rec.ID}))
 	if err != nil {
-		return nil, fmt.Errorf("manifest: %w", err)
-	}
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, content.MaxManifestChunks*32+1024))
-	resp.Body.Close()
-	if err != nil {
-		return nil, fmt.Errorf("manifest: %w", err)
+		return nil, peerErr(f.edge, "manifest", err)
 	}
 	var m content.Manifest
-	if err := m.UnmarshalBinary(raw); err != nil {
+	if err := m.UnmarshalBinary(resp.Msg.GetManifest()); err != nil {
 		return nil, err
 	}
 	if err := m.CheckRecord(f.rec); err != nil {
@@ -426,39 +432,36 @@ func (f *fetch) download(ctx context.Context, part string, kick chan<- struct{})
 	return &m, nil
 }
 
-// getChunk downloads one chunk, rate-limited, updating progress as bytes
-// arrive.
+// getChunk downloads one chunk, rate-limited, updating progress as its
+// pieces arrive.
 func (f *fetch) getChunk(ctx context.Context, m *content.Manifest, i int64, lim *limiter, held int64) ([]byte, error) {
-	resp, err := f.c.send(ctx, f.edge, "GET", "/release/v1/releases/"+f.rec.ID+"/chunks/"+strconv.FormatInt(i, 10), nil)
+	stream, err := f.api.GetChunk(ctx, connect.NewRequest(&foliov1.GetChunkRequest{ReleaseId: f.rec.ID, Index: i}))
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
+	defer stream.Close()
 	want := m.CipherLen(i)
 	data := make([]byte, 0, want)
-	buf := make([]byte, 32<<10)
-	for int64(len(data)) <= want {
-		n, err := resp.Body.Read(buf)
-		if n > 0 {
-			if !lim.take(ctx, n) {
-				return nil, ctx.Err()
-			}
-			data = append(data, buf[:n]...)
-			f.mu.Lock()
-			f.mu.bytes = held + int64(len(data))
-			f.mu.Unlock()
-			if f.o.Progress != nil {
-				f.o.Progress(held+int64(len(data)), m.CipherSize())
-			}
+	for stream.Receive() {
+		piece := stream.Msg().GetData()
+		if int64(len(data)+len(piece)) > want {
+			return nil, fmt.Errorf("%w: chunk %d is longer than %d bytes", content.ErrCorrupt, i, want)
 		}
-		if err == io.EOF {
-			return data, nil
+		if !lim.take(ctx, len(piece)) {
+			return nil, ctx.Err()
 		}
-		if err != nil {
-			return nil, err
+		data = append(data, piece...)
+		f.mu.Lock()
+		f.mu.bytes = held + int64(len(data))
+		f.mu.Unlock()
+		if f.o.Progress != nil {
+			f.o.Progress(held+int64(len(data)), m.CipherSize())
 		}
 	}
-	return nil, fmt.Errorf("%w: chunk %d is longer than %d bytes", content.ErrCorrupt, i, want)
+	if err := stream.Err(); err != nil {
+		return nil, err
+	}
+	return data, nil
 }
 
 // awaitKey collects shares from the subscription (and, after the release
@@ -469,14 +472,12 @@ func (f *fetch) awaitKey(ctx context.Context, evs <-chan received) ([]byte, erro
 	releaseAt, _, _ := f.rec.Times()
 	shares := map[int][]byte{}
 	var forged []string
-	add := func(idx int, hexShare string, at time.Time, via string) {
+	add := func(idx int, share []byte, at time.Time, via string) {
 		if _, ok := shares[idx]; ok {
 			return
 		}
-		s, err := hex.DecodeString(hexShare)
-		if err == nil {
-			err = keys.CheckShare(f.rec, idx, s)
-		}
+		s := append([]byte(nil), share...)
+		err := keys.CheckShare(f.rec, idx, s)
 		if err != nil {
 			forged = append(forged, fmt.Sprintf("share %d via %s: %v", idx, via, err))
 			f.c.log().Warn("refused a share", "index", idx, "via", via, "err", err)
@@ -504,8 +505,8 @@ func (f *fetch) awaitKey(ctx context.Context, evs <-chan received) ([]byte, erro
 			}
 			return nil, fmt.Errorf("%w: %d of %d shares needed arrived by %s: %s%s", ErrNoKey, len(shares), f.rec.Threshold, stamp(f.o.Deadline), reason, forgedNote(forged))
 		case e := <-evs:
-			if e.ev.Type == wire.EventShare {
-				add(e.ev.Index, e.ev.Share, e.at, f.edge.Name)
+			if e.ev.GetType() == foliov1.ReleaseEventType_RELEASE_EVENT_TYPE_SHARE {
+				add(int(e.ev.GetShareIndex()), e.ev.GetShare(), e.at, f.edge.Name)
 			}
 		case <-poll.C:
 			// Fallback paths once the release time has passed: every
@@ -514,7 +515,7 @@ func (f *fetch) awaitKey(ctx context.Context, evs <-chan received) ([]byte, erro
 				continue
 			}
 			for _, s := range f.fallbackShares(ctx) {
-				add(s.Index, s.Share, f.c.now(), "fallback")
+				add(s.index, s.share, f.c.now(), "fallback")
 			}
 		}
 	}
@@ -537,23 +538,32 @@ func forgedNote(forged []string) string {
 	return fmt.Sprintf(" (refused: %v)", forged)
 }
 
+// fallbackShare is a share from a fallback path, not yet checked.
+type fallbackShare struct {
+	index int
+	share []byte
+}
+
 // fallbackShares asks the peers and the chain for released shares, all at
 // once: a peer that is down costs its timeout, not everyone's.
-func (f *fetch) fallbackShares(ctx context.Context) []wire.ShareMsg {
+func (f *fetch) fallbackShares(ctx context.Context) []fallbackShare {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	var mu sync.Mutex
-	var out []wire.ShareMsg
+	var out []fallbackShare
 	var wg sync.WaitGroup
 	for _, p := range f.c.Peers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var v wire.SharesView
-			if err := f.c.do(ctx, p, "GET", "/release/v1/releases/"+f.rec.ID+"/shares", nil, &v); err == nil {
-				mu.Lock()
-				out = append(out, v.Shares...)
-				mu.Unlock()
+			v, err := f.c.peerShares(ctx, p, f.rec.ID)
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, s := range v {
+				out = append(out, fallbackShare{int(s.GetIndex()), s.GetShare()})
 			}
 		}()
 	}
@@ -565,16 +575,32 @@ func (f *fetch) fallbackShares(ctx context.Context) []wire.ShareMsg {
 			return
 		}
 		var v rc.View
-		if json.Unmarshal(raw, &v) == nil {
-			mu.Lock()
-			for _, s := range v.Shares {
-				out = append(out, wire.ShareMsg{Index: s.Index, Share: s.Share})
+		if json.Unmarshal(raw, &v) != nil {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, s := range v.Shares {
+			if b, err := hex.DecodeString(s.Share); err == nil {
+				out = append(out, fallbackShare{s.Index, b})
 			}
-			mu.Unlock()
 		}
 	}()
 	wg.Wait()
 	return out
+}
+
+// peerShares asks peer p for the released shares of release rid, with
+// their signed statements, checked for form.
+func (c *Client) peerShares(ctx context.Context, p Peer, rid string) ([]*foliov1.ReleaseShare, error) {
+	resp, err := c.api(p).GetShares(ctx, connect.NewRequest(&foliov1.GetSharesRequest{ReleaseId: rid}))
+	if err != nil {
+		return nil, peerErr(p, "shares", err)
+	}
+	if err := wire.ValidateShares(resp.Msg); err != nil {
+		return nil, peerErr(p, "shares", err)
+	}
+	return resp.Msg.GetShares(), nil
 }
 
 // decrypt writes the plaintext to Out and checks its hash.
@@ -647,19 +673,20 @@ func (f *fetch) relay(ctx context.Context, published []rc.Published) {
 			}
 		}
 	}
-	var sv wire.SharesView
-	if err := f.c.do(ctx, f.edge, "GET", "/release/v1/releases/"+f.rec.ID+"/shares", nil, &sv); err != nil {
+	held, err := f.c.peerShares(ctx, f.edge, f.rec.ID)
+	if err != nil {
 		return
 	}
-	for _, s := range sv.Shares {
-		if have[s.Index] {
+	for _, s := range held {
+		if have[int(s.GetIndex())] {
 			continue
 		}
-		pa := rc.PublishArgs{Work: f.rec.Work, Owner: f.rec.Owner, Index: s.Index, Share: s.Share, SentAt: s.SentAt, NodeID: s.NodeID, Sig: s.Sig}
+		pa := rc.PublishArgs{Work: f.rec.Work, Owner: f.rec.Owner, Index: int(s.GetIndex()), Share: hex.EncodeToString(s.GetShare()),
+			SentAt: s.GetSentAt(), NodeID: s.GetNodeId(), Sig: hex.EncodeToString(s.GetSig())}
 		if _, err := f.c.Gateway.Submit(ctx, ReleaseContract, rc.FnPublishShare, [][]byte{mustJSON(pa)}, client.SubmitOptions{}); err != nil && !isConflict(err) {
 			var inv *client.InvalidError
 			if !errors.As(err, &inv) { // a concurrent publication wins the MVCC race
-				f.c.log().Info("share statement not published", "index", s.Index, "err", err)
+				f.c.log().Info("share statement not published", "index", s.GetIndex(), "err", err)
 			}
 		}
 	}

@@ -9,15 +9,78 @@ import (
 	"sync"
 	"time"
 
+	"connectrpc.com/connect"
+
+	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
 	rc "github.com/folio-ledger/folio/contracts/release"
-	"github.com/folio-ledger/folio/internal/release/wire"
 )
 
 // EdgeView is one peer's answer to a status request (or why it gave none).
 type EdgeView struct {
-	Peer   string           `json:"peer"`
-	Status *wire.EdgeStatus `json:"status,omitempty"`
-	Error  string           `json:"error,omitempty"`
+	Peer   string      `json:"peer"`
+	Status *EdgeStatus `json:"status,omitempty"`
+	Error  string      `json:"error,omitempty"`
+}
+
+// EdgeStatus is one peer's view of a release now.
+type EdgeStatus struct {
+	Edge string `json:"edge"`
+	RID  string `json:"rid"`
+	// State is "refused" (the peer serves nothing of the release: Reason
+	// says why), "fetching" (ciphertext), "ready" (all ciphertext held)
+	// or "released" (threshold shares held).
+	State  string `json:"state"`
+	Reason string `json:"reason,omitempty"`
+	// ChunksHave of ChunksTotal ciphertext chunks are held (0 of 0 before
+	// the manifest).
+	ChunksHave  int64 `json:"chunks_have"`
+	ChunksTotal int64 `json:"chunks_total"`
+	// RejectedChunks counts chunks other peers sent that failed
+	// verification (and were fetched again).
+	RejectedChunks int64 `json:"rejected_chunks,omitempty"`
+	// SendAt is the agreed key send time as this peer knows it (Unix ns;
+	// 0 before coordination).
+	SendAt int64 `json:"send_at,omitempty"`
+	// SharesHeld are the indexes of the released shares the peer holds.
+	SharesHeld []int            `json:"shares_held"`
+	KeyServers []KeyServerState `json:"key_servers,omitempty"`
+	// Subscribers are the live subscribed clients with their predictions.
+	Subscribers []ClientPrediction `json:"subscribers"`
+	// Subscriptions counts the subscriptions held, live and idle (bounded
+	// by the setting release.max_subscriptions).
+	Subscriptions int `json:"subscriptions"`
+	// EarlyShares lists shares that arrived before the release time and
+	// were refused (the sender and when).
+	EarlyShares []string `json:"early_shares,omitempty"`
+	// ClockSkewMS is the peer's median clock offset to the other peers.
+	ClockSkewMS float64 `json:"clock_skew_ms"`
+}
+
+// KeyServerState is what a peer knows of one key server of a release.
+type KeyServerState struct {
+	Name     string `json:"name"`
+	Index    int    `json:"index"`
+	Reach    bool   `json:"reachable"`
+	Released bool   `json:"released"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+// ClientPrediction is a peer's view of one subscribed client.
+type ClientPrediction struct {
+	Client string `json:"client"`
+	// Complete: the client acknowledged the whole ciphertext at DoneAt
+	// (Unix ns).
+	Complete bool  `json:"complete,omitempty"`
+	DoneAt   int64 `json:"done_at,omitempty"`
+	// PredictedAt is when it is expected to complete (Unix ns; 0:
+	// unknown).
+	PredictedAt int64 `json:"predicted_at,omitempty"`
+	// RateBps is the recent observed rate (bits/s), RTTMS the probed
+	// round trip.
+	RateBps float64 `json:"rate_bps,omitempty"`
+	RTTMS   float64 `json:"rtt_ms,omitempty"`
+	// EdgeDecrypt clients get plaintext from a trusted edge.
+	EdgeDecrypt bool `json:"edge_decrypt,omitempty"`
 }
 
 // StatusView is what `folio release status` shows.
@@ -25,6 +88,39 @@ type StatusView struct {
 	Release rc.Record      `json:"release"`
 	Shares  []rc.Published `json:"shares_published"`
 	Edges   []EdgeView     `json:"edges"`
+}
+
+// edgeStatus is a peer's status answer as the SDK gives it.
+func edgeStatus(m *foliov1.GetReleaseStatusResponse) *EdgeStatus {
+	s := &EdgeStatus{Edge: m.GetEdge(), RID: m.GetReleaseId(), State: m.GetState(), Reason: m.GetReason(), ChunksHave: m.GetChunksHave(),
+		ChunksTotal: m.GetChunksTotal(), RejectedChunks: m.GetRejectedChunks(), SendAt: m.GetSendAtUnixNano(), SharesHeld: []int{},
+		Subscribers: []ClientPrediction{}, Subscriptions: int(m.GetSubscriptions()), EarlyShares: m.GetEarlyShares(), ClockSkewMS: m.GetClockSkewMs()}
+	for _, i := range m.GetSharesHeld() {
+		s.SharesHeld = append(s.SharesHeld, int(i))
+	}
+	for _, k := range m.GetKeyServers() {
+		s.KeyServers = append(s.KeyServers, KeyServerState{Name: k.GetName(), Index: int(k.GetIndex()), Reach: k.GetReachable(),
+			Released: k.GetReleased(), Reason: k.GetReason()})
+	}
+	for _, c := range m.GetSubscribers() {
+		s.Subscribers = append(s.Subscribers, ClientPrediction{Client: c.GetClient(), Complete: c.GetComplete(), DoneAt: c.GetDoneAtUnixNano(),
+			PredictedAt: c.GetPredictedAtUnixNano(), RateBps: c.GetRateBps(), RTTMS: c.GetRttMs(), EdgeDecrypt: c.GetEdgeDecrypt()})
+	}
+	return s
+}
+
+// PeerStatus asks one peer (by name) about a release (by ID): its view
+// now, a release it refuses too (State "refused", with the reason).
+func (c *Client) PeerStatus(ctx context.Context, peer, releaseID string) (*EdgeStatus, error) {
+	p, err := c.peer(peer)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.api(p).GetReleaseStatus(ctx, connect.NewRequest(&foliov1.GetReleaseStatusRequest{ReleaseId: releaseID}))
+	if err != nil {
+		return nil, peerErr(p, "release status", err)
+	}
+	return edgeStatus(resp.Msg), nil
 }
 
 // Status asks every peer about a work's release.
@@ -41,12 +137,12 @@ func (c *Client) Status(ctx context.Context, work, owner string) (*StatusView, e
 			defer wg.Done()
 			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			defer cancel()
-			var st wire.EdgeStatus
 			ev := EdgeView{Peer: p.Name}
-			if err := c.do(cctx, p, "GET", "/release/v1/releases/"+v.Release.ID, nil, &st); err != nil {
-				ev.Error = err.Error()
+			resp, err := c.api(p).GetReleaseStatus(cctx, connect.NewRequest(&foliov1.GetReleaseStatusRequest{ReleaseId: v.Release.ID}))
+			if err != nil {
+				ev.Error = peerErr(p, "release status", err).Error()
 			} else {
-				ev.Status = &st
+				ev.Status = edgeStatus(resp.Msg)
 			}
 			out.Edges[i] = ev
 		}()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,7 +19,6 @@ import (
 
 	crelease "github.com/folio-ledger/folio/client/release"
 	"github.com/folio-ledger/folio/internal/config"
-	"github.com/folio-ledger/folio/internal/identity"
 	"github.com/folio-ledger/folio/internal/perf/releasebench"
 )
 
@@ -40,13 +40,13 @@ func (g *globals) releaseClient() (*crelease.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	orgs, err := g.trustedRoots(nil)
+	trusted, err := g.trustedRoots(nil)
 	if err != nil {
 		return nil, err
 	}
-	msp, err := identity.NewVerifier(orgs, nil)
-	if err != nil {
-		return nil, err
+	roots := make(map[string]*x509.Certificate, len(trusted))
+	for _, r := range trusted {
+		roots[r.MSPID] = r.Cert
 	}
 	// Contract calls fail over to the other peers of the organisation;
 	// Home stays the --peer one.
@@ -54,7 +54,7 @@ func (g *globals) releaseClient() (*crelease.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &crelease.Client{HTTP: hc, Gateway: gw, ID: id, MSP: msp, Home: home.Name}
+	c := &crelease.Client{HTTP: hc, Gateway: gw, ID: id, Roots: roots, Home: home.Name}
 	for _, nd := range n.Nodes {
 		if nd.Role == config.RolePeer {
 			c.Peers = append(c.Peers, crelease.Peer{Name: nd.Name, Org: nd.Org, NodeID: nd.NodeID, API: nd.API})

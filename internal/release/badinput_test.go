@@ -7,7 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
+
+	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
+	"github.com/folio-ledger/folio/api/folio/v1/foliov1connect"
 	"github.com/folio-ledger/folio/client"
 	crelease "github.com/folio-ledger/folio/client/release"
 	rc "github.com/folio-ledger/folio/contracts/release"
@@ -26,76 +30,13 @@ import (
 	"github.com/folio-ledger/folio/internal/release/wire"
 )
 
-func ctxT(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-// create releases a fresh work of alice@Org1 at T.
-func create(t *testing.T, n *releasetest.Net, id string, T time.Time, o crelease.CreateOptions) (*crelease.Client, *rc.Record) {
-	t.Helper()
-	owner := n.Client(n.User(t, 0, "alice"), n.Peers[0].Name, nil)
-	file, _ := work(t, n, id, "alice@Org1", 300_000)
-	o.Work, o.File, o.ReleaseAt = id, file, T
-	if o.EndAt.IsZero() {
-		o.EndAt = T.Add(20 * time.Second)
-	}
-	if o.ChunkSize == 0 {
-		o.ChunkSize = 64 << 10
-	}
-	res, err := owner.Create(ctxT(t, 30*time.Second), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return owner, &res.Record
-}
-
-// status asks a peer's client API for its view of a release.
-func status(t *testing.T, c *crelease.Client, peer, rid string) wire.EdgeStatus {
-	t.Helper()
-	var p crelease.Peer
-	for _, x := range c.Peers {
-		if x.Name == peer {
-			p = x
-		}
-	}
-	resp, err := c.HTTP.Get("https://" + p.API + "/release/v1/releases/" + rid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var st wire.EdgeStatus
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
-
-// waitFor polls a condition another goroutine or process brings about
-// (the timeout is a failure guard).
-func waitFor(t *testing.T, d time.Duration, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func TestCreateRefuses(t *testing.T) {
 	n := releasetest.Start(t, releasetest.Options{Logger: testLogger()})
 	ctx := ctxT(t, 30*time.Second)
 	file, _ := work(t, n, "W1", "alice@Org1", 10_000)
 	other, _ := work(t, n, "W2", "alice@Org1", 10_000)
-	alice := n.Client(n.User(t, 0, "alice"), "peer0.org1", nil)
-	bob := n.Client(n.User(t, 1, "bob"), "peer0.org2", nil)
+	alice := n.Client(t, n.User(t, 0, "alice"), "peer0.org1", nil)
+	bob := n.Client(t, n.User(t, 1, "bob"), "peer0.org2", nil)
 	now := time.Now()
 	for _, c := range []struct {
 		name string
@@ -155,7 +96,7 @@ func TestPeersRefuseBadRecords(t *testing.T) {
 	file, _ := work(t, n, "W1", "alice@Org1", 100_000)
 	ctx := ctxT(t, 30*time.Second)
 	// mallory@Org2 claims W1 (owned by alice) in her client.
-	mal := n.Client(n.User(t, 1, "mallory"), "peer0.org2", nil)
+	mal := n.Client(t, n.User(t, 1, "mallory"), "peer0.org2", nil)
 	mal.Gateway = lying{Contracts: mal.Gateway, owner: "mallory@Org2"}
 	_, err := mal.Create(ctx, crelease.CreateOptions{Work: "W1", File: file, ReleaseAt: time.Now().Add(time.Minute), EndAt: time.Now().Add(2 * time.Minute)})
 	if err == nil || !strings.Contains(err.Error(), "refuses") {
@@ -170,7 +111,7 @@ func TestPeersRefuseBadRecords(t *testing.T) {
 	}
 	// A forged key server entry: the owner's record names peer0.org1 with
 	// another key-agreement key.
-	alice := n.Client(n.User(t, 0, "alice"), "peer0.org1", nil)
+	alice := n.Client(t, n.User(t, 0, "alice"), "peer0.org1", nil)
 	file2, _ := work(t, n, "W2", "alice@Org1", 100_000)
 	alice.Gateway = lying{Contracts: alice.Gateway, owner: "alice@Org1", rewrite: func(r *rc.Record) {
 		r.KeyServers[0].KexPub = r.KeyServers[1].KexPub
@@ -241,53 +182,56 @@ func TestSharesBeforeTheReleaseTime(t *testing.T) {
 		t.Fatalf("early shares recorded: %+v", st)
 	}
 	// A greedy client.
-	greedy := n.Client(n.User(t, 1, "greedy"), "peer1.org2", nil)
-	for _, c := range []struct {
-		peer, path string
-		code       int
-	}{
-		{"peer0.org1", "/shares", http.StatusTooEarly},
-		{"peer1.org2", "/shares", http.StatusTooEarly},
-		{"peer1.org2", "/plaintext?client=greedy@Org2", http.StatusConflict},
-		{"peer0.org1", "/plaintext?client=greedy@Org2", http.StatusForbidden},
-		{"peer1.org2", "/plaintext?client=alice@Org1", http.StatusForbidden},
-	} {
-		api := n.Peer(c.peer).API
-		resp, err := greedy.HTTP.Get("https://" + api + "/release/v1/releases/" + rec.ID + c.path)
-		if err != nil {
-			t.Fatal(err)
+	greedy := n.Client(t, n.User(t, 1, "greedy"), "peer1.org2", nil)
+	ctx := ctxT(t, 10*time.Second)
+	for _, peer := range []string{"peer0.org1", "peer1.org2"} {
+		_, err := apiAt(n, greedy, peer).GetShares(ctx, connect.NewRequest(&foliov1.GetSharesRequest{ReleaseId: rec.ID}))
+		if connect.CodeOf(err) != connect.CodeFailedPrecondition || !strings.Contains(err.Error(), "too early") {
+			t.Errorf("%s: shares before T: %v, want failed_precondition (too early)", peer, err)
 		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != c.code {
-			t.Errorf("%s %s: %d %s, want %d", c.peer, c.path, resp.StatusCode, body, c.code)
+	}
+	for _, c := range []struct {
+		peer, client string
+		code         connect.Code
+	}{
+		{"peer1.org2", "greedy@Org2", connect.CodeFailedPrecondition}, // no edge-decrypt subscription
+		{"peer0.org1", "greedy@Org2", connect.CodePermissionDenied},   // not a trusted edge
+		{"peer1.org2", "alice@Org1", connect.CodePermissionDenied},    // not the caller's name
+	} {
+		stream, err := apiAt(n, greedy, c.peer).GetPlaintext(ctx, connect.NewRequest(&foliov1.GetPlaintextRequest{ReleaseId: rec.ID, Client: c.client}))
+		if err == nil {
+			for stream.Receive() {
+				t.Fatalf("%s: plaintext for %s before T", c.peer, c.client)
+			}
+			err = stream.Err()
+			stream.Close()
+		}
+		if connect.CodeOf(err) != c.code {
+			t.Errorf("%s plaintext for %s: %v, want %v", c.peer, c.client, err, c.code)
 		}
 	}
 	// Subscribers receive shares only at or after T; so does the greedy
 	// client's subscription.
-	resp, err := greedy.HTTP.Post("https://"+n.Peer("peer1.org2").API+"/release/v1/releases/"+rec.ID+"/subscribe", "application/json",
-		strings.NewReader(`{"client":"greedy@Org2"}`))
+	stream, err := apiAt(n, greedy, "peer1.org2").Subscribe(ctxT(t, 30*time.Second), connect.NewRequest(&foliov1.SubscribeRequest{ReleaseId: rec.ID, Client: "greedy@Org2"}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	dec := json.NewDecoder(resp.Body)
+	defer stream.Close()
 	shares := 0
-	for shares < 2 {
-		var ev wire.Event
-		if err := dec.Decode(&ev); err != nil {
-			t.Fatal(err)
-		}
-		if ev.Type == wire.EventShare {
+	for shares < 2 && stream.Receive() {
+		if ev := stream.Msg(); ev.GetType() == foliov1.ReleaseEventType_RELEASE_EVENT_TYPE_SHARE {
 			if now := time.Now(); now.Before(T) {
-				t.Fatalf("share %d delivered %s before T", ev.Index, T.Sub(now))
+				t.Fatalf("share %d delivered %s before T", ev.GetShareIndex(), T.Sub(now))
 			}
 			shares++
 		}
 	}
+	if shares < 2 {
+		t.Fatalf("subscription ended with %d shares: %v", shares, stream.Err())
+	}
 	// On chain: both shares published after T (the key servers publish
 	// them in this test chain), none before.
-	waitFor(t, 10*time.Second, "shares on chain", func() error {
+	waitFor(t, n, []string{rec.ID}, 10*time.Second, "shares on chain", func() error {
 		rep, err := owner.Report(ctxT(t, 5*time.Second), "W1", "")
 		if err != nil {
 			return err
@@ -312,7 +256,7 @@ func TestKeyServerOffline(t *testing.T) {
 	T2 := time.Now().Add(7 * time.Second)
 	owner, rec2 := create(t, n, "W2", T2, crelease.CreateOptions{EndAt: T2.Add(4 * time.Second)})
 	// Let the edges fetch, then stop key server 3.
-	waitFor(t, 20*time.Second, "peer1.org1 holds both ciphertexts", func() error {
+	waitFor(t, n, []string{rec.ID, rec2.ID}, 20*time.Second, "peer1.org1 holds both ciphertexts", func() error {
 		for _, r := range []*rc.Record{rec, rec2} {
 			if st := status(t, owner, "peer1.org1", r.ID); st.ChunksTotal == 0 || st.ChunksHave != st.ChunksTotal {
 				return fmt.Errorf("%s: %d of %d", r.Work, st.ChunksHave, st.ChunksTotal)
@@ -321,7 +265,7 @@ func TestKeyServerOffline(t *testing.T) {
 		return nil
 	})
 	n.Stop("peer0.org3")
-	cl := n.Client(n.User(t, 0, "carol"), "peer1.org1", nil)
+	cl := n.Client(t, n.User(t, 0, "carol"), "peer1.org1", nil)
 	res, err := cl.Fetch(ctxT(t, 40*time.Second), crelease.FetchOptions{Work: "W1", Out: filepath.Join(t.TempDir(), "w1")})
 	if err != nil {
 		t.Fatal(err)
@@ -358,13 +302,14 @@ func TestClockSkew(t *testing.T) {
 	}})
 	T := time.Now().Add(6 * time.Second)
 	owner, rec := create(t, n, "W1", T, crelease.CreateOptions{})
-	waitFor(t, 10*time.Second, "peer0.org3 sees its skew", func() error {
+	// Clocks are compared every ClockInterval, which no event announces.
+	waitPolling(t, 10*time.Second, "peer0.org3 sees its skew", func() error {
 		if st := status(t, owner, "peer0.org3", rec.ID); st.ClockSkewMS > -4000 {
 			return fmt.Errorf("skew %.0f ms", st.ClockSkewMS)
 		}
 		return nil
 	})
-	cl := n.Client(n.User(t, 0, "carol"), "peer0.org1", nil)
+	cl := n.Client(t, n.User(t, 0, "carol"), "peer0.org1", nil)
 	res, err := cl.Fetch(ctxT(t, 30*time.Second), crelease.FetchOptions{Work: "W1", Out: filepath.Join(t.TempDir(), "w1")})
 	if err != nil {
 		t.Fatal(err)
@@ -416,7 +361,7 @@ func TestTamperedChunk(t *testing.T) {
 		Impostors: map[string]func(*releasetest.Net, *releasetest.Node) map[string]p2p.CallHandler{"evil.org1": evil}})
 	T := time.Now().Add(30 * time.Second)
 	owner, rec := create(t, n, "W1", T, crelease.CreateOptions{ChunkSize: 16 << 10})
-	waitFor(t, 30*time.Second, "every honest peer holds the ciphertext", func() error {
+	waitFor(t, n, []string{rec.ID}, 30*time.Second, "every honest peer holds the ciphertext", func() error {
 		for _, p := range []string{"peer1.org1", "peer0.org2", "peer1.org2"} {
 			if st := status(t, owner, p, rec.ID); st.ChunksTotal == 0 || st.ChunksHave != st.ChunksTotal {
 				return fmt.Errorf("%s: %d of %d", p, st.ChunksHave, st.ChunksTotal)
@@ -460,7 +405,7 @@ func TestDiskFullWhileReceiving(t *testing.T) {
 	n := releasetest.Start(t, releasetest.Options{Logger: testLogger()})
 	T := time.Now().Add(5 * time.Second)
 	create(t, n, "W1", T, crelease.CreateOptions{})
-	cl := n.Client(n.User(t, 0, "carol"), "peer0.org1", nil)
+	cl := n.Client(t, n.User(t, 0, "carol"), "peer0.org1", nil)
 	out := filepath.Join(t.TempDir(), "w1")
 	_, err := cl.Fetch(ctxT(t, 30*time.Second), crelease.FetchOptions{Work: "W1", Out: out, NoReport: true,
 		WrapWriter: func(w io.WriterAt) io.WriterAt { return &enospc{w: w, limit: 150_000} }})
@@ -478,4 +423,104 @@ func TestDiskFullWhileReceiving(t *testing.T) {
 	if _, err := os.Stat(out + ".part"); !os.IsNotExist(err) {
 		t.Fatalf("part file left: %v", err)
 	}
+}
+
+// TestAPIRefusesBadInput: every client API request is checked before use
+// and refused with a code and a reason; nothing is stored.
+func TestAPIRefusesBadInput(t *testing.T) {
+	n := releasetest.Start(t, releasetest.Options{Logger: testLogger()})
+	owner, rec := create(t, n, "W1", time.Now().Add(time.Hour), crelease.CreateOptions{})
+	bob := n.Client(t, n.User(t, 0, "bob"), "peer0.org1", nil)
+	ctx := ctxT(t, 30*time.Second)
+	origin, other := apiAt(n, owner, "peer0.org1"), apiAt(n, owner, "peer0.org2")
+	put := func(api foliov1connect.ReleaseServiceClient, msgs ...*foliov1.PutChunkRequest) error {
+		stream := api.PutChunk(ctx)
+		for _, m := range msgs {
+			if err := stream.Send(m); err != nil {
+				break
+			}
+		}
+		_, err := stream.CloseAndReceive()
+		return err
+	}
+	big := make([]byte, releasetest.MaxMessageBytes+1)
+	piece := make([]byte, 40<<10)
+	unknown := rc.ReleaseID("W9", "alice@Org1")
+	for _, c := range []struct {
+		name string
+		code connect.Code
+		msg  string
+		err  error
+	}{
+		{"malformed release ID", connect.CodeInvalidArgument, "32 lowercase hex", func() error {
+			_, err := origin.GetReleaseStatus(ctx, connect.NewRequest(&foliov1.GetReleaseStatusRequest{ReleaseId: "../etc"}))
+			return err
+		}()},
+		{"unknown release", connect.CodeNotFound, "unknown release", func() error {
+			_, err := origin.GetManifest(ctx, connect.NewRequest(&foliov1.GetManifestRequest{ReleaseId: unknown}))
+			return err
+		}()},
+		{"chunk beyond the release", connect.CodeInvalidArgument, "has chunks 0..", func() error {
+			stream, err := origin.GetChunk(ctx, connect.NewRequest(&foliov1.GetChunkRequest{ReleaseId: rec.ID, Index: rec.Chunks}))
+			if err == nil {
+				stream.Receive()
+				err = stream.Err()
+			}
+			return err
+		}()},
+		{"upload by another client", connect.CodePermissionDenied, "only the owner", put(apiAt(n, bob, "peer0.org1"), &foliov1.PutChunkRequest{ReleaseId: rec.ID, Index: 0, Data: piece})},
+		{"upload to a peer that is not the origin", connect.CodeFailedPrecondition, "upload to the origin", put(other, &foliov1.PutChunkRequest{ReleaseId: rec.ID, Index: 0, Data: piece})},
+		{"chunk longer than the manifest says", connect.CodeInvalidArgument, "longer than", put(origin,
+			&foliov1.PutChunkRequest{ReleaseId: rec.ID, Index: 0, Data: piece}, &foliov1.PutChunkRequest{Data: piece})},
+		{"pieces of two chunks", connect.CodeInvalidArgument, "carries a piece of chunk 1", put(origin,
+			&foliov1.PutChunkRequest{ReleaseId: rec.ID, Index: 0, Data: piece[:100]}, &foliov1.PutChunkRequest{Index: 1, Data: piece[:100]})},
+		{"chunk that does not verify", connect.CodeInvalidArgument, "chunk 0", put(origin, &foliov1.PutChunkRequest{ReleaseId: rec.ID, Index: 0, Data: piece[:100]})},
+		{"empty upload", connect.CodeInvalidArgument, "empty upload", put(origin)},
+		{"message over the node's limit", connect.CodeResourceExhausted, "", func() error {
+			_, err := origin.PutManifest(ctx, connect.NewRequest(&foliov1.PutManifestRequest{ReleaseId: rec.ID, Manifest: big}))
+			return err
+		}()},
+		{"manifest that does not decode", connect.CodeInvalidArgument, "manifest", func() error {
+			_, err := origin.PutManifest(ctx, connect.NewRequest(&foliov1.PutManifestRequest{ReleaseId: rec.ID, Manifest: []byte("x")}))
+			return err
+		}()},
+		{"subscription under a bad name", connect.CodeInvalidArgument, "client", subscribeErr(ctx, origin, &foliov1.SubscribeRequest{ReleaseId: rec.ID, Client: "a b"})},
+		{"subscription under another's name", connect.CodePermissionDenied, "may subscribe as alice@Org1", subscribeErr(ctx, origin, &foliov1.SubscribeRequest{ReleaseId: rec.ID, Client: "bob@Org1"})},
+		{"edge decryption at an edge that is not trusted", connect.CodeFailedPrecondition, "not a trusted edge", subscribeErr(ctx, origin,
+			&foliov1.SubscribeRequest{ReleaseId: rec.ID, Client: "alice@Org1", EdgeDecrypt: true})},
+		{"naive without edge decryption", connect.CodeInvalidArgument, "naive", subscribeErr(ctx, origin, &foliov1.SubscribeRequest{ReleaseId: rec.ID, Client: "alice@Org1", Naive: true})},
+		{"progress with a rate that is not a number", connect.CodeInvalidArgument, "progress out of range", func() error {
+			_, err := origin.ReportProgress(ctx, connect.NewRequest(&foliov1.ReportProgressRequest{ReleaseId: rec.ID, Client: "alice@Org1", RateBps: math.NaN()}))
+			return err
+		}()},
+		{"probe too large", connect.CodeInvalidArgument, "probe of", func() error {
+			stream, err := origin.Probe(ctx, connect.NewRequest(&foliov1.ProbeRequest{Bytes: wire.MaxProbeBytes + 1}))
+			if err == nil {
+				stream.Receive()
+				err = stream.Err()
+			}
+			return err
+		}()},
+	} {
+		var ce *connect.Error
+		if !errors.As(c.err, &ce) || ce.Code() != c.code || !strings.Contains(ce.Message(), c.msg) {
+			t.Errorf("%s: %v, want %v (%q)", c.name, c.err, c.code, c.msg)
+		}
+	}
+	if st := status(t, owner, "peer0.org1", rec.ID); st.ChunksHave != st.ChunksTotal || st.Subscriptions != 0 {
+		t.Fatalf("after bad requests: %+v", st)
+	}
+}
+
+// subscribeErr is the error a subscription request ends with.
+func subscribeErr(ctx context.Context, api foliov1connect.ReleaseServiceClient, req *foliov1.SubscribeRequest) error {
+	stream, err := api.Subscribe(ctx, connect.NewRequest(req))
+	if err != nil {
+		return err
+	}
+	defer stream.Close()
+	for stream.Receive() {
+		return fmt.Errorf("subscription accepted: first event %v", stream.Msg().GetType())
+	}
+	return stream.Err()
 }

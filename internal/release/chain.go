@@ -10,7 +10,6 @@ import (
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
 	"github.com/folio-ledger/folio/api/folio/v1/foliov1connect"
-	"github.com/folio-ledger/folio/client"
 	"github.com/folio-ledger/folio/internal/identity"
 	"github.com/folio-ledger/folio/internal/types"
 )
@@ -35,7 +34,7 @@ type gatewayChain struct {
 var _ Chain = (*gatewayChain)(nil)
 
 func (c *gatewayChain) Evaluate(ctx context.Context, contract, function string, arg []byte) ([]byte, error) {
-	sp, _, err := client.NewProposal(c.self, c.channel, contract, function, [][]byte{arg})
+	sp, _, err := types.NewProposal(c.self, c.channel, contract, function, [][]byte{arg})
 	if err != nil {
 		return nil, err
 	}
@@ -47,7 +46,7 @@ func (c *gatewayChain) Evaluate(ctx context.Context, contract, function string, 
 }
 
 func (c *gatewayChain) Submit(ctx context.Context, contract, function string, arg []byte) error {
-	sp, h, err := client.NewProposal(c.self, c.channel, contract, function, [][]byte{arg})
+	sp, h, err := types.NewProposal(c.self, c.channel, contract, function, [][]byte{arg})
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,7 @@ import (
 // exchange over protocol "keys", op "clock") every ClockInterval, and on
 // demand before a key server acts. mu guards offsets and at.
 type clocks struct {
-	p  *Peer
+	p  *env
 	mu struct {
 		sync.Mutex
 		// offsets: peer name -> its last measured offset (peer - us).
@@ -31,7 +31,7 @@ type offsetSample struct {
 	at  time.Time
 }
 
-func newClocks(p *Peer) *clocks {
+func newClocks(p *env) *clocks {
 	c := &clocks{p: p}
 	c.mu.offsets = map[string]offsetSample{}
 	return c

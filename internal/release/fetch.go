@@ -8,63 +8,75 @@ import (
 	"sync"
 	"time"
 
+	"github.com/folio-ledger/folio/contracts/release"
 	"github.com/folio-ledger/folio/internal/release/content"
 	"github.com/folio-ledger/folio/internal/release/wire"
 )
 
-// call sends one request of a protocol to a peer and parses the status.
-func (p *Peer) call(ctx context.Context, nodeID, proto string, req []byte) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, p.o.CallTimeout)
-	defer cancel()
-	reply, err := p.o.Host.Call(ctx, nodeID, proto, req)
-	if err != nil {
-		return nil, err
+// fetcher brings one release's ciphertext to this peer's store: the
+// manifest (checked against the chunk root on chain), then every missing
+// chunk, FetchWorkers at a time, from the origin and the other peers that
+// hold it, each checked against the manifest before it is stored. A
+// chunk that fails the check is refused, counted and fetched from another
+// peer. Progress is on disk, so a restarted peer resumes where it
+// stopped. On the origin it announces the release once the ciphertext is
+// complete.
+//
+// Lock rules: mu guards the error and the count of refused chunks (read
+// by status); the store guards itself.
+type fetcher struct {
+	env      *env
+	rec      *release.Record
+	st       *store
+	changed  *signal
+	isOrigin bool
+
+	mu struct {
+		sync.Mutex
+		err      string
+		rejected int64
 	}
-	return wire.ParseReply(reply)
 }
 
-// sources orders the peers to fetch from: the origin first, then the
-// others in random order.
-func (r *rel) sources() []peerInfo {
-	var out []peerInfo
-	var rest []peerInfo
-	for _, x := range r.p.peers {
-		if x.Name == r.rec.Origin {
-			out = append(out, x)
-		} else {
-			rest = append(rest, x)
-		}
-	}
-	rand.Shuffle(len(rest), func(i, j int) { rest[i], rest[j] = rest[j], rest[i] })
-	return append(out, rest...)
+func newFetcher(e *env, r *rel) *fetcher {
+	return &fetcher{env: e, rec: &r.rec, st: r.st, changed: r.changed, isOrigin: r.isOrigin}
 }
 
-// runFetcher brings the release's ciphertext to this peer: the manifest
-// (checked against the chunk root on chain), then every missing chunk,
-// FetchWorkers at a time, from the origin and the other peers that hold
-// it, each checked against the manifest before it is stored. A chunk that
-// fails the check is refused and fetched from another peer. Progress is
-// on disk, so a restarted peer resumes where it stopped.
-func (r *rel) runFetcher(ctx context.Context) {
+// status returns why fetching does not progress ("" when nothing is
+// wrong) and how many chunks were refused.
+func (f *fetcher) status() (err string, rejected int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.mu.err, f.mu.rejected
+}
+
+func (f *fetcher) setErr(s string) {
+	f.mu.Lock()
+	f.mu.err = s
+	f.mu.Unlock()
+}
+
+// run fetches until ctx ends; once the ciphertext is complete it stays,
+// waiting for changes, to heal chunks found damaged on disk.
+func (f *fetcher) run(ctx context.Context) {
 	backoff := 200 * time.Millisecond
 	announced := false
 	for ctx.Err() == nil {
-		if r.st.complete() {
-			r.setFetchErr("")
-			r.notify()
-			if r.isOrigin && !announced {
+		ch := f.changed.C()
+		if f.st.complete() {
+			f.setErr("")
+			if f.isOrigin && !announced {
 				announced = true
-				r.announce(ctx)
+				f.announce(ctx)
 			}
-			// Stay alive to heal chunks damaged on disk.
 			select {
 			case <-ctx.Done():
 				return
-			case <-r.waitCh():
+			case <-ch:
 			}
 			continue
 		}
-		err := r.fetchPass(ctx)
+		err := f.pass(ctx)
 		if err == nil {
 			backoff = 200 * time.Millisecond
 			continue
@@ -72,117 +84,92 @@ func (r *rel) runFetcher(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		r.setFetchErr(err.Error())
-		r.p.log.Debug("fetch pass", "rid", r.rec.ID, "err", err)
+		f.setErr(err.Error())
+		f.env.log.Debug("fetch pass", "rid", f.rec.ID, "err", err)
+		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
-		case <-time.After(backoff):
-		case <-r.waitCh(): // an upload or announcement may have changed things
+		case <-t.C:
+		case <-ch: // an upload or announcement may have changed things
+			t.Stop()
 		}
 		backoff = min(2*backoff, 5*time.Second)
 	}
 }
 
-func (r *rel) setFetchErr(s string) {
-	r.mu.Lock()
-	r.mu.fetchErr = s
-	r.mu.Unlock()
-}
-
 // announce tells every peer the release exists (they also find it by
 // polling the chain).
-func (r *rel) announce(ctx context.Context) {
+func (f *fetcher) announce(ctx context.Context) {
+	req := wire.Encode(wire.ContentRequest{Op: wire.OpAnnounce, RID: f.rec.ID})
 	var wg sync.WaitGroup
-	for _, x := range r.p.peers {
+	for _, x := range f.env.peers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, _ = r.p.call(ctx, x.NodeID, wire.ProtoContent, wire.Encode(wire.ContentRequest{Op: wire.OpAnnounce, RID: r.rec.ID}))
+			_, _ = f.env.call(ctx, x.NodeID, wire.ProtoContent, req)
 		}()
 	}
 	wg.Wait()
 }
 
-var errNoSource = errors.New("no peer holds the missing chunks yet")
+var (
+	errNoSource = errors.New("no peer holds the missing chunks yet")
+	// errTransient: a chunk could not be had from one peer now; another
+	// may have it.
+	errTransient = errors.New("transient")
+)
 
-// fetchPass gets the manifest if needed and one round of missing chunks.
-func (r *rel) fetchPass(ctx context.Context) error {
-	if r.st.manifest() == nil {
-		if err := r.fetchManifest(ctx); err != nil {
+// source is a peer with the bitmap of the chunks it holds.
+type source struct {
+	peer peerInfo
+	have []byte
+}
+
+func (s source) holds(i int64) bool { return i/8 < int64(len(s.have)) && s.have[i/8]&(1<<(i%8)) != 0 }
+
+// pass gets the manifest if needed and one round of the missing chunks.
+func (f *fetcher) pass(ctx context.Context) error {
+	if f.st.manifest() == nil {
+		if err := f.fetchManifest(ctx); err != nil {
 			return err
 		}
 	}
-	missing := r.st.missing()
+	missing := f.st.missing()
 	if len(missing) == 0 {
 		return nil
 	}
-	// Who holds what.
-	type src struct {
-		peer peerInfo
-		have []byte
-	}
-	var mu sync.Mutex
-	var srcs []src
-	var wg sync.WaitGroup
-	for _, x := range r.sources() {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			bm, err := r.p.call(ctx, x.NodeID, wire.ProtoContent, wire.Encode(wire.ContentRequest{Op: wire.OpHave, RID: r.rec.ID}))
-			if err == nil && len(bm) > 0 {
-				mu.Lock()
-				srcs = append(srcs, src{x, bm})
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	holds := func(s src, i int64) bool { return i/8 < int64(len(s.have)) && s.have[i/8]&(1<<(i%8)) != 0 }
+	srcs := f.holders(ctx)
 	work := make(chan int64)
+	var mu sync.Mutex
 	var firstErr error
-	var got int
-	workers := min(r.p.o.FetchWorkers, len(missing))
-	for w := 0; w < workers; w++ {
+	got := 0
+	var wg sync.WaitGroup
+	for range min(f.env.o.FetchWorkers, len(missing)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range work {
-				var cands []src
-				for _, s := range srcs {
-					if holds(s, i) {
-						cands = append(cands, s)
-					}
+				ok, err := f.fetchFromAny(ctx, srcs, i)
+				mu.Lock()
+				if ok {
+					got++
 				}
-				if len(cands) == 0 {
-					continue
+				if err != nil && firstErr == nil {
+					firstErr = err
 				}
-				off := rand.IntN(len(cands))
-				for k := range cands {
-					s := cands[(off+k)%len(cands)]
-					err := r.fetchChunk(ctx, s.peer, i)
-					if err == nil {
-						mu.Lock()
-						got++
-						mu.Unlock()
-						break
-					}
-					if errors.Is(err, content.ErrCorrupt) {
-						continue // refused; try another peer
-					}
-					if !errors.Is(err, errTransient) {
-						mu.Lock()
-						if firstErr == nil {
-							firstErr = err
-						}
-						mu.Unlock()
-						break
-					}
-				}
+				mu.Unlock()
 			}
 		}()
 	}
 	for _, i := range missing {
+		mu.Lock()
+		stop := firstErr != nil
+		mu.Unlock()
+		if stop {
+			break
+		}
 		select {
 		case work <- i:
 		case <-ctx.Done():
@@ -190,16 +177,10 @@ func (r *rel) fetchPass(ctx context.Context) error {
 		if ctx.Err() != nil {
 			break
 		}
-		mu.Lock()
-		stop := firstErr != nil
-		mu.Unlock()
-		if stop {
-			break
-		}
 	}
 	close(work)
 	wg.Wait()
-	r.notify()
+	f.changed.notify()
 	if firstErr != nil {
 		return firstErr
 	}
@@ -209,22 +190,70 @@ func (r *rel) fetchPass(ctx context.Context) error {
 	return nil
 }
 
-var errTransient = errors.New("transient")
+// holders asks every peer which chunks it holds.
+func (f *fetcher) holders(ctx context.Context) []source {
+	req := wire.Encode(wire.ContentRequest{Op: wire.OpHave, RID: f.rec.ID})
+	var mu sync.Mutex
+	var srcs []source
+	var wg sync.WaitGroup
+	for _, x := range f.env.sourcesFor(f.rec.Origin) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			bm, err := f.env.call(ctx, x.NodeID, wire.ProtoContent, req)
+			if err == nil && len(bm) > 0 {
+				mu.Lock()
+				srcs = append(srcs, source{x, bm})
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return srcs
+}
+
+// fetchFromAny fetches chunk i from the sources that hold it, starting
+// at a random one: ok when stored; a non-nil error stops the pass (the
+// chunk could not be stored here, e.g. the disk is full).
+func (f *fetcher) fetchFromAny(ctx context.Context, srcs []source, i int64) (bool, error) {
+	var cands []source
+	for _, s := range srcs {
+		if s.holds(i) {
+			cands = append(cands, s)
+		}
+	}
+	if len(cands) == 0 {
+		return false, nil
+	}
+	off := rand.IntN(len(cands))
+	for k := range cands {
+		err := f.fetchChunk(ctx, cands[(off+k)%len(cands)].peer, i)
+		switch {
+		case err == nil:
+			return true, nil
+		case errors.Is(err, content.ErrCorrupt), errors.Is(err, errTransient):
+			continue // refused or unavailable there; try another peer
+		default:
+			return false, err
+		}
+	}
+	return false, nil
+}
 
 // fetchChunk gets chunk i from a peer and stores it; a chunk that does not
 // match the manifest is refused (content.ErrCorrupt), a chunk that cannot
 // be written (disk full) is a plain error.
-func (r *rel) fetchChunk(ctx context.Context, from peerInfo, i int64) error {
-	data, err := r.p.call(ctx, from.NodeID, wire.ProtoContent, wire.Encode(wire.ContentRequest{Op: wire.OpChunk, RID: r.rec.ID, Index: i}))
+func (f *fetcher) fetchChunk(ctx context.Context, from peerInfo, i int64) error {
+	data, err := f.env.call(ctx, from.NodeID, wire.ProtoContent, wire.Encode(wire.ContentRequest{Op: wire.OpChunk, RID: f.rec.ID, Index: i}))
 	if err != nil {
 		return fmt.Errorf("%w: chunk %d from %s: %v", errTransient, i, from.Name, err)
 	}
-	if err := r.st.putChunk(i, data); err != nil {
+	if err := f.st.putChunk(i, data); err != nil {
 		if errors.Is(err, content.ErrCorrupt) {
-			r.p.log.Warn("refused a tampered chunk; fetching it again elsewhere", "rid", r.rec.ID, "chunk", i, "from", from.Name, "err", err)
-			r.mu.Lock()
-			r.mu.rejected++
-			r.mu.Unlock()
+			f.env.log.Warn("refused a tampered chunk; fetching it again elsewhere", "rid", f.rec.ID, "chunk", i, "from", from.Name, "err", err)
+			f.mu.Lock()
+			f.mu.rejected++
+			f.mu.Unlock()
 			return err
 		}
 		return fmt.Errorf("cannot store chunk %d: %w", i, err)
@@ -234,25 +263,26 @@ func (r *rel) fetchChunk(ctx context.Context, from peerInfo, i int64) error {
 
 // fetchManifest gets the manifest from any peer and checks it against the
 // record on chain.
-func (r *rel) fetchManifest(ctx context.Context) error {
-	for _, x := range r.sources() {
-		raw, err := r.p.call(ctx, x.NodeID, wire.ProtoContent, wire.Encode(wire.ContentRequest{Op: wire.OpManifest, RID: r.rec.ID}))
+func (f *fetcher) fetchManifest(ctx context.Context) error {
+	req := wire.Encode(wire.ContentRequest{Op: wire.OpManifest, RID: f.rec.ID})
+	for _, x := range f.env.sourcesFor(f.rec.Origin) {
+		raw, err := f.env.call(ctx, x.NodeID, wire.ProtoContent, req)
 		if err != nil {
 			continue
 		}
 		var m content.Manifest
 		if err := m.UnmarshalBinary(raw); err != nil {
-			r.p.log.Warn("refused a malformed manifest", "rid", r.rec.ID, "from", x.Name, "err", err)
+			f.env.log.Warn("refused a malformed manifest", "rid", f.rec.ID, "from", x.Name, "err", err)
 			continue
 		}
-		if err := m.CheckRecord(&r.rec); err != nil {
-			r.p.log.Warn("refused a manifest that does not match the chain", "rid", r.rec.ID, "from", x.Name, "err", err)
+		if err := m.CheckRecord(f.rec); err != nil {
+			f.env.log.Warn("refused a manifest that does not match the chain", "rid", f.rec.ID, "from", x.Name, "err", err)
 			continue
 		}
-		if err := r.st.setManifest(&m, true); err != nil {
+		if err := f.st.setManifest(&m, true); err != nil {
 			return fmt.Errorf("store manifest: %w", err)
 		}
-		r.notify()
+		f.changed.notify()
 		return nil
 	}
 	return errors.New("no peer has the manifest yet")

@@ -2,118 +2,163 @@ package release
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/folio-ledger/folio/contracts/release"
+	"github.com/folio-ledger/folio/internal/p2p"
 	"github.com/folio-ledger/folio/internal/release/keys"
 	"github.com/folio-ledger/folio/internal/release/schedule"
 	"github.com/folio-ledger/folio/internal/release/wire"
 )
 
-// runKeyServer is a key server's life for one release:
+// keyServer is this peer's key server role for one release that names it:
+// it agrees the key send time with the other key servers
+// (schedule.Coordinator, the deterministic core, driven by run) and at
+// that time, never before T by its clock and only while its clock agrees
+// with its peers', decrypts its share, signs the statement, pushes it to
+// every peer and publishes it on chain. It gives its share early to the
+// release's trusted edges over their sessions (earlyShare).
 //
-//  1. from CoordLead before the release time T, every CoordInterval: ask
-//     every edge (peer) for its clients' predicted ciphertext completion,
-//     decide a proposal (schedule.Decide), exchange proposals with the
-//     other key servers, and agree on the latest (schedule.Agree);
-//  2. once the agreed send time S is within Freeze it stops moving; at S
-//     (never before T by this peer's clock, and only while its clock
-//     agrees with its peers') it decrypts its share, signs the release
-//     statement, pushes it to every peer (which relay it to each other and
-//     to their subscribed clients), and publishes it on chain.
-//
-// If no other key server answers, it acts on its own proposal: send at T
-// once its clients are ready (bounded by E minus the key's delivery time).
-func (r *rel) runKeyServer(ctx context.Context) {
-	coordStart := r.releaseAt.Add(-r.p.o.CoordLead)
-	if !r.sleepUntil(ctx, coordStart) {
-		return
+// Lock rules: mu guards the coordinator and the role's status; it is held
+// only for the core's steps (no I/O under it) and never together with
+// another role's lock.
+type keyServer struct {
+	env              *env
+	rec              *release.Record
+	releaseAt, endAt time.Time
+	index            int
+	encShare         []byte
+	shares           *shareBox
+	watch            *keyWatch
+	edge             *edge
+	// accept checks and keeps a share statement as every incoming one is
+	// (rel.acceptShare).
+	accept func(m wire.ShareMsg, from string) (bool, error)
+
+	mu struct {
+		sync.Mutex
+		core *schedule.Coordinator
+		// reason says why the share is not released yet (clock skew),
+		// "" when nothing is wrong.
+		reason string
 	}
-	roundTimeout := max(r.p.o.CoordInterval, 500*time.Millisecond)
-	var frozen, agreed time.Time
-	for ctx.Err() == nil {
-		if frozen.IsZero() {
-			// A round never runs into the freeze point of the last
-			// agreement, so an unreachable key server cannot delay the
-			// send.
-			deadline := r.p.now().Add(roundTimeout)
-			if !agreed.IsZero() {
-				deadline = earliest(deadline, agreed.Add(-r.p.o.Freeze))
-			}
-			agreed = r.round(ctx, deadline)
-			now := r.p.now()
-			if agreed.Sub(now) <= r.p.o.Freeze+roundTimeout {
-				frozen = agreed
-				r.p.log.Info("key send time fixed", "rid", r.rec.ID, "send_at", agreed.UTC().Format(time.RFC3339Nano))
-				// Compare clocks now, so the check at the send time does not
-				// wait for peers.
-				r.p.clock.measureWithin(ctx, min(300*time.Millisecond, max(frozen.Sub(r.p.now())/2, 10*time.Millisecond)))
-			} else {
-				next := earliest(now.Add(r.p.o.CoordInterval), agreed.Add(-r.p.o.Freeze-roundTimeout))
-				if !r.sleepUntil(ctx, next) {
-					return
-				}
-				continue
-			}
-		}
-		if !r.sleepUntil(ctx, frozen) {
+}
+
+func newKeyServer(e *env, r *rel, index int, encShare []byte) (*keyServer, error) {
+	core, err := schedule.NewCoordinator(schedule.CoordinatorConfig{Self: e.name(), ReleaseAt: r.releaseAt, EndAt: r.endAt,
+		Lead: e.o.CoordLead, Interval: e.o.CoordInterval, Freeze: e.o.Freeze, RoundTimeout: max(e.o.CoordInterval, 500*time.Millisecond),
+		ReadyFraction: e.o.ReadyFraction})
+	if err != nil {
+		return nil, err
+	}
+	k := &keyServer{env: e, rec: &r.rec, releaseAt: r.releaseAt, endAt: r.endAt, index: index, encShare: encShare,
+		shares: r.shares, watch: r.watch, edge: r.edge, accept: r.acceptShare}
+	k.mu.core = core
+	return k, nil
+}
+
+// step runs one input of the core under mu.
+func (k *keyServer) step(f func(c *schedule.Coordinator) (schedule.Step, error)) (schedule.Step, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return f(k.mu.core)
+}
+
+// run drives the coordinator until the share is released, the end time
+// passed or ctx ends: it performs each Step (gather, exchange, release)
+// and feeds the result back, and sleeps until the Step's wake time.
+func (k *keyServer) run(ctx context.Context) {
+	st, err := k.step(func(c *schedule.Coordinator) (schedule.Step, error) { return c.Tick(k.env.now()), nil })
+	for err == nil && ctx.Err() == nil {
+		k.publishStep(ctx, st)
+		switch {
+		case st.Done:
 			return
-		}
-		if err := r.releaseShare(ctx); err != nil {
-			r.setKSReason(err.Error())
-			r.p.log.Warn("key share not released yet", "rid", r.rec.ID, "err", err)
-			if !r.sleepUntil(ctx, r.p.now().Add(time.Second)) {
+		case st.Gather:
+			clients := k.gather(ctx, st.Deadline)
+			st, err = k.step(func(c *schedule.Coordinator) (schedule.Step, error) { return c.Gathered(k.env.now(), clients) })
+		case st.Exchange:
+			answers := k.exchange(ctx, st.Own, st.Deadline)
+			st, err = k.step(func(c *schedule.Coordinator) (schedule.Step, error) { return c.Exchanged(k.env.now(), answers) })
+		case st.Release:
+			msg, pa, rerr := k.releaseShare(ctx)
+			k.setReason(rerr)
+			if rerr != nil {
+				k.env.log.Warn("key share not released yet", "rid", k.rec.ID, "err", rerr)
+			}
+			st, err = k.step(func(c *schedule.Coordinator) (schedule.Step, error) { return c.Released(k.env.now(), rerr) })
+			if rerr == nil {
+				k.push(ctx, msg)
+				k.publish(pa)
+			}
+		default:
+			if !k.env.sleepUntil(ctx, st.Wake) {
 				return
 			}
-			continue
+			st, err = k.step(func(c *schedule.Coordinator) (schedule.Step, error) { return c.Tick(k.env.now()), nil })
 		}
-		return
+	}
+	if err != nil {
+		k.env.log.Error("key server stopped: the coordinator refused its driver's input", "rid", k.rec.ID, "err", err)
 	}
 }
 
-// sleepUntil waits until t by the peer's clock (false if ctx ended).
-func (r *rel) sleepUntil(ctx context.Context, t time.Time) bool {
-	for {
-		d := t.Sub(r.p.now())
-		if d <= 0 {
-			return true
-		}
-		timer := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return false
-		case <-timer.C:
-		}
+// publishStep tells the edge of a new agreed time and compares clocks
+// when the time freezes, so that the check at the send time need not
+// wait for the peers.
+func (k *keyServer) publishStep(ctx context.Context, st schedule.Step) {
+	if !st.Agreed.IsZero() {
+		k.env.log.Info("key send time", "rid", k.rec.ID, "agreed", st.Agreed.UTC().Format(time.RFC3339Nano), "reason", st.Reason)
+		k.watch.setSendAt(st.Agreed)
+	}
+	if st.Frozen {
+		k.mu.Lock()
+		agreed := k.mu.core.Agreed()
+		k.mu.Unlock()
+		k.env.log.Info("key send time fixed", "rid", k.rec.ID, "send_at", agreed.UTC().Format(time.RFC3339Nano))
+		k.env.clock.measureWithin(ctx, min(300*time.Millisecond, max(agreed.Sub(k.env.now())/2, 10*time.Millisecond)))
 	}
 }
 
-func (r *rel) setKSReason(s string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.mu.ksReason != s {
-		r.mu.ksReason = s
-		r.notifyLocked()
+func (k *keyServer) setReason(err error) {
+	k.mu.Lock()
+	reason := ""
+	if err != nil {
+		reason = err.Error()
+	}
+	changed := k.mu.reason != reason
+	k.mu.reason = reason
+	k.mu.Unlock()
+	if changed {
+		k.watch.changed.notify()
 	}
 }
 
-// round runs one coordination round, bounded by deadline, and returns the
-// agreed send time.
-func (r *rel) round(ctx context.Context, deadline time.Time) time.Time {
-	if d := deadline.Sub(r.p.now()); d < 50*time.Millisecond {
-		deadline = r.p.now().Add(50 * time.Millisecond)
-	}
-	ctx, cancel := context.WithTimeout(ctx, deadline.Sub(r.p.now()))
+// status returns whether the share is released and why not, if it is not.
+func (k *keyServer) status() (released bool, reason string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.mu.core.ShareReleased(), k.mu.reason
+}
+
+// gather collects every edge's client predictions (this peer's own
+// included) until deadline, edge-decrypt clients excluded (they do not
+// wait for ciphertext). A client known to several edges counts once: as
+// complete if any edge says so, else with its latest prediction.
+func (k *keyServer) gather(ctx context.Context, deadline time.Time) []schedule.Client {
+	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	// 1. Every edge's clients (this peer's own included).
+	var mu sync.Mutex
 	clients := map[string]wire.ClientPrediction{}
 	add := func(cs []wire.ClientPrediction) {
+		mu.Lock()
+		defer mu.Unlock()
 		for _, c := range cs {
 			if c.EdgeDecrypt {
 				continue
@@ -123,28 +168,23 @@ func (r *rel) round(ctx context.Context, deadline time.Time) time.Time {
 			}
 		}
 	}
-	add(r.predictions())
-	var mu sync.Mutex
+	add(k.edge.predictions(k.env.now()))
+	req := wire.Encode(wire.KeysRequest{Op: wire.OpReport, RID: k.rec.ID})
 	var wg sync.WaitGroup
-	for _, x := range r.p.peers {
+	for _, x := range k.env.peers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			raw, err := r.p.call(ctx, x.NodeID, wire.ProtoKeys, wire.Encode(wire.KeysRequest{Op: wire.OpReport, RID: r.rec.ID}))
-			if err != nil {
-				return
-			}
+			raw, err := k.env.call(ctx, x.NodeID, wire.ProtoKeys, req)
 			var rep wire.Report
-			if wire.Decode(raw, &rep) != nil {
+			if err != nil || wire.Decode(raw, &rep) != nil {
 				return
 			}
-			mu.Lock()
 			add(rep.Clients)
-			mu.Unlock()
 		}()
 	}
 	wg.Wait()
-	var cs []schedule.Client
+	out := make([]schedule.Client, 0, len(clients))
 	for _, c := range clients {
 		sc := schedule.Client{Name: c.Client, Complete: c.Complete, RateBps: c.RateBps, RTT: time.Duration(c.RTTMS * float64(time.Millisecond))}
 		if c.Complete {
@@ -152,207 +192,206 @@ func (r *rel) round(ctx context.Context, deadline time.Time) time.Time {
 		} else if c.PredictedAt > 0 {
 			sc.PredictedAt = time.Unix(0, c.PredictedAt)
 		}
-		cs = append(cs, sc)
+		out = append(out, sc)
 	}
-	d := schedule.Decide(schedule.Params{ReleaseAt: r.releaseAt, EndAt: r.endAt, ReadyFraction: r.p.o.ReadyFraction}, cs)
-	own := wire.Proposal{From: r.p.name(), SendAt: d.SendAt.UnixNano(), Ready: d.Ready, Total: d.Total}
-	r.mu.Lock()
-	r.mu.decision = d
-	r.mu.proposals[own.From] = own
-	r.mu.Unlock()
-	// 2. Exchange proposals with the other key servers.
-	for _, ks := range r.rec.KeyServers {
-		if ks.Index == r.ksIndex {
+	return out
+}
+
+// exchange sends this key server's proposal to every other key server
+// until deadline and returns their answers by name. A key server that
+// does not answer (or answers under another name) is marked unreachable.
+func (k *keyServer) exchange(ctx context.Context, own schedule.Proposal, deadline time.Time) map[string]schedule.Proposal {
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	p := toWire(own)
+	req := wire.Encode(wire.KeysRequest{Op: wire.OpCoord, RID: k.rec.ID, Proposal: &p})
+	var mu sync.Mutex
+	answers := map[string]schedule.Proposal{}
+	var wg sync.WaitGroup
+	for _, ks := range k.rec.KeyServers {
+		if ks.Index == k.index {
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			raw, err := r.p.call(ctx, ks.NodeID, wire.ProtoKeys, wire.Encode(wire.KeysRequest{Op: wire.OpCoord, RID: r.rec.ID, Proposal: &own}))
+			raw, err := k.env.call(ctx, ks.NodeID, wire.ProtoKeys, req)
 			var rep wire.Proposal
 			if err == nil {
 				err = wire.Decode(raw, &rep)
 			}
-			r.mu.Lock()
-			defer r.mu.Unlock()
-			st := r.mu.ksStates[ks.Name]
-			if err != nil || rep.From != ks.Name {
-				if st != nil {
-					st.Reach, st.Reason = false, fmt.Sprintf("coordination failed: %v", err)
-				}
-				delete(r.mu.proposals, ks.Name)
+			if err == nil && rep.From != ks.Name {
+				err = fmt.Errorf("answered as %q", rep.From)
+			}
+			if err != nil {
+				k.watch.setReach(ks.Name, false, fmt.Sprintf("coordination failed: %v", err))
 				return
 			}
-			if st != nil {
-				st.Reach, st.Reason = true, ""
-			}
-			r.mu.proposals[ks.Name] = rep
+			k.watch.setReach(ks.Name, true, "")
+			mu.Lock()
+			answers[ks.Name] = fromWire(rep)
+			mu.Unlock()
 		}()
 	}
 	wg.Wait()
-	// 3. Agree: the latest proposal of the round.
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var times []time.Time
-	for _, pr := range r.mu.proposals {
-		if pr.SendAt > 0 {
-			times = append(times, time.Unix(0, pr.SendAt))
-		}
-	}
-	agreed := schedule.Agree(r.releaseAt, times...)
-	if !agreed.Equal(r.mu.sendAt) {
-		r.p.log.Info("key send time", "rid", r.rec.ID, "agreed", agreed.UTC().Format(time.RFC3339Nano), "own", d.SendAt.UTC().Format(time.RFC3339Nano),
-			"proposals", len(times), "reason", d.Reason)
-		r.mu.sendAt = agreed
-		r.notifyLocked()
-	}
-	return agreed
+	return answers
 }
 
-// exchange records another key server's proposal and answers with this
-// one's latest.
-func (r *rel) exchange(pr wire.Proposal) wire.Proposal {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.mu.proposals[pr.From] = pr
-	if st := r.mu.ksStates[pr.From]; st != nil {
-		st.Reach, st.Reason = true, ""
+func toWire(p schedule.Proposal) wire.Proposal {
+	return wire.Proposal{From: p.From, SendAt: p.SendAt.UnixNano(), Ready: p.Ready, Total: p.Total}
+}
+
+func fromWire(p wire.Proposal) schedule.Proposal {
+	return schedule.Proposal{From: p.From, SendAt: time.Unix(0, p.SendAt), Ready: p.Ready, Total: p.Total}
+}
+
+// receive answers another key server's proposal (op "coord", checked by
+// the caller to come from that key server) with this one's latest.
+func (k *keyServer) receive(p wire.Proposal) wire.Proposal {
+	k.mu.Lock()
+	own := k.mu.core.Receive(fromWire(p))
+	k.mu.Unlock()
+	k.watch.setReach(p.From, true, "")
+	return toWire(own)
+}
+
+// isKeyServer reports whether the session's node is a key server of the
+// release under the name and node ID the record gives.
+func (k *keyServer) isKeyServer(from p2p.PeerIdentity) bool {
+	for _, ks := range k.rec.KeyServers {
+		if ks.Name == from.Name && ks.NodeID == from.NodeID {
+			return true
+		}
 	}
-	own, ok := r.mu.proposals[r.p.name()]
-	if !ok {
-		own = wire.Proposal{From: r.p.name(), SendAt: r.releaseAt.UnixNano()}
-	}
-	return own
+	return false
 }
 
 // releaseShare releases this key server's share now: only at or after the
 // release time by this peer's clock, and only while its clock agrees with
-// its peers' within MaxClockSkew (measured afresh).
-func (r *rel) releaseShare(ctx context.Context) error {
-	if reason := r.refusedReason(); reason != "" {
-		return fmt.Errorf("%w: %s", ErrRefused, reason)
-	}
-	r.p.clock.fresh(ctx, max(2*r.p.o.ClockInterval, 10*time.Second))
-	med, ok, known := r.p.clock.skew()
+// its peers' within MaxClockSkew (measured afresh). It decrypts the
+// share, signs the statement and keeps it here; the caller pushes it to
+// the peers and publishes it.
+func (k *keyServer) releaseShare(ctx context.Context) (wire.ShareMsg, release.PublishArgs, error) {
+	o := k.env.o
+	k.env.clock.fresh(ctx, max(2*o.ClockInterval, 10*time.Second))
+	med, ok, known := k.env.clock.skew()
 	switch {
 	case !known:
-		return fmt.Errorf("%w: this key server could not compare its clock with any peer's recently: not releasing its share on an unchecked clock", ErrClockSkew)
+		return wire.ShareMsg{}, release.PublishArgs{}, fmt.Errorf("%w: this key server could not compare its clock with any peer's recently: not releasing its share on an unchecked clock", ErrClockSkew)
 	case !ok:
-		return fmt.Errorf("%w: this key server's clock is %s off the median of its peers (bound %s): refusing to release its share",
-			ErrClockSkew, (-med).Round(time.Millisecond), r.p.o.MaxClockSkew)
+		return wire.ShareMsg{}, release.PublishArgs{}, fmt.Errorf("%w: this key server's clock is %s off the median of its peers (bound %s): refusing to release its share",
+			ErrClockSkew, (-med).Round(time.Millisecond), o.MaxClockSkew)
 	}
-	now := r.p.now()
-	if now.Before(r.releaseAt) {
-		return fmt.Errorf("%w: %s", ErrTooEarly, now.UTC().Format(time.RFC3339Nano))
+	now := k.env.now()
+	if now.Before(k.releaseAt) {
+		return wire.ShareMsg{}, release.PublishArgs{}, fmt.Errorf("%w: %s", ErrTooEarly, now.UTC().Format(time.RFC3339Nano))
 	}
-	share, err := keys.DecryptShare(r.p.kex, r.rec.ID, r.ksIndex, r.encShare)
+	share, err := keys.DecryptShare(k.env.kex, k.rec.ID, k.index, k.encShare)
 	if err != nil {
-		return fmt.Errorf("open this key server's share: %w", err)
+		return wire.ShareMsg{}, release.PublishArgs{}, fmt.Errorf("open this key server's share: %w", err)
 	}
-	sr, err := keys.SignShareRelease(r.p.o.Self, r.rec.ID, r.ksIndex, share, now)
+	sr, err := keys.SignShareRelease(o.Self, k.rec.ID, k.index, share, now)
 	if err != nil {
-		return err
+		return wire.ShareMsg{}, release.PublishArgs{}, err
 	}
-	pa := sr.PublishArgs(&r.rec)
+	pa := sr.PublishArgs(k.rec)
 	msg := wire.ShareMsg{Index: pa.Index, Share: pa.Share, SentAt: pa.SentAt, NodeID: pa.NodeID, Sig: pa.Sig}
-	if _, err := r.acceptShare(msg, r.p.name()); err != nil {
-		return err
+	if _, err := k.accept(msg, k.env.name()); err != nil {
+		return wire.ShareMsg{}, release.PublishArgs{}, err
 	}
-	r.mu.Lock()
-	r.mu.released = true
-	r.mu.ksReason = ""
-	r.mu.relayed[msg.Index] = true
-	r.notifyLocked()
-	r.mu.Unlock()
-	r.p.log.Info("released key share", "rid", r.rec.ID, "index", r.ksIndex, "sent_at", pa.SentAt)
-	r.push(ctx, msg)
-	r.publish(ctx, pa)
-	return nil
+	k.shares.markRelayed(msg.Index)
+	k.env.log.Info("released key share", "rid", k.rec.ID, "index", k.index, "sent_at", pa.SentAt)
+	return msg, pa, nil
 }
 
-// push sends the share to every peer directly, retrying the ones that
-// fail until the end time.
-func (r *rel) push(ctx context.Context, m wire.ShareMsg) {
-	req := wire.Encode(wire.KeysRequest{Op: wire.OpShare, RID: r.rec.ID, Share: &m})
-	pending := append([]peerInfo(nil), r.p.peers...)
-	for attempt := 0; len(pending) > 0 && ctx.Err() == nil; attempt++ {
-		var mu sync.Mutex
-		var failed []peerInfo
-		var wg sync.WaitGroup
-		for _, x := range pending {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				_, err := r.p.call(ctx, x.NodeID, wire.ProtoKeys, req)
-				var se *wire.StatusError
-				if err != nil && !(errors.As(err, &se) && se.Status == wire.StatusRefused) {
-					mu.Lock()
-					failed = append(failed, x)
-					mu.Unlock()
-				}
-			}()
-		}
-		wg.Wait()
-		pending = failed
-		if len(pending) == 0 || r.p.now().After(r.endAt) {
-			return
-		}
-		if attempt == 0 {
-			// Later attempts run in the background: the publication on
-			// chain should not wait for a peer that is down.
-			r.p.spawn(func(ctx context.Context) {
-				for len(pending) > 0 && ctx.Err() == nil && r.p.now().Before(r.endAt) {
-					if !r.sleepUntil(ctx, r.p.now().Add(time.Second)) {
-						return
-					}
-					var still []peerInfo
-					for _, x := range pending {
-						if _, err := r.p.call(ctx, x.NodeID, wire.ProtoKeys, req); err != nil {
-							still = append(still, x)
-						}
-					}
-					pending = still
-				}
-			})
-			return
-		}
+// push sends the share to every peer directly; the ones that fail are
+// retried every second in the background until the end time, so that the
+// publication on chain does not wait for a peer that is down.
+func (k *keyServer) push(ctx context.Context, m wire.ShareMsg) {
+	req := wire.Encode(wire.KeysRequest{Op: wire.OpShare, RID: k.rec.ID, Share: &m})
+	failed := k.sendAll(ctx, k.env.peers, req)
+	if len(failed) == 0 || k.env.now().After(k.endAt) {
+		return
 	}
-}
-
-// publish records the released share on chain. Endorsers may refuse
-// transactions signed by a peer identity; clients that received the share
-// then relay the same signed statement (docs/release.md).
-func (r *rel) publish(ctx context.Context, pa release.PublishArgs) {
-	r.p.spawn(func(ctx context.Context) {
-		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		raw, _ := json.Marshal(pa)
-		err := r.p.o.Chain.Submit(cctx, ReleaseContract, release.FnPublishShare, raw)
-		switch {
-		case err == nil:
-			r.p.log.Info("published key share on chain", "rid", r.rec.ID, "index", pa.Index)
-		case strings.Contains(err.Error(), "already published"):
-		default:
-			r.p.log.Info("key share not published by this peer (clients relay its signed statement)", "rid", r.rec.ID, "index", pa.Index, "err", err)
+	k.env.spawn(func(ctx context.Context) {
+		for pending := failed; len(pending) > 0 && k.env.now().Before(k.endAt); {
+			if !k.env.sleepUntil(ctx, k.env.now().Add(time.Second)) {
+				return
+			}
+			pending = k.sendAll(ctx, pending, req)
 		}
 	})
 }
 
-// proposalsSummary lists the proposals of the last round (status).
-func (r *rel) proposalsSummary() []wire.Proposal {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make([]wire.Proposal, 0, len(r.mu.proposals))
-	for _, p := range r.mu.proposals {
-		out = append(out, p)
+// sendAll sends req to the peers at once and returns those that did not
+// take it (a refusal counts as taken: the peer will not take it later).
+func (k *keyServer) sendAll(ctx context.Context, peers []peerInfo, req []byte) []peerInfo {
+	var mu sync.Mutex
+	var failed []peerInfo
+	var wg sync.WaitGroup
+	for _, x := range peers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := k.env.call(ctx, x.NodeID, wire.ProtoKeys, req)
+			var se *wire.StatusError
+			if err != nil && !(errors.As(err, &se) && se.Status == wire.StatusRefused) {
+				mu.Lock()
+				failed = append(failed, x)
+				mu.Unlock()
+			}
+		}()
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].From < out[j].From })
-	return out
+	wg.Wait()
+	return failed
 }
 
-func earliest(a, b time.Time) time.Time {
-	if b.Before(a) {
-		return b
+// publish records the released share on chain in the background.
+// Endorsers may refuse transactions signed by a peer identity; clients
+// that received the share then relay the same signed statement
+// (docs/release.md).
+func (k *keyServer) publish(pa release.PublishArgs) {
+	k.env.spawn(func(ctx context.Context) {
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		raw, err := json.Marshal(pa)
+		if err == nil {
+			err = k.env.o.Chain.Submit(cctx, ReleaseContract, release.FnPublishShare, raw)
+		}
+		switch {
+		case err == nil:
+			k.env.log.Info("published key share on chain", "rid", k.rec.ID, "index", pa.Index)
+		case strings.Contains(err.Error(), "already published"):
+		default:
+			k.env.log.Info("key share not published by this peer (clients relay its signed statement)", "rid", k.rec.ID, "index", pa.Index, "err", err)
+		}
+	})
+}
+
+// earlyShare answers a trusted edge that needs the key lead before the
+// agreed send time to decrypt and stagger its plaintext sends. Only a
+// trusted edge named in the record gets it, over its authenticated
+// session, no earlier than the send time minus min(lead, MaxEdgeLead),
+// and only while this key server's clock agrees with its peers'.
+func (k *keyServer) earlyShare(from p2p.PeerIdentity, lead time.Duration) (*wire.EarlyShare, error) {
+	x, ok := k.env.peerByName(from.Name)
+	if !ok || x.NodeID != from.NodeID || !k.rec.IsTrustedEdge(from.Name) {
+		return nil, fmt.Errorf("%s is not a trusted edge of release %s: no early key", from.Name, k.rec.ID)
 	}
-	return a
+	if med, ok, known := k.env.clock.skew(); !ok || !known {
+		return nil, fmt.Errorf("%w: this key server's clock is %s off its peers' (or could not be compared)", ErrClockSkew, (-med).Round(time.Millisecond))
+	}
+	lead = min(lead, k.env.o.MaxEdgeLead)
+	sendAt := latest(k.watch.sendAt(), k.releaseAt)
+	now := k.env.now()
+	if open := sendAt.Add(-lead); now.Before(open) {
+		return nil, fmt.Errorf("%w: early key for %s from %s (lead %s), it is %s", ErrTooEarly, from.Name,
+			open.UTC().Format(time.RFC3339Nano), lead, now.UTC().Format(time.RFC3339Nano))
+	}
+	share, err := keys.DecryptShare(k.env.kex, k.rec.ID, k.index, k.encShare)
+	if err != nil {
+		return nil, err
+	}
+	k.env.log.Info("gave the key share early to a trusted edge", "rid", k.rec.ID, "edge", from.Name, "lead", lead, "send_at", sendAt)
+	return &wire.EarlyShare{Index: k.index, Share: hex.EncodeToString(share)}, nil
 }

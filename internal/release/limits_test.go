@@ -1,12 +1,10 @@
 package release_test
 
 import (
-	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,11 +13,13 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
+
+	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
 	crelease "github.com/folio-ledger/folio/client/release"
 	"github.com/folio-ledger/folio/internal/release"
 	"github.com/folio-ledger/folio/internal/release/releasetest"
 	"github.com/folio-ledger/folio/internal/release/schedule"
-	"github.com/folio-ledger/folio/internal/release/wire"
 )
 
 // testClock is a peer's clock that a test moves forward.
@@ -49,48 +49,45 @@ func (r *refusals) get(limit string) int {
 	return r.n[limit]
 }
 
-// subscription is an answer to a subscribe request: the status, and the
-// body of a refusal or the open event stream of a subscription.
+// subscription is an answer to a subscribe request: the code and message
+// of a refusal, or the open event stream of a subscription.
 type subscription struct {
-	code int
-	body string
-	resp *http.Response
+	code   connect.Code // 0 when accepted
+	msg    string
+	stream *connect.ServerStreamForClient[foliov1.SubscribeResponse]
 }
 
 func (s subscription) close() {
-	if s.resp != nil {
-		s.resp.Body.Close()
+	if s.stream != nil {
+		s.stream.Close()
 	}
 }
 
 // subscribe asks a peer for a subscription under client name; an accepted
 // one is open (its hello event read) until closed.
-func subscribe(t *testing.T, c *crelease.Client, api, rid, name string) subscription {
+func subscribe(t *testing.T, n *releasetest.Net, c *crelease.Client, peer, rid, name string) subscription {
 	t.Helper()
-	resp, err := c.HTTP.Post("https://"+api+"/release/v1/releases/"+rid+"/subscribe", "application/json",
-		strings.NewReader(fmt.Sprintf(`{"client":%q}`, name)))
-	if err != nil {
-		t.Error(err)
-		return subscription{}
-	}
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		return subscription{code: resp.StatusCode, body: strings.TrimSpace(string(b))}
-	}
-	line, err := bufio.NewReader(resp.Body).ReadBytes('\n')
-	var ev wire.Event
+	stream, err := apiAt(n, c, peer).Subscribe(context.Background(), connect.NewRequest(&foliov1.SubscribeRequest{ReleaseId: rid, Client: name}))
 	if err == nil {
-		err = json.Unmarshal(line, &ev)
+		if stream.Receive() {
+			if ev := stream.Msg(); ev.GetType() != foliov1.ReleaseEventType_RELEASE_EVENT_TYPE_HELLO {
+				t.Errorf("subscription %s: first event %v", name, ev)
+			}
+			return subscription{stream: stream}
+		}
+		err = stream.Err()
+		stream.Close()
 	}
-	if err != nil || ev.Type != wire.EventHello {
-		t.Errorf("subscription %s: first event %q, %v", name, line, err)
+	var ce *connect.Error
+	if !errors.As(err, &ce) {
+		t.Errorf("subscription %s: %v", name, err)
+		return subscription{code: connect.CodeUnknown, msg: fmt.Sprint(err)}
 	}
-	return subscription{code: http.StatusOK, resp: resp}
+	return subscription{code: ce.Code(), msg: ce.Message()}
 }
 
 // TestSubscriptionLimits: an enrolled client subscribing under 10,000
-// fresh names gets 16 subscriptions and then refusals (429) naming the
+// fresh names gets 16 subscriptions and then refusals (resource_exhausted) naming the
 // limit and its setting; the peer holds no more than the limit; other
 // callers are not affected; re-subscribing under a name held is allowed;
 // a subscription that expired frees its slot, one with an open stream
@@ -111,8 +108,7 @@ func TestSubscriptionLimits(t *testing.T) {
 		}
 	}})
 	_, rec := create(t, n, "W1", time.Now().Add(time.Hour), crelease.CreateOptions{})
-	api1, api2 := n.Peer("peer0.org1").API, n.Peer("peer0.org2").API
-	alice := n.Client(n.User(t, 0, "alice"), "peer0.org1", nil)
+	alice := n.Client(t, n.User(t, 0, "alice"), "peer0.org1", nil)
 
 	// 10,000 fresh names from one identity, 8 at a time.
 	const names = 10_000
@@ -120,7 +116,7 @@ func TestSubscriptionLimits(t *testing.T) {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	next := atomic.Int64{}
-	want := fmt.Sprintf("resource_exhausted: alice@Org1 already has 16 subscriptions to release %s on peer0.org1 (limit release.max_subscriptions_per_client)", rec.ID)
+	want := fmt.Sprintf("alice@Org1 already has 16 subscriptions to release %s on peer0.org1 (limit release.max_subscriptions_per_client)", rec.ID)
 	var badRefusals atomic.Int64
 	for range 8 {
 		wg.Add(1)
@@ -128,16 +124,16 @@ func TestSubscriptionLimits(t *testing.T) {
 			defer wg.Done()
 			for i := next.Add(1); i <= names; i = next.Add(1) {
 				name := fmt.Sprintf("alice@Org1/c%05d", i)
-				s := subscribe(t, alice, api1, rec.ID, name)
+				s := subscribe(t, n, alice, "peer0.org1", rec.ID, name)
 				switch {
-				case s.code == http.StatusOK:
+				case s.code == 0:
 					s.close()
 					mu.Lock()
 					accepted = append(accepted, name)
 					mu.Unlock()
-				case s.code != http.StatusTooManyRequests || s.body != want:
+				case s.code != connect.CodeResourceExhausted || s.msg != want:
 					if badRefusals.Add(1) < 3 {
-						t.Errorf("%s: %d %q\nwant 429 %q", name, s.code, s.body, want)
+						t.Errorf("%s: %v %q\nwant resource_exhausted %q", name, s.code, s.msg, want)
 					}
 				}
 			}
@@ -154,36 +150,32 @@ func TestSubscriptionLimits(t *testing.T) {
 		t.Fatalf("peer0.org1 holds %d subscriptions, want 16", st.Subscriptions)
 	}
 	// A refused name has no entry: its progress is not taken.
-	resp, perr := alice.HTTP.Post("https://"+api1+"/release/v1/releases/"+rec.ID+"/progress", "application/json",
-		strings.NewReader(`{"client":"alice@Org1/c99999","bytes":1,"total":2}`))
-	if perr != nil {
-		t.Fatal(perr)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusConflict {
-		t.Fatalf("progress under a refused name: %d, want 409", resp.StatusCode)
+	_, perr := apiAt(n, alice, "peer0.org1").ReportProgress(ctxT(t, 10*time.Second), connect.NewRequest(&foliov1.ReportProgressRequest{
+		ReleaseId: rec.ID, Client: "alice@Org1/c99999", Bytes: 1, Total: 2}))
+	if connect.CodeOf(perr) != connect.CodeFailedPrecondition {
+		t.Fatalf("progress under a refused name: %v, want failed_precondition", perr)
 	}
 
 	// Re-subscribing under a name held reuses its entry, at the limit.
-	if s := subscribe(t, alice, api1, rec.ID, accepted[0]); s.code != http.StatusOK {
-		t.Fatalf("re-subscribe as %s: %d %s", accepted[0], s.code, s.body)
+	if s := subscribe(t, n, alice, "peer0.org1", rec.ID, accepted[0]); s.code != 0 {
+		t.Fatalf("re-subscribe as %s: %v %s", accepted[0], s.code, s.msg)
 	} else {
 		s.close()
 	}
 
 	// Other callers are not affected; carol keeps her 16 streams open.
-	bob := n.Client(n.User(t, 0, "bob"), "peer0.org1", nil)
-	if s := subscribe(t, bob, api1, rec.ID, "bob@Org1"); s.code != http.StatusOK {
-		t.Fatalf("bob: %d %s", s.code, s.body)
+	bob := n.Client(t, n.User(t, 0, "bob"), "peer0.org1", nil)
+	if s := subscribe(t, n, bob, "peer0.org1", rec.ID, "bob@Org1"); s.code != 0 {
+		t.Fatalf("bob: %v %s", s.code, s.msg)
 	} else {
 		s.close()
 	}
-	carol := n.Client(n.User(t, 1, "carol"), "peer0.org1", nil)
+	carol := n.Client(t, n.User(t, 1, "carol"), "peer0.org1", nil)
 	var open []subscription
 	for i := range 16 {
-		s := subscribe(t, carol, api1, rec.ID, fmt.Sprintf("carol@Org2/%d", i))
-		if s.code != http.StatusOK {
-			t.Fatalf("carol %d: %d %s", i, s.code, s.body)
+		s := subscribe(t, n, carol, "peer0.org1", rec.ID, fmt.Sprintf("carol@Org2/%d", i))
+		if s.code != 0 {
+			t.Fatalf("carol %d: %v %s", i, s.code, s.msg)
 		}
 		open = append(open, s)
 	}
@@ -198,8 +190,10 @@ func TestSubscriptionLimits(t *testing.T) {
 
 	// Once alice's and bob's streams have ended (the edge no longer lists
 	// them as live) and the TTL has passed, their entries expire: alice
-	// may subscribe again. carol's open streams never expire.
-	waitFor(t, 10*time.Second, "closed subscriptions idle", func() error {
+	// may subscribe again. carol's open streams never expire. An edge
+	// counts a client live for 3 ping intervals after its last stream
+	// ended: time passing is the point of this wait, so it polls.
+	waitPolling(t, 10*time.Second, "closed subscriptions idle", func() error {
 		for _, c := range status(t, alice, "peer0.org1", rec.ID).Subscribers {
 			if !strings.HasPrefix(c.Client, "carol@") {
 				return fmt.Errorf("%s still live", c.Client)
@@ -208,36 +202,36 @@ func TestSubscriptionLimits(t *testing.T) {
 		return nil
 	})
 	clk.Advance(ttl + time.Second)
-	again := subscribe(t, alice, api1, rec.ID, "alice@Org1/again")
-	if again.code != http.StatusOK {
-		t.Fatalf("alice after her subscriptions expired: %d %s", again.code, again.body)
+	again := subscribe(t, n, alice, "peer0.org1", rec.ID, "alice@Org1/again")
+	if again.code != 0 {
+		t.Fatalf("alice after her subscriptions expired: %v %s", again.code, again.msg)
 	}
 	defer again.close()
 	if st := status(t, alice, "peer0.org1", rec.ID); st.Subscriptions != 17 {
 		t.Fatalf("after expiry peer0.org1 holds %d subscriptions, want 16 (carol) + 1 (alice again)", st.Subscriptions)
 	}
 	clk.Advance(ttl + time.Second)
-	s := subscribe(t, carol, api1, rec.ID, "carol@Org2/more")
-	if s.code != http.StatusTooManyRequests || !strings.Contains(s.body, "carol@Org2 already has 16 subscriptions") {
-		t.Fatalf("carol with 16 open streams, two TTLs later: %d %q", s.code, s.body)
+	s := subscribe(t, n, carol, "peer0.org1", rec.ID, "carol@Org2/more")
+	if s.code != connect.CodeResourceExhausted || !strings.Contains(s.msg, "carol@Org2 already has 16 subscriptions") {
+		t.Fatalf("carol with 16 open streams, two TTLs later: %v %q", s.code, s.msg)
 	}
 	if st := status(t, alice, "peer0.org1", rec.ID); st.Subscriptions != 17 {
 		t.Fatalf("two TTLs later peer0.org1 holds %d subscriptions, want the 17 with open streams", st.Subscriptions)
 	}
 
 	// The release limit (40 at peer0.org2) bounds all callers together.
-	wantRel := fmt.Sprintf("resource_exhausted: release %s already has 40 subscriptions on peer0.org2 (limit release.max_subscriptions)", rec.ID)
+	wantRel := fmt.Sprintf("release %s already has 40 subscriptions on peer0.org2 (limit release.max_subscriptions)", rec.ID)
 	got := 0
 	for u := range 3 {
-		cl := n.Client(n.User(t, 1, fmt.Sprintf("user%d", u)), "peer0.org2", nil)
+		cl := n.Client(t, n.User(t, 1, fmt.Sprintf("user%d", u)), "peer0.org2", nil)
 		for i := range 16 {
-			s := subscribe(t, cl, api2, rec.ID, fmt.Sprintf("user%d@Org2/%d", u, i))
+			s := subscribe(t, n, cl, "peer0.org2", rec.ID, fmt.Sprintf("user%d@Org2/%d", u, i))
 			switch {
-			case s.code == http.StatusOK:
+			case s.code == 0:
 				s.close()
 				got++
-			case s.code != http.StatusTooManyRequests || s.body != wantRel:
-				t.Fatalf("user%d/%d: %d %q\nwant 429 %q", u, i, s.code, s.body, wantRel)
+			case s.code != connect.CodeResourceExhausted || s.msg != wantRel:
+				t.Fatalf("user%d/%d: %v %q\nwant resource_exhausted %q", u, i, s.code, s.msg, wantRel)
 			}
 		}
 	}
@@ -270,16 +264,15 @@ func TestHistoryAtStart(t *testing.T) {
 	}
 	n := releasetest.Start(t, releasetest.Options{Logger: testLogger(), DataDir: dir})
 	_, rec := create(t, n, "W1", time.Now().Add(10*time.Minute), crelease.CreateOptions{})
-	api := n.Peer("peer0.org1").API
-	alice := n.Client(n.User(t, 0, "alice"), "peer0.org1", nil)
-	old := n.Client(n.User(t, 0, "old"), "peer0.org1", nil)
+	alice := n.Client(t, n.User(t, 0, "alice"), "peer0.org1", nil)
+	old := n.Client(t, n.User(t, 0, "old"), "peer0.org1", nil)
 	for _, c := range []struct {
 		cl   *crelease.Client
 		name string
 	}{{alice, "alice@Org1"}, {old, "old@Org1"}} {
-		s := subscribe(t, c.cl, api, rec.ID, c.name)
-		if s.code != http.StatusOK {
-			t.Fatalf("%s: %d %s", c.name, s.code, s.body)
+		s := subscribe(t, n, c.cl, "peer0.org1", rec.ID, c.name)
+		if s.code != 0 {
+			t.Fatalf("%s: %v %s", c.name, s.code, s.msg)
 		}
 		defer s.close()
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"time"
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
@@ -25,10 +24,9 @@ type PeerOptions struct {
 	// Host carries the "content" and "keys" protocols; StartPeer registers
 	// them, so it must run before Host.Run. Required.
 	Host *p2p.Host
-	// Mux is the peer's HTTPS mux (behind mutual TLS and the MSP check);
-	// the client API is registered under /release/v1/. Required.
-	Mux *http.ServeMux
-	// Caller returns the MSP-validated client of an HTTP request. Required.
+	// Caller returns the MSP-validated client of a client API request
+	// (the identity of its TLS client certificate, set by the listener's
+	// authentication). Required.
 	Caller func(context.Context) (*identity.Identity, bool)
 	// Channel is the channel configuration (peers, organisations). Required.
 	Channel *foliov1.ChannelConfig
@@ -78,10 +76,10 @@ type PeerOptions struct {
 	CallTimeout time.Duration
 
 	// Per-client state and its limits (docs/release.md, "Per-client state
-	// and its limits"). A subscription beyond a limit is refused with 429
-	// and a LimitError naming the node configuration setting that raises
-	// it, given here with each field; Refused is told. Zero or negative
-	// values take the default.
+	// and its limits"). A subscription beyond a limit is refused with
+	// resource_exhausted and a LimitError naming the node configuration
+	// setting that raises it, given here with each field; Refused is told.
+	// Zero or negative values take the default.
 
 	// MaxSubscriptionsPerClient bounds the subscriptions (distinct client
 	// names) one authenticated identity holds in one release at this peer:
@@ -175,9 +173,6 @@ func (o *PeerOptions) Validate() error {
 	}
 	if o.Host == nil {
 		errs = append(errs, errors.New("release: Host is required"))
-	}
-	if o.Mux == nil {
-		errs = append(errs, errors.New("release: Mux is required"))
 	}
 	if o.Caller == nil {
 		errs = append(errs, errors.New("release: Caller is required"))

@@ -2,11 +2,9 @@ package release
 
 import (
 	"context"
-	"crypto/ecdh"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -38,30 +36,27 @@ var (
 	ErrClockSkew = errors.New("clock skew beyond the bound")
 )
 
-// peerInfo is another peer of the channel.
-type peerInfo struct {
-	Name, Org, MSPID, NodeID string
-}
+// Errors of client requests the API maps to their codes.
+var (
+	// errNotSubscribed: the request needs a subscription (of the right
+	// kind) first.
+	errNotSubscribed = errors.New("not subscribed")
+)
 
-// Peer is a peer's release service: content store and edge (fetches
-// ciphertext from the origin and other peers, serves clients), key server
-// (keeps its share until the agreed send time), trusted edge (decrypts
-// early, sends plaintext staggered). Create it with StartPeer.
+// Peer is a peer's release service, the composition root of its roles:
+// it holds the table of releases it serves (each a rel with its roles:
+// edge, key server, trusted edge), loads them from the chain, serves the
+// node-to-node protocols (sessions.go) and the client API (API), and
+// expires per-client state. Create it with StartPeer.
 //
-// Ownership: Peer.mu guards the release table; each release's state is
-// guarded by its own rel.mu (never taken while holding Peer.mu... except
-// to read the table). Every goroutine the service starts is counted in the
-// WaitGroup given to StartPeer and returns when the context ends.
+// Lock rules: mu guards the release table and the loads in progress;
+// it is never held while a release is loaded or while any role's lock is
+// taken. Every goroutine the service starts is counted in the WaitGroup
+// given to StartPeer and returns when its context ends.
 type Peer struct {
-	o       PeerOptions
-	log     *slog.Logger
-	ctx     context.Context
-	wg      *sync.WaitGroup
-	kex     *ecdh.PrivateKey
-	info    *keys.KeyServerInfo
-	peers   []peerInfo // every other peer of the channel
-	history *historyStore
-	clock   *clocks
+	env
+	ctx context.Context
+	wg  *sync.WaitGroup
 
 	mu struct {
 		sync.Mutex
@@ -73,11 +68,11 @@ type Peer struct {
 }
 
 // StartPeer validates the options, registers the "content" and "keys"
-// protocols on the host and the client API on the mux, and starts the
-// service's background work (chain polling, clock comparison, and per
-// release: fetching, key serving, trusted-edge decryption). It must be
-// called before Host.Run. Goroutines are added to wg and stop when ctx
-// ends.
+// protocols on the host, and starts the service's background work (chain
+// polling, clock comparison, expiry of per-client state, and per release:
+// fetching, key serving, trusted-edge decryption). It must be called
+// before Host.Run; the caller then serves API() on the client API
+// listener. Goroutines are added to wg and stop when ctx ends.
 func StartPeer(ctx context.Context, wg *sync.WaitGroup, o PeerOptions) (*Peer, error) {
 	o.EnsureDefaults()
 	if err := o.Validate(); err != nil {
@@ -98,7 +93,8 @@ func StartPeer(ctx context.Context, wg *sync.WaitGroup, o PeerOptions) (*Peer, e
 	if err != nil {
 		return nil, fmt.Errorf("release: %w", err)
 	}
-	p := &Peer{o: o, log: o.Logger, ctx: ctx, wg: wg, kex: kex, info: info, history: hist}
+	p := &Peer{env: env{o: &o, log: o.Logger, kex: kex, info: info, history: hist}, ctx: ctx, wg: wg}
+	p.env.spawn = p.spawn
 	p.mu.releases = map[string]*rel{}
 	p.mu.loading = map[string]chan struct{}{}
 	msp := map[string]string{}
@@ -110,14 +106,13 @@ func StartPeer(ctx context.Context, wg *sync.WaitGroup, o PeerOptions) (*Peer, e
 			p.peers = append(p.peers, peerInfo{Name: n.Name, Org: n.Org, MSPID: msp[n.Org], NodeID: n.NodeId})
 		}
 	}
-	p.clock = newClocks(p)
+	p.clock = newClocks(&p.env)
 	if err := o.Host.HandleCall(wire.ProtoContent, p.serveContent); err != nil {
 		return nil, err
 	}
 	if err := o.Host.HandleCall(wire.ProtoKeys, p.serveKeys); err != nil {
 		return nil, err
 	}
-	p.registerHTTP(o.Mux)
 	p.spawn(p.pollChain)
 	p.spawn(p.clock.run)
 	p.spawn(p.sweep)
@@ -134,21 +129,6 @@ func (p *Peer) spawn(f func(ctx context.Context)) {
 		defer p.wg.Done()
 		f(p.ctx)
 	}()
-}
-
-func (p *Peer) now() time.Time { return p.o.Now() }
-
-// name is this peer's name.
-func (p *Peer) name() string { return p.o.Self.Name }
-
-// peerByName finds another peer of the channel.
-func (p *Peer) peerByName(name string) (peerInfo, bool) {
-	for _, x := range p.peers {
-		if x.Name == name {
-			return x, true
-		}
-	}
-	return peerInfo{}, false
 }
 
 // pollChain finds releases nobody announced to this peer.
@@ -267,10 +247,13 @@ func (p *Peer) load(ctx context.Context, rid string) (*rel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("release %s: %w", rid, err)
 	}
-	r := newRel(p, rec, st)
+	r, err := newRel(&p.env, rec, st, refused)
+	if err != nil {
+		st.close()
+		return nil, err
+	}
 	if refused != "" {
 		p.log.Warn("release refused", "rid", rid, "work", rec.Work, "owner", rec.Owner, "reason", refused)
-		r.mu.refused = refused
 	}
 	for _, pub := range v.Shares {
 		// Shares already published on chain (a peer restarting after T).
@@ -313,4 +296,45 @@ func (p *Peer) checkKeyServerEntry(rec *release.Record) string {
 		}
 	}
 	return ""
+}
+
+// sweepEvery is the period of sweep: half the subscription TTL, within
+// [1s, 1min].
+func (p *Peer) sweepEvery() time.Duration {
+	return min(max(p.o.SubscriptionTTL/2, time.Second), time.Minute)
+}
+
+// sweep drops expired per-client state every sweepEvery until ctx ends:
+// idle subscriptions past SubscriptionTTL in every release, and rate
+// histories not updated for HistoryTTL.
+func (p *Peer) sweep(ctx context.Context) {
+	t := time.NewTicker(p.sweepEvery())
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			p.sweepOnce(p.now())
+		}
+	}
+}
+
+func (p *Peer) sweepOnce(now time.Time) {
+	p.mu.Lock()
+	rels := make([]*rel, 0, len(p.mu.releases))
+	for _, r := range p.mu.releases {
+		rels = append(rels, r)
+	}
+	p.mu.Unlock()
+	for _, r := range rels {
+		if n := r.edge.prune(now); n > 0 {
+			p.log.Debug("expired subscriptions deleted", "rid", r.rec.ID, "deleted", n, "setting", LimitSubscriptionTTL)
+		}
+	}
+	expired, evicted := p.history.expire(now)
+	if expired > 0 || evicted > 0 {
+		p.log.Info("client rate histories dropped", "expired", expired, "ttl_setting", LimitHistoryTTL,
+			"evicted", evicted, "max_setting", LimitHistoryClients)
+	}
 }

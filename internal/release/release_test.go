@@ -3,10 +3,6 @@ package release_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -17,28 +13,6 @@ import (
 	"github.com/folio-ledger/folio/internal/release/releasetest"
 )
 
-func testLogger() *slog.Logger {
-	if os.Getenv("RELEASE_TEST_LOG") == "" {
-		return slog.New(slog.DiscardHandler)
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-// work writes a random work, registers it for owner and returns its path
-// and bytes.
-func work(t *testing.T, n *releasetest.Net, id, owner string, size int) (string, []byte) {
-	t.Helper()
-	b := make([]byte, size)
-	rand.Read(b)
-	p := filepath.Join(t.TempDir(), id)
-	if err := os.WriteFile(p, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(b)
-	n.Chain.Register(releasetest.Work{ID: id, Owner: owner, ContentHash: "sha256:" + hex.EncodeToString(sum[:])})
-	return p, b
-}
-
 type fetched struct {
 	res *crelease.FetchResult
 	err error
@@ -47,7 +21,7 @@ type fetched struct {
 func TestReleaseInProcess(t *testing.T) {
 	n := releasetest.Start(t, releasetest.Options{Orgs: 2, PeersPerOrg: 2, Logger: testLogger()})
 	ownerID := n.User(t, 0, "alice")
-	owner := n.Client(ownerID, "peer0.org1", nil)
+	owner := n.Client(t, ownerID, "peer0.org1", nil)
 	file, plain := work(t, n, "W1", "alice@Org1", 700_000)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -72,7 +46,7 @@ func TestReleaseInProcess(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cl := n.Client(n.User(t, c.org, "user-"+c.name), c.home, nil)
+			cl := n.Client(t, n.User(t, c.org, "user-"+c.name), c.home, nil)
 			r, err := cl.Fetch(ctx, crelease.FetchOptions{Work: "W1", Out: filepath.Join(dir, c.name), EdgeDecrypt: c.edgeDecrypt})
 			mu.Lock()
 			out[c.name] = fetched{r, err}

@@ -18,6 +18,10 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
+
+	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
+	"github.com/folio-ledger/folio/api/folio/v1/foliov1connect"
 	"github.com/folio-ledger/folio/client"
 	crelease "github.com/folio-ledger/folio/client/release"
 	"github.com/folio-ledger/folio/client/wallet"
@@ -102,19 +106,15 @@ func (n *network) warmUp(t *testing.T) {
 			defer wg.Done()
 			gw := client.NewGateway(c.HTTP, nd.API, netw.Channel, c.ID)
 			for _, contract := range []string{"copyright", "release"} {
-				deadline := time.Now().Add(4 * time.Minute)
-				for {
+				err := retry(4*time.Minute, func() error {
 					ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+					defer cancel()
 					_, err := gw.Evaluate(ctx, contract, "list")
-					cancel()
-					if err == nil {
-						break
-					}
-					if time.Now().After(deadline) {
-						t.Errorf("%s on %s never answered: %v", contract, nd.Name, err)
-						return
-					}
-					time.Sleep(time.Second)
+					return err
+				})
+				if err != nil {
+					t.Errorf("%s on %s never answered: %v", contract, nd.Name, err)
+					return
 				}
 			}
 		}()
@@ -331,14 +331,13 @@ func TestReleaseEndToEnd(t *testing.T) {
 	// A greedy client asks every peer for the shares and a trusted edge
 	// for plaintext before the release time: refused.
 	greedy := n.sdk(t, "user1@Org2", "peer1.org2")
+	gctx, gcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer gcancel()
 	for _, p := range greedy.Peers {
-		resp, err := greedy.HTTP.Get("https://" + p.API + "/release/v1/releases/" + c.Release + "/shares")
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if time.Now().Before(t1) && resp.StatusCode != 425 {
-			t.Fatalf("%s answered shares before T with %d", p.Name, resp.StatusCode)
+		api := foliov1connect.NewReleaseServiceClient(greedy.HTTP, "https://"+p.API)
+		_, err := api.GetShares(gctx, connect.NewRequest(&foliov1.GetSharesRequest{ReleaseId: c.Release}))
+		if time.Now().Before(t1) && connect.CodeOf(err) != connect.CodeFailedPrecondition {
+			t.Fatalf("%s answered shares before T with %v", p.Name, err)
 		}
 	}
 	var edgeAPI string
@@ -347,13 +346,17 @@ func TestReleaseEndToEnd(t *testing.T) {
 			edgeAPI = p.API
 		}
 	}
-	resp, err := greedy.HTTP.Get("https://" + edgeAPI + "/release/v1/releases/" + c.Release + "/plaintext?client=user1@Org2/greedy")
-	if err != nil {
-		t.Fatal(err)
+	stream, err := foliov1connect.NewReleaseServiceClient(greedy.HTTP, "https://"+edgeAPI).GetPlaintext(gctx,
+		connect.NewRequest(&foliov1.GetPlaintextRequest{ReleaseId: c.Release, Client: "user1@Org2/greedy"}))
+	if err == nil {
+		for stream.Receive() {
+			t.Fatal("plaintext without an edge-decrypt subscription")
+		}
+		err = stream.Err()
+		stream.Close()
 	}
-	resp.Body.Close()
-	if resp.StatusCode != 409 {
-		t.Fatalf("plaintext without an edge-decrypt subscription: %d", resp.StatusCode)
+	if connect.CodeOf(err) != connect.CodeFailedPrecondition {
+		t.Fatalf("plaintext without an edge-decrypt subscription: %v", err)
 	}
 
 	results := map[string]fetchOut{}
@@ -394,9 +397,17 @@ func TestReleaseEndToEnd(t *testing.T) {
 	if time.Now().After(t2.Add(-time.Second)) {
 		t.Fatalf("peer0.org3 stopped only %s before CLIP-2's release time", time.Until(t2))
 	}
-	// Part 2: kill peer0.org2 as well once CLIP-2's key is out (the k2
-	// process may still be reporting on chain), then CLIP-3 must not open.
-	time.Sleep(time.Until(t2.Add(3 * time.Second)))
+	// Part 2: kill peer0.org2 as well once CLIP-2's key is out (its shares
+	// on chain; the k2 process may still be reporting), then CLIP-3 must
+	// not open.
+	eventually(t, time.Until(t3.Add(-time.Second)), "CLIP-2's key shares on chain", func() error {
+		var r reportOut
+		n.json(&r, "release", "report", "--work", "CLIP-2")
+		if len(r.SharesPublished) < c2.Threshold {
+			return fmt.Errorf("%d shares of %d published", len(r.SharesPublished), c2.Threshold)
+		}
+		return nil
+	})
 	killNode(t, "peer0.org2", pid2)
 	if time.Now().After(t3.Add(-time.Second)) {
 		t.Fatalf("peer0.org2 stopped only %s before CLIP-3's release time", time.Until(t3))

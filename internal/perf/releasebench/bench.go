@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -23,7 +24,6 @@ import (
 	"github.com/folio-ledger/folio/client/wallet"
 	"github.com/folio-ledger/folio/internal/config"
 	fcrypto "github.com/folio-ledger/folio/internal/crypto"
-	"github.com/folio-ledger/folio/internal/identity"
 	"github.com/folio-ledger/folio/internal/localnet"
 	"github.com/folio-ledger/folio/internal/release/schedule"
 )
@@ -168,24 +168,20 @@ func Experiment(ctx context.Context, o Options) (*Result, error) {
 		rls = append(rls, r)
 		relays[nd.API] = r.ln.Addr().String()
 	}
-	roots, err := localnet.RootPool(up.Dir, netw)
+	pool, err := localnet.RootPool(up.Dir, netw)
 	if err != nil {
 		return nil, err
 	}
-	var orgs []identity.Org
+	roots := map[string]*x509.Certificate{}
 	for _, org := range netw.Orgs {
 		c, err := fcrypto.ReadCertificate(filepath.Join(up.Dir, org.RootCert))
 		if err != nil {
 			return nil, err
 		}
-		orgs = append(orgs, identity.Org{Name: org.Name, MSPID: org.MSPID, Root: c})
-	}
-	msp, err := identity.NewVerifier(orgs, nil)
-	if err != nil {
-		return nil, err
+		roots[org.MSPID] = c
 	}
 	wal := wallet.Open(filepath.Join(up.Dir, "wallet"))
-	ids := map[string]*identity.SigningIdentity{}
+	ids := map[string]*client.Identity{}
 	for _, l := range []string{"user1@Org1", "user1@Org2"} {
 		if ids[l], err = wal.Load(l); err != nil {
 			return nil, err
@@ -194,13 +190,13 @@ func Experiment(ctx context.Context, o Options) (*Result, error) {
 	// newClient builds an SDK client as label at home; dial, if set,
 	// makes its sockets in a namespace.
 	newClient := func(label, home string, dial func(context.Context, string, string) (net.Conn, error)) *crelease.Client {
-		hc := client.HTTPClient(ids[label], roots)
+		hc := client.HTTPClient(ids[label], pool)
 		if dial != nil {
 			tr := hc.Transport.(*http.Transport)
 			tr.DialContext = dial
 			tr.TLSHandshakeTimeout = time.Minute // 56 kbit/s
 		}
-		c := &crelease.Client{HTTP: hc, ID: ids[label], MSP: msp, Peers: peers, Home: home, Logger: o.Logger}
+		c := &crelease.Client{HTTP: hc, ID: ids[label], Roots: roots, Peers: peers, Home: home, Logger: o.Logger}
 		for _, p := range peers {
 			if p.Name == home {
 				c.Gateway = client.NewGateway(hc, p.API, netw.Channel, ids[label])

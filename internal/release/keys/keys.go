@@ -68,7 +68,7 @@ func LoadOrCreateKex(path string) (*ecdh.PrivateKey, error) {
 }
 
 // KeyServerInfo is what a key server publishes about itself
-// (GET /release/v1/keyserver).
+// (ReleaseService.GetKeyServer).
 type KeyServerInfo struct {
 	Name   string `json:"name"`
 	Org    string `json:"org"`

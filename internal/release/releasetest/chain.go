@@ -33,6 +33,8 @@ type Chain struct {
 		sync.Mutex
 		l     *contracttest.Ledger
 		works map[string]Work
+		// changed is closed (and replaced) at every commit.
+		changed chan struct{}
 	}
 	router *contract.Router
 }
@@ -49,7 +51,15 @@ func NewChain() *Chain {
 	c := &Chain{router: release.New()}
 	c.mu.l = contracttest.NewLedger("release")
 	c.mu.works = map[string]Work{}
+	c.mu.changed = make(chan struct{})
 	return c
+}
+
+// Changed returns a channel closed at the next successful commit.
+func (c *Chain) Changed() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.mu.changed
 }
 
 // Register records a work in the copyright stub.
@@ -57,6 +67,8 @@ func (c *Chain) Register(w Work) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.mu.works[w.ID] = w
+	close(c.mu.changed)
+	c.mu.changed = make(chan struct{})
 }
 
 func (c *Chain) now() time.Time {
@@ -121,6 +133,10 @@ func (c *Chain) call(id *identity.SigningIdentity, contractName, fn string, args
 	}
 	if st := res.Response.Status; st < 200 || st > 299 {
 		return nil, connect.NewError(codeOf(st), fmt.Errorf("%s.%s: %s (status %d)", contractName, fn, res.Response.Message, st))
+	}
+	if !readOnly {
+		close(c.mu.changed)
+		c.mu.changed = make(chan struct{})
 	}
 	return res.Response.Payload, nil
 }

@@ -59,6 +59,15 @@ func (c *Consortium) Roots() *x509.CertPool {
 	return p
 }
 
+// RootCerts are the organisations' root certificates by MSP ID.
+func (c *Consortium) RootCerts() map[string]*x509.Certificate {
+	out := make(map[string]*x509.Certificate, len(c.Orgs))
+	for _, o := range c.Orgs {
+		out[o.MSPID] = o.Root
+	}
+	return out
+}
+
 // Identity issues a signing identity in organisation org (0-based).
 func (c *Consortium) Identity(tb testing.TB, org int, name string, role identity.Role) *identity.SigningIdentity {
 	tb.Helper()

@@ -13,7 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
+
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
+	"github.com/folio-ledger/folio/api/folio/v1/foliov1connect"
 	"github.com/folio-ledger/folio/client"
 	crelease "github.com/folio-ledger/folio/client/release"
 	"github.com/folio-ledger/folio/internal/identity"
@@ -64,6 +67,10 @@ type Node struct {
 }
 
 type callerKey struct{}
+
+// MaxMessageBytes bounds a client API request message, as a node's
+// default limits.max_message_bytes does.
+const MaxMessageBytes = 4 << 20
 
 // Start creates the consortium, chain and peers and starts them; they
 // stop when the test ends.
@@ -176,8 +183,7 @@ func (n *Net) startPeer(tb testing.TB, nd *Node, tlsCert tls.Certificate, p2pAdd
 		nd.stop = func() { once.Do(func() { cancel(); wg.Wait() }) }
 		return
 	}
-	mux := http.NewServeMux()
-	po := release.PeerOptions{Self: nd.Self, MSP: n.C.MSP, Host: host, Mux: mux, Channel: n.Channel,
+	po := release.PeerOptions{Self: nd.Self, MSP: n.C.MSP, Host: host, Channel: n.Channel,
 		Chain: PeerChain{n.Chain.As(nd.Self)},
 		Caller: func(ctx context.Context) (*identity.Identity, bool) {
 			id, ok := ctx.Value(callerKey{}).(*identity.Identity)
@@ -193,6 +199,11 @@ func (n *Net) startPeer(tb testing.TB, nd *Node, tlsCert tls.Certificate, p2pAdd
 	if err != nil {
 		tb.Fatal(err)
 	}
+	// The client API as a node mounts it, with the node's default bound
+	// on a request message.
+	mux := http.NewServeMux()
+	path, h := foliov1connect.NewReleaseServiceHandler(svc.API(), connect.WithReadMaxBytes(MaxMessageBytes))
+	mux.Handle(path, h)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -260,11 +271,16 @@ func (n *Net) User(tb testing.TB, org int, name string) *identity.SigningIdentit
 
 // Client returns an SDK client for id whose home is the named peer; hc
 // may be nil (a default mutual-TLS client).
-func (n *Net) Client(id *identity.SigningIdentity, home string, hc *http.Client) *crelease.Client {
-	if hc == nil {
-		hc = client.HTTPClient(id, n.C.Roots())
+func (n *Net) Client(tb testing.TB, id *identity.SigningIdentity, home string, hc *http.Client) *crelease.Client {
+	tb.Helper()
+	cid, err := client.NewIdentity(id.MSPID, id.Cert, id.Key())
+	if err != nil {
+		tb.Fatal(err)
 	}
-	c := &crelease.Client{HTTP: hc, Gateway: n.Chain.As(id), ID: id, MSP: n.C.MSP, Home: home}
+	if hc == nil {
+		hc = client.HTTPClient(cid, n.C.Roots())
+	}
+	c := &crelease.Client{HTTP: hc, Gateway: n.Chain.As(id), ID: cid, Roots: n.C.RootCerts(), Home: home}
 	for _, nd := range n.Peers {
 		if nd.API != "" {
 			c.Peers = append(c.Peers, crelease.Peer{Name: nd.Name, Org: n.C.Orgs[nd.Org].Name, NodeID: nd.Self.ID(), API: nd.API})

@@ -128,20 +128,6 @@ func (p ClientPrediction) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(p))
 }
 
-// MarshalJSON encodes p with its rate finite.
-func (p Progress) MarshalJSON() ([]byte, error) {
-	type plain Progress
-	p.RateBps = finite(p.RateBps)
-	return json.Marshal(plain(p))
-}
-
-// MarshalJSON encodes s with its clock skew finite.
-func (s EdgeStatus) MarshalJSON() ([]byte, error) {
-	type plain EdgeStatus
-	s.ClockSkewMS = finite(s.ClockSkewMS)
-	return json.Marshal(plain(s))
-}
-
 var (
 	ridPattern    = regexp.MustCompile(`^[0-9a-f]{32}$`)
 	clientPattern = regexp.MustCompile(`^[A-Za-z0-9._:@/-]{1,160}$`)
@@ -150,6 +136,9 @@ var (
 
 // ValidRID reports whether s is a release ID (32 lowercase hex digits).
 func ValidRID(s string) bool { return ridPattern.MatchString(s) }
+
+// validNode reports whether s is a node (peer) name.
+func validNode(s string) bool { return nodePattern.MatchString(s) }
 
 // ValidClient reports whether s is a client key ("user@Org" or
 // "user@Org/name").
@@ -351,7 +340,7 @@ type Report struct {
 
 // Validate checks the report.
 func (r *Report) Validate() error {
-	if !nodePattern.MatchString(r.Edge) {
+	if !validNode(r.Edge) {
 		return fmt.Errorf("edge %q", r.Edge)
 	}
 	if len(r.Clients) > 100000 {
@@ -387,173 +376,6 @@ func (r *ScheduleReply) Validate() error {
 func (p *Proposal) Validate() error {
 	if !nodePattern.MatchString(p.From) || p.SendAt < 0 || p.Ready < 0 || p.Total < p.Ready {
 		return errors.New("malformed proposal")
-	}
-	return nil
-}
-
-// ---- client API (HTTPS, /release/v1/) ----
-
-// Subscribe is the body of POST /release/v1/releases/{rid}/subscribe.
-type Subscribe struct {
-	// Client names this client: the caller's label, or label + "/" + name
-	// when one identity runs several clients.
-	Client string `json:"client"`
-	// EdgeDecrypt asks a trusted edge for plaintext at the release time.
-	EdgeDecrypt bool `json:"edge_decrypt,omitempty"`
-	// Naive asks for plain delivery at the key send time without
-	// staggering (the comparison run of the fairness experiment).
-	Naive bool `json:"naive,omitempty"`
-	// HaveBytes is the ciphertext the client already holds (resuming).
-	HaveBytes int64 `json:"have_bytes,omitempty"`
-}
-
-// Validate checks the body.
-func (s *Subscribe) Validate() error {
-	if !ValidClient(s.Client) {
-		return fmt.Errorf("client %q: letters, digits and . _ : @ / -, 1..160", s.Client)
-	}
-	if s.HaveBytes < 0 {
-		return errors.New("have_bytes is negative")
-	}
-	if s.Naive && !s.EdgeDecrypt {
-		return errors.New("naive delivery is a kind of edge decrypt")
-	}
-	return nil
-}
-
-// Progress is the body of POST /release/v1/releases/{rid}/progress.
-type Progress struct {
-	Client string `json:"client"`
-	// Bytes of ciphertext held, of Total.
-	Bytes int64 `json:"bytes"`
-	Total int64 `json:"total"`
-	// RateBps is the client's measured receive rate over its last
-	// transfer (bits per second); 0 if none.
-	RateBps float64 `json:"rate_bps,omitempty"`
-	// Complete: the client holds the whole verified ciphertext.
-	Complete bool `json:"complete,omitempty"`
-	// Pong answers the ping with this ID.
-	Pong int64 `json:"pong,omitempty"`
-}
-
-// Validate checks the body.
-func (p *Progress) Validate() error {
-	if !ValidClient(p.Client) {
-		return fmt.Errorf("client %q", p.Client)
-	}
-	if p.Bytes < 0 || p.Total < 0 || p.Bytes > p.Total || p.RateBps < 0 || p.RateBps > 1e12 || p.Pong < 0 {
-		return errors.New("progress out of range")
-	}
-	return nil
-}
-
-// Event types of a subscription stream (one JSON object per line).
-const (
-	EventHello    = "hello"
-	EventPing     = "ping"
-	EventSchedule = "schedule"
-	EventShare    = "share"
-	EventStatus   = "status"
-)
-
-// Event is one line of a subscription stream. Share events carry only the
-// index and the share (the smallest message on a slow link); the signed
-// statements are at GET /release/v1/releases/{rid}/shares.
-type Event struct {
-	Type string `json:"type"`
-	// hello and ping: the edge's clock, Unix nanoseconds.
-	ServerTime int64 `json:"server_time,omitempty"`
-	// ping: the ID to answer in Progress.Pong.
-	ID int64 `json:"id,omitempty"`
-	// schedule: the agreed key send time (Unix ns), and for edge-decrypt
-	// clients the time their plaintext starts.
-	SendAt  int64 `json:"send_at,omitempty"`
-	StartAt int64 `json:"start_at,omitempty"`
-	// share
-	Index int    `json:"i,omitempty"`
-	Share string `json:"s,omitempty"`
-	// status: why the edge cannot help (key servers unreachable, ...).
-	Reason string `json:"reason,omitempty"`
-}
-
-// Validate checks an event.
-func (e *Event) Validate() error {
-	switch e.Type {
-	case EventHello, EventPing, EventSchedule, EventStatus:
-		if len(e.Reason) > 4096 {
-			return errors.New("status reason too long")
-		}
-		return nil
-	case EventShare:
-		if err := checkIndex(e.Index); err != nil {
-			return err
-		}
-		return checkHexShare(e.Share)
-	}
-	return fmt.Errorf("unknown event type %q", e.Type)
-}
-
-// SharesView is GET /release/v1/releases/{rid}/shares: the shares this
-// edge holds with their key servers' signed statements (only after the
-// release time).
-type SharesView struct {
-	Shares []ShareMsg `json:"shares"`
-}
-
-// Validate checks the view.
-func (v *SharesView) Validate() error {
-	if len(v.Shares) > 255 {
-		return errors.New("too many shares")
-	}
-	for i := range v.Shares {
-		if err := v.Shares[i].Validate(); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// EdgeStatus is GET /release/v1/releases/{rid}: an edge's view of a
-// release.
-type EdgeStatus struct {
-	Edge        string `json:"edge"`
-	RID         string `json:"rid"`
-	State       string `json:"state"`
-	Reason      string `json:"reason,omitempty"`
-	ChunksHave  int64  `json:"chunks_have"`
-	ChunksTotal int64  `json:"chunks_total"`
-	// RejectedChunks counts chunks other peers sent that failed
-	// verification (and were fetched again).
-	RejectedChunks int64 `json:"rejected_chunks,omitempty"`
-	// SendAt is the agreed key send time as this edge knows it (Unix ns).
-	SendAt      int64              `json:"send_at,omitempty"`
-	SharesHeld  []int              `json:"shares_held"`
-	KeyServers  []KeyServerState   `json:"key_servers,omitempty"`
-	Subscribers []ClientPrediction `json:"subscribers"`
-	// Subscriptions is the number of subscriptions the edge holds for the
-	// release: the live Subscribers and those idle, not yet expired
-	// (bounded by the setting release.max_subscriptions).
-	Subscriptions int `json:"subscriptions"`
-	// EarlyShares lists shares that arrived before the release time and
-	// were refused (the sender and when).
-	EarlyShares []string `json:"early_shares,omitempty"`
-	// ClockSkewMS is this node's median clock offset to the other peers.
-	ClockSkewMS float64 `json:"clock_skew_ms"`
-}
-
-// KeyServerState is what an edge or key server knows of a key server.
-type KeyServerState struct {
-	Name     string `json:"name"`
-	Index    int    `json:"index"`
-	Reach    bool   `json:"reachable"`
-	Released bool   `json:"released"`
-	Reason   string `json:"reason,omitempty"`
-}
-
-// Validate checks the status.
-func (s *EdgeStatus) Validate() error {
-	if !nodePattern.MatchString(s.Edge) || checkRID(s.RID) != nil {
-		return errors.New("edge status: bad edge or release ID")
 	}
 	return nil
 }

@@ -22,7 +22,7 @@ func share() *ShareMsg {
 // messages returns a fresh value of every decodable message type.
 func messages() []Validator {
 	return []Validator{&ContentRequest{}, &KeysRequest{}, &ClockReply{}, &Report{}, &ScheduleReply{}, &Proposal{},
-		&Subscribe{}, &Progress{}, &Event{}, &SharesView{}, &EdgeStatus{}, &EarlyShare{}, &ShareMsg{}}
+		&EarlyShare{}, &ShareMsg{}}
 }
 
 func TestDecodeValid(t *testing.T) {
@@ -32,10 +32,8 @@ func TestDecodeValid(t *testing.T) {
 		&KeysRequest{Op: OpCoord, RID: rid, Proposal: &Proposal{From: "peer0.org1", SendAt: 1, Ready: 1, Total: 2}},
 		&KeysRequest{Op: OpClock, T0: 5},
 		&KeysRequest{Op: OpEarly, RID: rid, LeadMS: 1000},
-		&Event{Type: EventShare, Index: 1, Share: "01ff"},
-		&Subscribe{Client: "user1@Org1/a", EdgeDecrypt: true, Naive: true},
-		&Progress{Client: "user1@Org1", Bytes: 1, Total: 2, RateBps: 56e3, Pong: 3},
-		&SharesView{Shares: []ShareMsg{*share()}},
+		&Report{Edge: "peer0.org1", Clients: []ClientPrediction{{Client: "user1@Org1/a", RateBps: 56e3, PredictedAt: 7}}},
+		&EarlyShare{Index: 3, Share: "01ff"},
 	} {
 		raw := Encode(m)
 		got := reflect.New(reflect.TypeOf(m).Elem()).Interface().(Validator)
@@ -62,14 +60,13 @@ func TestDecodeRefuses(t *testing.T) {
 		{`{"op":"clock","t0":0}`, &KeysRequest{}},
 		{`{"op":"early","rid":"` + rid + `","lead_ms":-5}`, &KeysRequest{}},
 		{`{"op":"share","rid":"` + rid + `","share":{"index":0,"share":"0102","sent_at":"2026-05-01T12:00:00Z","node_id":"` + nodeID + `","sig":"30"}}`, &KeysRequest{}},
-		{`{"type":"share","i":1,"s":"zz"}`, &Event{}},
-		{`{"type":"other"}`, &Event{}},
-		{`{"client":"a b"}`, &Subscribe{}},
-		{`{"client":"u@O","naive":true}`, &Subscribe{}},
-		{`{"client":"u@O","bytes":3,"total":2}`, &Progress{}},
-		{`{"client":"u@O"} {}`, &Progress{}},
-		{`{"client":"u@O","extra":1}`, &Progress{}},
-		{`{"client":"u@O","bytes":1,"total":2}` + strings.Repeat(" ", MaxMessageBytes), &Progress{}},
+		{`{"index":1,"share":"zz"}`, &EarlyShare{}},
+		{`{"index":0,"share":"0102"}`, &EarlyShare{}},
+		{`{"edge":"a b","clients":[]}`, &Report{}},
+		{`{"edge":"p","clients":[{"client":"u@O","rate_bps":-1}]}`, &Report{}},
+		{`{"t1":5} {}`, &ClockReply{}},
+		{`{"t1":5,"extra":1}`, &ClockReply{}},
+		{`{"op":"have","rid":"` + rid + `"}` + strings.Repeat(" ", MaxMessageBytes), &ContentRequest{}},
 	} {
 		if err := Decode([]byte(c.raw), c.v); !errors.Is(err, ErrMalformed) {
 			t.Errorf("%T %.80s: %v, want ErrMalformed", c.v, c.raw, err)
@@ -101,9 +98,8 @@ func FuzzDecode(f *testing.F) {
 		&ContentRequest{Op: OpHave, RID: rid},
 		&KeysRequest{Op: OpShare, RID: rid, Share: share()},
 		&KeysRequest{Op: OpCoord, RID: rid, Proposal: &Proposal{From: "peer0.org1", SendAt: 9, Total: 1}},
-		&Event{Type: EventSchedule, SendAt: 3, StartAt: 2},
 		&Report{Edge: "peer0.org1", Clients: []ClientPrediction{{Client: "u@O", RateBps: 1}}},
-		&SharesView{Shares: []ShareMsg{*share()}},
+		&ScheduleReply{SendAt: 3, Released: true, Reason: "why"},
 	} {
 		f.Add(Encode(m))
 	}
@@ -150,17 +146,15 @@ func FuzzParseReply(f *testing.F) {
 func TestEncodeNonFiniteMeasurements(t *testing.T) {
 	for _, v := range []any{
 		ClientPrediction{Client: "c1", RateBps: math.Inf(1), RTTMS: math.NaN()},
-		Progress{Client: "c1", Bytes: 1, Total: 2, RateBps: math.NaN()},
-		EdgeStatus{ClockSkewMS: math.Inf(-1)},
-		[]ClientPrediction{{Client: "c2", RateBps: math.Inf(-1)}},
+		Report{Edge: "p", Clients: []ClientPrediction{{Client: "c2", RateBps: math.Inf(-1)}}},
 	} {
 		b := Encode(v)
 		if len(b) == 0 || bytes.Contains(b, []byte("Inf")) || bytes.Contains(b, []byte("NaN")) {
 			t.Fatalf("Encode(%T) = %q", v, b)
 		}
 	}
-	var p Progress
-	if err := json.Unmarshal(Encode(Progress{Client: "c1", RateBps: 12.5}), &p); err != nil || p.RateBps != 12.5 {
+	var p ClientPrediction
+	if err := json.Unmarshal(Encode(ClientPrediction{Client: "c1", RateBps: 12.5}), &p); err != nil || p.RateBps != 12.5 {
 		t.Fatalf("finite rate not kept: %+v %v", p, err)
 	}
 }

@@ -1,0 +1,392 @@
+package release
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/folio-ledger/folio/contracts/release"
+	"github.com/folio-ledger/folio/internal/release/content"
+	"github.com/folio-ledger/folio/internal/release/keys"
+	"github.com/folio-ledger/folio/internal/release/schedule"
+	"github.com/folio-ledger/folio/internal/release/wire"
+)
+
+// paceBytes is the size of each paced write of plaintext.
+const paceBytes = 16 << 10
+
+// paceMargin is the share of a client's expected transfer time a trusted
+// edge starts early: a rate estimate a little above what the link really
+// carries would otherwise make the paced send arrive late (0.1% of a
+// 24-minute transfer is 1.4 s). The last bytes are held until the target
+// (tailBytes), so starting early cannot make the client finish early.
+const paceMargin = 0.03
+
+// trustedEdge is this peer's trusted edge role for one release that names
+// it: once it has edge-decrypt subscribers it asks the key servers for
+// their shares early enough to decrypt before its first staggered send,
+// decrypts the ciphertext to its disk and holds the plaintext (run); then
+// it sends each edge-decrypt client the plaintext from the client's start
+// time, paced so that the last bytes leave at the target, the agreed key
+// send time (sendPlaintext).
+//
+// Lock rules: mu guards the decryption state and the clients' start
+// times; it is never held while calling out (notify is a leaf).
+type trustedEdge struct {
+	env              *env
+	rec              *release.Record
+	releaseAt, endAt time.Time
+	ksIndex          int
+	encShare         []byte
+	st               *store
+	edge             *edge
+	watch            *keyWatch
+	changed          *signal
+
+	mu struct {
+		sync.Mutex
+		// ready: the plaintext is decrypted and checked (file "plain").
+		ready bool
+		// err says why it could not decrypt yet, "" when nothing is wrong.
+		err string
+		// starts is each edge-decrypt client's plaintext start time.
+		starts map[string]time.Time
+	}
+}
+
+func newTrustedEdge(e *env, r *rel, ksIndex int, encShare []byte) *trustedEdge {
+	te := &trustedEdge{env: e, rec: &r.rec, releaseAt: r.releaseAt, endAt: r.endAt, ksIndex: ksIndex, encShare: encShare,
+		st: r.st, edge: r.edge, watch: r.watch, changed: r.changed}
+	te.mu.starts = map[string]time.Time{}
+	return te
+}
+
+// decryptLead is the time a trusted edge reserves to decrypt before its
+// first plaintext send: at least 2s, plus the ciphertext at 100 MB/s.
+func (te *trustedEdge) decryptLead() time.Duration {
+	return 2*time.Second + time.Duration(float64(te.rec.CipherSize)/100e6*float64(time.Second))
+}
+
+// target is when edge-decrypt clients should complete: the agreed key
+// send time (the release time until one is agreed).
+func (te *trustedEdge) target() time.Time { return latest(te.watch.sendAt(), te.releaseAt) }
+
+// plaintextStart is when a trusted edge starts sending size bytes of
+// plaintext to a client whose best observed rate is best (bits/s), and
+// the rate it paces at: target minus the minimum expected transfer time
+// and the margin; at the target itself for naive delivery or an unknown
+// rate. The lead is at most maxLead (then paced to fit it).
+func plaintextStart(target time.Time, size int64, best float64, naive bool, maxLead time.Duration) (time.Time, float64) {
+	if naive {
+		return target, 0
+	}
+	start := schedule.StartAt(target, size, best, 0)
+	if best > 0 {
+		start = start.Add(-time.Duration(paceMargin*float64(target.Sub(start))) - 100*time.Millisecond)
+	}
+	if lead := target.Sub(start); lead > maxLead {
+		start = target.Add(-maxLead)
+		best = float64(size*8) / maxLead.Seconds()
+	}
+	return start, best
+}
+
+// startFor computes (and records, for the client's schedule events) an
+// edge-decrypt client's start and pacing rate for target.
+func (te *trustedEdge) startFor(v decryptView, target time.Time) (time.Time, float64) {
+	h := te.env.history.get(v.client)
+	start, rate := plaintextStart(target, te.rec.Size, max(h.Best(), v.rate), v.naive, te.env.o.MaxEdgeLead)
+	te.mu.Lock()
+	changed := !te.mu.starts[v.client].Equal(start)
+	te.mu.starts[v.client] = start
+	te.mu.Unlock()
+	if changed {
+		te.changed.notify()
+	}
+	return start, rate
+}
+
+// startOf is an edge-decrypt client's start time (zero if not computed).
+func (te *trustedEdge) startOf(client string) time.Time {
+	te.mu.Lock()
+	defer te.mu.Unlock()
+	return te.mu.starts[client]
+}
+
+// state returns whether the plaintext is ready and why not.
+func (te *trustedEdge) state() (ready bool, reason string) {
+	te.mu.Lock()
+	defer te.mu.Unlock()
+	return te.mu.ready, te.mu.err
+}
+
+func (te *trustedEdge) setErr(msg string) {
+	te.mu.Lock()
+	changed := te.mu.err != msg
+	te.mu.err = msg
+	te.mu.Unlock()
+	if changed {
+		te.changed.notify()
+	}
+}
+
+// run is the trusted edge's decryption: from its first edge-decrypt
+// subscriber it computes every such client's start, and when the
+// earliest start minus the decryption time comes, obtains the shares and
+// decrypts. It keeps the agreed key send time current (schedule queries,
+// when this peer is not a key server) so that the starts follow it. It
+// returns once the plaintext is held, at the end time, or when ctx ends.
+func (te *trustedEdge) run(ctx context.Context) {
+	for ctx.Err() == nil {
+		ch := te.changed.C()
+		if ready, _ := te.state(); ready || te.env.now().After(te.endAt) {
+			return
+		}
+		target := te.target()
+		var lead time.Duration
+		n := 0
+		for _, v := range te.edge.decryptClients() {
+			n++
+			start, _ := te.startFor(v, target)
+			lead = max(lead, target.Sub(start))
+		}
+		now := te.env.now()
+		next := now.Add(te.env.o.PollInterval)
+		if n > 0 {
+			open := target.Add(-lead - te.decryptLead())
+			if !now.Before(open) {
+				err := te.openEarly(ctx, lead+te.decryptLead())
+				if err == nil {
+					continue
+				}
+				te.env.log.Info("trusted edge: no plaintext yet", "rid", te.rec.ID, "err", err)
+				te.setErr(fmt.Sprintf("trusted edge %s cannot decrypt yet: %v", te.env.name(), err))
+				ch = te.changed.C()
+				next = te.env.now().Add(500 * time.Millisecond)
+			} else {
+				next = earliest(next, open)
+			}
+		}
+		// A key server knows the agreed time itself; other peers ask the
+		// key servers once they coordinate (CoordLead before T), at this
+		// loop's pace: keyWatch.run asks every CoordInterval, but the
+		// starts must follow a change as soon as this loop wakes.
+		if te.ksIndex == 0 && !te.env.now().Before(te.releaseAt.Add(-te.env.o.CoordLead)) {
+			te.watch.query(ctx)
+		}
+		t := time.NewTimer(max(next.Sub(te.env.now()), 10*time.Millisecond))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-ch:
+			t.Stop()
+		case <-t.C:
+		}
+	}
+}
+
+// openEarly gets threshold shares from the key servers (its own share
+// first if it is one), opens the key and decrypts the ciphertext to the
+// store's "plain" file.
+func (te *trustedEdge) openEarly(ctx context.Context, lead time.Duration) error {
+	if !te.st.complete() {
+		have, total := te.st.progress()
+		return fmt.Errorf("ciphertext not complete here (%d of %d chunks)", have, total)
+	}
+	shares := map[int][]byte{}
+	var mu sync.Mutex
+	var errs []string
+	if te.ksIndex > 0 {
+		if s, err := keys.DecryptShare(te.env.kex, te.rec.ID, te.ksIndex, te.encShare); err == nil {
+			shares[te.ksIndex] = s
+		}
+	}
+	req := wire.Encode(wire.KeysRequest{Op: wire.OpEarly, RID: te.rec.ID, LeadMS: lead.Milliseconds() + 1})
+	var wg sync.WaitGroup
+	for _, ks := range te.rec.KeyServers {
+		if ks.Index == te.ksIndex {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := te.earlyShareFrom(ctx, ks, req)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, fmt.Sprintf("%s: %v", ks.Name, err))
+				return
+			}
+			shares[ks.Index] = s
+		}()
+	}
+	wg.Wait()
+	if len(shares) < te.rec.Threshold {
+		return fmt.Errorf("%w: %d of %d from key servers (%v)", keys.ErrTooFewShares, len(shares), te.rec.Threshold, errs)
+	}
+	key, err := keys.OpenKey(te.rec, shares)
+	if err != nil {
+		return err
+	}
+	defer clear(key)
+	if err := te.decrypt(key); err != nil {
+		return fmt.Errorf("decrypt: %w", err)
+	}
+	te.mu.Lock()
+	te.mu.ready, te.mu.err = true, ""
+	te.mu.Unlock()
+	te.changed.notify()
+	te.env.log.Info("trusted edge decrypted the release early; holding the plaintext", "rid", te.rec.ID, "lead", lead)
+	return nil
+}
+
+// earlyShareFrom asks key server ks for its share early and checks it
+// against the commitment.
+func (te *trustedEdge) earlyShareFrom(ctx context.Context, ks release.KeyServer, req []byte) ([]byte, error) {
+	raw, err := te.env.call(ctx, ks.NodeID, wire.ProtoKeys, req)
+	if err != nil {
+		return nil, err
+	}
+	var es wire.EarlyShare
+	if err := wire.Decode(raw, &es); err != nil {
+		return nil, err
+	}
+	if es.Index != ks.Index {
+		return nil, fmt.Errorf("answered share %d for key server %d", es.Index, ks.Index)
+	}
+	s, err := hex.DecodeString(es.Share)
+	if err != nil {
+		return nil, err
+	}
+	if err := keys.CheckShare(te.rec, es.Index, s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// decrypt writes the plaintext to the store's "plain" file (through a
+// temporary file) and checks its hash against the record.
+func (te *trustedEdge) decrypt(key []byte) error {
+	m := te.st.manifest()
+	in, err := te.st.cipherReader()
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	tmp := te.st.path("plain.tmp")
+	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	sum, err := content.Decrypt(in, out, key, m)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && sum != te.rec.ContentHash {
+		err = fmt.Errorf("%w: the plaintext hashes to %s, the release says %s", content.ErrCorrupt, sum, te.rec.ContentHash)
+	}
+	if err == nil {
+		err = os.Rename(tmp, te.st.path("plain"))
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+	}
+	return err
+}
+
+// tailBytes is how much of the plaintext a trusted edge holds back until
+// the target: about 50 ms at the client's rate, 256 bytes to 16 KiB.
+func tailBytes(rateBps float64, size int64) int64 {
+	t := int64(rateBps / 8 * 0.05)
+	return min(max(t, 256), paceBytes, size)
+}
+
+// sendPlaintext sends the plaintext to client, an edge-decrypt
+// subscriber: it waits until the plaintext is ready and the client's
+// start time has come, then calls send with successive pieces paced at
+// the client's best rate, holding the last bytes until the target, which
+// is never before the release time. A client without an edge-decrypt
+// subscription gets errNotSubscribed.
+func (te *trustedEdge) sendPlaintext(ctx context.Context, client string, send func([]byte) error) error {
+	v, ok := te.edge.beginPlaintext(client)
+	if !ok || !v.edgeDecrypt {
+		if ok {
+			te.edge.endPlaintext(client, te.env.now())
+		}
+		return fmt.Errorf("%w: %w: %s has no edge-decrypt subscription to release %s; subscribe with edge decryption first", errNotSubscribed, ErrTooEarly, client, te.rec.ID)
+	}
+	defer func() { te.edge.endPlaintext(client, te.env.now()) }()
+	var start time.Time
+	var rate float64
+	for {
+		ch := te.changed.C()
+		v, ok := te.edge.decryptClient(client)
+		if !ok || !v.edgeDecrypt {
+			return fmt.Errorf("%w: %w: %s's subscription to release %s is no longer for edge decryption", errNotSubscribed, ErrTooEarly, client, te.rec.ID)
+		}
+		start, rate = te.startFor(v, te.target())
+		ready, _ := te.state()
+		now := te.env.now()
+		if ready && !now.Before(start) && !now.Before(te.releaseAt.Add(-te.env.o.MaxEdgeLead)) {
+			break
+		}
+		wait := time.Second
+		if ready {
+			wait = min(wait, start.Sub(now))
+		}
+		t := time.NewTimer(max(wait, time.Millisecond))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-ch:
+			t.Stop()
+		case <-t.C:
+		}
+	}
+	f, err := os.Open(te.st.path("plain"))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return te.pace(ctx, f, start, rate, send)
+}
+
+// pace sends the plaintext read from f: piece by piece at rate from
+// start, the last tail bytes not before the target, whatever the start
+// and the client's real rate.
+func (te *trustedEdge) pace(ctx context.Context, f io.Reader, start time.Time, rate float64, send func([]byte) error) error {
+	pacer := schedule.Pacer{Start: start, RateBps: rate}
+	target := te.target()
+	size := te.rec.Size
+	tail := tailBytes(rate, size)
+	buf := make([]byte, paceBytes)
+	var sent int64
+	for sent < size {
+		want := int64(len(buf))
+		if left := size - tail - sent; left > 0 {
+			want = min(want, left)
+		}
+		n, err := f.Read(buf[:want])
+		if n == 0 && err != nil {
+			return fmt.Errorf("read plaintext: %w", err)
+		}
+		at := pacer.NotBefore(sent + int64(n))
+		if sent+int64(n) > size-tail {
+			at = latest(at, target)
+		}
+		if !te.env.sleepUntil(ctx, at) {
+			return ctx.Err()
+		}
+		if err := send(buf[:n]); err != nil {
+			return err
+		}
+		sent += int64(n)
+	}
+	return nil
+}
