@@ -15,7 +15,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
-	"github.com/folio-ledger/folio/client"
 	"github.com/folio-ledger/folio/contracts/copyright"
 	"github.com/folio-ledger/folio/internal/channel"
 	fcrypto "github.com/folio-ledger/folio/internal/crypto"
@@ -127,7 +126,7 @@ func newPipeline(t *testing.T) *pipeline {
 // tx endorses a call with both organisations and returns the signed envelope.
 func (p *pipeline) tx(t *testing.T, fn string, args any) (string, []byte) {
 	b, _ := json.Marshal(args)
-	sp, h, err := client.NewProposal(p.user, "folio", "copyright", fn, [][]byte{b})
+	sp, h, err := types.NewProposal(p.user, "folio", "copyright", fn, [][]byte{b})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +141,7 @@ func (p *pipeline) tx(t *testing.T, fn string, args any) (string, []byte) {
 		ends = append(ends, r.Endorsement)
 	}
 	pl, _ := types.AssembleTransaction(h, sp.ProposalBytes, payload, ends)
-	env, _ := client.SignEnvelope(p.user, pl)
+	env, _ := types.SignEnvelope(p.user, pl)
 	raw, _ := proto.Marshal(env)
 	return h.TxId, raw
 }

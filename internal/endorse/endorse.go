@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
+	"github.com/folio-ledger/folio/contract/abi"
 	fcrypto "github.com/folio-ledger/folio/internal/crypto"
 	"github.com/folio-ledger/folio/internal/enclave/vm"
 	"github.com/folio-ledger/folio/internal/identity"
@@ -53,7 +54,7 @@ type Executor interface {
 	Install(ctx context.Context, name, version string, wasm []byte, confidential bool) error
 	// Simulate runs a call with the named version against the latest
 	// committed state without changing anything.
-	Simulate(ctx context.Context, version string, call vm.Call) (*vm.Result, error)
+	Simulate(ctx context.Context, version string, call abi.Call) (*vm.Result, error)
 }
 
 // TxIndex answers whether a transaction is already committed.
@@ -240,15 +241,26 @@ func (e *Endorser) Run(ctx context.Context, c *Checked, query bool) (*vm.Result,
 		return nil, nil, err
 	}
 	h := c.Proposal.Header
-	call := vm.Call{TxID: h.TxId, Timestamp: time.Unix(0, h.TimestampUnixNano).UTC(), ChannelID: h.ChannelId, Namespace: inv.Contract,
+	call := abi.Call{TxID: h.TxId, Timestamp: time.Unix(0, h.TimestampUnixNano).UTC(), ChannelID: h.ChannelId, Namespace: inv.Contract,
 		Function: inv.Function, Args: inv.Args, ReadOnly: query,
-		Creator: vm.Creator{MSPID: c.Creator.MSPID, Org: c.Creator.Org, Name: c.Creator.Name, Role: string(c.Creator.Role),
+		Creator: abi.Identity{MSPID: c.Creator.MSPID, Org: c.Creator.Org, Name: c.Creator.Name, Role: string(c.Creator.Role),
 			CertPEM: fcrypto.EncodeCertificatePEM(c.Creator.Cert.Raw)}}
 	res, err := e.o.Exec.Simulate(ctx, def.Version, call)
 	if err != nil {
 		return nil, nil, fmt.Errorf("simulate %s.%s: %w", inv.Contract, inv.Function, err)
 	}
 	return res, def, nil
+}
+
+// Query runs a checked query (Run with query set) and returns only the
+// contract's response, whatever its status: what the gateway's Evaluate
+// needs, without the simulation's read/write set or definition.
+func (e *Endorser) Query(ctx context.Context, c *Checked) (*foliov1.Response, error) {
+	res, _, err := e.Run(ctx, c, true)
+	if err != nil {
+		return nil, err
+	}
+	return res.Response, nil
 }
 
 // Endorse checks, simulates and, if the contract succeeded, signs.

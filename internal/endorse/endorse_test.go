@@ -16,11 +16,11 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
-	"github.com/folio-ledger/folio/client"
 	fcrypto "github.com/folio-ledger/folio/internal/crypto"
 	"github.com/folio-ledger/folio/internal/enclave/vm"
 	"github.com/folio-ledger/folio/internal/enclave/vm/vmtest"
 	"github.com/folio-ledger/folio/internal/identity"
+	"github.com/folio-ledger/folio/internal/identity/identitytest"
 	"github.com/folio-ledger/folio/internal/lifecycle"
 	"github.com/folio-ledger/folio/internal/types"
 )
@@ -31,25 +31,6 @@ type committed map[string]bool
 
 func (c committed) HasTx(id string) (bool, error) { return c[id], nil }
 
-type org struct {
-	name string
-	ca   *identity.SigningIdentity
-}
-
-func newOrg(t *testing.T, name string) *org {
-	key, _ := fcrypto.GenerateKey()
-	root, _ := identity.NewRootCA(name, "ca", key, time.Now(), time.Hour)
-	ca, _ := identity.NewSigningIdentity(identity.Identity{Cert: root}, key)
-	return &org{name: name, ca: ca}
-}
-
-func (o *org) member(t *testing.T, name string, role identity.Role) *identity.SigningIdentity {
-	key, _ := fcrypto.GenerateKey()
-	cert, _ := identity.Issue(o.ca.Cert, o.ca.Key(), identity.LeafRequest{Name: name, Role: role, PublicKey: key.Public()})
-	si, _ := identity.NewSigningIdentity(identity.Identity{MSPID: o.name + "MSP", Org: o.name, Name: name, Role: role, Cert: cert}, key)
-	return si
-}
-
 type fixture struct {
 	user, peer1, peer2 *identity.SigningIdentity
 	e1, e2             *Endorser
@@ -58,8 +39,8 @@ type fixture struct {
 }
 
 func newFixture(t *testing.T, installed bool) *fixture {
-	o1, o2 := newOrg(t, "Org1"), newOrg(t, "Org2")
-	msp, _ := identity.NewVerifier([]identity.Org{{Name: "Org1", MSPID: "Org1MSP", Root: o1.ca.Cert}, {Name: "Org2", MSPID: "Org2MSP", Root: o2.ca.Cert}}, nil)
+	o1, o2 := identitytest.NewOrg(t, "Org1"), identitytest.NewOrg(t, "Org2")
+	msp, _ := identity.NewVerifier([]identity.Org{{Name: "Org1", MSPID: "Org1MSP", Root: o1.CA.Cert}, {Name: "Org2", MSPID: "Org2MSP", Root: o2.CA.Cert}}, nil)
 	wasm := vmtest.BuildWasm(t, "github.com/folio-ledger/folio/contracts/copyright/cmd/copyright")
 	sum := sha256.Sum256(wasm)
 	dir := t.TempDir()
@@ -77,8 +58,8 @@ func newFixture(t *testing.T, installed bool) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rt.Close(context.Background()) })
-	f := &fixture{user: o1.member(t, "user1", identity.RoleClient), peer1: o1.member(t, "peer0", identity.RolePeer),
-		peer2: o2.member(t, "peer0", identity.RolePeer), done: committed{}, state: vmtest.NewMemState()}
+	f := &fixture{user: o1.Member(t, "user1", identity.RoleClient), peer1: o1.Member(t, "peer0", identity.RolePeer),
+		peer2: o2.Member(t, "peer0", identity.RolePeer), done: committed{}, state: vmtest.NewMemState()}
 	exec := &VMExecutor{Runtime: rt, State: f.state}
 	mk := func(self *identity.SigningIdentity) *Endorser {
 		e, err := New(Options{ChannelID: "folio", Self: self, MSP: msp, Contracts: reg, Exec: exec, Committed: f.done,
@@ -94,7 +75,7 @@ func newFixture(t *testing.T, installed bool) *fixture {
 
 func (f *fixture) proposal(t *testing.T, who *identity.SigningIdentity, fn string, args any) *foliov1.SignedProposal {
 	b, _ := json.Marshal(args)
-	sp, _, err := client.NewProposal(who, "folio", "copyright", fn, [][]byte{b})
+	sp, _, err := types.NewProposal(who, "folio", "copyright", fn, [][]byte{b})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +148,7 @@ func TestEndorserRefusals(t *testing.T) {
 	var rp foliov1.Proposal
 	_ = proto.Unmarshal(replayed.ProposalBytes, &rp)
 	f.done[rp.Header.TxId] = true
-	unknown, _, _ := client.NewProposal(f.user, "folio", "other", "x", nil)
+	unknown, _, _ := types.NewProposal(f.user, "folio", "other", "x", nil)
 	for name, c := range map[string]struct {
 		sp   *foliov1.SignedProposal
 		want error

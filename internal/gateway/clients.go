@@ -12,6 +12,19 @@ import (
 	"github.com/folio-ledger/folio/internal/p2p"
 )
 
+// Host is the node's session layer (p2p.Host): it serves the endorse
+// protocol to other gateways and carries the default EndorserClient,
+// OrdererClient and SessionState. Implementations are safe for concurrent
+// use.
+type Host interface {
+	// HandleCall registers a request/reply protocol.
+	HandleCall(protocol string, handler p2p.CallHandler) error
+	// Call sends one request to nodeID on protocol and returns the reply.
+	Call(ctx context.Context, nodeID, protocol string, req []byte) ([]byte, error)
+	// Sessions lists the node's sessions and their state.
+	Sessions() []p2p.SessionInfo
+}
+
 // EndorserClient asks another peer to endorse a signed proposal. The
 // default, built from Options.Host, sends it over the node sessions
 // (protocol "endorse", answered by the peer's gateway). Implementations
@@ -56,7 +69,7 @@ var (
 )
 
 // hostEndorser is the EndorserClient over the node sessions.
-type hostEndorser struct{ host *p2p.Host }
+type hostEndorser struct{ host Host }
 
 func (c hostEndorser) Endorse(ctx context.Context, peer Node, sp *foliov1.SignedProposal) (*foliov1.ProposalResponse, error) {
 	req, err := proto.Marshal(sp)
@@ -81,7 +94,7 @@ func (c hostEndorser) Endorse(ctx context.Context, peer Node, sp *foliov1.Signed
 }
 
 // hostOrderer is the OrdererClient over the node sessions.
-type hostOrderer struct{ host *p2p.Host }
+type hostOrderer struct{ host Host }
 
 func (c hostOrderer) Broadcast(ctx context.Context, orderer Node, env *foliov1.Envelope) error {
 	req, err := proto.Marshal(env)
@@ -115,7 +128,7 @@ func callError(ctx context.Context, err error) error {
 }
 
 // hostSessions is the SessionState of a p2p host.
-type hostSessions struct{ host *p2p.Host }
+type hostSessions struct{ host Host }
 
 func (s hostSessions) Up(nodeID string) bool {
 	for _, si := range s.host.Sessions() {

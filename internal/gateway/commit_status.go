@@ -8,9 +8,18 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
+	"github.com/folio-ledger/folio/internal/commit"
 	fcrypto "github.com/folio-ledger/folio/internal/crypto"
 	"github.com/folio-ledger/folio/internal/types"
 )
+
+// CommitFinder tells when a transaction commits on this peer
+// (commit.Committer). Implementations are safe for concurrent use.
+type CommitFinder interface {
+	// Wait returns the commit status of a transaction, valid or not,
+	// waiting until it is committed or ctx is done (then ctx's error).
+	Wait(ctx context.Context, txID string) (commit.Status, error)
+}
 
 // CommitStatus waits until a transaction is committed on this peer (valid
 // or not) and returns its validation code and block, for a consortium

@@ -15,9 +15,34 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
+	"github.com/folio-ledger/folio/internal/endorse"
 	"github.com/folio-ledger/folio/internal/identity"
+	"github.com/folio-ledger/folio/internal/policy"
 	"github.com/folio-ledger/folio/internal/types"
 )
+
+// ProposalEndorser checks and endorses proposals on this peer
+// (endorse.Endorser). Implementations are safe for concurrent use.
+type ProposalEndorser interface {
+	// Check verifies a signed proposal without running it: its form, its
+	// creator and signature, and (query false) that it may be invoked
+	// and is not committed yet. Errors wrap the endorse package's
+	// sentinels (endorseCode maps them).
+	Check(sp *foliov1.SignedProposal, query bool) (*endorse.Checked, error)
+	// Endorse checks, simulates and, if the contract succeeded, signs. A
+	// contract refusal is a response with a non-2xx status and no
+	// endorsement, not an error.
+	Endorse(ctx context.Context, sp *foliov1.SignedProposal) (*foliov1.ProposalResponse, error)
+}
+
+// EndorsementRules gives the endorsement policy of a contract
+// (lifecycle.Registry). Implementations are safe for concurrent use.
+type EndorsementRules interface {
+	// EndorsementRule returns the policy and version in force for
+	// transactions committing in block; the error wraps
+	// lifecycle.ErrUnknownContract when the contract has none.
+	EndorsementRule(contract string, block uint64) (*policy.Policy, string, error)
+}
 
 // Endorse collects the endorsements the contract's policy needs: one peer
 // per required organisation, all organisations asked in parallel. Within
@@ -36,11 +61,11 @@ func (g *Gateway) Endorse(ctx context.Context, req *connect.Request[foliov1.Endo
 		return nil, connect.NewError(endorseCode(err), err)
 	}
 	inv := c.Proposal.Invocation
-	def, err := g.o.Contracts.Effective(inv.Contract, g.o.Committer.Height())
+	pol, _, err := g.o.Contracts.EndorsementRule(inv.Contract, g.o.Height())
 	if err != nil {
 		return nil, connect.NewError(connect.CodeFailedPrecondition, err)
 	}
-	orgs, err := endorsingOrgs(req.Msg.GetEndorsingOrgs(), policyOrgs(def.Policy.Principals()), inv.Contract)
+	orgs, err := endorsingOrgs(req.Msg.GetEndorsingOrgs(), policyOrgs(pol.Principals()), inv.Contract)
 	if err != nil {
 		return nil, connect.NewError(connect.CodeInvalidArgument, err)
 	}
@@ -77,7 +102,7 @@ func (g *Gateway) Endorse(ctx context.Context, req *connect.Request[foliov1.Endo
 	if first == nil {
 		return nil, connect.NewError(connect.CodeUnavailable, fmt.Errorf("no endorsement: %s", strings.Join(failures, " | ")))
 	}
-	if err := def.Policy.Evaluate(endorsers); err != nil {
+	if err := pol.Evaluate(endorsers); err != nil {
 		msg := err.Error()
 		if len(failures) > 0 {
 			msg += "; endorsers that failed: " + strings.Join(failures, " | ")

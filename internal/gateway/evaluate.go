@@ -12,6 +12,20 @@ import (
 	"github.com/folio-ledger/folio/internal/endorse"
 )
 
+// QueryRunner checks and runs queries on this peer (endorse.Endorser).
+// Implementations are safe for concurrent use.
+type QueryRunner interface {
+	// CheckQueryFrom checks a query proposal that arrived over a
+	// connection whose TLS client certificate is conn (nil: unknown);
+	// errors wrap the endorse package's sentinels.
+	CheckQueryFrom(sp *foliov1.SignedProposal, conn *x509.Certificate) (*endorse.Checked, error)
+	// Query runs a checked query against the latest committed state and
+	// returns the contract's response, whatever its status. It fails
+	// with endorse.ErrUnavailable when this peer cannot run the contract
+	// version in force.
+	Query(ctx context.Context, c *endorse.Checked) (*foliov1.Response, error)
+}
+
 // Evaluate runs a query on this peer against its latest committed state and
 // returns the contract's response; nothing is endorsed or ordered. A
 // contract error (4xx/5xx) comes back as an RPC error with its message.
@@ -26,8 +40,7 @@ func (g *Gateway) Evaluate(ctx context.Context, req *connect.Request[foliov1.Eva
 	if err != nil {
 		return nil, connect.NewError(endorseCode(err), err)
 	}
-	var resp *foliov1.Response
-	res, _, err := g.o.Endorser.Run(ctx, c, true)
+	resp, err := g.o.Endorser.Query(ctx, c)
 	switch {
 	case errors.Is(err, endorse.ErrUnavailable):
 		// This peer cannot run the version in force (halted, or the
@@ -38,8 +51,6 @@ func (g *Gateway) Evaluate(ctx context.Context, req *connect.Request[foliov1.Eva
 		}
 	case err != nil:
 		return nil, connect.NewError(endorseCode(err), err)
-	default:
-		resp = res.Response
 	}
 	if resp.GetStatus() < 200 || resp.GetStatus() > 299 {
 		inv := c.Proposal.Invocation

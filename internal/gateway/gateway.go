@@ -9,8 +9,10 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,10 +22,8 @@ import (
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
 	"github.com/folio-ledger/folio/api/folio/v1/foliov1connect"
-	"github.com/folio-ledger/folio/internal/commit"
 	"github.com/folio-ledger/folio/internal/endorse"
 	"github.com/folio-ledger/folio/internal/identity"
-	"github.com/folio-ledger/folio/internal/lifecycle"
 	"github.com/folio-ledger/folio/internal/p2p"
 	"github.com/folio-ledger/folio/internal/quota"
 )
@@ -41,7 +41,28 @@ type Node struct {
 	NodeID string
 }
 
-// Options configure a Gateway.
+// Endorser is this peer's endorser (endorse.Endorser): the gateway checks
+// and endorses proposals with it (ProposalEndorser, endorse.go) and runs
+// queries on it (QueryRunner, evaluate.go). Implementations are safe for
+// concurrent use.
+type Endorser interface {
+	ProposalEndorser
+	QueryRunner
+}
+
+// MSP validates the identities that sign what the gateway receives
+// (identity.Verifier): endorsers in endorsement responses, clients asking
+// for a commit status. Implementations are safe for concurrent use.
+type MSP interface {
+	// ValidateSerialized parses SerializedIdentity bytes and validates
+	// the certificate against its organisation.
+	ValidateSerialized(b []byte) (*identity.Identity, error)
+	// Admit adds the admission checks (a current revocation list) to a
+	// validated identity.
+	Admit(id *identity.Identity) error
+}
+
+// Options configure a Gateway. New calls EnsureDefaults and Validate.
 type Options struct {
 	ChannelID string
 	// Self is this peer.
@@ -49,14 +70,23 @@ type Options struct {
 	// Caller, if set, returns the identity the TLS client certificate of a
 	// request's connection proved; a query whose creator is that identity
 	// skips the proposal signature check (endorse.CheckQueryFrom).
-	Caller    func(ctx context.Context) (*identity.Identity, bool)
-	Endorser  *endorse.Endorser
-	Committer *commit.Committer
-	Contracts *lifecycle.Registry
-	MSP       *identity.Verifier
+	// Default: none (every query's signature is checked).
+	Caller func(ctx context.Context) (*identity.Identity, bool)
+	// Endorser is this peer's endorser. Required.
+	Endorser Endorser
+	// Committer tells when transactions commit on this peer. Required.
+	Committer CommitFinder
+	// Height returns this peer's committed ledger height: a transaction
+	// endorsed now commits at that block or later, so the endorsement
+	// policy in force there names the organisations to ask. Required.
+	Height func() uint64
+	// Contracts gives each contract's endorsement policy. Required.
+	Contracts EndorsementRules
+	// MSP validates endorsers and commit-status clients. Required.
+	MSP MSP
 	// Host serves the endorse protocol to other gateways and, by default,
-	// carries this gateway's calls to other nodes.
-	Host *p2p.Host
+	// carries this gateway's calls to other nodes. Required.
+	Host Host
 	// EndorseClient asks other peers to endorse. Default: over Host.
 	EndorseClient EndorserClient
 	// OrderClient hands envelopes to orderers. Default: over Host.
@@ -65,7 +95,8 @@ type Options struct {
 	// is tried last. Default: Host's sessions.
 	Sessions SessionState
 	// Peers lists every peer of the channel (this one included); Orderers
-	// every orderer.
+	// every orderer. Default: none (Endorse fails for every organisation
+	// but this peer's, Submit with Unavailable).
 	Peers    []Node
 	Orderers []Node
 	// EndorseTimeout bounds the collection of endorsements (disagreement
@@ -89,9 +120,76 @@ type Options struct {
 	// deadline. Default 5m.
 	MaxCommitWait time.Duration
 	// Refused, if set, is told the setting behind each refusal by a limit
-	// (the node counts them).
+	// (the node counts them). Default: nobody is told.
 	Refused func(setting string)
-	Logger  *slog.Logger
+	// Logger is required.
+	Logger *slog.Logger
+}
+
+// EnsureDefaults fills in the defaults of the fields left zero.
+func (o *Options) EnsureDefaults() {
+	if o.EndorseTimeout == 0 {
+		o.EndorseTimeout = 10 * time.Second
+	}
+	if o.SubmitTimeout == 0 {
+		o.SubmitTimeout = 15 * time.Second
+	}
+	if o.MinAttemptTimeout == 0 {
+		o.MinAttemptTimeout = 2 * time.Second
+	}
+	if o.Host != nil {
+		if o.EndorseClient == nil {
+			o.EndorseClient = hostEndorser{o.Host}
+		}
+		if o.OrderClient == nil {
+			o.OrderClient = hostOrderer{o.Host}
+		}
+		if o.Sessions == nil {
+			o.Sessions = hostSessions{o.Host}
+		}
+	}
+	if o.CommitWaiters <= 0 {
+		o.CommitWaiters = 16384
+	}
+	if o.CommitWaitersPerClient <= 0 {
+		o.CommitWaitersPerClient = 1024
+	}
+	if o.MaxCommitWait <= 0 {
+		o.MaxCommitWait = 5 * time.Minute
+	}
+	if o.Refused == nil {
+		o.Refused = func(string) {}
+	}
+}
+
+// Validate reports the required fields missing and the durations that
+// are negative.
+func (o *Options) Validate() error {
+	var missing []string
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"Endorser", o.Endorser != nil}, {"Committer", o.Committer != nil}, {"Height", o.Height != nil},
+		{"Contracts", o.Contracts != nil}, {"MSP", o.MSP != nil}, {"Host", o.Host != nil}, {"Logger", o.Logger != nil},
+	} {
+		if !f.set {
+			missing = append(missing, f.name)
+		}
+	}
+	var errs []error
+	if len(missing) > 0 {
+		errs = append(errs, fmt.Errorf("gateway: %s required", strings.Join(missing, ", ")))
+	}
+	for _, d := range []struct {
+		name string
+		d    time.Duration
+	}{{"EndorseTimeout", o.EndorseTimeout}, {"SubmitTimeout", o.SubmitTimeout}, {"MinAttemptTimeout", o.MinAttemptTimeout}} {
+		if d.d < 0 {
+			errs = append(errs, fmt.Errorf("gateway: %s is negative (%s)", d.name, d.d))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Gateway serves GatewayService. Safe for concurrent use.
@@ -118,38 +216,9 @@ var _ foliov1connect.GatewayServiceHandler = (*Gateway)(nil)
 // New builds a gateway and registers the endorse protocol on the host so
 // other gateways can ask this peer to endorse.
 func New(o Options) (*Gateway, error) {
-	if o.Endorser == nil || o.Committer == nil || o.Contracts == nil || o.MSP == nil || o.Host == nil || o.Logger == nil {
-		return nil, errors.New("gateway: Endorser, Committer, Contracts, MSP, Host and Logger are required")
-	}
-	if o.EndorseTimeout == 0 {
-		o.EndorseTimeout = 10 * time.Second
-	}
-	if o.SubmitTimeout == 0 {
-		o.SubmitTimeout = 15 * time.Second
-	}
-	if o.MinAttemptTimeout == 0 {
-		o.MinAttemptTimeout = 2 * time.Second
-	}
-	if o.EndorseClient == nil {
-		o.EndorseClient = hostEndorser{o.Host}
-	}
-	if o.OrderClient == nil {
-		o.OrderClient = hostOrderer{o.Host}
-	}
-	if o.Sessions == nil {
-		o.Sessions = hostSessions{o.Host}
-	}
-	if o.CommitWaiters <= 0 {
-		o.CommitWaiters = 16384
-	}
-	if o.CommitWaitersPerClient <= 0 {
-		o.CommitWaitersPerClient = 1024
-	}
-	if o.MaxCommitWait <= 0 {
-		o.MaxCommitWait = 5 * time.Minute
-	}
-	if o.Refused == nil {
-		o.Refused = func(string) {}
+	o.EnsureDefaults()
+	if err := o.Validate(); err != nil {
+		return nil, err
 	}
 	g := newGateway(o)
 	if err := o.Host.HandleCall(EndorseProtocol, g.serveEndorse); err != nil {

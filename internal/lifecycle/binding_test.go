@@ -8,14 +8,13 @@ import (
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"google.golang.org/protobuf/proto"
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
 	"github.com/folio-ledger/folio/internal/channel"
-	fcrypto "github.com/folio-ledger/folio/internal/crypto"
 	"github.com/folio-ledger/folio/internal/identity"
+	"github.com/folio-ledger/folio/internal/identity/identitytest"
 	"github.com/folio-ledger/folio/internal/types"
 )
 
@@ -25,45 +24,6 @@ import (
 // go to an in-memory lifecycle namespace that Load can read back.
 
 const testChannel = "folio"
-
-type testOrg struct {
-	name string
-	ca   *identity.SigningIdentity
-}
-
-func newTestOrg(t *testing.T, name string) *testOrg {
-	t.Helper()
-	key, err := fcrypto.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := identity.NewRootCA(name, "ca", key, time.Now().Add(-time.Minute), time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := identity.NewSigningIdentity(identity.Identity{Cert: root}, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testOrg{name: name, ca: ca}
-}
-
-func (o *testOrg) member(t *testing.T, name string, role identity.Role) *identity.SigningIdentity {
-	t.Helper()
-	key, err := fcrypto.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := identity.Issue(o.ca.Cert, o.ca.Key(), identity.LeafRequest{Name: name, Role: role, PublicKey: key.Public()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	si, err := identity.NewSigningIdentity(identity.Identity{MSPID: o.name + "MSP", Org: o.name, Name: name, Role: role, Cert: cert}, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return si
-}
 
 // memState is the committed lifecycle namespace (Range for Load).
 type memState map[string][]byte
@@ -105,15 +65,15 @@ type chain struct {
 }
 
 func newChain(t *testing.T) *chain {
-	o1, o2 := newTestOrg(t, "Org1"), newTestOrg(t, "Org2")
-	msp, err := identity.NewVerifier([]identity.Org{{Name: "Org1", MSPID: "Org1MSP", Root: o1.ca.Cert}, {Name: "Org2", MSPID: "Org2MSP", Root: o2.ca.Cert}}, nil)
+	o1, o2 := identitytest.NewOrg(t, "Org1"), identitytest.NewOrg(t, "Org2")
+	msp, err := identity.NewVerifier([]identity.Org{{Name: "Org1", MSPID: "Org1MSP", Root: o1.CA.Cert}, {Name: "Org2", MSPID: "Org2MSP", Root: o2.CA.Cert}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := &chain{t: t, msp: msp, st: memState{},
-		admin1: o1.member(t, "admin", identity.RoleAdmin), admin2: o2.member(t, "admin", identity.RoleAdmin),
-		client: o1.member(t, "user1", identity.RoleClient),
-		peer1:  o1.member(t, "peer0.org1", identity.RolePeer), peer2: o2.member(t, "peer0.org2", identity.RolePeer)}
+		admin1: o1.Member(t, "admin", identity.RoleAdmin), admin2: o2.Member(t, "admin", identity.RoleAdmin),
+		client: o1.Member(t, "user1", identity.RoleClient),
+		peer1:  o1.Member(t, "peer0.org1", identity.RolePeer), peer2: o2.Member(t, "peer0.org2", identity.RolePeer)}
 	for i, h := range []*[]byte{&c.v1, &c.v2, &c.v3} {
 		*h = bytes.Repeat([]byte{byte(0x11 * (i + 1))}, 32)
 	}

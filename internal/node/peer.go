@@ -24,6 +24,7 @@ import (
 	"github.com/folio-ledger/folio/internal/ledger"
 	"github.com/folio-ledger/folio/internal/lifecycle"
 	"github.com/folio-ledger/folio/internal/lifecycle/installer"
+	"github.com/folio-ledger/folio/internal/p2p"
 	"github.com/folio-ledger/folio/internal/release"
 )
 
@@ -107,7 +108,7 @@ func startPeer(ctx context.Context, e *env) error {
 	for _, o := range ch.Orderers {
 		orderers = append(orderers, gateway.Node{Name: o.Name, MSPID: mspOf[o.Org], NodeID: o.NodeId})
 	}
-	gw, err := gateway.New(gateway.Options{ChannelID: ch.ChannelId, Self: self, Caller: Caller, Endorser: end, Committer: com, Contracts: contracts,
+	gw, err := gateway.New(gateway.Options{ChannelID: ch.ChannelId, Self: self, Caller: Caller, Endorser: end, Committer: com, Height: com.Height, Contracts: contracts,
 		MSP: e.verifier, Host: e.host, Peers: peers, Orderers: orderers,
 		CommitWaiters: e.cfg.Limits.CommitWaiters, CommitWaitersPerClient: e.cfg.Limits.CommitWaitersPerClient, MaxCommitWait: e.cfg.Limits.MaxCommitWait,
 		Refused: e.refused, Logger: e.log.With("component", "gateway")})
@@ -143,13 +144,16 @@ func startPeer(ctx context.Context, e *env) error {
 	e.attestations = ev.Checks
 	path, h = foliov1connect.NewEvidenceServiceHandler(ev, e.intercept)
 	e.mux.Handle(path, h)
-	if _, err := release.StartPeer(ctx, &e.wg, release.PeerOptions{Self: e.self, MSP: e.verifier, Host: e.host, Mux: e.mux, Caller: Caller,
+	rs, err := release.StartPeer(ctx, &e.wg, release.PeerOptions{Self: e.self, MSP: e.verifier, Host: e.host, Caller: Caller,
 		Channel: ch, Gateway: gw, DataDir: filepath.Join(e.cfg.DataDir, "release"), Logger: e.log.With("component", "release"),
 		MaxSubscriptionsPerClient: e.cfg.Release.MaxSubscriptionsPerClient, MaxSubscriptions: e.cfg.Release.MaxSubscriptions,
 		SubscriptionTTL: e.cfg.Release.SubscriptionTTL, MaxHistoryClients: e.cfg.Release.MaxHistoryClients, HistoryTTL: e.cfg.Release.HistoryTTL,
-		Refused: e.refused}); err != nil {
+		Refused: e.refused})
+	if err != nil {
 		return err
 	}
+	path, h = foliov1connect.NewReleaseServiceHandler(rs.API(), e.intercept)
+	e.mux.Handle(path, h)
 
 	// Blocks come from the orderers; other peers serve the same verified
 	// blocks to a peer cut off from the ordering service.
@@ -193,6 +197,19 @@ func startPeer(ctx context.Context, e *env) error {
 	}()
 	return nil
 }
+
+// The components startPeer wires satisfy the interfaces their consumers
+// declare (STYLE 4); checked here, where both sides are known.
+var (
+	_ gateway.Endorser            = (*endorse.Endorser)(nil)
+	_ gateway.CommitFinder        = (*commit.Committer)(nil)
+	_ gateway.EndorsementRules    = (*lifecycle.Registry)(nil)
+	_ gateway.MSP                 = (*identity.Verifier)(nil)
+	_ gateway.Host                = (*p2p.Host)(nil)
+	_ installer.Committer         = (*commit.Committer)(nil)
+	_ installer.Enclave           = enclave.Enclave(nil)
+	_ lifecycle.IdentityValidator = (*identity.Verifier)(nil)
+)
 
 // watchOrdererSessions marks the peer ready while it has a session to at
 // least one orderer, the source of its blocks.

@@ -13,6 +13,7 @@ import (
 	"github.com/folio-ledger/folio/client"
 	"github.com/folio-ledger/folio/internal/channel"
 	"github.com/folio-ledger/folio/internal/identity"
+	"github.com/folio-ledger/folio/internal/identity/identitytest"
 	"github.com/folio-ledger/folio/internal/types"
 )
 
@@ -39,8 +40,8 @@ func codeOf(t *testing.T, b *foliov1.Block, o Options) (foliov1.ValidationCode, 
 // keeps the old rule, so an old chain replays as it was validated.
 func TestEndorsersArePeersOfTheChannel(t *testing.T) {
 	f := newFixture(t)
-	user2 := f.o2.member(t, "user1", identity.RoleClient)
-	rogue := f.o2.member(t, "peer9.org2", identity.RolePeer)
+	user2 := f.o2.Member(t, "user1", identity.RoleClient)
+	rogue := f.o2.Member(t, "peer9.org2", identity.RolePeer)
 	for _, c := range []struct {
 		name     string
 		endorser *identity.SigningIdentity
@@ -70,9 +71,9 @@ func TestEndorsersArePeersOfTheChannel(t *testing.T) {
 // nothing.
 func TestValidationReadsNoClock(t *testing.T) {
 	f := newFixture(t)
-	issue := func(o *org, name string, role identity.Role, notBefore time.Time) *identity.SigningIdentity {
-		si := o.member(t, name, role)
-		cert, err := identity.Issue(o.ca.Cert, o.ca.Key(), identity.LeafRequest{Name: name, Role: role, PublicKey: si.Key().Public(),
+	issue := func(o *identitytest.Org, name string, role identity.Role, notBefore time.Time) *identity.SigningIdentity {
+		si := o.Member(t, name, role)
+		cert, err := identity.Issue(o.CA.Cert, o.CA.Key(), identity.LeafRequest{Name: name, Role: role, PublicKey: si.Key().Public(),
 			NotBefore: notBefore, Validity: time.Hour})
 		if err != nil {
 			t.Fatal(err)
@@ -97,30 +98,30 @@ func TestValidationReadsNoClock(t *testing.T) {
 // revocationUpdate builds a config update that installs org o's new
 // revocation list (revoking serials) on top of cfg, signed by creator and
 // approvers.
-func (f *fixture) revocationUpdate(t *testing.T, cfg *channel.Config, o *org, number int64, revoked []*identity.SigningIdentity,
-	creator *identity.SigningIdentity, approvers ...*identity.SigningIdentity) []byte {
+func (f *fixture) revocationUpdate(t *testing.T, cfg *channel.Config, o *identitytest.Org, number int64, revoked []*identity.SigningIdentity,
+	creator *identity.SigningIdentity, approvers ...types.Signer) []byte {
 	t.Helper()
 	var rs []identity.Revocation
 	for _, r := range revoked {
 		rs = append(rs, identity.Revocation{Serial: identity.SerialHex(r.Cert.SerialNumber), RevokedAt: time.Unix(1700000000, 0)})
 	}
-	crl, err := identity.NewCRL(o.ca.Cert, o.ca.Key(), number, rs, time.Unix(1700000000, 0))
+	crl, err := identity.NewCRL(o.CA.Cert, o.CA.Key(), number, rs, time.Unix(1700000000, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
 	next := proto.Clone(cfg.Proto()).(*foliov1.ChannelConfig)
 	for _, oc := range next.Orgs {
-		if oc.Name == o.name {
+		if oc.Name == o.Name {
 			oc.Crl = crl
 		}
 	}
 	return f.configTx(t, cfg, next, creator, approvers...)
 }
 
-func (f *fixture) configTx(t *testing.T, cfg *channel.Config, next *foliov1.ChannelConfig, creator *identity.SigningIdentity, approvers ...*identity.SigningIdentity) []byte {
+func (f *fixture) configTx(t *testing.T, cfg *channel.Config, next *foliov1.ChannelConfig, creator *identity.SigningIdentity, approvers ...types.Signer) []byte {
 	t.Helper()
 	u := client.NewConfigUpdate(&foliov1.ChannelConfigInfo{Config: cfg.Proto(), Height: 1}, next, 1000)
-	env, _, err := client.NewConfigEnvelope(creator, u, approvers)
+	env, _, err := types.NewConfigEnvelope(creator, u, approvers)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +173,7 @@ func TestRevocationsAreConfigUpdates(t *testing.T) {
 		{"replayed (sequence taken)", revoke, next, "sequence 1"},
 		{"another organisation's admin revokes Org1's members", f.revocationUpdate(t, f.cfg, f.o1, 1, []*identity.SigningIdentity{f.user}, f.admin2), f.cfg, "an admin of Org1MSP"},
 		{"list not signed by the organisation's CA", func() []byte {
-			fake := &org{name: "Org1", ca: f.o2.ca} // Org2's CA signs a list for Org1
+			fake := &identitytest.Org{Name: "Org1", MSPID: "Org1MSP", CA: f.o2.CA} // Org2's CA signs a list for Org1
 			return f.revocationUpdate(t, f.cfg, fake, 1, []*identity.SigningIdentity{f.user}, f.admin1)
 		}(), f.cfg, "not signed by its root CA"},
 		{"older list", f.revocationUpdate(t, next, f.o1, 1, nil, f.admin1), next, "not newer"},
@@ -262,14 +263,14 @@ func TestChannelConfigUpdates(t *testing.T) {
 	sig2, _ := f.admin2.Sign(types.DomainConfig, update)
 	data, _ := proto.Marshal(&foliov1.ConfigUpdateTx{Update: update, Approvals: []*foliov1.Approval{
 		{Signer: f.admin1.Serialized(), Signature: sig1}, {Signer: f.admin2.Serialized(), Signature: sig2}}})
-	h, _ := client.NewHeader(f.admin1, "folio", foliov1.TxType_TX_TYPE_CONFIG)
-	env, _ := client.SignEnvelope(f.admin1, &foliov1.Payload{Header: h, Data: data})
+	h, _ := types.NewHeader(f.admin1, "folio", foliov1.TxType_TX_TYPE_CONFIG)
+	env, _ := types.SignEnvelope(f.admin1, &foliov1.Payload{Header: h, Data: data})
 	raw, _ := proto.Marshal(env)
 	if code, reason := codeOf(t, block(3, raw), f.at(f.cfg)); code != foliov1.ValidationCode_INVALID_CONFIG_TRANSACTION || !strings.Contains(reason, "channel") {
 		t.Fatalf("an update for another channel: %v %s", code, reason)
 	}
 	u = client.NewConfigUpdate(&foliov1.ChannelConfigInfo{Config: f.cfg.Proto(), Height: 1}, bigger(f.cfg), 1)
-	env, _, _ = client.NewConfigEnvelope(f.admin1, u, []*identity.SigningIdentity{f.admin2})
+	env, _, _ = types.NewConfigEnvelope(f.admin1, u, []types.Signer{f.admin2})
 	raw, _ = proto.Marshal(env)
 	if code, reason := codeOf(t, block(3, raw), f.at(f.cfg)); code != foliov1.ValidationCode_INVALID_CONFIG_TRANSACTION || !strings.Contains(reason, "expired at block 2") {
 		t.Fatalf("an expired update: %v %s", code, reason)

@@ -10,11 +10,11 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
-	"github.com/folio-ledger/folio/client"
 	"github.com/folio-ledger/folio/internal/channel"
 	"github.com/folio-ledger/folio/internal/identity"
 	"github.com/folio-ledger/folio/internal/ledger/state"
 	"github.com/folio-ledger/folio/internal/lifecycle"
+	"github.com/folio-ledger/folio/internal/types"
 )
 
 // lifecycleFixture is a channel of two organisations with one peer each,
@@ -49,7 +49,7 @@ func bothLevels(t *testing.T, test func(t *testing.T, level uint32)) {
 
 func newLifecycleFixture(t *testing.T) *lifecycleFixture {
 	base := newFixture(t)
-	f := &lifecycleFixture{fixture: base, admin1: base.admin1, admin2: base.admin2, user2: base.o2.member(t, "user1", identity.RoleClient)}
+	f := &lifecycleFixture{fixture: base, admin1: base.admin1, admin2: base.admin2, user2: base.o2.Member(t, "user1", identity.RoleClient)}
 	for i, h := range []*[]byte{&f.v1, &f.v2, &f.v3} {
 		sum := sha256.Sum256([]byte{byte(i)})
 		*h = sum[:]
@@ -69,9 +69,9 @@ func newLifecycleFixture(t *testing.T) *lifecycleFixture {
 	return f
 }
 
-func (f *lifecycleFixture) lifecycleTx(t *testing.T, creator *identity.SigningIdentity, req *foliov1.LifecycleRequest, approvers ...*identity.SigningIdentity) []byte {
+func (f *lifecycleFixture) lifecycleTx(t *testing.T, creator *identity.SigningIdentity, req *foliov1.LifecycleRequest, approvers ...types.Signer) []byte {
 	t.Helper()
-	env, _, err := client.NewLifecycleEnvelope(creator, "folio", req, approvers)
+	env, _, err := types.NewLifecycleEnvelope(creator, "folio", req, approvers)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func (f *lifecycleFixture) install(t *testing.T, by *identity.SigningIdentity, p
 // activate builds an activation transaction. At capability level 2 it
 // binds what the CLI binds, unless a sets it: this channel, the committed
 // definition sequence + 1, and an expiry at block 1000.
-func (f *lifecycleFixture) activate(t *testing.T, a *foliov1.Activation, creator *identity.SigningIdentity, approvers ...*identity.SigningIdentity) []byte {
+func (f *lifecycleFixture) activate(t *testing.T, a *foliov1.Activation, creator *identity.SigningIdentity, approvers ...types.Signer) []byte {
 	if a.Contract == "" {
 		a.Contract = "copyright"
 	}
@@ -342,11 +342,11 @@ func rewrap(t *testing.T, raw []byte, creator *identity.SigningIdentity) []byte 
 	if err := proto.Unmarshal(env.Payload, &p); err != nil {
 		t.Fatal(err)
 	}
-	h, err := client.NewHeader(creator, "folio", foliov1.TxType_TX_TYPE_LIFECYCLE)
+	h, err := types.NewHeader(creator, "folio", foliov1.TxType_TX_TYPE_LIFECYCLE)
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := client.SignEnvelope(creator, &foliov1.Payload{Header: h, Data: p.Data})
+	again, err := types.SignEnvelope(creator, &foliov1.Payload{Header: h, Data: p.Data})
 	if err != nil {
 		t.Fatal(err)
 	}

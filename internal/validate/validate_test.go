@@ -7,44 +7,17 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"google.golang.org/protobuf/proto"
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
-	"github.com/folio-ledger/folio/client"
 	"github.com/folio-ledger/folio/internal/channel"
 	fcrypto "github.com/folio-ledger/folio/internal/crypto"
 	"github.com/folio-ledger/folio/internal/identity"
+	"github.com/folio-ledger/folio/internal/identity/identitytest"
 	"github.com/folio-ledger/folio/internal/policy"
 	"github.com/folio-ledger/folio/internal/types"
 )
-
-type org struct {
-	name string
-	ca   *identity.SigningIdentity
-}
-
-func newOrg(t *testing.T, name string) *org {
-	key, _ := fcrypto.GenerateKey()
-	root, _ := identity.NewRootCA(name, "ca", key, time.Now(), time.Hour)
-	ca, _ := identity.NewSigningIdentity(identity.Identity{Cert: root}, key)
-	return &org{name: name, ca: ca}
-}
-
-func (o *org) member(t *testing.T, name string, role identity.Role) *identity.SigningIdentity {
-	key, _ := fcrypto.GenerateKey()
-	cert, err := identity.Issue(o.ca.Cert, o.ca.Key(), identity.LeafRequest{Name: name, Role: role, PublicKey: key.Public()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	si, _ := identity.NewSigningIdentity(identity.Identity{MSPID: o.name + "MSP", Org: o.name, Name: name, Role: role, Cert: cert}, key)
-	return si
-}
-
-func (o *org) mspOrg() identity.Org {
-	return identity.Org{Name: o.name, MSPID: o.name + "MSP", Root: o.ca.Cert}
-}
 
 type fakeContracts struct{ version string }
 
@@ -81,19 +54,19 @@ func (f fakeIndex) HasTx(id string) (bool, error) { return f[id], nil }
 type fixture struct {
 	user, peer1, peer2, stranger *identity.SigningIdentity
 	admin1, admin2               *identity.SigningIdentity
-	o1, o2                       *org
+	o1, o2                       *identitytest.Org
 	// cfg is the channel at capability level 2 (peers peer0.org1 and
 	// peer0.org2, orderer0); cfgV1 the same channel at level 1.
 	cfg, cfgV1 *channel.Config
 }
 
 func newFixture(t *testing.T) *fixture {
-	o1, o2, evil, ord := newOrg(t, "Org1"), newOrg(t, "Org2"), newOrg(t, "Evil"), newOrg(t, "Orderer")
-	f := &fixture{user: o1.member(t, "user1", identity.RoleClient), peer1: o1.member(t, "peer0.org1", identity.RolePeer),
-		peer2: o2.member(t, "peer0.org2", identity.RolePeer), stranger: evil.member(t, "eve", identity.RoleClient),
-		admin1: o1.member(t, "admin", identity.RoleAdmin), admin2: o2.member(t, "admin", identity.RoleAdmin), o1: o1, o2: o2}
-	orderer := ord.member(t, "orderer0", identity.RoleOrderer)
-	pem := func(o *org) [][]byte { return [][]byte{fcrypto.EncodeCertificatePEM(o.ca.Cert.Raw)} }
+	o1, o2, evil, ord := identitytest.NewOrg(t, "Org1"), identitytest.NewOrg(t, "Org2"), identitytest.NewOrg(t, "Evil"), identitytest.NewOrg(t, "Orderer")
+	f := &fixture{user: o1.Member(t, "user1", identity.RoleClient), peer1: o1.Member(t, "peer0.org1", identity.RolePeer),
+		peer2: o2.Member(t, "peer0.org2", identity.RolePeer), stranger: evil.Member(t, "eve", identity.RoleClient),
+		admin1: o1.Member(t, "admin", identity.RoleAdmin), admin2: o2.Member(t, "admin", identity.RoleAdmin), o1: o1, o2: o2}
+	orderer := ord.Member(t, "orderer0", identity.RoleOrderer)
+	pem := func(o *identitytest.Org) [][]byte { return [][]byte{fcrypto.EncodeCertificatePEM(o.CA.Cert.Raw)} }
 	node := func(si *identity.SigningIdentity, org string, port int) *foliov1.NodeEndpoint {
 		return &foliov1.NodeEndpoint{Name: si.Name, Org: org, NodeId: si.ID(), ApiAddress: fmt.Sprintf("127.0.0.1:%d", port), P2PAddress: fmt.Sprintf("127.0.0.1:%d", port+1)}
 	}
@@ -147,7 +120,7 @@ func (f *fixture) tx(t *testing.T, s txSpec) []byte {
 	if s.rwset == nil {
 		s.rwset = &foliov1.NsReadWriteSet{Namespace: s.contract, Writes: []*foliov1.KVWrite{{Key: "w1", Value: []byte("v")}}}
 	}
-	sp, h, err := client.NewProposal(s.creator, s.channel, s.contract, "register", nil)
+	sp, h, err := types.NewProposal(s.creator, s.channel, s.contract, "register", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +137,7 @@ func (f *fixture) tx(t *testing.T, s txSpec) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, err := client.SignEnvelope(s.creator, p)
+	env, err := types.SignEnvelope(s.creator, p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,15 +165,15 @@ func TestEachCheckGivesItsCode(t *testing.T) {
 			Writes: []*foliov1.KVWrite{{Key: key, Value: []byte("new owner")}}}
 	}
 	cfgEnv := func() []byte {
-		h, _ := client.NewHeader(f.user, "folio", foliov1.TxType_TX_TYPE_CONFIG)
-		env, _ := client.SignEnvelope(f.user, &foliov1.Payload{Header: h, Data: []byte("cfg")})
+		h, _ := types.NewHeader(f.user, "folio", foliov1.TxType_TX_TYPE_CONFIG)
+		env, _ := types.SignEnvelope(f.user, &foliov1.Payload{Header: h, Data: []byte("cfg")})
 		raw, _ := proto.Marshal(env)
 		return raw
 	}
 	wrongTxID := func() []byte {
-		h, _ := client.NewHeader(f.user, "folio", foliov1.TxType_TX_TYPE_ENDORSER)
+		h, _ := types.NewHeader(f.user, "folio", foliov1.TxType_TX_TYPE_ENDORSER)
 		h.TxId = strings.Repeat("0", 64)
-		env, _ := client.SignEnvelope(f.user, &foliov1.Payload{Header: h, Data: []byte("x")})
+		env, _ := types.SignEnvelope(f.user, &foliov1.Payload{Header: h, Data: []byte("x")})
 		raw, _ := proto.Marshal(env)
 		return raw
 	}

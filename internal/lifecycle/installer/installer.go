@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,11 +22,11 @@ import (
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
 	"github.com/folio-ledger/folio/api/folio/v1/foliov1connect"
-	"github.com/folio-ledger/folio/client"
 	"github.com/folio-ledger/folio/internal/commit"
 	"github.com/folio-ledger/folio/internal/enclave/vm"
 	"github.com/folio-ledger/folio/internal/identity"
 	"github.com/folio-ledger/folio/internal/lifecycle"
+	"github.com/folio-ledger/folio/internal/types"
 )
 
 // Enclave loads contract modules (the peer's enclave).
@@ -39,25 +40,69 @@ type Committer interface {
 	Wait(ctx context.Context, txID string) (commit.Status, error)
 }
 
-// Options configure an Installer.
+// Options configure an Installer. New calls EnsureDefaults and Validate.
+//
+// Contracts stays the concrete registry: the installer is its RPC front
+// end and reads nearly all of it (definitions, install records, local
+// packages, activations), so an interface would repeat the registry's
+// whole API (STYLE 4); tests build a real one on a temporary directory.
 type Options struct {
 	ChannelID string
-	// Self is the peer's signing identity: it signs its install records.
-	Self      *identity.SigningIdentity
-	MSP       *identity.Verifier
+	// Self is the peer's signing identity: it signs its install records,
+	// and its organisation's admins may install. Required.
+	Self *identity.SigningIdentity
+	// MSP validates packagers. Required.
+	MSP lifecycle.IdentityValidator
+	// Contracts is the peer's view of the channel's contracts and the
+	// store of its installed packages. Required.
 	Contracts *lifecycle.Registry
-	Enclave   Enclave
+	// Enclave loads installed modules. Required.
+	Enclave Enclave
+	// Committer tells the height and when install records commit.
+	// Required.
 	Committer Committer
-	// Submit hands a signed transaction to the ordering service.
+	// Submit hands a signed transaction to the ordering service. Required.
 	Submit func(ctx context.Context, env *foliov1.Envelope) error
-	// Caller returns the MSP-validated client of a request.
+	// Caller returns the MSP-validated client of a request. Required.
 	Caller func(context.Context) (*identity.Identity, bool)
 	// RecordTimeout bounds waiting for an install record to commit.
 	// Default 30s.
 	RecordTimeout time.Duration
-	// Registerer, if set, gets the folio_contract_halted gauge.
+	// Registerer, if set, gets the folio_contract_halted gauge. Default:
+	// the gauge is kept but not exported.
 	Registerer prometheus.Registerer
-	Logger     *slog.Logger
+	// Logger is required.
+	Logger *slog.Logger
+}
+
+// EnsureDefaults fills in the defaults of the fields left zero.
+func (o *Options) EnsureDefaults() {
+	if o.RecordTimeout == 0 {
+		o.RecordTimeout = 30 * time.Second
+	}
+}
+
+// Validate reports the required fields missing.
+func (o *Options) Validate() error {
+	var missing []string
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"Self", o.Self != nil}, {"MSP", o.MSP != nil}, {"Contracts", o.Contracts != nil}, {"Enclave", o.Enclave != nil},
+		{"Committer", o.Committer != nil}, {"Submit", o.Submit != nil}, {"Caller", o.Caller != nil}, {"Logger", o.Logger != nil},
+	} {
+		if !f.set {
+			missing = append(missing, f.name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("installer: %s required", strings.Join(missing, ", "))
+	}
+	if o.RecordTimeout < 0 {
+		return fmt.Errorf("installer: RecordTimeout is negative (%s)", o.RecordTimeout)
+	}
+	return nil
 }
 
 // Installer serves LifecycleService. Safe for concurrent use.
@@ -78,11 +123,9 @@ var _ foliov1connect.LifecycleServiceHandler = (*Installer)(nil)
 
 // New returns an installer.
 func New(o Options) (*Installer, error) {
-	if o.Self == nil || o.MSP == nil || o.Contracts == nil || o.Enclave == nil || o.Committer == nil || o.Submit == nil || o.Caller == nil || o.Logger == nil {
-		return nil, errors.New("installer: Self, MSP, Contracts, Enclave, Committer, Submit, Caller and Logger are required")
-	}
-	if o.RecordTimeout == 0 {
-		o.RecordTimeout = 30 * time.Second
+	o.EnsureDefaults()
+	if err := o.Validate(); err != nil {
+		return nil, err
 	}
 	in := &Installer{o: o, kick: make(chan struct{}, 1)}
 	in.mu.recording = map[string]bool{}
@@ -115,14 +158,14 @@ func (in *Installer) Install(ctx context.Context, req *connect.Request[foliov1.I
 		return nil, connect.NewError(connect.CodePermissionDenied, fmt.Errorf("installing on %s takes an admin of %s; %s is a %s of %s",
 			in.peerName(), in.o.Self.MSPID, caller.Label(), caller.Role, caller.MSPID))
 	}
-	pkg, packager, err := client.OpenPackage(req.Msg.GetPackage(), in.o.MSP)
+	pkg, packager, err := lifecycle.OpenPackage(req.Msg.GetPackage(), in.o.MSP)
 	if err != nil {
 		return nil, connect.NewError(connect.CodeInvalidArgument, err)
 	}
 	if err := in.checkAgainstChannel(pkg); err != nil {
 		return nil, connect.NewError(connect.CodeFailedPrecondition, err)
 	}
-	id := client.PackageID(pkg.Name, pkg.Version, pkg.WasmSha256)
+	id := types.PackageID(pkg.Name, pkg.Version, pkg.WasmSha256)
 	if err := in.o.Enclave.Install(ctx, pkg.Name, pkg.Version, pkg.Wasm, pkg.Confidential); err != nil {
 		if me := new(vm.ModuleError); errors.As(err, &me) {
 			return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("package %s: the enclave refused the module: %w", id, err))
@@ -185,7 +228,7 @@ func (in *Installer) record(ctx context.Context, p lifecycle.LocalPackage) (stri
 	}()
 	req := &foliov1.LifecycleRequest{Op: &foliov1.LifecycleRequest_Install{Install: &foliov1.InstallRecord{
 		Contract: p.Name, Version: p.Version, PackageHash: p.PackageHash, Peer: in.peerName(), Confidential: p.Confidential}}}
-	env, txID, err := client.NewLifecycleEnvelope(in.o.Self, in.o.ChannelID, req, nil)
+	env, txID, err := types.NewLifecycleEnvelope(in.o.Self, in.o.ChannelID, req, nil)
 	if err != nil {
 		return "", 0, err
 	}

@@ -17,10 +17,6 @@ import (
 	"github.com/folio-ledger/folio/internal/lifecycle"
 )
 
-type fakeEnclave struct{}
-
-func (fakeEnclave) Install(context.Context, string, string, []byte, bool) error { return nil }
-
 type fakeCommitter struct{ height uint64 }
 
 func (c fakeCommitter) Height() uint64 { return c.height }
@@ -75,7 +71,7 @@ func TestStatusReportsSequences(t *testing.T) {
 	if err := reg.Load(st); err != nil {
 		t.Fatal(err)
 	}
-	in, err := New(Options{ChannelID: "folio", Self: &identity.SigningIdentity{}, MSP: &identity.Verifier{}, Contracts: reg, Enclave: fakeEnclave{},
+	in, err := New(Options{ChannelID: "folio", Self: &identity.SigningIdentity{}, MSP: &identity.Verifier{}, Contracts: reg, Enclave: &fakeEnclave{},
 		Committer: fakeCommitter{height: 8}, Submit: func(context.Context, *foliov1.Envelope) error { return nil },
 		Caller: func(context.Context) (*identity.Identity, bool) { return nil, false }, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
