@@ -16,7 +16,6 @@ import (
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
 	"github.com/folio-ledger/folio/api/folio/v1/foliov1connect"
 	fcrypto "github.com/folio-ledger/folio/internal/crypto"
-	"github.com/folio-ledger/folio/internal/identity"
 	"github.com/folio-ledger/folio/internal/types"
 )
 
@@ -46,10 +45,11 @@ func (c *CA) Info(ctx context.Context) (*foliov1.CAInfo, error) {
 	return resp.Msg, nil
 }
 
-// Register registers name with role, signed by admin, and returns the
+// Register registers name with role (client, admin, peer or orderer),
+// signed by admin, and returns the
 // one-time enrolment secret.
-func (c *CA) Register(ctx context.Context, admin *identity.SigningIdentity, name string, role identity.Role) (string, error) {
-	req, err := signCARequest(admin, &foliov1.CARequest{Op: &foliov1.CARequest_Register{Register: &foliov1.RegisterOp{Name: name, Role: string(role)}}})
+func (c *CA) Register(ctx context.Context, admin *Identity, name, role string) (string, error) {
+	req, err := signCARequest(admin, &foliov1.CARequest{Op: &foliov1.CARequest_Register{Register: &foliov1.RegisterOp{Name: name, Role: role}}})
 	if err != nil {
 		return "", err
 	}
@@ -61,7 +61,7 @@ func (c *CA) Register(ctx context.Context, admin *identity.SigningIdentity, name
 }
 
 // Revoke revokes every certificate of name, signed by admin.
-func (c *CA) Revoke(ctx context.Context, admin *identity.SigningIdentity, name, reason string) (*foliov1.RevokeResponse, error) {
+func (c *CA) Revoke(ctx context.Context, admin *Identity, name, reason string) (*foliov1.RevokeResponse, error) {
 	req, err := signCARequest(admin, &foliov1.CARequest{Op: &foliov1.CARequest_Revoke{Revoke: &foliov1.RevokeOp{Name: name, Reason: reason}}})
 	if err != nil {
 		return nil, err
@@ -74,7 +74,7 @@ func (c *CA) Revoke(ctx context.Context, admin *identity.SigningIdentity, name, 
 }
 
 // List lists the CA's registered identities, signed by admin.
-func (c *CA) List(ctx context.Context, admin *identity.SigningIdentity) ([]*foliov1.IdentityRecord, error) {
+func (c *CA) List(ctx context.Context, admin *Identity) ([]*foliov1.IdentityRecord, error) {
 	req, err := signCARequest(admin, &foliov1.CARequest{Op: &foliov1.CARequest_List{List: &foliov1.ListOp{}}})
 	if err != nil {
 		return nil, err
@@ -100,8 +100,9 @@ type Enrolled struct {
 	Key     crypto.Signer
 	TLSCert *x509.Certificate
 	TLSKey  crypto.Signer
-	Role    identity.Role
-	CACert  *x509.Certificate
+	// Role is the role the CA gave the name: client, admin, peer or orderer.
+	Role   string
+	CACert *x509.Certificate
 }
 
 // Enroll generates a key pair here, sends only a certificate request and the
@@ -129,7 +130,7 @@ func (c *CA) Enroll(ctx context.Context, name, secret string, opts EnrollOptions
 	if err != nil {
 		return nil, err
 	}
-	out := &Enrolled{Key: key, TLSKey: tlsKey, Role: identity.Role(resp.Msg.Role)}
+	out := &Enrolled{Key: key, TLSKey: tlsKey, Role: resp.Msg.Role}
 	if out.Cert, err = fcrypto.ParseCertificatePEM(resp.Msg.CertPem); err != nil {
 		return nil, fmt.Errorf("enroll %s: certificate from CA: %w", name, err)
 	}
@@ -163,7 +164,7 @@ func newCSR(name string, key crypto.Signer, hosts []string) ([]byte, error) {
 	return der, nil
 }
 
-func signCARequest(admin *identity.SigningIdentity, r *foliov1.CARequest) (*foliov1.SignedCARequest, error) {
+func signCARequest(admin *Identity, r *foliov1.CARequest) (*foliov1.SignedCARequest, error) {
 	nonce := make([]byte, 24)
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, err
@@ -173,7 +174,7 @@ func signCARequest(admin *identity.SigningIdentity, r *foliov1.CARequest) (*foli
 	if err != nil {
 		return nil, err
 	}
-	sig, err := admin.Sign(types.DomainCARequest, b)
+	sig, err := admin.si.Sign(types.DomainCARequest, b)
 	if err != nil {
 		return nil, err
 	}

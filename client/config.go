@@ -7,11 +7,9 @@ import (
 	"net/http"
 
 	"connectrpc.com/connect"
-	"google.golang.org/protobuf/proto"
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
 	"github.com/folio-ledger/folio/api/folio/v1/foliov1connect"
-	"github.com/folio-ledger/folio/internal/identity"
 	"github.com/folio-ledger/folio/internal/types"
 )
 
@@ -48,14 +46,6 @@ func NewConfigUpdate(info *foliov1.ChannelConfigInfo, next *foliov1.ChannelConfi
 // by creator, with the approvals of approvers (admins) over the update's
 // bytes. The creator counts as an approver when it is an admin the
 // channel's policy names.
-func NewConfigEnvelope(creator *identity.SigningIdentity, u *foliov1.ConfigUpdate, approvers []*identity.SigningIdentity) (*foliov1.Envelope, string, error) {
-	raw, err := proto.MarshalOptions{Deterministic: true}.Marshal(u)
-	if err != nil {
-		return nil, "", err
-	}
-	aps, err := approve(raw, types.DomainConfig, approvers)
-	if err != nil {
-		return nil, "", err
-	}
-	return approvedEnvelope(creator, u.ChannelId, foliov1.TxType_TX_TYPE_CONFIG, &foliov1.ConfigUpdateTx{Update: raw, Approvals: aps})
+func NewConfigEnvelope(creator *Identity, u *foliov1.ConfigUpdate, approvers []*Identity) (*foliov1.Envelope, string, error) {
+	return types.NewConfigEnvelope(creator.si, u, signers(approvers))
 }

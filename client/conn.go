@@ -11,15 +11,14 @@ import (
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
 	"github.com/folio-ledger/folio/api/folio/v1/foliov1connect"
-	"github.com/folio-ledger/folio/internal/identity"
 )
 
 // HTTPClient returns an HTTP/2 client that trusts roots and, when id is not
 // nil, presents id's certificate as its TLS client certificate.
-func HTTPClient(id *identity.SigningIdentity, roots *x509.CertPool) *http.Client {
+func HTTPClient(id *Identity, roots *x509.CertPool) *http.Client {
 	conf := &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 	if id != nil {
-		conf.Certificates = []tls.Certificate{{Certificate: [][]byte{id.Cert.Raw}, PrivateKey: id.Key(), Leaf: id.Cert}}
+		conf.Certificates = []tls.Certificate{{Certificate: [][]byte{id.si.Cert.Raw}, PrivateKey: id.si.Key(), Leaf: id.si.Cert}}
 	}
 	return &http.Client{Transport: &http.Transport{
 		TLSClientConfig:     conf,

@@ -149,7 +149,7 @@ func (h *harness) orderedCount() int {
 
 type harness struct {
 	t     *testing.T
-	id    *identity.SigningIdentity
+	id    *Identity
 	ord   *ordering
 	roots *x509.CertPool
 }
@@ -163,7 +163,7 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, err := identity.NewSigningIdentity(identity.Identity{MSPID: "Org1MSP", Org: "Org1", Name: "user1", Cert: cert}, key)
+	id, err := NewIdentity("Org1MSP", cert, key)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,6 @@ import (
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
 	"github.com/folio-ledger/folio/api/folio/v1/foliov1connect"
-	"github.com/folio-ledger/folio/internal/identity"
 	"github.com/folio-ledger/folio/internal/types"
 )
 
@@ -41,7 +40,7 @@ import (
 // submit may have happened, unless the first transaction's commit status
 // proved it invalid (SubmitOptions retries).
 type Gateway struct {
-	id      *identity.SigningIdentity
+	id      *Identity
 	channel string
 	o       GatewayOptions
 	eps     []endpoint
@@ -145,7 +144,7 @@ func (o *GatewayOptions) Validate() error {
 // (host:port). It has nowhere to fail over to and puts no bound on an
 // attempt but the caller's context (as before failover existed); use
 // NewGatewayWithOptions to give several endpoints.
-func NewGateway(hc *http.Client, addr, channel string, id *identity.SigningIdentity) *Gateway {
+func NewGateway(hc *http.Client, addr, channel string, id *Identity) *Gateway {
 	g, err := NewGatewayWithOptions(hc, id, GatewayOptions{Channel: channel, Endpoints: Endpoints(addr), ConnectTimeout: -1, AttemptTimeout: -1, CommitWait: -1})
 	if err != nil {
 		// Only an empty channel or address gets here; keep the old
@@ -159,7 +158,7 @@ func NewGateway(hc *http.Client, addr, channel string, id *identity.SigningIdent
 // NewGatewayWithOptions makes a gateway client that signs as id and talks
 // to the endpoints of o in order of preference, failing over between them
 // (see Gateway). hc is used for every endpoint.
-func NewGatewayWithOptions(hc *http.Client, id *identity.SigningIdentity, o GatewayOptions) (*Gateway, error) {
+func NewGatewayWithOptions(hc *http.Client, id *Identity, o GatewayOptions) (*Gateway, error) {
 	o.EnsureDefaults()
 	if err := o.Validate(); err != nil {
 		return nil, err
@@ -186,7 +185,7 @@ func (g *Gateway) answered(i int) { g.preferred.Store(int32(i)) }
 // Evaluate runs a query and returns the contract's response payload. The
 // same signed proposal is sent to each endpoint tried.
 func (g *Gateway) Evaluate(ctx context.Context, contract, function string, args ...[]byte) ([]byte, error) {
-	sp, _, err := NewProposal(g.id, g.channel, contract, function, args)
+	sp, _, err := types.NewProposal(g.id.si, g.channel, contract, function, args)
 	if err != nil {
 		return nil, err
 	}
@@ -262,7 +261,7 @@ func (g *Gateway) Submit(ctx context.Context, contract, function string, args []
 }
 
 func (g *Gateway) submitOnce(ctx context.Context, contract, function string, args [][]byte) (*Result, error) {
-	sp, h, err := NewProposal(g.id, g.channel, contract, function, args)
+	sp, h, err := types.NewProposal(g.id.si, g.channel, contract, function, args)
 	if err != nil {
 		return nil, err
 	}
@@ -286,7 +285,7 @@ func (g *Gateway) submitOnce(ctx context.Context, contract, function string, arg
 	if err := checkPrepared(&payload, h, sp.ProposalBytes); err != nil {
 		return nil, fmt.Errorf("gateway %s: %w", g.eps[i].name(), err)
 	}
-	sig, err := g.id.Sign(types.DomainEnvelope, end.Msg.PreparedPayload)
+	sig, err := g.id.si.Sign(types.DomainEnvelope, end.Msg.PreparedPayload)
 	if err != nil {
 		return nil, err
 	}
@@ -365,7 +364,7 @@ func (g *Gateway) commitResult(ctx context.Context, txID string, start int, wait
 	if err != nil {
 		return nil, err
 	}
-	sig, err := g.id.Sign(types.DomainCommitStatus, req)
+	sig, err := g.id.si.Sign(types.DomainCommitStatus, req)
 	if err != nil {
 		return nil, err
 	}

@@ -1,22 +1,15 @@
 package client
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
-	"time"
 
 	"connectrpc.com/connect"
-	"google.golang.org/protobuf/proto"
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
 	"github.com/folio-ledger/folio/api/folio/v1/foliov1connect"
-	fcrypto "github.com/folio-ledger/folio/internal/crypto"
-	"github.com/folio-ledger/folio/internal/identity"
 	"github.com/folio-ledger/folio/internal/types"
 )
 
@@ -25,99 +18,29 @@ import (
 
 // PackageContract makes a signed contract package of a wasm module, as
 // packager.
-func PackageContract(packager *identity.SigningIdentity, name, version string, wasm []byte, confidential bool) (*foliov1.SignedContractPackage, error) {
-	sum := sha256.Sum256(wasm)
-	raw, err := proto.MarshalOptions{Deterministic: true}.Marshal(&foliov1.ContractPackage{Name: name, Version: version, Wasm: wasm,
-		WasmSha256: sum[:], Packager: packager.Serialized(), CreatedUnixNano: time.Now().UnixNano(), Confidential: confidential})
-	if err != nil {
-		return nil, err
-	}
-	sig, err := packager.Sign(types.DomainPackage, raw)
-	if err != nil {
-		return nil, err
-	}
-	return &foliov1.SignedContractPackage{Package: raw, Signature: sig}, nil
+func PackageContract(packager *Identity, name, version string, wasm []byte, confidential bool) (*foliov1.SignedContractPackage, error) {
+	return types.PackageContract(packager.si, name, version, wasm, confidential)
 }
 
 // ErrBadPackage is wrapped by OpenPackage's errors.
-var ErrBadPackage = errors.New("bad contract package")
+var ErrBadPackage = types.ErrBadPackage
 
-// OpenPackage decodes a signed package and checks what needs no network:
-// the module's hash and, given a verifier, the packager's identity and
-// signature.
-func OpenPackage(spkg *foliov1.SignedContractPackage, msp *identity.Verifier) (*foliov1.ContractPackage, *identity.Identity, error) {
-	var pkg foliov1.ContractPackage
-	if err := proto.Unmarshal(spkg.GetPackage(), &pkg); err != nil {
-		return nil, nil, fmt.Errorf("%w: does not decode: %v", ErrBadPackage, err)
-	}
-	if pkg.Name == "" || pkg.Version == "" || len(pkg.Wasm) == 0 {
-		return nil, nil, fmt.Errorf("%w: name, version and module are required", ErrBadPackage)
-	}
-	if sum := sha256.Sum256(pkg.Wasm); !bytes.Equal(sum[:], pkg.WasmSha256) {
-		return nil, nil, fmt.Errorf("%w: the module's SHA-256 is %x, the package says %x", ErrBadPackage, sum, pkg.WasmSha256)
-	}
-	if msp == nil {
-		return &pkg, nil, nil
-	}
-	id, err := msp.ValidateSerialized(pkg.Packager)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: packager: %v", ErrBadPackage, err)
-	}
-	if err := fcrypto.Verify(id.Cert.PublicKey, types.DomainPackage, spkg.Package, spkg.Signature); err != nil {
-		return nil, nil, fmt.Errorf("%w: signature of packager %s: %v", ErrBadPackage, id.Label(), err)
-	}
-	return &pkg, id, nil
+// OpenPackage decodes a signed package and checks what needs no network
+// and no roots: required fields and the module's hash. Peers also check
+// the packager's identity and signature when the package is installed.
+func OpenPackage(spkg *foliov1.SignedContractPackage) (*foliov1.ContractPackage, error) {
+	return types.ParsePackage(spkg)
 }
 
 // PackageID names a package: name:version:sha256-hex.
-func PackageID(name, version string, hash []byte) string {
-	return name + ":" + version + ":" + hex.EncodeToString(hash)
-}
+func PackageID(name, version string, hash []byte) string { return types.PackageID(name, version, hash) }
 
 // NewLifecycleEnvelope builds a signed lifecycle transaction: req signed
 // into an envelope by creator, with the approvals of approvers (admins)
-// over the request bytes. The creator counts as an approver.
-func NewLifecycleEnvelope(creator *identity.SigningIdentity, channel string, req *foliov1.LifecycleRequest, approvers []*identity.SigningIdentity) (*foliov1.Envelope, string, error) {
-	raw, err := proto.MarshalOptions{Deterministic: true}.Marshal(req)
-	if err != nil {
-		return nil, "", err
-	}
-	aps, err := approve(raw, types.DomainActivation, approvers)
-	if err != nil {
-		return nil, "", err
-	}
-	return approvedEnvelope(creator, channel, foliov1.TxType_TX_TYPE_LIFECYCLE, &foliov1.LifecycleTx{Request: raw, Approvals: aps})
-}
-
-// approve signs raw in domain by every approver.
-func approve(raw []byte, domain fcrypto.Domain, approvers []*identity.SigningIdentity) ([]*foliov1.Approval, error) {
-	var out []*foliov1.Approval
-	for _, a := range approvers {
-		sig, err := a.Sign(domain, raw)
-		if err != nil {
-			return nil, fmt.Errorf("approval of %s: %w", a.Label(), err)
-		}
-		out = append(out, &foliov1.Approval{Signer: a.Serialized(), Signature: sig})
-	}
-	return out, nil
-}
-
-// approvedEnvelope signs data (a LifecycleTx or ConfigUpdateTx) into an
-// envelope of type typ by creator.
-func approvedEnvelope(creator *identity.SigningIdentity, channel string, typ foliov1.TxType, data proto.Message) (*foliov1.Envelope, string, error) {
-	raw, err := proto.MarshalOptions{Deterministic: true}.Marshal(data)
-	if err != nil {
-		return nil, "", err
-	}
-	h, err := NewHeader(creator, channel, typ)
-	if err != nil {
-		return nil, "", err
-	}
-	env, err := SignEnvelope(creator, &foliov1.Payload{Header: h, Data: raw})
-	if err != nil {
-		return nil, "", err
-	}
-	return env, h.TxId, nil
+// over the request bytes. The creator counts as an approver only if it is
+// among approvers.
+func NewLifecycleEnvelope(creator *Identity, channel string, req *foliov1.LifecycleRequest, approvers []*Identity) (*foliov1.Envelope, string, error) {
+	return types.NewLifecycleEnvelope(creator.si, channel, req, signers(approvers))
 }
 
 // DefaultActivationExpiry is how many blocks after the peer's height an

@@ -2,6 +2,7 @@ package evidence
 
 import (
 	"bytes"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
+	"github.com/folio-ledger/folio/internal/channel"
 	fcrypto "github.com/folio-ledger/folio/internal/crypto"
 	"github.com/folio-ledger/folio/internal/identity"
 	"github.com/folio-ledger/folio/internal/ledger/trie/proof"
@@ -48,13 +50,69 @@ func (r *Report) fail(name, format string, args ...any) error {
 	return fmt.Errorf("%w: %s: %s", ErrInvalid, name, fmt.Sprintf(format, args...))
 }
 
+// Root is one organisation's root CA certificate, the only thing the
+// verifier trusts. RootsFromGenesis reads them from a channel's genesis
+// block; a court may equally be handed the PEM files.
+type Root struct {
+	// MSPID names the organisation in signed messages, e.g. "Org1MSP".
+	MSPID string
+	// Cert is the organisation's root CA certificate.
+	Cert *x509.Certificate
+}
+
+// RootsFromGenesis returns the root certificates of every organisation in
+// a channel's genesis block (block 0, as `folio block get 0` prints it).
+// The block is checked for well-formedness only: whoever hands it over is
+// trusted for it, as with any pinned trust anchor.
+func RootsFromGenesis(genesis *foliov1.Block) ([]Root, error) {
+	cfg, err := channel.FromGenesis(genesis)
+	if err != nil {
+		return nil, err
+	}
+	orgs, err := channel.MSPOrgs(cfg)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Root, 0, len(orgs))
+	for _, o := range orgs {
+		out = append(out, Root{MSPID: o.MSPID, Cert: o.Root})
+	}
+	return out, nil
+}
+
+// orgs turns roots into the MSP's organisations, named by the root's
+// organisation (or the MSP ID when it has none).
+func orgs(roots []Root) ([]identity.Org, error) {
+	out := make([]identity.Org, 0, len(roots))
+	for _, r := range roots {
+		if r.MSPID == "" || r.Cert == nil {
+			return nil, errors.New("a root needs an MSP ID and a certificate")
+		}
+		name := r.MSPID
+		if len(r.Cert.Subject.Organization) > 0 {
+			name = r.Cert.Subject.Organization[0]
+		}
+		out = append(out, identity.Org{Name: name, MSPID: r.MSPID, Root: r.Cert})
+	}
+	return out, nil
+}
+
 // Verify checks a bundle with nothing but the organisations' root
-// certificates (trusted). Identities are validated as of the time they
+// certificates (roots). Identities are validated as of the time they
 // signed (the block's or transaction's timestamp), so old evidence stays
 // verifiable after certificates expire; revocation is not checked offline.
 // It returns the report and, if any check failed, an error wrapping ErrInvalid.
-func Verify(data []byte, trusted []identity.Org) (*Report, error) {
+func Verify(data []byte, roots []Root) (*Report, error) {
 	r := &Report{}
+	trusted, err := orgs(roots)
+	if err == nil {
+		// The verifiers below are made from the same organisations at
+		// other times: once they are accepted here, they are there.
+		_, err = identity.NewVerifier(trusted, time.Now)
+	}
+	if err != nil {
+		return r, r.fail("trust", "the roots given are not usable: %v", err)
+	}
 	var b Bundle
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -166,7 +224,7 @@ func (r *Report) verifyTrie(b *Bundle, ns, key, value []byte, root [32]byte) err
 // hdr and returns the MSP IDs of the orderers that signed.
 func (r *Report) verifyOrdererSignatures(what string, hdr *foliov1.BlockHeader, sigs []Signature, trusted []identity.Org) (map[string]bool, error) {
 	at := time.Unix(0, hdr.TimestampUnixNano)
-	msp, _ := identity.NewVerifier(trusted, func() time.Time { return at })
+	msp, _ := identity.NewVerifier(trusted, func() time.Time { return at }) // roots checked in Verify
 	canon, _ := types.HeaderBytes(hdr)
 	signers := map[string]bool{}
 	var names []string
@@ -195,7 +253,7 @@ func (r *Report) verifyOrdererSignatures(what string, hdr *foliov1.BlockHeader, 
 }
 
 func (r *Report) verifyAttestations(b *Bundle, blockHash []byte, root [32]byte, hdr *foliov1.BlockHeader, ordererMSPs map[string]bool, trusted []identity.Org) error {
-	msp, _ := identity.NewVerifier(trusted, func() time.Time { return time.Unix(0, hdr.TimestampUnixNano) })
+	msp, _ := identity.NewVerifier(trusted, func() time.Time { return time.Unix(0, hdr.TimestampUnixNano) }) // roots checked in Verify
 	covered := map[string][]string{}
 	for i, a := range b.Attestations {
 		raw, e1 := hex.DecodeString(a.Attestation)
@@ -269,7 +327,7 @@ func (r *Report) verifyHistory(b *Bundle, ns, key, value []byte, trusted []ident
 			return r.fail(name, "envelope of %s is malformed or has another tx ID: %v", t.TxID, err)
 		}
 		at := time.Unix(0, p.Header.TimestampUnixNano)
-		msp, _ := identity.NewVerifier(trusted, func() time.Time { return at })
+		msp, _ := identity.NewVerifier(trusted, func() time.Time { return at }) // roots checked in Verify
 		creator, err := msp.ValidateSerialized(p.Header.Creator)
 		if err != nil {
 			return r.fail(name, "creator of %s: %v", t.TxID, err)

@@ -20,9 +20,9 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/folio-ledger/folio/client"
 	"github.com/folio-ledger/folio/internal/atomicfile"
 	fcrypto "github.com/folio-ledger/folio/internal/crypto"
-	"github.com/folio-ledger/folio/internal/identity"
 )
 
 // ErrNotFound means the wallet has no identity with that label.
@@ -86,7 +86,7 @@ func (w *Wallet) Put(e Entry, cert *x509.Certificate, key crypto.Signer) error {
 }
 
 // Load returns the signing identity stored under label ("name@Org").
-func (w *Wallet) Load(label string) (*identity.SigningIdentity, error) {
+func (w *Wallet) Load(label string) (*client.Identity, error) {
 	if _, _, err := ParseLabel(label); err != nil {
 		return nil, err
 	}
@@ -110,7 +110,14 @@ func (w *Wallet) Load(label string) (*identity.SigningIdentity, error) {
 	if err != nil {
 		return nil, fmt.Errorf("wallet %s: %w", label, err)
 	}
-	return identity.NewSigningIdentity(identity.Identity{MSPID: e.MSPID, Org: e.Org, Name: e.Name, Role: identity.Role(e.Role), Cert: cert}, key)
+	id, err := client.NewIdentity(e.MSPID, cert, key)
+	if err != nil {
+		return nil, fmt.Errorf("wallet %s: %w", label, err)
+	}
+	if id.Label() != label {
+		return nil, fmt.Errorf("wallet %s: holds the certificate of %s", label, id.Label())
+	}
+	return id, nil
 }
 
 // List returns the stored identities sorted by label.

@@ -32,8 +32,8 @@ func TestPutLoadList(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if si.Label() != "alice@Org1" || si.MSPID != "Org1MSP" || !si.Cert.Equal(cert) {
-		t.Fatalf("loaded %+v", si.Identity)
+	if si.Label() != "alice@Org1" || si.MSPID() != "Org1MSP" || si.Role() != "client" || !si.Certificate().Equal(cert) {
+		t.Fatalf("loaded %v", si)
 	}
 	fi, _ := os.Stat(filepath.Join(w.Dir(), "alice@Org1"))
 	if fi.Mode().Perm() != 0o700 {
@@ -50,6 +50,14 @@ func TestPutLoadList(t *testing.T) {
 		if _, err := w.Load(bad); err == nil {
 			t.Errorf("label %q accepted", bad)
 		}
+	}
+	// A folder whose label is not its certificate's is refused: signing as
+	// "mallory" with alice's certificate would sign as alice.
+	if err := w.Put(Entry{Name: "mallory", Org: "Org1", MSPID: "Org1MSP", Role: "client"}, cert, key); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Load("mallory@Org1"); err == nil || !strings.Contains(err.Error(), "holds the certificate of alice@Org1") {
+		t.Fatalf("mislabelled identity: %v", err)
 	}
 	// A key swapped for another is detected at load.
 	other, _ := fcrypto.GenerateKey()

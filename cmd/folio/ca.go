@@ -71,7 +71,20 @@ func (g *globals) caTarget(cmd *cobra.Command, orgName string) (*caTarget, error
 		root: &identity.Org{Name: org.Name, MSPID: org.MSPID, Root: root}}, nil
 }
 
-func (g *globals) caAdmin(cmd *cobra.Command, t *caTarget) (*identity.SigningIdentity, error) {
+// caTargetAsAdmin is caTarget with the admin who signs its requests.
+func (g *globals) caTargetAsAdmin(cmd *cobra.Command, orgName string) (*caTarget, *client.Identity, error) {
+	t, err := g.caTarget(cmd, orgName)
+	if err != nil {
+		return nil, nil, err
+	}
+	admin, err := g.caAdmin(cmd, t)
+	if err != nil {
+		return nil, nil, err
+	}
+	return t, admin, nil
+}
+
+func (g *globals) caAdmin(cmd *cobra.Command, t *caTarget) (*client.Identity, error) {
 	label := "admin@" + t.org.Name
 	if cmd.Flags().Changed("as") || cmd.Root().PersistentFlags().Changed("as") {
 		label = g.as
@@ -90,17 +103,13 @@ func newCARegisterCmd(g *globals) *cobra.Command {
 		Short: "Register an identity (signed by an admin of the organisation); prints its one-time secret",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			t, err := g.caTarget(cmd, org)
-			if err != nil {
-				return err
-			}
-			admin, err := g.caAdmin(cmd, t)
+			t, admin, err := g.caTargetAsAdmin(cmd, org)
 			if err != nil {
 				return err
 			}
 			ctx, cancel := rpcContext(cmd)
 			defer cancel()
-			secret, err := t.ca.Register(ctx, admin, name, identity.Role(role))
+			secret, err := t.ca.Register(ctx, admin, name, role)
 			if err != nil {
 				return fmt.Errorf("register %s@%s: %w", name, t.org.Name, err)
 			}
@@ -171,11 +180,7 @@ clock or when it last polled the CA; endorsers and gateways refuse it at
 once. The JSON output adds "block", the block that committed it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			t, err := g.caTarget(cmd, org)
-			if err != nil {
-				return err
-			}
-			admin, err := g.caAdmin(cmd, t)
+			t, admin, err := g.caTargetAsAdmin(cmd, org)
 			if err != nil {
 				return err
 			}
@@ -217,13 +222,13 @@ once. The JSON output adds "block", the block that committed it.`,
 // approved by the organisation's admin. An update that lost a race with
 // another one (sequence taken) is rebuilt on the newer configuration; a
 // configuration that already holds this list or a newer one needs nothing.
-func (g *globals) recordRevocation(ctx context.Context, t *caTarget, admin *identity.SigningIdentity, crl []byte, wait bool) (uint64, string, error) {
+func (g *globals) recordRevocation(ctx context.Context, t *caTarget, admin *client.Identity, crl []byte, wait bool) (uint64, string, error) {
 	roots, err := localnet.RootPool(t.dir, t.net)
 	if err != nil {
 		return 0, "", err
 	}
 	hc := client.HTTPClient(admin, roots)
-	peers, err := g.gatewayPeers(t.net, admin.Org)
+	peers, err := g.gatewayPeers(t.net, admin.Org())
 	if err != nil {
 		return 0, "", err
 	}
@@ -243,7 +248,7 @@ func (g *globals) recordRevocation(ctx context.Context, t *caTarget, admin *iden
 			lastErr = err
 		}
 		if info == nil {
-			return 0, "", fmt.Errorf("no peer of %s answered: %w", admin.Org, lastErr)
+			return 0, "", fmt.Errorf("no peer of %s answered: %w", admin.Org(), lastErr)
 		}
 		next := proto.Clone(info.Config).(*foliov1.ChannelConfig)
 		var target *foliov1.OrgConfig
@@ -294,11 +299,7 @@ func newCAListCmd(g *globals) *cobra.Command {
 		Short: "List the organisation's registered identities (signed by an admin)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			t, err := g.caTarget(cmd, org)
-			if err != nil {
-				return err
-			}
-			admin, err := g.caAdmin(cmd, t)
+			t, admin, err := g.caTargetAsAdmin(cmd, org)
 			if err != nil {
 				return err
 			}
@@ -358,7 +359,7 @@ func newCAVerifyCmd(g *globals) *cobra.Command {
 				return err
 			}
 			verr := func() error {
-				got, err := v.Validate(t.org.MSPID, id.Cert)
+				got, err := v.Validate(t.org.MSPID, id.Certificate())
 				if err != nil || principal == "" {
 					return err
 				}
@@ -374,7 +375,7 @@ func newCAVerifyCmd(g *globals) *cobra.Command {
 			}
 			if err := g.emit(out, func(w io.Writer) {
 				if verr == nil {
-					fmt.Fprintf(w, "%s is valid (%s of %s, not expired, not revoked)\n", label, id.Role, t.org.MSPID)
+					fmt.Fprintf(w, "%s is valid (%s of %s, not expired, not revoked)\n", label, id.Role(), t.org.MSPID)
 				}
 			}); err != nil {
 				return err

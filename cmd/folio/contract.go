@@ -31,9 +31,9 @@ import (
 // status of contract versions (docs/lifecycle.md).
 
 func newContractCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "contract", Short: "Contract versions: package, install on peers, activate at a block, status"}
+	cmd := &cobra.Command{Use: "contract", Short: "Contracts: package, install on peers, activate at a block, status; invoke and query any function"}
 	cmd.AddCommand(newContractPackageCmd(g), newContractInstallCmd(g), newContractInstalledCmd(g),
-		newContractActivateCmd(g), newContractStatusCmd(g))
+		newContractActivateCmd(g), newContractStatusCmd(g), newContractInvokeCmd(g), newContractQueryCmd(g))
 	return cmd
 }
 
@@ -67,7 +67,7 @@ func newContractPackageCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			pkg, _, err := client.OpenPackage(spkg, nil)
+			pkg, err := client.OpenPackage(spkg)
 			if err != nil {
 				return err
 			}
@@ -102,7 +102,7 @@ func readPackage(path string) (*foliov1.SignedContractPackage, *foliov1.Contract
 	if err := proto.Unmarshal(raw, &spkg); err != nil {
 		return nil, nil, fmt.Errorf("%s is not a contract package (make one with `folio contract package`): %w", path, err)
 	}
-	pkg, _, err := client.OpenPackage(&spkg, nil)
+	pkg, err := client.OpenPackage(&spkg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -110,7 +110,7 @@ func readPackage(path string) (*foliov1.SignedContractPackage, *foliov1.Contract
 }
 
 // lifecycleClient talks to one peer's LifecycleService as id.
-func lifecycleClient(dir string, n *localnet.Network, nd *localnet.Node, id *identity.SigningIdentity) (foliov1connect.LifecycleServiceClient, error) {
+func lifecycleClient(dir string, n *localnet.Network, nd *localnet.Node, id *client.Identity) (foliov1connect.LifecycleServiceClient, error) {
 	roots, err := localnet.RootPool(dir, n)
 	if err != nil {
 		return nil, err
@@ -119,7 +119,7 @@ func lifecycleClient(dir string, n *localnet.Network, nd *localnet.Node, id *ide
 }
 
 // peerChainClient talks to one peer's ChainService as id.
-func peerChainClient(dir string, n *localnet.Network, nd *localnet.Node, id *identity.SigningIdentity) (foliov1connect.ChainServiceClient, error) {
+func peerChainClient(dir string, n *localnet.Network, nd *localnet.Node, id *client.Identity) (foliov1connect.ChainServiceClient, error) {
 	roots, err := localnet.RootPool(dir, n)
 	if err != nil {
 		return nil, err
@@ -132,12 +132,12 @@ func asChanged(cmd *cobra.Command) bool {
 }
 
 // walletAdmins returns the admin identities of the wallet, by organisation.
-func walletAdmins(dir string, w *wallet.Wallet) (map[string]*identity.SigningIdentity, error) {
+func walletAdmins(dir string, w *wallet.Wallet) (map[string]*client.Identity, error) {
 	entries, err := w.List()
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]*identity.SigningIdentity{}
+	out := map[string]*client.Identity{}
 	for _, e := range entries {
 		if e.Role != string(identity.RoleAdmin) || out[e.Org] != nil {
 			continue
@@ -185,14 +185,14 @@ peers execute until an activation.`,
 			}
 			type target struct {
 				node *localnet.Node
-				as   *identity.SigningIdentity
+				as   *client.Identity
 			}
 			var targets []target
 			admins, err := walletAdmins(dir, g.wallet(dir))
 			if err != nil {
 				return err
 			}
-			adminFor := func(org string) (*identity.SigningIdentity, error) {
+			adminFor := func(org string) (*client.Identity, error) {
 				if asChanged(cmd) {
 					return g.signer(dir, "")
 				}
@@ -288,22 +288,11 @@ func newContractInstalledCmd(g *globals) *cobra.Command {
 		Short: "List the packages installed on a peer",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			dir, n, err := g.loadNetwork()
+			p, err := g.connectPeer()
 			if err != nil {
 				return err
 			}
-			nd, err := g.resolvePeer(n)
-			if err != nil {
-				return err
-			}
-			id, err := g.signer(dir, "")
-			if err != nil {
-				return err
-			}
-			lc, err := lifecycleClient(dir, n, nd, id)
-			if err != nil {
-				return err
-			}
+			lc, nd := p.lifecycle(), p.node
 			ctx, cancel := rpcContext(cmd)
 			defer cancel()
 			resp, err := lc.Installed(ctx, connect.NewRequest(&foliov1.InstalledRequest{}))
@@ -378,7 +367,7 @@ it is submitted again. Then collect the approvals again.`,
 				return err
 			}
 			w := g.wallet(dir)
-			var approvers []*identity.SigningIdentity
+			var approvers []*client.Identity
 			if approvals != "" {
 				for _, l := range strings.Split(approvals, ",") {
 					id, err := w.Load(strings.TrimSpace(l))
@@ -398,7 +387,7 @@ it is submitted again. Then collect the approvals again.`,
 					}
 				}
 			}
-			creator := (*identity.SigningIdentity)(nil)
+			creator := (*client.Identity)(nil)
 			if asChanged(cmd) {
 				if creator, err = g.signer(dir, ""); err != nil {
 					return err
@@ -497,7 +486,7 @@ it is submitted again. Then collect the approvals again.`,
 
 // peerOf is the peer whose gateway an identity uses: --peer, or the first
 // peer of the identity's organisation.
-func (g *globals) peerOf(n *localnet.Network, id *identity.SigningIdentity) (*localnet.Node, error) {
+func (g *globals) peerOf(n *localnet.Network, id *client.Identity) (*localnet.Node, error) {
 	if g.peer != "" {
 		nd, err := n.Node(g.peer)
 		if err != nil {
@@ -508,9 +497,9 @@ func (g *globals) peerOf(n *localnet.Network, id *identity.SigningIdentity) (*lo
 		}
 		return nd, nil
 	}
-	ps := n.PeersOf(id.Org)
+	ps := n.PeersOf(id.Org())
 	if len(ps) == 0 {
-		return nil, fmt.Errorf("organisation %s has no peers: give --peer", id.Org)
+		return nil, fmt.Errorf("organisation %s has no peers: give --peer", id.Org())
 	}
 	return &ps[0], nil
 }
@@ -598,22 +587,11 @@ func newContractStatusCmd(g *globals) *cobra.Command {
 			if name == "" {
 				return usageErr("--name is required")
 			}
-			dir, n, err := g.loadNetwork()
+			p, err := g.connectPeer()
 			if err != nil {
 				return err
 			}
-			nd, err := g.resolvePeer(n)
-			if err != nil {
-				return err
-			}
-			id, err := g.signer(dir, "")
-			if err != nil {
-				return err
-			}
-			lc, err := lifecycleClient(dir, n, nd, id)
-			if err != nil {
-				return err
-			}
+			lc, nd := p.lifecycle(), p.node
 			ctx, cancel := rpcContext(cmd)
 			defer cancel()
 			resp, err := lc.Status(ctx, connect.NewRequest(&foliov1.ContractStatusRequest{Name: name}))

@@ -21,7 +21,6 @@ import (
 	"github.com/folio-ledger/folio/contracts/copyright"
 	"github.com/folio-ledger/folio/internal/atomicfile"
 	fcrypto "github.com/folio-ledger/folio/internal/crypto"
-	"github.com/folio-ledger/folio/internal/identity"
 	"github.com/folio-ledger/folio/internal/localnet"
 )
 
@@ -158,8 +157,8 @@ network directory (--network). Exit status 2 means the evidence is invalid.`,
 
 // trustedRoots reads --root MSPID=FILE flags, or the network directory's
 // organisations when none are given.
-func (g *globals) trustedRoots(flags []string) ([]identity.Org, error) {
-	var out []identity.Org
+func (g *globals) trustedRoots(flags []string) ([]evidence.Root, error) {
+	var out []evidence.Root
 	if len(flags) == 0 {
 		dir, n, err := g.loadNetwork()
 		if err != nil {
@@ -170,7 +169,7 @@ func (g *globals) trustedRoots(flags []string) ([]identity.Org, error) {
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, identity.Org{Name: o.Name, MSPID: o.MSPID, Root: c})
+			out = append(out, evidence.Root{MSPID: o.MSPID, Cert: c})
 		}
 		return out, nil
 	}
@@ -183,11 +182,7 @@ func (g *globals) trustedRoots(flags []string) ([]identity.Org, error) {
 		if err != nil {
 			return nil, fmt.Errorf("--root %s: %w", msp, err)
 		}
-		org := msp
-		if len(c.Subject.Organization) > 0 {
-			org = c.Subject.Organization[0]
-		}
-		out = append(out, identity.Org{Name: org, MSPID: msp, Root: c})
+		out = append(out, evidence.Root{MSPID: msp, Cert: c})
 	}
 	return out, nil
 }

@@ -11,9 +11,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/folio-ledger/folio/api/folio/v1/foliov1connect"
 	"github.com/folio-ledger/folio/client"
 	"github.com/folio-ledger/folio/internal/config"
-	"github.com/folio-ledger/folio/internal/identity"
 	"github.com/folio-ledger/folio/internal/localnet"
 )
 
@@ -42,6 +42,40 @@ func (g *globals) resolvePeer(n *localnet.Network) (*localnet.Node, error) {
 		return nil, fmt.Errorf("organisation %q of identity %s has no peers: name one with --peer", org, g.as)
 	}
 	return &peers[0], nil
+}
+
+// peerConn is a command's connection to one peer (resolvePeer: --peer,
+// else the first peer of the --as identity's organisation) as --as.
+type peerConn struct {
+	dir  string
+	net  *localnet.Network
+	node *localnet.Node
+	id   *client.Identity
+	hc   *http.Client
+}
+
+func (g *globals) connectPeer() (*peerConn, error) {
+	dir, n, err := g.loadNetwork()
+	if err != nil {
+		return nil, err
+	}
+	nd, err := g.resolvePeer(n)
+	if err != nil {
+		return nil, err
+	}
+	id, err := g.signer(dir, "")
+	if err != nil {
+		return nil, err
+	}
+	roots, err := localnet.RootPool(dir, n)
+	if err != nil {
+		return nil, err
+	}
+	return &peerConn{dir: dir, net: n, node: nd, id: id, hc: client.HTTPClient(id, roots)}, nil
+}
+
+func (p *peerConn) lifecycle() foliov1connect.LifecycleServiceClient {
+	return foliov1connect.NewLifecycleServiceClient(p.hc, "https://"+p.node.API)
 }
 
 // gatewayPeers lists the peers whose gateways a command that talks to a
@@ -76,8 +110,8 @@ func (g *globals) gatewayPeers(n *localnet.Network, org string) ([]localnet.Node
 // gatewayPeers(n, id.Org), so that with one peer down the call goes
 // through another of the organisation. It also returns the peers' names,
 // in order.
-func (g *globals) gatewayClient(hc *http.Client, n *localnet.Network, id *identity.SigningIdentity) (*client.Gateway, []string, error) {
-	peers, err := g.gatewayPeers(n, id.Org)
+func (g *globals) gatewayClient(hc *http.Client, n *localnet.Network, id *client.Identity) (*client.Gateway, []string, error) {
+	peers, err := g.gatewayPeers(n, id.Org())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -100,27 +134,15 @@ func newPeerInfoCmd(g *globals) *cobra.Command {
 		Short: "Ask a peer who it is, as the identity given by --as (the peer's MSP checks that identity)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			dir, n, err := g.loadNetwork()
-			if err != nil {
-				return err
-			}
-			nd, err := g.resolvePeer(n)
-			if err != nil {
-				return err
-			}
-			id, err := g.signer(dir, "")
-			if err != nil {
-				return err
-			}
-			roots, err := localnet.RootPool(dir, n)
+			p, err := g.connectPeer()
 			if err != nil {
 				return err
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
 			defer cancel()
-			info, err := client.NodeInfo(ctx, client.HTTPClient(id, roots), nd.API)
+			info, err := client.NodeInfo(ctx, p.hc, p.node.API)
 			if err != nil {
-				return fmt.Errorf("%s as %s: %w", nd.Name, g.as, err)
+				return fmt.Errorf("%s as %s: %w", p.node.Name, g.as, err)
 			}
 			return g.emit(info, func(w io.Writer) {
 				fmt.Fprintf(w, "%s  %s of %s (%s)\nnode id  %s\nversion  %s (%s)\nready    %v %s\n",

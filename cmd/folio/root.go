@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/folio-ledger/folio/client"
 	"github.com/folio-ledger/folio/client/wallet"
-	"github.com/folio-ledger/folio/internal/identity"
 	"github.com/folio-ledger/folio/internal/localnet"
 )
 
@@ -84,7 +84,7 @@ func (g *globals) wallet(dir string) *wallet.Wallet {
 }
 
 // signer loads the identity named by --as (or label, when given).
-func (g *globals) signer(dir, label string) (*identity.SigningIdentity, error) {
+func (g *globals) signer(dir, label string) (*client.Identity, error) {
 	if label == "" {
 		label = g.as
 	}

@@ -48,17 +48,67 @@ func Digest(domain Domain, msg []byte) []byte {
 	return h.Sum(nil)
 }
 
-// Sign signs msg for domain with an ECDSA P-256 or Ed25519 private key.
-// ECDSA signatures are DER-encoded and low-S normalised.
+// Sign signs msg for domain with an ECDSA P-256 or Ed25519 key. The key
+// may be any crypto.Signer (a PKCS#11 HSM or a cloud KMS handle): only
+// its public key's type decides the scheme. ECDSA signatures are
+// DER-encoded and low-S normalised whoever produced them, and checked
+// against the public key before they are returned, so a faulty external
+// signer cannot put an unverifiable signature on the wire.
 func Sign(key crypto.Signer, domain Domain, msg []byte) ([]byte, error) {
 	switch k := key.(type) {
 	case *ecdsa.PrivateKey:
 		return SignECDSADigest(k, Digest(domain, msg))
 	case ed25519.PrivateKey:
 		return ed25519.Sign(k, separated(domain, msg)), nil
-	default:
-		return nil, fmt.Errorf("sign: %w: %T", ErrUnsupportedKey, key)
 	}
+	switch pub := key.Public().(type) {
+	case *ecdsa.PublicKey:
+		if pub.Curve != p256 {
+			return nil, fmt.Errorf("sign: %w: ECDSA curve %s", ErrUnsupportedKey, pub.Curve.Params().Name)
+		}
+		digest := Digest(domain, msg)
+		der, err := key.Sign(rand.Reader, digest, crypto.SHA256)
+		if err != nil {
+			return nil, fmt.Errorf("ecdsa sign: %w", err)
+		}
+		r, s, err := parseDERLoose(der)
+		if err != nil {
+			return nil, fmt.Errorf("ecdsa sign: the signer returned %w", err)
+		}
+		if s.Cmp(p256Half) > 0 {
+			s.Sub(p256Order, s)
+		}
+		sig := marshalDER(r, s)
+		if err := VerifyECDSADigest(pub, digest, sig); err != nil {
+			return nil, fmt.Errorf("ecdsa sign: the signer's signature does not verify with its public key: %w", err)
+		}
+		return sig, nil
+	case ed25519.PublicKey:
+		sig, err := key.Sign(rand.Reader, separated(domain, msg), crypto.Hash(0))
+		if err != nil {
+			return nil, fmt.Errorf("ed25519 sign: %w", err)
+		}
+		if !ed25519.Verify(pub, separated(domain, msg), sig) {
+			return nil, errors.New("ed25519 sign: the signer's signature does not verify with its public key")
+		}
+		return sig, nil
+	default:
+		return nil, fmt.Errorf("sign: %w: %T", ErrUnsupportedKey, key.Public())
+	}
+}
+
+// parseDERLoose reads (r, s) from an external signer's DER signature,
+// which need not be low-S (Sign normalises it).
+func parseDERLoose(sig []byte) (r, s *big.Int, err error) {
+	r, s = new(big.Int), new(big.Int)
+	in := cryptobyte.String(sig)
+	var inner cryptobyte.String
+	if !in.ReadASN1(&inner, asn1.SEQUENCE) || !in.Empty() ||
+		!inner.ReadASN1Integer(r) || !inner.ReadASN1Integer(s) || !inner.Empty() ||
+		r.Sign() <= 0 || s.Sign() <= 0 {
+		return nil, nil, fmt.Errorf("%w: not a DER ECDSA signature", ErrMalformedSignature)
+	}
+	return r, s, nil
 }
 
 // Verify checks sig over msg for domain with an ECDSA P-256 or Ed25519

@@ -105,3 +105,25 @@ func (s *SigningIdentity) ID() string {
 	id, _ := fcrypto.KeyID(s.key.Public()) // keys here were already accepted by KeyID
 	return id
 }
+
+// FromCertificate pairs a certificate with its private key for an
+// organisation's MSP ID, reading the name (subject CN), organisation
+// (subject O) and role (subject OU) from the certificate. It checks only
+// that the key is the certificate's; the MSP validates the certificate.
+// A certificate without a role in its OU gets an empty Role.
+func FromCertificate(mspID string, cert *x509.Certificate, key crypto.Signer) (*SigningIdentity, error) {
+	if mspID == "" {
+		return nil, fmt.Errorf("identity: empty MSP ID")
+	}
+	if cert == nil || key == nil {
+		return nil, fmt.Errorf("identity: a certificate and a key are required")
+	}
+	id := Identity{MSPID: mspID, Name: cert.Subject.CommonName, Cert: cert}
+	if len(cert.Subject.Organization) > 0 {
+		id.Org = cert.Subject.Organization[0]
+	}
+	if r, err := certRole(cert); err == nil {
+		id.Role = r
+	}
+	return NewSigningIdentity(id, key)
+}

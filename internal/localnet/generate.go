@@ -225,10 +225,14 @@ func build(dir string, spec Spec) (*Network, error) {
 			return nil, err
 		}
 		if p.Kind == "orderer" {
-			genesisSigner = admin
+			// The genesis block is signed with the server-side identity
+			// type; the SDK identity holds the same certificate and key.
+			if genesisSigner, err = identity.FromCertificate(admin.MSPID(), admin.Certificate(), admin.Key()); err != nil {
+				return nil, err
+			}
 		}
 		if p.Kind == "peer" {
-			secret, err := cli.Register(ctx, admin, "user1", identity.RoleClient)
+			secret, err := cli.Register(ctx, admin, "user1", string(identity.RoleClient))
 			if err != nil {
 				return nil, fmt.Errorf("register user1@%s: %w", p.Name, err)
 			}
@@ -237,7 +241,7 @@ func build(dir string, spec Spec) (*Network, error) {
 			}
 		}
 		for _, nodeName := range p.nodes {
-			secret, err := cli.Register(ctx, admin, nodeName, p.role)
+			secret, err := cli.Register(ctx, admin, nodeName, string(p.role))
 			if err != nil {
 				return nil, fmt.Errorf("register %s: %w", nodeName, err)
 			}
@@ -378,16 +382,16 @@ func genesisBlock(dir string, n *Network, spec Spec, signer *identity.SigningIde
 	return channel.NewGenesis(cfg, signer, time.Now())
 }
 
-func enrollToWallet(ctx context.Context, cli *client.CA, w *wallet.Wallet, org Org, name, secret string) (*identity.SigningIdentity, error) {
+func enrollToWallet(ctx context.Context, cli *client.CA, w *wallet.Wallet, org Org, name, secret string) (*client.Identity, error) {
 	e, err := cli.Enroll(ctx, name, secret, client.EnrollOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("enroll %s@%s: %w", name, org.Name, err)
 	}
-	entry := wallet.Entry{Name: name, Org: org.Name, MSPID: org.MSPID, Role: string(e.Role)}
+	entry := wallet.Entry{Name: name, Org: org.Name, MSPID: org.MSPID, Role: e.Role}
 	if err := w.Put(entry, e.Cert, e.Key); err != nil {
 		return nil, err
 	}
-	return identity.NewSigningIdentity(identity.Identity{MSPID: org.MSPID, Org: org.Name, Name: name, Role: e.Role, Cert: e.Cert}, e.Key)
+	return client.NewIdentity(org.MSPID, e.Cert, e.Key)
 }
 
 func writeKeyPair(dir string, cert *x509.Certificate, key crypto.Signer) error {

@@ -81,7 +81,7 @@ func TestGenerateProducesAConsistentNetwork(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := v.Validate(si.MSPID, si.Cert); err != nil {
+		if _, err := v.Validate(si.MSPID(), si.Certificate()); err != nil {
 			t.Errorf("%s: %v", label, err)
 		}
 	}

@@ -34,7 +34,8 @@ type NodeOptions struct {
 	Progress io.Writer
 }
 
-func (o *NodeOptions) ensureDefaults() error {
+// EnsureDefaults fills zero fields with their defaults.
+func (o *NodeOptions) EnsureDefaults() {
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultReadyTimeout
 	}
@@ -44,9 +45,15 @@ func (o *NodeOptions) ensureDefaults() error {
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
+}
+
+// prepare fills defaults and makes Dir absolute (node processes run from
+// their own working directories).
+func (o *NodeOptions) prepare() error {
+	o.EnsureDefaults()
 	dir, err := filepath.Abs(o.Dir)
 	if err != nil {
-		return err
+		return fmt.Errorf("network directory %s: %w", o.Dir, err)
 	}
 	o.Dir = dir
 	return nil
@@ -78,7 +85,7 @@ type NodeResult struct {
 // that sees the exit can tell. Stopping a node that is not running is not an
 // error: it is recorded as stopped and the result says Already.
 func StopNode(ctx context.Context, opts NodeOptions) (NodeResult, error) {
-	if err := opts.ensureDefaults(); err != nil {
+	if err := opts.prepare(); err != nil {
 		return NodeResult{}, err
 	}
 	n, err := Load(opts.Dir)
@@ -121,7 +128,7 @@ func StopNode(ctx context.Context, opts NodeOptions) (NodeResult, error) {
 // running — an orderer cannot be ready while most orderers are down — and
 // the error says so.
 func StartNode(ctx context.Context, opts NodeOptions) (NodeResult, error) {
-	if err := opts.ensureDefaults(); err != nil {
+	if err := opts.prepare(); err != nil {
 		return NodeResult{}, err
 	}
 	began := time.Now()

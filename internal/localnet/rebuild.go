@@ -55,7 +55,7 @@ type RebuildResult struct {
 // opts.Timeout (the peer is left running).
 func RebuildPeer(ctx context.Context, opts NodeOptions) (RebuildResult, error) {
 	began := time.Now()
-	if err := opts.ensureDefaults(); err != nil {
+	if err := opts.prepare(); err != nil {
 		return RebuildResult{}, err
 	}
 	n, err := Load(opts.Dir)

@@ -141,8 +141,8 @@ func (g *guard) wrap(next http.Handler) http.Handler {
 }
 
 // isRPC reports whether a request is for an RPC handler: its path starts
-// with a protobuf service name, like /folio.v1.GatewayService/Endorse
-// (the release API's paths do not).
+// with a protobuf service name, like /folio.v1.GatewayService/Endorse.
+// Every client service is one; other paths get plain-text refusals.
 func isRPC(r *http.Request) bool {
 	svc, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
 	return strings.Contains(svc, ".")

@@ -71,7 +71,7 @@ func TestGuardBoundsBodies(t *testing.T) {
 		t.Errorf("RPC body announced too large: %d %q", code, msg)
 	}
 	got = nil
-	code, msg = send("/release/v1/releases/r/subscribe", big, true, "application/json")
+	code, msg = send("/not/an/rpc", big, true, "application/json")
 	if code != http.StatusRequestEntityTooLarge || !strings.Contains(msg, settingMessageBytes) || got != nil {
 		t.Errorf("non-RPC body announced too large: %d %q (handler read %d bytes)", code, msg, len(got))
 	}
@@ -95,13 +95,15 @@ func TestGuardBoundsBodies(t *testing.T) {
 
 	// A slow body: its first byte, then nothing until the client gives up.
 	pr, pw := io.Pipe()
+	answered := make(chan struct{})
 	go func() {
 		pw.Write([]byte{1})
-		time.Sleep(3 * time.Second)
+		<-answered // the rest never comes before the server has given up
 		pw.Close()
 	}()
 	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/x", pr)
 	resp, err := hc.Do(req)
+	close(answered)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,10 +239,10 @@ func TestOperationsListenerServesAdminsOverTLS(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode, nil
 	}
-	if code, err := get(client.HTTPClient(user, roots)); err != nil || code != http.StatusForbidden {
+	if code, err := get(client.HTTPClient(sdk(t, user), roots)); err != nil || code != http.StatusForbidden {
 		t.Errorf("client: %d %v, want 403", code, err)
 	}
-	if code, err := get(client.HTTPClient(admin, roots)); err != nil || code != http.StatusOK {
+	if code, err := get(client.HTTPClient(sdk(t, admin), roots)); err != nil || code != http.StatusOK {
 		t.Errorf("admin: %d %v, want 200", code, err)
 	}
 	anon := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}

@@ -150,7 +150,7 @@ func TestNodeServesMembersAndRefusesOthers(t *testing.T) {
 
 	roots := x509.NewCertPool()
 	roots.AddCert(org.ca.Cert)
-	info, err := client.NodeInfo(ctx, client.HTTPClient(user, roots), addr)
+	info, err := client.NodeInfo(ctx, client.HTTPClient(sdk(t, user), roots), addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +161,7 @@ func TestNodeServesMembersAndRefusesOthers(t *testing.T) {
 	// A member of another consortium is refused with the reason.
 	stranger := newTestOrg(t, "Evil")
 	_, evil := stranger.issue(t, "eve", identity.RoleClient, false, time.Now(), time.Hour)
-	_, err = client.NodeInfo(ctx, client.HTTPClient(evil, roots), addr)
+	_, err = client.NodeInfo(ctx, client.HTTPClient(sdk(t, evil), roots), addr)
 	if connect.CodeOf(err) != connect.CodePermissionDenied || !strings.Contains(err.Error(), "not the CA of any consortium organisation") {
 		t.Fatalf("stranger: %v", err)
 	}
@@ -169,7 +169,7 @@ func TestNodeServesMembersAndRefusesOthers(t *testing.T) {
 	// Metrics, health and profiles answer on the operations listener
 	// (plain HTTP on loopback), never to a client on the API listener.
 	ops := <-opsAddr
-	hc := client.HTTPClient(user, roots)
+	hc := client.HTTPClient(sdk(t, user), roots)
 	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ready", "/metrics": "folio_rpc_requests_total", "/debug/pprof/": "goroutine"} {
 		resp, err := http.Get("http://" + ops + path)
 		if err != nil {
@@ -242,4 +242,14 @@ func TestNodePortInUse(t *testing.T) {
 	if !errors.Is(err, ErrPortInUse) || !strings.Contains(err.Error(), "listen.api") {
 		t.Fatalf("port in use: %v", err)
 	}
+}
+
+// sdk returns the SDK's view of a server-side identity, for client calls.
+func sdk(t *testing.T, si *identity.SigningIdentity) *client.Identity {
+	t.Helper()
+	id, err := client.NewIdentity(si.MSPID, si.Cert, si.Key())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }

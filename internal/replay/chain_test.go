@@ -14,7 +14,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
-	"github.com/folio-ledger/folio/client"
 	"github.com/folio-ledger/folio/internal/channel"
 	"github.com/folio-ledger/folio/internal/commit"
 	fcrypto "github.com/folio-ledger/folio/internal/crypto"
@@ -207,7 +206,7 @@ func (w *world) tx(t *testing.T, s txSpec) []byte {
 	if s.version == "" {
 		s.version = "1"
 	}
-	sp, h, err := client.NewProposal(s.creator, "folio", "copyright", "call", nil)
+	sp, h, err := types.NewProposal(s.creator, "folio", "copyright", "call", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +223,7 @@ func (w *world) tx(t *testing.T, s txSpec) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, err := client.SignEnvelope(s.creator, p)
+	env, err := types.SignEnvelope(s.creator, p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,9 +234,9 @@ func (w *world) tx(t *testing.T, s txSpec) []byte {
 	return raw
 }
 
-func (w *world) lifecycleTx(t *testing.T, creator *identity.SigningIdentity, req *foliov1.LifecycleRequest, approvers ...*identity.SigningIdentity) []byte {
+func (w *world) lifecycleTx(t *testing.T, creator *identity.SigningIdentity, req *foliov1.LifecycleRequest, approvers ...types.Signer) []byte {
 	t.Helper()
-	env, _, err := client.NewLifecycleEnvelope(creator, "folio", req, approvers)
+	env, _, err := types.NewLifecycleEnvelope(creator, "folio", req, approvers)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,8 +323,8 @@ func (w *world) buildChain(t *testing.T, peers ...*peerNode) [][]foliov1.Validat
 	next := proto.Clone(w.cfg).(*foliov1.ChannelConfig)
 	next.Sequence = 1
 	next.Orgs[0].Crl = w.org1.crl(t, 1, w.user2.Cert)
-	env, _, err := client.NewConfigEnvelope(w.admin1, &foliov1.ConfigUpdate{ChannelId: "folio", Sequence: 1, Config: next},
-		[]*identity.SigningIdentity{w.admin1})
+	env, _, err := types.NewConfigEnvelope(w.admin1, &foliov1.ConfigUpdate{ChannelId: "folio", Sequence: 1, Config: next},
+		[]types.Signer{w.admin1})
 	if err != nil {
 		t.Fatal(err)
 	}

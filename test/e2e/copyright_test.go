@@ -141,6 +141,9 @@ func TestCopyrightScenario(t *testing.T) {
 			t.Fatalf("a bundle with byte %d flipped verified:\n%s", at, r)
 		}
 	}
+
+	// An application outside this module, on the same network.
+	runSDKExample(t, n)
 }
 
 // TestConflictingTransfersInOneBlock submits two transfers of the same work

@@ -14,7 +14,6 @@ import (
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
 	"github.com/folio-ledger/folio/client"
-	"github.com/folio-ledger/folio/internal/identity"
 )
 
 // op is one operation of the timed closed loop.
@@ -38,7 +37,7 @@ type timedLoop struct {
 
 // orgGateway is an SDK gateway over every peer of org, in an order rotated
 // by k so that clients spread over the peers, failing over between them.
-func (s *sdk) orgGateway(org string, id *identity.SigningIdentity, k int) *client.Gateway {
+func (s *sdk) orgGateway(org string, id *client.Identity, k int) *client.Gateway {
 	s.t.Helper()
 	var eps []client.Endpoint
 	for _, p := range s.peers() {
@@ -235,7 +234,7 @@ func TestFailoverUnderLoad(t *testing.T) {
 		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(10 * time.Second)
+		time.Sleep(10 * time.Second) // the point: the load runs 10 s with the victim down
 		n.must("network", "start", victim)
 		restarted := time.Now()
 		// Back to 100%: 5 s of operations, all committed, after the restart.

@@ -136,16 +136,29 @@ func (n *network) status() []nodeStatus {
 // conditions that depend on another process's periodic work.
 func eventually(t *testing.T, timeout time.Duration, what string, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
+	if err := retry(timeout, cond); err != nil {
+		t.Fatalf("%s: not true after %s: %v", what, timeout, err)
+	}
+}
+
+// retry calls cond every 100 ms until it returns nil or the timeout
+// passes, and returns cond's last error: eventually for goroutines other
+// than the test's and for waits whose end is not a failure.
+func retry(timeout time.Duration, cond func() error) error {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		err := cond()
 		if err == nil {
-			return
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not true after %s: %v", what, timeout, err)
+		select {
+		case <-tick.C:
+		case <-deadline.C:
+			return err
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }
 

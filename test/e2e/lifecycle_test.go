@@ -52,13 +52,30 @@ func newSDK(t *testing.T, n *network) *sdk {
 	return &sdk{t: t, dir: n.dir, net: netw, roots: roots, w: wallet.Open(filepath.Join(n.dir, "wallet"))}
 }
 
-func (s *sdk) identity(label string) *identity.SigningIdentity {
+func (s *sdk) identity(label string) *client.Identity {
 	s.t.Helper()
 	id, err := s.w.Load(label)
 	if err != nil {
 		s.t.Fatal(err)
 	}
 	return id
+}
+
+// signing returns the wallet identity as the server side names it, for
+// building messages by hand (attacks, raw envelopes).
+func (s *sdk) signing(label string) *identity.SigningIdentity {
+	s.t.Helper()
+	return serverIdentity(s.t, s.identity(label))
+}
+
+// serverIdentity converts an SDK identity to the server-side type.
+func serverIdentity(t testing.TB, id *client.Identity) *identity.SigningIdentity {
+	t.Helper()
+	si, err := identity.FromCertificate(id.MSPID(), id.Certificate(), id.Key())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return si
 }
 
 func (s *sdk) node(name string) *localnet.Node {
@@ -81,7 +98,7 @@ func (s *sdk) peers() []localnet.Node {
 	return out
 }
 
-func (s *sdk) gateway(peer string, id *identity.SigningIdentity) *client.Gateway {
+func (s *sdk) gateway(peer string, id *client.Identity) *client.Gateway {
 	return client.NewGateway(client.HTTPClient(id, s.roots), s.node(peer).API, s.net.Channel, id)
 }
 
@@ -228,7 +245,8 @@ func TestContractUpgradeUnderLoad(t *testing.T) {
 			wait()
 		}
 	}()
-	time.Sleep(2 * time.Second)
+	// The load flows before the install: a few blocks of it on every peer.
+	s.waitHeight(s.height("peer0.org1")+2, time.Minute)
 
 	n.must("contract", "install", pkg, "--all-peers")
 	var up activated
@@ -417,10 +435,10 @@ func TestContractHaltedPeerAndBadActivations(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	v2hash := packageHash(t, pkg)
-	for _, forger := range []*identity.SigningIdentity{s.identity("user1@Org2"), s.peerIdentity("peer0.org1")} {
+	for _, forger := range []*identity.SigningIdentity{s.signing("user1@Org2"), s.peerIdentity("peer0.org1")} {
 		req := &foliov1.LifecycleRequest{Op: &foliov1.LifecycleRequest_Install{Install: &foliov1.InstallRecord{
 			Contract: "copyright", Version: "2", PackageHash: v2hash, Peer: "peer1.org2"}}}
-		env, txID, err := client.NewLifecycleEnvelope(forger, s.net.Channel, req, nil)
+		env, txID, err := types.NewLifecycleEnvelope(forger, s.net.Channel, req, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -513,7 +531,7 @@ func packageHash(t *testing.T, path string) []byte {
 	if err := proto.Unmarshal(readFile(t, path), &spkg); err != nil {
 		t.Fatal(err)
 	}
-	pkg, _, err := client.OpenPackage(&spkg, nil)
+	pkg, err := client.OpenPackage(&spkg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -560,4 +578,14 @@ func writeFile(t *testing.T, path string, b []byte) {
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// sdkIdentity converts a server-side identity to the SDK's type.
+func sdkIdentity(t testing.TB, si *identity.SigningIdentity) *client.Identity {
+	t.Helper()
+	id, err := client.NewIdentity(si.MSPID, si.Cert, si.Key())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }

@@ -22,7 +22,6 @@ import (
 	"github.com/folio-ledger/folio/api/folio/v1/foliov1connect"
 	"github.com/folio-ledger/folio/client"
 	"github.com/folio-ledger/folio/internal/attack"
-	"github.com/folio-ledger/folio/internal/identity"
 	"github.com/folio-ledger/folio/internal/localnet"
 	"github.com/folio-ledger/folio/internal/types"
 )
@@ -77,7 +76,7 @@ func TestListenersBoundInput(t *testing.T) {
 	for _, tg := range targets {
 		t.Run(tg.node, func(t *testing.T) {
 			nd := s.node(tg.node)
-			var id *identity.SigningIdentity
+			var id *client.Identity
 			if tg.member {
 				id = user1
 			}
@@ -168,8 +167,8 @@ func TestListenersBoundInput(t *testing.T) {
 	peer := s.node("peer0.org1")
 	hc1 := client.HTTPClient(user1, s.roots)
 	t.Run("release API", func(t *testing.T) {
-		code, msg := post(t, hc1, "https://"+peer.API+"/release/v1/releases/r1/subscribe", "application/json", nil, bytes.Repeat([]byte(" "), 5<<20), true)
-		if code != http.StatusRequestEntityTooLarge || !strings.Contains(msg, "limits.max_message_bytes") {
+		code, msg := post(t, hc1, "https://"+peer.API+foliov1connect.ReleaseServiceSubscribeProcedure, "application/proto", nil, bytes.Repeat([]byte(" "), 5<<20), true)
+		if code != http.StatusTooManyRequests || !strings.Contains(msg, "resource_exhausted") || !strings.Contains(msg, "limits.max_message_bytes") {
 			t.Errorf("5 MB subscribe body: %d %q", code, msg)
 		}
 	})
@@ -207,7 +206,7 @@ func TestListenersBoundInput(t *testing.T) {
 					// Refused only while the probe below holds a slot
 					// it took first: take the slot back.
 					if connect.CodeOf(err) == connect.CodeResourceExhausted && waitCtx.Err() == nil {
-						time.Sleep(50 * time.Millisecond)
+						time.Sleep(50 * time.Millisecond) // pace the retry: the probe gives its slot back only when it ends
 						continue
 					}
 					held <- err
@@ -283,10 +282,10 @@ func TestListenersBoundInput(t *testing.T) {
 // tlsConfig is the TLS configuration of an attacking client: the
 // network's roots and, for member-only listeners, the identity's
 // certificate.
-func tlsConfig(id *identity.SigningIdentity, s *sdk) *tls.Config {
+func tlsConfig(id *client.Identity, s *sdk) *tls.Config {
 	conf := &tls.Config{RootCAs: s.roots, MinVersion: tls.VersionTLS12}
 	if id != nil {
-		conf.Certificates = []tls.Certificate{{Certificate: [][]byte{id.Cert.Raw}, PrivateKey: id.Key(), Leaf: id.Cert}}
+		conf.Certificates = []tls.Certificate{{Certificate: [][]byte{id.Certificate().Raw}, PrivateKey: id.Key(), Leaf: id.Certificate()}}
 	}
 	return conf
 }
@@ -380,8 +379,9 @@ func metricValue(t *testing.T, nd *localnet.Node, prefix, label string) float64 
 
 // signedStatus is a CommitStatus request for a transaction that does not
 // exist, so the wait lasts until the caller gives up.
-func signedStatus(t *testing.T, id *identity.SigningIdentity) *connect.Request[foliov1.SignedCommitStatusRequest] {
+func signedStatus(t *testing.T, sdkID *client.Identity) *connect.Request[foliov1.SignedCommitStatusRequest] {
 	t.Helper()
+	id := serverIdentity(t, sdkID)
 	var nonce [16]byte
 	_, _ = rand.Read(nonce[:])
 	raw, err := proto.Marshal(&foliov1.CommitStatusRequest{TxId: hex.EncodeToString(nonce[:]) + strings.Repeat("0", 32), Identity: id.Serialized()})

@@ -49,7 +49,7 @@ func newOrderingNet(t *testing.T) *orderingNet {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &orderingNet{network: n, user: user, hc: client.HTTPClient(user, roots), net: netw}
+	return &orderingNet{network: n, user: serverIdentity(t, user), hc: client.HTTPClient(user, roots), net: netw}
 }
 
 func (o *orderingNet) nodes(role string) []localnet.Node {
@@ -63,11 +63,11 @@ func (o *orderingNet) nodes(role string) []localnet.Node {
 }
 
 func (o *orderingNet) envelope(t *testing.T) (string, *foliov1.Envelope) {
-	h, err := client.NewHeader(o.user, o.net.Channel, foliov1.TxType_TX_TYPE_ENDORSER)
+	h, err := types.NewHeader(o.user, o.net.Channel, foliov1.TxType_TX_TYPE_ENDORSER)
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, err := client.SignEnvelope(o.user, &foliov1.Payload{Header: h, Data: make([]byte, 512)})
+	env, err := types.SignEnvelope(o.user, &foliov1.Payload{Header: h, Data: make([]byte, 512)})
 	if err != nil {
 		t.Fatal(err)
 	}

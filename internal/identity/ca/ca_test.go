@@ -30,7 +30,7 @@ type fixture struct {
 	auth  *ca.Authority
 	svc   *ca.Service
 	cli   *client.CA
-	admin *identity.SigningIdentity
+	admin *client.Identity
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -49,13 +49,13 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
-func (f *fixture) enroll(t *testing.T, name, secret string) *identity.SigningIdentity {
+func (f *fixture) enroll(t *testing.T, name, secret string) *client.Identity {
 	t.Helper()
 	e, err := f.cli.Enroll(context.Background(), name, secret, client.EnrollOptions{})
 	if err != nil {
 		t.Fatalf("enroll %s: %v", name, err)
 	}
-	si, err := identity.NewSigningIdentity(identity.Identity{MSPID: "Org1MSP", Org: "Org1", Name: name, Role: e.Role, Cert: e.Cert}, e.Key)
+	si, err := client.NewIdentity("Org1MSP", e.Cert, e.Key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,13 +83,13 @@ func code(err error) connect.Code { return connect.CodeOf(err) }
 func TestRegisterEnrollRevoke(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	secret, err := f.cli.Register(ctx, f.admin, "alice", identity.RoleClient)
+	secret, err := f.cli.Register(ctx, f.admin, "alice", "client")
 	if err != nil {
 		t.Fatal(err)
 	}
 	alice := f.enroll(t, "alice", secret)
 	v := f.verifier(t)
-	id, err := v.Validate("Org1MSP", alice.Cert)
+	id, err := v.Validate("Org1MSP", alice.Certificate())
 	if err != nil || id.Role != identity.RoleClient || id.Name != "alice" {
 		t.Fatalf("enrolled alice does not validate: %+v %v", id, err)
 	}
@@ -99,11 +99,11 @@ func TestRegisterEnrollRevoke(t *testing.T) {
 		t.Fatalf("second enrolment with the same secret: %v", err)
 	}
 	// A duplicate registration is refused.
-	if _, err := f.cli.Register(ctx, f.admin, "alice", identity.RoleClient); code(err) != connect.CodeAlreadyExists {
+	if _, err := f.cli.Register(ctx, f.admin, "alice", "client"); code(err) != connect.CodeAlreadyExists {
 		t.Fatalf("duplicate register: %v", err)
 	}
 	// A client may not register anyone.
-	if _, err := f.cli.Register(ctx, alice, "mallory", identity.RoleAdmin); code(err) != connect.CodePermissionDenied {
+	if _, err := f.cli.Register(ctx, alice, "mallory", string(identity.RoleAdmin)); code(err) != connect.CodePermissionDenied {
 		t.Fatalf("register by a client: %v", err)
 	}
 
@@ -111,15 +111,15 @@ func TestRegisterEnrollRevoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Serials) != 1 || res.Serials[0] != identity.SerialHex(alice.Cert.SerialNumber) {
+	if len(res.Serials) != 1 || res.Serials[0] != identity.SerialHex(alice.Certificate().SerialNumber) {
 		t.Fatalf("revoked serials %v", res.Serials)
 	}
-	_, err = f.verifier(t).Validate("Org1MSP", alice.Cert)
+	_, err = f.verifier(t).Validate("Org1MSP", alice.Certificate())
 	if !errors.Is(err, identity.ErrRevoked) || !strings.Contains(err.Error(), res.Serials[0]) {
 		t.Fatalf("revoked alice still validates or unclear reason: %v", err)
 	}
 	// A revoked admin can no longer act.
-	secret, _ = f.cli.Register(ctx, f.admin, "admin2", identity.RoleAdmin)
+	secret, _ = f.cli.Register(ctx, f.admin, "admin2", "admin")
 	admin2 := f.enroll(t, "admin2", secret)
 	if _, err := f.cli.Revoke(ctx, f.admin, "admin2", ""); err != nil {
 		t.Fatal(err)
@@ -144,7 +144,7 @@ func TestRegisterEnrollRevoke(t *testing.T) {
 func TestStateSurvivesReopen(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	secret, _ := f.cli.Register(ctx, f.admin, "bob", identity.RoleClient)
+	secret, _ := f.cli.Register(ctx, f.admin, "bob", string(identity.RoleClient))
 	bob := f.enroll(t, "bob", secret)
 	if _, err := f.cli.Revoke(ctx, f.admin, "bob", ""); err != nil {
 		t.Fatal(err)
@@ -157,7 +157,7 @@ func TestStateSurvivesReopen(t *testing.T) {
 	if err := v.UpdateCRL("Org1MSP", reopened.CRL()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := v.Validate("Org1MSP", bob.Cert); !errors.Is(err, identity.ErrRevoked) {
+	if _, err := v.Validate("Org1MSP", bob.Certificate()); !errors.Is(err, identity.ErrRevoked) {
 		t.Fatalf("revocation lost on reopen: %v", err)
 	}
 	fi, _ := os.Stat(filepath.Join(f.dir, ca.KeyFile))
@@ -178,7 +178,11 @@ func TestNewerRegistryFormatRefused(t *testing.T) {
 
 // signRaw builds a signed admin request by hand so tests can replay it or
 // give it a stale timestamp.
-func signRaw(t *testing.T, admin *identity.SigningIdentity, at time.Time, nonce []byte) *foliov1.SignedCARequest {
+func signRaw(t *testing.T, sdkAdmin *client.Identity, at time.Time, nonce []byte) *foliov1.SignedCARequest {
+	admin, err := identity.FromCertificate(sdkAdmin.MSPID(), sdkAdmin.Certificate(), sdkAdmin.Key())
+	if err != nil {
+		t.Fatal(err)
+	}
 	r := &foliov1.CARequest{Signer: admin.Serialized(), TimestampUnixNano: at.UnixNano(), Nonce: nonce,
 		Op: &foliov1.CARequest_List{List: &foliov1.ListOp{}}}
 	b, _ := proto.Marshal(r)
@@ -222,7 +226,7 @@ func TestAdminRequestsAreFreshAndUnreplayable(t *testing.T) {
 func TestEnrollRejectsBadRequests(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	secret, _ := f.cli.Register(ctx, f.admin, "carol", identity.RoleClient)
+	secret, _ := f.cli.Register(ctx, f.admin, "carol", string(identity.RoleClient))
 	if _, err := f.svc.Enroll(ctx, connect.NewRequest(&foliov1.EnrollRequest{Name: "carol", Secret: secret, CsrDer: []byte("junk")})); code(err) != connect.CodeInvalidArgument {
 		t.Fatalf("junk CSR: %v", err)
 	}
@@ -240,7 +244,7 @@ func TestEnrollRejectsBadRequests(t *testing.T) {
 	if e.TLSCert == nil || len(e.TLSCert.IPAddresses) != 1 || e.TLSCert.DNSNames[0] != "carol.example" {
 		t.Fatalf("TLS certificate SANs: %+v", e.TLSCert)
 	}
-	if _, err := f.cli.Register(ctx, f.admin, "bad name!", identity.RoleClient); code(err) != connect.CodeInvalidArgument {
+	if _, err := f.cli.Register(ctx, f.admin, "bad name!", string(identity.RoleClient)); code(err) != connect.CodeInvalidArgument {
 		t.Fatalf("bad name: %v", err)
 	}
 	if _, err := f.cli.Register(ctx, f.admin, "dave", "superuser"); code(err) != connect.CodeInvalidArgument {

@@ -22,6 +22,7 @@ import (
 	"github.com/folio-ledger/folio/client/wallet"
 	"github.com/folio-ledger/folio/internal/identity"
 	"github.com/folio-ledger/folio/internal/localnet"
+	"github.com/folio-ledger/folio/internal/types"
 )
 
 // OrderingOptions configure the ordering benchmark.
@@ -66,7 +67,8 @@ type OrderingResult struct {
 	ExhaustedEarly bool           `json:"exhausted_envelopes,omitempty"`
 }
 
-func (o *OrderingOptions) defaults() {
+// EnsureDefaults fills zero fields with their defaults.
+func (o *OrderingOptions) EnsureDefaults() {
 	if o.Orderers == 0 {
 		o.Orderers = 3
 	}
@@ -92,7 +94,7 @@ func (o *OrderingOptions) defaults() {
 
 // RunOrdering measures envelopes ordered into blocks delivered at a peer.
 func RunOrdering(ctx context.Context, opts OrderingOptions) (*OrderingResult, error) {
-	opts.defaults()
+	opts.EnsureDefaults()
 	dir := opts.Network
 	if dir == "" {
 		tmp, err := os.MkdirTemp("", "folio-bench-ordering-")
@@ -148,7 +150,11 @@ func RunOrdering(ctx context.Context, opts OrderingOptions) (*OrderingResult, er
 	}
 
 	fmt.Fprintf(opts.Progress, "pre-signing %d envelopes of ~%d bytes\n", opts.Envelopes, opts.EnvelopeBytes)
-	envs, err := presign(user, n.Channel, opts.Envelopes, opts.EnvelopeBytes)
+	signer, err := identity.FromCertificate(user.MSPID(), user.Certificate(), user.Key())
+	if err != nil {
+		return nil, err
+	}
+	envs, err := presign(signer, n.Channel, opts.Envelopes, opts.EnvelopeBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -332,10 +338,10 @@ func presign(id *identity.SigningIdentity, channel string, count, size int) ([]s
 			for i := w; i < count; i += workers {
 				data := make([]byte, pad)
 				_, _ = rand.Read(data)
-				h, err := client.NewHeader(id, channel, foliov1.TxType_TX_TYPE_ENDORSER)
+				h, err := types.NewHeader(id, channel, foliov1.TxType_TX_TYPE_ENDORSER)
 				var env *foliov1.Envelope
 				if err == nil {
-					env, err = client.SignEnvelope(id, &foliov1.Payload{Header: h, Data: data})
+					env, err = types.SignEnvelope(id, &foliov1.Payload{Header: h, Data: data})
 				}
 				if err != nil {
 					firstErr.Store(err)
