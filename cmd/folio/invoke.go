@@ -8,7 +8,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
-
 )
 
 // This file holds `folio contract invoke|query`: call any contract's

@@ -354,38 +354,30 @@ func printStatus(w io.Writer, statuses []localnet.NodeStatus) {
 // else build/contracts/release.wasm beside the binary or in the current
 // directory; nil if there is none (the network starts without it).
 func findReleaseContract(path, exe string) ([]byte, error) {
-	if path != "" {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("--release-contract: %w", err)
-		}
-		return b, nil
-	}
-	for _, p := range []string{
-		filepath.Join(filepath.Dir(exe), "..", "build", "contracts", "release.wasm"),
-		filepath.Join("build", "contracts", "release.wasm"),
-	} {
-		if b, err := os.ReadFile(p); err == nil {
-			return b, nil
-		}
-	}
-	return nil, nil
+	return findWasm(path, exe, "--release-contract", "release.wasm")
 }
 
 // findContract loads the copyright contract for a new network: the given
 // path, or the build output beside the binary or in the current directory.
 // Returns nil (and no error) when none is found and none was asked for.
 func findContract(path, exe string) ([]byte, error) {
+	return findWasm(path, exe, "--contract", "copyright.wasm")
+}
+
+// findWasm reads path if given (a failure names flag), else
+// build/contracts/file beside the binary exe or in the current directory;
+// nil if neither exists.
+func findWasm(path, exe, flag, file string) ([]byte, error) {
 	if path != "" {
 		b, err := os.ReadFile(path)
 		if err != nil {
-			return nil, fmt.Errorf("--contract: %w", err)
+			return nil, fmt.Errorf("%s: %w", flag, err)
 		}
 		return b, nil
 	}
 	for _, p := range []string{
-		filepath.Join(filepath.Dir(exe), "..", "build", "contracts", "copyright.wasm"),
-		filepath.Join("build", "contracts", "copyright.wasm"),
+		filepath.Join(filepath.Dir(exe), "..", "build", "contracts", file),
+		filepath.Join("build", "contracts", file),
 	} {
 		if b, err := os.ReadFile(p); err == nil {
 			return b, nil

@@ -70,7 +70,8 @@ var HostFunctions = []HostFunction{
 // ABI rather than per-node configuration: every endorser must apply the
 // same ones to produce byte-identical results.
 const (
-	// MaxKeyBytes is the largest key, as internal/types.MaxKeyBytes.
+	// MaxKeyBytes is the largest state key (internal/types and the
+	// ledger's state use this bound).
 	MaxKeyBytes = 1024
 	// MaxRangeLimit is the largest page a state_range call may ask for.
 	MaxRangeLimit = 10000

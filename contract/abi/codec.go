@@ -18,7 +18,7 @@ func ValidKey(k string) error {
 	case k == "":
 		return errors.New("empty key")
 	case len(k) > MaxKeyBytes:
-		return fmt.Errorf("key of %d bytes exceeds %d", len(k), MaxKeyBytes)
+		return fmt.Errorf("key of %d bytes exceeds the limit of %d bytes", len(k), MaxKeyBytes)
 	case !utf8.ValidString(k):
 		return fmt.Errorf("key %q is not valid UTF-8", k)
 	}

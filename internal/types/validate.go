@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
+	"github.com/folio-ledger/folio/contract/abi"
 )
 
 // ErrMalformed marks a message that is not well formed; errors.Is finds it
@@ -25,8 +25,9 @@ const (
 	MinNonceBytes = 24
 	// MaxNonceBytes is the longest transaction nonce accepted.
 	MaxNonceBytes = 64
-	// MaxKeyBytes bounds a state key.
-	MaxKeyBytes = 1024
+	// MaxKeyBytes bounds a state key: the contract ABI's bound, one
+	// definition for contracts, endorsers and validators.
+	MaxKeyBytes = abi.MaxKeyBytes
 	// MaxArgs bounds the number of contract arguments.
 	MaxArgs = 64
 )
@@ -214,7 +215,7 @@ func ValidateReadWriteSet(rw *foliov1.ReadWriteSet) error {
 			return malformed("rwset: namespaces not sorted and unique at %q", ns.Namespace)
 		}
 		for j, r := range ns.Reads {
-			if err := validKey(r.Key); err != nil {
+			if err := abi.ValidKey(r.Key); err != nil {
 				return malformed("rwset %s read: %v", ns.Namespace, err)
 			}
 			if j > 0 && ns.Reads[j-1].Key >= r.Key {
@@ -223,13 +224,13 @@ func ValidateReadWriteSet(rw *foliov1.ReadWriteSet) error {
 		}
 		for _, rr := range ns.RangeReads {
 			for _, r := range rr.Reads {
-				if err := validKey(r.Key); err != nil {
+				if err := abi.ValidKey(r.Key); err != nil {
 					return malformed("rwset %s range read: %v", ns.Namespace, err)
 				}
 			}
 		}
 		for j, w := range ns.Writes {
-			if err := validKey(w.Key); err != nil {
+			if err := abi.ValidKey(w.Key); err != nil {
 				return malformed("rwset %s write: %v", ns.Namespace, err)
 			}
 			if j > 0 && ns.Writes[j-1].Key >= w.Key {
@@ -239,18 +240,6 @@ func ValidateReadWriteSet(rw *foliov1.ReadWriteSet) error {
 				return malformed("rwset %s: delete of %q carries a value", ns.Namespace, w.Key)
 			}
 		}
-	}
-	return nil
-}
-
-func validKey(k string) error {
-	switch {
-	case k == "":
-		return errors.New("empty key")
-	case len(k) > MaxKeyBytes:
-		return fmt.Errorf("key of %d bytes exceeds %d", len(k), MaxKeyBytes)
-	case !utf8.ValidString(k):
-		return fmt.Errorf("key %q is not valid UTF-8", k)
 	}
 	return nil
 }

@@ -3,7 +3,8 @@ package state
 import (
 	"errors"
 	"fmt"
-	"unicode/utf8"
+
+	"github.com/folio-ledger/folio/contract/abi"
 )
 
 // Limits on what the state accepts. They are part of the ledger's
@@ -12,9 +13,9 @@ import (
 const (
 	// MaxNamespaceBytes is the longest namespace name.
 	MaxNamespaceBytes = 64
-	// MaxKeyBytes is the longest key (the same bound as
-	// types.MaxKeyBytes, which the wire format enforces).
-	MaxKeyBytes = 1024
+	// MaxKeyBytes is the longest key: the bound the wire format and
+	// contracts enforce (abi.MaxKeyBytes).
+	MaxKeyBytes = abi.MaxKeyBytes
 	// MaxValueBytes is the largest value: 1 MiB. A block envelope is at
 	// most 4 MiB on the wire, and copyright records are a few hundred bytes;
 	// large works are stored off-chain by content hash.
@@ -58,13 +59,8 @@ func ValidateNamespace(ns string) error {
 // ValidateKey checks that key is non-empty, valid UTF-8 and at most
 // MaxKeyBytes long.
 func ValidateKey(key string) error {
-	switch {
-	case key == "":
-		return fmt.Errorf("%w: empty key", ErrInvalidKey)
-	case len(key) > MaxKeyBytes:
-		return fmt.Errorf("%w: key of %d bytes exceeds the limit of %d bytes", ErrInvalidKey, len(key), MaxKeyBytes)
-	case !utf8.ValidString(key):
-		return fmt.Errorf("%w: key %q is not valid UTF-8", ErrInvalidKey, key)
+	if err := abi.ValidKey(key); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidKey, err)
 	}
 	return nil
 }
