@@ -360,8 +360,14 @@ func TestOversizedMessages(t *testing.T) {
 	runtime.GC()
 	runtime.ReadMemStats(&m1)
 	t.Logf("MaxFrameBytes+1 sent: %d bytes crossed before the window closed; live heap %d -> %d bytes", sent, m0.HeapAlloc, m1.HeapAlloc)
-	if sent > int(victim.opts.StreamWindowBytes)+minStreamWindow {
-		t.Errorf("%d bytes crossed, more than the stream window (%d)", sent, victim.opts.StreamWindowBytes)
+	// At most two windows cross: the one open when the stream is refused,
+	// and the one yamux grants back when the refused stream's buffer is
+	// read out and released (budget.go); everything after that is
+	// discarded by the filter, unbuffered. How much of the first window
+	// has arrived when the refusal happens depends on scheduling (a busy
+	// machine refuses later), so the bound is the sum.
+	if sent > 2*int(victim.opts.StreamWindowBytes)+minStreamWindow {
+		t.Errorf("%d bytes crossed, more than twice the stream window (%d)", sent, victim.opts.StreamWindowBytes)
 	}
 	// What crossed sits in the refused stream's receive buffer (which
 	// bytes.Buffer grows to about twice that) until the stream is closed:
