@@ -141,21 +141,26 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() er
 	}
 }
 
-// retry calls cond every 100 ms until it returns nil or the timeout
-// passes, and returns cond's last error: eventually for goroutines other
-// than the test's and for waits whose end is not a failure.
+// retry calls cond until it returns nil or the timeout passes, and
+// returns cond's last error: eventually for goroutines other than the
+// test's and for waits whose end is not a failure. It pauses 100 ms after
+// each failed try, however long the try took (not a ticker, whose tick
+// would be due at once after a slow try): a condition that competes with
+// other clients for a slot, like the commit-wait limit test's probe,
+// must leave them that gap to take it.
 func retry(timeout time.Duration, cond func() error) error {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
+	pause := time.NewTimer(0)
+	defer pause.Stop()
 	for {
 		err := cond()
 		if err == nil {
 			return nil
 		}
+		pause.Reset(100 * time.Millisecond)
 		select {
-		case <-tick.C:
+		case <-pause.C:
 		case <-deadline.C:
 			return err
 		}
