@@ -174,7 +174,7 @@ func signCARequest(admin *Identity, r *foliov1.CARequest) (*foliov1.SignedCARequ
 	if err != nil {
 		return nil, err
 	}
-	sig, err := admin.si.Sign(types.DomainCARequest, b)
+	sig, err := admin.signer().Sign(types.DomainCARequest, b)
 	if err != nil {
 		return nil, err
 	}

@@ -47,5 +47,5 @@ func NewConfigUpdate(info *foliov1.ChannelConfigInfo, next *foliov1.ChannelConfi
 // bytes. The creator counts as an approver when it is an admin the
 // channel's policy names.
 func NewConfigEnvelope(creator *Identity, u *foliov1.ConfigUpdate, approvers []*Identity) (*foliov1.Envelope, string, error) {
-	return types.NewConfigEnvelope(creator.si, u, signers(approvers))
+	return types.NewConfigEnvelope(creator.signer(), u, signers(approvers))
 }

@@ -13,11 +13,12 @@ import (
 	"github.com/folio-ledger/folio/api/folio/v1/foliov1connect"
 )
 
-// HTTPClient returns an HTTP/2 client that trusts roots and, when id is not
-// nil, presents id's certificate as its TLS client certificate.
+// HTTPClient returns an HTTP/2 client that trusts roots and, when id is an
+// identity (not nil or zero), presents its certificate as the TLS client
+// certificate.
 func HTTPClient(id *Identity, roots *x509.CertPool) *http.Client {
 	conf := &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
-	if id != nil {
+	if id.valid() {
 		conf.Certificates = []tls.Certificate{{Certificate: [][]byte{id.si.Cert.Raw}, PrivateKey: id.si.Key(), Leaf: id.si.Cert}}
 	}
 	return &http.Client{Transport: &http.Transport{

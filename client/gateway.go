@@ -163,8 +163,8 @@ func NewGatewayWithOptions(hc *http.Client, id *Identity, o GatewayOptions) (*Ga
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	if id == nil {
-		return nil, errors.New("gateway options: no signing identity")
+	if !id.valid() {
+		return nil, fmt.Errorf("gateway options: %w", ErrNoIdentity)
 	}
 	o.Endpoints = slices.Clone(o.Endpoints)
 	g := &Gateway{id: id, channel: o.Channel, o: o}
@@ -185,7 +185,7 @@ func (g *Gateway) answered(i int) { g.preferred.Store(int32(i)) }
 // Evaluate runs a query and returns the contract's response payload. The
 // same signed proposal is sent to each endpoint tried.
 func (g *Gateway) Evaluate(ctx context.Context, contract, function string, args ...[]byte) ([]byte, error) {
-	sp, _, err := types.NewProposal(g.id.si, g.channel, contract, function, args)
+	sp, _, err := types.NewProposal(g.id.signer(), g.channel, contract, function, args)
 	if err != nil {
 		return nil, err
 	}
@@ -261,7 +261,7 @@ func (g *Gateway) Submit(ctx context.Context, contract, function string, args []
 }
 
 func (g *Gateway) submitOnce(ctx context.Context, contract, function string, args [][]byte) (*Result, error) {
-	sp, h, err := types.NewProposal(g.id.si, g.channel, contract, function, args)
+	sp, h, err := types.NewProposal(g.id.signer(), g.channel, contract, function, args)
 	if err != nil {
 		return nil, err
 	}
@@ -285,7 +285,7 @@ func (g *Gateway) submitOnce(ctx context.Context, contract, function string, arg
 	if err := checkPrepared(&payload, h, sp.ProposalBytes); err != nil {
 		return nil, fmt.Errorf("gateway %s: %w", g.eps[i].name(), err)
 	}
-	sig, err := g.id.si.Sign(types.DomainEnvelope, end.Msg.PreparedPayload)
+	sig, err := g.id.signer().Sign(types.DomainEnvelope, end.Msg.PreparedPayload)
 	if err != nil {
 		return nil, err
 	}
@@ -364,7 +364,7 @@ func (g *Gateway) commitResult(ctx context.Context, txID string, start int, wait
 	if err != nil {
 		return nil, err
 	}
-	sig, err := g.id.si.Sign(types.DomainCommitStatus, req)
+	sig, err := g.id.signer().Sign(types.DomainCommitStatus, req)
 	if err != nil {
 		return nil, err
 	}

@@ -1,8 +1,10 @@
 package client_test
 
 import (
+	"context"
 	"crypto"
 	"crypto/x509"
+	"errors"
 	"io"
 	"strings"
 	"testing"
@@ -105,5 +107,32 @@ func TestNewIdentityRefusesAMismatchedKey(t *testing.T) {
 	}
 	if _, err := client.NewIdentity("Org1MSP", nil, other); err == nil {
 		t.Fatal("nil certificate accepted")
+	}
+}
+
+// A nil or zero Identity (one not made by NewIdentity) fails with
+// ErrNoIdentity wherever it would sign: no call of the SDK crashes on it.
+func TestZeroIdentityFailsCleanly(t *testing.T) {
+	for name, id := range map[string]*client.Identity{"nil": nil, "zero": {}} {
+		if id.Label() != "@" || id.MSPID() != "" || id.Certificate() != nil || id.Key() != nil || id.Serialized() != nil {
+			t.Errorf("%s: accessors: %q %q", name, id.Label(), id.MSPID())
+		}
+		if _, err := client.NewGatewayWithOptions(client.HTTPClient(id, nil), id, client.GatewayOptions{
+			Channel: "folio", Endpoints: client.Endpoints("127.0.0.1:1")}); !errors.Is(err, client.ErrNoIdentity) {
+			t.Errorf("%s: gateway: %v", name, err)
+		}
+		if _, err := client.PackageContract(id, "c", "1", []byte("\x00asm"), false); !errors.Is(err, client.ErrNoIdentity) {
+			t.Errorf("%s: package: %v", name, err)
+		}
+		if _, _, err := client.NewLifecycleEnvelope(id, "folio", &foliov1.LifecycleRequest{}, []*client.Identity{id}); !errors.Is(err, client.ErrNoIdentity) {
+			t.Errorf("%s: lifecycle envelope: %v", name, err)
+		}
+		if _, _, err := client.NewConfigEnvelope(id, &foliov1.ConfigUpdate{ChannelId: "folio"}, nil); !errors.Is(err, client.ErrNoIdentity) {
+			t.Errorf("%s: config envelope: %v", name, err)
+		}
+		gw := client.NewGateway(client.HTTPClient(nil, nil), "127.0.0.1:1", "folio", id)
+		if _, err := gw.Evaluate(context.Background(), "c", "f"); !errors.Is(err, client.ErrNoIdentity) {
+			t.Errorf("%s: evaluate through NewGateway: %v", name, err)
+		}
 	}
 }

@@ -19,7 +19,7 @@ import (
 // PackageContract makes a signed contract package of a wasm module, as
 // packager.
 func PackageContract(packager *Identity, name, version string, wasm []byte, confidential bool) (*foliov1.SignedContractPackage, error) {
-	return types.PackageContract(packager.si, name, version, wasm, confidential)
+	return types.PackageContract(packager.signer(), name, version, wasm, confidential)
 }
 
 // ErrBadPackage is wrapped by OpenPackage's errors.
@@ -40,7 +40,7 @@ func PackageID(name, version string, hash []byte) string { return types.PackageI
 // over the request bytes. The creator counts as an approver only if it is
 // among approvers.
 func NewLifecycleEnvelope(creator *Identity, channel string, req *foliov1.LifecycleRequest, approvers []*Identity) (*foliov1.Envelope, string, error) {
-	return types.NewLifecycleEnvelope(creator.si, channel, req, signers(approvers))
+	return types.NewLifecycleEnvelope(creator.signer(), channel, req, signers(approvers))
 }
 
 // DefaultActivationExpiry is how many blocks after the peer's height an
