@@ -19,7 +19,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
-	"github.com/folio-ledger/folio/api/folio/v1/foliov1connect"
 	"github.com/folio-ledger/folio/client"
 	"github.com/folio-ledger/folio/client/wallet"
 	"github.com/folio-ledger/folio/internal/config"
@@ -107,24 +106,6 @@ func readPackage(path string) (*foliov1.SignedContractPackage, *foliov1.Contract
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return &spkg, pkg, nil
-}
-
-// lifecycleClient talks to one peer's LifecycleService as id.
-func lifecycleClient(dir string, n *localnet.Network, nd *localnet.Node, id *client.Identity) (foliov1connect.LifecycleServiceClient, error) {
-	roots, err := localnet.RootPool(dir, n)
-	if err != nil {
-		return nil, err
-	}
-	return foliov1connect.NewLifecycleServiceClient(client.HTTPClient(id, roots), "https://"+nd.API), nil
-}
-
-// peerChainClient talks to one peer's ChainService as id.
-func peerChainClient(dir string, n *localnet.Network, nd *localnet.Node, id *client.Identity) (foliov1connect.ChainServiceClient, error) {
-	roots, err := localnet.RootPool(dir, n)
-	if err != nil {
-		return nil, err
-	}
-	return foliov1connect.NewChainServiceClient(client.HTTPClient(id, roots), "https://"+nd.API), nil
 }
 
 func asChanged(cmd *cobra.Command) bool {
@@ -240,12 +221,12 @@ peers execute until an activation.`,
 					defer wg.Done()
 					v := installView{Peer: t.node.Name}
 					defer func() { views[i] = v }()
-					lc, err := lifecycleClient(dir, n, t.node, t.as)
+					pc, err := newPeerConn(dir, n, t.node, t.as)
 					if err != nil {
 						v.Error = err.Error()
 						return
 					}
-					resp, err := lc.Install(ctx, connect.NewRequest(&foliov1.InstallRequest{Package: spkg}))
+					resp, err := pc.lifecycle().Install(ctx, connect.NewRequest(&foliov1.InstallRequest{Package: spkg}))
 					if err != nil {
 						v.Error = err.Error()
 						return
@@ -401,14 +382,11 @@ it is submitted again. Then collect the approvals again.`,
 			if err != nil {
 				return err
 			}
-			lc, err := lifecycleClient(dir, n, nd, creator)
+			pc, err := newPeerConn(dir, n, nd, creator)
 			if err != nil {
 				return err
 			}
-			chain, err := peerChainClient(dir, n, nd, creator)
-			if err != nil {
-				return err
-			}
+			lc, chain := pc.lifecycle(), pc.chain()
 			ctx, cancel := rpcContext(cmd)
 			defer cancel()
 			st, err := client.ContractStatusOf(ctx, lc, chain, name)
@@ -428,11 +406,7 @@ it is submitted again. Then collect the approvals again.`,
 			if err != nil {
 				return err
 			}
-			roots, err := localnet.RootPool(dir, n)
-			if err != nil {
-				return err
-			}
-			gw, _, err := g.gatewayClient(client.HTTPClient(creator, roots), n, creator)
+			gw, _, err := g.gatewayClient(pc.hc, n, creator)
 			if err != nil {
 				return err
 			}

@@ -47,10 +47,7 @@ func (g *globals) resolvePeer(n *localnet.Network) (*localnet.Node, error) {
 // peerConn is a command's connection to one peer (resolvePeer: --peer,
 // else the first peer of the --as identity's organisation) as --as.
 type peerConn struct {
-	dir  string
-	net  *localnet.Network
 	node *localnet.Node
-	id   *client.Identity
 	hc   *http.Client
 }
 
@@ -67,15 +64,24 @@ func (g *globals) connectPeer() (*peerConn, error) {
 	if err != nil {
 		return nil, err
 	}
+	return newPeerConn(dir, n, nd, id)
+}
+
+// newPeerConn connects to the peer nd as id, trusting the network's roots.
+func newPeerConn(dir string, n *localnet.Network, nd *localnet.Node, id *client.Identity) (*peerConn, error) {
 	roots, err := localnet.RootPool(dir, n)
 	if err != nil {
 		return nil, err
 	}
-	return &peerConn{dir: dir, net: n, node: nd, id: id, hc: client.HTTPClient(id, roots)}, nil
+	return &peerConn{node: nd, hc: client.HTTPClient(id, roots)}, nil
 }
 
 func (p *peerConn) lifecycle() foliov1connect.LifecycleServiceClient {
 	return foliov1connect.NewLifecycleServiceClient(p.hc, "https://"+p.node.API)
+}
+
+func (p *peerConn) chain() foliov1connect.ChainServiceClient {
+	return foliov1connect.NewChainServiceClient(p.hc, "https://"+p.node.API)
 }
 
 // gatewayPeers lists the peers whose gateways a command that talks to a
