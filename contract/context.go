@@ -60,6 +60,18 @@ type Context interface {
 	// Logf writes a debug line to the host's log. It has no effect on the
 	// call's result.
 	Logf(format string, args ...any)
+	// CommitNotBefore asserts that the transaction may commit only in a
+	// block whose timestamp is at or after t. Timestamp is the client's
+	// word (endorsers only bound it to a window around their clocks), so
+	// a rule such as "not before T" checked against it alone can be met
+	// minutes early; CommitNotBefore makes validation check the same rule
+	// against the orderer-signed block timestamp, and marks the
+	// transaction TOO_EARLY otherwise (from channel capability level 3;
+	// docs/contracts.md). The assertion is recorded in the read/write
+	// set, so endorsers sign it. Repeated calls keep the latest time. In a
+	// read-only call it has no effect. t must be after the Unix epoch and
+	// before the year 2262, else ErrInvalidArgument.
+	CommitNotBefore(t time.Time) error
 }
 
 // The values a Context hands out are the ABI's (package contract/abi), so

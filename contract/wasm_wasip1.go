@@ -45,6 +45,9 @@ func hostResponseSet(status int32, msg unsafe.Pointer, msgLen uint32, payload un
 //go:wasmimport folio log
 func hostLog(level int32, msg unsafe.Pointer, msgLen uint32)
 
+//go:wasmimport folio commit_not_before
+func hostCommitNotBefore(lo, hi uint32) int32
+
 //go:wasmexport folio_abi_version
 func folioABIVersion() int32 { return abi.Version }
 
@@ -301,4 +304,15 @@ func (c *hostContext) SetEvent(name string, payload []byte) error {
 func (c *hostContext) Logf(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	hostLog(abi.LogDebug, strPtr(msg), uint32(len(msg)))
+}
+
+func (c *hostContext) CommitNotBefore(t time.Time) error {
+	n, ok := abi.NotBeforeNanos(t)
+	if !ok {
+		return fmt.Errorf("commit not before %s: %w: the time must be after the Unix epoch and before 2262", t.UTC().Format(time.RFC3339Nano), ErrInvalidArgument)
+	}
+	if rc := hostCommitNotBefore(abi.SplitNanos(n)); rc < 0 {
+		return fmt.Errorf("commit not before %s: %w", t.UTC().Format(time.RFC3339Nano), hostError(rc))
+	}
+	return nil
 }

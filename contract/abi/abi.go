@@ -1,11 +1,23 @@
 package abi
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+	"time"
+)
 
 // Version is the ABI version this package describes. A guest reports the
-// version it was built against from folio_abi_version; the host refuses a
-// module whose version it does not implement. It only moves forward.
-const Version = 1
+// version it was built against from folio_abi_version; the host runs
+// modules of any version in [MinVersion, Version] and refuses others. It
+// only moves forward, and a new version only adds host functions (see
+// HostFunction.Since), so a module built for an older version keeps
+// running on a newer host unchanged.
+//
+// Version 2 added commit_not_before.
+const Version = 2
+
+// MinVersion is the oldest ABI version a host of this package still runs.
+const MinVersion = 1
 
 // Module names and exports.
 const (
@@ -42,29 +54,46 @@ const (
 	FnEventSet    = "event_set"    // (name, nameLen, payload, payloadLen) -> 0 | -errno
 	FnResponseSet = "response_set" // (status, msg, msgLen, payload, payloadLen) -> 0 | -errno
 	FnLog         = "log"          // (level, msg, msgLen) -> ()
+	// FnCommitNotBefore asserts that the transaction may commit only in a
+	// block whose timestamp is at or after a time, given as signed Unix
+	// nanoseconds split into two i32 halves. It returns 0, or
+	// -ErrnoInvalidArgument for a time at or before the Unix epoch.
+	FnCommitNotBefore = "commit_not_before" // (nanosLow32, nanosHigh32) -> 0 | -errno
 )
 
-// HostFunction describes one host import: its name and how many i32
-// parameters and results it has (every parameter and result is an i32).
+// HostFunction describes one host import: its name, how many i32
+// parameters and results it has (every parameter and result is an i32),
+// and the ABI version that introduced it.
 type HostFunction struct {
 	Name    string
 	Params  int
 	Results int
+	// Since is the first ABI version with this function; a module that
+	// reports an older version may not import it.
+	Since int32
 }
 
 // HostFunctions lists every host function of ABI Version, in a fixed order.
 var HostFunctions = []HostFunction{
-	{FnCallInput, 2, 1},
-	{FnResultTake, 2, 1},
-	{FnStateGet, 4, 1},
-	{FnStatePut, 4, 1},
-	{FnStateDel, 2, 1},
-	{FnStateRange, 7, 1},
-	{FnHistory, 4, 1},
-	{FnEventSet, 4, 1},
-	{FnResponseSet, 5, 1},
-	{FnLog, 3, 0},
+	{FnCallInput, 2, 1, 1},
+	{FnResultTake, 2, 1, 1},
+	{FnStateGet, 4, 1, 1},
+	{FnStatePut, 4, 1, 1},
+	{FnStateDel, 2, 1, 1},
+	{FnStateRange, 7, 1, 1},
+	{FnHistory, 4, 1, 1},
+	{FnEventSet, 4, 1, 1},
+	{FnResponseSet, 5, 1, 1},
+	{FnLog, 3, 0, 1},
+	{FnCommitNotBefore, 2, 1, 2},
 }
+
+// SplitNanos splits signed Unix nanoseconds into the two i32 halves
+// commit_not_before takes (low 32 bits first); JoinNanos is its inverse.
+func SplitNanos(n int64) (lo, hi uint32) { return uint32(uint64(n)), uint32(uint64(n) >> 32) }
+
+// JoinNanos reassembles what SplitNanos split.
+func JoinNanos(lo, hi uint32) int64 { return int64(uint64(hi)<<32 | uint64(lo)) }
 
 // Limits both sides agree on. They shape results, so they are part of the
 // ABI rather than per-node configuration: every endorser must apply the
@@ -108,7 +137,8 @@ const (
 	// ErrnoTooLarge: a value, event or response over the host's limits.
 	ErrnoTooLarge Errno = 3
 	// ErrnoInvalidArgument: any other malformed request (range limit out of
-	// bounds, bad event name, status out of range, response set twice).
+	// bounds, bad event name, status out of range, response set twice, a
+	// commit_not_before time at or before the Unix epoch).
 	ErrnoInvalidArgument Errno = 4
 	// ErrnoNoResult: result_take without a pending result.
 	ErrnoNoResult Errno = 5
@@ -132,4 +162,15 @@ func (e Errno) String() string {
 		return "limit reached"
 	}
 	return fmt.Sprintf("errno %d", int32(e))
+}
+
+// NotBeforeNanos is how commit_not_before carries t: its Unix
+// nanoseconds. ok is false for a time the assertion cannot carry: at or
+// before the Unix epoch (0 means "no assertion" in the read/write set), or
+// after the largest int64 nanosecond time (in the year 2262).
+func NotBeforeNanos(t time.Time) (n int64, ok bool) {
+	if !t.After(time.Unix(0, 0)) || t.After(time.Unix(0, math.MaxInt64)) {
+		return 0, false
+	}
+	return t.UnixNano(), true
 }

@@ -3,6 +3,7 @@ package abi
 import (
 	"bytes"
 	"errors"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -121,10 +122,38 @@ func TestValidKey(t *testing.T) {
 func TestHostFunctionsUnique(t *testing.T) {
 	seen := map[string]bool{}
 	for _, f := range HostFunctions {
-		if seen[f.Name] || f.Name == "" || f.Results > 1 {
+		if seen[f.Name] || f.Name == "" || f.Results > 1 || f.Since < MinVersion || f.Since > Version {
 			t.Errorf("host function %+v", f)
 		}
 		seen[f.Name] = true
+	}
+}
+
+// TestNotBeforeNanos checks what commit_not_before can carry and that its
+// two i32 halves rebuild the time exactly, high bit included.
+func TestNotBeforeNanos(t *testing.T) {
+	for _, c := range []struct {
+		t  time.Time
+		ok bool
+	}{
+		{time.Time{}, false},
+		{time.Unix(0, 0), false},
+		{time.Unix(0, -1), false},
+		{time.Unix(0, 1), true},
+		{time.Date(2026, 5, 1, 13, 0, 0, 5, time.UTC), true},
+		{time.Unix(0, math.MaxInt64), true},
+		{time.Unix(0, math.MaxInt64).Add(time.Nanosecond), false},
+		{time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC), false},
+	} {
+		n, ok := NotBeforeNanos(c.t)
+		if ok != c.ok || (ok && n != c.t.UnixNano()) {
+			t.Errorf("%v: %d %v, want ok %v", c.t, n, ok, c.ok)
+		}
+	}
+	for _, n := range []int64{0, 1, -1, math.MaxInt64, math.MinInt64, 1 << 32, 1<<32 - 1, time.Date(2026, 5, 1, 13, 0, 0, 5, time.UTC).UnixNano()} {
+		if got := JoinNanos(SplitNanos(n)); got != n {
+			t.Errorf("split and join %d: %d", n, got)
+		}
 	}
 }
 

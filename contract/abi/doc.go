@@ -10,7 +10,7 @@
 // it imports nothing beyond the standard library and the field codec: a
 // contract compiled to wasm links it.
 //
-// # Calling convention (ABI version 1)
+// # Calling convention (ABI versions 1 and 2)
 //
 // A contract is a WASI reactor (GOOS=wasip1, -buildmode=c-shared). It exports
 // its linear memory "memory", "_initialize" (run once per instance),
@@ -30,6 +30,16 @@
 // n > cap nothing was written and the result stays pending in the host until
 // the next host call: the guest grows its buffer to n and calls result_take.
 // A negative return is -Errno; the error message is then the pending result.
+//
+// Version 2 adds one host function, commit_not_before(lo, hi): the call
+// asserts that its transaction may commit only in a block whose
+// (orderer-signed) timestamp is at or after the signed Unix nanoseconds
+// lo | hi<<32 (SplitNanos). The host records the latest such time in the
+// read/write set (ReadWriteSet.not_before_unix_nano) and validation checks
+// it against the block, so a time rule a contract checks against the
+// client-chosen transaction timestamp can also hold at commit. A host runs
+// modules of every version in [MinVersion, Version]; a module may import
+// only the host functions of the version it reports.
 //
 // # Encoding
 //

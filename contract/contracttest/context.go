@@ -23,6 +23,8 @@ type Context struct {
 	logs     []string
 	panicked bool
 	resp     contract.Response
+	// notBefore is the latest CommitNotBefore time (zero: none).
+	notBefore time.Time
 }
 
 var _ contract.Context = (*Context)(nil)
@@ -53,7 +55,7 @@ func (c *Context) run(r *contract.Router, ns string) Result {
 // Result reports what the call did so far, with the response of run (or a
 // zero Response if handlers were called directly).
 func (c *Context) Result() Result {
-	res := Result{TxID: c.txID, Response: c.resp, Panicked: c.panicked, Events: append([]Event(nil), c.events...)}
+	res := Result{TxID: c.txID, Response: c.resp, Panicked: c.panicked, Events: append([]Event(nil), c.events...), NotBefore: c.notBefore}
 	for _, k := range sortedKeys(c.reads) {
 		res.Reads = append(res.Reads, Read{Key: k, Version: c.reads[k]})
 	}
@@ -227,4 +229,17 @@ func (c *Context) SetEvent(name string, payload []byte) error {
 
 func (c *Context) Logf(format string, args ...any) {
 	c.logs = append(c.logs, fmt.Sprintf(format, args...))
+}
+
+// CommitNotBefore records the assertion as the VM does (the latest time
+// wins); Ledger.Invoke and InvokeAt then commit the call only in a block
+// stamped at or after it.
+func (c *Context) CommitNotBefore(t time.Time) error {
+	if _, ok := abi.NotBeforeNanos(t); !ok {
+		return fmt.Errorf("commit not before %s: %w: the time must be after the Unix epoch and before 2262", t.UTC().Format(time.RFC3339Nano), contract.ErrInvalidArgument)
+	}
+	if t.After(c.notBefore) {
+		c.notBefore = t.UTC()
+	}
+	return nil
 }

@@ -9,7 +9,9 @@
 // committed state only, writes and events are refused in read-only calls,
 // keys and limits are checked the same way, a panic becomes a 500. A 2xx
 // result of a non-read-only call is then committed as the next block, so
-// the next call sees it.
+// the next call sees it, unless the block's time (the call's timestamp, or
+// the time given to InvokeAt) is before the call's CommitNotBefore time,
+// as validation would refuse it (Result.TooEarly).
 //
 // The VM's own tests run the same contract scenarios through the real wasm
 // runtime to keep the two in step.

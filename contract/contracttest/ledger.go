@@ -79,6 +79,13 @@ type Result struct {
 	Events []Event
 	// Panicked reports a recovered panic (the Response is then a 500).
 	Panicked bool
+	// NotBefore is the latest time the call passed to CommitNotBefore
+	// (zero: none).
+	NotBefore time.Time
+	// TooEarly reports a call that was not committed because its block's
+	// timestamp was before NotBefore: validation marks such a
+	// transaction TOO_EARLY.
+	TooEarly bool
 	// Block is the block the call was committed in, 0 if not committed.
 	Block uint64
 }
@@ -87,11 +94,36 @@ type Result struct {
 func (r Result) JSON(v any) error { return json.Unmarshal(r.Response.Payload, v) }
 
 // Invoke simulates c through r and commits the result as the next block if
-// the status is 2xx and the call is not read-only.
+// the status is 2xx and the call is not read-only. The block is stamped
+// with the call's timestamp (an honest client, ordered at once); see
+// InvokeAt for any other block time.
 func (l *Ledger) Invoke(r *contract.Router, c Call) Result {
+	return l.invoke(r, c, time.Time{})
+}
+
+// InvokeAt is Invoke with the block stamped at blockTime instead of the
+// call's timestamp: a client whose clock runs ahead, or a transaction
+// ordered late. As validation would, it refuses to commit a call whose
+// CommitNotBefore time is after blockTime (Result.TooEarly).
+func (l *Ledger) InvokeAt(r *contract.Router, c Call, blockTime time.Time) Result {
+	if blockTime.IsZero() {
+		// The zero time would mean "the call's timestamp" below.
+		blockTime = time.Unix(0, 0)
+	}
+	return l.invoke(r, c, blockTime)
+}
+
+func (l *Ledger) invoke(r *contract.Router, c Call, blockTime time.Time) Result {
 	ctx := l.NewContext(c)
 	res := ctx.run(r, c.Namespace)
+	if blockTime.IsZero() {
+		blockTime = ctx.ts
+	}
 	if res.Response.Status >= 200 && res.Response.Status < 300 && !c.ReadOnly && !res.Panicked {
+		if blockTime.Before(res.NotBefore) {
+			res.TooEarly = true
+			return res
+		}
 		res.Block = l.commit(res.Writes, ctx.txID, ctx.ts)
 	}
 	return res

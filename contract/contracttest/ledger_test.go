@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/folio-ledger/folio/contract"
 	"github.com/folio-ledger/folio/contract/contracttest"
@@ -123,5 +124,67 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCommitNotBefore checks the contracttest model of the time assertion:
+// the latest valid time wins, bad times are refused with
+// ErrInvalidArgument, and a call is committed only in a block stamped at
+// or after the time (Invoke stamps the block with the call's timestamp,
+// InvokeAt with the time it is given).
+func TestCommitNotBefore(t *testing.T) {
+	T := time.Date(2026, 5, 1, 13, 0, 0, 0, time.UTC)
+	r := contract.NewRouter()
+	r.Handle("gate", func(ctx contract.Context) contract.Response {
+		// "not before T" as a contract would write it: checked against
+		// the proposal timestamp at endorsement, asserted for commit.
+		if ctx.Timestamp().Before(T) {
+			return contract.Fail(contract.Forbidden("too early"))
+		}
+		if err := errors.Join(ctx.CommitNotBefore(T.Add(-time.Hour)), ctx.CommitNotBefore(T), ctx.CommitNotBefore(T.Add(-time.Minute))); err != nil {
+			return contract.Fail(err)
+		}
+		if err := ctx.PutState("opened", []byte("yes")); err != nil {
+			return contract.Fail(err)
+		}
+		return contract.OK(nil)
+	})
+	l := contracttest.NewLedger("ns")
+
+	// The client claims T while the block is cut a minute earlier: the
+	// contract accepts (as endorsers did before), the commit is refused.
+	res := l.InvokeAt(r, contracttest.Call{Function: "gate", Timestamp: T}, T.Add(-time.Minute))
+	if res.Response.Status != 200 || !res.NotBefore.Equal(T) || !res.TooEarly || res.Block != 0 {
+		t.Fatalf("early block: %+v", res)
+	}
+	if _, _, ok := l.Get("opened"); ok || l.Height() != 0 {
+		t.Fatal("a too-early call was committed")
+	}
+	// At T exactly it commits, and Invoke's block time is the call's.
+	if res := l.InvokeAt(r, contracttest.Call{Function: "gate", Timestamp: T}, T); res.TooEarly || res.Block != 1 {
+		t.Fatalf("block at T: %+v", res)
+	}
+	if res := l.Invoke(r, contracttest.Call{Function: "gate", Timestamp: T.Add(time.Second)}); res.TooEarly || res.Block != 2 {
+		t.Fatalf("invoke after T: %+v", res)
+	}
+	// A call without the assertion is unaffected by the block time.
+	r.Handle("plain", func(ctx contract.Context) contract.Response {
+		if err := ctx.PutState("p", []byte("1")); err != nil {
+			return contract.Fail(err)
+		}
+		return contract.OK(nil)
+	})
+	if res := l.InvokeAt(r, contracttest.Call{Function: "plain"}, time.Unix(1, 0)); !res.NotBefore.IsZero() || res.TooEarly || res.Block != 3 {
+		t.Fatalf("plain call: %+v", res)
+	}
+
+	ctx := l.NewContext(contracttest.Call{Function: "f"})
+	for _, bad := range []time.Time{{}, time.Unix(0, 0), time.Date(1960, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC)} {
+		if err := ctx.CommitNotBefore(bad); !errors.Is(err, contract.ErrInvalidArgument) {
+			t.Errorf("CommitNotBefore(%v): %v", bad, err)
+		}
+	}
+	if got := ctx.Result().NotBefore; !got.IsZero() {
+		t.Errorf("refused times recorded: %v", got)
 	}
 }

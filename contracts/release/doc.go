@@ -9,8 +9,11 @@
 //     content key, the trusted edges and the origin peer (create);
 //   - the shares the key servers released, each with the key server's
 //     signature over (release, index, share, send time), accepted only at
-//     or after T by the transaction timestamp and the signed send time,
-//     and only if the share matches its commitment (publish_share);
+//     or after T by the transaction timestamp and the signed send time
+//     (at endorsement) and by the block timestamp (at validation, through
+//     Context.CommitNotBefore: a transaction committed in a block stamped
+//     before T is TOO_EARLY), and only if the share matches its
+//     commitment (publish_share);
 //   - what each client saw: ciphertext complete, key received, access
 //     time, or why it could not open the work (report_access).
 //

@@ -304,8 +304,17 @@ func publishShare(ctx contract.Context) contract.Response {
 	}
 	release, _, _ := r.Times()
 	now := ctx.Timestamp()
+	// The proposal timestamp is the caller's word, which endorsers accept
+	// up to their time window (minutes) ahead of their clocks: checking it
+	// refuses an early publication at endorsement, and CommitNotBefore
+	// makes validation check the same rule against the orderer-signed
+	// block timestamp, so a share committed as valid was never on the
+	// ledger before T.
 	if now.Before(release) {
 		return contract.Fail(contract.Forbidden("share %d of %q published at %s, before the release time %s: refused", a.Index, r.Work, stamp(now), r.ReleaseAt))
+	}
+	if err := ctx.CommitNotBefore(release); err != nil {
+		return contract.Fail(err)
 	}
 	sentAt, err := time.Parse(time.RFC3339Nano, a.SentAt)
 	if err != nil {

@@ -198,3 +198,45 @@ func TestReportAccessRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestPublishShareEarlyByProposalTimestamp is the attack of issue 18: the
+// proposal timestamp is the caller's word, and endorsers accept one up to
+// their time window (5 minutes) ahead of their clocks. A key server's
+// operator who signs a share statement for T and proposes it stamped T
+// while the real time is T-4m passes the contract's time check at
+// endorsement, so the share used to be committed, and readable on the
+// ledger, four minutes early. Now the contract asserts CommitNotBefore(T):
+// validation compares it with the orderer-signed block timestamp, so the
+// transaction is refused in a block cut before T (here contracttest's
+// model of validation; internal/validate has the real rule) and commits
+// in one cut at or after T.
+func TestPublishShareEarlyByProposalTimestamp(t *testing.T) {
+	l := contracttest.NewLedger("release")
+	f := newFixture(t, "alice@Org1")
+	if res := call(l, alice, t0, release.FnCreate, f.rec); res.Response.Status != 200 {
+		t.Fatalf("create: %d %s", res.Response.Status, res.Response.Message)
+	}
+	T := t0.Add(time.Hour)
+	early := contracttest.Call{Function: release.FnPublishShare, Args: arg(f.publish(t, 1, T)), Creator: bob, Timestamp: T}
+	res := l.InvokeAt(release.New(), early, T.Add(-4*time.Minute))
+	// Endorsement: the contract's check against the proposal timestamp
+	// passes, as it did before; the assertion travels in the rwset.
+	if res.Response.Status != 200 || !res.NotBefore.Equal(T) {
+		t.Fatalf("endorsement of the early publication: %d %q, not before %v", res.Response.Status, res.Response.Message, res.NotBefore)
+	}
+	if !res.TooEarly || res.Block != 0 {
+		t.Fatalf("a share published at T-4m with a proposal stamped T was committed: %+v", res)
+	}
+	var v release.View
+	get := contracttest.Call{Function: release.FnGet, Args: arg(release.RefArgs{Work: "W1", Owner: "alice@Org1"}), Creator: bob, Timestamp: T, ReadOnly: true}
+	if err := l.Simulate(release.New(), get).JSON(&v); err != nil || len(v.Shares) != 0 {
+		t.Fatalf("shares on the ledger before T: %v %+v", err, v.Shares)
+	}
+	// The same statement submitted again and cut at T commits.
+	if res := l.InvokeAt(release.New(), early, T); res.Response.Status != 200 || res.TooEarly || res.Block == 0 {
+		t.Fatalf("publication in a block at T: %+v", res)
+	}
+	if err := l.Simulate(release.New(), get).JSON(&v); err != nil || len(v.Shares) != 1 {
+		t.Fatalf("share after T: %v %+v", err, v.Shares)
+	}
+}

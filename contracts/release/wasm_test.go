@@ -28,6 +28,11 @@ func TestInVM(t *testing.T) {
 		t.Fatalf("publish: %v %v", err, res.Response)
 	}
 	t.Logf("publish_share with signature check took %s in the VM", res.Duration)
+	// The release time travels in the read/write set the endorsers sign,
+	// for validation to check against the block timestamp.
+	if got := res.RWSet.GetNotBeforeUnixNano(); got != T.UnixNano() {
+		t.Fatalf("publish_share asserts not before %d, want the release time %d", got, T.UnixNano())
+	}
 	bad := f.publish(t, 1, T)
 	bad.Sig = f.publish(t, 2, T).Sig
 	res, _, err = h.Submit(abi.Call{TxID: "t3", Timestamp: T.Add(time.Second), Function: "publish_share", Args: arg(bad), Creator: bob})

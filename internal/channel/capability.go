@@ -20,8 +20,14 @@ const (
 	// of the channel, block signatures from the channel's orderers, and
 	// activations bind channel, definition sequence and expiry.
 	CapabilityV2 uint32 = 2
+	// CapabilityV3: a transaction whose read/write set asserts a time
+	// (ReadWriteSet.not_before_unix_nano, a contract's CommitNotBefore)
+	// is TOO_EARLY in a block stamped before that time; a client or admin
+	// certificate with the TLS server-auth usage (a CA's TLS certificate
+	// as folio issued it before) is no identity (identity.ErrServerUsage).
+	CapabilityV3 uint32 = 3
 	// MaxCapability is the highest level this binary can validate.
-	MaxCapability = CapabilityV2
+	MaxCapability = CapabilityV3
 )
 
 // Level returns the capability level of a configuration (0 means 1).

@@ -9,7 +9,9 @@
 // the proposal; every endorsement is by a valid identity (from capability
 // level 2, a peer that is a node of the channel) and verifies; the
 // endorsers satisfy the contract's endorsement policy; the contract version the endorsers ran is the one
-// effective at this block; and (MVCC) every key read is still at the version
+// effective at this block; (capability level 3) the block's timestamp is
+// not before the time the contract asserted with CommitNotBefore
+// (ReadWriteSet.not_before_unix_nano), else TOO_EARLY; and (MVCC) every key read is still at the version
 // read, and every range read returns the same keys, counting writes by
 // earlier valid transactions of the same block.
 //

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"sort"
 	"sync"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -132,7 +133,7 @@ func Block(ctx context.Context, b *foliov1.Block, o Options) (*Result, error) {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				res.Txs[i] = checkTx(i, envs[i], b.Header.Number, o)
+				res.Txs[i] = checkTx(i, envs[i], b.Header, o)
 			}
 		}()
 	}
@@ -224,8 +225,10 @@ func (t *Tx) fail(code foliov1.ValidationCode, format string, args ...any) {
 	t.Code, t.Reason = code, fmt.Sprintf(format, args...)
 }
 
-// checkTx runs the checks that need no state.
-func checkTx(i int, raw []byte, block uint64, o Options) (t Tx) {
+// checkTx runs the checks that need no state. bh is the header of the
+// block being validated.
+func checkTx(i int, raw []byte, bh *foliov1.BlockHeader, o Options) (t Tx) {
+	block := bh.Number
 	t = Tx{Index: i, Code: foliov1.ValidationCode_VALID}
 	var env foliov1.Envelope
 	if err := proto.Unmarshal(raw, &env); err != nil || len(raw) == 0 {
@@ -332,8 +335,36 @@ func checkTx(i int, raw []byte, block uint64, o Options) (t Tx) {
 		t.fail(foliov1.ValidationCode_CONTRACT_VERSION_NOT_EFFECTIVE, "endorsed with %s version %q, but version %q is effective at block %d", contract, got, want, block)
 		return t
 	}
+	if o.Config.Level() >= channel.CapabilityV3 {
+		if code, reason := checkNotBefore(et.Response.Action.GetRwset(), bh); code != foliov1.ValidationCode_VALID {
+			t.fail(code, "%s", reason)
+			return t
+		}
+	}
 	return t
 }
+
+// checkNotBefore enforces a contract's CommitNotBefore assertion against
+// the orderer-signed timestamp of the block, the only time validation
+// knows (DESIGN 6): a rule the contract checked at endorsement against the
+// client-chosen proposal timestamp holds at commit too. A time at or
+// before the Unix epoch cannot be asserted (0 means none), so a negative
+// one is malformed.
+func checkNotBefore(rw *foliov1.ReadWriteSet, bh *foliov1.BlockHeader) (foliov1.ValidationCode, string) {
+	nb := rw.GetNotBeforeUnixNano()
+	switch {
+	case nb == 0:
+		return foliov1.ValidationCode_VALID, ""
+	case nb < 0:
+		return foliov1.ValidationCode_BAD_RWSET, fmt.Sprintf("rwset: not-before time %d is before the Unix epoch", nb)
+	case bh.TimestampUnixNano < nb:
+		return foliov1.ValidationCode_TOO_EARLY, fmt.Sprintf("the contract allows this transaction to commit from %s; block %d is stamped %s (%s early)",
+			stampNanos(nb), bh.Number, stampNanos(bh.TimestampUnixNano), time.Duration(nb-bh.TimestampUnixNano))
+	}
+	return foliov1.ValidationCode_VALID, ""
+}
+
+func stampNanos(n int64) string { return time.Unix(0, n).UTC().Format(time.RFC3339Nano) }
 
 // lifecycleRules are the lifecycle rules in force at block.
 func lifecycleRules(block uint64, o Options) lifecycle.Rules {

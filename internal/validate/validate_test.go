@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -56,8 +57,9 @@ type fixture struct {
 	admin1, admin2               *identity.SigningIdentity
 	o1, o2                       *identitytest.Org
 	// cfg is the channel at capability level 2 (peers peer0.org1 and
-	// peer0.org2, orderer0); cfgV1 the same channel at level 1.
-	cfg, cfgV1 *channel.Config
+	// peer0.org2, orderer0); cfgV1 and cfgV3 the same channel at levels 1
+	// and 3.
+	cfg, cfgV1, cfgV3 *channel.Config
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -86,6 +88,11 @@ func newFixture(t *testing.T) *fixture {
 	if f.cfgV1, err = channel.NewConfig(v1, 1); err != nil {
 		t.Fatal(err)
 	}
+	v3 := proto.Clone(base).(*foliov1.ChannelConfig)
+	v3.Capability = channel.CapabilityV3
+	if f.cfgV3, err = channel.NewConfig(v3, 1); err != nil {
+		t.Fatal(err)
+	}
 	return f
 }
 
@@ -97,7 +104,11 @@ type txSpec struct {
 	version   string
 	channel   string
 	rwset     *foliov1.NsReadWriteSet
-	mutate    func(env *foliov1.Envelope)
+	// notBefore is the rwset's not-before time (Unix nanoseconds, 0: none).
+	notBefore int64
+	// proposedAt is the proposal timestamp the creator claims (zero: now).
+	proposedAt time.Time
+	mutate     func(env *foliov1.Envelope)
 }
 
 func (f *fixture) tx(t *testing.T, s txSpec) []byte {
@@ -124,9 +135,21 @@ func (f *fixture) tx(t *testing.T, s txSpec) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !s.proposedAt.IsZero() {
+		// A creator may stamp its proposal with any time; endorsers bound
+		// it to a window around their clocks, validation never reads it.
+		h.TimestampUnixNano = s.proposedAt.UnixNano()
+		raw, _ := proto.MarshalOptions{Deterministic: true}.Marshal(&foliov1.Proposal{Header: h,
+			Invocation: &foliov1.ContractInvocation{Contract: s.contract, Function: "register"}})
+		sig, err := s.creator.Sign(types.DomainProposal, raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sp = &foliov1.SignedProposal{ProposalBytes: raw, Signature: sig}
+	}
 	sum := sha256.Sum256(sp.ProposalBytes)
 	resp, _ := proto.MarshalOptions{Deterministic: true}.Marshal(&foliov1.ProposalResponsePayload{ProposalHash: sum[:], Action: &foliov1.ContractAction{
-		Contract: &foliov1.ContractRef{Name: s.contract, Version: s.version}, Rwset: &foliov1.ReadWriteSet{NsRwsets: []*foliov1.NsReadWriteSet{s.rwset}},
+		Contract: &foliov1.ContractRef{Name: s.contract, Version: s.version}, Rwset: &foliov1.ReadWriteSet{NsRwsets: []*foliov1.NsReadWriteSet{s.rwset}, NotBeforeUnixNano: s.notBefore},
 		Response: &foliov1.Response{Status: 200}}})
 	var ends []*foliov1.Endorsement
 	for _, e := range s.endorsers {

@@ -333,10 +333,16 @@ func (x *NsReadWriteSet) GetWrites() []*KVWrite {
 // ReadWriteSet is everything a simulation read and wrote, per namespace,
 // namespaces sorted by name and keys sorted within each list.
 type ReadWriteSet struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	NsRwsets      []*NsReadWriteSet      `protobuf:"bytes,1,rep,name=ns_rwsets,json=nsRwsets,proto3" json:"ns_rwsets,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	NsRwsets []*NsReadWriteSet      `protobuf:"bytes,1,rep,name=ns_rwsets,json=nsRwsets,proto3" json:"ns_rwsets,omitempty"`
+	// not_before_unix_nano is a time assertion the contract made with
+	// Context.CommitNotBefore (Unix nanoseconds; 0: none): from capability
+	// level 3, validation marks the transaction TOO_EARLY unless the
+	// orderer-signed timestamp of the block that carries it is at or after
+	// this time. It is signed by the endorsers with the rest of the set.
+	NotBeforeUnixNano int64 `protobuf:"varint,2,opt,name=not_before_unix_nano,json=notBeforeUnixNano,proto3" json:"not_before_unix_nano,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *ReadWriteSet) Reset() {
@@ -376,6 +382,13 @@ func (x *ReadWriteSet) GetNsRwsets() []*NsReadWriteSet {
 	return nil
 }
 
+func (x *ReadWriteSet) GetNotBeforeUnixNano() int64 {
+	if x != nil {
+		return x.NotBeforeUnixNano
+	}
+	return 0
+}
+
 var File_folio_v1_rwset_proto protoreflect.FileDescriptor
 
 const file_folio_v1_rwset_proto_rawDesc = "" +
@@ -401,9 +414,10 @@ const file_folio_v1_rwset_proto_rawDesc = "" +
 	"\x05reads\x18\x02 \x03(\v2\x10.folio.v1.KVReadR\x05reads\x124\n" +
 	"\vrange_reads\x18\x03 \x03(\v2\x13.folio.v1.RangeReadR\n" +
 	"rangeReads\x12)\n" +
-	"\x06writes\x18\x04 \x03(\v2\x11.folio.v1.KVWriteR\x06writes\"E\n" +
+	"\x06writes\x18\x04 \x03(\v2\x11.folio.v1.KVWriteR\x06writes\"v\n" +
 	"\fReadWriteSet\x125\n" +
-	"\tns_rwsets\x18\x01 \x03(\v2\x18.folio.v1.NsReadWriteSetR\bnsRwsetsB4Z2github.com/folio-ledger/folio/api/folio/v1;foliov1b\x06proto3"
+	"\tns_rwsets\x18\x01 \x03(\v2\x18.folio.v1.NsReadWriteSetR\bnsRwsets\x12/\n" +
+	"\x14not_before_unix_nano\x18\x02 \x01(\x03R\x11notBeforeUnixNanoB4Z2github.com/folio-ledger/folio/api/folio/v1;foliov1b\x06proto3"
 
 var (
 	file_folio_v1_rwset_proto_rawDescOnce sync.Once

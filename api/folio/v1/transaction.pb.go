@@ -116,7 +116,11 @@ const (
 	ValidationCode_CONTRACT_VERSION_NOT_EFFECTIVE ValidationCode = 27
 	// A lifecycle transaction (install record, activation) was refused; the
 	// reason names what is missing.
-	ValidationCode_LIFECYCLE_REJECTED   ValidationCode = 28
+	ValidationCode_LIFECYCLE_REJECTED ValidationCode = 28
+	// The block's timestamp is before the time the contract required
+	// (ReadWriteSet.not_before_unix_nano), capability level 3 on. Submitting
+	// the same call again after that time may succeed.
+	ValidationCode_TOO_EARLY            ValidationCode = 29
 	ValidationCode_NOT_VALIDATED        ValidationCode = 254
 	ValidationCode_INVALID_OTHER_REASON ValidationCode = 255
 )
@@ -153,6 +157,7 @@ var (
 		26:  "BAD_CREATOR_IDENTITY",
 		27:  "CONTRACT_VERSION_NOT_EFFECTIVE",
 		28:  "LIFECYCLE_REJECTED",
+		29:  "TOO_EARLY",
 		254: "NOT_VALIDATED",
 		255: "INVALID_OTHER_REASON",
 	}
@@ -186,6 +191,7 @@ var (
 		"BAD_CREATOR_IDENTITY":           26,
 		"CONTRACT_VERSION_NOT_EFFECTIVE": 27,
 		"LIFECYCLE_REJECTED":             28,
+		"TOO_EARLY":                      29,
 		"NOT_VALIDATED":                  254,
 		"INVALID_OTHER_REASON":           255,
 	}
@@ -1134,7 +1140,7 @@ const file_folio_v1_transaction_proto_rawDesc = "" +
 	"\x13TX_TYPE_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eTX_TYPE_CONFIG\x10\x01\x12\x14\n" +
 	"\x10TX_TYPE_ENDORSER\x10\x02\x12\x15\n" +
-	"\x11TX_TYPE_LIFECYCLE\x10\x03*\xfc\x05\n" +
+	"\x11TX_TYPE_LIFECYCLE\x10\x03*\x8b\x06\n" +
 	"\x0eValidationCode\x12\t\n" +
 	"\x05VALID\x10\x00\x12\x10\n" +
 	"\fNIL_ENVELOPE\x10\x01\x12\x0f\n" +
@@ -1165,7 +1171,8 @@ const file_folio_v1_transaction_proto_rawDesc = "" +
 	"\x10INVALID_CONTRACT\x10\x19\x12\x18\n" +
 	"\x14BAD_CREATOR_IDENTITY\x10\x1a\x12\"\n" +
 	"\x1eCONTRACT_VERSION_NOT_EFFECTIVE\x10\x1b\x12\x16\n" +
-	"\x12LIFECYCLE_REJECTED\x10\x1c\x12\x12\n" +
+	"\x12LIFECYCLE_REJECTED\x10\x1c\x12\r\n" +
+	"\tTOO_EARLY\x10\x1d\x12\x12\n" +
 	"\rNOT_VALIDATED\x10\xfe\x01\x12\x19\n" +
 	"\x14INVALID_OTHER_REASON\x10\xff\x01B4Z2github.com/folio-ledger/folio/api/folio/v1;foliov1b\x06proto3"
 

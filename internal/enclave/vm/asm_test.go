@@ -16,6 +16,7 @@ const (
 	opCall        = 0x10
 	opDrop        = 0x1a
 	opI32Const    = 0x41
+	opI32Add      = 0x6a
 	blockEmpty    = 0x40
 )
 

@@ -4,7 +4,8 @@
 // the one definition of a contract call) and a read-only view of committed
 // state into a deterministic result: the contract's response, its read set
 // (keys with the committed versions read, and scanned ranges), its write
-// set and its events. It never writes state and keeps no cache of it. It
+// set, its commit_not_before assertion (ReadWriteSet.not_before_unix_nano)
+// and its events. It never writes state and keeps no cache of it. It
 // runs on the enclave side of the trust boundary (in the enclave process,
 // or in the peer's process for the in-process enclave of unit tests and
 // the endorser's VMExecutor).

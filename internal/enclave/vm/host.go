@@ -185,6 +185,10 @@ func (r *Runtime) instantiateHost(ctx context.Context) error {
 			payload := cs.read(m, s[3], s[4], abi.FnResponseSet)
 			s[0] = cs.status(cs.sim.respond(api.DecodeI32(s[0]), string(msg), payload))
 		},
+		abi.FnCommitNotBefore: func(ctx context.Context, m api.Module, s []uint64) {
+			cs := stateOf(ctx, abi.FnCommitNotBefore)
+			s[0] = cs.status(cs.sim.commitNotBefore(abi.JoinNanos(u32(s[0]), u32(s[1]))))
+		},
 		abi.FnLog: func(ctx context.Context, m api.Module, s []uint64) {
 			cs := stateOf(ctx, abi.FnLog)
 			n := uint64(u32(s[2]))

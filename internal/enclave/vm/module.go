@@ -247,14 +247,21 @@ func (i *instance) call(ctx context.Context, fn api.Function, timeout time.Durat
 	return res, nil, err
 }
 
-// checkABIVersion asks the instance which ABI it speaks.
-func (i *instance) checkABIVersion(ctx context.Context, timeout time.Duration) error {
+// checkABIVersion asks the instance which ABI it speaks: a version in
+// [abi.MinVersion, abi.Version], and at least needs, the version its host
+// imports were introduced in (a module that reports version 1 but imports
+// a function of version 2 is malformed).
+func (i *instance) checkABIVersion(ctx context.Context, timeout time.Duration, needs int32) error {
 	res, stopped, err := i.call(ctx, i.abiVer, timeout, errCallTimeout)
 	if err != nil || stopped != nil {
 		return fmt.Errorf("%w: %s failed: %v", ErrABIVersion, abi.ExportABIVersion, errors.Join(stopped, err))
 	}
-	if v := api.DecodeI32(res[0]); v != abi.Version {
-		return fmt.Errorf("%w: module speaks ABI version %d, this host speaks %d", ErrABIVersion, v, abi.Version)
+	v := api.DecodeI32(res[0])
+	switch {
+	case v < abi.MinVersion || v > abi.Version:
+		return fmt.Errorf("%w: module speaks ABI version %d, this host speaks versions %d to %d", ErrABIVersion, v, abi.MinVersion, abi.Version)
+	case v < needs:
+		return fmt.Errorf("%w: module speaks ABI version %d but imports host functions of version %d", ErrABIVersion, v, needs)
 	}
 	return nil
 }

@@ -42,6 +42,10 @@ type Runtime struct {
 type compiledEntry struct {
 	cm   wazero.CompiledModule
 	refs int
+	// needs is the ABI version the module's host imports need (the
+	// highest HostFunction.Since among them): its reported version must
+	// be at least that.
+	needs int32
 }
 
 // NewRuntime builds a Runtime: wazero with the compilation cache and the
@@ -128,7 +132,7 @@ func (r *Runtime) Load(ctx context.Context, name, version string, wasm []byte) (
 	}
 	inst, err := m.instantiate(ctx)
 	if err == nil {
-		err = inst.checkABIVersion(ctx, r.opts.CallTimeout)
+		err = inst.checkABIVersion(ctx, r.opts.CallTimeout, entry.needs)
 		if err != nil {
 			inst.close(ctx)
 		}
@@ -173,7 +177,8 @@ func (r *Runtime) compile(ctx context.Context, hash [32]byte, wasm []byte) (*com
 		}
 		return nil, fmt.Errorf("%w: %v", ErrInvalidModule, err)
 	}
-	if err := r.checkModule(cm); err != nil {
+	needs, err := r.checkModule(cm)
+	if err != nil {
 		_ = cm.Close(ctx)
 		return nil, err
 	}
@@ -190,7 +195,7 @@ func (r *Runtime) compile(ctx context.Context, hash [32]byte, wasm []byte) (*com
 		e.refs++
 		return e, nil
 	}
-	e := &compiledEntry{cm: cm, refs: 1}
+	e := &compiledEntry{cm: cm, refs: 1, needs: needs}
 	r.mu.compiled[hash] = e
 	return e, nil
 }
@@ -256,10 +261,12 @@ func i32s(n int) []api.ValueType {
 	return ts
 }
 
-// checkModule checks the exports and imports of a compiled module.
-func (r *Runtime) checkModule(cm wazero.CompiledModule) error {
+// checkModule checks the exports and imports of a compiled module and
+// returns the ABI version its host imports need.
+func (r *Runtime) checkModule(cm wazero.CompiledModule) (needs int32, err error) {
+	needs = abi.MinVersion
 	if _, ok := cm.ExportedMemories()[abi.ExportMemory]; !ok {
-		return fmt.Errorf("%w: no exported memory %q (build with GOOS=wasip1 GOARCH=wasm -buildmode=c-shared)", ErrMissingExport, abi.ExportMemory)
+		return 0, fmt.Errorf("%w: no exported memory %q (build with GOOS=wasip1 GOARCH=wasm -buildmode=c-shared)", ErrMissingExport, abi.ExportMemory)
 	}
 	exports := cm.ExportedFunctions()
 	for _, want := range []struct {
@@ -272,16 +279,16 @@ func (r *Runtime) checkModule(cm wazero.CompiledModule) error {
 	} {
 		d, ok := exports[want.name]
 		if !ok {
-			return fmt.Errorf("%w: no exported function %q (is it a reactor built with -buildmode=c-shared that imports package contract?)", ErrMissingExport, want.name)
+			return 0, fmt.Errorf("%w: no exported function %q (is it a reactor built with -buildmode=c-shared that imports package contract?)", ErrMissingExport, want.name)
 		}
 		if !want.sig.matches(d) {
-			return fmt.Errorf("%w: export %q has type %s, want %s", ErrMissingExport, want.name,
+			return 0, fmt.Errorf("%w: export %q has type %s, want %s", ErrMissingExport, want.name,
 				signature{d.ParamTypes(), d.ResultTypes()}, want.sig)
 		}
 	}
 	if mems := cm.ImportedMemories(); len(mems) > 0 {
 		mod, name, _ := mems[0].Import()
-		return fmt.Errorf("%w: memory %s.%s (a contract must define its own memory)", ErrUnknownImport, mod, name)
+		return 0, fmt.Errorf("%w: memory %s.%s (a contract must define its own memory)", ErrUnknownImport, mod, name)
 	}
 	for _, d := range cm.ImportedFunctions() {
 		mod, name, _ := d.Import()
@@ -291,23 +298,24 @@ func (r *Runtime) checkModule(cm wazero.CompiledModule) error {
 		case abi.HostModule:
 			hf, ok := r.hostFuncs[name]
 			if !ok {
-				return fmt.Errorf("%w: function %s.%s is not a host function of ABI version %d", ErrUnknownImport, mod, name, abi.Version)
+				return 0, fmt.Errorf("%w: function %s.%s is not a host function of ABI version %d", ErrUnknownImport, mod, name, abi.Version)
 			}
 			want = signature{i32s(hf.Params), i32s(hf.Results)}
+			needs = max(needs, hf.Since)
 		case abi.WASIModule:
 			wd, ok := r.wasiFuncs[name]
 			if !ok {
-				return fmt.Errorf("%w: function %s.%s is not provided", ErrUnknownImport, mod, name)
+				return 0, fmt.Errorf("%w: function %s.%s is not provided", ErrUnknownImport, mod, name)
 			}
 			want = signature{wd.ParamTypes(), wd.ResultTypes()}
 		default:
-			return fmt.Errorf("%w: function %s.%s (only %q and %q are provided)", ErrUnknownImport, mod, name, abi.HostModule, abi.WASIModule)
+			return 0, fmt.Errorf("%w: function %s.%s (only %q and %q are provided)", ErrUnknownImport, mod, name, abi.HostModule, abi.WASIModule)
 		}
 		if !want.matches(d) {
-			return fmt.Errorf("%w: function %s.%s imported as %s, the host provides %s", ErrUnknownImport, mod, name, got, want)
+			return 0, fmt.Errorf("%w: function %s.%s imported as %s, the host provides %s", ErrUnknownImport, mod, name, got, want)
 		}
 	}
-	return nil
+	return needs, nil
 }
 
 // counters are the Runtime's statistics; see Stats.

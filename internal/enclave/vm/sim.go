@@ -31,6 +31,9 @@ type simulator struct {
 	ranges []*foliov1.RangeRead
 	events []*foliov1.ContractEvent
 	resp   *foliov1.Response
+	// notBefore is the latest commit_not_before time, Unix nanoseconds
+	// (0: none).
+	notBefore int64
 }
 
 type committed struct {
@@ -278,16 +281,28 @@ func (s *simulator) respond(status int32, msg string, payload []byte) error {
 	return nil
 }
 
+// commitNotBefore records the call's assertion that its transaction
+// commits only in a block stamped at or after n (Unix nanoseconds); the
+// latest of several wins. It is recorded in read-only calls too, where
+// nothing commits: a handler shared by evaluate and submit runs the same.
+func (s *simulator) commitNotBefore(n int64) error {
+	if n <= 0 {
+		return refuse(abi.ErrnoInvalidArgument, "commit_not_before time %d is not after the Unix epoch", n)
+	}
+	s.notBefore = max(s.notBefore, n)
+	return nil
+}
+
 // maxResponse is the response limit: MaxValueBytes, but never below what
 // the ABI promises the SDK (abi.MinResponseLimit).
 func (s *simulator) maxResponse() int { return max(s.maxValue, abi.MinResponseLimit) }
 
 // rwset returns the call's read/write set: one namespace (none if the call
 // touched no state), reads and writes sorted by key, range reads in the
-// order the call made them.
+// order the call made them, and the commit_not_before time.
 func (s *simulator) rwset() *foliov1.ReadWriteSet {
 	if len(s.reads) == 0 && len(s.writes) == 0 && len(s.ranges) == 0 {
-		return &foliov1.ReadWriteSet{}
+		return &foliov1.ReadWriteSet{NotBeforeUnixNano: s.notBefore}
 	}
 	ns := &foliov1.NsReadWriteSet{Namespace: s.ns, RangeReads: s.ranges}
 	for _, k := range sortedKeys(s.reads) {
@@ -301,7 +316,7 @@ func (s *simulator) rwset() *foliov1.ReadWriteSet {
 		}
 		ns.Writes = append(ns.Writes, kw)
 	}
-	return &foliov1.ReadWriteSet{NsRwsets: []*foliov1.NsReadWriteSet{ns}}
+	return &foliov1.ReadWriteSet{NsRwsets: []*foliov1.NsReadWriteSet{ns}, NotBeforeUnixNano: s.notBefore}
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -154,6 +154,8 @@ func TestSimulatorRefusals(t *testing.T) {
 		"event name":  s.event("c", "", nil),
 		"status":      s.respond(100, "", nil),
 		"bad message": s.respond(200, "\xff", nil),
+		"epoch":       s.commitNotBefore(0),
+		"before 1970": s.commitNotBefore(-1),
 	} {
 		if _, ok := asRefusal(err); !ok {
 			t.Errorf("%s: %v", name, err)
@@ -178,8 +180,11 @@ func TestSimulatorRefusals(t *testing.T) {
 			t.Errorf("read-only: %v", err)
 		}
 	}
-	if rw := ro.rwset(); len(rw.NsRwsets) != 0 {
+	if rw := ro.rwset(); len(rw.NsRwsets) != 0 || rw.NotBeforeUnixNano != 0 {
 		t.Errorf("empty call has rwset %v", rw)
+	}
+	if rw := s.rwset(); rw.NotBeforeUnixNano != 0 {
+		t.Errorf("refused not-before times recorded: %v", rw)
 	}
 }
 

@@ -46,8 +46,10 @@ func (h *Harness) Invoke(call abi.Call) (*vm.Result, error) {
 }
 
 // Submit simulates call and, if it answered 2xx and is not read-only,
-// commits its write set as the next block. block is 0 if nothing was
-// committed.
+// commits its write set as the next block, stamped with the call's
+// timestamp. block is 0 if nothing was committed, which includes a call
+// whose commit_not_before time is after its timestamp (validation would
+// mark it TOO_EARLY), as contracttest.Ledger.Invoke does.
 func (h *Harness) Submit(call abi.Call) (res *vm.Result, block uint64, err error) {
 	res, err = h.Invoke(call)
 	if err != nil || call.ReadOnly || res.Response.Status < 200 || res.Response.Status > 299 {
@@ -56,6 +58,9 @@ func (h *Harness) Submit(call abi.Call) (res *vm.Result, block uint64, err error
 	ts := call.Timestamp
 	if ts.IsZero() {
 		ts = time.Unix(0, 0)
+	}
+	if ts.UnixNano() < res.RWSet.GetNotBeforeUnixNano() {
+		return res, 0, nil
 	}
 	block, err = h.State.Commit(res.RWSet, call.TxID, ts)
 	return res, block, err

@@ -110,7 +110,8 @@ func env(ctx contract.Context) contract.Response {
 
 // script runs state operations given as args ("get k", "put k v",
 // "del k", "range a b", "prefix type attr...", "history k", "event n p",
-// "log msg") and answers one line per operation.
+// "log msg", "notbefore RFC3339-time") and answers one line per
+// operation.
 func script(ctx contract.Context) contract.Response {
 	var out []string
 	for _, a := range ctx.Args() {
@@ -150,6 +151,12 @@ func script(ctx contract.Context) contract.Response {
 		case "log":
 			ctx.Logf("%s", f[1])
 			line = "log"
+		case "notbefore":
+			at, err := time.Parse(time.RFC3339Nano, f[1])
+			if err == nil {
+				err = ctx.CommitNotBefore(at)
+			}
+			line = fmt.Sprintf("notbefore %s %v", f[1], err)
 		case "fail":
 			return contract.Fail(contract.BadRequest(f[1], "failing on request"))
 		default:
