@@ -25,8 +25,11 @@ type CA struct {
 }
 
 // NewCA returns a client for the CA at addr (host:port), trusting only the
-// organisation's root certificate. No client certificate is presented: admin
-// operations are authenticated by signatures.
+// organisation's root certificate, and only a server certificate with the
+// server-auth usage (the CA's TLS-only certificate, see HTTPClient): no
+// enrolled member of the organisation can pose as its CA. No client
+// certificate is presented: admin operations are authenticated by
+// signatures.
 func NewCA(addr string, root *x509.Certificate) *CA {
 	pool := x509.NewCertPool()
 	pool.AddCert(root)
@@ -89,7 +92,9 @@ func (c *CA) List(ctx context.Context, admin *Identity) ([]*foliov1.IdentityReco
 // EnrollOptions ask for more than a signing certificate.
 type EnrollOptions struct {
 	// TLSHosts, when set, also requests a TLS certificate for a fresh key,
-	// valid for these DNS names and IP addresses (nodes need one).
+	// valid for these DNS names and IP addresses. Nodes need one; the CA
+	// issues one only to peers and orderers (a client's signing
+	// certificate is its TLS client certificate).
 	TLSHosts []string
 }
 
@@ -143,6 +148,9 @@ func (c *CA) Enroll(ctx context.Context, name, secret string, opts EnrollOptions
 	if tlsKey != nil {
 		if out.TLSCert, err = fcrypto.ParseCertificatePEM(resp.Msg.TlsCertPem); err != nil {
 			return nil, fmt.Errorf("enroll %s: TLS certificate from CA: %w", name, err)
+		}
+		if err := out.TLSCert.CheckSignatureFrom(out.CACert); err != nil {
+			return nil, fmt.Errorf("enroll %s: TLS certificate not signed by the CA: %w", name, err)
 		}
 	}
 	return out, nil

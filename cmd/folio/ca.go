@@ -21,6 +21,7 @@ import (
 	"github.com/folio-ledger/folio/client/wallet"
 	fcrypto "github.com/folio-ledger/folio/internal/crypto"
 	"github.com/folio-ledger/folio/internal/identity"
+	"github.com/folio-ledger/folio/internal/identity/ca"
 	"github.com/folio-ledger/folio/internal/localnet"
 )
 
@@ -33,7 +34,7 @@ identity and receives a one-time secret; the user enrolls with that secret, and
 the key pair is generated locally and never leaves this machine. Revoked
 identities are refused by every node.`,
 	}
-	cmd.AddCommand(newCAServeCmd(), newCARegisterCmd(g), newCAEnrollCmd(g), newCARevokeCmd(g), newCAListCmd(g), newCAVerifyCmd(g))
+	cmd.AddCommand(newCAServeCmd(), newCARegisterCmd(g), newCAEnrollCmd(g), newCARevokeCmd(g), newCAListCmd(g), newCAVerifyCmd(g), newCARenewTLSCmd(g))
 	return cmd
 }
 
@@ -390,5 +391,43 @@ func newCAVerifyCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&name, "name", "", "enrolment name (its certificate is read from the wallet)")
 	cmd.Flags().StringVar(&principal, "principal", "", "also require this principal, e.g. 'Org1MSP.admin'")
 	_ = cmd.MarkFlagRequired("name")
+	return cmd
+}
+
+func newCARenewTLSCmd(g *globals) *cobra.Command {
+	var home string
+	var hosts []string
+	cmd := &cobra.Command{
+		Use:   "renew-tls --home DIR [--host NAME]...",
+		Short: "Replace the CA's TLS certificate with a TLS-only one (no role); run on the CA's host with the CA stopped",
+		Long: `Issue the CA service a new TLS certificate for a fresh key and write both
+into its home directory (tls-cert.pem, tls-key.pem). The certificate has the
+TLS server-auth usage only and no Folio role, so its key is no identity of the
+organisation. CAs made by folio before issue 18 gave it the admin role: such a
+CA refuses to start until this is run (or the network is regenerated). The
+new certificate is for the old one's host names and addresses unless --host
+is given. Clients trust the CA's root, so they need nothing new.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cert, err := ca.RenewTLS(home, hosts, nil)
+			if err != nil {
+				return err
+			}
+			var names []string
+			names = append(names, cert.DNSNames...)
+			for _, ip := range cert.IPAddresses {
+				names = append(names, ip.String())
+			}
+			out := map[string]any{"cert": filepath.Join(home, ca.TLSCertFile), "serial": identity.SerialHex(cert.SerialNumber),
+				"hosts": names, "expires": cert.NotAfter.UTC().Format(time.RFC3339)}
+			return g.emit(out, func(w io.Writer) {
+				fmt.Fprintf(w, "wrote a TLS-only certificate (server auth, no role) for %s to %s, serial %s, expires %s\nstart the CA again\n",
+					strings.Join(names, ", "), out["cert"], out["serial"], out["expires"])
+			})
+		},
+	}
+	cmd.Flags().StringVar(&home, "home", "", "the CA's home directory (holds ca-cert.pem, ca-key.pem)")
+	cmd.Flags().StringSliceVar(&hosts, "host", nil, "DNS name or IP address of the CA (repeatable; default: the current certificate's)")
+	_ = cmd.MarkFlagRequired("home")
 	return cmd
 }

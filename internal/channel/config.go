@@ -68,6 +68,12 @@ func NewConfig(cfg *foliov1.ChannelConfig, from uint64) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
+	if Level(cfg) < CapabilityV3 {
+		// Validation rules only change with the capability level: below
+		// V3, a client or admin certificate with the server-auth usage
+		// (a CA's TLS certificate before issue 18) validates as it did.
+		msp.AcceptLegacyServerIdentities()
+	}
 	c := &Config{cfg: cfg, from: from, msp: msp, peers: map[string]*foliov1.NodeEndpoint{},
 		orderers: map[string]*foliov1.NodeEndpoint{}, mspOf: map[string]string{}}
 	for _, o := range cfg.Orgs {

@@ -54,9 +54,11 @@ type LeafRequest struct {
 	Role Role
 	// PublicKey is the subject's key; the issuer never sees its private half.
 	PublicKey crypto.PublicKey
-	// TLS makes a transport certificate: server and client auth, with the SANs
-	// below. Otherwise the certificate is a signing identity (client auth
-	// only, so it can also authenticate a TLS client).
+	// TLS makes a node's transport certificate: server and client auth,
+	// with the SANs below. Otherwise the certificate is a signing identity
+	// (client auth only, so it can also authenticate a TLS client). The
+	// MSP refuses a server-auth certificate whose role is not peer or
+	// orderer (ErrServerUsage): only nodes serve TLS under a role.
 	TLS      bool
 	DNSNames []string
 	IPs      []net.IP
@@ -74,14 +76,67 @@ func Issue(ca *x509.Certificate, caKey crypto.Signer, req LeafRequest) (*x509.Ce
 	if _, err := ParseRole(string(req.Role)); err != nil {
 		return nil, fmt.Errorf("issue certificate for %s: %w", req.Name, err)
 	}
-	if len(ca.Subject.Organization) != 1 {
-		return nil, fmt.Errorf("issue certificate: CA %q has no single organisation", ca.Subject.CommonName)
+	tmpl := &x509.Certificate{
+		Subject:     pkix.Name{CommonName: req.Name, OrganizationalUnit: []string{string(req.Role)}},
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}
-	notBefore := req.NotBefore
+	if req.TLS {
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
+		tmpl.KeyUsage |= x509.KeyUsageKeyEncipherment
+		tmpl.DNSNames = req.DNSNames
+		tmpl.IPAddresses = req.IPs
+	}
+	return issueLeaf(ca, caKey, tmpl, req.PublicKey, req.NotBefore, req.Validity)
+}
+
+// ServerTLSRequest describes a TLS-only server certificate (IssueServerTLS).
+type ServerTLSRequest struct {
+	// Name becomes the subject common name, e.g. "ca.org1".
+	Name      string
+	PublicKey crypto.PublicKey
+	// DNSNames and IPs are the SANs; at least one is required.
+	DNSNames []string
+	IPs      []net.IP
+	// NotBefore defaults to now; Validity to DefaultLeafValidity.
+	NotBefore time.Time
+	Validity  time.Duration
+}
+
+// IssueServerTLS signs a certificate that can only serve TLS: server-auth
+// usage alone and no Folio role in its subject. The MSP therefore refuses
+// it as an identity (ErrNoRole) wherever one is validated (transactions,
+// approvals, config updates, CA admin requests, TLS client certificates),
+// and it is no TLS client certificate either. A CA's own TLS certificate is
+// one: its key sits on a network-facing host, and before this it carried
+// the admin role, an admin identity that no CRL listed.
+func IssueServerTLS(ca *x509.Certificate, caKey crypto.Signer, req ServerTLSRequest) (*x509.Certificate, error) {
+	if req.Name == "" {
+		return nil, fmt.Errorf("issue TLS certificate: empty name")
+	}
+	if len(req.DNSNames) == 0 && len(req.IPs) == 0 {
+		return nil, fmt.Errorf("issue TLS certificate for %s: no host name or IP address", req.Name)
+	}
+	tmpl := &x509.Certificate{
+		Subject:     pkix.Name{CommonName: req.Name},
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:    req.DNSNames,
+		IPAddresses: req.IPs,
+	}
+	return issueLeaf(ca, caKey, tmpl, req.PublicKey, req.NotBefore, req.Validity)
+}
+
+// issueLeaf fills in what every leaf shares (organisation, serial, key
+// IDs, validity capped at the CA's) and signs tmpl.
+func issueLeaf(ca *x509.Certificate, caKey crypto.Signer, tmpl *x509.Certificate, pub crypto.PublicKey, notBefore time.Time, validity time.Duration) (*x509.Certificate, error) {
+	name := tmpl.Subject.CommonName
+	if len(ca.Subject.Organization) != 1 {
+		return nil, fmt.Errorf("issue certificate for %s: CA %q has no single organisation", name, ca.Subject.CommonName)
+	}
 	if notBefore.IsZero() {
 		notBefore = time.Now()
 	}
-	validity := req.Validity
 	if validity == 0 {
 		validity = DefaultLeafValidity
 	}
@@ -93,35 +148,70 @@ func Issue(ca *x509.Certificate, caKey crypto.Signer, req LeafRequest) (*x509.Ce
 	if err != nil {
 		return nil, err
 	}
-	ski, err := subjectKeyID(req.PublicKey)
+	ski, err := subjectKeyID(pub)
 	if err != nil {
 		return nil, err
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject: pkix.Name{
-			CommonName:         req.Name,
-			Organization:       ca.Subject.Organization,
-			OrganizationalUnit: []string{string(req.Role)},
-		},
-		NotBefore:      notBefore.Add(-5 * time.Minute), // tolerate small clock skew
-		NotAfter:       notAfter,
-		KeyUsage:       x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:    []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-		SubjectKeyId:   ski,
-		AuthorityKeyId: ca.SubjectKeyId,
-	}
-	if req.TLS {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
-		tmpl.KeyUsage |= x509.KeyUsageKeyEncipherment
-		tmpl.DNSNames = req.DNSNames
-		tmpl.IPAddresses = req.IPs
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, req.PublicKey, caKey)
+	tmpl.Subject.Organization = ca.Subject.Organization
+	tmpl.SerialNumber = serial
+	tmpl.NotBefore = notBefore.Add(-5 * time.Minute) // tolerate small clock skew
+	tmpl.NotAfter = notAfter
+	tmpl.SubjectKeyId = ski
+	tmpl.AuthorityKeyId = ca.SubjectKeyId
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, pub, caKey)
 	if err != nil {
-		return nil, fmt.Errorf("issue certificate for %s: %w", req.Name, err)
+		return nil, fmt.Errorf("issue certificate for %s: %w", name, err)
 	}
 	return x509.ParseCertificate(der)
+}
+
+// HasExtKeyUsage reports whether cert states the extended key usage u (or
+// "any"). A certificate that states none has none here: every certificate
+// Folio issues states its usages, and a server or client certificate must
+// say what it is for.
+func HasExtKeyUsage(cert *x509.Certificate, u x509.ExtKeyUsage) bool {
+	for _, got := range cert.ExtKeyUsage {
+		if got == u || got == x509.ExtKeyUsageAny {
+			return true
+		}
+	}
+	return false
+}
+
+// CheckExtKeyUsage returns an error wrapping ErrKeyUsage unless cert states
+// the extended key usage u: server auth for a certificate a TLS server
+// presents, client auth for one a TLS client presents.
+func CheckExtKeyUsage(cert *x509.Certificate, u x509.ExtKeyUsage) error {
+	if HasExtKeyUsage(cert, u) {
+		return nil
+	}
+	return fmt.Errorf("%w: %q lacks the %s usage (it has %s)", ErrKeyUsage, cert.Subject, usageName(u), usageNames(cert.ExtKeyUsage))
+}
+
+func usageName(u x509.ExtKeyUsage) string {
+	switch u {
+	case x509.ExtKeyUsageServerAuth:
+		return "TLS server-auth"
+	case x509.ExtKeyUsageClientAuth:
+		return "TLS client-auth"
+	case x509.ExtKeyUsageAny:
+		return "any"
+	}
+	return fmt.Sprintf("extended key usage %d", u)
+}
+
+func usageNames(us []x509.ExtKeyUsage) string {
+	if len(us) == 0 {
+		return "none"
+	}
+	out := ""
+	for i, u := range us {
+		if i > 0 {
+			out += ", "
+		}
+		out += usageName(u)
+	}
+	return out
 }
 
 func newSerial() (*big.Int, error) {

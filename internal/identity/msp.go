@@ -23,6 +23,16 @@ var (
 	ErrRevoked        = errors.New("certificate has been revoked")
 	ErrNoRole         = errors.New("certificate carries no Folio role")
 	ErrWrongRole      = errors.New("identity does not have the required role")
+	// ErrServerUsage: a certificate with the TLS server-auth usage and a
+	// role other than peer or orderer. Folio's CA issues none (a CA's own
+	// TLS certificate has no role, IssueServerTLS), but CAs made before
+	// issue 18 gave their TLS certificate the admin role: this refusal is
+	// what keeps such a certificate, whose key lives on the CA's
+	// network-facing host and which no CRL lists, from acting as an admin.
+	ErrServerUsage = errors.New("a TLS server certificate is not a client or admin identity")
+	// ErrKeyUsage: a certificate presented for a use its extended key
+	// usages do not state (CheckExtKeyUsage).
+	ErrKeyUsage = errors.New("certificate is not issued for this use")
 	// ErrCRLStale: the organisation's revocation list is past its
 	// NextUpdate (or none was fetched yet), so a revocation may be
 	// missing; admission refuses its identities until a fresh list comes.
@@ -69,6 +79,10 @@ type Verifier struct {
 	// now is the admission clock; nil in a chain verifier (NewChainVerifier),
 	// which never reads a clock.
 	now func() time.Time
+	// legacyServerIdentities turns off the ErrServerUsage refusal: a chain
+	// verifier for a channel below the capability level that made it a
+	// validation rule (AcceptLegacyServerIdentities).
+	legacyServerIdentities bool
 
 	mu struct {
 		sync.RWMutex
@@ -140,6 +154,16 @@ func NewChainVerifier(orgs []Org) (*Verifier, error) {
 	v.now = nil
 	return v, nil
 }
+
+// AcceptLegacyServerIdentities makes a chain verifier accept, as binaries
+// before the rule did, a client or admin certificate that also carries the
+// TLS server-auth usage (see ErrServerUsage). Block validation must
+// give the same verdicts on every binary of a channel: a channel whose
+// capability level predates the rule calls this when it builds its
+// verifier, so that replaying an old chain cannot change a transaction's
+// outcome. Admission verifiers never accept such certificates. Call it
+// before the verifier is shared.
+func (v *Verifier) AcceptLegacyServerIdentities() { v.legacyServerIdentities = true }
 
 // Orgs returns the organisations, sorted by MSP ID.
 func (v *Verifier) Orgs() []Org {
@@ -246,6 +270,11 @@ func (v *Verifier) validate(mspID string, cert *x509.Certificate) (*Identity, er
 	role, err := certRole(cert)
 	if err != nil {
 		return fail(ErrNoRole, "%v", err)
+	}
+	// Only nodes serve TLS under a role. A pure function of the
+	// certificate, so chain and admission verifiers agree (DESIGN 6).
+	if !role.IsNode() && !v.legacyServerIdentities && HasExtKeyUsage(cert, x509.ExtKeyUsageServerAuth) {
+		return fail(ErrServerUsage, "it has role %s and the TLS server-auth usage: a TLS certificate (such as a CA's own, issued with the admin role by folio before issue 18), not an enrolled %s; regenerate the CA's TLS certificate (folio ca renew-tls)", role, role)
 	}
 	return &Identity{MSPID: mspID, Org: o.Name, Name: cert.Subject.CommonName, Role: role, Cert: cert}, nil
 }
@@ -424,6 +453,9 @@ func certRole(cert *x509.Certificate) (Role, error) {
 		if r, err := ParseRole(ou); err == nil {
 			found = append(found, r)
 		}
+	}
+	if len(found) == 0 && HasExtKeyUsage(cert, x509.ExtKeyUsageServerAuth) {
+		return "", fmt.Errorf("a TLS-only server certificate (such as a CA's TLS certificate) is no identity: subject OU %q holds no role", cert.Subject.OrganizationalUnit)
 	}
 	if len(found) != 1 {
 		return "", fmt.Errorf("subject OU %q must hold exactly one of client, admin, peer, orderer", cert.Subject.OrganizationalUnit)

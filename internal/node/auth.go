@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -20,12 +21,14 @@ func Caller(ctx context.Context) (*identity.Identity, bool) {
 	return id, ok
 }
 
-// authenticate admits a request only if its TLS client certificate is a
+// authenticate admits a request only if its TLS client certificate states
+// the client-auth usage (a CA's TLS-only certificate does not) and is a
 // valid consortium identity whose organisation's revocation list is
-// current (identity.Verifier.Admit). TLS has already proved the client holds the
-// certificate's key; the MSP decides whether the certificate counts, so a
-// refusal can say exactly why (revoked, expired, unknown organisation)
-// instead of failing the TLS handshake with an opaque alert.
+// current (identity.Verifier.Admit). TLS has already proved the client
+// holds the certificate's key; the MSP decides whether the certificate
+// counts, so a refusal can say exactly why (revoked, expired, unknown
+// organisation, wrong usage) instead of failing the TLS handshake with an
+// opaque alert.
 func authenticate(v *identity.Verifier, m *metrics, log *slog.Logger, next http.Handler) http.Handler {
 	errw := connect.NewErrorWriter()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -33,7 +36,9 @@ func authenticate(v *identity.Verifier, m *metrics, log *slog.Logger, next http.
 		var id *identity.Identity
 		if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
 			err = errors.New("no client certificate: connect with a certificate issued by a consortium CA")
-		} else {
+		} else if err = identity.CheckExtKeyUsage(r.TLS.PeerCertificates[0], x509.ExtKeyUsageClientAuth); err == nil {
+			// RequireAnyClientCert leaves usages to us: a certificate
+			// issued only to serve TLS is no client's.
 			id, err = v.Identify(r.TLS.PeerCertificates[0])
 			if err == nil {
 				err = v.Admit(id)
@@ -44,7 +49,8 @@ func authenticate(v *identity.Verifier, m *metrics, log *slog.Logger, next http.
 			for _, c := range []struct {
 				err  error
 				name string
-			}{{identity.ErrRevoked, "revoked"}, {identity.ErrExpired, "expired"}, {identity.ErrUnknownMSP, "unknown_org"}, {identity.ErrNotIssuedByOrg, "wrong_issuer"}, {identity.ErrCRLStale, "crl_stale"}} {
+			}{{identity.ErrRevoked, "revoked"}, {identity.ErrExpired, "expired"}, {identity.ErrUnknownMSP, "unknown_org"}, {identity.ErrNotIssuedByOrg, "wrong_issuer"}, {identity.ErrCRLStale, "crl_stale"},
+				{identity.ErrKeyUsage, "key_usage"}, {identity.ErrNoRole, "no_role"}, {identity.ErrServerUsage, "server_certificate"}} {
 				if errors.Is(err, c.err) {
 					reason = c.name
 				}

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -52,6 +53,16 @@ func RunCA(ctx context.Context, opts CAOptions) error {
 	tlsCert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
 	if err != nil {
 		return fieldErr(file, "tls", err, "")
+	}
+	if tlsCert.Leaf == nil { // GODEBUG=x509keypairleaf=0
+		if tlsCert.Leaf, err = x509.ParseCertificate(tlsCert.Certificate[0]); err != nil {
+			return fieldErr(file, "tls.cert", err, "")
+		}
+	}
+	// The CA's TLS key sits on a network-facing host: its certificate must
+	// be TLS-only, never an identity of the organisation (issue 18).
+	if err := ca.CheckServerTLS(tlsCert.Leaf); err != nil {
+		return fieldErr(file, "tls.cert", err, "stop the CA and run 'folio ca renew-tls --home "+cfg.Home+"', or regenerate the network")
 	}
 	svc, err := ca.NewService(auth, log.With("ca", cfg.Name), nil)
 	if err != nil {

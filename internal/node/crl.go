@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -37,11 +38,7 @@ func pollCRLs(ctx context.Context, cfg *config.Node, v *identity.Verifier, m *me
 		if o.CAAddress == "" || roots[o.MSPID] == nil {
 			continue
 		}
-		hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
-			TLSClientConfig:   &tls.Config{RootCAs: certPool(roots[o.MSPID].Root), MinVersion: tls.VersionTLS12},
-			ForceAttemptHTTP2: true,
-		}}
-		sources = append(sources, &source{org: o, client: foliov1connect.NewCAServiceClient(hc, "https://"+o.CAAddress)})
+		sources = append(sources, &source{org: o, client: foliov1connect.NewCAServiceClient(caHTTPClient(roots[o.MSPID].Root), "https://"+o.CAAddress)})
 		// From now on this organisation's identities need a current list
 		// at admission (fail closed while its CA cannot be reached).
 		if err := v.ExpectCRL(o.MSPID); err != nil {
@@ -99,6 +96,18 @@ func pollCRLs(ctx context.Context, cfg *config.Node, v *identity.Verifier, m *me
 	}
 }
 
+// caHTTPClient returns the client a node fetches an organisation's
+// revocation list with: it trusts only that organisation's root and wants
+// a server certificate with the server-auth usage (the CA's TLS-only
+// certificate), so no enrolled client or admin of the organisation can
+// pose as its CA.
+func caHTTPClient(root *x509.Certificate) *http.Client {
+	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		TLSClientConfig:   &tls.Config{RootCAs: certPool(root), MinVersion: tls.VersionTLS12, VerifyConnection: requireServerAuth},
+		ForceAttemptHTTP2: true,
+	}}
+}
+
 func fetchCRL(ctx context.Context, c foliov1connect.CAServiceClient, mspID string, v *identity.Verifier) error {
 	resp, err := c.GetCAInfo(ctx, connect.NewRequest(&foliov1.GetCAInfoRequest{}))
 	if err != nil {
@@ -108,4 +117,10 @@ func fetchCRL(ctx context.Context, c foliov1connect.CAServiceClient, mspID strin
 		return fmt.Errorf("CA answers for %s, expected %s", resp.Msg.MspId, mspID)
 	}
 	return v.UpdateCRL(mspID, resp.Msg.CrlDer)
+}
+
+// requireServerAuth refuses a server whose certificate lacks the
+// server-auth usage (identity.RequireServerAuth).
+func requireServerAuth(cs tls.ConnectionState) error {
+	return identity.RequireServerAuth(cs.PeerCertificates)
 }

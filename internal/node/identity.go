@@ -51,6 +51,13 @@ func loadNodeIdentity(file string, cfg *config.Node, v *identity.Verifier) (*ide
 	if tlsID.Name != cfg.Name {
 		return nil, none, fieldErr(file, "tls.cert", fmt.Errorf("TLS certificate is for %q but the node is %q", tlsID.Name, cfg.Name), "use the node's own TLS certificate")
 	}
+	// The node serves its API and p2p sessions with this certificate and
+	// dials other nodes with it: peers refuse it without both usages.
+	for _, u := range []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth} {
+		if err := identity.CheckExtKeyUsage(tlsID.Cert, u); err != nil {
+			return nil, none, fieldErr(file, "tls.cert", err, "use the TLS certificate issued to the node at enrolment (tls/cert.pem), not its signing certificate")
+		}
+	}
 	return signer, tls.Certificate{Certificate: [][]byte{tlsID.Cert.Raw}, PrivateKey: tlsID.Key(), Leaf: tlsID.Cert}, nil
 }
 

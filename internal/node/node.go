@@ -292,6 +292,9 @@ func Run(ctx context.Context, opts Options) error {
 // organisation (the operations listener off loopback).
 func adminOf(v *identity.Verifier) func(*x509.Certificate) error {
 	return func(c *x509.Certificate) error {
+		if err := identity.CheckExtKeyUsage(c, x509.ExtKeyUsageClientAuth); err != nil {
+			return err
+		}
 		id, err := v.Identify(c)
 		if err != nil {
 			return err

@@ -32,6 +32,10 @@ const (
 // Chain, validity, revocation and role are checked by the MSP in
 // VerifyConnection rather than by crypto/tls: node identity is a key, not
 // a host name, and the MSP's answer says exactly why a certificate fails.
+// The extended key usages, which crypto/tls checks only as part of the
+// chain verification skipped here, are checked there too. This shared
+// configuration does not know its direction and wants both usages;
+// handshaker.run replaces the check with the one for its side.
 func newTLSConfig(cert tls.Certificate, v *identity.Verifier) *tls.Config {
 	return &tls.Config{
 		MinVersion:   tls.VersionTLS13,
@@ -39,19 +43,29 @@ func newTLSConfig(cert tls.Certificate, v *identity.Verifier) *tls.Config {
 		Certificates: []tls.Certificate{cert},
 		// A client without a certificate reaches VerifyConnection too, which
 		// refuses it (and reports why) like any other non-member.
-		ClientAuth:             tls.RequestClientCert,
-		InsecureSkipVerify:     true, // replaced by VerifyConnection below
-		VerifyConnection:       func(cs tls.ConnectionState) error { _, err := identifyTLSPeer(v, cs); return err },
+		ClientAuth:         tls.RequestClientCert,
+		InsecureSkipVerify: true, // replaced by VerifyConnection below
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			_, err := identifyTLSPeer(v, cs, x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth)
+			return err
+		},
 		SessionTicketsDisabled: true,
 		NextProtos:             []string{alpnProtocol},
 	}
 }
 
-// identifyTLSPeer validates the TLS peer's certificate with the MSP: a
-// valid consortium identity with role peer or orderer.
-func identifyTLSPeer(v *identity.Verifier, cs tls.ConnectionState) (*identity.Identity, error) {
+// identifyTLSPeer validates the TLS peer's certificate: it states the
+// extended key usages want (server auth when this node dialed, client
+// auth when it accepted), and the MSP finds it a valid consortium identity
+// with role peer or orderer.
+func identifyTLSPeer(v *identity.Verifier, cs tls.ConnectionState, want ...x509.ExtKeyUsage) (*identity.Identity, error) {
 	if len(cs.PeerCertificates) == 0 {
 		return nil, fmt.Errorf("%w: no TLS certificate presented", ErrNotMember)
+	}
+	for _, u := range want {
+		if err := identity.CheckExtKeyUsage(cs.PeerCertificates[0], u); err != nil {
+			return nil, fmt.Errorf("%w: TLS certificate: %w", ErrNotNode, err)
+		}
 	}
 	id, err := v.Identify(cs.PeerCertificates[0])
 	if err != nil {
@@ -143,8 +157,14 @@ func (hs *handshaker) run(ctx context.Context, raw net.Conn, dialed Side, gen ui
 	// MSP found for the TLS certificate, so it is validated once.
 	var tlsID *identity.Identity
 	conf := hs.tlsConf.Clone()
+	// The TLS peer is a server when this node dialed, a client when it
+	// accepted: its certificate must be issued for that side.
+	usage := x509.ExtKeyUsageClientAuth
+	if dialed == DialedBySelf {
+		usage = x509.ExtKeyUsageServerAuth
+	}
 	conf.VerifyConnection = func(cs tls.ConnectionState) (err error) {
-		if tlsID, err = identifyTLSPeer(hs.verifier, cs); err != nil && hs.report != nil {
+		if tlsID, err = identifyTLSPeer(hs.verifier, cs, usage); err != nil && hs.report != nil {
 			hs.report(&HandshakeError{Remote: remote, Err: err})
 			return &reportedError{err}
 		}

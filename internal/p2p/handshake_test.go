@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -153,6 +155,12 @@ func TestRefusedConnections(t *testing.T) {
 			return rogueTLS(t, addr, &outsider.TLS)
 		}},
 		{"client certificate, not a node", "not_node", func(t *testing.T) net.Conn {
+			signing := tls.Certificate{Certificate: [][]byte{client.Self.Cert.Raw}, PrivateKey: client.Self.Key(), Leaf: client.Self.Cert}
+			return rogueTLS(t, addr, &signing)
+		}},
+		// A server-auth certificate with the client role is no identity at
+		// all (identity.ErrServerUsage): only nodes serve TLS under a role.
+		{"client role with a server certificate", "not_member", func(t *testing.T) net.Conn {
 			return rogueTLS(t, addr, &client.TLS)
 		}},
 		{"garbage after TLS", "malformed", func(t *testing.T) net.Conn {
@@ -243,6 +251,64 @@ func TestRefusedConnections(t *testing.T) {
 	}
 	if after := srv.single(t, friend); after.Conn != before.Conn {
 		t.Fatalf("the legitimate session was replaced: %s -> %s", before.Conn, after.Conn)
+	}
+}
+
+// signingAsTLS is a node that presents its signing certificate (client
+// auth only, no server auth) as its TLS certificate.
+func signingAsTLS(n *p2ptest.Node) *p2ptest.Node {
+	return &p2ptest.Node{Self: n.Self, TLSKey: n.Self.Key(),
+		TLS: tls.Certificate{Certificate: [][]byte{n.Self.Cert.Raw}, PrivateKey: n.Self.Key(), Leaf: n.Self.Cert}}
+}
+
+// TestDialerWantsServerAuth: a node that serves p2p TLS with a certificate
+// lacking the server-auth usage (here its own signing certificate: a valid
+// peer identity, client auth only) is refused by every node that dials it.
+// Before, the dialer judged only the MSP identity and role, and this
+// session came up. The same certificate still works on the side it was
+// issued for: the rogue can dial out, because an acceptor wants client
+// auth, which it has.
+func TestDialerWantsServerAuth(t *testing.T) {
+	c := newConsortium(t, 1)
+	victim := startHost(t, c, issue(t, c, 0, "peer0.org1", identity.RolePeer), map[string]Handler{"echo": echo}, nil)
+	rogue := startHost(t, c, signingAsTLS(issue(t, c, 0, "peer1.org1", identity.RolePeer)), map[string]Handler{"echo": echo}, nil)
+	if usages := rogue.creds.TLS.Leaf.ExtKeyUsage; len(usages) != 1 || usages[0] != x509.ExtKeyUsageClientAuth {
+		t.Fatalf("rogue TLS usages %v, want client auth only", usages)
+	}
+	n := victim.failures("not_node")
+	err := victim.dialOnce(context.Background(), &want{spec: rogue.spec()})
+	if !errors.Is(err, ErrNotNode) || !errors.Is(err, identity.ErrKeyUsage) || !strings.Contains(err.Error(), "server-auth") {
+		t.Fatalf("dialing a server without server auth: %v, want ErrNotNode wrapping ErrKeyUsage", err)
+	}
+	if got := victim.failures("not_node"); got != n+1 {
+		t.Errorf("failures{reason=not_node} went from %v to %v", n, got)
+	}
+	if len(victim.Sessions()) != 0 {
+		t.Fatalf("sessions after the refused dial: %v", victim.Sessions())
+	}
+	// Dialing out with it, the rogue is a TLS client: accepted.
+	must(t, rogue.AddPeer(victim.spec()))
+	victim.waitUp(t, rogue)
+}
+
+// TestIdentifyTLSPeerUsages: the usage wanted of the TLS peer depends on
+// the side; a node's TLS certificate has both.
+func TestIdentifyTLSPeerUsages(t *testing.T) {
+	c := newConsortium(t, 1)
+	n := issue(t, c, 0, "peer0.org1", identity.RolePeer)
+	state := func(cert *x509.Certificate) tls.ConnectionState {
+		return tls.ConnectionState{PeerCertificates: []*x509.Certificate{cert}}
+	}
+	for _, u := range []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth} {
+		if _, err := identifyTLSPeer(c.Verifier, state(n.TLS.Leaf), u); err != nil {
+			t.Errorf("node TLS certificate for usage %v: %v", u, err)
+		}
+	}
+	if _, err := identifyTLSPeer(c.Verifier, state(n.Self.Cert), x509.ExtKeyUsageClientAuth); err != nil {
+		t.Errorf("signing certificate as a TLS client: %v", err)
+	}
+	if _, err := identifyTLSPeer(c.Verifier, state(n.Self.Cert), x509.ExtKeyUsageServerAuth); !errors.Is(err, ErrNotNode) || !errors.Is(err, identity.ErrKeyUsage) {
+		t.Errorf("signing certificate as a TLS server: %v", err)
 	}
 }
 

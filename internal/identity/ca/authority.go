@@ -142,26 +142,16 @@ func Init(dir string, opts InitOptions) (*Authority, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	tlsKey, err := fcrypto.GenerateKey()
-	if err != nil {
-		return nil, "", err
-	}
-	dns, ips := SplitHosts(opts.Hosts)
-	tlsCert, err := identity.Issue(root, key, identity.LeafRequest{
-		Name: opts.CAName, Role: identity.RoleAdmin, PublicKey: tlsKey.Public(), TLS: true, DNSNames: dns, IPs: ips, NotBefore: opts.Now(),
-	})
-	if err != nil {
-		return nil, "", err
-	}
 	for _, w := range []func() error{
 		func() error { return fcrypto.WritePrivateKey(filepath.Join(dir, KeyFile), key) },
 		func() error { return fcrypto.WriteCertificate(filepath.Join(dir, CertFile), root.Raw) },
-		func() error { return fcrypto.WritePrivateKey(filepath.Join(dir, TLSKeyFile), tlsKey) },
-		func() error { return fcrypto.WriteCertificate(filepath.Join(dir, TLSCertFile), tlsCert.Raw) },
 	} {
 		if err := w(); err != nil {
 			return nil, "", fmt.Errorf("init CA: %w", err)
 		}
+	}
+	if _, err := writeServerTLS(dir, root, key, opts.CAName, opts.Hosts, opts.Now()); err != nil {
+		return nil, "", fmt.Errorf("init CA: %w", err)
 	}
 	a := &Authority{dir: dir, cert: root, key: key, now: opts.Now}
 	a.mu.reg = registry{Format: RegistryFormat, Org: opts.Org, MSPID: opts.MSPID}
@@ -173,6 +163,87 @@ func Init(dir string, opts InitOptions) (*Authority, string, error) {
 		return nil, "", err
 	}
 	return a, secret, nil
+}
+
+// writeServerTLS issues the CA service's TLS certificate for a fresh key
+// and writes both into dir (TLSCertFile, TLSKeyFile). The certificate is
+// TLS-only (identity.IssueServerTLS): no role, server auth alone, so the
+// key on the CA's network-facing host is never an identity.
+func writeServerTLS(dir string, root *x509.Certificate, rootKey crypto.Signer, name string, hosts []string, now time.Time) (*x509.Certificate, error) {
+	tlsKey, err := fcrypto.GenerateKey()
+	if err != nil {
+		return nil, err
+	}
+	dns, ips := SplitHosts(hosts)
+	cert, err := identity.IssueServerTLS(root, rootKey, identity.ServerTLSRequest{Name: name, PublicKey: tlsKey.Public(), DNSNames: dns, IPs: ips, NotBefore: now})
+	if err != nil {
+		return nil, err
+	}
+	// The key first: a crash between the two writes leaves a certificate
+	// that does not match its key, which fails loudly at start, rather
+	// than a new certificate beside the old key.
+	if err := fcrypto.WritePrivateKey(filepath.Join(dir, TLSKeyFile), tlsKey); err != nil {
+		return nil, err
+	}
+	if err := fcrypto.WriteCertificate(filepath.Join(dir, TLSCertFile), cert.Raw); err != nil {
+		return nil, err
+	}
+	return cert, nil
+}
+
+// ErrLegacyTLS means a CA's TLS certificate carries a Folio role: CAs made
+// before issue 18 issued it with the admin role, which made its key an
+// admin identity of the organisation that no revocation list listed.
+var ErrLegacyTLS = errors.New("the CA's TLS certificate carries a Folio role")
+
+// CheckServerTLS checks that cert can be a CA's TLS certificate: a
+// TLS-only certificate with the server-auth usage and no Folio role.
+func CheckServerTLS(cert *x509.Certificate) error {
+	if err := identity.CheckExtKeyUsage(cert, x509.ExtKeyUsageServerAuth); err != nil {
+		return fmt.Errorf("CA TLS certificate: %w", err)
+	}
+	for _, ou := range cert.Subject.OrganizationalUnit {
+		if r, err := identity.ParseRole(ou); err == nil {
+			return fmt.Errorf("%w (%s; made by folio before issue 18): its key would act as an identity of the organisation", ErrLegacyTLS, r)
+		}
+	}
+	return nil
+}
+
+// RenewTLS replaces the TLS certificate and key in a CA's home directory
+// with a TLS-only certificate (see CheckServerTLS) for a fresh key, valid
+// for the same host names and addresses as the old one (or for hosts, if
+// given), and returns it. Run it on the CA's host with the CA stopped;
+// clients trust the CA's root, so they accept the new certificate as is.
+func RenewTLS(dir string, hosts []string, now func() time.Time) (*x509.Certificate, error) {
+	if now == nil {
+		now = time.Now
+	}
+	root, err := fcrypto.ReadCertificate(filepath.Join(dir, CertFile))
+	if err != nil {
+		return nil, fmt.Errorf("renew CA TLS certificate: %w", err)
+	}
+	key, err := fcrypto.ReadPrivateKey(filepath.Join(dir, KeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("renew CA TLS certificate: %w", err)
+	}
+	name := root.Subject.CommonName
+	if len(hosts) == 0 {
+		old, err := fcrypto.ReadCertificate(filepath.Join(dir, TLSCertFile))
+		if err != nil {
+			return nil, fmt.Errorf("renew CA TLS certificate: %w (name the hosts to issue it for)", err)
+		}
+		name = old.Subject.CommonName
+		hosts = append(hosts, old.DNSNames...)
+		for _, ip := range old.IPAddresses {
+			hosts = append(hosts, ip.String())
+		}
+	}
+	cert, err := writeServerTLS(dir, root, key, name, hosts, now())
+	if err != nil {
+		return nil, fmt.Errorf("renew CA TLS certificate: %w", err)
+	}
+	return cert, nil
 }
 
 // Open loads an existing CA from dir. now defaults to time.Now.
@@ -330,6 +401,13 @@ func (a *Authority) Enroll(req EnrollRequest) (*Enrollment, error) {
 		return nil, err
 	}
 	if tlsCSR != nil {
+		// Only nodes serve TLS under a role; a client's or admin's signing
+		// certificate is its TLS client certificate, and the MSP refuses a
+		// server-auth certificate with their roles (identity.ErrServerUsage).
+		if !role.IsNode() {
+			return nil, fmt.Errorf("enroll %q: %w: a TLS certificate is for peers and orderers, and %q is a %s (its signing certificate already works as a TLS client certificate)",
+				req.Name, ErrBadRequest, req.Name, role)
+		}
 		out.TLSCert, err = identity.Issue(a.cert, a.key, identity.LeafRequest{Name: rec.Name, Role: role, PublicKey: tlsCSR.PublicKey,
 			TLS: true, DNSNames: tlsCSR.DNSNames, IPs: tlsCSR.IPAddresses, NotBefore: now})
 		if err != nil {

@@ -236,13 +236,32 @@ func TestEnrollRejectsBadRequests(t *testing.T) {
 	if _, err := f.cli.Enroll(ctx, "nobody", secret, client.EnrollOptions{}); code(err) != connect.CodePermissionDenied {
 		t.Fatalf("unknown name: %v", err)
 	}
+	// A client gets no TLS server certificate: its signing certificate is
+	// its TLS client certificate, and the MSP would refuse a server-auth
+	// certificate with the client role (identity.ErrServerUsage).
+	if _, err := f.cli.Enroll(ctx, "carol", secret, client.EnrollOptions{TLSHosts: []string{"127.0.0.1"}}); code(err) != connect.CodeInvalidArgument ||
+		!strings.Contains(err.Error(), "peers and orderers") {
+		t.Fatalf("TLS certificate for a client: %v", err)
+	}
 	// The secret survived the failed attempts and still works once.
-	e, err := f.cli.Enroll(ctx, "carol", secret, client.EnrollOptions{TLSHosts: []string{"127.0.0.1", "carol.example"}})
+	e, err := f.cli.Enroll(ctx, "carol", secret, client.EnrollOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.TLSCert == nil || len(e.TLSCert.IPAddresses) != 1 || e.TLSCert.DNSNames[0] != "carol.example" {
+	if e.TLSCert != nil || identity.HasExtKeyUsage(e.Cert, x509.ExtKeyUsageServerAuth) || !identity.HasExtKeyUsage(e.Cert, x509.ExtKeyUsageClientAuth) {
+		t.Fatalf("a client's certificate must be client-auth only: usages %v, TLS certificate %v", e.Cert.ExtKeyUsage, e.TLSCert)
+	}
+	// A node gets a TLS certificate for both sides of a session.
+	secret, _ = f.cli.Register(ctx, f.admin, "peer0.org1", string(identity.RolePeer))
+	e, err = f.cli.Enroll(ctx, "peer0.org1", secret, client.EnrollOptions{TLSHosts: []string{"127.0.0.1", "peer0.example"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.TLSCert == nil || len(e.TLSCert.IPAddresses) != 1 || e.TLSCert.DNSNames[0] != "peer0.example" {
 		t.Fatalf("TLS certificate SANs: %+v", e.TLSCert)
+	}
+	if !identity.HasExtKeyUsage(e.TLSCert, x509.ExtKeyUsageServerAuth) || !identity.HasExtKeyUsage(e.TLSCert, x509.ExtKeyUsageClientAuth) {
+		t.Fatalf("node TLS certificate usages %v, want server and client auth", e.TLSCert.ExtKeyUsage)
 	}
 	if _, err := f.cli.Register(ctx, f.admin, "bad name!", string(identity.RoleClient)); code(err) != connect.CodeInvalidArgument {
 		t.Fatalf("bad name: %v", err)

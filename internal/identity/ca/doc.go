@@ -6,7 +6,10 @@
 // signed CRL that every verifier honours.
 //
 // Authority holds the CA's state and persists it in its home directory
-// (ca-cert.pem, ca-key.pem, registry.json). Service exposes it as the
+// (ca-cert.pem, ca-key.pem, registry.json). The service's TLS certificate
+// (tls-cert.pem, tls-key.pem) is TLS-only: server auth and no role, so its
+// key, on the CA's network-facing host, is no identity (RenewTLS replaces
+// the admin-role one that CAs made before issue 18 have). Service exposes it as the
 // CAService RPC API; admin operations arrive signed, timestamped and with a
 // nonce, and replays are refused.
 package ca
