@@ -41,7 +41,7 @@ func newContractPackageCmd(g *globals) *cobra.Command {
 	var confidential bool
 	cmd := &cobra.Command{
 		Use:   "package --name NAME --version V --wasm FILE --out PKG",
-		Short: "Make a signed contract package (signed by --as); prints its package ID name:version:sha256",
+		Short: "Make a signed contract package (signed by --as, default the admin of its organisation); prints its package ID name:version:sha256",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if name == "" || version == "" || wasmPath == "" || out == "" {
@@ -58,7 +58,14 @@ func newContractPackageCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			id, err := g.signer(dir, "")
+			// Peers' enclaves run only modules an admin packaged
+			// (docs/enclave.md): without --as, the admin of the default
+			// identity's organisation signs.
+			label := ""
+			if !cmd.Flags().Changed("as") {
+				label = "admin@" + orgOf(g.as)
+			}
+			id, err := g.signer(dir, label)
 			if err != nil {
 				return err
 			}

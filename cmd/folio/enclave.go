@@ -28,11 +28,13 @@ import (
 
 // newEnclaveCmd is the body of the enclave process. A peer starts it with
 // its end of a socketpair on fd 3 (link.ChildFD) and talks the
-// boundary protocol on it; the process exits when the peer closes it.
+// boundary protocol on it; the process exits when the peer closes it. The
+// process reads its trust anchor (--genesis) and state key itself, before
+// it serves: no ecall can change them.
 func newEnclaveCmd(g *globals) *cobra.Command {
-	var stateKey, logLevel string
+	var stateKey, genesis, logLevel string
 	cmd := &cobra.Command{
-		Use:    "enclave [--state-key FILE]",
+		Use:    "enclave --genesis FILE [--state-key FILE]",
 		Short:  "Serve as a peer's enclave process (started by the peer, not by hand)",
 		Hidden: true,
 		Args:   cobra.NoArgs,
@@ -49,6 +51,14 @@ func newEnclaveCmd(g *globals) *cobra.Command {
 				}
 				opts.StateKey = b
 			}
+			if genesis == "" {
+				return usageErr("--genesis is required: the enclave runs only modules signed by an admin of an organisation of the genesis block")
+			}
+			b, err := os.ReadFile(genesis)
+			if err != nil {
+				return fmt.Errorf("genesis: %w", err)
+			}
+			opts.Genesis = b
 			conn, err := trusted.HostConn()
 			if err != nil {
 				return err
@@ -59,6 +69,7 @@ func newEnclaveCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&stateKey, "state-key", "", "file holding the network's 32-byte state key for confidential contracts (raw or 64 hex digits)")
+	cmd.Flags().StringVar(&genesis, "genesis", "", "the channel's genesis block: the enclave's trust anchor (whose organisations' admins may sign the modules it runs; docs/enclave.md)")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr, which the peer forwards)")
 	return cmd
 }

@@ -74,13 +74,13 @@ func TestBadModulesAndCalls(t *testing.T) {
 				{"no exports", noExports, vm.ErrMissingExport, `no exported`},
 				{"unknown import", unknownImport, vm.ErrUnknownImport, "folio.launch_missiles is not a host function"},
 			} {
-				err := e.Install(ctx, "bad", c.name, c.wasm, false)
+				err := e.Install(ctx, signed(t, "bad", c.name, c.wasm, false))
 				var me *vm.ModuleError
 				if !errors.Is(err, c.sentinel) || !errors.As(err, &me) || me.Name != "bad" || !strings.Contains(err.Error(), c.fragment) {
 					t.Errorf("install %s: %v (want %v mentioning %q)", c.name, err, c.sentinel, c.fragment)
 				}
 			}
-			if err := e.Install(ctx, "mis", "1", misbehave, false); err != nil {
+			if err := e.Install(ctx, signed(t, "mis", "1", misbehave, false)); err != nil {
 				t.Fatal(err)
 			}
 			ok := func() {
@@ -129,7 +129,7 @@ func TestBadModulesAndCalls(t *testing.T) {
 				t.Fatalf("bad calls restarted the enclave: %+v", s)
 			}
 			// Installing the same version with other bytes is refused.
-			if err := e.Install(ctx, "mis", "1", vmtest_BuildWasm(t, kvPkg), false); !errors.Is(err, enclave.ErrInstalled) {
+			if err := e.Install(ctx, signed(t, "mis", "1", vmtest_BuildWasm(t, kvPkg), false)); !errors.Is(err, enclave.ErrInstalled) {
 				t.Fatalf("reinstall with other bytes: %v", err)
 			}
 		})

@@ -74,10 +74,10 @@ func TestConfidential(t *testing.T) {
 
 	// No key, no confidential contract; one flag per contract.
 	nokey := newEnclave(t, process, enclave.Options{State: st}, nil)
-	if err := nokey.Install(context.Background(), "kv", "1", vmtest_BuildWasm(t, kvPkg), true); !errors.Is(err, enclave.ErrNoStateKey) {
+	if err := nokey.Install(context.Background(), signed(t, "kv", "1", vmtest_BuildWasm(t, kvPkg), true)); !errors.Is(err, enclave.ErrNoStateKey) {
 		t.Fatalf("confidential install without a key: %v", err)
 	}
-	if err := local.Install(context.Background(), "kv", "2", vmtest_BuildWasm(t, kvPkg), false); !errors.Is(err, enclave.ErrConfidentiality) {
+	if err := local.Install(context.Background(), signed(t, "kv", "2", vmtest_BuildWasm(t, kvPkg), false)); !errors.Is(err, enclave.ErrConfidentiality) {
 		t.Fatalf("non-confidential version of a confidential contract: %v", err)
 	}
 	// Non-confidential contracts write plaintext.

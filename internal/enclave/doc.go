@@ -17,8 +17,9 @@
 //
 // Call order (the peer):
 //
-//	e, err := enclave.New(ctx, enclave.Options{State: enclave.LedgerSource(l), StateKeyFile: f, ...})
-//	err = e.Install(ctx, "copyright", "1", wasm, false)   // any time
+//	e, err := enclave.New(ctx, enclave.Options{State: enclave.LedgerSource(l), GenesisFile: g, StateKeyFile: f, ...})
+//	m, err := enclave.SignedModule(spkg)                   // an admin's signed package
+//	err = e.Install(ctx, m)                               // any time; ErrUntrustedModule unless signed or pinned
 //	res, err := e.Simulate(ctx, "1", call)                // endorser, concurrently; call.Namespace = "copyright"
 //	err = e.Commit(ctx, block, writes)                    // committer, after ledger.Commit(block)
 //	s := e.Stats()

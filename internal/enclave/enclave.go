@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 
+	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
 	"github.com/folio-ledger/folio/contract/abi"
 	"github.com/folio-ledger/folio/internal/enclave/trusted"
 	"github.com/folio-ledger/folio/internal/enclave/vm"
+	"github.com/folio-ledger/folio/internal/types"
 )
 
 // Enclave is the trust boundary of a peer: contracts run behind it, and
@@ -19,15 +21,18 @@ import (
 // Invalidate must be called by one goroutine (the committer), in block
 // order.
 type Enclave interface {
-	// Install loads a contract version (wasm bytes) into the enclave; the
-	// host keeps the bytes to install them again after a restart.
-	// confidential marks the contract's state as sealed under the state
-	// key; all versions of a contract must agree on it. Installing the
-	// same version with the same bytes again is a no-op that does not
-	// cross the boundary. wasm is retained: do not modify it. Errors: a
-	// *vm.ModuleError (the module is refused), ErrInstalled,
-	// ErrConfidentiality, ErrNoStateKey.
-	Install(ctx context.Context, name, version string, wasm []byte, confidential bool) error
+	// Install loads a contract version into the enclave (see Module);
+	// the host keeps it to install it again after a restart. The enclave
+	// runs the module only if an admin of an organisation of its genesis
+	// block signed the package, or the genesis block pins the module
+	// (docs/enclave.md, "Which modules run"). confidential marks the
+	// contract's state as sealed under the state key; all versions of a
+	// contract must agree on it. Installing the same version with the
+	// same module again is a no-op that does not cross the boundary.
+	// Errors: ErrUntrustedModule (nothing the enclave trusts vouches for
+	// the module), a *vm.ModuleError (the module is refused by the VM),
+	// ErrInstalled, ErrConfidentiality, ErrNoStateKey.
+	Install(ctx context.Context, m Module) error
 
 	// Simulate runs call on version version of the contract named by
 	// call.Namespace (a contract's namespace is its name), against the
@@ -69,6 +74,35 @@ type Enclave interface {
 	Close() error
 }
 
+// Module is a contract version to install: a signed package (Signed), or
+// the module of a contract the channel's genesis block defines (Wasm).
+// Its slices are retained: do not modify them.
+type Module struct {
+	// Name, Version and Confidential say what the host installs; with a
+	// signed package the enclave checks they are the package's.
+	Name, Version string
+	Confidential  bool
+	// Signed is the version's signed package (types.PackageContract,
+	// checked by lifecycle.OpenPackage): the enclave runs the package's
+	// own module, if an admin under its genesis block's roots signed it.
+	Signed *foliov1.SignedContractPackage
+	// Wasm is used when Signed is nil: the module of a genesis contract,
+	// which the enclave runs only if the genesis block pins its SHA-256
+	// for Name and Version.
+	Wasm []byte
+}
+
+// SignedModule returns the Module of a signed package, its name, version
+// and confidentiality read from the package (types.ParsePackage; the
+// signature is the enclave's to check).
+func SignedModule(spkg *foliov1.SignedContractPackage) (Module, error) {
+	pkg, err := types.ParsePackage(spkg)
+	if err != nil {
+		return Module{}, err
+	}
+	return Module{Name: pkg.Name, Version: pkg.Version, Confidential: pkg.Confidential, Signed: spkg}, nil
+}
+
 // Write is one committed write of a block.
 type Write struct {
 	Namespace, Key string
@@ -100,7 +134,7 @@ type StateSource interface {
 
 // Errors of the host side. The enclave's own (ErrNotInstalled,
 // ErrInstalled, ErrRollback, ErrNoStateKey, ErrConfidentiality, ErrHeight,
-// ErrSealedState) are those of package trusted, re-exported; a failing
+// ErrSealedState, ErrUntrustedModule, ErrNoAnchor) are those of package trusted, re-exported; a failing
 // contract call is a *vm.CallError wrapping a vm sentinel.
 var (
 	// ErrCrashed: the enclave process died during the call. The call
@@ -119,6 +153,8 @@ var (
 	ErrConfidentiality = trusted.ErrConfidentiality
 	ErrHeight          = trusted.ErrHeight
 	ErrSealedState     = trusted.ErrSealedState
+	ErrUntrustedModule = trusted.ErrUntrustedModule
+	ErrNoAnchor        = trusted.ErrNoAnchor
 )
 
 // CrashError says which enclave process died during which ecall, and how.

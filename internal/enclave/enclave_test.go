@@ -14,10 +14,11 @@ import (
 	"github.com/folio-ledger/folio/internal/ledger"
 )
 
-// The endorser runs contracts through an Enclave as its Executor.
+// The endorser runs contracts through an Enclave as its Executor, given
+// the signed packages (enclave.Executor).
 var (
-	_ endorse.Executor = enclave.Enclave(nil)
-	_ endorse.Executor = (*enclavetest.Fake)(nil)
+	_ endorse.Executor = enclave.Executor{}
+	_ endorse.Executor = enclave.Executor{Enclave: (*enclavetest.Fake)(nil)}
 )
 
 // TestEndToEnd runs the same scenario in process and in-process: install,

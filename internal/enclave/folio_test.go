@@ -2,6 +2,7 @@ package enclave_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,16 +41,25 @@ func TestFolioBinary(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	e, err := enclave.New(ctx, enclave.Options{State: st, Exe: exe, StateKeyFile: key, Logger: testLogger()})
+	// Without a trust anchor the process refuses to start.
+	_, err := enclave.New(ctx, enclave.Options{State: st, Exe: exe, StateKeyFile: key, Logger: testLogger(), RestartBackoff: time.Hour})
+	if err == nil || !errors.Is(err, enclave.ErrUnavailable) {
+		t.Fatalf("folio enclave without --genesis: %v", err)
+	}
+	genesis, err := testConsortium(t).WriteGenesis(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := enclave.New(ctx, enclave.Options{State: st, Exe: exe, StateKeyFile: key, GenesisFile: genesis, Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	if err := e.Install(ctx, "kv", "1", vmtest.BuildWasm(t, kvPkg), false); err != nil {
+	if err := e.Install(ctx, signed(t, "kv", "1", vmtest.BuildWasm(t, kvPkg), false)); err != nil {
 		t.Fatal(err)
 	}
 	wantValue(t, e, "a", "from folio")
-	if err := e.Install(ctx, "secret", "1", vmtest.BuildWasm(t, kvPkg), true); err != nil {
+	if err := e.Install(ctx, signed(t, "secret", "1", vmtest.BuildWasm(t, kvPkg), true)); err != nil {
 		t.Fatalf("confidential install with the key file: %v", err)
 	}
 }

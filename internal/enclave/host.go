@@ -206,19 +206,27 @@ func (h *host) call(ctx context.Context, op uint8, req, reply wire.Message, oc *
 }
 
 // Install implements Enclave. A version already installed with the same
-// flag and bytes returns at once, without crossing (the endorser installs
-// before every simulation); the host keeps wasm (it must not be modified
-// afterwards) to install it again in a restarted process.
-func (h *host) Install(ctx context.Context, name, version string, wasm []byte, confidential bool) error {
+// flag and module returns at once, without crossing (the endorser
+// installs before every simulation); the host keeps the module's bytes
+// (they must not be modified afterwards) to install it again in a
+// restarted process.
+func (h *host) Install(ctx context.Context, mod Module) error {
+	m := &wire.Install{Name: mod.Name, Version: mod.Version, Confidential: mod.Confidential}
+	if mod.Signed != nil {
+		// The package carries the module: nothing else crosses beside it.
+		m.Package, m.Signature = mod.Signed.GetPackage(), mod.Signed.GetSignature()
+	} else {
+		m.Wasm = mod.Wasm
+	}
 	h.installs.Lock()
 	for _, in := range h.installs.list {
-		if in.Name == name && in.Version == version && in.Confidential == confidential && sameBytes(in.Wasm, wasm) {
+		if in.Name == m.Name && in.Version == m.Version && in.Confidential == m.Confidential &&
+			sameBytes(in.Wasm, m.Wasm) && sameBytes(in.Package, m.Package) && sameBytes(in.Signature, m.Signature) {
 			h.installs.Unlock()
 			return nil
 		}
 	}
 	h.installs.Unlock()
-	m := &wire.Install{Name: name, Version: version, Confidential: confidential, Wasm: wasm}
 	if err := m.Validate(); err != nil {
 		return fmt.Errorf("enclave: install: %w", err)
 	}
@@ -228,7 +236,7 @@ func (h *host) Install(ctx context.Context, name, version string, wasm []byte, c
 	h.installs.Lock()
 	defer h.installs.Unlock()
 	for _, in := range h.installs.list {
-		if in.Name == name && in.Version == version {
+		if in.Name == m.Name && in.Version == m.Version {
 			return nil
 		}
 	}

@@ -23,8 +23,12 @@ var _ Enclave = (*inProcessEnclave)(nil)
 // process options (Exe, Args, Env, StartTimeout, RestartBackoff) are
 // ignored.
 func NewInProcess(ctx context.Context, opts Options) (Enclave, error) {
-	if opts.StateKeyFile != "" {
-		return nil, fmt.Errorf("%w: StateKeyFile is read by the enclave process; in process, pass StateKey", ErrInvalidOptions)
+	if opts.StateKeyFile != "" || opts.GenesisFile != "" {
+		return nil, fmt.Errorf("%w: StateKeyFile and GenesisFile are read by the enclave process; in process, pass StateKey and Genesis", ErrInvalidOptions)
+	}
+	anchor, err := trusted.ParseAnchor(opts.Genesis)
+	if err != nil {
+		return nil, err
 	}
 	h, err := newHost(opts)
 	if err != nil {
@@ -33,7 +37,7 @@ func NewInProcess(ctx context.Context, opts Options) (Enclave, error) {
 	to := trusted.FromInit(h.initMessage(h.height()))
 	to.VM.Logger = h.opts.VM.Logger
 	to.Logger = h.log.With("side", "enclave")
-	to.StateKey = opts.StateKey
+	to.StateKey, to.Anchor = opts.StateKey, anchor
 	svc, err := trusted.New(ctx, to)
 	if err != nil {
 		h.closeHost()

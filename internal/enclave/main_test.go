@@ -2,11 +2,13 @@ package enclave_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -33,16 +35,10 @@ func TestMain(m *testing.M) {
 }
 
 func serveAsChild() int {
-	var opts trusted.ServeOptions
-	for i, a := range os.Args {
-		if a == "--state-key" && i+1 < len(os.Args) {
-			k, err := os.ReadFile(os.Args[i+1])
-			if err != nil {
-				fmt.Fprintln(os.Stderr, err)
-				return 2
-			}
-			opts.StateKey = k
-		}
+	opts, err := enclavetest.ServeOptions(os.Args)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
 	}
 	if os.Getenv("FOLIO_ENCLAVE_TEST_LOG") != "" {
 		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -78,11 +74,29 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
+// consortium is the trust anchor of the tests' enclaves (one for the test
+// binary: making CAs and a genesis block takes milliseconds, and the tests
+// that need another anchor make their own).
+var consortium = sync.OnceValues(func() (*enclavetest.Consortium, error) { return enclavetest.NewConsortium(2) })
+
+func testConsortium(t testing.TB) *enclavetest.Consortium {
+	t.Helper()
+	c, err := consortium()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // newEnclave starts an Enclave in mode m; stateKey, if not nil, is
-// provisioned (through a key file in process mode).
+// provisioned (through a key file in process mode). Its trust anchor is
+// opts.Genesis if set (in either mode), else testConsortium's.
 func newEnclave(t testing.TB, m mode, opts enclave.Options, stateKey []byte) enclave.Enclave {
 	t.Helper()
 	ctx := context.Background()
+	if opts.Genesis == nil {
+		opts.Genesis = testConsortium(t).Genesis
+	}
 	opts.VM.CacheDir = vmtest.CacheDir(t)
 	if opts.Logger == nil {
 		opts.Logger = testLogger()
@@ -94,6 +108,11 @@ func newEnclave(t testing.TB, m mode, opts enclave.Options, stateKey []byte) enc
 		opts.StateKey = stateKey
 		e, err = enclave.NewInProcess(ctx, opts)
 	case process:
+		f := filepath.Join(t.TempDir(), "genesis.block")
+		if err := os.WriteFile(f, opts.Genesis, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		opts.Genesis, opts.GenesisFile = nil, f
 		if stateKey != nil {
 			f := filepath.Join(t.TempDir(), "state.key")
 			if err := os.WriteFile(f, stateKey, 0o600); err != nil {
@@ -117,10 +136,29 @@ func install(t testing.TB, e enclave.Enclave, name, pkg string, confidential boo
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if err := e.Install(ctx, name, "1", vmtest.BuildWasm(t, pkg), confidential); err != nil {
+	if err := e.Install(ctx, signed(t, name, "1", vmtest.BuildWasm(t, pkg), confidential)); err != nil {
 		t.Fatal(err)
 	}
 }
+
+// signed is the Module of wasm packaged by testConsortium's admin, the
+// same package every time for the same arguments (as a peer keeps one
+// package per version), so installing it again is a no-op.
+func signed(t testing.TB, name, version string, wasm []byte, confidential bool) enclave.Module {
+	t.Helper()
+	k := fmt.Sprintf("%s\x00%s\x00%x\x00%v", name, version, sha256.Sum256(wasm), confidential)
+	if m, ok := signedModules.Load(k); ok {
+		return m.(enclave.Module)
+	}
+	m, err := testConsortium(t).Module(name, version, wasm, confidential)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := signedModules.LoadOrStore(k, m)
+	return got.(enclave.Module)
+}
+
+var signedModules sync.Map
 
 var txSeq atomic.Int64
 

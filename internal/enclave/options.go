@@ -39,6 +39,15 @@ type Options struct {
 	StateKeyFile string
 	// StateKey is the state key itself. In-process mode only (tests).
 	StateKey []byte
+	// GenesisFile names the channel's genesis block, the enclave's trust
+	// anchor: the enclave process reads it (passed as --genesis) and runs
+	// only modules signed by an admin of one of its organisations, or
+	// pinned by it (docs/enclave.md). Required in process mode (the
+	// process refuses to initialise without it, ErrNoAnchor).
+	GenesisFile string
+	// Genesis is the genesis block's bytes. In-process mode only (tests),
+	// required there.
+	Genesis []byte
 	// StartTimeout bounds starting the process, its Init and the
 	// re-installation of every contract. Default 2 minutes (compiling a
 	// Go contract takes seconds, much longer under the race detector).

@@ -33,8 +33,8 @@ var _ Enclave = (*processEnclave)(nil)
 // New starts the enclave process (opts.Exe with opts.Args) and returns
 // once it is initialised, or with the error that kept it from starting.
 func New(ctx context.Context, opts Options) (Enclave, error) {
-	if opts.StateKey != nil {
-		return nil, fmt.Errorf("%w: StateKey is for the in-process mode; give the enclave process a StateKeyFile", ErrInvalidOptions)
+	if opts.StateKey != nil || opts.Genesis != nil {
+		return nil, fmt.Errorf("%w: StateKey and Genesis are for the in-process mode; give the enclave process a StateKeyFile and a GenesisFile", ErrInvalidOptions)
 	}
 	h, err := newHost(opts)
 	if err != nil {
@@ -271,6 +271,9 @@ func (s *supervisor) start(gen uint64) (*childProcess, error) {
 	if s.h.opts.StateKeyFile != "" && !ir.HasStateKey {
 		return fail("init", errors.New("the process reports no state key although one was given"))
 	}
+	if gen == 1 {
+		s.log.Info("enclave trust anchor", "genesis_header_hash", fmt.Sprintf("%x", ir.Anchor))
+	}
 	for _, in := range s.h.installed() {
 		if err := s.startCall(ctx, c, wire.OpInstall, in, nil); err != nil {
 			return fail(fmt.Sprintf("install %s %s again", in.Name, in.Version), err)
@@ -325,6 +328,9 @@ func spawn(o *Options, log *slog.Logger, gen uint64, h *host) (*childProcess, er
 	args := append([]string(nil), o.Args...)
 	if o.StateKeyFile != "" {
 		args = append(args, "--state-key", o.StateKeyFile)
+	}
+	if o.GenesisFile != "" {
+		args = append(args, "--genesis", o.GenesisFile)
 	}
 	cmd := exec.Command(o.Exe, args...)
 	cmd.Env = append(os.Environ(), o.Env...)

@@ -10,8 +10,10 @@
 // and records in the reserved namespace "folio.lifecycle" of the world
 // state, so a peer replaying the chain from block 0 switches versions at
 // exactly the same blocks as the others. Installed packages live in
-// <data_dir>/contracts/<name>/<version>.wasm and are checked against the
-// definition's package hash before use.
+// <data_dir>/contracts/<name>/<version>.wasm, with the signed package the
+// enclave verifies as <version>.pkg (none for a genesis contract, which
+// the genesis block pins), and are checked against the definition's
+// package hash before use.
 package lifecycle
 
 import (
@@ -27,10 +29,13 @@ import (
 	"strings"
 	"sync"
 
+	"google.golang.org/protobuf/proto"
+
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
 	"github.com/folio-ledger/folio/internal/atomicfile"
 	"github.com/folio-ledger/folio/internal/ledger/state"
 	"github.com/folio-ledger/folio/internal/policy"
+	"github.com/folio-ledger/folio/internal/types"
 )
 
 // Namespace is the world-state namespace of lifecycle records.
@@ -119,8 +124,8 @@ func New(dir string, cfg *foliov1.ChannelConfig) (*Registry, error) {
 	r.mu.activations = map[string][]*Activation{}
 	r.mu.local = map[string][]byte{}
 	for _, d := range cfg.GetContracts() {
-		def := &Definition{Name: d.Name, Version: d.Version, PolicySrc: d.EndorsementPolicy, Confidential: d.Confidential, PackageHash: d.PackageHash, FromBlock: 1}
-		if err := def.parse(); err != nil {
+		def, err := GenesisDefinition(cfg, d.Name)
+		if err != nil {
 			return nil, err
 		}
 		r.mu.defs[d.Name] = []*Definition{def}
@@ -170,14 +175,9 @@ func (r *Registry) Load(st Range) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := read("def/", func(kv KV) error {
-		var defs []*Definition
-		if err := json.Unmarshal(kv.Value, &defs); err != nil {
+		defs, err := ParseDefinitions(kv.Value)
+		if err != nil {
 			return err
-		}
-		for _, d := range defs {
-			if err := d.parse(); err != nil {
-				return err
-			}
 		}
 		if len(defs) > 0 {
 			r.mu.defs[defs[0].Name] = defs
@@ -292,12 +292,7 @@ func (r *Registry) Effective(name string, block uint64) (*Definition, error) {
 	if len(defs) == 0 {
 		return nil, fmt.Errorf("%w: %q (defined: %v)", ErrUnknownContract, name, r.namesLocked())
 	}
-	var cur *Definition
-	for _, d := range defs {
-		if d.FromBlock <= block {
-			cur = d
-		}
-	}
+	cur := EffectiveIn(defs, block)
 	if cur == nil {
 		return nil, fmt.Errorf("%w: %q has no version effective at block %d", ErrUnknownContract, name, block)
 	}
@@ -435,6 +430,73 @@ func (r *Registry) Store(name, version string, wasm []byte, confidential bool) e
 	r.mu.local[name+"/"+version] = sum[:]
 	r.mu.Unlock()
 	return nil
+}
+
+// StorePackage stores an installed signed package (checked by
+// OpenPackage): its module and metadata as Store does, and the signed
+// package itself as <version>.pkg, which the enclave needs to run the
+// module (SignedPackage). The package is written first: a crash between
+// the two writes leaves a package without its module, which Store
+// completes on the next install, never a module without its signature.
+func (r *Registry) StorePackage(spkg *foliov1.SignedContractPackage) error {
+	pkg, err := types.ParsePackage(spkg)
+	if err != nil {
+		return err
+	}
+	if !namePattern.MatchString(pkg.Name) || !versionPattern.MatchString(pkg.Version) {
+		return fmt.Errorf("%w: name %q or version %q not allowed", ErrBadPackage, pkg.Name, pkg.Version)
+	}
+	p := r.packagePath(pkg.Name, pkg.Version)
+	if old, err := os.ReadFile(p); err == nil && !bytes.Equal(old, pkg.Wasm) {
+		return fmt.Errorf("%w: %s version %s is already installed with another module (sha256 %x); give the new module a new version", ErrBadPackage, pkg.Name, pkg.Version, sha256.Sum256(old))
+	}
+	raw, err := proto.Marshal(spkg)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(strings.TrimSuffix(p, ".wasm")+".pkg", raw, 0o644); err != nil {
+		return err
+	}
+	return r.Store(pkg.Name, pkg.Version, pkg.Wasm, pkg.Confidential)
+}
+
+// SignedPackage returns the signed package of an installed contract
+// version, checked against the module installed beside it; nil and no
+// error if the version was stored without one (a genesis contract placed
+// by `folio network up`, which the enclave runs because the genesis block
+// pins its hash). The signature is the enclave's to check.
+func (r *Registry) SignedPackage(name, version string) (*foliov1.SignedContractPackage, error) {
+	if !namePattern.MatchString(name) || !versionPattern.MatchString(version) {
+		return nil, fmt.Errorf("%w: name %q or version %q not allowed", ErrBadPackage, name, version)
+	}
+	p := r.packagePath(name, version)
+	raw, err := os.ReadFile(strings.TrimSuffix(p, ".wasm") + ".pkg")
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var spkg foliov1.SignedContractPackage
+	if err := proto.Unmarshal(raw, &spkg); err != nil {
+		return nil, fmt.Errorf("%w: %s.pkg: %v", ErrBadPackage, strings.TrimSuffix(p, ".wasm"), err)
+	}
+	pkg, err := types.ParsePackage(&spkg)
+	if err != nil {
+		return nil, fmt.Errorf("%s.pkg: %w", strings.TrimSuffix(p, ".wasm"), err)
+	}
+	wasm, err := os.ReadFile(p)
+	if err != nil {
+		return nil, err
+	}
+	if sum := sha256.Sum256(wasm); pkg.Name != name || pkg.Version != version || !bytes.Equal(sum[:], pkg.WasmSha256) {
+		return nil, fmt.Errorf("%w: %s.pkg is %s %s with module sha256 %x, the installed module is %s %s with %x", ErrBadPackage,
+			strings.TrimSuffix(p, ".wasm"), pkg.Name, pkg.Version, pkg.WasmSha256, name, version, sum)
+	}
+	return &spkg, nil
 }
 
 // LocalPackage is a package installed on this peer.

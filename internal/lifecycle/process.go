@@ -80,7 +80,6 @@ type Activation struct {
 }
 
 // State keys of the lifecycle namespace.
-func defKey(contract string) string { return "def/" + contract }
 func installKey(contract, version, peer string) string {
 	return "install/" + contract + "/" + version + "/" + peer
 }
@@ -440,7 +439,7 @@ func (b *Batch) applyActivation(txNum int, txID string, t *Tx) ([]*foliov1.KVWri
 		return nil, err
 	}
 	return []*foliov1.KVWrite{
-		{Key: defKey(a.Contract), Value: defsJSON},
+		{Key: DefinitionsKey(a.Contract), Value: defsJSON},
 		{Key: activationKey(a.Contract, b.block, txNum), Value: recJSON},
 	}, nil
 }

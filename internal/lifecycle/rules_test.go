@@ -207,6 +207,63 @@ func TestStoreAndLocal(t *testing.T) {
 	}
 }
 
+// TestSignedPackages: an installed signed package is kept beside its
+// module for the enclave (SignedPackage), the same after a restart; a
+// module stored without one (a genesis contract) has none; a package file
+// that does not match the module beside it is an error, not a package.
+func TestSignedPackages(t *testing.T) {
+	dir := t.TempDir()
+	cfg := &foliov1.ChannelConfig{ChannelId: "folio"}
+	r, err := New(dir, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := identitytest.NewOrg(t, "Org1").Member(t, "admin", identity.RoleAdmin)
+	wasm := []byte("\x00asm copyright v2")
+	spkg, err := types.PackageContract(admin, "copyright", "2", wasm, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.StorePackage(spkg); err != nil {
+		t.Fatal(err)
+	}
+	r2, err := New(dir, cfg) // a restarted peer
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := r2.SignedPackage("copyright", "2")
+	if err != nil || !proto.Equal(got, spkg) {
+		t.Fatalf("signed package after a restart: %v, %v", got, err)
+	}
+	local, err := r2.Local()
+	if err != nil || len(local) != 1 || !local[0].Confidential {
+		t.Fatalf("local packages: %+v, %v", local, err)
+	}
+	if err := r.Store("copyright", "1", []byte("\x00asm genesis"), false); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := r.SignedPackage("copyright", "1"); got != nil || err != nil {
+		t.Fatalf("a module stored without a package: %v, %v", got, err)
+	}
+	other, err := types.PackageContract(admin, "copyright", "2", []byte("\x00asm other"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.StorePackage(other); !errors.Is(err, ErrBadPackage) {
+		t.Fatalf("another package under an installed version: %v", err)
+	}
+	raw, _ := proto.Marshal(other)
+	if err := os.WriteFile(filepath.Join(dir, "copyright", "2.pkg"), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.SignedPackage("copyright", "2"); !errors.Is(err, ErrBadPackage) {
+		t.Fatalf("a package file that does not match its module: %v", err)
+	}
+	if _, err := r.SignedPackage("../x", "2"); !errors.Is(err, ErrBadPackage) {
+		t.Fatalf("a path as a name: %v", err)
+	}
+}
+
 // OpenPackage checks a package's module hash, its packager and the
 // packager's signature, each refusal wrapping types.ErrBadPackage.
 func TestOpenPackage(t *testing.T) {

@@ -50,9 +50,13 @@ func startPeer(ctx context.Context, e *env) error {
 		c := e.config.Current()
 		return c.Proto(), c.FromBlock()
 	}
+	// The enclave process reads the genesis block itself, as its trust
+	// anchor: it runs only modules signed by an admin of one of its
+	// organisations, or pinned by it (docs/enclave.md).
 	enc, err := enclave.New(ctx, enclave.Options{
 		State:              enclave.LedgerSource(e.ledger),
 		StateKeyFile:       e.cfg.Enclave.StateKey,
+		GenesisFile:        e.cfg.Genesis,
 		InternalCacheBytes: e.cfg.Enclave.InternalCacheBytes,
 		ExternalCacheBytes: e.cfg.Enclave.ExternalCacheBytes,
 		EcallBatch:         e.cfg.Enclave.EcallBatch,
@@ -73,7 +77,8 @@ func startPeer(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	end, err := endorse.New(endorse.Options{ChannelID: ch.ChannelId, Self: e.self, MSP: e.verifier, Contracts: contracts, Exec: enc,
+	end, err := endorse.New(endorse.Options{ChannelID: ch.ChannelId, Self: e.self, MSP: e.verifier, Contracts: contracts,
+		Exec:      enclave.Executor{Enclave: enc, Packages: contracts},
 		Committed: e.blocks, Height: e.ledger.Height, Logger: e.log.With("component", "endorser"),
 		Healthy: health.healthy})
 	if err != nil {
@@ -208,6 +213,8 @@ var (
 	_ gateway.Host                = (*p2p.Host)(nil)
 	_ installer.Committer         = (*commit.Committer)(nil)
 	_ installer.Enclave           = enclave.Enclave(nil)
+	_ endorse.Executor            = enclave.Executor{}
+	_ enclave.PackageSource       = (*lifecycle.Registry)(nil)
 	_ lifecycle.IdentityValidator = (*identity.Verifier)(nil)
 )
 

@@ -3,6 +3,8 @@ package e2e
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -74,6 +76,17 @@ func TestPeerEnclave(t *testing.T) {
 	n.json(&tr, "work", "transfer", "--id", "E-1", "--to", "user1@Org2", "--peer", "peer0.org1")
 	if tr.Status != "VALID" {
 		t.Fatalf("transfer after the restart: %+v", tr)
+	}
+
+	// The genesis contract ran, before and after the restart, because the
+	// genesis block pins its module. A package signed by a client does
+	// not run: the enclave takes only admins' packages (docs/enclave.md),
+	// and the peer says so before loading it.
+	pkg := filepath.Join(t.TempDir(), "client.pkg")
+	n.must("contract", "package", "--name", "copyright", "--version", "7", "--wasm", contractV2Wasm, "--out", pkg, "--as", "user1@Org1")
+	r, err := n.run("contract", "install", pkg, "--peer", "peer0.org1")
+	if err == nil || !strings.Contains(r.stdout+r.stderr, "the enclave runs only modules packaged by an admin") {
+		t.Fatalf("install of a client's package:\n%s", r)
 	}
 }
 

@@ -39,7 +39,8 @@ type FakeCommit struct {
 var _ enclave.Enclave = (*Fake)(nil)
 
 // Install implements enclave.Enclave.
-func (f *Fake) Install(_ context.Context, name, version string, _ []byte, _ bool) error {
+func (f *Fake) Install(_ context.Context, m enclave.Module) error {
+	name, version := m.Name, m.Version
 	if f.InstallErr != nil {
 		return f.InstallErr
 	}

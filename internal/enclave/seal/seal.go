@@ -30,6 +30,7 @@ const (
 	InfoExternal  = "folio/enclave/v1/external-cache"
 	InfoStateSeal = "folio/enclave/v1/state-seal"
 	InfoNonce     = "folio/enclave/v1/state-nonce"
+	InfoAnchor    = "folio/enclave/v1/state-key-anchor"
 	domainState   = "folio/enclave/v1/state"
 	formatV1      = 0x01
 	flagAbsent    = 0x01
@@ -47,6 +48,24 @@ func derive(secret []byte, info string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %d bytes, want %d", ErrKey, len(secret), KeySize)
 	}
 	return crypto.DeriveKey(secret, []byte(Salt), info, KeySize)
+}
+
+// BindStateKey derives the key confidential state is sealed under from
+// the provisioned state key and the enclave's trust anchor (the hash of
+// the genesis block it was provisioned with; HKDF-SHA256 with the anchor
+// as salt, InfoAnchor as info). Every peer of one channel derives the same
+// key; an enclave given another genesis block (a host substituting the
+// organisations' roots, and with them who may sign modules) derives
+// another, under which the channel's confidential state does not open
+// (docs/enclave.md).
+func BindStateKey(stateKey, anchor []byte) ([]byte, error) {
+	if len(stateKey) != KeySize {
+		return nil, fmt.Errorf("%w: %d bytes, want %d", ErrKey, len(stateKey), KeySize)
+	}
+	if len(anchor) == 0 {
+		return nil, fmt.Errorf("%w: no trust anchor to bind the state key to", ErrKey)
+	}
+	return crypto.DeriveKey(stateKey, anchor, InfoAnchor, KeySize)
 }
 
 // NewRoot draws a fresh random root key.

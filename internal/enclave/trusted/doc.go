@@ -12,16 +12,19 @@
 // The enclave process:
 //
 //	conn, err := trusted.HostConn()                     // the socket on link.ChildFD
-//	err = trusted.Serve(ctx, conn, trusted.ServeOptions{StateKey: k})
+//	err = trusted.Serve(ctx, conn, trusted.ServeOptions{Genesis: g, StateKey: k})
 //
-// Serve answers Init first (which creates the Service and draws the
-// sealing root key, which never leaves the process), then every other
+// Serve reads its trust anchor (the genesis block, ParseAnchor: the roots
+// whose admins may sign modules, and the genesis contracts it pins) from
+// its options, never from an ecall, and answers Init first (which creates
+// the Service and draws the sealing root key, which never leaves the
+// process), then every other
 // ecall concurrently, batches included, until the host closes the socket.
 //
 // Call order of the Service:
 //
 //	s, err := trusted.New(ctx, opts)           // opts from the Init ecall
-//	err = s.Install(ctx, &wire.Install{...})   // any time, any number
+//	err = s.Install(ctx, &wire.Install{...})   // any time; ErrUntrustedModule unless admin-signed or pinned (anchor.go)
 //	reply, err := s.Simulate(ctx, &wire.Simulate{Height: h, ...}, host)
 //	reply, err := s.Commit(ctx, &wire.Commit{Block: h, ...}) // after the ledger committed block h
 //	s.Invalidate(h)                            // rollback: drop every tier

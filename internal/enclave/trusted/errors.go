@@ -47,7 +47,7 @@ var codes = []struct {
 	{13, vm.ErrState}, {14, vm.ErrClosed}, {15, context.Canceled}, {16, context.DeadlineExceeded},
 	{17, ErrNotInstalled}, {18, ErrInstalled}, {19, ErrRollback}, {20, ErrNoStateKey},
 	{21, ErrConfidentiality}, {22, ErrHeight}, {23, ErrSealedState}, {24, seal.ErrAuth},
-	{25, wire.ErrMalformed},
+	{25, wire.ErrMalformed}, {26, ErrUntrustedModule}, {27, ErrNoAnchor},
 }
 
 // ErrorToWire describes err for the other side of the boundary.

@@ -47,6 +47,10 @@ type ServeOptions struct {
 	// given with --state-key, checked by seal.ParseStateKey). Default nil:
 	// confidential contracts are refused.
 	StateKey []byte
+	// Genesis is the channel's genesis block (the contents of the file
+	// given with --genesis): the enclave's trust anchor (ParseAnchor).
+	// Required: without it every Init fails with ErrNoAnchor.
+	Genesis []byte
 	// Logger receives the enclave's logs (the host forwards the process's
 	// stderr into its own log). Default: discard.
 	Logger *slog.Logger
@@ -68,9 +72,20 @@ func Serve(ctx context.Context, conn io.ReadWriteCloser, opts ServeOptions) erro
 		}
 		opts.StateKey = k
 	}
+	// The anchor is read here, from what the process was started with,
+	// never from an ecall: the host's messages cannot change whom the
+	// enclave trusts once it runs.
+	var anchor *Anchor
+	if opts.Genesis != nil {
+		a, err := ParseAnchor(opts.Genesis)
+		if err != nil {
+			return err
+		}
+		anchor = a
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	c := &server{opts: opts, log: opts.Logger, base: ctx, ep: link.NewEndpoint(conn, wire.KindOcall, nil), work: make(chan func())}
+	c := &server{opts: opts, anchor: anchor, log: opts.Logger, base: ctx, ep: link.NewEndpoint(conn, wire.KindOcall, nil), work: make(chan func())}
 	c.mu.cancels = map[uint64]context.CancelFunc{}
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
@@ -89,10 +104,11 @@ func Serve(ctx context.Context, conn io.ReadWriteCloser, opts ServeOptions) erro
 
 // server serves one host connection.
 type server struct {
-	opts ServeOptions
-	log  *slog.Logger
-	base context.Context
-	ep   *link.Endpoint
+	opts   ServeOptions
+	anchor *Anchor // nil: Init fails with ErrNoAnchor
+	log    *slog.Logger
+	base   context.Context
+	ep     *link.Endpoint
 	// svc is set by Init, on the reader goroutine, before any other ecall
 	// is read; sem bounds concurrent ecalls.
 	svc *Service
@@ -295,7 +311,7 @@ func (c *server) init(payload []byte) error {
 		return err
 	}
 	o := FromInit(&m)
-	o.StateKey, o.Logger = c.opts.StateKey, c.log
+	o.StateKey, o.Anchor, o.Logger = c.opts.StateKey, c.anchor, c.log
 	svc, err := New(c.base, o)
 	if err != nil {
 		return err
@@ -306,7 +322,7 @@ func (c *server) init(payload []byte) error {
 	}
 	c.sem = make(chan struct{}, n)
 	c.svc = svc
-	c.log.Info("enclave ready", "pid", os.Getpid(), "height", m.Height, "state_key", svc.HasStateKey())
+	c.log.Info("enclave ready", "pid", os.Getpid(), "height", m.Height, "state_key", svc.HasStateKey(), "anchor", fmt.Sprintf("%x", c.anchor.Hash()))
 	return nil
 }
 
@@ -336,7 +352,7 @@ func (c *server) replyBody(f wire.Frame, m wire.Message, err error) func([]byte)
 		ctr = &wire.Counters{}
 	}
 	if f.Op == wire.OpInit && err == nil {
-		m = &wire.InitReply{PID: uint64(os.Getpid()), HasStateKey: c.svc.HasStateKey()}
+		m = &wire.InitReply{PID: uint64(os.Getpid()), HasStateKey: c.svc.HasStateKey(), Anchor: c.anchor.Hash()}
 	}
 	var werr *wire.Error
 	if err != nil {

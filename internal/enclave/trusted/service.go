@@ -41,8 +41,14 @@ type Options struct {
 	// VM configures the contract runtime (see vm.Options and its
 	// defaults).
 	VM vm.Options
+	// Anchor is what the enclave trusts: the channel's genesis block
+	// (ParseAnchor), whose organisations' admins may sign the modules it
+	// runs. Required (New fails with ErrNoAnchor).
+	Anchor *Anchor
 	// StateKey is the provisioned 32-byte key of confidential contracts'
-	// state. Default nil: confidential contracts are refused.
+	// state; values are sealed under it bound to Anchor
+	// (seal.BindStateKey). Default nil: confidential contracts are
+	// refused.
 	StateKey []byte
 	// Logger receives the enclave's logs. Default: discard.
 	Logger *slog.Logger
@@ -77,6 +83,9 @@ func (o *Options) EnsureDefaults() *Options {
 
 // Validate rejects unusable options.
 func (o *Options) Validate() error {
+	if o.Anchor == nil {
+		return ErrNoAnchor
+	}
 	if o.ExternalCache && o.DirectoryEntries < 0 {
 		return errors.New("trusted: an external cache needs the directory (DirectoryEntries >= 0)")
 	}
@@ -174,7 +183,15 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		return nil, err
 	}
 	if opts.StateKey != nil {
-		st, err := seal.NewState(opts.StateKey)
+		// Bound to the anchor: an enclave started with another genesis
+		// block (other roots, so other signers of modules) cannot open
+		// the channel's confidential state.
+		k, err := seal.BindStateKey(opts.StateKey, opts.Anchor.Hash())
+		if err != nil {
+			return nil, err
+		}
+		st, err := seal.NewState(k)
+		clear(k)
 		if err != nil {
 			return nil, err
 		}
@@ -222,17 +239,24 @@ func (s *Service) HasStateKey() bool { return s.state != nil }
 // Close closes the runtime and every module.
 func (s *Service) Close(ctx context.Context) error { return s.rt.Close(ctx) }
 
-// Install loads a contract version. Installing the same bytes and flag
-// again is a no-op.
+// Install loads a contract version, if the anchor admits its module: a
+// package signed by an admin under the genesis block's roots, or a module
+// the genesis block pins (Anchor.admit; ErrUntrustedModule otherwise).
+// Installing the same module and flag again is a no-op.
 func (s *Service) Install(ctx context.Context, m *wire.Install) error {
 	if err := m.Validate(); err != nil {
+		return err
+	}
+	wasm, err := s.opts.Anchor.admit(m)
+	if err != nil {
+		s.log.Warn("module refused", "contract", m.Name, "version", m.Version, "err", err)
 		return err
 	}
 	if m.Confidential && s.state == nil {
 		return fmt.Errorf("install %s %s: %w", m.Name, m.Version, ErrNoStateKey)
 	}
 	ref := modRef{m.Name, m.Version}
-	hash := sha256.Sum256(m.Wasm)
+	hash := sha256.Sum256(wasm)
 	check := func() (done bool, err error) {
 		if conf, ok := s.mods.conf[m.Name]; ok && conf != m.Confidential {
 			return false, fmt.Errorf("install %s %s (confidential %v): %w: other versions are installed with confidential %v",
@@ -252,7 +276,7 @@ func (s *Service) Install(ctx context.Context, m *wire.Install) error {
 	if done || err != nil {
 		return err
 	}
-	mod, err := s.rt.Load(ctx, m.Name, m.Version, m.Wasm)
+	mod, err := s.rt.Load(ctx, m.Name, m.Version, wasm)
 	if err != nil {
 		return err
 	}

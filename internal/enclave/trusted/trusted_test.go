@@ -124,7 +124,7 @@ func (h *stubHost) StateHistory(string, string) ([]abi.HistoryEntry, error) { re
 // everything together, a gap drops everything.
 func TestTieredCore(t *testing.T) {
 	ctx := context.Background()
-	s, err := New(ctx, Options{Height: 5, ExternalCache: true})
+	s, err := New(ctx, Options{Height: 5, ExternalCache: true, Anchor: newTestNet(t, nil).anchor(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

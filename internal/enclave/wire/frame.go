@@ -7,8 +7,9 @@ import (
 	"io"
 )
 
-// Version is the protocol version, checked in Init.
-const Version = 1
+// Version is the protocol version, checked in Init. 2: Install carries a
+// signed package, InitReply the enclave's trust anchor.
+const Version = 2
 
 // Frame kinds.
 const (

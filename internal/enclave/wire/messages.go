@@ -137,23 +137,44 @@ func (m *Init) Validate() error {
 type InitReply struct {
 	PID         uint64
 	HasStateKey bool
+	// Anchor is the hash of the genesis block header the enclave was
+	// provisioned with (its trust anchor): the host logs it and checks it
+	// is its own chain's, to catch a misconfigured peer early. It proves
+	// nothing to a host that lies.
+	Anchor []byte
 }
 
 func (m *InitReply) name() string { return "InitReply" }
 func (m *InitReply) encode(e *encoder) {
 	e.Uvarint(m.PID)
 	e.Bool(m.HasStateKey)
+	e.Bytes(m.Anchor)
 }
 func (m *InitReply) decode(d *decoder) {
 	m.PID = d.Uvarint()
 	m.HasStateKey = d.Bool()
+	m.Anchor = d.Bytes()
 }
 
-// Install loads a contract version in the enclave.
+// Install loads a contract version in the enclave. The module comes one
+// of two ways (docs/enclave.md, "Which modules run"):
+//
+//   - Package and Signature are a signed contract package's two fields
+//     (foliov1.SignedContractPackage, as types.PackageContract signs it):
+//     the enclave runs the package's module if an admin of an
+//     organisation of its genesis block signed those bytes, and Name,
+//     Version and Confidential agree with the package. Wasm is then empty:
+//     the module is the package's, so no other bytes can ride beside a
+//     valid signature.
+//   - Package is empty and Wasm is a module that the enclave's genesis
+//     block pins (a genesis contract: its name, version, SHA-256 and
+//     confidentiality are in the genesis configuration).
 type Install struct {
 	Name, Version string
 	Confidential  bool
 	Wasm          []byte
+	Package       []byte
+	Signature     []byte
 }
 
 func (m *Install) name() string { return "Install" }
@@ -162,20 +183,36 @@ func (m *Install) encode(e *encoder) {
 	e.Str(m.Version)
 	e.Bool(m.Confidential)
 	e.Bytes(m.Wasm)
+	e.Bytes(m.Package)
+	e.Bytes(m.Signature)
 }
 func (m *Install) decode(d *decoder) {
 	m.Name = d.Str()
 	m.Version = d.Str()
 	m.Confidential = d.Bool()
 	m.Wasm = d.Bytes()
+	m.Package = d.Bytes()
+	m.Signature = d.Bytes()
 }
 
-// Validate checks names (the module itself is the VM's to judge).
+// Validate checks names and that the module comes exactly one way (the
+// module itself is the VM's to judge, the signature the enclave's).
 func (m *Install) Validate() error {
 	if err := checkName("contract name", m.Name); err != nil {
 		return err
 	}
-	return checkName("contract version", m.Version)
+	if err := checkName("contract version", m.Version); err != nil {
+		return err
+	}
+	switch {
+	case len(m.Package) > 0 && len(m.Wasm) > 0:
+		return fmt.Errorf("%w: install %s %s: a module beside a signed package (the package carries the module)", ErrMalformed, m.Name, m.Version)
+	case len(m.Package) == 0 && len(m.Signature) > 0:
+		return fmt.Errorf("%w: install %s %s: a signature without a package", ErrMalformed, m.Name, m.Version)
+	case len(m.Package) == 0 && len(m.Wasm) == 0:
+		return fmt.Errorf("%w: install %s %s: no module", ErrMalformed, m.Name, m.Version)
+	}
+	return nil
 }
 
 // encodeCall encodes a contract call (the one definition, abi.Call) in

@@ -19,6 +19,7 @@ import (
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
 	"github.com/folio-ledger/folio/internal/commit"
+	"github.com/folio-ledger/folio/internal/enclave"
 	"github.com/folio-ledger/folio/internal/enclave/vm"
 	"github.com/folio-ledger/folio/internal/identity"
 	"github.com/folio-ledger/folio/internal/identity/identitytest"
@@ -38,13 +39,16 @@ type fakeEnclave struct {
 	err    error
 }
 
-func (e *fakeEnclave) Install(_ context.Context, name, version string, _ []byte, _ bool) error {
+func (e *fakeEnclave) Install(_ context.Context, m enclave.Module) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.err != nil {
 		return e.err
 	}
-	e.loaded = append(e.loaded, name+"/"+version)
+	if m.Signed == nil {
+		return fmt.Errorf("%w: the installer handed over no signed package", enclave.ErrUntrustedModule)
+	}
+	e.loaded = append(e.loaded, m.Name+"/"+m.Version)
 	return nil
 }
 
@@ -308,6 +312,22 @@ func TestInstallRefusals(t *testing.T) {
 		},
 		wantCode: connect.CodeInvalidArgument,
 		wantMsg:  "the enclave refused the module: contract copyright version 1: no exported function invoke",
+	}, {
+		// The enclave runs only admins' packages; the installer says so
+		// before loading anything.
+		name: "a package signed by a client",
+		pkg: func(t *testing.T, e *installEnv) *foliov1.SignedContractPackage {
+			return pkg(t, e.user1, "1", e.v1, false)
+		},
+		wantCode: connect.CodePermissionDenied,
+		wantMsg:  "is signed by user1@Org1, a client: the enclave runs only modules packaged by an admin",
+	}, {
+		name: "the enclave does not trust the packager",
+		setup: func(_ *testing.T, e *installEnv) {
+			e.enclave.err = fmt.Errorf("install copyright 1: %w: packager: unknown organisation", enclave.ErrUntrustedModule)
+		},
+		wantCode: connect.CodePermissionDenied,
+		wantMsg:  "the enclave refused the module: install copyright 1: module refused: not signed by an admin",
 	}, {
 		name:     "the enclave is down",
 		setup:    func(_ *testing.T, e *installEnv) { e.enclave.err = errors.New("enclave process restarting") },

@@ -17,6 +17,7 @@ import (
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
 	"github.com/folio-ledger/folio/contract/abi"
 	"github.com/folio-ledger/folio/internal/enclave"
+	"github.com/folio-ledger/folio/internal/enclave/enclavetest"
 	"github.com/folio-ledger/folio/internal/enclave/latency"
 	"github.com/folio-ledger/folio/internal/enclave/vm"
 )
@@ -360,12 +361,23 @@ func runConfig(ctx context.Context, o *Options, name string, zetan float64, meas
 		// cache into stale entries refetched from the state.
 		eo.DirectoryEntries = int(max(2*eo.ExternalCacheBytes/400, 1<<19))
 	}
+	// The enclave runs only signed modules (docs/enclave.md): a throwaway
+	// consortium is its trust anchor and signs the contract.
+	anchorDir, err := os.MkdirTemp("", "folio-bench-anchor-")
+	if err != nil {
+		return nil, 0, err
+	}
+	defer os.RemoveAll(anchorDir)
+	mod, err := enclavetest.Provision(&eo, anchorDir, Namespace, o.Wasm)
+	if err != nil {
+		return nil, 0, err
+	}
 	e, err := enclave.New(ctx, eo)
 	if err != nil {
 		return nil, 0, err
 	}
 	defer e.Close()
-	if err := e.Install(ctx, Namespace, "1", o.Wasm, false); err != nil {
+	if err := e.Install(ctx, mod); err != nil {
 		return nil, 0, err
 	}
 	var rtt time.Duration

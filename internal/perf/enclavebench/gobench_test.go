@@ -43,12 +43,16 @@ func startEnclave(b *testing.B, st Store, internal, external int64) enclave.Encl
 	o := childOptions(b)
 	o.State = st
 	o.InternalCacheBytes, o.ExternalCacheBytes = internal, external
+	mod, err := enclavetest.Provision(&o, b.TempDir(), Namespace, copyrightWasm(b))
+	if err != nil {
+		b.Fatal(err)
+	}
 	e, err := enclave.New(context.Background(), o)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { e.Close() })
-	if err := e.Install(context.Background(), Namespace, "1", copyrightWasm(b), false); err != nil {
+	if err := e.Install(context.Background(), mod); err != nil {
 		b.Fatal(err)
 	}
 	return e

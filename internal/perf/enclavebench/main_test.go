@@ -3,6 +3,7 @@ package enclavebench
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"runtime/pprof"
 	"testing"
@@ -37,9 +38,13 @@ func serveChild() int {
 			}
 		}
 	}
-	conn, err := trusted.HostConn()
+	opts, err := enclavetest.ServeOptions(os.Args)
+	var conn net.Conn
 	if err == nil {
-		err = trusted.Serve(context.Background(), conn, trusted.ServeOptions{})
+		conn, err = trusted.HostConn()
+	}
+	if err == nil {
+		err = trusted.Serve(context.Background(), conn, opts)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
