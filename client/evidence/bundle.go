@@ -1,7 +1,11 @@
 // Package evidence builds and verifies Folio evidence bundles: a JSON file
-// proving, to anyone holding only the organisations' root CA certificates,
-// that a record had a given value after a given block, and who changed it
-// when (docs/evidence.md).
+// proving, to anyone holding the network's genesis block (or only the
+// organisations' root CA certificates), that a record had a given value
+// after a given block, and every valid change of it: who made it, under
+// which endorsement policy, in which block (docs/evidence.md). Nothing in a
+// bundle is taken on its word: organisations, orderers and policies come
+// from the genesis block and the config updates and contract definitions
+// the bundle proves from the chain.
 //
 // The trie part is in the Ethereum secure-trie layout (account proof from
 // the state root to the namespace's account, storage proof from its storage
@@ -13,15 +17,18 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/big"
+
+	"google.golang.org/protobuf/proto"
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
 	"github.com/folio-ledger/folio/internal/ledger/trie/proof"
 )
 
 // Format names this bundle format; verifiers refuse other formats.
-const Format = "folio-evidence/1"
+const Format = "folio-evidence/2"
 
 // Bundle is the evidence file. Byte strings are lowercase hex.
 type Bundle struct {
@@ -42,6 +49,26 @@ type Bundle struct {
 	OrdererSignatures []Signature     `json:"orderer_signatures"`
 	Attestations      []Attestation   `json:"attestations"`
 	History           []TxProof       `json:"history"`
+	// Definitions proves the contract's definitions (endorsement policies
+	// and the blocks they are effective from) at BlockNumber.
+	Definitions StateProof `json:"definitions"`
+	// ConfigUpdates are every config update since genesis, and ConfigState
+	// proves the last one is the one in force at BlockNumber.
+	ConfigUpdates []TxProof  `json:"config_updates"`
+	ConfigState   StateProof `json:"config_state"`
+	// Genesis is the channel's genesis block (serialized), the anchor the
+	// verifier compares with its pinned copy or its roots.
+	Genesis string `json:"genesis"`
+}
+
+// StateProof proves a key's value, or its absence (Value ""), against the
+// bundle's state root.
+type StateProof struct {
+	Namespace    string   `json:"namespace"`
+	Key          string   `json:"key"`
+	Value        string   `json:"value"`
+	AccountProof []string `json:"account_proof"`
+	StorageProof []string `json:"storage_proof"`
 }
 
 // Version is the (block, tx) that last wrote the key.
@@ -91,7 +118,14 @@ type TxProof struct {
 	InclusionPath     []string    `json:"inclusion_path"`
 	BlockHeader       Header      `json:"block_header"`
 	OrdererSignatures []Signature `json:"orderer_signatures"`
-	ValidationCode    string      `json:"validation_code"`
+	// ValidationCode is the outcome, for people; it must be the one
+	// ValidationCodes gives the transaction.
+	ValidationCode string `json:"validation_code"`
+	// ValidationCodes are the block's codes, one byte per transaction;
+	// Attestations are peers of every organisation signing their hash with
+	// the block's hash.
+	ValidationCodes string        `json:"validation_codes"`
+	Attestations    []Attestation `json:"attestations"`
 }
 
 // Build turns a peer's Prove response into a bundle.
@@ -115,15 +149,43 @@ func Build(channel, namespace, key string, r *foliov1.ProveResponse) (*Bundle, e
 			b.Record = buf.Bytes()
 		}
 	}
-	for _, a := range r.Attestations {
-		b.Attestations = append(b.Attestations, Attestation{Attestation: hx(a.Attestation), Signer: hx(a.Signer), Signature: hx(a.Signature)})
+	b.Attestations = attestations(r.Attestations)
+	b.History = txProofs(r.History)
+	b.ConfigUpdates = txProofs(r.ConfigUpdates)
+	b.Definitions, b.ConfigState = stateProof(r.Definitions), stateProof(r.ConfigState)
+	if r.Genesis == nil {
+		return nil, errors.New("the peer's answer holds no genesis block (a peer older than evidence format 2?)")
 	}
-	for _, t := range r.History {
-		b.History = append(b.History, TxProof{TxID: t.TxId, BlockNumber: t.BlockNumber, TxIndex: t.TxIndex, TxCount: t.TxCount,
-			Envelope: hx(t.Envelope), InclusionPath: hxs(t.InclusionPath), BlockHeader: header(t.Header),
-			OrdererSignatures: sigs(t.OrdererSignatures), ValidationCode: t.ValidationCode.String()})
+	g, err := proto.MarshalOptions{Deterministic: true}.Marshal(r.Genesis)
+	if err != nil {
+		return nil, fmt.Errorf("genesis block: %w", err)
 	}
+	b.Genesis = hx(g)
 	return b, nil
+}
+
+func attestations(as []*foliov1.SignedAttestation) []Attestation {
+	out := make([]Attestation, 0, len(as))
+	for _, a := range as {
+		out = append(out, Attestation{Attestation: hx(a.Attestation), Signer: hx(a.Signer), Signature: hx(a.Signature)})
+	}
+	return out
+}
+
+func txProofs(ts []*foliov1.TxProof) []TxProof {
+	out := make([]TxProof, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, TxProof{TxID: t.TxId, BlockNumber: t.BlockNumber, TxIndex: t.TxIndex, TxCount: t.TxCount,
+			Envelope: hx(t.Envelope), InclusionPath: hxs(t.InclusionPath), BlockHeader: header(t.Header),
+			OrdererSignatures: sigs(t.OrdererSignatures), ValidationCode: t.ValidationCode.String(),
+			ValidationCodes: hx(t.ValidationCodes), Attestations: attestations(t.Attestations)})
+	}
+	return out
+}
+
+func stateProof(p *foliov1.StateProof) StateProof {
+	return StateProof{Namespace: hx([]byte(p.GetNamespace())), Key: hx([]byte(p.GetKey())), Value: hx(p.GetValue()),
+		AccountProof: hxs(p.GetAccountProof()), StorageProof: hxs(p.GetStorageProof())}
 }
 
 // Encode writes the bundle in its canonical form (the form Verify requires).
@@ -174,11 +236,11 @@ func (a Account) decode() (*proof.Account, error) {
 }
 
 func (h Header) decode() (*foliov1.BlockHeader, error) {
-	prev, err := hex.DecodeString(h.PreviousHash)
+	prev, err := unhex(h.PreviousHash)
 	if err != nil {
 		return nil, err
 	}
-	data, err := hex.DecodeString(h.DataHash)
+	data, err := unhex(h.DataHash)
 	if err != nil {
 		return nil, err
 	}
@@ -187,7 +249,7 @@ func (h Header) decode() (*foliov1.BlockHeader, error) {
 
 func hash32(s string) ([32]byte, error) {
 	var out [32]byte
-	b, err := hex.DecodeString(s)
+	b, err := unhex(s)
 	if err != nil {
 		return out, err
 	}
@@ -201,11 +263,25 @@ func hash32(s string) ([32]byte, error) {
 func unhexAll(ss []string) ([][]byte, error) {
 	out := make([][]byte, len(ss))
 	for i, s := range ss {
-		b, err := hex.DecodeString(s)
+		b, err := unhex(s)
 		if err != nil {
 			return nil, fmt.Errorf("item %d: %w", i, err)
 		}
 		out[i] = b
 	}
 	return out, nil
+}
+
+// unhex decodes lowercase hex, the only spelling Encode writes: another
+// spelling of the same bytes (upper case) is refused, so one set of facts
+// has one bundle.
+func unhex(s string) ([]byte, error) {
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		return nil, err
+	}
+	if hex.EncodeToString(b) != s {
+		return nil, errors.New("hex must be lowercase")
+	}
+	return b, nil
 }

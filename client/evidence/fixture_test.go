@@ -16,6 +16,7 @@ import (
 	"github.com/folio-ledger/folio/internal/identity/identitytest"
 	"github.com/folio-ledger/folio/internal/kv/memkv"
 	"github.com/folio-ledger/folio/internal/ledger"
+	"github.com/folio-ledger/folio/internal/lifecycle"
 	"github.com/folio-ledger/folio/internal/types"
 )
 
@@ -52,6 +53,8 @@ type tx struct {
 	writes []*foliov1.KVWrite
 	// code is the validation code the committing peer gives it.
 	code foliov1.ValidationCode
+	// ns is the namespace written ("": the contract's).
+	ns string
 }
 
 func newWorld(t testing.TB) *world {
@@ -97,9 +100,16 @@ func (w *world) roots() []evidence.Root {
 	return []evidence.Root{{MSPID: "Org1MSP", Cert: w.org1.CA.Cert}, {MSPID: "Org2MSP", Cert: w.org2.CA.Cert}, {MSPID: "OrdererOrgMSP", Cert: w.ordOrg.CA.Cert}}
 }
 
-// endorsedTx is creator's call of fn writing value at key, endorsed by
-// endorsers (the peers sign the response payload as the endorser does).
-func (w *world) endorsedTx(creator *identity.SigningIdentity, fn, key string, value []byte, endorsers ...*identity.SigningIdentity) tx {
+// anchor is the pinned genesis block, the strongest anchor.
+func (w *world) anchor() evidence.Anchor { return evidence.Anchor{Genesis: w.genesis} }
+
+// absent is the read of a key that does not exist.
+var absent *foliov1.Version
+
+// endorsedTx is creator's call of fn reading key at version read (absent:
+// nil) and writing value at it, endorsed by endorsers (the peers sign the
+// response payload as the endorser does).
+func (w *world) endorsedTx(creator *identity.SigningIdentity, fn, key string, value []byte, read *foliov1.Version, endorsers ...*identity.SigningIdentity) tx {
 	w.t.Helper()
 	sp, h, err := types.NewProposal(creator, testChannel, namespace, fn, [][]byte{value})
 	if err != nil {
@@ -109,7 +119,8 @@ func (w *world) endorsedTx(creator *identity.SigningIdentity, fn, key string, va
 	sum := sha256.Sum256(sp.ProposalBytes)
 	payload, err := proto.MarshalOptions{Deterministic: true}.Marshal(&foliov1.ProposalResponsePayload{ProposalHash: sum[:],
 		Action: &foliov1.ContractAction{Contract: &foliov1.ContractRef{Name: namespace, Version: "1"}, Response: &foliov1.Response{Status: 200},
-			Rwset: &foliov1.ReadWriteSet{NsRwsets: []*foliov1.NsReadWriteSet{{Namespace: namespace, Writes: writes}}}}})
+			Rwset: &foliov1.ReadWriteSet{NsRwsets: []*foliov1.NsReadWriteSet{{Namespace: namespace,
+				Reads: []*foliov1.KVRead{{Key: key, Version: read}}, Writes: writes}}}}})
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -171,7 +182,11 @@ func (w *world) block(txs ...tx) *foliov1.Block {
 	for i, x := range txs {
 		envs[i], codes[i] = x.env, byte(x.code)
 		if x.code == foliov1.ValidationCode_VALID {
-			u.Txs = append(u.Txs, ledger.TxUpdate{TxNum: uint64(i), TxID: x.id, Timestamp: now, Writes: []ledger.NsWrites{{Namespace: namespace, Writes: x.writes}}})
+			ns := x.ns
+			if ns == "" {
+				ns = namespace
+			}
+			u.Txs = append(u.Txs, ledger.TxUpdate{TxNum: uint64(i), TxID: x.id, Timestamp: now, Writes: []ledger.NsWrites{{Namespace: ns, Writes: x.writes}}})
 		}
 	}
 	prev, err := types.HeaderHash(w.prev.Header)
@@ -191,6 +206,12 @@ func (w *world) block(txs ...tx) *foliov1.Block {
 // attest is peer's signed statement of its state root after block num.
 func (w *world) attest(peer *identity.SigningIdentity, num uint64) *foliov1.SignedAttestation {
 	w.t.Helper()
+	return w.attestAs(peer, num, testChannel)
+}
+
+// attestAs is attest claiming the block is channelID's.
+func (w *world) attestAs(peer *identity.SigningIdentity, num uint64, channelID string) *foliov1.SignedAttestation {
+	w.t.Helper()
 	b, err := w.led.Blocks().Block(num)
 	if err != nil {
 		w.t.Fatal(err)
@@ -203,7 +224,8 @@ func (w *world) attest(peer *identity.SigningIdentity, num uint64) *foliov1.Sign
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	raw, err := proto.MarshalOptions{Deterministic: true}.Marshal(&foliov1.StateAttestation{ChannelId: testChannel, BlockNumber: num, BlockHash: hash, StateRoot: root})
+	raw, err := proto.MarshalOptions{Deterministic: true}.Marshal(&foliov1.StateAttestation{ChannelId: channelID, BlockNumber: num, BlockHash: hash, StateRoot: root,
+		ValidationCodesHash: types.ValidationCodesHash(b.GetMetadata().GetValidationCodes())})
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -221,7 +243,9 @@ func (w *world) txProof(num uint64, i int) *foliov1.TxProof {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	return proveTx(w.t, b, i)
+	tp := proveTx(w.t, b, i)
+	tp.Attestations = []*foliov1.SignedAttestation{w.attest(w.peer1, num), w.attest(w.peer2, num)}
+	return tp
 }
 
 // proveTx proves transaction i of block b (committed or not).
@@ -241,7 +265,7 @@ func proveTx(t testing.TB, b *foliov1.Block, i int) *foliov1.TxProof {
 		t.Fatal(err)
 	}
 	tp := &foliov1.TxProof{TxId: p.Header.TxId, BlockNumber: b.Header.Number, TxIndex: uint32(i), TxCount: uint32(len(envs)), Envelope: envs[i],
-		InclusionPath: path, Header: b.Header, OrdererSignatures: b.Metadata.Signatures}
+		InclusionPath: path, Header: b.Header, OrdererSignatures: b.Metadata.Signatures, ValidationCodes: b.Metadata.GetValidationCodes()}
 	if codes := b.Metadata.GetValidationCodes(); i < len(codes) {
 		tp.ValidationCode = foliov1.ValidationCode(codes[i])
 	}
@@ -283,7 +307,27 @@ func (w *world) prove(key string) *foliov1.ProveResponse {
 	for _, h := range hist {
 		out.History = append(out.History, w.txProof(h.Version.BlockNum, int(h.Version.TxNum)))
 	}
+	cfgs, err := r.History(channel.Namespace, channel.UpdateKey)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	for _, h := range cfgs {
+		out.ConfigUpdates = append(out.ConfigUpdates, w.txProof(h.Version.BlockNum, int(h.Version.TxNum)))
+	}
+	out.Genesis = w.genesis
+	out.ConfigState = w.stateProof(r, channel.Namespace, channel.UpdateKey)
+	out.Definitions = w.stateProof(r, lifecycle.Namespace, lifecycle.DefinitionsKey(namespace))
 	return out
+}
+
+// stateProof proves ns/key or its absence, as the peer does.
+func (w *world) stateProof(r *ledger.Reader, ns, key string) *foliov1.StateProof {
+	w.t.Helper()
+	p, err := r.Prove(ns, key)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return &foliov1.StateProof{Namespace: ns, Key: key, Value: p.Value, AccountProof: p.AccountProof, StorageProof: p.StorageProof}
 }
 
 // story is the fixture's chain:
@@ -308,12 +352,13 @@ func newStory(t testing.TB) *story {
 	t.Helper()
 	w := newWorld(t)
 	mallory := w.org1.Member(t, "mallory", identity.RoleClient)
-	w.block(w.endorsedTx(w.alice, "register", workKey, record(t, "alice@Org1"), w.peer1, w.peer2))
-	bad := w.endorsedTx(mallory, "transfer", workKey, record(t, "mallory@Org1"), w.peer1)
+	w.block(w.endorsedTx(w.alice, "register", workKey, record(t, "alice@Org1"), absent, w.peer1, w.peer2))
+	v1 := &foliov1.Version{BlockNum: 1, TxNum: 0}
+	bad := w.endorsedTx(mallory, "transfer", workKey, record(t, "mallory@Org1"), v1, w.peer1)
 	bad.code = foliov1.ValidationCode_ENDORSEMENT_POLICY_FAILURE
-	w.block(w.endorsedTx(w.alice, "register", "work/W2", record(t, "alice@Org1"), w.peer1, w.peer2), bad,
-		w.endorsedTx(w.alice, "transfer", workKey, record(t, "bob@Org2"), w.peer1, w.peer2))
-	w.block(w.endorsedTx(w.bob, "update", workKey, record(t, "bob@Org2 (remastered)"), w.peer1, w.peer2))
+	w.block(w.endorsedTx(w.alice, "register", "work/W2", record(t, "alice@Org1"), absent, w.peer1, w.peer2), bad,
+		w.endorsedTx(w.alice, "transfer", workKey, record(t, "bob@Org2"), v1, w.peer1, w.peer2))
+	w.block(w.endorsedTx(w.bob, "update", workKey, record(t, "bob@Org2 (remastered)"), &foliov1.Version{BlockNum: 2, TxNum: 2}, w.peer1, w.peer2))
 	s := &story{world: w, resp: w.prove(workKey), rejected: w.txProof(2, 1)}
 	b, err := evidence.Build(testChannel, namespace, workKey, s.resp)
 	if err != nil {

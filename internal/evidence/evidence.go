@@ -36,8 +36,10 @@ import (
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
 	"github.com/folio-ledger/folio/api/folio/v1/foliov1connect"
+	"github.com/folio-ledger/folio/internal/channel"
 	"github.com/folio-ledger/folio/internal/identity"
 	"github.com/folio-ledger/folio/internal/ledger"
+	"github.com/folio-ledger/folio/internal/lifecycle"
 	"github.com/folio-ledger/folio/internal/p2p"
 	"github.com/folio-ledger/folio/internal/types"
 )
@@ -154,7 +156,8 @@ func (s *Service) attest(ctx context.Context, num uint64) (*foliov1.SignedAttest
 		return nil, err
 	}
 	hash, _ := types.HeaderHash(b.Header)
-	att, _ := proto.MarshalOptions{Deterministic: true}.Marshal(&foliov1.StateAttestation{ChannelId: s.o.ChannelID, BlockNumber: num, BlockHash: hash, StateRoot: root})
+	att, _ := proto.MarshalOptions{Deterministic: true}.Marshal(&foliov1.StateAttestation{ChannelId: s.o.ChannelID, BlockNumber: num, BlockHash: hash, StateRoot: root,
+		ValidationCodesHash: types.ValidationCodesHash(b.GetMetadata().GetValidationCodes())})
 	sig, err := s.o.Self.Sign(types.DomainAttestation, att)
 	if err != nil {
 		return nil, err
@@ -202,18 +205,62 @@ func (s *Service) Prove(ctx context.Context, req *connect.Request[foliov1.ProveR
 	if out.Attestations, err = s.gather(ctx, p.BlockNum); err != nil {
 		return nil, connect.NewError(connect.CodeUnavailable, err)
 	}
-	hist, err := r.History(req.Msg.Namespace, req.Msg.Key)
+	if out.Genesis, err = s.o.Ledger.Blocks().Block(0); err != nil {
+		return nil, connect.NewError(connect.CodeInternal, err)
+	}
+	// The config updates and the contract's definitions in force, proven
+	// against the same state root, so a verifier derives organisations,
+	// orderers and policies from the chain (docs/evidence.md).
+	if out.ConfigState, err = stateProof(r, channel.Namespace, channel.UpdateKey); err != nil {
+		return nil, connect.NewError(connect.CodeInternal, err)
+	}
+	if out.Definitions, err = stateProof(r, lifecycle.Namespace, lifecycle.DefinitionsKey(req.Msg.Namespace)); err != nil {
+		return nil, connect.NewError(connect.CodeInternal, err)
+	}
+	attested := map[uint64][]*foliov1.SignedAttestation{p.BlockNum: out.Attestations}
+	if out.ConfigUpdates, err = s.historyProofs(ctx, r, channel.Namespace, channel.UpdateKey, attested); err != nil {
+		return nil, err
+	}
+	if out.History, err = s.historyProofs(ctx, r, req.Msg.Namespace, req.Msg.Key, attested); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(out), nil
+}
+
+// historyProofs proves every committed change of a key, each with its
+// block's validation codes attested by peers of every organisation
+// (attested caches the attestations per block).
+func (s *Service) historyProofs(ctx context.Context, r *ledger.Reader, ns, key string, attested map[uint64][]*foliov1.SignedAttestation) ([]*foliov1.TxProof, error) {
+	hist, err := r.History(ns, key)
 	if err != nil {
 		return nil, connect.NewError(connect.CodeInternal, err)
 	}
+	out := make([]*foliov1.TxProof, 0, len(hist))
 	for _, h := range hist {
 		tp, err := s.txProof(h.TxID, h.Version)
 		if err != nil {
 			return nil, connect.NewError(connect.CodeInternal, err)
 		}
-		out.History = append(out.History, tp)
+		atts, ok := attested[tp.BlockNumber]
+		if !ok {
+			if atts, err = s.gather(ctx, tp.BlockNumber); err != nil {
+				return nil, connect.NewError(connect.CodeUnavailable, fmt.Errorf("attestations of block %d: %w", tp.BlockNumber, err))
+			}
+			attested[tp.BlockNumber] = atts
+		}
+		tp.Attestations = atts
+		out = append(out, tp)
 	}
-	return connect.NewResponse(out), nil
+	return out, nil
+}
+
+// stateProof proves ns/key, or its absence, at the reader's block.
+func stateProof(r *ledger.Reader, ns, key string) (*foliov1.StateProof, error) {
+	p, err := r.Prove(ns, key)
+	if err != nil {
+		return nil, fmt.Errorf("prove %s/%s: %w", ns, key, err)
+	}
+	return &foliov1.StateProof{Namespace: ns, Key: key, Value: p.Value, AccountProof: p.AccountProof, StorageProof: p.StorageProof}, nil
 }
 
 func (s *Service) txProof(txID string, v *foliov1.Version) (*foliov1.TxProof, error) {
@@ -230,7 +277,8 @@ func (s *Service) txProof(txID string, v *foliov1.Version) (*foliov1.TxProof, er
 		return nil, err
 	}
 	tp := &foliov1.TxProof{TxId: txID, BlockNumber: v.BlockNum, TxIndex: uint32(v.TxNum), TxCount: uint32(len(envs)),
-		Envelope: envs[v.TxNum], InclusionPath: path, Header: b.Header, OrdererSignatures: b.GetMetadata().GetSignatures()}
+		Envelope: envs[v.TxNum], InclusionPath: path, Header: b.Header, OrdererSignatures: b.GetMetadata().GetSignatures(),
+		ValidationCodes: b.GetMetadata().GetValidationCodes()}
 	if codes := b.GetMetadata().GetValidationCodes(); v.TxNum < uint64(len(codes)) {
 		tp.ValidationCode = foliov1.ValidationCode(codes[v.TxNum])
 	}

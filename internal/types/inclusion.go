@@ -2,6 +2,7 @@ package types
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 )
 
@@ -63,4 +64,14 @@ func VerifyInclusion(envelope []byte, index, n uint64, path [][]byte, root []byt
 		sn >>= 1
 	}
 	return sn == 0 && bytes.Equal(r, root)
+}
+
+// ValidationCodesHash is the digest of a block's validation codes (one
+// byte per transaction, as BlockMetadata.validation_codes holds them) that
+// a peer signs in its state attestation: it commits the peer to which
+// transactions of the block it judged valid, so evidence can prove a
+// transaction's outcome offline.
+func ValidationCodesHash(codes []byte) []byte {
+	sum := sha256.Sum256(append([]byte("folio/validation-codes/v1\x00"), codes...))
+	return sum[:]
 }

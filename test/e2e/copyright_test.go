@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -125,13 +126,31 @@ func TestCopyrightScenario(t *testing.T) {
 	bundle := filepath.Join(t.TempDir(), "w1.json")
 	n.must("work", "prove", "--id", "W-1", "--out", bundle, "--peer", "peer1.org2")
 	var rep struct {
-		Valid bool `json:"valid"`
+		Valid       bool   `json:"valid"`
+		ReadableKey string `json:"readable_key"`
+		Checks      []struct {
+			Name string `json:"check"`
+		} `json:"checks"`
 	}
-	n.json(&rep, "evidence", "verify", bundle)
-	if !rep.Valid {
-		t.Fatal("evidence did not verify")
+	n.json(&rep, "evidence", "verify", bundle, "--genesis", filepath.Join(n.dir, "genesis.block"))
+	if !rep.Valid || rep.ReadableKey != "work W-1" || len(rep.Checks) < 9 || rep.Checks[len(rep.Checks)-1].Name != "history" {
+		t.Fatalf("evidence against the pinned genesis block: %+v", rep)
+	}
+	// People read it: the work by its name and the record proven.
+	if out := n.must("evidence", "verify", bundle).stdout; !strings.Contains(out, "valid: copyright work W-1 after block") || !strings.Contains(out, `"owner":"user1@Org2"`) {
+		t.Fatalf("evidence verify prints:\n%s", out)
 	}
 	data, _ := os.ReadFile(bundle)
+	// Re-indented by an editor, it still verifies.
+	var reindented bytes.Buffer
+	if err := json.Indent(&reindented, data, "", "\t"); err != nil {
+		t.Fatal(err)
+	}
+	tabs := filepath.Join(t.TempDir(), "tabs.json")
+	if err := os.WriteFile(tabs, reindented.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n.must("evidence", "verify", tabs)
 	for _, at := range []int{len(data) / 3, len(data) / 2, 2 * len(data) / 3} {
 		bad := append([]byte(nil), data...)
 		bad[at] ^= 0x01

@@ -68,13 +68,18 @@ func (x *AttestRequest) GetBlockNumber() uint64 {
 // StateAttestation is a peer's statement: after block block_number (whose
 // header hash is block_hash) its state root is state_root.
 type StateAttestation struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ChannelId     string                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
-	BlockNumber   uint64                 `protobuf:"varint,2,opt,name=block_number,json=blockNumber,proto3" json:"block_number,omitempty"`
-	BlockHash     []byte                 `protobuf:"bytes,3,opt,name=block_hash,json=blockHash,proto3" json:"block_hash,omitempty"`
-	StateRoot     []byte                 `protobuf:"bytes,4,opt,name=state_root,json=stateRoot,proto3" json:"state_root,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId   string                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	BlockNumber uint64                 `protobuf:"varint,2,opt,name=block_number,json=blockNumber,proto3" json:"block_number,omitempty"`
+	BlockHash   []byte                 `protobuf:"bytes,3,opt,name=block_hash,json=blockHash,proto3" json:"block_hash,omitempty"`
+	StateRoot   []byte                 `protobuf:"bytes,4,opt,name=state_root,json=stateRoot,proto3" json:"state_root,omitempty"`
+	// SHA-256 of the block's validation codes as this peer computed them
+	// (BlockMetadata.validation_codes): which transactions of the block
+	// this peer judged valid. Evidence checks a history entry's outcome
+	// against it.
+	ValidationCodesHash []byte `protobuf:"bytes,5,opt,name=validation_codes_hash,json=validationCodesHash,proto3" json:"validation_codes_hash,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *StateAttestation) Reset() {
@@ -131,6 +136,13 @@ func (x *StateAttestation) GetBlockHash() []byte {
 func (x *StateAttestation) GetStateRoot() []byte {
 	if x != nil {
 		return x.StateRoot
+	}
+	return nil
+}
+
+func (x *StateAttestation) GetValidationCodesHash() []byte {
+	if x != nil {
+		return x.ValidationCodesHash
 	}
 	return nil
 }
@@ -263,10 +275,16 @@ type TxProof struct {
 	InclusionPath     [][]byte            `protobuf:"bytes,6,rep,name=inclusion_path,json=inclusionPath,proto3" json:"inclusion_path,omitempty"`
 	Header            *BlockHeader        `protobuf:"bytes,7,opt,name=header,proto3" json:"header,omitempty"`
 	OrdererSignatures []*OrdererSignature `protobuf:"bytes,8,rep,name=orderer_signatures,json=ordererSignatures,proto3" json:"orderer_signatures,omitempty"`
-	// The committing peer's verdict (not signed by the orderers).
+	// The committing peer's verdict (not signed by the orderers; proven by
+	// validation_codes and attestations).
 	ValidationCode ValidationCode `protobuf:"varint,9,opt,name=validation_code,json=validationCode,proto3,enum=folio.v1.ValidationCode" json:"validation_code,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The block's validation codes, one byte per transaction.
+	ValidationCodes []byte `protobuf:"bytes,10,opt,name=validation_codes,json=validationCodes,proto3" json:"validation_codes,omitempty"`
+	// Attestations of the block by peers of every organisation: each signs
+	// the block's hash and the hash of validation_codes.
+	Attestations  []*SignedAttestation `protobuf:"bytes,11,rep,name=attestations,proto3" json:"attestations,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TxProof) Reset() {
@@ -362,6 +380,99 @@ func (x *TxProof) GetValidationCode() ValidationCode {
 	return ValidationCode_VALID
 }
 
+func (x *TxProof) GetValidationCodes() []byte {
+	if x != nil {
+		return x.ValidationCodes
+	}
+	return nil
+}
+
+func (x *TxProof) GetAttestations() []*SignedAttestation {
+	if x != nil {
+		return x.Attestations
+	}
+	return nil
+}
+
+// StateProof proves a key's value (or its absence) against the state root
+// of a ProveResponse.
+type StateProof struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Key       string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	// Empty when the key is absent.
+	Value         []byte   `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
+	AccountProof  [][]byte `protobuf:"bytes,4,rep,name=account_proof,json=accountProof,proto3" json:"account_proof,omitempty"`
+	StorageProof  [][]byte `protobuf:"bytes,5,rep,name=storage_proof,json=storageProof,proto3" json:"storage_proof,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StateProof) Reset() {
+	*x = StateProof{}
+	mi := &file_folio_v1_evidence_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StateProof) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StateProof) ProtoMessage() {}
+
+func (x *StateProof) ProtoReflect() protoreflect.Message {
+	mi := &file_folio_v1_evidence_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StateProof.ProtoReflect.Descriptor instead.
+func (*StateProof) Descriptor() ([]byte, []int) {
+	return file_folio_v1_evidence_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *StateProof) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *StateProof) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *StateProof) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *StateProof) GetAccountProof() [][]byte {
+	if x != nil {
+		return x.AccountProof
+	}
+	return nil
+}
+
+func (x *StateProof) GetStorageProof() [][]byte {
+	if x != nil {
+		return x.StorageProof
+	}
+	return nil
+}
+
 type ProveResponse struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	BlockNumber uint64                 `protobuf:"varint,1,opt,name=block_number,json=blockNumber,proto3" json:"block_number,omitempty"`
@@ -378,14 +489,24 @@ type ProveResponse struct {
 	// Attestations of the state root by peers of every organisation.
 	Attestations []*SignedAttestation `protobuf:"bytes,10,rep,name=attestations,proto3" json:"attestations,omitempty"`
 	// Every committed change of the key, oldest first.
-	History       []*TxProof `protobuf:"bytes,11,rep,name=history,proto3" json:"history,omitempty"`
+	History []*TxProof `protobuf:"bytes,11,rep,name=history,proto3" json:"history,omitempty"`
+	// The channel's genesis block (block 0).
+	Genesis *Block `protobuf:"bytes,12,opt,name=genesis,proto3" json:"genesis,omitempty"`
+	// Every config update committed since genesis, oldest first.
+	ConfigUpdates []*TxProof `protobuf:"bytes,13,rep,name=config_updates,json=configUpdates,proto3" json:"config_updates,omitempty"`
+	// The config update in force at block_number (folio.config/update), or
+	// its absence: proves config_updates complete.
+	ConfigState *StateProof `protobuf:"bytes,14,opt,name=config_state,json=configState,proto3" json:"config_state,omitempty"`
+	// The contract's definitions (folio.lifecycle/def/<namespace>), or their
+	// absence (then the genesis definition is the only one).
+	Definitions   *StateProof `protobuf:"bytes,15,opt,name=definitions,proto3" json:"definitions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ProveResponse) Reset() {
 	*x = ProveResponse{}
-	mi := &file_folio_v1_evidence_proto_msgTypes[5]
+	mi := &file_folio_v1_evidence_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -397,7 +518,7 @@ func (x *ProveResponse) String() string {
 func (*ProveResponse) ProtoMessage() {}
 
 func (x *ProveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_folio_v1_evidence_proto_msgTypes[5]
+	mi := &file_folio_v1_evidence_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -410,7 +531,7 @@ func (x *ProveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProveResponse.ProtoReflect.Descriptor instead.
 func (*ProveResponse) Descriptor() ([]byte, []int) {
-	return file_folio_v1_evidence_proto_rawDescGZIP(), []int{5}
+	return file_folio_v1_evidence_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ProveResponse) GetBlockNumber() uint64 {
@@ -490,13 +611,41 @@ func (x *ProveResponse) GetHistory() []*TxProof {
 	return nil
 }
 
+func (x *ProveResponse) GetGenesis() *Block {
+	if x != nil {
+		return x.Genesis
+	}
+	return nil
+}
+
+func (x *ProveResponse) GetConfigUpdates() []*TxProof {
+	if x != nil {
+		return x.ConfigUpdates
+	}
+	return nil
+}
+
+func (x *ProveResponse) GetConfigState() *StateProof {
+	if x != nil {
+		return x.ConfigState
+	}
+	return nil
+}
+
+func (x *ProveResponse) GetDefinitions() *StateProof {
+	if x != nil {
+		return x.Definitions
+	}
+	return nil
+}
+
 var File_folio_v1_evidence_proto protoreflect.FileDescriptor
 
 const file_folio_v1_evidence_proto_rawDesc = "" +
 	"\n" +
 	"\x17folio/v1/evidence.proto\x12\bfolio.v1\x1a\x14folio/v1/block.proto\x1a\x14folio/v1/rwset.proto\x1a\x1afolio/v1/transaction.proto\"2\n" +
 	"\rAttestRequest\x12!\n" +
-	"\fblock_number\x18\x01 \x01(\x04R\vblockNumber\"\x92\x01\n" +
+	"\fblock_number\x18\x01 \x01(\x04R\vblockNumber\"\xc6\x01\n" +
 	"\x10StateAttestation\x12\x1d\n" +
 	"\n" +
 	"channel_id\x18\x01 \x01(\tR\tchannelId\x12!\n" +
@@ -504,14 +653,15 @@ const file_folio_v1_evidence_proto_rawDesc = "" +
 	"\n" +
 	"block_hash\x18\x03 \x01(\fR\tblockHash\x12\x1d\n" +
 	"\n" +
-	"state_root\x18\x04 \x01(\fR\tstateRoot\"k\n" +
+	"state_root\x18\x04 \x01(\fR\tstateRoot\x122\n" +
+	"\x15validation_codes_hash\x18\x05 \x01(\fR\x13validationCodesHash\"k\n" +
 	"\x11SignedAttestation\x12 \n" +
 	"\vattestation\x18\x01 \x01(\fR\vattestation\x12\x16\n" +
 	"\x06signer\x18\x02 \x01(\fR\x06signer\x12\x1c\n" +
 	"\tsignature\x18\x03 \x01(\fR\tsignature\">\n" +
 	"\fProveRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x10\n" +
-	"\x03key\x18\x02 \x01(\tR\x03key\"\xf7\x02\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\"\xe3\x03\n" +
 	"\aTxProof\x12\x13\n" +
 	"\x05tx_id\x18\x01 \x01(\tR\x04txId\x12!\n" +
 	"\fblock_number\x18\x02 \x01(\x04R\vblockNumber\x12\x19\n" +
@@ -521,7 +671,17 @@ const file_folio_v1_evidence_proto_rawDesc = "" +
 	"\x0einclusion_path\x18\x06 \x03(\fR\rinclusionPath\x12-\n" +
 	"\x06header\x18\a \x01(\v2\x15.folio.v1.BlockHeaderR\x06header\x12I\n" +
 	"\x12orderer_signatures\x18\b \x03(\v2\x1a.folio.v1.OrdererSignatureR\x11ordererSignatures\x12A\n" +
-	"\x0fvalidation_code\x18\t \x01(\x0e2\x18.folio.v1.ValidationCodeR\x0evalidationCode\"\xe0\x03\n" +
+	"\x0fvalidation_code\x18\t \x01(\x0e2\x18.folio.v1.ValidationCodeR\x0evalidationCode\x12)\n" +
+	"\x10validation_codes\x18\n" +
+	" \x01(\fR\x0fvalidationCodes\x12?\n" +
+	"\fattestations\x18\v \x03(\v2\x1b.folio.v1.SignedAttestationR\fattestations\"\x9c\x01\n" +
+	"\n" +
+	"StateProof\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x03 \x01(\fR\x05value\x12#\n" +
+	"\raccount_proof\x18\x04 \x03(\fR\faccountProof\x12#\n" +
+	"\rstorage_proof\x18\x05 \x03(\fR\fstorageProof\"\xb6\x05\n" +
 	"\rProveResponse\x12!\n" +
 	"\fblock_number\x18\x01 \x01(\x04R\vblockNumber\x12\x1d\n" +
 	"\n" +
@@ -535,7 +695,11 @@ const file_folio_v1_evidence_proto_rawDesc = "" +
 	"\x12orderer_signatures\x18\t \x03(\v2\x1a.folio.v1.OrdererSignatureR\x11ordererSignatures\x12?\n" +
 	"\fattestations\x18\n" +
 	" \x03(\v2\x1b.folio.v1.SignedAttestationR\fattestations\x12+\n" +
-	"\ahistory\x18\v \x03(\v2\x11.folio.v1.TxProofR\ahistory2\x8f\x01\n" +
+	"\ahistory\x18\v \x03(\v2\x11.folio.v1.TxProofR\ahistory\x12)\n" +
+	"\agenesis\x18\f \x01(\v2\x0f.folio.v1.BlockR\agenesis\x128\n" +
+	"\x0econfig_updates\x18\r \x03(\v2\x11.folio.v1.TxProofR\rconfigUpdates\x127\n" +
+	"\fconfig_state\x18\x0e \x01(\v2\x14.folio.v1.StateProofR\vconfigState\x126\n" +
+	"\vdefinitions\x18\x0f \x01(\v2\x14.folio.v1.StateProofR\vdefinitions2\x8f\x01\n" +
 	"\x0fEvidenceService\x12@\n" +
 	"\x06Attest\x12\x17.folio.v1.AttestRequest\x1a\x1b.folio.v1.SignedAttestation\"\x00\x12:\n" +
 	"\x05Prove\x12\x16.folio.v1.ProveRequest\x1a\x17.folio.v1.ProveResponse\"\x00B4Z2github.com/folio-ledger/folio/api/folio/v1;foliov1b\x06proto3"
@@ -552,37 +716,44 @@ func file_folio_v1_evidence_proto_rawDescGZIP() []byte {
 	return file_folio_v1_evidence_proto_rawDescData
 }
 
-var file_folio_v1_evidence_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_folio_v1_evidence_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_folio_v1_evidence_proto_goTypes = []any{
 	(*AttestRequest)(nil),     // 0: folio.v1.AttestRequest
 	(*StateAttestation)(nil),  // 1: folio.v1.StateAttestation
 	(*SignedAttestation)(nil), // 2: folio.v1.SignedAttestation
 	(*ProveRequest)(nil),      // 3: folio.v1.ProveRequest
 	(*TxProof)(nil),           // 4: folio.v1.TxProof
-	(*ProveResponse)(nil),     // 5: folio.v1.ProveResponse
-	(*BlockHeader)(nil),       // 6: folio.v1.BlockHeader
-	(*OrdererSignature)(nil),  // 7: folio.v1.OrdererSignature
-	(ValidationCode)(0),       // 8: folio.v1.ValidationCode
-	(*Version)(nil),           // 9: folio.v1.Version
+	(*StateProof)(nil),        // 5: folio.v1.StateProof
+	(*ProveResponse)(nil),     // 6: folio.v1.ProveResponse
+	(*BlockHeader)(nil),       // 7: folio.v1.BlockHeader
+	(*OrdererSignature)(nil),  // 8: folio.v1.OrdererSignature
+	(ValidationCode)(0),       // 9: folio.v1.ValidationCode
+	(*Version)(nil),           // 10: folio.v1.Version
+	(*Block)(nil),             // 11: folio.v1.Block
 }
 var file_folio_v1_evidence_proto_depIdxs = []int32{
-	6,  // 0: folio.v1.TxProof.header:type_name -> folio.v1.BlockHeader
-	7,  // 1: folio.v1.TxProof.orderer_signatures:type_name -> folio.v1.OrdererSignature
-	8,  // 2: folio.v1.TxProof.validation_code:type_name -> folio.v1.ValidationCode
-	9,  // 3: folio.v1.ProveResponse.version:type_name -> folio.v1.Version
-	6,  // 4: folio.v1.ProveResponse.header:type_name -> folio.v1.BlockHeader
-	7,  // 5: folio.v1.ProveResponse.orderer_signatures:type_name -> folio.v1.OrdererSignature
-	2,  // 6: folio.v1.ProveResponse.attestations:type_name -> folio.v1.SignedAttestation
-	4,  // 7: folio.v1.ProveResponse.history:type_name -> folio.v1.TxProof
-	0,  // 8: folio.v1.EvidenceService.Attest:input_type -> folio.v1.AttestRequest
-	3,  // 9: folio.v1.EvidenceService.Prove:input_type -> folio.v1.ProveRequest
-	2,  // 10: folio.v1.EvidenceService.Attest:output_type -> folio.v1.SignedAttestation
-	5,  // 11: folio.v1.EvidenceService.Prove:output_type -> folio.v1.ProveResponse
-	10, // [10:12] is the sub-list for method output_type
-	8,  // [8:10] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	7,  // 0: folio.v1.TxProof.header:type_name -> folio.v1.BlockHeader
+	8,  // 1: folio.v1.TxProof.orderer_signatures:type_name -> folio.v1.OrdererSignature
+	9,  // 2: folio.v1.TxProof.validation_code:type_name -> folio.v1.ValidationCode
+	2,  // 3: folio.v1.TxProof.attestations:type_name -> folio.v1.SignedAttestation
+	10, // 4: folio.v1.ProveResponse.version:type_name -> folio.v1.Version
+	7,  // 5: folio.v1.ProveResponse.header:type_name -> folio.v1.BlockHeader
+	8,  // 6: folio.v1.ProveResponse.orderer_signatures:type_name -> folio.v1.OrdererSignature
+	2,  // 7: folio.v1.ProveResponse.attestations:type_name -> folio.v1.SignedAttestation
+	4,  // 8: folio.v1.ProveResponse.history:type_name -> folio.v1.TxProof
+	11, // 9: folio.v1.ProveResponse.genesis:type_name -> folio.v1.Block
+	4,  // 10: folio.v1.ProveResponse.config_updates:type_name -> folio.v1.TxProof
+	5,  // 11: folio.v1.ProveResponse.config_state:type_name -> folio.v1.StateProof
+	5,  // 12: folio.v1.ProveResponse.definitions:type_name -> folio.v1.StateProof
+	0,  // 13: folio.v1.EvidenceService.Attest:input_type -> folio.v1.AttestRequest
+	3,  // 14: folio.v1.EvidenceService.Prove:input_type -> folio.v1.ProveRequest
+	2,  // 15: folio.v1.EvidenceService.Attest:output_type -> folio.v1.SignedAttestation
+	6,  // 16: folio.v1.EvidenceService.Prove:output_type -> folio.v1.ProveResponse
+	15, // [15:17] is the sub-list for method output_type
+	13, // [13:15] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_folio_v1_evidence_proto_init() }
@@ -599,7 +770,7 @@ func file_folio_v1_evidence_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_folio_v1_evidence_proto_rawDesc), len(file_folio_v1_evidence_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
