@@ -28,6 +28,12 @@ var (
 	ErrBadTime = errors.New("invalid release schedule")
 	// ErrNoKey: the key could not be opened by the deadline.
 	ErrNoKey = errors.New("the release key could not be opened")
+	// ErrClientNameInUse: another fetch under the same client name is
+	// subscribed at the edge (the edge answers already_exists).
+	ErrClientNameInUse = errors.New("client name in use")
+	// ErrReleaseExists: the work already has a release (Create without
+	// Resume, or with times that are not the release's).
+	ErrReleaseExists = errors.New("the work already has a release")
 )
 
 // Contract names.

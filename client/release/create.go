@@ -44,6 +44,12 @@ type CreateOptions struct {
 	UploadWorkers int
 	// Progress, if set, is called as the file is encrypted and uploaded.
 	Progress func(stage string, done, total int64)
+	// Resume continues the upload of a release already on chain (an
+	// interrupted create of the same file, staged beside it). Without it,
+	// a work that already has a release is refused (ErrReleaseExists)
+	// with that release's details. ReleaseAt and EndAt may then be zero;
+	// given, they must be the release's.
+	Resume bool
 }
 
 // CreateResult is a recorded and uploaded release.
@@ -91,8 +97,13 @@ func (c *Client) Create(ctx context.Context, o CreateOptions) (*CreateResult, er
 		return nil, err
 	}
 	rid := rc.ReleaseID(o.Work, w.Owner)
-	// A release already on chain: resume its upload from the staged copy.
+	// A release already on chain: refused (one release per work and
+	// owner; running create again with another file or other times must
+	// not look like success), unless resuming its interrupted upload.
 	if v, _, err := c.Lookup(ctx, o.Work, w.Owner); err == nil {
+		if err := checkResume(&v.Release, o); err != nil {
+			return nil, err
+		}
 		return c.resumeUpload(ctx, &v.Release, o, progress)
 	}
 	now := c.now()
@@ -226,6 +237,24 @@ func (c *Client) Create(ctx context.Context, o CreateOptions) (*CreateResult, er
 		r.Resumed = false
 	}
 	return r, err
+}
+
+// checkResume refuses to resume release rec unless o asks to resume it,
+// with times (if given) that are rec's; the error gives rec's details.
+func checkResume(rec *rc.Record, o CreateOptions) error {
+	details := fmt.Sprintf("release %s of %s by %s: release at %s, end at %s, %d bytes (%s), %d-of-%d key servers, origin %s, tx %s",
+		rec.ID, rec.Work, rec.Owner, rec.ReleaseAt, rec.EndAt, rec.Size, rec.ContentHash, rec.Threshold, len(rec.KeyServers), rec.Origin, rec.TxID)
+	if !o.Resume {
+		return fmt.Errorf("%w: %s; a work has one release: to finish an interrupted create of this release, run it again with --resume", ErrReleaseExists, details)
+	}
+	T, E, err := rec.Times()
+	if err != nil {
+		return err
+	}
+	if !o.ReleaseAt.IsZero() && !o.ReleaseAt.Equal(T) || !o.EndAt.IsZero() && !o.EndAt.Equal(E) {
+		return fmt.Errorf("%w: --resume with release at %s, end at %s, but the release on chain is %s", ErrReleaseExists, stamp(o.ReleaseAt), stamp(o.EndAt), details)
+	}
+	return nil
 }
 
 // resumeUpload uploads the staged ciphertext of a recorded release to its

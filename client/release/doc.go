@@ -13,8 +13,10 @@
 //     ciphertext ahead of time (resumable, rate-limited if asked), waits
 //     for the key shares, verifies them and the key against the
 //     commitments on chain, decrypts, verifies the plaintext hash, and
-//     reports its times on chain; or, with edge decryption, receives the
-//     plaintext from a trusted edge.
+//     reports its times on chain; or, with edge decryption, lets a
+//     trusted edge time its probes and receives the plaintext from it,
+//     the tail encrypted until the tail key comes at the target. Each
+//     fetch has a client name of its own (FetchOptions.Client).
 //   - Status and Report: what every edge knows now, and the on-chain
 //     account of who accessed when (spread, early accesses, misses).
 //

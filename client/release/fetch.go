@@ -3,6 +3,7 @@ package release
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -45,7 +46,10 @@ type FetchOptions struct {
 	// 0 = none.
 	RateLimitBps float64
 	// Client names this client when one identity runs several; the
-	// client key becomes label/Client.
+	// client key becomes label/Client. Default: a fresh name per fetch
+	// ("fetch-" and 12 random hex digits), so that fetches of one
+	// identity never share a subscription. A fetch under a name another
+	// running fetch holds at the edge fails with ErrClientNameInUse.
 	Client string
 	// Edge names the peer to fetch from; default the home peer (for edge
 	// decryption: the home peer if it is a trusted edge, else the first
@@ -116,11 +120,12 @@ func (c *Client) Fetch(ctx context.Context, o FetchOptions) (*FetchResult, error
 	if err != nil {
 		return nil, err
 	}
-	name := c.ID.Label()
-	if o.Client != "" {
-		name += "/" + o.Client
+	if o.Client == "" {
+		o.Client = "fetch-" + randomHex(6)
 	}
-	f := &fetch{c: c, o: o, rec: rec, edge: edge, api: c.api(edge), client: name, res: &FetchResult{Work: o.Work, Client: name, Edge: edge.Name, EdgeDecrypt: o.EdgeDecrypt}}
+	name := c.ID.Label() + "/" + o.Client
+	f := &fetch{c: c, o: o, rec: rec, edge: edge, api: c.api(edge), client: name, session: randomHex(8),
+		res: &FetchResult{Work: o.Work, Client: name, Edge: edge.Name, EdgeDecrypt: o.EdgeDecrypt}}
 	err = f.run(ctx)
 	if !o.NoRelay && !o.EdgeDecrypt && !f.c.now().Before(f.releaseAt()) {
 		// Whatever happened, the key servers' statements this edge holds
@@ -158,7 +163,10 @@ type fetch struct {
 	edge   Peer
 	api    foliov1connect.ReleaseServiceClient // the edge's
 	client string
-	res    *FetchResult
+	// session identifies this fetch to the edge: its reconnects carry it,
+	// another fetch under the same name has another.
+	session string
+	res     *FetchResult
 
 	mu struct {
 		sync.Mutex
@@ -180,6 +188,19 @@ type received struct {
 }
 
 func (f *fetch) run(ctx context.Context) error {
+	ctx, cancelCause := context.WithCancelCause(ctx)
+	cancel := func() { cancelCause(context.Canceled) }
+	defer cancel()
+	err := f.runIn(ctx, cancelCause)
+	// A clash of client names ends the fetch with its own error, not the
+	// cancellation it caused.
+	if cause := context.Cause(ctx); err != nil && errors.Is(cause, ErrClientNameInUse) {
+		return cause
+	}
+	return err
+}
+
+func (f *fetch) runIn(ctx context.Context, fail context.CancelCauseFunc) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	events := make(chan received, 64)
@@ -187,7 +208,7 @@ func (f *fetch) run(ctx context.Context) error {
 	kick := make(chan struct{}, 1)
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); f.subscribe(ctx, events) }()
+	go func() { defer wg.Done(); f.subscribe(ctx, events, fail) }()
 	go func() { defer wg.Done(); f.reporter(ctx, pongs, kick) }()
 	defer wg.Wait()
 	defer cancel()
@@ -246,9 +267,11 @@ func (f *fetch) run(ctx context.Context) error {
 }
 
 // subscribe keeps a subscription at the edge open, reconnecting after
-// failures, and passes its events on.
-func (f *fetch) subscribe(ctx context.Context, out chan<- received) {
-	req := &foliov1.SubscribeRequest{ReleaseId: f.rec.ID, Client: f.client, EdgeDecrypt: f.o.EdgeDecrypt, Naive: f.o.Naive}
+// failures, and passes its events on. A clash (another fetch holds the
+// client name) ends the fetch through fail: retrying would only wait
+// for the other one.
+func (f *fetch) subscribe(ctx context.Context, out chan<- received, fail context.CancelCauseFunc) {
+	req := &foliov1.SubscribeRequest{ReleaseId: f.rec.ID, Client: f.client, EdgeDecrypt: f.o.EdgeDecrypt, Naive: f.o.Naive, Session: f.session}
 	backoff := 200 * time.Millisecond
 	for ctx.Err() == nil {
 		stream, err := f.api.Subscribe(ctx, connect.NewRequest(req))
@@ -275,6 +298,10 @@ func (f *fetch) subscribe(ctx context.Context, out chan<- received) {
 		}
 		if err == nil {
 			continue // the edge ended the stream: subscribe again at once
+		}
+		if connect.CodeOf(err) == connect.CodeAlreadyExists {
+			fail(fmt.Errorf("%w: %w", ErrClientNameInUse, peerErr(f.edge, "subscribe", err)))
+			return
 		}
 		status := &foliov1.SubscribeResponse{Type: foliov1.ReleaseEventType_RELEASE_EVENT_TYPE_STATUS, Reason: fmt.Sprintf("subscription at %s: %v", f.edge.Name, err)}
 		select {
@@ -725,4 +752,11 @@ func (l *limiter) take(ctx context.Context, n int) bool {
 	case <-t.C:
 		return true
 	}
+}
+
+// randomHex is n random bytes in hex.
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // never fails (crypto/rand)
+	return hex.EncodeToString(b)
 }

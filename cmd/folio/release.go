@@ -145,27 +145,38 @@ func newReleaseCreateCmd(g *globals) *cobra.Command {
 		threshold           int
 		edges, servers      []string
 		chunk               int64
+		resume              bool
 	}
 	cmd := &cobra.Command{
-		Use:   "create --work ID --file PATH --release-at TIME --end-at TIME [--threshold T] [--trusted-edge PEER,...]",
+		Use:   "create --work ID --file PATH --release-at TIME --end-at TIME [--threshold T] [--trusted-edge PEER,...] [--resume]",
 		Short: "Release a registered work at a time: encrypt it, record the schedule and key shares on chain, upload the ciphertext",
 		Long: `Encrypts the file in chunks under a fresh content key, checks it is the registered
 work (owner and content hash), splits the key among the key servers (by default
 the first peer of every organisation, a majority needed), records the release on
 chain and uploads the ciphertext to your peer (the origin). Edges fetch it from
 there ahead of time; the key is released at the release time. TIME is RFC 3339
-or an offset from now like +90s. Running the command again after an interrupted
-upload resumes it.`,
+or an offset from now like +90s. A work has one release: if it already has one,
+the command refuses and prints it. After an interrupted upload, run it again with
+--resume (the times may then be left out; given, they must be the release's).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			now := time.Now()
-			at, err := parseWhen("release-at", o.at, now)
-			if err != nil {
-				return err
-			}
-			end, err := parseWhen("end-at", o.end, now)
-			if err != nil {
-				return err
+			var at, end time.Time
+			for _, t := range []struct {
+				flag, val string
+				to        *time.Time
+			}{{"release-at", o.at, &at}, {"end-at", o.end, &end}} {
+				if t.val == "" && o.resume {
+					continue
+				}
+				if t.val == "" {
+					return fmt.Errorf("--%s is required (unless --resume)", t.flag)
+				}
+				v, err := parseWhen(t.flag, t.val, now)
+				if err != nil {
+					return err
+				}
+				*t.to = v
 			}
 			c, err := g.releaseClient()
 			if err != nil {
@@ -174,7 +185,7 @@ upload resumes it.`,
 			bar := &progressBar{w: g.progress()}
 			stage := ""
 			res, err := c.Create(cmd.Context(), crelease.CreateOptions{Work: o.work, File: o.file, ReleaseAt: at, EndAt: end, Threshold: o.threshold,
-				TrustedEdges: o.edges, KeyServers: o.servers, ChunkSize: o.chunk,
+				TrustedEdges: o.edges, KeyServers: o.servers, ChunkSize: o.chunk, Resume: o.resume,
 				Progress: func(s string, done, total int64) {
 					if s != stage {
 						stage = s
@@ -210,7 +221,8 @@ upload resumes it.`,
 	f.StringSliceVar(&o.edges, "trusted-edge", nil, "peers trusted to decrypt early and send plaintext to edge-decrypt clients")
 	f.StringSliceVar(&o.servers, "key-servers", nil, "key server peers (default: the first peer of every organisation)")
 	f.Int64Var(&o.chunk, "chunk-size", 0, "plaintext bytes per chunk (default 1 MiB)")
-	for _, n := range []string{"work", "file", "release-at", "end-at"} {
+	f.BoolVar(&o.resume, "resume", false, "finish the interrupted create of this work's release (upload from the staged copy)")
+	for _, n := range []string{"work", "file"} {
 		_ = cmd.MarkFlagRequired(n)
 	}
 	return cmd
@@ -297,7 +309,7 @@ arrive with everyone else's key. RATE is e.g. 56kbit, 10Mbit or 1.5MB/s.`,
 	f.StringVar(&o.out, "out", "", "file to write the work to")
 	f.BoolVar(&o.edgeDecrypt, "edge-decrypt", false, "receive plaintext from a trusted edge, timed to complete at the key send time")
 	f.StringVar(&o.rate, "rate-limit", "", "cap the download rate, e.g. 56kbit, 10Mbit, 1.5MB/s")
-	f.StringVar(&o.client, "client", "", "client name, when one identity runs several clients")
+	f.StringVar(&o.client, "client", "", "client name (default: a fresh name per fetch); a name another running fetch holds is refused")
 	f.StringVar(&o.edge, "edge", "", "peer to fetch from (default: --peer, or a trusted edge for --edge-decrypt)")
 	f.StringVar(&o.owner, "owner", "", "the release of this owner (default: the work's current owner)")
 	f.StringVar(&o.deadline, "deadline", "", "give up waiting for the key at this time, RFC 3339 or +DURATION (default: the end time plus one minute)")

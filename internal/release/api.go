@@ -98,6 +98,8 @@ func codeOf(err error) error {
 		return connect.NewError(connect.CodeNotFound, err)
 	case errors.Is(err, ErrRefused):
 		return connect.NewError(connect.CodePermissionDenied, err)
+	case errors.Is(err, ErrClientNameInUse):
+		return connect.NewError(connect.CodeAlreadyExists, err)
 	case errors.Is(err, errNotSubscribed), errors.Is(err, ErrTooEarly):
 		return connect.NewError(connect.CodeFailedPrecondition, err)
 	case errors.Is(err, ErrClockSkew):

@@ -31,25 +31,50 @@ func (a *api) GetPlaintext(ctx context.Context, req *connect.Request[foliov1.Get
 	defer cancel()
 	stop := context.AfterFunc(a.p.ctx, cancel)
 	defer stop()
-	return codeOf(r.te.sendPlaintext(ctx, client, func(b []byte) error {
-		return stream.Send(&foliov1.GetPlaintextResponse{Data: b})
+	return codeOf(r.te.sendPlaintext(ctx, client, func(p plainPiece) error {
+		return stream.Send(&foliov1.GetPlaintextResponse{Data: p.data, TailOffset: p.tailOffset, TailKey: p.tailKey})
 	}))
 }
 
-// Probe sends random bytes for a client to measure its download rate.
+// Probe sends random bytes. Named for a subscription, it is timed by
+// this edge: the first message carries the probe's ID, which the client
+// acknowledges in ReportProgress once the whole probe arrived; the time
+// from the first byte to the acknowledgement is the edge's own
+// measurement of the client's connection (what a trusted edge paces
+// plaintext by).
 func (a *api) Probe(ctx context.Context, req *connect.Request[foliov1.ProbeRequest], stream *connect.ServerStream[foliov1.ProbeResponse]) error {
-	if _, err := a.caller(ctx); err != nil {
+	label, err := a.caller(ctx)
+	if err != nil {
 		return err
 	}
-	n := req.Msg.GetBytes()
-	if err := wire.ValidateProbe(n); err != nil {
+	if err := wire.ValidateProbeRequest(req.Msg); err != nil {
 		return errorf(connect.CodeInvalidArgument, "%v", err)
+	}
+	n := req.Msg.GetBytes()
+	var r *rel
+	client := req.Msg.GetClient()
+	if client != "" {
+		if !ownsClientName(label, client) {
+			return errorf(connect.CodePermissionDenied, "%s may not probe for %s", label, client)
+		}
+		if _, r, err = a.open(ctx, req.Msg.GetReleaseId(), false); err != nil {
+			return err
+		}
 	}
 	buf := make([]byte, min(n, wire.PieceBytes))
 	_, _ = rand.Read(buf)
-	for n > 0 {
+	first := &foliov1.ProbeResponse{}
+	if r != nil {
+		id, ok := r.edge.probe(client, n, a.p.now())
+		if !ok {
+			return errorf(connect.CodeFailedPrecondition, "%v: subscribe as %s before a timed probe", errNotSubscribed, client)
+		}
+		first.ProbeId = id
+	}
+	for msg := first; n > 0; msg = (&foliov1.ProbeResponse{}) {
 		k := min(n, int64(len(buf)))
-		if err := stream.Send(&foliov1.ProbeResponse{Data: buf[:k]}); err != nil {
+		msg.Data = buf[:k]
+		if err := stream.Send(msg); err != nil {
 			return err
 		}
 		n -= k

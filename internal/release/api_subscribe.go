@@ -2,6 +2,7 @@ package release
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -32,9 +33,13 @@ func (a *api) Subscribe(ctx context.Context, req *connect.Request[foliov1.Subscr
 			a.p.name(), r.rec.ID, r.rec.TrustedEdges)
 	}
 	now := a.p.now()
-	sub, lerr := r.edge.subscribe(label, subscribeArgs{client: s.GetClient(), edgeDecrypt: s.GetEdgeDecrypt(), naive: s.GetNaive(), haveBytes: s.GetHaveBytes()}, now)
-	if lerr != nil {
+	sub, err := r.edge.subscribe(label, subscribeArgs{client: s.GetClient(), session: s.GetSession(), edgeDecrypt: s.GetEdgeDecrypt(), naive: s.GetNaive(), haveBytes: s.GetHaveBytes()}, now)
+	var lerr *LimitError
+	if errors.As(err, &lerr) {
 		return a.refuse(lerr)
+	}
+	if err != nil {
+		return codeOf(err)
 	}
 	defer func() { r.edge.endStream(sub, a.p.now()) }()
 
@@ -162,7 +167,7 @@ func (a *api) ReportProgress(ctx context.Context, req *connect.Request[foliov1.R
 		return nil, errorf(connect.CodePermissionDenied, "%s may not report for %s", label, pr.GetClient())
 	}
 	ok := r.edge.progress(progressArgs{client: pr.GetClient(), bytes: pr.GetBytes(), total: pr.GetTotal(), rate: pr.GetRateBps(),
-		complete: pr.GetComplete(), pong: pr.GetPong()}, a.p.now())
+		complete: pr.GetComplete(), pong: pr.GetPong(), probeAck: pr.GetProbeAck()}, a.p.now())
 	if !ok {
 		return nil, errorf(connect.CodeFailedPrecondition, "%v: subscribe before reporting progress", errNotSubscribed)
 	}

@@ -501,6 +501,12 @@ func TestAPIRefusesBadInput(t *testing.T) {
 			}
 			return err
 		}()},
+		{"timed probe for another's name", connect.CodePermissionDenied, "may not probe for bob@Org1", probeErr(ctx, origin,
+			&foliov1.ProbeRequest{Bytes: 1, ReleaseId: rec.ID, Client: "bob@Org1"})},
+		{"timed probe without a subscription", connect.CodeFailedPrecondition, "subscribe as alice@Org1/x", probeErr(ctx, origin,
+			&foliov1.ProbeRequest{Bytes: 1, ReleaseId: rec.ID, Client: "alice@Org1/x"})},
+		{"timed probe of half a subscription", connect.CodeInvalidArgument, "release ID", probeErr(ctx, origin,
+			&foliov1.ProbeRequest{Bytes: 1, Client: "alice@Org1"})},
 	} {
 		var ce *connect.Error
 		if !errors.As(c.err, &ce) || ce.Code() != c.code || !strings.Contains(ce.Message(), c.msg) {
@@ -510,6 +516,18 @@ func TestAPIRefusesBadInput(t *testing.T) {
 	if st := status(t, owner, "peer0.org1", rec.ID); st.ChunksHave != st.ChunksTotal || st.Subscriptions != 0 {
 		t.Fatalf("after bad requests: %+v", st)
 	}
+}
+
+// probeErr is the error a probe request ends with.
+func probeErr(ctx context.Context, api foliov1connect.ReleaseServiceClient, req *foliov1.ProbeRequest) error {
+	stream, err := api.Probe(ctx, connect.NewRequest(req))
+	if err != nil {
+		return err
+	}
+	defer stream.Close()
+	for stream.Receive() {
+	}
+	return stream.Err()
 }
 
 // subscribeErr is the error a subscription request ends with.

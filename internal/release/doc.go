@@ -27,7 +27,10 @@
 //     and gives it early to trusted edges;
 //   - trustedEdge (trustededge.go), when the record names this peer:
 //     decrypts early and sends each edge-decrypt client its paced
-//     plaintext so that none finishes before the target.
+//     plaintext, from a start set by the rate the edge measured itself
+//     (timed probes, never the client's word), the tail encrypted and its
+//     key at the target, so that none can read the whole work before it
+//     (docs/release.md, "Early access").
 //
 // Locks are never nested: a role takes only its own lock and calls the
 // others (and the store, history and clocks, which guard themselves)

@@ -1,6 +1,7 @@
 package release
 
 import (
+	"fmt"
 	"sort"
 	"sync"
 	"time"
@@ -36,20 +37,33 @@ func newEdge(e *env, rec *release.Record, changed *signal) *edge {
 
 // subscribeArgs are a subscription request's fields the edge keeps.
 type subscribeArgs struct {
-	client             string
+	client, session    string
 	edgeDecrypt, naive bool
 	haveBytes          int64
 }
 
 // subscribe opens a stream of caller's subscription under a.client
 // (making the subscription within the limits) at now. The caller must
-// call endStream when the stream ends.
-func (ed *edge) subscribe(caller string, a subscribeArgs, now time.Time) (*subscription, *LimitError) {
+// call endStream when the stream ends. A name held by a live
+// subscription (an open stream or plaintext request) of another session
+// is refused (ErrClientNameInUse): two fetches under one name would
+// share one subscription, their progress and the edge's measurements
+// mixed, and one would wait for the other. A reconnect of the same
+// session, or a new session once the old one is idle, takes the name.
+// The error is a *LimitError at a limit.
+func (ed *edge) subscribe(caller string, a subscribeArgs, now time.Time) (*subscription, error) {
 	ed.mu.Lock()
 	defer ed.mu.Unlock()
+	if old := ed.mu.t.subs[a.client]; old != nil && old.session != a.session && !old.idle() {
+		return nil, fmt.Errorf("%w: %s already has a live subscription to release %s on %s (another fetch under this name is running): name this fetch with another --client, or wait until the other one ends",
+			ErrClientNameInUse, a.client, ed.rec.ID, ed.env.name())
+	}
 	s, lerr := ed.mu.t.open(caller, a.client, now, func() (string, string) { return ed.rec.ID, ed.env.name() })
 	if lerr != nil {
 		return nil, lerr
+	}
+	if s.session != a.session {
+		ed.mu.t.takeOver(s, a.session)
 	}
 	s.edgeDecrypt, s.naive = a.edgeDecrypt, a.naive
 	s.bytes = max(s.bytes, a.haveBytes)
@@ -67,12 +81,18 @@ func (ed *edge) endStream(s *subscription, now time.Time) {
 }
 
 // decryptView is what a trusted edge needs of an edge-decrypt
-// subscription.
+// subscription: measured is the rate the edge itself observed
+// (bits/s; 0 before a timed probe was acknowledged), never the client's
+// word.
 type decryptView struct {
 	client      string
 	edgeDecrypt bool
 	naive       bool
-	rate        float64
+	measured    float64
+}
+
+func viewOf(s *subscription) decryptView {
+	return decryptView{client: s.client, edgeDecrypt: s.edgeDecrypt, naive: s.naive, measured: s.measured}
 }
 
 // beginPlaintext marks an open plaintext request of client's
@@ -86,7 +106,7 @@ func (ed *edge) beginPlaintext(client string) (decryptView, bool) {
 		return decryptView{}, false
 	}
 	ed.mu.t.beginPlain(s)
-	return decryptView{client: s.client, edgeDecrypt: s.edgeDecrypt, naive: s.naive, rate: s.rate}, true
+	return viewOf(s), true
 }
 
 // endPlaintext ends a request begun by beginPlaintext.
@@ -106,7 +126,7 @@ func (ed *edge) decryptClient(client string) (decryptView, bool) {
 	if s == nil {
 		return decryptView{}, false
 	}
-	return decryptView{client: s.client, edgeDecrypt: s.edgeDecrypt, naive: s.naive, rate: s.rate}, true
+	return viewOf(s), true
 }
 
 // decryptClients lists the edge-decrypt subscriptions.
@@ -116,7 +136,7 @@ func (ed *edge) decryptClients() []decryptView {
 	var out []decryptView
 	for _, s := range ed.mu.t.subs {
 		if s.edgeDecrypt {
-			out = append(out, decryptView{client: s.client, edgeDecrypt: true, naive: s.naive, rate: s.rate})
+			out = append(out, viewOf(s))
 		}
 	}
 	return out
@@ -129,6 +149,18 @@ func (ed *edge) ping(s *subscription, now time.Time) int64 {
 	return ed.mu.t.ping(s, now)
 }
 
+// probe starts a timed probe of bytes to client's subscription at now
+// and returns its ID; false if the client has no subscription.
+func (ed *edge) probe(client string, bytes int64, now time.Time) (int64, bool) {
+	ed.mu.Lock()
+	defer ed.mu.Unlock()
+	s := ed.mu.t.subs[client]
+	if s == nil {
+		return 0, false
+	}
+	return ed.mu.t.probeStart(s, bytes, now), true
+}
+
 // progressArgs are a progress report's fields.
 type progressArgs struct {
 	client       string
@@ -136,6 +168,7 @@ type progressArgs struct {
 	rate         float64
 	complete     bool
 	pong         int64
+	probeAck     int64
 }
 
 // progress records a subscribed client's progress at now; false if the
@@ -157,8 +190,14 @@ func (ed *edge) progress(p progressArgs, now time.Time) bool {
 	}
 	wake := false
 	if p.rate > 0 {
-		wake = s.edgeDecrypt && s.rate != p.rate
+		// The client's word moves no plaintext start: it only feeds the
+		// key servers' predictions of ciphertext completion.
 		s.rate = p.rate
+	}
+	if p.probeAck > 0 {
+		before := s.measured
+		ed.mu.t.probeAck(s, p.probeAck, now)
+		wake = wake || s.edgeDecrypt && s.measured != before
 	}
 	if p.complete && !s.complete {
 		s.complete, s.doneAt = true, now
@@ -195,7 +234,11 @@ func (ed *edge) predictions(now time.Time) []wire.ClientPrediction {
 		if s.streams == 0 && now.Sub(s.lastSeen) > 3*ed.env.o.PingInterval {
 			continue
 		}
-		e := entry{ClientPrediction: wire.ClientPrediction{Client: s.client, EdgeDecrypt: s.edgeDecrypt, RateBps: s.rate,
+		rate := s.rate
+		if s.edgeDecrypt {
+			rate = s.measured // what the trusted edge paces by (status)
+		}
+		e := entry{ClientPrediction: wire.ClientPrediction{Client: s.client, EdgeDecrypt: s.edgeDecrypt, RateBps: rate,
 			RTTMS: float64(s.rtt) / float64(time.Millisecond)}, left: -1}
 		switch {
 		case s.complete:

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/folio-ledger/folio/contracts/release"
+	"github.com/folio-ledger/folio/internal/release/schedule"
 	"github.com/folio-ledger/folio/internal/release/wire"
 )
 
@@ -33,6 +34,12 @@ type keyWatch struct {
 	rec     *release.Record
 	ksIndex int // this peer's share index; 0 if not a key server
 	changed *signal
+	// window is the release's [T, E] (ok: the record's times parse):
+	// every agreed time taken is clamped to it.
+	window struct {
+		releaseAt, endAt time.Time
+		ok               bool
+	}
 
 	mu struct {
 		sync.Mutex
@@ -43,6 +50,9 @@ type keyWatch struct {
 
 func newKeyWatch(e *env, rec *release.Record, ksIndex int, changed *signal) *keyWatch {
 	w := &keyWatch{env: e, rec: rec, ksIndex: ksIndex, changed: changed}
+	if t, end, err := rec.Times(); err == nil && t.Before(end) {
+		w.window.releaseAt, w.window.endAt, w.window.ok = t, end, true
+	}
 	w.mu.states = map[string]*ksState{}
 	for _, ks := range rec.KeyServers {
 		w.mu.states[ks.Name] = &ksState{Name: ks.Name, Index: ks.Index}
@@ -58,8 +68,14 @@ func (w *keyWatch) sendAt() time.Time {
 	return w.mu.sendAt
 }
 
-// setSendAt records the agreed key send time.
+// setSendAt records the agreed key send time, clamped to [T, E]: a key
+// server that reports a far-future agreement (schedule.Agree) cannot
+// make this peer's trusted edge hold its clients' tail keys, or its
+// status promise a send time, past the end time.
 func (w *keyWatch) setSendAt(t time.Time) {
+	if w.window.ok {
+		t = schedule.Agree(w.window.releaseAt, w.window.endAt, t)
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if !t.Equal(w.mu.sendAt) {

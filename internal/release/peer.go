@@ -41,6 +41,10 @@ var (
 	// errNotSubscribed: the request needs a subscription (of the right
 	// kind) first.
 	errNotSubscribed = errors.New("not subscribed")
+	// ErrClientNameInUse: a subscription under a client name that a live
+	// subscription of another fetch holds (two fetches sharing a name
+	// would mix their progress and measurements).
+	ErrClientNameInUse = errors.New("client name in use")
 )
 
 // Peer is a peer's release service, the composition root of its roles:

@@ -3,6 +3,8 @@ package release
 import (
 	"bytes"
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
 	"errors"
 	"fmt"
 	"net/http"
@@ -56,8 +58,14 @@ func TestEdgePredictions(t *testing.T) {
 		t.Fatal("a ciphertext client's progress woke the waiters")
 	}
 	ed.progress(progressArgs{client: "dec@O", rate: 1e6}, clk.Now())
+	if notified(ch) {
+		t.Fatal("an edge-decrypt client's reported rate woke the waiters (it moves nothing)")
+	}
+	probe, _ := ed.probe("dec@O", 1<<20, clk.Now())
+	clk.Advance(time.Second)
+	ed.progress(progressArgs{client: "dec@O", probeAck: probe}, clk.Now())
 	if !notified(ch) {
-		t.Fatal("an edge-decrypt client's new rate did not wake the waiters (it moves its start)")
+		t.Fatal("an edge-decrypt client's measured rate did not wake the waiters (it moves its start)")
 	}
 	if ed.progress(progressArgs{client: "nobody@O"}, clk.Now()) {
 		t.Fatal("progress of a client without a subscription was taken")
@@ -152,6 +160,12 @@ func TestKeyWatch(t *testing.T) {
 	if !w.sendAt().Equal(tT) {
 		t.Fatal("send time not kept")
 	}
+	// A key server reporting a far-future agreement (80 years on) no
+	// longer moves this peer's target past the end time.
+	w.setSendAt(tT.AddDate(80, 0, 0))
+	if _, E, _ := w.rec.Times(); !w.sendAt().Equal(E) {
+		t.Fatalf("far-future agreement kept as %s, want E %s", w.sendAt(), E)
+	}
 	st := w.states()
 	if len(st) != 3 || st[0].Name != "peer0.org1" || !st[2].Released || st[1].Reach {
 		t.Fatalf("states %+v", st)
@@ -184,55 +198,228 @@ func TestPlaintextStart(t *testing.T) {
 			t.Errorf("%s: starts after the target", c.name)
 		}
 	}
-	for _, c := range []struct {
-		rate float64
-		size int64
-		want int64
-	}{{0, 1 << 20, 256}, {56e3, 1 << 20, 350}, {1e9, 1 << 20, paceBytes}, {1e9, 100, 100}} {
-		if got := tailBytes(c.rate, c.size); got != c.want {
-			t.Errorf("tailBytes(%.0f, %d) = %d, want %d", c.rate, c.size, got, c.want)
+	for _, c := range []struct{ size, want int64 }{
+		{100, 100}, {1 << 20, 1 << 20}, {3 << 20, 1 << 20}, {4 << 20, 1 << 20}, {10_000_000, 2_500_000}, {1 << 30, 1 << 28},
+	} {
+		if got := tailBytes(c.size); got != c.want {
+			t.Errorf("tailBytes(%d) = %d, want %d", c.size, got, c.want)
 		}
 	}
 }
 
-// TestPace: the paced send gives every byte, in order, and the last ones
+// TestLyingRate: an edge-decrypt client that reports a tiny rate and
+// reads fast. By the old rule (the start from the client's word,
+// max(history, reported rate), the history under a fresh client name
+// empty) its start was the target minus the 2-hour cap, and with the
+// pacer's schedule counted from there, all but the last 16 KiB were due
+// at once, any time in the two hours before T. Now the start comes from
+// the edge's own timed probes: without one the send starts at the
+// target; with one, the lead is what the measured rate justifies; the
+// reported rate moves nothing.
+func TestLyingRate(t *testing.T) {
+	const size = 10_000_000
+	const lie = 8.0 // bits/s: what the client reports
+	target := tT
+	maxLead := 2 * time.Hour
+	// The attack path of the old rule, on the same pure function.
+	oldStart, oldRate := plaintextStart(target, size, lie, false, maxLead)
+	tenSecondsBefore := target.Add(-10 * time.Second)
+	due := int64(tenSecondsBefore.Sub(oldStart).Seconds() * oldRate / 8)
+	if !oldStart.Equal(target.Add(-maxLead)) || due < size*99/100 {
+		t.Fatalf("old rule: start T-%s, %d of %d bytes due 10 s before T", target.Sub(oldStart), due, size)
+	}
+
+	now := target.Add(-10 * time.Minute)
+	e := testEnv(t, func() time.Time { return now })
+	rec := &release.Record{ID: "00112233445566778899aabbccddeeff", Size: size, CipherSize: size + 160}
+	sig := newSignal()
+	ed := newEdge(e, rec, sig)
+	w := newKeyWatch(e, rec, 0, sig)
+	te := &trustedEdge{env: e, rec: rec, releaseAt: target, edge: ed, watch: w, changed: sig}
+	te.mu.starts = map[string]time.Time{}
+	client := "mallory@Org2/fresh-name"
+	if _, err := ed.subscribe("mallory@Org2", subscribeArgs{client: client, session: "s1", edgeDecrypt: true}, now); err != nil {
+		t.Fatal(err)
+	}
+	if !ed.progress(progressArgs{client: client, rate: lie}, now) {
+		t.Fatal("progress refused")
+	}
+	e.history.addRate(client, now, lie)
+	v, _ := ed.decryptClient(client)
+	if start, _ := te.startFor(v, target); !start.Equal(target) {
+		t.Fatalf("no measurement, reported %v bit/s: start T-%s, want T", lie, target.Sub(start))
+	}
+	// A timed probe: 4 MiB acknowledged 0.4 s after its first byte left
+	// (about 84 Mbit/s): the lead is what that rate justifies, whatever
+	// the client says.
+	id, ok := ed.probe(client, 4<<20, now)
+	if !ok {
+		t.Fatal("probe refused")
+	}
+	now = now.Add(400 * time.Millisecond)
+	ed.progress(progressArgs{client: client, probeAck: id, rate: lie}, now)
+	v, _ = ed.decryptClient(client)
+	measured := float64(4<<20*8) / 0.4
+	if v.measured != measured {
+		t.Fatalf("measured %.0f bit/s, want %.0f", v.measured, measured)
+	}
+	start, rate := te.startFor(v, target)
+	wantStart, wantRate := plaintextStart(target, size, measured, false, maxLead)
+	if !start.Equal(wantStart) || rate != wantRate || target.Sub(start) > 2*time.Second {
+		t.Fatalf("measured %.0f bit/s: start T-%s at %.0f bit/s, want T-%s", measured, target.Sub(start), rate, target.Sub(wantStart))
+	}
+	// An acknowledgement of a probe never sent, or a second one, is
+	// ignored; a smaller probe does not replace the larger one's figure.
+	ed.progress(progressArgs{client: client, probeAck: id}, now.Add(time.Hour))
+	ed.progress(progressArgs{client: client, probeAck: 999}, now)
+	small, _ := ed.probe(client, 16<<10, now)
+	ed.progress(progressArgs{client: client, probeAck: small}, now.Add(time.Minute))
+	if v, _ = ed.decryptClient(client); v.measured != measured {
+		t.Fatalf("measurement moved to %.0f bit/s", v.measured)
+	}
+	// A new fetch taking the name over once the old one is idle starts
+	// without a measurement: the previous connection's says nothing of it.
+	s := ed.mu.t.subs[client]
+	ed.endStream(s, now)
+	if _, err := ed.subscribe("mallory@Org2", subscribeArgs{client: client, session: "s2", edgeDecrypt: true}, now); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ = ed.decryptClient(client); v.measured != 0 {
+		t.Fatalf("taken-over name kept the measurement %.0f", v.measured)
+	}
+}
+
+// TestMeasuredRate: probes through a token-bucket shaper (70 kbit/s,
+// a 3028-byte bucket, full before the first probe and partly refilled
+// before the second, 5% framing, 50 ms round trip). The largest probe
+// alone overstates the link (what made edge-decrypt clients on slow
+// links minutes late in the first run of the fairness experiment with
+// edge-side measurement); the two probes together do not.
+func TestMeasuredRate(t *testing.T) {
+	const rate = 70e3
+	took := func(payload, bucket int64) time.Duration {
+		wire := float64(payload) * 1.05
+		return 50*time.Millisecond + time.Duration((wire-float64(bucket))*8/rate*float64(time.Second))
+	}
+	one := []probeDone{{bytes: 16 << 10, took: took(16<<10, 3028)}}
+	if got := measuredRate(one); got <= rate {
+		t.Fatalf("one probe: %.0f bit/s; expected the burst to overstate %.0f", got, rate)
+	}
+	two := append(one, probeDone{bytes: 64 << 10, took: took(64<<10, 875)})
+	if got := measuredRate(two); got > rate || got < 0.9*rate {
+		t.Fatalf("two probes: %.0f bit/s, want at most %.0f and close to it", got, float64(rate))
+	}
+	// A slow acknowledgement of the larger probe only lowers the figure;
+	// one of the smaller probe (the difference then looking fast) does
+	// not raise it above the larger probe's own.
+	slowBig := []probeDone{one[0], {bytes: 64 << 10, took: time.Minute}}
+	if got := measuredRate(slowBig); got > float64((64<<10)*8)/60 {
+		t.Fatalf("slow large probe: %.0f", got)
+	}
+	slowSmall := []probeDone{{bytes: 16 << 10, took: 7 * time.Second}, {bytes: 64 << 10, took: 7500 * time.Millisecond}}
+	if got, single := measuredRate(slowSmall), float64((64<<10)*8)/7.5; got != single {
+		t.Fatalf("slow small probe: %.0f, want the large probe's %.0f", got, single)
+	}
+	if measuredRate(nil) != 0 {
+		t.Fatal("a rate without a probe")
+	}
+}
+
+// TestClientNameClash: a second live subscription under a name held by
+// another fetch is refused; a reconnect of the same fetch, or a new one
+// once the old is idle, is not.
+func TestClientNameClash(t *testing.T) {
+	now := tT
+	e := testEnv(t, func() time.Time { return now })
+	e.o.Self = newKeyFixture(t, 1, 1).signers[0] // the edge's name, in the refusal
+	rec := &release.Record{ID: "00112233445566778899aabbccddeeff", Size: 1000}
+	ed := newEdge(e, rec, newSignal())
+	a := subscribeArgs{client: "alice@Org1", session: "one"}
+	s1, err := ed.subscribe("alice@Org1", a, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := a
+	b.session = "two"
+	_, err = ed.subscribe("alice@Org1", b, now)
+	if !errors.Is(err, ErrClientNameInUse) || !strings.Contains(err.Error(), "--client") {
+		t.Fatalf("second fetch under a live name: %v", err)
+	}
+	var ce *connect.Error
+	if !errors.As(codeOf(err), &ce) || ce.Code() != connect.CodeAlreadyExists {
+		t.Fatalf("code of a clash: %v", codeOf(err))
+	}
+	s2, err := ed.subscribe("alice@Org1", a, now) // reconnect, old stream not yet seen closed
+	if err != nil || s2 != s1 {
+		t.Fatalf("reconnect: %v", err)
+	}
+	ed.endStream(s1, now)
+	ed.endStream(s2, now)
+	if _, err := ed.subscribe("alice@Org1", b, now); err != nil {
+		t.Fatalf("new fetch after the old one ended: %v", err)
+	}
+}
+
+// TestPace: the paced send gives every byte, in order: the plaintext up
+// to the tail, the tail encrypted, and the tail key, which opens it,
 // never before the target, however early it starts and however fast the
 // client reads. (Real time: the hold until the target is the point.)
 func TestPace(t *testing.T) {
 	e := testEnv(t, time.Now)
 	sig := newSignal()
 	target := time.Now().Add(150 * time.Millisecond)
-	rec := &release.Record{Size: 100_000}
+	data := bytes.Repeat([]byte("0123456789"), 300_000)
+	rec := &release.Record{Size: int64(len(data))}
 	w := newKeyWatch(e, rec, 0, sig)
 	w.setSendAt(target)
 	te := &trustedEdge{env: e, rec: rec, releaseAt: target.Add(-time.Hour), watch: w, changed: sig}
-	data := bytes.Repeat([]byte("0123456789"), 10_000)
-	var got []byte
-	var lastAt time.Time
-	err := te.pace(context.Background(), bytes.NewReader(data), time.Now().Add(-time.Hour), 1e12, func(b []byte) error {
-		got = append(got, b...)
-		lastAt = time.Now()
+	var got, key []byte
+	tailAt := int64(-1)
+	var keyAt time.Time
+	err := te.pace(context.Background(), bytes.NewReader(data), time.Now().Add(-time.Hour), 1e12, func(p plainPiece) error {
+		if tailAt < 0 {
+			tailAt = p.tailOffset
+		}
+		if p.tailKey != nil {
+			key, keyAt = p.tailKey, time.Now()
+			return nil
+		}
+		if key != nil {
+			t.Fatal("data after the tail key")
+		}
+		got = append(got, p.data...)
 		return nil
 	})
-	if err != nil || !bytes.Equal(got, data) {
-		t.Fatalf("paced send: %v, %d of %d bytes", err, len(got), len(data))
+	if err != nil || len(got) != len(data) || key == nil {
+		t.Fatalf("paced send: %v, %d of %d bytes, key %x", err, len(got), len(data), key)
 	}
-	if lastAt.Before(target) {
-		t.Fatalf("the last bytes left %s before the target", target.Sub(lastAt))
+	if tailAt != int64(len(data))-tailBytes(int64(len(data))) || !bytes.Equal(got[:tailAt], data[:tailAt]) {
+		t.Fatalf("tail at %d; plaintext before it differs", tailAt)
+	}
+	if bytes.Equal(got[tailAt:tailAt+64], data[tailAt:tailAt+64]) {
+		t.Fatal("the tail travelled in clear")
+	}
+	if keyAt.Before(target) {
+		t.Fatalf("the tail key left %s before the target", target.Sub(keyAt))
+	}
+	block, _ := aes.NewCipher(key)
+	cipher.NewCTR(block, make([]byte, aes.BlockSize)).XORKeyStream(got[tailAt:], got[tailAt:])
+	if !bytes.Equal(got, data) {
+		t.Fatal("the tail key does not open the tail")
 	}
 	// A send that fails stops the pacing with its error; so does the end
 	// of the request.
 	boom := errors.New("client gone")
-	if err := te.pace(context.Background(), bytes.NewReader(data), time.Now(), 0, func([]byte) error { return boom }); !errors.Is(err, boom) {
+	if err := te.pace(context.Background(), bytes.NewReader(data), time.Now(), 0, func(plainPiece) error { return boom }); !errors.Is(err, boom) {
 		t.Fatalf("failed send: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	w.setSendAt(time.Now().Add(time.Hour))
-	if err := te.pace(ctx, bytes.NewReader(data), time.Now(), 0, func([]byte) error { return nil }); !errors.Is(err, context.Canceled) {
+	if err := te.pace(ctx, bytes.NewReader(data), time.Now(), 0, func(plainPiece) error { return nil }); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled: %v", err)
 	}
-	if err := te.pace(context.Background(), bytes.NewReader(data[:10]), time.Now(), 0, func([]byte) error { return nil }); err == nil {
+	if err := te.pace(context.Background(), bytes.NewReader(data[:10]), time.Now(), 0, func(plainPiece) error { return nil }); err == nil {
 		t.Fatal("a plaintext shorter than the work was sent as complete")
 	}
 }

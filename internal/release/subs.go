@@ -9,18 +9,30 @@ import (
 // subTable; read and written only under the lock of the edge holding the
 // table.
 type subscription struct {
-	client      string
-	caller      string // label of the identity that created it
+	client string
+	caller string // label of the identity that created it
+	// session is the fetch holding the name: a subscribe of another
+	// session while this one is live is a clash (edge.subscribe).
+	session     string
 	edgeDecrypt bool
 	naive       bool
 	// bytes of total ciphertext held, as the client last said.
 	bytes, total int64
 	complete     bool
 	doneAt       time.Time
-	// rate is the client's last measured rate (bits/s), rtt its probed
-	// round trip.
+	// rate is the client's last reported rate (bits/s: its word, for the
+	// key servers' predictions only), rtt its probed round trip.
 	rate float64
 	rtt  time.Duration
+	// probes the edge sent this client for timing and not yet
+	// acknowledged, by ID; acked the last acknowledged ones with how long
+	// each took, from its first byte leaving to the acknowledgement
+	// arriving; measured is the rate (bits/s) they show (measuredRate). A
+	// trusted edge paces plaintext by measured alone.
+	probes    map[int64]probeSent
+	nextProbe int64
+	acked     []probeDone
+	measured  float64
 	// pings sent and not yet answered, by ID, with when they left.
 	pings    map[int64]time.Time
 	nextPing int64
@@ -30,11 +42,61 @@ type subscription struct {
 	lastSeen       time.Time
 }
 
+// probeSent is a timed probe: its size and when its first byte left.
+type probeSent struct {
+	bytes int64
+	at    time.Time
+}
+
+// probeDone is an acknowledged probe: its size and how long it took.
+type probeDone struct {
+	bytes int64
+	took  time.Duration
+}
+
+// measuredRate is the rate (bits/s) acknowledged probes show: the
+// largest probe's size over its time, or, when a smaller probe took less
+// time, the difference of the two largest sizes over the difference of
+// their times, if that is lower. The difference cancels what both
+// probes pay alike (the round trip, and a shaper's burst allowance,
+// which lets a small probe's first kilobytes through at line rate: 3 KB
+// of a 16 KiB probe on a 70 kbit/s link made it look 12% faster, enough
+// for a 20-minute paced send to arrive minutes late). A client can make
+// either figure lower than its link, never higher: the bytes must
+// arrive before it can acknowledge them. 0 without a probe.
+func measuredRate(done []probeDone) float64 {
+	var big, small *probeDone
+	for i := range done {
+		d := &done[i]
+		if big == nil || d.bytes >= big.bytes {
+			big = d
+		}
+	}
+	if big == nil {
+		return 0
+	}
+	for i := range done {
+		d := &done[i]
+		if d.bytes < big.bytes && (small == nil || d.bytes >= small.bytes) {
+			small = d
+		}
+	}
+	rate := float64(big.bytes*8) / max(big.took, time.Microsecond).Seconds()
+	if small != nil && big.took > small.took {
+		rate = min(rate, float64((big.bytes-small.bytes)*8)/(big.took-small.took).Seconds())
+	}
+	return rate
+}
+
 // idle: no subscribe stream and no plaintext request is open.
 func (s *subscription) idle() bool { return s.streams == 0 && s.plain == 0 }
 
 // maxPendingPings: only the most recent pings are answered.
 const maxPendingPings = 8
+
+// maxPendingProbes: only the most recent timed probes are acknowledged,
+// and the most recent acknowledged ones count.
+const maxPendingProbes = 8
 
 // subTable is an edge's subscriptions to one release, bounded per caller
 // and in all, with idle ones expiring: a deterministic core (no clock, no
@@ -82,7 +144,7 @@ func (t *subTable) open(caller, client string, now time.Time, what func() (rid, 
 		return nil, &LimitError{Setting: LimitSubscriptions,
 			Detail: fmt.Sprintf("release %s already has %d subscriptions on %s", rid, n, edge)}
 	}
-	s := &subscription{client: client, caller: caller, pings: map[int64]time.Time{}, streams: 1, lastSeen: now}
+	s := &subscription{client: client, caller: caller, pings: map[int64]time.Time{}, probes: map[int64]probeSent{}, streams: 1, lastSeen: now}
 	t.subs[client] = s
 	t.byCaller[caller]++
 	return s, nil
@@ -167,6 +229,42 @@ func (t *subTable) pong(s *subscription, id int64, now time.Time) time.Duration 
 	return s.rtt
 }
 
+// probeStart records a timed probe of bytes to s whose first byte leaves
+// at now and returns its ID; only the last maxPendingProbes are
+// remembered.
+func (t *subTable) probeStart(s *subscription, bytes int64, now time.Time) int64 {
+	s.nextProbe++
+	s.probes[s.nextProbe] = probeSent{bytes: bytes, at: now}
+	delete(s.probes, s.nextProbe-maxPendingProbes)
+	return s.nextProbe
+}
+
+// probeAck records the client's acknowledgement of probe id at now and
+// updates s.measured (measuredRate); false for a probe not sent, too old
+// or acknowledged before.
+func (t *subTable) probeAck(s *subscription, id int64, now time.Time) bool {
+	p, ok := s.probes[id]
+	if !ok {
+		return false
+	}
+	delete(s.probes, id)
+	s.acked = append(s.acked, probeDone{bytes: p.bytes, took: now.Sub(p.at)})
+	if len(s.acked) > maxPendingProbes {
+		s.acked = s.acked[1:]
+	}
+	s.measured = measuredRate(s.acked)
+	return true
+}
+
+// takeOver gives the name of an idle subscription s to a new fetch
+// (session): what the edge measured of the previous one's connection no
+// longer holds.
+func (t *subTable) takeOver(s *subscription, session string) {
+	s.session = session
+	clear(s.probes)
+	s.acked, s.measured = nil, 0
+}
+
 // checkInvariants verifies the table (tests call it after every step).
 func (t *subTable) checkInvariants() error {
 	counts := map[string]int{}
@@ -179,6 +277,9 @@ func (t *subTable) checkInvariants() error {
 		}
 		if len(s.pings) > maxPendingPings {
 			return fmt.Errorf("%s: %d pings pending", name, len(s.pings))
+		}
+		if len(s.probes) > maxPendingProbes || len(s.acked) > maxPendingProbes {
+			return fmt.Errorf("%s: %d probes pending", name, len(s.probes))
 		}
 		counts[s.caller]++
 		if s.idle() && (t.pruneAt.IsZero() || t.pruneAt.After(s.lastSeen.Add(t.ttl))) {

@@ -2,6 +2,9 @@ package release
 
 import (
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -22,9 +25,33 @@ const paceBytes = 16 << 10
 // paceMargin is the share of a client's expected transfer time a trusted
 // edge starts early: a rate estimate a little above what the link really
 // carries would otherwise make the paced send arrive late (0.1% of a
-// 24-minute transfer is 1.4 s). The last bytes are held until the target
-// (tailBytes), so starting early cannot make the client finish early.
+// 24-minute transfer is 1.4 s). The tail is encrypted and its key goes
+// out at the target (tailBytes), so starting early cannot make the
+// client finish early.
 const paceMargin = 0.03
+
+// The held-back tail (docs/release.md, "Early access"): the last
+// tailShare of the work, at least tailMin bytes (the whole work when it
+// is smaller), travels encrypted under a fresh per-send tail key that
+// the edge sends only at the target, never before the release time.
+const (
+	tailShare = 0.25
+	tailMin   = 1 << 20
+)
+
+// tailBytes is the size of the encrypted tail of a work of size bytes.
+func tailBytes(size int64) int64 {
+	return min(max(int64(float64(size)*tailShare), tailMin), size)
+}
+
+// plainPiece is one message of a plaintext send: data (plaintext before
+// the tail, ciphertext in it), the tail's offset (first message) or the
+// tail key (last message, alone).
+type plainPiece struct {
+	data       []byte
+	tailOffset int64
+	tailKey    []byte
+}
 
 // trustedEdge is this peer's trusted edge role for one release that names
 // it: once it has edge-decrypt subscribers it asks the key servers for
@@ -96,10 +123,15 @@ func plaintextStart(target time.Time, size int64, best float64, naive bool, maxL
 }
 
 // startFor computes (and records, for the client's schedule events) an
-// edge-decrypt client's start and pacing rate for target.
+// edge-decrypt client's start and pacing rate for target, from the rate
+// this edge measured itself (timed probes): never from what the client
+// reports, nor from a history under a client name anyone may take. A
+// client can make the measurement lower than its link (acknowledging
+// slowly), which buys it a longer, slower send of the plaintext part,
+// never the tail before the target; without a measurement it starts at
+// the target.
 func (te *trustedEdge) startFor(v decryptView, target time.Time) (time.Time, float64) {
-	h := te.env.history.get(v.client)
-	start, rate := plaintextStart(target, te.rec.Size, max(h.Best(), v.rate), v.naive, te.env.o.MaxEdgeLead)
+	start, rate := plaintextStart(target, te.rec.Size, v.measured, v.naive, te.env.o.MaxEdgeLead)
 	te.mu.Lock()
 	changed := !te.mu.starts[v.client].Equal(start)
 	te.mu.starts[v.client] = start
@@ -299,20 +331,13 @@ func (te *trustedEdge) decrypt(key []byte) error {
 	return err
 }
 
-// tailBytes is how much of the plaintext a trusted edge holds back until
-// the target: about 50 ms at the client's rate, 256 bytes to 16 KiB.
-func tailBytes(rateBps float64, size int64) int64 {
-	t := int64(rateBps / 8 * 0.05)
-	return min(max(t, 256), paceBytes, size)
-}
-
-// sendPlaintext sends the plaintext to client, an edge-decrypt
-// subscriber: it waits until the plaintext is ready and the client's
-// start time has come, then calls send with successive pieces paced at
-// the client's best rate, holding the last bytes until the target, which
-// is never before the release time. A client without an edge-decrypt
-// subscription gets errNotSubscribed.
-func (te *trustedEdge) sendPlaintext(ctx context.Context, client string, send func([]byte) error) error {
+// sendPlaintext sends the work to client, an edge-decrypt subscriber: it
+// waits until the plaintext is ready and the client's start time has
+// come, then calls send with successive pieces paced at the rate the
+// edge measured, the tail encrypted, and last the tail key at the
+// target, which is never before the release time. A client without an
+// edge-decrypt subscription gets errNotSubscribed.
+func (te *trustedEdge) sendPlaintext(ctx context.Context, client string, send func(plainPiece) error) error {
 	v, ok := te.edge.beginPlaintext(client)
 	if !ok || !v.edgeDecrypt {
 		if ok {
@@ -357,36 +382,85 @@ func (te *trustedEdge) sendPlaintext(ctx context.Context, client string, send fu
 	return te.pace(ctx, f, start, rate, send)
 }
 
-// pace sends the plaintext read from f: piece by piece at rate from
-// start, the last tail bytes not before the target, whatever the start
-// and the client's real rate.
-func (te *trustedEdge) pace(ctx context.Context, f io.Reader, start time.Time, rate float64, send func([]byte) error) error {
+// pace sends the work read from f piece by piece at rate from start:
+// the plaintext up to the tail, then the tail encrypted under a fresh
+// key (AES-256-CTR, zero IV: the key serves this one send), and the key
+// alone once the target and the release time have passed by this edge's
+// clock and the clock agrees with its peers'. However early the start
+// and however fast the client reads, it holds no byte of the tail in
+// clear before then.
+func (te *trustedEdge) pace(ctx context.Context, f io.Reader, start time.Time, rate float64, send func(plainPiece) error) error {
 	pacer := schedule.Pacer{Start: start, RateBps: rate}
-	target := te.target()
 	size := te.rec.Size
-	tail := tailBytes(rate, size)
+	tailAt := size - tailBytes(size)
+	key := make([]byte, wire.TailKeyBytes)
+	if _, err := rand.Read(key); err != nil {
+		return fmt.Errorf("tail key: %w", err)
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return fmt.Errorf("tail key: %w", err)
+	}
+	ctr := cipher.NewCTR(block, make([]byte, aes.BlockSize))
 	buf := make([]byte, paceBytes)
 	var sent int64
 	for sent < size {
-		want := int64(len(buf))
-		if left := size - tail - sent; left > 0 {
-			want = min(want, left)
-		}
-		n, err := f.Read(buf[:want])
-		if n == 0 && err != nil {
+		n, err := io.ReadFull(f, buf[:min(int64(len(buf)), size-sent)])
+		if err != nil {
 			return fmt.Errorf("read plaintext: %w", err)
 		}
-		at := pacer.NotBefore(sent + int64(n))
-		if sent+int64(n) > size-tail {
-			at = latest(at, target)
+		if end := sent + int64(n); end > tailAt {
+			lo := max(tailAt-sent, 0)
+			ctr.XORKeyStream(buf[lo:n], buf[lo:n])
 		}
-		if !te.env.sleepUntil(ctx, at) {
+		if !te.env.sleepUntil(ctx, pacer.NotBefore(sent+int64(n))) {
 			return ctx.Err()
 		}
-		if err := send(buf[:n]); err != nil {
+		p := plainPiece{data: buf[:n]}
+		if sent == 0 {
+			p.tailOffset = tailAt
+		}
+		if err := send(p); err != nil {
 			return err
 		}
 		sent += int64(n)
 	}
-	return nil
+	if size == 0 {
+		if err := send(plainPiece{tailOffset: tailAt}); err != nil {
+			return err
+		}
+	}
+	if err := te.awaitKeyTime(ctx); err != nil {
+		return err
+	}
+	return send(plainPiece{tailKey: key})
+}
+
+// awaitKeyTime waits until the target (which may move while waiting) and
+// the release time have passed by this edge's clock, and the clock
+// agrees with its peers' (a skewed edge holds the tail key as it holds
+// shares back).
+func (te *trustedEdge) awaitKeyTime(ctx context.Context) error {
+	for {
+		ch := te.changed.C()
+		now := te.env.now()
+		at := latest(te.target(), te.releaseAt)
+		_, skewOK, _ := te.env.clock.skew()
+		if !now.Before(at) && skewOK {
+			return nil
+		}
+		wait := at.Sub(now)
+		if !now.Before(at) {
+			wait = 500 * time.Millisecond // the clock disagrees: look again
+		}
+		t := time.NewTimer(max(wait, time.Millisecond))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-ch:
+			t.Stop()
+		case <-t.C:
+		}
+	}
 }

@@ -144,6 +144,7 @@ type createOut struct {
 	EndAt     string   `json:"end_at"`
 	Threshold int      `json:"threshold"`
 	Servers   []string `json:"key_servers"`
+	Resumed   bool     `json:"resumed"`
 }
 
 type fetchOut struct {
@@ -357,6 +358,20 @@ func TestReleaseEndToEnd(t *testing.T) {
 	}
 	if connect.CodeOf(err) != connect.CodeFailedPrecondition {
 		t.Fatalf("plaintext without an edge-decrypt subscription: %v", err)
+	}
+
+	// create again for a work that has a release: refused with the
+	// release's details (it used to print the old release and exit 0),
+	// even with another file and times; --resume of the same file is
+	// accepted (the upload is complete: nothing to do).
+	if r, err := n.run("release", "create", "--work", "FILM-1", "--file", clip2, "--release-at", rfc(t1.Add(time.Hour)), "--end-at", rfc(t1.Add(2*time.Hour)), "--as", "user1@Org1"); err == nil ||
+		!strings.Contains(r.stderr, "already has a release") || !strings.Contains(r.stderr, c.Release) || !strings.Contains(r.stderr, "--resume") {
+		t.Fatalf("create again with another file and times:\n%s", r)
+	}
+	var again createOut
+	n.json(&again, "release", "create", "--work", "FILM-1", "--file", file, "--resume", "--as", "user1@Org1")
+	if again.Release != c.Release || !again.Resumed {
+		t.Fatalf("create --resume: %+v", again)
 	}
 
 	results := map[string]fetchOut{}

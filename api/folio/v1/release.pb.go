@@ -975,7 +975,11 @@ type SubscribeRequest struct {
 	// comparison run of the fairness experiment; with edge_decrypt only).
 	Naive bool `protobuf:"varint,4,opt,name=naive,proto3" json:"naive,omitempty"`
 	// Ciphertext bytes the client already holds (resuming).
-	HaveBytes     int64 `protobuf:"varint,5,opt,name=have_bytes,json=haveBytes,proto3" json:"have_bytes,omitempty"`
+	HaveBytes int64 `protobuf:"varint,5,opt,name=have_bytes,json=haveBytes,proto3" json:"have_bytes,omitempty"`
+	// A random ID of this fetch: a reconnect carries the same one. A
+	// subscription under a client name held by a live subscription of
+	// another session is refused with already_exists.
+	Session       string `protobuf:"bytes,6,opt,name=session,proto3" json:"session,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1043,6 +1047,13 @@ func (x *SubscribeRequest) GetHaveBytes() int64 {
 		return x.HaveBytes
 	}
 	return 0
+}
+
+func (x *SubscribeRequest) GetSession() string {
+	if x != nil {
+		return x.Session
+	}
+	return ""
 }
 
 type SubscribeResponse struct {
@@ -1152,12 +1163,16 @@ type ReportProgressRequest struct {
 	// Ciphertext bytes held, of total.
 	Bytes int64 `protobuf:"varint,3,opt,name=bytes,proto3" json:"bytes,omitempty"`
 	Total int64 `protobuf:"varint,4,opt,name=total,proto3" json:"total,omitempty"`
-	// The client's measured receive rate, bits per second; 0 if none.
+	// The client's measured receive rate, bits per second; 0 if none. Used
+	// for the key servers' predictions of ciphertext completion only: a
+	// trusted edge never paces plaintext by it.
 	RateBps float64 `protobuf:"fixed64,5,opt,name=rate_bps,json=rateBps,proto3" json:"rate_bps,omitempty"`
 	// The client holds the whole verified ciphertext.
 	Complete bool `protobuf:"varint,6,opt,name=complete,proto3" json:"complete,omitempty"`
 	// Answers the ping with this ID.
-	Pong          int64 `protobuf:"varint,7,opt,name=pong,proto3" json:"pong,omitempty"`
+	Pong int64 `protobuf:"varint,7,opt,name=pong,proto3" json:"pong,omitempty"`
+	// Acknowledges the whole probe with this ID (ProbeResponse.probe_id).
+	ProbeAck      int64 `protobuf:"varint,8,opt,name=probe_ack,json=probeAck,proto3" json:"probe_ack,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1237,6 +1252,13 @@ func (x *ReportProgressRequest) GetComplete() bool {
 func (x *ReportProgressRequest) GetPong() int64 {
 	if x != nil {
 		return x.Pong
+	}
+	return 0
+}
+
+func (x *ReportProgressRequest) GetProbeAck() int64 {
+	if x != nil {
+		return x.ProbeAck
 	}
 	return 0
 }
@@ -1500,8 +1522,14 @@ func (x *GetPlaintextRequest) GetClient() string {
 
 type GetPlaintextResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The next piece of the plaintext.
-	Data          []byte `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	// The next piece of the work: plaintext before tail_offset, the tail
+	// encrypted (AES-256-CTR, zero IV, under tail_key) from it.
+	Data []byte `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	// Where the encrypted tail starts (first message).
+	TailOffset int64 `protobuf:"varint,2,opt,name=tail_offset,json=tailOffset,proto3" json:"tail_offset,omitempty"`
+	// The 32-byte tail key (last message, alone): at the key send time,
+	// never before the release time.
+	TailKey       []byte `protobuf:"bytes,3,opt,name=tail_key,json=tailKey,proto3" json:"tail_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1543,9 +1571,27 @@ func (x *GetPlaintextResponse) GetData() []byte {
 	return nil
 }
 
+func (x *GetPlaintextResponse) GetTailOffset() int64 {
+	if x != nil {
+		return x.TailOffset
+	}
+	return 0
+}
+
+func (x *GetPlaintextResponse) GetTailKey() []byte {
+	if x != nil {
+		return x.TailKey
+	}
+	return nil
+}
+
 type ProbeRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Bytes         int64                  `protobuf:"varint,1,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Bytes int64                  `protobuf:"varint,1,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	// The subscription this probe measures (both or neither): the edge
+	// times it and answers probe_id in the first message.
+	ReleaseId     string `protobuf:"bytes,2,opt,name=release_id,json=releaseId,proto3" json:"release_id,omitempty"`
+	Client        string `protobuf:"bytes,3,opt,name=client,proto3" json:"client,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1587,9 +1633,26 @@ func (x *ProbeRequest) GetBytes() int64 {
 	return 0
 }
 
+func (x *ProbeRequest) GetReleaseId() string {
+	if x != nil {
+		return x.ReleaseId
+	}
+	return ""
+}
+
+func (x *ProbeRequest) GetClient() string {
+	if x != nil {
+		return x.Client
+	}
+	return ""
+}
+
 type ProbeResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Data          []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Data  []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	// Acknowledge this ID in ReportProgress.probe_ack once the whole probe
+	// arrived (first message; 0 if the probe is not timed).
+	ProbeId       int64 `protobuf:"varint,2,opt,name=probe_id,json=probeId,proto3" json:"probe_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1629,6 +1692,13 @@ func (x *ProbeResponse) GetData() []byte {
 		return x.Data
 	}
 	return nil
+}
+
+func (x *ProbeResponse) GetProbeId() int64 {
+	if x != nil {
+		return x.ProbeId
+	}
+	return 0
 }
 
 var File_folio_v1_release_proto protoreflect.FileDescriptor
@@ -1703,7 +1773,7 @@ const file_folio_v1_release_proto_rawDesc = "" +
 	"release_id\x18\x01 \x01(\tR\treleaseId\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\x03R\x05index\x12\x12\n" +
 	"\x04data\x18\x03 \x01(\fR\x04data\"\x12\n" +
-	"\x10PutChunkResponse\"\xa1\x01\n" +
+	"\x10PutChunkResponse\"\xbb\x01\n" +
 	"\x10SubscribeRequest\x12\x1d\n" +
 	"\n" +
 	"release_id\x18\x01 \x01(\tR\treleaseId\x12\x16\n" +
@@ -1711,7 +1781,8 @@ const file_folio_v1_release_proto_rawDesc = "" +
 	"\fedge_decrypt\x18\x03 \x01(\bR\vedgeDecrypt\x12\x14\n" +
 	"\x05naive\x18\x04 \x01(\bR\x05naive\x12\x1d\n" +
 	"\n" +
-	"have_bytes\x18\x05 \x01(\x03R\thaveBytes\"\xb6\x02\n" +
+	"have_bytes\x18\x05 \x01(\x03R\thaveBytes\x12\x18\n" +
+	"\asession\x18\x06 \x01(\tR\asession\"\xb6\x02\n" +
 	"\x11SubscribeResponse\x12.\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x1a.folio.v1.ReleaseEventTypeR\x04type\x121\n" +
 	"\x15server_time_unix_nano\x18\x02 \x01(\x03R\x12serverTimeUnixNano\x12\x17\n" +
@@ -1721,7 +1792,7 @@ const file_folio_v1_release_proto_rawDesc = "" +
 	"\vshare_index\x18\x06 \x01(\rR\n" +
 	"shareIndex\x12\x14\n" +
 	"\x05share\x18\a \x01(\fR\x05share\x12\x16\n" +
-	"\x06reason\x18\b \x01(\tR\x06reason\"\xc5\x01\n" +
+	"\x06reason\x18\b \x01(\tR\x06reason\"\xe2\x01\n" +
 	"\x15ReportProgressRequest\x12\x1d\n" +
 	"\n" +
 	"release_id\x18\x01 \x01(\tR\treleaseId\x12\x16\n" +
@@ -1730,7 +1801,8 @@ const file_folio_v1_release_proto_rawDesc = "" +
 	"\x05total\x18\x04 \x01(\x03R\x05total\x12\x19\n" +
 	"\brate_bps\x18\x05 \x01(\x01R\arateBps\x12\x1a\n" +
 	"\bcomplete\x18\x06 \x01(\bR\bcomplete\x12\x12\n" +
-	"\x04pong\x18\a \x01(\x03R\x04pong\"\x18\n" +
+	"\x04pong\x18\a \x01(\x03R\x04pong\x12\x1b\n" +
+	"\tprobe_ack\x18\b \x01(\x03R\bprobeAck\"\x18\n" +
 	"\x16ReportProgressResponse\"1\n" +
 	"\x10GetSharesRequest\x12\x1d\n" +
 	"\n" +
@@ -1746,13 +1818,20 @@ const file_folio_v1_release_proto_rawDesc = "" +
 	"\x13GetPlaintextRequest\x12\x1d\n" +
 	"\n" +
 	"release_id\x18\x01 \x01(\tR\treleaseId\x12\x16\n" +
-	"\x06client\x18\x02 \x01(\tR\x06client\"*\n" +
+	"\x06client\x18\x02 \x01(\tR\x06client\"f\n" +
 	"\x14GetPlaintextResponse\x12\x12\n" +
-	"\x04data\x18\x01 \x01(\fR\x04data\"$\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\x12\x1f\n" +
+	"\vtail_offset\x18\x02 \x01(\x03R\n" +
+	"tailOffset\x12\x19\n" +
+	"\btail_key\x18\x03 \x01(\fR\atailKey\"[\n" +
 	"\fProbeRequest\x12\x14\n" +
-	"\x05bytes\x18\x01 \x01(\x03R\x05bytes\"#\n" +
+	"\x05bytes\x18\x01 \x01(\x03R\x05bytes\x12\x1d\n" +
+	"\n" +
+	"release_id\x18\x02 \x01(\tR\treleaseId\x12\x16\n" +
+	"\x06client\x18\x03 \x01(\tR\x06client\">\n" +
 	"\rProbeResponse\x12\x12\n" +
-	"\x04data\x18\x01 \x01(\fR\x04data*\xcf\x01\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\x12\x19\n" +
+	"\bprobe_id\x18\x02 \x01(\x03R\aprobeId*\xcf\x01\n" +
 	"\x10ReleaseEventType\x12\"\n" +
 	"\x1eRELEASE_EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18RELEASE_EVENT_TYPE_HELLO\x10\x01\x12\x1b\n" +

@@ -262,11 +262,7 @@ func (c *Coordinator) agree() time.Time {
 	for _, p := range c.proposals {
 		times = append(times, p.SendAt)
 	}
-	a := Agree(c.cfg.ReleaseAt, times...)
-	if a.After(c.cfg.EndAt) {
-		a = c.cfg.EndAt
-	}
-	return a
+	return Agree(c.cfg.ReleaseAt, c.cfg.EndAt, times...)
 }
 
 // Released is the result of a Release: nil when the share went out.

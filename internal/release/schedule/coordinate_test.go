@@ -132,11 +132,12 @@ func TestCoordinatorLatestProposalWins(t *testing.T) {
 	if !st.Agreed.Equal(T) {
 		t.Fatalf("answer under another name: agreed %s, want T", st.Agreed.Sub(t0))
 	}
-	// Past E: capped.
-	if p := c.Receive(Proposal{From: "ks2", SendAt: at(10_000)}); p.From != "ks1" {
+	// Past E, far in the future (80 years): capped at E.
+	far := T.AddDate(80, 0, 0)
+	if p := c.Receive(Proposal{From: "ks2", SendAt: far}); p.From != "ks1" {
 		t.Fatalf("Receive answered %+v", p)
 	}
-	st = round(t, c, st.Wake, nil, map[string]Proposal{"ks2": {From: "ks2", SendAt: at(10_000)}})
+	st = round(t, c, st.Wake, nil, map[string]Proposal{"ks2": {From: "ks2", SendAt: far}})
 	if !st.Agreed.Equal(E) {
 		t.Fatalf("a proposal past E: agreed %s, want E", st.Agreed.Sub(t0))
 	}

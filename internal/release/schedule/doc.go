@@ -26,7 +26,8 @@
 //     slowest client's key transfer time plus a margin).
 //   - Agree: the key send time of a round's proposals: the latest (a
 //     later time only lets more clients be ready; every honest proposal
-//     is already bounded by E - D).
+//     is already bounded by E - D), clamped to [T, E], so that one key
+//     server proposing a far-future time cannot stall the others.
 //   - StartAt and Pacer: when a trusted edge starts sending plaintext to
 //     an edge-decrypt client, and how fast, so that the last byte leaves
 //     at the target time and never earlier, whatever the client claims.

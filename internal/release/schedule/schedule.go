@@ -142,13 +142,19 @@ func Decide(p Params, clients []Client) Decision {
 }
 
 // Agree returns the key send time of a round: the latest of the
-// proposals, never before T.
-func Agree(releaseAt time.Time, proposals ...time.Time) time.Time {
+// proposals, never before T and never after E. Without the upper bound
+// one key server proposing a far-future time (a bug, a wrong clock, or
+// on purpose) would hold every key server's share, and every trusted
+// edge's tail key, until then; with it the key is out by E at the latest.
+func Agree(releaseAt, endAt time.Time, proposals ...time.Time) time.Time {
 	out := releaseAt
 	for _, p := range proposals {
 		if p.After(out) {
 			out = p
 		}
+	}
+	if out.After(endAt) && !endAt.Before(releaseAt) {
+		out = endAt
 	}
 	return out
 }

@@ -1,6 +1,7 @@
 package schedule
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -65,11 +66,22 @@ func TestDecideBounds(t *testing.T) {
 }
 
 func TestAgree(t *testing.T) {
-	if got := Agree(at(100)); !got.Equal(at(100)) {
+	T, E := at(100), at(200)
+	if got := Agree(T, E); !got.Equal(T) {
 		t.Fatal(got)
 	}
-	if got := Agree(at(100), at(50), at(130), at(120)); !got.Equal(at(130)) {
+	if got := Agree(T, E, at(50), at(130), at(120)); !got.Equal(at(130)) {
 		t.Fatal(got)
+	}
+	// One key server proposing a far-future time (here 80 years on) used
+	// to be the agreed time, stalling every key server until then: now
+	// the agreement is E.
+	farFuture := T.AddDate(80, 0, 0)
+	if got := Agree(T, E, at(130), farFuture); !got.Equal(E) {
+		t.Fatalf("a far-future proposal: agreed T+%s, want E", got.Sub(T))
+	}
+	if got := Agree(T, E, time.Unix(0, math.MaxInt64)); !got.Equal(E) {
+		t.Fatalf("the largest time: agreed %s, want E", got)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
 )
@@ -52,8 +53,14 @@ func ValidateSubscribe(r *foliov1.SubscribeRequest) error {
 	if r.GetNaive() && !r.GetEdgeDecrypt() {
 		return fmt.Errorf("%w: naive delivery is a kind of edge decrypt", ErrMalformed)
 	}
+	if s := r.GetSession(); s != "" && !sessionPattern.MatchString(s) {
+		return fmt.Errorf("%w: session %q: letters, digits, - and _, 1..64", ErrMalformed, s)
+	}
 	return nil
 }
+
+// sessionPattern is a fetch's session ID.
+var sessionPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // ValidateProgress checks a progress report.
 func ValidateProgress(p *foliov1.ReportProgressRequest) error {
@@ -63,8 +70,8 @@ func ValidateProgress(p *foliov1.ReportProgressRequest) error {
 	if !ValidClient(p.GetClient()) {
 		return fmt.Errorf("%w: client %q", ErrMalformed, p.GetClient())
 	}
-	if p.GetBytes() < 0 || p.GetTotal() < 0 || p.GetBytes() > p.GetTotal() || !validRate(p.GetRateBps()) || p.GetPong() < 0 {
-		return fmt.Errorf("%w: progress out of range (bytes %d of %d, rate %v, pong %d)", ErrMalformed, p.GetBytes(), p.GetTotal(), p.GetRateBps(), p.GetPong())
+	if p.GetBytes() < 0 || p.GetTotal() < 0 || p.GetBytes() > p.GetTotal() || !validRate(p.GetRateBps()) || p.GetPong() < 0 || p.GetProbeAck() < 0 {
+		return fmt.Errorf("%w: progress out of range (bytes %d of %d, rate %v, pong %d, probe ack %d)", ErrMalformed, p.GetBytes(), p.GetTotal(), p.GetRateBps(), p.GetPong(), p.GetProbeAck())
 	}
 	return nil
 }
@@ -73,6 +80,40 @@ func ValidateProgress(p *foliov1.ReportProgressRequest) error {
 func ValidateProbe(n int64) error {
 	if n <= 0 || n > MaxProbeBytes {
 		return fmt.Errorf("%w: probe of %d bytes: want 1..%d", ErrMalformed, n, MaxProbeBytes)
+	}
+	return nil
+}
+
+// ValidateProbeRequest checks a probe request: its size, and the
+// subscription it measures (release and client both, or neither).
+func ValidateProbeRequest(r *foliov1.ProbeRequest) error {
+	if err := ValidateProbe(r.GetBytes()); err != nil {
+		return err
+	}
+	rid, client := r.GetReleaseId(), r.GetClient()
+	if rid == "" && client == "" {
+		return nil
+	}
+	if err := CheckRID(rid); err != nil {
+		return err
+	}
+	if !ValidClient(client) {
+		return fmt.Errorf("%w: client %q", ErrMalformed, client)
+	}
+	return nil
+}
+
+// TailKeyBytes is the size of a trusted edge's tail key (AES-256).
+const TailKeyBytes = 32
+
+// ValidatePlaintextPiece checks a GetPlaintext message (client side):
+// a tail offset within the work, a tail key of the right size and alone.
+func ValidatePlaintextPiece(m *foliov1.GetPlaintextResponse, size int64) error {
+	if m.GetTailOffset() < 0 || m.GetTailOffset() > size {
+		return fmt.Errorf("%w: tail offset %d outside the work's %d bytes", ErrMalformed, m.GetTailOffset(), size)
+	}
+	if k := m.GetTailKey(); k != nil && (len(k) != TailKeyBytes || len(m.GetData()) > 0) {
+		return fmt.Errorf("%w: tail key of %d bytes with %d bytes of data", ErrMalformed, len(k), len(m.GetData()))
 	}
 	return nil
 }

@@ -13,6 +13,12 @@ func TestValidateClientAPIRequests(t *testing.T) {
 		ValidateSubscribe(&foliov1.SubscribeRequest{ReleaseId: rid, Client: "user1@Org1/a", EdgeDecrypt: true, Naive: true, HaveBytes: 5}),
 		ValidateProgress(&foliov1.ReportProgressRequest{ReleaseId: rid, Client: "user1@Org1", Bytes: 1, Total: 2, RateBps: 56e3, Pong: 3}),
 		ValidateProbe(MaxProbeBytes),
+		ValidateSubscribe(&foliov1.SubscribeRequest{ReleaseId: rid, Client: "u@O", Session: "0123abcd_-"}),
+		ValidateProgress(&foliov1.ReportProgressRequest{ReleaseId: rid, Client: "u@O", ProbeAck: 4}),
+		ValidateProbeRequest(&foliov1.ProbeRequest{Bytes: 16 << 10}),
+		ValidateProbeRequest(&foliov1.ProbeRequest{Bytes: 16 << 10, ReleaseId: rid, Client: "u@O/a"}),
+		ValidatePlaintextPiece(&foliov1.GetPlaintextResponse{Data: []byte{1}, TailOffset: 10}, 10),
+		ValidatePlaintextPiece(&foliov1.GetPlaintextResponse{TailKey: make([]byte, TailKeyBytes)}, 10),
 	}
 	for i, err := range ok {
 		if err != nil {
@@ -30,6 +36,14 @@ func TestValidateClientAPIRequests(t *testing.T) {
 		"negative pong":         ValidateProgress(&foliov1.ReportProgressRequest{ReleaseId: rid, Client: "u@O", Pong: -1}),
 		"empty probe":           ValidateProbe(0),
 		"probe too large":       ValidateProbe(MaxProbeBytes + 1),
+		"session":               ValidateSubscribe(&foliov1.SubscribeRequest{ReleaseId: rid, Client: "u@O", Session: "a b"}),
+		"negative probe ack":    ValidateProgress(&foliov1.ReportProgressRequest{ReleaseId: rid, Client: "u@O", ProbeAck: -1}),
+		"probe without client":  ValidateProbeRequest(&foliov1.ProbeRequest{Bytes: 1, ReleaseId: rid}),
+		"probe without release": ValidateProbeRequest(&foliov1.ProbeRequest{Bytes: 1, Client: "u@O"}),
+		"timed probe too large": ValidateProbeRequest(&foliov1.ProbeRequest{Bytes: MaxProbeBytes + 1, ReleaseId: rid, Client: "u@O"}),
+		"tail past the work":    ValidatePlaintextPiece(&foliov1.GetPlaintextResponse{TailOffset: 11}, 10),
+		"short tail key":        ValidatePlaintextPiece(&foliov1.GetPlaintextResponse{TailKey: []byte{1}}, 10),
+		"tail key with data":    ValidatePlaintextPiece(&foliov1.GetPlaintextResponse{Data: []byte{1}, TailKey: make([]byte, TailKeyBytes)}, 10),
 	}
 	for what, err := range bad {
 		if !errors.Is(err, ErrMalformed) {

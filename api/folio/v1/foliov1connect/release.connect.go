@@ -99,12 +99,18 @@ type ReleaseServiceClient interface {
 	// GetShares returns the released shares this peer holds with their key
 	// servers' signed statements (only at or after the release time).
 	GetShares(context.Context, *connect.Request[v1.GetSharesRequest]) (*connect.Response[v1.GetSharesResponse], error)
-	// GetPlaintext sends a trusted edge's plaintext to an edge-decrypt
-	// client: it starts at the client's staggered start time and is paced
-	// so that the last bytes leave at the key send time, never earlier.
+	// GetPlaintext sends a trusted edge's copy of the work to an
+	// edge-decrypt client: it starts at the client's staggered start time
+	// (from the edge's own measurement of the client's connection, never
+	// from the client's word) and is paced; the held-back tail travels
+	// encrypted under a fresh tail key, which the last message carries at
+	// the key send time, never before the release time (docs/release.md).
 	GetPlaintext(context.Context, *connect.Request[v1.GetPlaintextRequest]) (*connect.ServerStreamForClient[v1.GetPlaintextResponse], error)
-	// Probe sends bytes random bytes for the client to measure its
-	// download rate (at most 4 MiB).
+	// Probe sends bytes random bytes (at most 4 MiB). Named for a
+	// subscription (release_id and client), the edge times the probe
+	// itself: from its first byte to the client's acknowledgement
+	// (ReportProgress.probe_ack); that is the rate a trusted edge paces
+	// the client's plaintext at.
 	Probe(context.Context, *connect.Request[v1.ProbeRequest]) (*connect.ServerStreamForClient[v1.ProbeResponse], error)
 }
 
@@ -292,12 +298,18 @@ type ReleaseServiceHandler interface {
 	// GetShares returns the released shares this peer holds with their key
 	// servers' signed statements (only at or after the release time).
 	GetShares(context.Context, *connect.Request[v1.GetSharesRequest]) (*connect.Response[v1.GetSharesResponse], error)
-	// GetPlaintext sends a trusted edge's plaintext to an edge-decrypt
-	// client: it starts at the client's staggered start time and is paced
-	// so that the last bytes leave at the key send time, never earlier.
+	// GetPlaintext sends a trusted edge's copy of the work to an
+	// edge-decrypt client: it starts at the client's staggered start time
+	// (from the edge's own measurement of the client's connection, never
+	// from the client's word) and is paced; the held-back tail travels
+	// encrypted under a fresh tail key, which the last message carries at
+	// the key send time, never before the release time (docs/release.md).
 	GetPlaintext(context.Context, *connect.Request[v1.GetPlaintextRequest], *connect.ServerStream[v1.GetPlaintextResponse]) error
-	// Probe sends bytes random bytes for the client to measure its
-	// download rate (at most 4 MiB).
+	// Probe sends bytes random bytes (at most 4 MiB). Named for a
+	// subscription (release_id and client), the edge times the probe
+	// itself: from its first byte to the client's acknowledgement
+	// (ReportProgress.probe_ack); that is the rate a trusted edge paces
+	// the client's plaintext at.
 	Probe(context.Context, *connect.Request[v1.ProbeRequest], *connect.ServerStream[v1.ProbeResponse]) error
 }
 
