@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -187,6 +188,18 @@ func Experiment(ctx context.Context, o Options) (*Result, error) {
 			return nil, err
 		}
 	}
+	// Every client is a user of its own, as in the world: a peer bounds
+	// the subscriptions of one identity (release.max_subscriptions_per_client,
+	// default 16), so 50 fetches of one identity at one peer would be
+	// refused beyond the bound and fall back to polling.
+	pf("enrolling %d client identities", o.Clients*len(o.Runs))
+	users, err := enrollUsers(ctx, up.Dir, netw, o.Clients*len(o.Runs))
+	if err != nil {
+		return nil, fmt.Errorf("client identities: %w", err)
+	}
+	for l, id := range users {
+		ids[l] = id
+	}
 	// newClient builds an SDK client as label at home; dial, if set,
 	// makes its sockets in a namespace.
 	newClient := func(label, home string, dial func(context.Context, string, string) (net.Conn, error)) *crelease.Client {
@@ -312,10 +325,9 @@ func Experiment(ctx context.Context, o Options) (*Result, error) {
 	for _, p := range plans {
 		for i := 0; i < o.Clients; i++ {
 			link := p.first + i
-			label := "user1@Org1"
-			home := peers[0].Name
+			label, home := userLabel(link, "Org1"), peers[0].Name
 			if i%2 == 1 {
-				label, home = "user1@Org2", peers[len(peers)-1].Name
+				label, home = userLabel(link, "Org2"), peers[len(peers)-1].Name
 			}
 			edge := p.naive || (p.edge && isEdgeClient(i, o.Clients, o.EdgeClients))
 			name := fmt.Sprintf("%s-%03d", p.run.Name, i)
@@ -459,4 +471,49 @@ func maxTime(a, b time.Time) time.Time {
 		return b
 	}
 	return a
+}
+
+// userLabel is the label of the bench's user for client link (a client of
+// a run) in org.
+func userLabel(link int, org string) string { return fmt.Sprintf("bench%03d@%s", link, org) }
+
+// enrollUsers registers and enrolls n client identities in each peer
+// organisation (userLabel 0..n-1), signed by each organisation's admin.
+func enrollUsers(ctx context.Context, dir string, netw *localnet.Network, n int) (map[string]*client.Identity, error) {
+	wal := wallet.Open(filepath.Join(dir, "wallet"))
+	out := map[string]*client.Identity{}
+	for _, org := range netw.Orgs {
+		if org.Name == localnet.OrdererOrg {
+			continue
+		}
+		admin, err := wal.Load("admin@" + org.Name)
+		if err != nil {
+			return nil, err
+		}
+		caNode, err := netw.Node(org.CA)
+		if err != nil {
+			return nil, err
+		}
+		root, err := fcrypto.ReadCertificate(filepath.Join(dir, org.RootCert))
+		if err != nil {
+			return nil, err
+		}
+		ca := client.NewCA(caNode.API, root)
+		for i := range n {
+			label := userLabel(i, org.Name)
+			name, _, _ := strings.Cut(label, "@")
+			secret, err := ca.Register(ctx, admin, name, "client")
+			if err != nil {
+				return nil, fmt.Errorf("register %s: %w", label, err)
+			}
+			e, err := ca.Enroll(ctx, name, secret, client.EnrollOptions{})
+			if err != nil {
+				return nil, fmt.Errorf("enroll %s: %w", label, err)
+			}
+			if out[label], err = client.NewIdentity(org.MSPID, e.Cert, e.Key); err != nil {
+				return nil, fmt.Errorf("%s: %w", label, err)
+			}
+		}
+	}
+	return out, nil
 }
