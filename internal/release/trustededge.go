@@ -364,14 +364,8 @@ func (te *trustedEdge) sendPlaintext(ctx context.Context, client string, send fu
 		if ready {
 			wait = min(wait, start.Sub(now))
 		}
-		t := time.NewTimer(max(wait, time.Millisecond))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-ch:
-			t.Stop()
-		case <-t.C:
+		if err := waitChange(ctx, ch, wait); err != nil {
+			return err
 		}
 	}
 	f, err := os.Open(te.st.path("plain"))
@@ -453,14 +447,22 @@ func (te *trustedEdge) awaitKeyTime(ctx context.Context) error {
 		if !now.Before(at) {
 			wait = 500 * time.Millisecond // the clock disagrees: look again
 		}
-		t := time.NewTimer(max(wait, time.Millisecond))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-ch:
-			t.Stop()
-		case <-t.C:
+		if err := waitChange(ctx, ch, wait); err != nil {
+			return err
 		}
 	}
+}
+
+// waitChange waits until wait (at least 1 ms) has passed, ch is closed (a
+// change of the release) or ctx ends (its error).
+func waitChange(ctx context.Context, ch <-chan struct{}, wait time.Duration) error {
+	t := time.NewTimer(max(wait, time.Millisecond))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-ch:
+	case <-t.C:
+	}
+	return nil
 }
