@@ -723,7 +723,10 @@ func (r *Report) verifyHistory(b *Bundle, cv *chain, ns, key, value []byte) erro
 			return r.fail(name, "read %s, but the previous change is (block %d, tx %d): changes between them are missing", verString(read), prev.Block, prev.Tx)
 		}
 		prev, last = v, w
-		endorsers := endorsersOf(mustUnhex(t.Envelope), cv.at(hdr.Number))
+		var endorsers []string
+		for _, e := range vt.Endorsers {
+			endorsers = append(endorsers, e.Label())
+		}
 		r.pass(name, "%s: %s.%s by %s at %s, endorsed by %s (policy %s, version %s), ordered in block %d (tx %d), VALID",
 			t.TxID, vt.Invocation.Contract, vt.Invocation.Function, vt.Creator.Label(), time.Unix(0, vt.Header.TimestampUnixNano).UTC().Format(time.RFC3339),
 			strings.Join(endorsers, ", "), lifecycle.EffectiveIn(cv.defs, hdr.Number).PolicySrc, vt.Action.GetContract().GetVersion(), t.BlockNumber, t.TxIndex)
@@ -770,37 +773,4 @@ func readOf(rw *foliov1.ReadWriteSet, ns, key string) (*foliov1.Version, bool) {
 		}
 	}
 	return nil, false
-}
-
-// endorsersOf names the endorsers of a transaction (env, valid under
-// validate.CheckTx) whose endorsements verify under cfg, for the report;
-// the decision is CheckTx's.
-func endorsersOf(env []byte, cfg *channel.Config) []string {
-	var e foliov1.Envelope
-	if proto.Unmarshal(env, &e) != nil {
-		return nil
-	}
-	p, err := types.ParseEnvelope(&e)
-	if err != nil {
-		return nil
-	}
-	et, err := types.ParseEndorsedTransaction(p)
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, en := range et.Tx.Endorsements {
-		id, err := cfg.MSP().ValidateSerialized(en.Endorser)
-		if err == nil && cfg.CheckEndorser(id) == nil &&
-			fcrypto.Verify(id.Cert.PublicKey, types.DomainEndorsement, types.EndorsementMessage(et.Tx.ResponsePayload, en.Endorser), en.Signature) == nil {
-			out = append(out, id.Label())
-		}
-	}
-	return out
-}
-
-// mustUnhex decodes hex already checked by verifyTx.
-func mustUnhex(s string) []byte {
-	b, _ := unhex(s)
-	return b
 }

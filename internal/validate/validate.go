@@ -84,6 +84,9 @@ type Tx struct {
 	Reason  string
 	Header  *foliov1.TxHeader
 	Creator *identity.Identity
+	// Endorsers are the endorsements of an endorser transaction that
+	// counted (valid identity of the channel, signature verified).
+	Endorsers []*identity.Identity
 	// For endorser transactions that parsed: the call and its outcome. For
 	// valid lifecycle transactions Action holds the lifecycle records they
 	// write (namespace lifecycle.Namespace).
@@ -323,6 +326,7 @@ func checkTx(i int, raw []byte, bh *foliov1.BlockHeader, o Options) (t Tx) {
 		}
 		endorsers = append(endorsers, id)
 	}
+	t.Endorsers = endorsers
 	if err := pol.Evaluate(endorsers); err != nil {
 		reason := err.Error()
 		if len(bad) > 0 {
