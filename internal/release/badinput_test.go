@@ -31,7 +31,7 @@ import (
 )
 
 func TestCreateRefuses(t *testing.T) {
-	n := releasetest.Start(t, releasetest.Options{Logger: testLogger()})
+	n := releasetest.Start(t, releasetest.Options{Logger: testLogger(t)})
 	ctx := ctxT(t, 30*time.Second)
 	file, _ := work(t, n, "W1", "alice@Org1", 10_000)
 	other, _ := work(t, n, "W2", "alice@Org1", 10_000)
@@ -92,7 +92,7 @@ func (l lying) Submit(ctx context.Context, contract, fn string, args [][]byte, o
 // work's owner, or naming a key server with a key that is not its own, is
 // refused by the peers: no content, no key, and the reason in the status.
 func TestPeersRefuseBadRecords(t *testing.T) {
-	n := releasetest.Start(t, releasetest.Options{Logger: testLogger()})
+	n := releasetest.Start(t, releasetest.Options{Logger: testLogger(t)})
 	file, _ := work(t, n, "W1", "alice@Org1", 100_000)
 	ctx := ctxT(t, 30*time.Second)
 	// mallory@Org2 claims W1 (owned by alice) in her client.
@@ -130,7 +130,7 @@ func TestPeersRefuseBadRecords(t *testing.T) {
 // forged shares are refused; clients asking early for shares or plaintext
 // get nothing; subscribers get no share before T.
 func TestSharesBeforeTheReleaseTime(t *testing.T) {
-	n := releasetest.Start(t, releasetest.Options{Orgs: 2, PeersPerOrg: 2, Logger: testLogger()})
+	n := releasetest.Start(t, releasetest.Options{Orgs: 2, PeersPerOrg: 2, Logger: testLogger(t)})
 	T := time.Now().Add(6 * time.Second)
 	owner, rec := create(t, n, "W1", T, crelease.CreateOptions{TrustedEdges: []string{"peer1.org2"}})
 	ks := n.Peer("peer0.org1")
@@ -247,7 +247,7 @@ func TestSharesBeforeTheReleaseTime(t *testing.T) {
 // release opens at T with one key server stopped, and does not open with
 // two stopped; the client's error and the report say why.
 func TestKeyServerOffline(t *testing.T) {
-	n := releasetest.Start(t, releasetest.Options{Orgs: 3, PeersPerOrg: 2, Logger: testLogger(), RefusePeers: true})
+	n := releasetest.Start(t, releasetest.Options{Orgs: 3, PeersPerOrg: 2, Logger: testLogger(t), RefusePeers: true})
 	T := time.Now().Add(6 * time.Second)
 	_, rec := create(t, n, "W1", T, crelease.CreateOptions{})
 	if rec.Threshold != 2 || len(rec.KeyServers) != 3 {
@@ -295,7 +295,7 @@ func TestKeyServerOffline(t *testing.T) {
 // release still opens from the other two.
 func TestClockSkew(t *testing.T) {
 	skew := 5 * time.Second
-	n := releasetest.Start(t, releasetest.Options{Orgs: 3, Logger: testLogger(), Tune: func(name string, o *release.PeerOptions) {
+	n := releasetest.Start(t, releasetest.Options{Orgs: 3, Logger: testLogger(t), Tune: func(name string, o *release.PeerOptions) {
 		if name == "peer0.org3" {
 			o.Now = func() time.Time { return time.Now().Add(skew) }
 		}
@@ -357,7 +357,7 @@ func TestTamperedChunk(t *testing.T) {
 			return raw
 		}}
 	}
-	n := releasetest.Start(t, releasetest.Options{Orgs: 2, PeersPerOrg: 2, Logger: testLogger(),
+	n := releasetest.Start(t, releasetest.Options{Orgs: 2, PeersPerOrg: 2, Logger: testLogger(t),
 		Impostors: map[string]func(*releasetest.Net, *releasetest.Node) map[string]p2p.CallHandler{"evil.org1": evil}})
 	T := time.Now().Add(30 * time.Second)
 	owner, rec := create(t, n, "W1", T, crelease.CreateOptions{ChunkSize: 16 << 10})
@@ -402,7 +402,7 @@ func (e *enospc) WriteAt(p []byte, off int64) (int, error) {
 // TestDiskFullWhileReceiving: a client whose disk fills up stops with a
 // clear error and resumes where it stopped when run again.
 func TestDiskFullWhileReceiving(t *testing.T) {
-	n := releasetest.Start(t, releasetest.Options{Logger: testLogger()})
+	n := releasetest.Start(t, releasetest.Options{Logger: testLogger(t)})
 	T := time.Now().Add(5 * time.Second)
 	create(t, n, "W1", T, crelease.CreateOptions{})
 	cl := n.Client(t, n.User(t, 0, "carol"), "peer0.org1", nil)
@@ -428,7 +428,7 @@ func TestDiskFullWhileReceiving(t *testing.T) {
 // TestAPIRefusesBadInput: every client API request is checked before use
 // and refused with a code and a reason; nothing is stored.
 func TestAPIRefusesBadInput(t *testing.T) {
-	n := releasetest.Start(t, releasetest.Options{Logger: testLogger()})
+	n := releasetest.Start(t, releasetest.Options{Logger: testLogger(t)})
 	owner, rec := create(t, n, "W1", time.Now().Add(time.Hour), crelease.CreateOptions{})
 	bob := n.Client(t, n.User(t, 0, "bob"), "peer0.org1", nil)
 	ctx := ctxT(t, 30*time.Second)

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,11 +20,47 @@ import (
 	"github.com/folio-ledger/folio/internal/release/releasetest"
 )
 
-func testLogger() *slog.Logger {
-	if os.Getenv("RELEASE_TEST_LOG") == "" {
-		return slog.New(slog.DiscardHandler)
+// testLogger is the peers' logger: with RELEASE_TEST_LOG set, every
+// line to stderr; otherwise the last logTail lines are kept in memory and
+// printed only if the test fails (a flake on a loaded CI machine must be
+// diagnosable from its output alone).
+func testLogger(t *testing.T) *slog.Logger {
+	if os.Getenv("RELEASE_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ring := &logRing{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the peers' last %d log lines:\n%s", logTail, ring.String())
+		}
+	})
+	return slog.New(slog.NewTextHandler(ring, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// logTail is how many log lines a failed test prints.
+const logTail = 600
+
+// logRing keeps the last logTail lines written to it (one Write per line,
+// as slog's text handler does).
+type logRing struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (r *logRing) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.lines) == logTail {
+		r.lines = append(r.lines[:0], r.lines[1:]...)
+	}
+	r.lines = append(r.lines, string(p))
+	return len(p), nil
+}
+
+func (r *logRing) String() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return strings.Join(r.lines, "")
 }
 
 func ctxT(t *testing.T, d time.Duration) context.Context {

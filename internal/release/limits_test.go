@@ -99,7 +99,7 @@ func TestSubscriptionLimits(t *testing.T) {
 	// TTLs far longer than the test, so that nothing expires but by the
 	// moved clock.
 	const ttl = 5 * time.Minute
-	n := releasetest.Start(t, releasetest.Options{Logger: testLogger(), Tune: func(name string, o *release.PeerOptions) {
+	n := releasetest.Start(t, releasetest.Options{Logger: testLogger(t), Tune: func(name string, o *release.PeerOptions) {
 		switch name {
 		case "peer0.org1":
 			o.Now, o.SubscriptionTTL, o.Refused = clk.Now, ttl, refused1.add
@@ -262,7 +262,7 @@ func TestHistoryAtStart(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "peer0.org1", "clients.json"), raw, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	n := releasetest.Start(t, releasetest.Options{Logger: testLogger(), DataDir: dir})
+	n := releasetest.Start(t, releasetest.Options{Logger: testLogger(t), DataDir: dir})
 	_, rec := create(t, n, "W1", time.Now().Add(10*time.Minute), crelease.CreateOptions{})
 	alice := n.Client(t, n.User(t, 0, "alice"), "peer0.org1", nil)
 	old := n.Client(t, n.User(t, 0, "old"), "peer0.org1", nil)

@@ -19,11 +19,14 @@ type fetched struct {
 }
 
 func TestReleaseInProcess(t *testing.T) {
-	n := releasetest.Start(t, releasetest.Options{Orgs: 2, PeersPerOrg: 2, Logger: testLogger()})
+	n := releasetest.Start(t, releasetest.Options{Orgs: 2, PeersPerOrg: 2, Logger: testLogger(t)})
 	ownerID := n.User(t, 0, "alice")
 	owner := n.Client(t, ownerID, "peer0.org1", nil)
 	file, plain := work(t, n, "W1", "alice@Org1", 700_000)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	// Two minutes: on a loaded CI machine the create alone has taken more
+	// than the 35 s to the end time (the fetches then come late, which
+	// must work too: TestEdgeDecryptAfterEnd).
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	T := time.Now().Add(5 * time.Second)
 	res, err := owner.Create(ctx, crelease.CreateOptions{Work: "W1", File: file, ReleaseAt: T, EndAt: T.Add(30 * time.Second),

@@ -6,6 +6,7 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -18,6 +19,9 @@ import (
 	"github.com/folio-ledger/folio/internal/release/schedule"
 	"github.com/folio-ledger/folio/internal/release/wire"
 )
+
+// errCipherIncomplete: this peer does not hold the whole ciphertext yet.
+var errCipherIncomplete = errors.New("ciphertext not complete here")
 
 // paceBytes is the size of each paced write of plaintext.
 const paceBytes = 16 << 10
@@ -72,7 +76,12 @@ type trustedEdge struct {
 	st               *store
 	edge             *edge
 	watch            *keyWatch
+	shares           *shareBox
 	changed          *signal
+
+	// opening serialises decryptions (run's and late requests'): one
+	// decryption of the ciphertext, not one per waiting client.
+	opening sync.Mutex
 
 	mu struct {
 		sync.Mutex
@@ -87,7 +96,7 @@ type trustedEdge struct {
 
 func newTrustedEdge(e *env, r *rel, ksIndex int, encShare []byte) *trustedEdge {
 	te := &trustedEdge{env: e, rec: &r.rec, releaseAt: r.releaseAt, endAt: r.endAt, ksIndex: ksIndex, encShare: encShare,
-		st: r.st, edge: r.edge, watch: r.watch, changed: r.changed}
+		st: r.st, edge: r.edge, watch: r.watch, shares: r.shares, changed: r.changed}
 	te.mu.starts = map[string]time.Time{}
 	return te
 }
@@ -191,7 +200,7 @@ func (te *trustedEdge) run(ctx context.Context) {
 		if n > 0 {
 			open := target.Add(-lead - te.decryptLead())
 			if !now.Before(open) {
-				err := te.openEarly(ctx, lead+te.decryptLead())
+				err := te.open(ctx, lead+te.decryptLead())
 				if err == nil {
 					continue
 				}
@@ -222,13 +231,28 @@ func (te *trustedEdge) run(ctx context.Context) {
 	}
 }
 
-// openEarly gets threshold shares from the key servers (its own share
-// first if it is one), opens the key and decrypts the ciphertext to the
-// store's "plain" file.
+// open decrypts the ciphertext to the store's "plain" file unless it is
+// already held: one decryption at a time (openEarly).
+func (te *trustedEdge) open(ctx context.Context, lead time.Duration) error {
+	te.opening.Lock()
+	defer te.opening.Unlock()
+	if ready, _ := te.state(); ready {
+		return nil
+	}
+	return te.openEarly(ctx, lead)
+}
+
+// openEarly gets threshold shares (its own share first if it is a key
+// server, then the released shares this peer holds once the release time
+// has passed, which the key servers pushed to every peer, then early
+// shares from the key servers), opens the key and decrypts the
+// ciphertext to the store's "plain" file. Released shares were checked
+// against the record on arrival (shareBox.accept); they are checked
+// again here by OpenKey's commitment, as early ones are.
 func (te *trustedEdge) openEarly(ctx context.Context, lead time.Duration) error {
 	if !te.st.complete() {
 		have, total := te.st.progress()
-		return fmt.Errorf("ciphertext not complete here (%d of %d chunks)", have, total)
+		return fmt.Errorf("%w (%d of %d chunks)", errCipherIncomplete, have, total)
 	}
 	shares := map[int][]byte{}
 	var mu sync.Mutex
@@ -237,6 +261,16 @@ func (te *trustedEdge) openEarly(ctx context.Context, lead time.Duration) error 
 		if s, err := keys.DecryptShare(te.env.kex, te.rec.ID, te.ksIndex, te.encShare); err == nil {
 			shares[te.ksIndex] = s
 		}
+	}
+	if !te.env.now().Before(te.releaseAt) {
+		for _, m := range te.shares.statements() {
+			if s, err := hex.DecodeString(m.Share); err == nil && keys.CheckShare(te.rec, m.Index, s) == nil {
+				shares[m.Index] = s
+			}
+		}
+	}
+	if len(shares) >= te.rec.Threshold {
+		return te.openWith(shares, lead)
 	}
 	req := wire.Encode(wire.KeysRequest{Op: wire.OpEarly, RID: te.rec.ID, LeadMS: lead.Milliseconds() + 1})
 	var wg sync.WaitGroup
@@ -261,6 +295,11 @@ func (te *trustedEdge) openEarly(ctx context.Context, lead time.Duration) error 
 	if len(shares) < te.rec.Threshold {
 		return fmt.Errorf("%w: %d of %d from key servers (%v)", keys.ErrTooFewShares, len(shares), te.rec.Threshold, errs)
 	}
+	return te.openWith(shares, lead)
+}
+
+// openWith opens the key from threshold shares and decrypts.
+func (te *trustedEdge) openWith(shares map[int][]byte, lead time.Duration) error {
 	key, err := keys.OpenKey(te.rec, shares)
 	if err != nil {
 		return err
@@ -357,6 +396,20 @@ func (te *trustedEdge) sendPlaintext(ctx context.Context, client string, send fu
 		start, rate = te.startFor(v, te.target())
 		ready, _ := te.state()
 		now := te.env.now()
+		if !ready && now.After(te.endAt) {
+			// run has ended (it decrypts only until the end time): a client
+			// that comes later has the plaintext opened for it now, from
+			// the released shares; what fails is its error, not a wait
+			// that never ends. Ciphertext still arriving (the fetcher never
+			// stops) is waited for.
+			err := te.open(ctx, 0)
+			if err == nil {
+				continue
+			}
+			if !errors.Is(err, errCipherIncomplete) {
+				return fmt.Errorf("trusted edge %s cannot decrypt release %s: %w", te.env.name(), te.rec.ID, err)
+			}
+		}
 		if ready && !now.Before(start) && !now.Before(te.releaseAt.Add(-te.env.o.MaxEdgeLead)) {
 			break
 		}
