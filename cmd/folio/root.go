@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"github.com/folio-ledger/folio/client"
 	"github.com/folio-ledger/folio/client/wallet"
 	"github.com/folio-ledger/folio/internal/localnet"
+	"github.com/folio-ledger/folio/internal/version"
 )
 
 // globals are the flags every command shares (see docs/cli.md).
@@ -25,7 +25,14 @@ type globals struct {
 }
 
 func newRoot() *cobra.Command {
-	g := &globals{stdout: os.Stdout, stderr: os.Stderr}
+	root, _ := newRootWith(os.Stdout, os.Stderr)
+	return root
+}
+
+// newRootWith builds the command tree writing to stdout and stderr, and
+// returns the globals its flags fill.
+func newRootWith(stdout, stderr io.Writer) (*cobra.Command, *globals) {
+	g := &globals{stdout: stdout, stderr: stderr}
 	root := &cobra.Command{
 		Use:   "folio",
 		Short: "Folio: a permissioned ledger for digital copyright",
@@ -37,7 +44,10 @@ against it. Every command prints a human-readable result, or exactly one JSON
 document on stdout with --json. Errors go to stderr with a non-zero status.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version.Get().String(),
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
+	root.SetFlagErrorFunc(flagError)
 	defNet := os.Getenv("FOLIO_NETWORK")
 	if defNet == "" {
 		defNet = "./folio-net"
@@ -66,7 +76,8 @@ document on stdout with --json. Errors go to stderr with a non-zero status.`,
 		newContractCmd(g),
 		newReleaseCmd(g),
 	)
-	return root
+	requireKnownSubcommand(root)
+	return root, g
 }
 
 // loadNetwork reads the network directory named by --network.
@@ -117,6 +128,3 @@ func orgOf(label string) string {
 	return org
 }
 
-func usageErr(format string, args ...any) error {
-	return fmt.Errorf(format, args...)
-}
