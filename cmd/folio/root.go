@@ -127,4 +127,3 @@ func orgOf(label string) string {
 	}
 	return org
 }
-
