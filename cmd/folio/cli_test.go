@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/folio-ledger/folio/internal/localnet"
 )
 
 // cliResult is one in-process run of the command line.
@@ -106,5 +109,24 @@ func TestCLIGroupWithoutSubcommand(t *testing.T) {
 	r := runCLI(t, "", "work")
 	if r.code != exitOK || !strings.Contains(r.stdout, "register") {
 		t.Errorf("folio work: exit %d, stdout %q", r.code, r.stdout)
+	}
+}
+
+// TestCLIUnknownIdentity: --as names are resolved against the network:
+// an unknown organisation or identity, or a malformed name, is a usage
+// error that lists what exists ("did you mean"), before any node is
+// contacted (the network is generated, not started).
+func TestCLIUnknownIdentity(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "net")
+	if _, err := localnet.Generate(dir, localnet.Spec{Orgs: 2, PeersPerOrg: 1, Orderers: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []cliCase{
+		{name: "unknown organisation", args: []string{"work", "get", "--id", "W1", "--as", "user1@Org3"}, code: exitUsage, want: []string{`no organisation "Org3"`, "Org1, Org2"}},
+		{name: "no organisation part", args: []string{"work", "get", "--id", "W1", "--as", "user1"}, code: exitUsage, want: []string{"want name@Org", "user1@Org1"}},
+		{name: "misspelt identity", args: []string{"work", "get", "--id", "W1", "--as", "usr1@Org2"}, code: exitUsage, want: []string{"no such identity", "did you mean user1@Org2"}},
+		{name: "peer lookup by --as", args: []string{"peer", "stats", "--as", "user1@Org9"}, code: exitUsage, want: []string{`no organisation "Org9"`}},
+	} {
+		checkCLICase(t, dir, c)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/folio-ledger/folio/api/folio/v1/foliov1connect"
 	"github.com/folio-ledger/folio/client"
+	"github.com/folio-ledger/folio/client/wallet"
 	"github.com/folio-ledger/folio/internal/config"
 	"github.com/folio-ledger/folio/internal/localnet"
 )
@@ -39,7 +40,7 @@ func (g *globals) resolvePeer(n *localnet.Network) (*localnet.Node, error) {
 	org := orgOf(g.as)
 	peers := n.PeersOf(org)
 	if len(peers) == 0 {
-		return nil, fmt.Errorf("organisation %q of identity %s has no peers: name one with --peer", org, g.as)
+		return nil, g.noPeersOf(n, org)
 	}
 	return &peers[0], nil
 }
@@ -107,7 +108,7 @@ func (g *globals) gatewayPeers(n *localnet.Network, org string) ([]localnet.Node
 	}
 	peers := n.PeersOf(org)
 	if len(peers) == 0 {
-		return nil, fmt.Errorf("organisation %q has no peers in this network: name one with --peer", org)
+		return nil, g.noPeersOf(n, org)
 	}
 	return peers, nil
 }
@@ -196,4 +197,17 @@ health is ok, and another peer signed the same state root (docs/evidence.md).`,
 	cmd.Flags().DurationVar(&grace, "grace", localnet.DefaultGrace, "how long to wait after SIGTERM before SIGKILL")
 	cmd.Flags().DurationVar(&timeout, "timeout", 3*time.Minute, "how long to wait for the peer to catch up and agree with the others")
 	return cmd
+}
+
+// noPeersOf explains why the --as identity's organisation org has no
+// peer to use: --as is malformed, names no organisation of the network,
+// or an organisation without peers (then --peer names one).
+func (g *globals) noPeersOf(n *localnet.Network, org string) error {
+	if _, _, err := wallet.ParseLabel(g.as); err != nil {
+		return &exitError{code: exitUsage, err: fmt.Errorf("--as %s: want name@Org, e.g. user1@Org1", g.as)}
+	}
+	if _, err := n.Org(org); err != nil {
+		return &exitError{code: exitUsage, err: fmt.Errorf("--as %s: no organisation %q in this network (organisations with peers: %s)", g.as, org, strings.Join(peerOrgs(n), ", "))}
+	}
+	return &exitError{code: exitUsage, err: fmt.Errorf("organisation %q of identity %s has no peers: name one with --peer", org, g.as)}
 }

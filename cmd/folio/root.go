@@ -97,9 +97,9 @@ func (g *globals) wallet(dir string) *wallet.Wallet {
 // signer loads the identity named by --as (or label, when given).
 func (g *globals) signer(dir, label string) (*client.Identity, error) {
 	if label == "" {
-		label = g.as
+		return g.loadIdentity(dir, g.as, "--as")
 	}
-	return g.wallet(dir).Load(label)
+	return g.loadIdentity(dir, label, "identity")
 }
 
 // printJSON writes v as one indented JSON document.
