@@ -58,9 +58,10 @@ func usageErr(format string, args ...any) error {
 // the one place that turns errors into statuses and messages: on stderr
 // always, and with --json also as one JSON document on stdout.
 func run(args []string, stdout, stderr io.Writer) int {
-	root, g := newRootWith(stdout, stderr)
+	out := &countingWriter{w: stdout}
+	root, g := newRootWith(out, stderr)
 	root.SetArgs(args)
-	root.SetOut(stdout)
+	root.SetOut(out)
 	root.SetErr(stderr)
 	_, err := root.ExecuteC()
 	if err == nil {
@@ -72,12 +73,27 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if hint != "" {
 		fmt.Fprintln(stderr, "hint: "+hint)
 	}
-	if g.json || jsonRequested(args) {
+	// A command that already printed its JSON document (a transaction
+	// committed as invalid prints its result, then fails) says what
+	// happened there: --json prints exactly one document.
+	if (g.json || jsonRequested(args)) && out.n == 0 {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(map[string]any{"error": jsonError{Status: code, Kind: kind, Message: msg, Hint: hint}})
 	}
 	return code
+}
+
+// countingWriter counts what a command wrote.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // jsonError is the --json form of a failure.
