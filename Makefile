@@ -24,10 +24,15 @@ help: ## list the targets
 build: contracts ## build bin/folio and the contracts
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/folio ./cmd/folio
 
-contracts: ## build the wasm contracts into build/contracts (reproducible bytes)
+# contracts also refreshes the genesis contracts embedded in the folio binary
+# (internal/localnet/genesiscontracts; its TestEmbeddedContractsAreCurrent fails
+# when they differ from their source): commit them with the source change.
+contracts: ## build the wasm contracts into build/contracts (reproducible bytes) and refresh the copies embedded in folio
 	GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -buildmode=c-shared -o build/contracts/copyright.wasm ./contracts/copyright/cmd/copyright
 	GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -buildmode=c-shared -o build/contracts/copyright-v2.wasm ./contracts/copyright/cmd/copyrightv2
 	GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -buildmode=c-shared -o build/contracts/release.wasm ./contracts/release/cmd/release
+	gzip -9 -n -c build/contracts/copyright.wasm > internal/localnet/genesiscontracts/copyright.wasm.gz
+	gzip -9 -n -c build/contracts/release.wasm > internal/localnet/genesiscontracts/release.wasm.gz
 
 demo: build ## start a local network in $(NET) and walk through the copyright scenario (leaves it running)
 	NET=$(NET) ./scripts/demo.sh

@@ -34,6 +34,10 @@ var (
 	// ErrReleaseExists: the work already has a release (Create without
 	// Resume, or with times that are not the release's).
 	ErrReleaseExists = errors.New("the work already has a release")
+	// ErrBadOption: an option is out of its range (chunk size, threshold,
+	// key servers); Create checks them before it reads or encrypts
+	// anything.
+	ErrBadOption = errors.New("invalid release option")
 )
 
 // Contract names.

@@ -29,7 +29,8 @@ type CreateOptions struct {
 	File string
 	// ReleaseAt (T) and EndAt (E). Required; now < T < E.
 	ReleaseAt, EndAt time.Time
-	// Threshold t: shares needed to open the key. Default: a majority of
+	// Threshold t: shares needed to open the key, 1 to the number of key
+	// servers, at least 2 when there are 2 or more. Default: a majority of
 	// the key servers (at least 2 when there are 2 or more).
 	Threshold int
 	// KeyServers names the key server peers. Default: the first peer of
@@ -38,11 +39,14 @@ type CreateOptions struct {
 	// TrustedEdges names peers trusted to decrypt early for edge-decrypt
 	// clients. Default none.
 	TrustedEdges []string
-	// ChunkSize is the plaintext bytes per chunk. Default 1 MiB.
+	// ChunkSize is the plaintext bytes per chunk, MinChunkSize to
+	// MaxChunkSize. Default 1 MiB.
 	ChunkSize int64
 	// UploadWorkers is the number of chunks uploaded at once. Default 4.
 	UploadWorkers int
-	// Progress, if set, is called as the file is encrypted and uploaded.
+	// Progress, if set, is called as the file is encrypted ("encrypt":
+	// plaintext bytes read of the file's size) and uploaded ("upload":
+	// ciphertext bytes the origin holds of the ciphertext size).
 	Progress func(stage string, done, total int64)
 	// Resume continues the upload of a release already on chain (an
 	// interrupted create of the same file, staged beside it). Without it,
@@ -73,10 +77,39 @@ func DefaultThreshold(n int) int {
 // completes: <file>.folio-release/{cipher,manifest}.
 func stagedDir(file string) string { return file + ".folio-release" }
 
+// Limits of CreateOptions, as the release contract enforces them.
+const (
+	MinChunkSize  = rc.MinChunkSize
+	MaxChunkSize  = rc.MaxChunkSize
+	MaxKeyServers = rc.MaxKeyServers
+)
+
+// checkThreshold checks threshold t against n key servers as the release
+// contract will (rc.Record.Validate), so that Create refuses before it
+// encrypts anything rather than after.
+func checkThreshold(t, n int) error {
+	switch {
+	case n < 1 || n > MaxKeyServers:
+		return fmt.Errorf("%w: %d key servers: need 1 to %d", ErrBadOption, n, MaxKeyServers)
+	case t < 1 || t > n:
+		return fmt.Errorf("%w: threshold %d with %d key servers: must be 1 to %d", ErrBadOption, t, n, n)
+	case n > 1 && t < 2:
+		return fmt.Errorf("%w: threshold 1 with %d key servers would let any one of them open the work alone: must be 2 to %d", ErrBadOption, n, n)
+	}
+	return nil
+}
+
 // Create records a release and uploads its ciphertext (package doc).
+// Options are checked first (ErrBadOption), before the file is read.
 func (c *Client) Create(ctx context.Context, o CreateOptions) (*CreateResult, error) {
 	if o.ChunkSize == 0 {
 		o.ChunkSize = content.DefaultChunkSize
+	}
+	if o.ChunkSize < MinChunkSize || o.ChunkSize > MaxChunkSize {
+		return nil, fmt.Errorf("%w: chunk size %d: must be %d to %d bytes", ErrBadOption, o.ChunkSize, MinChunkSize, MaxChunkSize)
+	}
+	if o.Threshold < 0 || o.Threshold > MaxKeyServers {
+		return nil, fmt.Errorf("%w: threshold %d: must be 1 to %d (0: a majority of the key servers)", ErrBadOption, o.Threshold, MaxKeyServers)
 	}
 	if o.UploadWorkers <= 0 {
 		o.UploadWorkers = 4
@@ -126,6 +159,9 @@ func (c *Client) Create(ctx context.Context, o CreateOptions) (*CreateResult, er
 	}
 	if o.Threshold == 0 {
 		o.Threshold = DefaultThreshold(len(names))
+	}
+	if err := checkThreshold(o.Threshold, len(names)); err != nil {
+		return nil, err
 	}
 	msp, err := c.verifier()
 	if err != nil {
@@ -300,7 +336,7 @@ func (c *Client) resumeUpload(ctx context.Context, rec *rc.Record, o CreateOptio
 	work := make(chan int64)
 	var mu sync.Mutex
 	var firstErr error
-	var done int64
+	var done, sent int64 // chunks and their bytes, guarded by mu
 	var wg sync.WaitGroup
 	for range o.UploadWorkers {
 		wg.Add(1)
@@ -318,7 +354,8 @@ func (c *Client) resumeUpload(ctx context.Context, rec *rc.Record, o CreateOptio
 				}
 				if err == nil {
 					done++
-					progress("upload", done, m.Chunks())
+					sent += int64(len(buf))
+					progress("upload", sent, m.CipherSize())
 				}
 				mu.Unlock()
 			}

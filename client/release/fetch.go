@@ -57,6 +57,12 @@ type FetchOptions struct {
 	Edge string
 	// Progress is called as ciphertext (or plaintext) arrives.
 	Progress func(done, total int64)
+	// Waiting, if set, is called while the ciphertext is complete and the
+	// key is awaited: once when the wait starts, whenever a key share
+	// arrives, and about every two seconds, so that a caller can show a
+	// countdown to the release time and what is missing. It runs on the
+	// fetch's goroutine and must not block.
+	Waiting func(KeyWait)
 	// Deadline: give up waiting for the key then. Default: the end time
 	// plus one minute.
 	Deadline time.Time
@@ -75,6 +81,21 @@ type FetchOptions struct {
 	// that clients decrypting do not take the CPU from clients still
 	// receiving their key (on real clients each has its own CPU).
 	BeforeDecrypt func(ctx context.Context) error
+}
+
+// KeyWait is what a fetch waits for once it holds the ciphertext: enough
+// key shares, released by the key servers at the release time.
+type KeyWait struct {
+	// ReleaseAt is the release time T; Deadline is when the fetch gives up.
+	ReleaseAt, Deadline time.Time
+	// Shares verified so far, of Threshold needed.
+	Shares, Threshold int
+	// KeyServers is the number of key servers holding a share.
+	KeyServers int
+	// Edge is the peer the shares are expected from.
+	Edge string
+	// Reason is the edge's last status note (e.g. why it waits), if any.
+	Reason string
 }
 
 // FetchResult is what a fetch observed.
@@ -515,10 +536,21 @@ func (f *fetch) awaitKey(ctx context.Context, evs <-chan received) ([]byte, erro
 			f.res.KeyReceivedAt = at
 		}
 	}
+	waiting := func() {
+		if f.o.Waiting == nil || len(shares) >= f.rec.Threshold {
+			return
+		}
+		f.mu.Lock()
+		reason := f.mu.reason
+		f.mu.Unlock()
+		f.o.Waiting(KeyWait{ReleaseAt: releaseAt, Deadline: f.o.Deadline, Shares: len(shares), Threshold: f.rec.Threshold,
+			KeyServers: len(f.rec.KeyServers), Edge: f.edge.Name, Reason: reason})
+	}
 	poll := time.NewTicker(2 * time.Second)
 	defer poll.Stop()
 	deadline := time.NewTimer(time.Until(f.o.Deadline))
 	defer deadline.Stop()
+	waiting()
 	for len(shares) < f.rec.Threshold {
 		select {
 		case <-ctx.Done():
@@ -533,9 +565,14 @@ func (f *fetch) awaitKey(ctx context.Context, evs <-chan received) ([]byte, erro
 			return nil, fmt.Errorf("%w: %d of %d shares needed arrived by %s: %s%s", ErrNoKey, len(shares), f.rec.Threshold, stamp(f.o.Deadline), reason, forgedNote(forged))
 		case e := <-evs:
 			if e.ev.GetType() == foliov1.ReleaseEventType_RELEASE_EVENT_TYPE_SHARE {
+				had := len(shares)
 				add(int(e.ev.GetShareIndex()), e.ev.GetShare(), e.at, f.edge.Name)
+				if len(shares) > had {
+					waiting()
+				}
 			}
 		case <-poll.C:
+			waiting()
 			// Fallback paths once the release time has passed: every
 			// peer's copy and the shares published on chain.
 			if f.c.now().Before(releaseAt.Add(2 * time.Second)) {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
 
 	"connectrpc.com/connect"
@@ -238,12 +239,12 @@ func newBlockCmd(g *globals) *cobra.Command {
 
 	get := &cobra.Command{
 		Use:   "get N",
-		Short: "Print block N",
+		Short: "Print block N (0 is the genesis block; N below the chain's height)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var num uint64
-			if _, err := fmt.Sscan(args[0], &num); err != nil {
-				return fmt.Errorf("block number %q: want a non-negative integer", args[0])
+			num, err := strconv.ParseUint(args[0], 10, 64)
+			if err != nil {
+				return usageErr("block number %q: want an integer from 0 to the chain's height - 1", args[0])
 			}
 			t, err := g.chainTarget(orderer)
 			if err != nil {
@@ -303,7 +304,7 @@ func newBlockCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	tail.Flags().Uint64Var(&count, "count", 10, "how many of the last blocks to print first")
+	tail.Flags().Uint64Var(&count, "count", 10, "how many of the last blocks to print first: 0 or more (0 with --follow: only new blocks; more than the height: every block)")
 	tail.Flags().BoolVar(&follow, "follow", false, "keep printing new blocks until Ctrl-C")
 	cmd.AddCommand(get, tail)
 	return cmd

@@ -38,6 +38,17 @@ identities are refused by every node.`,
 	return cmd
 }
 
+// caSignerDoc says who signs the CA's admin operations (register, list,
+// revoke). They default to the organisation's admin, unlike the other
+// commands (user1@Org1): only an admin may do them, so the global default
+// would always be refused; the admin is the one identity that can succeed.
+const caSignerDoc = `an admin of the organisation. Without --as, folio signs as
+admin@ORG of the organisation given with --org (without --org, of the
+organisation of the default identity user1@Org1, so admin@Org1): not as
+user1@Org1, the default of the other commands, because the CA accepts these
+requests from admins only. With --as, that identity signs (and the CA refuses
+it unless it is an admin of ORG).`
+
 // caTarget resolves --org to its CA client and, for admin operations, the
 // signing admin: --as if given explicitly, else admin@<org>.
 type caTarget struct {
@@ -102,7 +113,11 @@ func newCARegisterCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "register --org ORG --name NAME [--role client|admin|peer|orderer]",
 		Short: "Register an identity (signed by an admin of the organisation); prints its one-time secret",
-		Args:  cobra.NoArgs,
+		Long: `Registers NAME with the organisation's CA and prints a one-time enrolment
+secret for 'folio ca enroll'.
+
+Who signs: ` + caSignerDoc,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			t, admin, err := g.caTargetAsAdmin(cmd, org)
 			if err != nil {
@@ -114,10 +129,10 @@ func newCARegisterCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("register %s@%s: %w", name, t.org.Name, err)
 			}
-			out := map[string]string{"name": name, "org": t.org.Name, "role": role, "secret": secret}
+			out := map[string]string{"name": name, "org": t.org.Name, "role": role, "secret": secret, "registrar": admin.Label()}
 			return g.emit(out, func(w io.Writer) {
-				fmt.Fprintf(w, "registered %s@%s as %s\none-time enrolment secret: %s\nenroll with: folio ca enroll --org %s --name %s --secret %s\n",
-					name, t.org.Name, role, secret, t.org.Name, name, secret)
+				fmt.Fprintf(w, "registered %s@%s as %s (signed by %s)\none-time enrolment secret: %s\nenroll with: folio ca enroll --org %s --name %s --secret %s\n",
+					name, t.org.Name, role, admin.Label(), secret, t.org.Name, name, secret)
 			})
 		},
 	}
@@ -178,7 +193,9 @@ as a config transaction, approved by the organisation's admin, and (by
 default) waits until it is committed. From the block after the one that
 commits it, every peer refuses the identity when validating, whatever its
 clock or when it last polled the CA; endorsers and gateways refuse it at
-once. The JSON output adds "block", the block that committed it.`,
+once. The JSON output adds "block", the block that committed it.
+
+Who signs: ` + caSignerDoc,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			t, admin, err := g.caTargetAsAdmin(cmd, org)
@@ -298,7 +315,10 @@ func newCAListCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list --org ORG",
 		Short: "List the organisation's registered identities (signed by an admin)",
-		Args:  cobra.NoArgs,
+		Long: `Lists the identities registered with the organisation's CA and their status.
+
+Who signs: ` + caSignerDoc,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			t, admin, err := g.caTargetAsAdmin(cmd, org)
 			if err != nil {

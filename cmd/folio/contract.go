@@ -347,12 +347,27 @@ it is submitted again. Then collect the approvals again.`,
 			if atBlock > 0 && cmd.Flags().Changed("after-blocks") {
 				return usageErr("give --at-block or --after-blocks, not both")
 			}
-			if expiresAfter == 0 {
-				return usageErr("--expires-after-blocks must be at least 1")
+			if cmd.Flags().Changed("at-block") && atBlock == 0 {
+				return usageErr("--at-block 0: must be 1 or more (a block after the one committing the activation)")
+			}
+			if cmd.Flags().Changed("after-blocks") && (afterBlocks < 1 || afterBlocks > maxActivationBlocks) {
+				return usageErr("--after-blocks %d: must be 1 to %d", afterBlocks, maxActivationBlocks)
+			}
+			if expiresAfter < 1 || expiresAfter > maxActivationBlocks {
+				return usageErr("--expires-after-blocks %d: must be 1 to %d", expiresAfter, maxActivationBlocks)
 			}
 			dir, n, err := g.loadNetwork()
 			if err != nil {
 				return err
+			}
+			peers := 0
+			for _, nd := range n.Nodes {
+				if nd.Role == config.RolePeer {
+					peers++
+				}
+			}
+			if int(minInstalled) > peers {
+				return usageErr("--min-installed %d: must be 0 (every peer) to %d, the peers of the network", minInstalled, peers)
 			}
 			w := g.wallet(dir)
 			var approvers []*client.Identity
@@ -453,17 +468,21 @@ it is submitted again. Then collect the approvals again.`,
 	f := cmd.Flags()
 	f.StringVar(&name, "name", "", "contract name")
 	f.StringVar(&version, "version", "", "version to run from the start block on")
-	f.Uint64Var(&atBlock, "at-block", 0, "start block (must be after the block that commits the activation)")
-	f.Uint64Var(&afterBlocks, "after-blocks", 0, "start this many blocks after the one committing the activation (default 1)")
-	f.Uint32Var(&minInstalled, "min-installed", 0, "peers that must have recorded installing the version (default: every peer of the channel)")
+	f.Uint64Var(&atBlock, "at-block", 0, "start block, 1 or more (must be after the block that commits the activation)")
+	f.Uint64Var(&afterBlocks, "after-blocks", 0, "start this many blocks after the one committing the activation, 1 to 1000000 (default 1)")
+	f.Uint32Var(&minInstalled, "min-installed", 0, "peers that must have recorded installing the version, 0 to the network's peers (default 0: every peer of the channel)")
 	f.StringVar(&policySrc, "policy", "", "endorsement policy from the start block (default: keep the current one; required for a new contract)")
 	f.StringVar(&pkgPath, "package", "", "the version's package file, for its hash (default: the hash the install records show)")
 	f.StringVar(&approvals, "approvals", "", "comma-separated admin identities that approve (default: the wallet's admins of organisations with peers)")
 	f.Uint64Var(&expiresAfter, "expires-after-blocks", client.DefaultActivationExpiry,
-		"the approvals expire this many blocks after the peer's current height: a later commit is refused (capability level 2 on)")
+		"the approvals expire this many blocks after the peer's current height, 1 to 1000000: a later commit is refused (capability level 2 on)")
 	f.BoolVar(&confidential, "confidential", false, "a new contract is confidential (must match the installed packages)")
 	return cmd
 }
+
+// maxActivationBlocks bounds --after-blocks and --expires-after-blocks: a
+// million blocks is weeks at a block a second; more is a typo.
+const maxActivationBlocks = 1_000_000
 
 // peerOf is the peer whose gateway an identity uses: --peer, or the first
 // peer of the identity's organisation.

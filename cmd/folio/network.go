@@ -1,13 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"text/tabwriter"
@@ -16,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/folio-ledger/folio/internal/localnet"
+	"github.com/folio-ledger/folio/internal/localnet/genesiscontracts"
 )
 
 func newNetworkCmd(g *globals) *cobra.Command {
@@ -42,19 +44,35 @@ SIGPIPE (its output pipe closed); a second Ctrl-C or SIGTERM kills the nodes
 still running at once. With --detach it returns once the network is ready. A
 second 'up' on an existing directory restarts the same network with its data;
 with --detach it starts only the nodes that are not running (a killed node,
-say) and waits until every node is ready.`,
+say) and waits until every node is ready.
+
+A new network defines the copyright and the timed-release contracts (version
+1) in its genesis block and installs them on every peer. Their wasm modules
+are built into folio ('make contracts' refreshes them), so 'up' works from any
+directory; --contract and --release-contract replace them with files (for
+developing a contract).
+
+Sizes are checked before anything is generated: --orgs 1 to 16,
+--peers-per-org 1 to 16, --orderers 1 to 9, --block-max-tx 1 to 100000,
+--block-max-bytes 64 KiB to 64 MiB, --block-timeout 1ms to 1m. On an existing
+network they must match it (or be left out).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) (err error) {
+			// Every size is checked before anything is generated or started.
+			if err := validateSpecFlags(cmd, spec); err != nil {
+				return err
+			}
+			if err := checkRanges(nil, []durFlag{timeoutFlag(timeout)}); err != nil {
+				return err
+			}
 			exe, err := os.Executable()
 			if err != nil {
 				return err
 			}
-			wasm, err := findContract(contractPath, exe)
-			if err != nil {
+			if spec.ContractWasm, err = genesisWasm(contractPath, "--contract", genesiscontracts.Copyright); err != nil {
 				return err
 			}
-			spec.ContractWasm = wasm
-			if spec.ReleaseWasm, err = findReleaseContract(releasePath, exe); err != nil {
+			if spec.ReleaseWasm, err = genesisWasm(releasePath, "--release-contract", genesiscontracts.Release); err != nil {
 				return err
 			}
 			sup := superviseSignals(detach)
@@ -111,16 +129,18 @@ say) and waits until every node is ready.`,
 		},
 	}
 	f := cmd.Flags()
-	f.IntVar(&spec.Orgs, "orgs", 0, "peer organisations of a new network (default 2)")
-	f.IntVar(&spec.PeersPerOrg, "peers-per-org", 0, "peers per organisation of a new network (default 2)")
-	f.IntVar(&spec.Orderers, "orderers", 0, "orderers of a new network (default 3)")
-	f.IntVar(&spec.BlockMaxTx, "block-max-tx", 0, "new network: cut a block at this many transactions (default 500)")
-	f.IntVar(&spec.BlockMaxBytes, "block-max-bytes", 0, "new network: cut a block at this many bytes (default 4 MiB)")
-	f.DurationVar(&spec.BlockTimeout, "block-timeout", 0, "new network: cut a block this long after its first transaction (default 250ms)")
+	// Zero means "the default" (or, for an existing network, "as it is"),
+	// so the flags default to 0; a 0 given on the command line is refused.
+	f.IntVar(&spec.Orgs, "orgs", 0, fmt.Sprintf("peer organisations of a new network, 1 to %d (default 2)", localnet.MaxOrgs))
+	f.IntVar(&spec.PeersPerOrg, "peers-per-org", 0, fmt.Sprintf("peers per organisation of a new network, 1 to %d (default 2)", localnet.MaxPeersPerOrg))
+	f.IntVar(&spec.Orderers, "orderers", 0, fmt.Sprintf("orderers of a new network, 1 to %d (default 3)", localnet.MaxOrderers))
+	f.IntVar(&spec.BlockMaxTx, "block-max-tx", 0, "new network: cut a block at this many transactions, 1 to 100000 (default 500)")
+	f.IntVar(&spec.BlockMaxBytes, "block-max-bytes", 0, "new network: cut a block at this many bytes, 64 KiB to 64 MiB (default 4 MiB)")
+	f.DurationVar(&spec.BlockTimeout, "block-timeout", 0, "new network: cut a block this long after its first transaction, 1ms to 1m (default 250ms)")
 	f.BoolVar(&detach, "detach", false, "return once the network is ready, leaving it running")
-	f.StringVar(&contractPath, "contract", "", "new network: the copyright contract's wasm (default build/contracts/copyright.wasm beside the binary or in the current directory)")
-	f.StringVar(&releasePath, "release-contract", "", "new network: the timed-release contract's wasm (default build/contracts/release.wasm beside the binary or in the current directory)")
-	f.DurationVar(&timeout, "timeout", localnet.DefaultReadyTimeout, "how long to wait for every node to be ready")
+	f.StringVar(&contractPath, "contract", "", "new network: the copyright contract's wasm (default: the copy built into folio; for developing a contract)")
+	f.StringVar(&releasePath, "release-contract", "", "new network: the timed-release contract's wasm (default: the copy built into folio; for developing a contract)")
+	f.DurationVar(&timeout, "timeout", localnet.DefaultReadyTimeout, "how long to wait for every node to be ready, 1s to 1h")
 	return cmd
 }
 
@@ -196,6 +216,9 @@ so, waits until it is ready, and exits 0. If the node is not ready within
 --timeout it is left running and start exits non-zero.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkRanges(nil, []durFlag{timeoutFlag(timeout)}); err != nil {
+				return err
+			}
 			exe, err := os.Executable()
 			if err != nil {
 				return err
@@ -209,7 +232,7 @@ so, waits until it is ready, and exits 0. If the node is not ready within
 			return g.emit(map[string]any{"started": res}, func(w io.Writer) { printNodeResult(w, res) })
 		},
 	}
-	cmd.Flags().DurationVar(&timeout, "timeout", localnet.DefaultReadyTimeout, "how long to wait for the node to be ready")
+	cmd.Flags().DurationVar(&timeout, "timeout", localnet.DefaultReadyTimeout, "how long to wait for the node to be ready, 1s to 1h")
 	return cmd
 }
 
@@ -225,6 +248,9 @@ shows 'down') until 'start', 'restart' or 'up' starts it. Stopping a node that
 is not running records it as stopped, says so, and exits 0.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkRanges(nil, []durFlag{graceFlag(grace)}); err != nil {
+				return err
+			}
 			ctx, stop := signalContext() // Ctrl-C: kill it now
 			defer stop()
 			res, err := localnet.StopNode(ctx, localnet.NodeOptions{Dir: g.network, Name: args[0], Grace: grace, Progress: g.progress()})
@@ -234,7 +260,7 @@ is not running records it as stopped, says so, and exits 0.`,
 			return g.emit(map[string]any{"stopped": res}, func(w io.Writer) { printNodeResult(w, res) })
 		},
 	}
-	cmd.Flags().DurationVar(&grace, "grace", localnet.DefaultGrace, "how long to wait after SIGTERM before SIGKILL")
+	cmd.Flags().DurationVar(&grace, "grace", localnet.DefaultGrace, "how long to wait after SIGTERM before SIGKILL, 0s to 10m")
 	return cmd
 }
 
@@ -245,6 +271,9 @@ func newNetworkRestartCmd(g *globals) *cobra.Command {
 		Short: "Stop one node (if it runs), start it again, and wait until it is ready",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkRanges(nil, []durFlag{graceFlag(grace), timeoutFlag(timeout)}); err != nil {
+				return err
+			}
 			exe, err := os.Executable()
 			if err != nil {
 				return err
@@ -261,8 +290,8 @@ func newNetworkRestartCmd(g *globals) *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().DurationVar(&grace, "grace", localnet.DefaultGrace, "how long to wait after SIGTERM before SIGKILL")
-	cmd.Flags().DurationVar(&timeout, "timeout", localnet.DefaultReadyTimeout, "how long to wait for the node to be ready")
+	cmd.Flags().DurationVar(&grace, "grace", localnet.DefaultGrace, "how long to wait after SIGTERM before SIGKILL, 0s to 10m")
+	cmd.Flags().DurationVar(&timeout, "timeout", localnet.DefaultReadyTimeout, "how long to wait for the node to be ready, 1s to 1h")
 	return cmd
 }
 
@@ -286,6 +315,9 @@ func newNetworkDownCmd(g *globals) *cobra.Command {
 		Short: "Stop every node of the network and wait until they exited",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkRanges(nil, []durFlag{graceFlag(grace)}); err != nil {
+				return err
+			}
 			results, err := localnet.Down(cmd.Context(), g.network, grace, g.progress())
 			if err != nil {
 				return err
@@ -299,7 +331,7 @@ func newNetworkDownCmd(g *globals) *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().DurationVar(&grace, "grace", localnet.DefaultGrace, "how long to wait after SIGTERM before SIGKILL")
+	cmd.Flags().DurationVar(&grace, "grace", localnet.DefaultGrace, "how long to wait after SIGTERM before SIGKILL, 0s to 10m")
 	return cmd
 }
 
@@ -350,38 +382,59 @@ func printStatus(w io.Writer, statuses []localnet.NodeStatus) {
 	tw.Flush()
 }
 
-// findReleaseContract reads the timed-release contract: path if given,
-// else build/contracts/release.wasm beside the binary or in the current
-// directory; nil if there is none (the network starts without it).
-func findReleaseContract(path, exe string) ([]byte, error) {
-	return findWasm(path, exe, "--release-contract", "release.wasm")
-}
-
-// findContract loads the copyright contract for a new network: the given
-// path, or the build output beside the binary or in the current directory.
-// Returns nil (and no error) when none is found and none was asked for.
-func findContract(path, exe string) ([]byte, error) {
-	return findWasm(path, exe, "--contract", "copyright.wasm")
-}
-
-// findWasm reads path if given (a failure names flag), else
-// build/contracts/file beside the binary exe or in the current directory;
-// nil if neither exists.
-func findWasm(path, exe, flag, file string) ([]byte, error) {
-	if path != "" {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", flag, err)
-		}
-		return b, nil
+// genesisWasm is the module a new network defines in its genesis block:
+// the file given with flag (a development override, e.g. a contract being
+// changed, before `make contracts`), else the copy embedded in this binary
+// (internal/localnet/genesiscontracts: what `make contracts` built when
+// folio was built). There is no search of build directories: one source of
+// truth, whatever the current directory.
+func genesisWasm(path, flag string, c *genesiscontracts.Contract) ([]byte, error) {
+	if path == "" {
+		return c.Wasm()
 	}
-	for _, p := range []string{
-		filepath.Join(filepath.Dir(exe), "..", "build", "contracts", file),
-		filepath.Join("build", "contracts", file),
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, usageErr("%s: %v", flag, err)
+	}
+	if !bytes.HasPrefix(b, []byte("\x00asm")) {
+		return nil, usageErr("%s %s is not a WebAssembly module", flag, path)
+	}
+	return b, nil
+}
+
+// validateSpecFlags checks the sizes of a new network given on the command
+// line, naming the flag and its range, before anything is generated. A
+// flag left out is 0 (the default, or the existing network's size); one
+// given as 0 is refused rather than silently read as the default.
+func validateSpecFlags(cmd *cobra.Command, spec localnet.Spec) error {
+	var errs []string
+	for _, f := range []struct {
+		name, rng string
+		zero      bool
+	}{
+		{"orgs", fmt.Sprintf("1 to %d", localnet.MaxOrgs), spec.Orgs == 0},
+		{"peers-per-org", fmt.Sprintf("1 to %d", localnet.MaxPeersPerOrg), spec.PeersPerOrg == 0},
+		{"orderers", fmt.Sprintf("1 to %d", localnet.MaxOrderers), spec.Orderers == 0},
+		{"block-max-tx", "1 to 100000", spec.BlockMaxTx == 0},
+		{"block-max-bytes", "64 KiB to 64 MiB", spec.BlockMaxBytes == 0},
+		{"block-timeout", "1ms to 1m", spec.BlockTimeout == 0},
 	} {
-		if b, err := os.ReadFile(p); err == nil {
-			return b, nil
+		if f.zero && cmd.Flags().Changed(f.name) {
+			errs = append(errs, fmt.Sprintf("--%s %s: must be %s", f.name, cmd.Flags().Lookup(f.name).Value, f.rng))
 		}
 	}
-	return nil, nil
+	spec.EnsureDefaults() // the zeros refused above become valid: Validate reports the others
+	if err := spec.Validate(); err != nil {
+		errs = append(errs, strings.Split(err.Error(), "\n")...)
+	}
+	if len(errs) > 0 {
+		return usageErr("%s", strings.Join(errs, "; "))
+	}
+	return nil
 }
+
+// timeoutFlag is --timeout of the commands that wait for nodes to be ready.
+func timeoutFlag(v time.Duration) durFlag { return durFlag{"timeout", v, time.Second, time.Hour} }
+
+// graceFlag is --grace of the commands that stop nodes (0: SIGKILL at once).
+func graceFlag(v time.Duration) durFlag { return durFlag{"grace", v, 0, 10 * time.Minute} }

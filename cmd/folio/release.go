@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -19,6 +20,7 @@ import (
 
 	crelease "github.com/folio-ledger/folio/client/release"
 	"github.com/folio-ledger/folio/internal/config"
+	"github.com/folio-ledger/folio/internal/localnet/genesiscontracts"
 	"github.com/folio-ledger/folio/internal/perf/releasebench"
 )
 
@@ -68,13 +70,13 @@ func parseWhen(flag, s string, now time.Time) (time.Time, error) {
 	if strings.HasPrefix(s, "+") {
 		d, err := time.ParseDuration(s[1:])
 		if err != nil {
-			return time.Time{}, fmt.Errorf("--%s %q: an offset is + and a duration, e.g. +90s or +1h30m", flag, s)
+			return time.Time{}, usageErr("--%s %q: an offset is + and a duration, e.g. +90s or +1h30m", flag, s)
 		}
 		return now.Add(d), nil
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("--%s %q: want an RFC 3339 time (2026-05-01T12:00:00Z) or an offset like +90s", flag, s)
+		return time.Time{}, usageErr("--%s %q: want an RFC 3339 time (2026-05-01T12:00:00Z) or an offset like +90s", flag, s)
 	}
 	return t, nil
 }
@@ -86,7 +88,7 @@ var ratePattern = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?)\s*([kKmMgG]?)(bit|b
 func parseRate(s string) (float64, error) {
 	m := ratePattern.FindStringSubmatch(strings.TrimSpace(s))
 	if m == nil {
-		return 0, fmt.Errorf("--rate-limit %q: want e.g. 56kbit, 10Mbit, 1.5MB/s", s)
+		return 0, usageErr("--rate-limit %q: want e.g. 56kbit, 10Mbit, 1.5MB/s", s)
 	}
 	v, _ := strconv.ParseFloat(m[1], 64)
 	switch strings.ToLower(m[2]) {
@@ -101,7 +103,7 @@ func parseRate(s string) (float64, error) {
 		v *= 8
 	}
 	if v <= 0 {
-		return 0, fmt.Errorf("--rate-limit %q: must be positive", s)
+		return 0, usageErr("--rate-limit %q: must be positive", s)
 	}
 	return v, nil
 }
@@ -126,11 +128,81 @@ func (p *progressBar) update(done, total int64) {
 		return
 	}
 	p.last = time.Now()
-	fmt.Fprintf(p.w, "\r%s: %3.0f%% %.1f/%.1f MiB", p.label, 100*float64(done)/float64(total), float64(done)/(1<<20), float64(total)/(1<<20))
+	fmt.Fprintf(p.w, "\r%s: %3.0f%% %s/%s", p.label, 100*float64(done)/float64(total), mib(done), mib(total))
 	if done >= total {
 		fmt.Fprintln(p.w)
 		p.done = true
 	}
+}
+
+// mib formats a byte count for progress lines: MiB with one decimal, or
+// KiB / bytes for small files (an 8 KB work is not "0.0/0.0 MiB").
+func mib(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// keyWaitPrinter prints a fetch's wait for the key as lines on w (no
+// carriage returns: logs and terminals read the same), rate limited: when
+// the wait starts, whenever a share arrives, and then every interval(time
+// to the release time), from every 5 s in the last half minute to every
+// 5 min when it is hours away. Called from one goroutine at a time.
+type keyWaitPrinter struct {
+	w      io.Writer
+	now    func() time.Time
+	last   time.Time
+	shares int
+	n      int // lines printed
+}
+
+func (p *keyWaitPrinter) wait(k crelease.KeyWait) {
+	now := p.now()
+	left := k.ReleaseAt.Sub(now)
+	if p.n > 0 && k.Shares == p.shares && now.Sub(p.last) < keyWaitInterval(left) {
+		return
+	}
+	p.last, p.shares = now, k.Shares
+	p.n++
+	what := fmt.Sprintf("%d of %d key shares (%d key servers), via %s", k.Shares, k.Threshold, k.KeyServers, k.Edge)
+	var when string
+	if left > 0 {
+		when = fmt.Sprintf("the release time %s is in %s", k.ReleaseAt.UTC().Format(time.RFC3339), left.Round(time.Second))
+	} else {
+		when = fmt.Sprintf("the release time %s passed %s ago; giving up at %s", k.ReleaseAt.UTC().Format(time.RFC3339),
+			(-left).Round(time.Second), k.Deadline.UTC().Format(time.RFC3339))
+	}
+	line := fmt.Sprintf("waiting for the key: %s; %s", what, when)
+	if k.Reason != "" {
+		line += " (edge: " + k.Reason + ")"
+	}
+	fmt.Fprintln(p.w, line)
+}
+
+// keyWaitInterval is how often an unchanged wait is reported, by the time
+// left to the release time.
+func keyWaitInterval(left time.Duration) time.Duration {
+	switch {
+	case left <= 30*time.Second:
+		return 5 * time.Second
+	case left <= 2*time.Minute:
+		return 15 * time.Second
+	case left <= 30*time.Minute:
+		return time.Minute
+	}
+	return 5 * time.Minute
+}
+
+// releaseErr makes the SDK's refusals of bad options usage errors.
+func releaseErr(err error) error {
+	if errors.Is(err, crelease.ErrBadOption) || errors.Is(err, crelease.ErrBadTime) {
+		return &exitError{code: exitUsage, err: err, hint: "see 'folio release create --help'"}
+	}
+	return err
 }
 
 func newReleaseCmd(g *globals) *cobra.Command {
@@ -157,7 +229,12 @@ chain and uploads the ciphertext to your peer (the origin). Edges fetch it from
 there ahead of time; the key is released at the release time. TIME is RFC 3339
 or an offset from now like +90s. A work has one release: if it already has one,
 the command refuses and prints it. After an interrupted upload, run it again with
---resume (the times may then be left out; given, they must be the release's).`,
+--resume (the times may then be left out; given, they must be the release's).
+
+Checked before anything is encrypted: --release-at in the future, --end-at
+after it, --chunk-size 4096 to 16777216 bytes (default 1 MiB), --threshold 1
+to the number of key servers (at least 2 when there are several; default a
+majority), at most 16 --key-servers. Progress goes to stderr in bytes.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			now := time.Now()
@@ -170,7 +247,7 @@ the command refuses and prints it. After an interrupted upload, run it again wit
 					continue
 				}
 				if t.val == "" {
-					return fmt.Errorf("--%s is required (unless --resume)", t.flag)
+					return usageErr("--%s is required (unless --resume)", t.flag)
 				}
 				v, err := parseWhen(t.flag, t.val, now)
 				if err != nil {
@@ -178,23 +255,57 @@ the command refuses and prints it. After an interrupted upload, run it again wit
 				}
 				*t.to = v
 			}
+			// Everything that needs no network is checked before the
+			// network is asked or the file encrypted.
+			if !o.resume && !at.After(now) {
+				return usageErr("--release-at %s: must be in the future", at.UTC().Format(time.RFC3339))
+			}
+			if !at.IsZero() && !end.IsZero() && !end.After(at) {
+				return usageErr("--end-at %s: must be after --release-at %s", end.UTC().Format(time.RFC3339), at.UTC().Format(time.RFC3339))
+			}
+			if o.chunk != 0 && (o.chunk < crelease.MinChunkSize || o.chunk > crelease.MaxChunkSize) {
+				return usageErr("--chunk-size %d: must be %d to %d bytes (4 KiB to 16 MiB; default 1 MiB)", o.chunk, crelease.MinChunkSize, crelease.MaxChunkSize)
+			}
+			if len(o.servers) > crelease.MaxKeyServers {
+				return usageErr("--key-servers: %d given, at most %d", len(o.servers), crelease.MaxKeyServers)
+			}
+			maxT := crelease.MaxKeyServers
+			if len(o.servers) > 0 {
+				maxT = len(o.servers)
+			}
+			if o.threshold < 0 || o.threshold > maxT {
+				return usageErr("--threshold %d: must be 1 to %d, the key servers (default 0: a majority of them)", o.threshold, maxT)
+			}
+			if len(o.servers) > 1 && o.threshold == 1 {
+				return usageErr("--threshold 1 with %d key servers would let any one of them open the work alone: must be 2 to %d", len(o.servers), len(o.servers))
+			}
+			if fi, err := os.Stat(o.file); err != nil {
+				return usageErr("--file: %v", err)
+			} else if !fi.Mode().IsRegular() || fi.Size() == 0 {
+				return usageErr("--file %s: not a regular, non-empty file", o.file)
+			}
 			c, err := g.releaseClient()
 			if err != nil {
 				return err
 			}
 			bar := &progressBar{w: g.progress()}
 			stage := ""
+			labels := map[string]string{"encrypt": "encrypting", "upload": "uploading the ciphertext"}
 			res, err := c.Create(cmd.Context(), crelease.CreateOptions{Work: o.work, File: o.file, ReleaseAt: at, EndAt: end, Threshold: o.threshold,
 				TrustedEdges: o.edges, KeyServers: o.servers, ChunkSize: o.chunk, Resume: o.resume,
 				Progress: func(s string, done, total int64) {
 					if s != stage {
 						stage = s
-						bar = &progressBar{w: g.progress(), label: s}
+						label := labels[s]
+						if label == "" {
+							label = s
+						}
+						bar = &progressBar{w: g.progress(), label: label}
 					}
 					bar.update(done, total)
 				}})
 			if err != nil {
-				return err
+				return releaseErr(err)
 			}
 			r := res.Record
 			var servers []string
@@ -217,10 +328,10 @@ the command refuses and prints it. After an interrupted upload, run it again wit
 	f.StringVar(&o.file, "file", "", "the work's file (its SHA-256 must be the registered content hash)")
 	f.StringVar(&o.at, "release-at", "", "release time T: RFC 3339 or +DURATION from now")
 	f.StringVar(&o.end, "end-at", "", "end time E after which the work is no longer useful: RFC 3339 or +DURATION from now")
-	f.IntVar(&o.threshold, "threshold", 0, "key shares needed to open the key (default: a majority of the key servers, at least 2)")
+	f.IntVar(&o.threshold, "threshold", 0, "key shares needed to open the key, 1 to the key servers, at least 2 of several (default 0: a majority)")
 	f.StringSliceVar(&o.edges, "trusted-edge", nil, "peers trusted to decrypt early and send plaintext to edge-decrypt clients")
-	f.StringSliceVar(&o.servers, "key-servers", nil, "key server peers (default: the first peer of every organisation)")
-	f.Int64Var(&o.chunk, "chunk-size", 0, "plaintext bytes per chunk (default 1 MiB)")
+	f.StringSliceVar(&o.servers, "key-servers", nil, "key server peers, at most 16 (default: the first peer of every organisation)")
+	f.Int64Var(&o.chunk, "chunk-size", 0, "plaintext bytes per chunk, 4096 to 16777216 (default 0: 1 MiB)")
 	f.BoolVar(&o.resume, "resume", false, "finish the interrupted create of this work's release (upload from the staged copy)")
 	for _, n := range []string{"work", "file"} {
 		_ = cmd.MarkFlagRequired(n)
@@ -261,7 +372,13 @@ func newReleaseFetchCmd(g *globals) *cobra.Command {
 with a progress bar (an interrupted run resumes from FILE.part), waits for the key
 shares, verifies the key, decrypts, checks the content hash and reports the times
 on chain. With --edge-decrypt a trusted edge sends the plaintext instead, timed to
-arrive with everyone else's key. RATE is e.g. 56kbit, 10Mbit or 1.5MB/s.`,
+arrive with everyone else's key. RATE is e.g. 56kbit, 10Mbit or 1.5MB/s.
+
+Progress goes to stderr (also with --json): the download as a bar, then, while
+the key is awaited, a line saying how long until the release time and how many
+key shares have arrived of those needed, repeated as shares arrive and at
+intervals that shorten as the release time nears (every 5 min when it is
+hours away, every 5 s in the last half minute).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var rate float64
@@ -277,6 +394,9 @@ arrive with everyone else's key. RATE is e.g. 56kbit, 10Mbit or 1.5MB/s.`,
 				if deadline, err = parseWhen("deadline", o.deadline, time.Now()); err != nil {
 					return err
 				}
+				if !deadline.After(time.Now()) {
+					return usageErr("--deadline %s: must be in the future", deadline.UTC().Format(time.RFC3339))
+				}
 			}
 			c, err := g.releaseClient()
 			if err != nil {
@@ -287,8 +407,9 @@ arrive with everyone else's key. RATE is e.g. 56kbit, 10Mbit or 1.5MB/s.`,
 				label = "plaintext"
 			}
 			bar := &progressBar{w: g.progress(), label: label}
+			waits := &keyWaitPrinter{w: g.progress(), now: time.Now}
 			res, err := c.Fetch(cmd.Context(), crelease.FetchOptions{Work: o.work, Owner: o.owner, Out: o.out, EdgeDecrypt: o.edgeDecrypt || o.naive,
-				Naive: o.naive, RateLimitBps: rate, Client: o.client, Edge: o.edge, Progress: bar.update, Deadline: deadline})
+				Naive: o.naive, RateLimitBps: rate, Client: o.client, Edge: o.edge, Progress: bar.update, Deadline: deadline, Waiting: waits.wait})
 			if err != nil {
 				return err
 			}
@@ -443,6 +564,10 @@ for the work, in the naive run as in the ciphertext-ahead runs.`,
 				releasebench.Resummarize(&res)
 				return emitBench(g, &res, out, fmt.Sprintf("%.0fkbit", res.MinRate/1e3), fmt.Sprintf("%.0fMbit", res.MaxRate/1e6))
 			}
+			if err := checkRanges([]intFlag{{"clients", int64(o.Clients), 1, 1000}, {"edge-clients", int64(o.EdgeClients), 0, int64(o.Clients)},
+				{"size", o.Size, 1, 1 << 40}}, nil); err != nil {
+				return err
+			}
 			if err := releasebench.CheckTools(); err != nil {
 				return fmt.Errorf("the fairness experiment cannot run here: %w", err)
 			}
@@ -450,11 +575,11 @@ for the work, in the naive run as in the ciphertext-ahead runs.`,
 			if err != nil {
 				return err
 			}
-			if o.ContractWasm, err = os.ReadFile(contract); err != nil {
-				return fmt.Errorf("--contract: %w (build it with make contracts)", err)
+			if o.ContractWasm, err = genesisWasm(contract, "--contract", genesiscontracts.Copyright); err != nil {
+				return err
 			}
-			if o.ReleaseWasm, err = os.ReadFile(releaseContract); err != nil {
-				return fmt.Errorf("--release-contract: %w (build it with make contracts)", err)
+			if o.ReleaseWasm, err = genesisWasm(releaseContract, "--release-contract", genesiscontracts.Release); err != nil {
+				return err
 			}
 			if o.MinRate, err = parseRate(minRate); err != nil {
 				return err
@@ -480,11 +605,11 @@ for the work, in the naive run as in the ciphertext-ahead runs.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&out, "out", "bench-release", "directory for the network and the results")
-	f.StringVar(&contract, "contract", filepath.Join("build", "contracts", "copyright.wasm"), "the copyright contract's wasm")
-	f.StringVar(&releaseContract, "release-contract", filepath.Join("build", "contracts", "release.wasm"), "the timed-release contract's wasm")
-	f.IntVar(&o.Clients, "clients", 100, "clients per run")
-	f.IntVar(&o.EdgeClients, "edge-clients", 30, "clients of run (d) using trusted-edge decryption")
-	f.Int64Var(&o.Size, "size", 10_000_000, "bytes of the work")
+	f.StringVar(&contract, "contract", "", "the copyright contract's wasm (default: the copy built into folio)")
+	f.StringVar(&releaseContract, "release-contract", "", "the timed-release contract's wasm (default: the copy built into folio)")
+	f.IntVar(&o.Clients, "clients", 100, "clients per run, 1 to 1000")
+	f.IntVar(&o.EdgeClients, "edge-clients", 30, "clients of run (d) using trusted-edge decryption, 0 to --clients")
+	f.Int64Var(&o.Size, "size", 10_000_000, "bytes of the work, 1 to 1 TiB")
 	f.StringVar(&minRate, "min-rate", "56kbit", "slowest client link")
 	f.StringVar(&maxRate, "max-rate", "100Mbit", "fastest client link")
 	f.StringSliceVar(&runs, "runs", []string{"a", "b", "c", "d"}, "runs to do")

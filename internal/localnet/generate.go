@@ -62,9 +62,12 @@ type Spec struct {
 // Limits on generated networks; a local network beyond them would not fit
 // one machine usefully.
 const (
-	maxOrgs     = 16
-	maxPeers    = 16
-	maxOrderers = 9
+	// MaxOrgs bounds Spec.Orgs (from 1).
+	MaxOrgs = 16
+	// MaxPeersPerOrg bounds Spec.PeersPerOrg (from 1).
+	MaxPeersPerOrg = 16
+	// MaxOrderers bounds Spec.Orderers (from 1).
+	MaxOrderers = 9
 )
 
 // OrdererOrg is the name of the ordering organisation.
@@ -104,14 +107,14 @@ func (s *Spec) EnsureDefaults() {
 // Validate reports a size out of range, naming the flag.
 func (s *Spec) Validate() error {
 	var errs []error
-	if s.Orgs < 1 || s.Orgs > maxOrgs {
-		errs = append(errs, fmt.Errorf("--orgs %d: must be 1 to %d", s.Orgs, maxOrgs))
+	if s.Orgs < 1 || s.Orgs > MaxOrgs {
+		errs = append(errs, fmt.Errorf("--orgs %d: must be 1 to %d", s.Orgs, MaxOrgs))
 	}
-	if s.PeersPerOrg < 1 || s.PeersPerOrg > maxPeers {
-		errs = append(errs, fmt.Errorf("--peers-per-org %d: must be 1 to %d", s.PeersPerOrg, maxPeers))
+	if s.PeersPerOrg < 1 || s.PeersPerOrg > MaxPeersPerOrg {
+		errs = append(errs, fmt.Errorf("--peers-per-org %d: must be 1 to %d", s.PeersPerOrg, MaxPeersPerOrg))
 	}
-	if s.Orderers < 1 || s.Orderers > maxOrderers {
-		errs = append(errs, fmt.Errorf("--orderers %d: must be 1 to %d", s.Orderers, maxOrderers))
+	if s.Orderers < 1 || s.Orderers > MaxOrderers {
+		errs = append(errs, fmt.Errorf("--orderers %d: must be 1 to %d", s.Orderers, MaxOrderers))
 	}
 	if s.BlockMaxTx < 1 || s.BlockMaxTx > 100_000 {
 		errs = append(errs, fmt.Errorf("--block-max-tx %d: must be 1 to 100000", s.BlockMaxTx))

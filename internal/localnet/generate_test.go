@@ -1,6 +1,7 @@
 package localnet
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -95,6 +96,23 @@ func TestGenerateRejectsBadSpecAndLeavesNothing(t *testing.T) {
 	_, err := Generate(filepath.Join(parent, "net"), Spec{Orgs: 99})
 	if err == nil || !strings.Contains(err.Error(), "--orgs 99") {
 		t.Fatalf("bad spec: %v", err)
+	}
+	if entries, _ := os.ReadDir(parent); len(entries) != 0 {
+		t.Fatalf("left %v", entries)
+	}
+}
+
+// Up refuses a spec out of range before it reports generating anything
+// (issue 19: `network up --orgs -1` said "generating..." first).
+func TestUpRefusesBadSpecBeforeGenerating(t *testing.T) {
+	parent := t.TempDir()
+	var progress strings.Builder
+	_, err := Up(context.Background(), UpOptions{Dir: filepath.Join(parent, "net"), Exe: "/nonexistent", Spec: Spec{Orgs: -1, Orderers: 99}, Progress: &progress})
+	if err == nil || !strings.Contains(err.Error(), "--orgs -1: must be 1 to 16") || !strings.Contains(err.Error(), "--orderers 99: must be 1 to 9") {
+		t.Fatalf("bad spec: %v", err)
+	}
+	if progress.Len() > 0 {
+		t.Fatalf("progress before the refusal: %q", progress.String())
 	}
 	if entries, _ := os.ReadDir(parent); len(entries) != 0 {
 		t.Fatalf("left %v", entries)

@@ -87,11 +87,18 @@ func Up(ctx context.Context, opts UpOptions) (*Running, error) {
 	r.Network, err = Load(dir)
 	switch {
 	case errors.Is(err, ErrNotNetwork):
+		// Sizes are checked before the first word of progress: a refused
+		// spec generates nothing and says nothing about generating.
+		chk := opts.Spec
+		chk.EnsureDefaults()
+		if err := chk.Validate(); err != nil {
+			return nil, err
+		}
 		fmt.Fprintf(progress, "generating network in %s (%d orgs x %d peers, %d orderers)\n", dir, def(opts.Spec.Orgs, 2), def(opts.Spec.PeersPerOrg, 2), def(opts.Spec.Orderers, 3))
 		if w := opts.Spec.ContractWasm; len(w) > 0 {
 			fmt.Fprintf(progress, "defining contract %s version 1 (%d bytes, sha256 %x) and installing it on every peer\n", CopyrightContract, len(w), sha256.Sum256(w))
 		} else {
-			fmt.Fprintf(progress, "no copyright contract found (build it with `make contracts` or pass --contract FILE): the network starts without contracts\n")
+			fmt.Fprintf(progress, "no copyright contract given: the network starts without contracts\n")
 		}
 		if r.Network, err = Generate(dir, opts.Spec); err != nil {
 			return nil, err

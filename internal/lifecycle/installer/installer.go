@@ -364,26 +364,28 @@ func (in *Installer) Installed(ctx context.Context, _ *connect.Request[foliov1.I
 // them: the version in force for the next block, a pending switch, install
 // records per peer, peers halted for it, the activation history and the
 // definition's sequence (the next activation carries sequence + 1). A
-// contract whose first activation is still pending has no effective
-// version yet; one never activated is not found.
+// contract whose first activation is still pending, or that is only
+// installed (its install records are what its first activation names: `folio
+// contract activate` reads the package hash from them), has no effective
+// version yet; one neither activated nor installed is not found.
 func (in *Installer) Status(ctx context.Context, req *connect.Request[foliov1.ContractStatusRequest]) (*connect.Response[foliov1.ContractStatus], error) {
 	name := req.Msg.GetName()
 	height := in.o.Committer.Height()
 	// The sequence is read after the height, so it is never older than
 	// the height it is reported with.
 	seq := in.o.Contracts.Sequence(name)
+	installs := in.o.Contracts.Installs(name)
 	st := &foliov1.ContractStatus{Name: name, Height: height, Sequence: seq}
 	d, err := in.o.Contracts.Effective(name, height)
 	switch {
 	case err == nil:
 		st.EffectiveVersion = d.Version
-	case seq == 0 || !errors.Is(err, lifecycle.ErrUnknownContract):
+	case !errors.Is(err, lifecycle.ErrUnknownContract) || seq == 0 && len(installs) == 0:
 		return nil, connect.NewError(connect.CodeNotFound, err)
 	}
 	if n := in.o.Contracts.Next(name, height); n != nil {
 		st.Next = &foliov1.ContractVersionInfo{Version: n.Version, StartBlock: n.FromBlock}
 	}
-	installs := in.o.Contracts.Installs(name)
 	for _, p := range in.o.Contracts.Peers() {
 		pi := &foliov1.PeerInstalls{Peer: p}
 		for _, in := range installs[p] {

@@ -102,3 +102,50 @@ func TestStatusReportsSequences(t *testing.T) {
 		t.Fatalf("unknown contract: %v", err)
 	}
 }
+
+// A contract that is installed but was never activated has a status: its
+// install records, sequence 0 and no version. `folio contract activate`
+// without --package reads the package hash of a new contract from them
+// (issue 19: the peer answered NotFound and the hash could not be found).
+func TestStatusOfAnInstalledNewContract(t *testing.T) {
+	cfg := &foliov1.ChannelConfig{ChannelId: "folio",
+		Orgs:  []*foliov1.OrgConfig{{Name: "Org1", MspId: "Org1MSP"}},
+		Peers: []*foliov1.NodeEndpoint{{Name: "peer0.org1", Org: "Org1"}, {Name: "peer1.org1", Org: "Org1"}}}
+	reg, err := lifecycle.New(t.TempDir(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const hash = "AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM=" // 32 bytes of 3
+	if err := reg.Load(state{
+		"install/licence/1/peer0.org1": `{"peer":"peer0.org1","contract":"licence","version":"1","package_hash":"` + hash + `","tx_id":"i1","block":4}`,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	in, err := New(Options{ChannelID: "folio", Self: &identity.SigningIdentity{}, MSP: &identity.Verifier{}, Contracts: reg, Enclave: &fakeEnclave{},
+		Committer: fakeCommitter{height: 5}, Submit: func(context.Context, *foliov1.Envelope) error { return nil },
+		Caller: func(context.Context) (*identity.Identity, bool) { return nil, false }, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := in.Status(context.Background(), connect.NewRequest(&foliov1.ContractStatusRequest{Name: "licence"}))
+	if err != nil {
+		t.Fatalf("status of an installed, never activated contract: %v", err)
+	}
+	m := resp.Msg
+	if m.Sequence != 0 || m.EffectiveVersion != "" || m.Next != nil || m.Height != 5 || len(m.Activations) != 0 {
+		t.Fatalf("status: %v", m)
+	}
+	var got []string
+	for _, pi := range m.Installs {
+		for i, v := range pi.Versions {
+			got = append(got, fmt.Sprintf("%s:%s:%x", pi.Peer, v, pi.PackageHashes[i]))
+		}
+	}
+	if want := fmt.Sprintf("peer0.org1:1:%x", bytes.Repeat([]byte{3}, 32)); len(got) != 1 || got[0] != want {
+		t.Fatalf("installs %v, want [%s]", got, want)
+	}
+	// Installs of another contract whose name starts alike do not count.
+	if _, err := in.Status(context.Background(), connect.NewRequest(&foliov1.ContractStatusRequest{Name: "lic"})); connect.CodeOf(err) != connect.CodeNotFound {
+		t.Fatalf("unknown contract: %v", err)
+	}
+}
