@@ -46,6 +46,12 @@ type Gateway struct {
 	eps     []endpoint
 	// preferred is the index in eps of the endpoint that last answered.
 	preferred atomic.Int32
+	// height is the highest ledger height this client has seen: the
+	// block after the last one a transaction it learnt the status of
+	// committed in, or a peer's height when it answered a query; every
+	// query asks at least this height (read-your-writes, monotonic reads).
+	// Only ever raised (ObserveHeight).
+	height atomic.Uint64
 }
 
 // Endpoint is one peer's gateway.
@@ -183,23 +189,75 @@ func (g *Gateway) start() int { return int(g.preferred.Load()) }
 func (g *Gateway) answered(i int) { g.preferred.Store(int32(i)) }
 
 // Evaluate runs a query and returns the contract's response payload. The
-// same signed proposal is sent to each endpoint tried.
+// same signed proposal is sent to each endpoint tried. It is
+// EvaluateWithOptions with no options: the read still reflects at least
+// this client's own committed writes and earlier reads (see Height).
 func (g *Gateway) Evaluate(ctx context.Context, contract, function string, args ...[]byte) ([]byte, error) {
+	return g.EvaluateWithOptions(ctx, EvaluateOptions{}, contract, function, args...)
+}
+
+// EvaluateOptions make a query current (docs/sdk.md, "Current reads").
+// Every query asks at least the client's Height, whatever the options.
+type EvaluateOptions struct {
+	// MinHeight is the least ledger height the answering peer must have:
+	// it has committed blocks 0 .. MinHeight-1. To read a transaction
+	// committed in block N, use N+1 (Result.Height). A peer below it waits
+	// for the blocks (at most its limits.max_read_wait, 5s by default)
+	// and else answers "behind", and the next endpoint is asked. 0: only
+	// the client's own Height.
+	MinHeight uint64
+	// Linearizable makes the peer ask the ordering service for its chain
+	// height first and wait until it has committed that height: the
+	// answer reflects every transaction in a block the orderers had cut
+	// when the read reached the peer, so every transaction whose commit
+	// anyone had been told of before the call. It costs one round trip
+	// from the peer to the orderers, plus the wait.
+	Linearizable bool
+}
+
+// EvaluateWithOptions runs a query, as current as o asks, and returns the
+// contract's response payload. A peer that cannot reach the height in
+// time answers CodeUnavailable ("peer X is behind: ..."), and the next
+// endpoint is asked; when none can, the error is an *UnavailableError
+// whose attempts say how far behind each was.
+func (g *Gateway) EvaluateWithOptions(ctx context.Context, o EvaluateOptions, contract, function string, args ...[]byte) ([]byte, error) {
 	sp, _, err := types.NewProposal(g.id.signer(), g.channel, contract, function, args)
 	if err != nil {
 		return nil, err
 	}
+	req := &foliov1.EvaluateRequest{Proposal: sp, MinHeight: max(o.MinHeight, g.Height()), Linearizable: o.Linearizable}
 	var resp *connect.Response[foliov1.EvaluateResponse]
 	i, _, err := g.round(ctx, "evaluate", g.start(), g.o.AttemptTimeout, Unreachable, func(ctx context.Context, ep *endpoint) error {
 		var err error
-		resp, err = ep.svc.Evaluate(ctx, connect.NewRequest(&foliov1.EvaluateRequest{Proposal: sp}))
+		resp, err = ep.svc.Evaluate(ctx, connect.NewRequest(req))
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	g.answered(i)
+	g.ObserveHeight(resp.Msg.GetHeight())
 	return resp.Msg.GetResult().GetPayload(), nil
+}
+
+// Height returns the highest ledger height this client has seen: one more
+// than the block of the latest commit status it received, or the height
+// a peer answered a query at, whichever is higher. Every query of this
+// client asks a peer at least this height, so that it reflects the
+// client's own writes and is never older than its earlier reads. Pass it
+// to another process (ObserveHeight there, or `folio --min-height`
+// with Height()-1) to carry the guarantee along.
+func (g *Gateway) Height() uint64 { return g.height.Load() }
+
+// ObserveHeight raises the client's Height to h (a lower h changes
+// nothing): its next queries ask at least h. Safe for concurrent use.
+func (g *Gateway) ObserveHeight(h uint64) {
+	for {
+		cur := g.height.Load()
+		if h <= cur || g.height.CompareAndSwap(cur, h) {
+			return
+		}
+	}
 }
 
 // SubmitOptions tune Submit.
@@ -224,6 +282,10 @@ type Result struct {
 	// Via names the endpoint that reported the commit status.
 	Via string
 }
+
+// Height is the least ledger height that includes the transaction (its
+// block + 1): the EvaluateOptions.MinHeight that reads it.
+func (r *Result) Height() uint64 { return r.Block + 1 }
 
 // InvalidError reports a transaction that was ordered but did not commit
 // as valid.
@@ -383,6 +445,9 @@ func (g *Gateway) commitResult(ctx context.Context, txID string, start int, wait
 		return nil, err
 	}
 	g.answered(i)
+	// The block is committed on that peer, valid transaction or not: later
+	// reads must not see a ledger without it.
+	g.ObserveHeight(st.BlockNumber + 1)
 	return &Result{TxID: txID, Block: st.BlockNumber, Code: st.Result, Reason: st.Reason, Via: g.eps[i].name()}, nil
 }
 

@@ -8,7 +8,26 @@ NET="${NET:-./folio-net}"
 BIN=bin/folio
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
-run() { printf '$ folio %s\n' "$*"; "$BIN" --network "$NET" "$@"; }
+# quote prints its arguments as a shell would need them typed: as they are
+# when they hold only safe characters, else in quotes ("Morning Song"), so
+# every command the demo prints can be pasted into a shell as it is.
+quote() {
+  local out="" a
+  for a in "$@"; do
+    if [[ -n "$a" && "$a" =~ ^[A-Za-z0-9@%+=:,./_-]+$ ]]; then
+      out+="$a "
+    elif [[ "$a" =~ ^[A-Za-z0-9@%+=:,./_\ -]*$ ]]; then
+      out+="\"$a\" "
+    else
+      out+="'${a//\'/\'\\\'\'}' "
+    fi
+  done
+  printf '%s' "${out% }"
+}
+# The printed command names the network only when it is not the default.
+netflag=()
+if [[ "$NET" != "./folio-net" ]]; then netflag=(--network "$NET"); fi
+run() { printf '$ %s\n' "$(quote "$BIN" "${netflag[@]}" "$@")"; "$BIN" --network "$NET" "$@"; }
 
 step "Start the network: 2 organisations x 2 peers, 3 Raft orderers, 3 CAs, mutual TLS"
 run network up --detach
@@ -16,8 +35,10 @@ run network up --detach
 tag="$(date +%s)"
 work_a="SONG-$tag"
 work_b="PHOTO-$tag"
-files="$(mktemp -d)"
-trap 'rm -rf "$files"' EXIT
+# The files stay beside the network, so the printed commands still work
+# when pasted later.
+files="$NET/demo-files"
+mkdir -p "$files"
 printf 'A song recorded on %s\n' "$(date)" > "$files/song.mp3"
 printf 'A photograph taken on %s\n' "$(date)" > "$files/photo.jpg"
 
@@ -28,8 +49,8 @@ run work register --id "$work_b" --title "Harbour at Dawn" --author "Ben Shooter
 step "Transfer $work_a to user1@Org2 (only the owner, or an admin of the owner's organisation, may)"
 run work transfer --id "$work_a" --to user1@Org2 --as user1@Org1
 
-step "Query it from the other organisation's peer"
-run work get --id "$work_a" --peer peer0.org2 --as user1@Org2
+step "Query it from the other organisation's peer, in another process: --linearizable waits until that peer has every block the orderers had cut (--min-height N waits for block N)"
+run work get --id "$work_a" --peer peer0.org2 --as user1@Org2 --linearizable
 
 step "Its history: every change, who made it, in which block"
 run work history --id "$work_a"
@@ -41,10 +62,10 @@ run evidence verify "$NET/evidence-$work_a.json"
 cat <<EOT
 
 The network is still running in $NET. Continue with, for example:
-  $BIN network status --network $NET
-  $BIN work list --owner user1@Org1 --network $NET
-  $BIN block tail --network $NET
-  $BIN bench --workload register --concurrency 64 --duration 30s --network $NET
+  $(quote "$BIN" network status --network "$NET")
+  $(quote "$BIN" work list --owner user1@Org1 --network "$NET")
+  $(quote "$BIN" block tail --network "$NET")
+  $(quote "$BIN" bench --workload register --concurrency 64 --duration 30s --network "$NET")
 Stop it with:
-  $BIN network down --network $NET
+  $(quote "$BIN" network down --network "$NET")
 EOT

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -95,17 +96,47 @@ func (g *globals) evaluate(cmd *cobra.Command, function string, args any) ([]byt
 	return g.evaluateOn(cmd, copyrightContract, function, jsonArg(args))
 }
 
-// evaluateOn queries contract.function(args) at a peer without submitting.
+// evaluateOn queries contract.function(args) at a peer without submitting,
+// as current as --min-height and --linearizable ask.
 func (g *globals) evaluateOn(cmd *cobra.Command, contract, function string, args [][]byte) ([]byte, error) {
+	o, err := g.readOptions()
+	if err != nil {
+		return nil, err
+	}
 	gw, err := g.gateway()
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := rpcContext(cmd)
 	defer cancel()
-	out, err := gw.Evaluate(ctx, contract, function, args...)
+	out, err := gw.EvaluateWithOptions(ctx, o, contract, function, args...)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", function, err)
+		err = fmt.Errorf("%s: %w", function, err)
+		if strings.Contains(err.Error(), " is behind: ") {
+			// Not "is the network up?": it is, but no peer has the block.
+			return nil, &exitError{code: exitUnavailable, err: err,
+				hint: "no peer of the organisation reached the block the read needs in time: check --min-height, or retry"}
+		}
+		return nil, err
 	}
 	return out, nil
+}
+
+// maxMinHeight is the highest block --min-height takes: far beyond any
+// chain, and N+1 (the ledger height the read needs) cannot overflow.
+const maxMinHeight = 1 << 62
+
+// readOptions are the --min-height and --linearizable flags as SDK read
+// options; a value out of range is a usage error.
+func (g *globals) readOptions() (client.EvaluateOptions, error) {
+	if g.minHeight > maxMinHeight {
+		return client.EvaluateOptions{}, usageErr("--min-height %d: use a block number from 0 to %d (the block a write printed)", g.minHeight, uint64(maxMinHeight))
+	}
+	o := client.EvaluateOptions{Linearizable: g.linearizable}
+	if g.minHeight > 0 {
+		// Block N is committed once the ledger height is N+1. Block 0
+		// (genesis) is on every peer: 0 asks nothing.
+		o.MinHeight = g.minHeight + 1
+	}
+	return o, nil
 }

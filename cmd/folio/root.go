@@ -20,8 +20,12 @@ type globals struct {
 	as      string
 	peer    string
 	json    bool
-	stdout  io.Writer
-	stderr  io.Writer
+	// minHeight and linearizable make reads current (--min-height,
+	// --linearizable; readOptions in gateway.go).
+	minHeight    uint64
+	linearizable bool
+	stdout       io.Writer
+	stderr       io.Writer
 }
 
 func newRoot() *cobra.Command {
@@ -58,6 +62,12 @@ document on stdout with --json. Errors go to stderr with a non-zero status.`,
 	pf.StringVar(&g.peer, "peer", "", "peer whose gateway is used (default: first peer of the identity's organisation); commands that go through a\n"+
 		"gateway (work, contract activate, release) try it first and, while it is unreachable, the other peers of its organisation")
 	pf.BoolVar(&g.json, "json", false, "print one JSON document on stdout")
+	pf.Uint64Var(&g.minHeight, "min-height", 0, "reads (work get/history/list, contract query) wait until the answering peer has committed block N,\n"+
+		"e.g. the block a write printed ('committed in block N'); a peer that does not get it in time (limits.max_read_wait,\n"+
+		"5s by default) says it is behind and the next peer of the organisation is asked (0: no minimum)")
+	pf.BoolVar(&g.linearizable, "linearizable", false, "reads first ask the orderers for the chain's height and wait until the peer has committed it:\n"+
+		"the answer reflects every transaction in a block the orderers had cut when the read arrived, so every write\n"+
+		"any process saw committed before the read was sent (costs a round trip to the orderers)")
 
 	root.AddCommand(
 		newVersionCmd(g),

@@ -174,6 +174,13 @@ type Limits struct {
 	CommitWaiters          int           `yaml:"commit_waiters"`
 	CommitWaitersPerClient int           `yaml:"commit_waiters_per_client"`
 	MaxCommitWait          time.Duration `yaml:"max_commit_wait"`
+	// ReadWaiters bounds the reads a peer holds open while they wait for
+	// its ledger to reach the height they need (min_height, linearizable),
+	// ReadWaitersPerClient those of one identity, and MaxReadWait how long
+	// one of them waits. Defaults 4096, 256, 5s.
+	ReadWaiters          int           `yaml:"read_waiters"`
+	ReadWaitersPerClient int           `yaml:"read_waiters_per_client"`
+	MaxReadWait          time.Duration `yaml:"max_read_wait"`
 	// P2PMaxMessageBytes bounds one message on a node-to-node session. It
 	// must hold the largest block: the channel's block max bytes plus one
 	// envelope. Default 16 MiB.
@@ -238,6 +245,9 @@ func (l *Limits) EnsureDefaults() {
 	setDefault(&l.CommitWaiters, 16384)
 	setDefault(&l.CommitWaitersPerClient, 1024)
 	setDefault(&l.MaxCommitWait, 5*time.Minute)
+	setDefault(&l.ReadWaiters, 4096)
+	setDefault(&l.ReadWaitersPerClient, 256)
+	setDefault(&l.MaxReadWait, 5*time.Second)
 	setDefault(&l.P2PMaxMessageBytes, 16<<20)
 	setDefault(&l.P2PMaxStreamsPerSession, 256)
 	setDefault(&l.P2PSessionBufferBytes, 16<<20)
@@ -266,6 +276,8 @@ func (l *Limits) check(p *problems) {
 		{"limits.max_requests_per_client", l.MaxRequestsPerClient, 1, 1 << 24},
 		{"limits.commit_waiters", l.CommitWaiters, 1, 1 << 24},
 		{"limits.commit_waiters_per_client", l.CommitWaitersPerClient, 1, 1 << 24},
+		{"limits.read_waiters", l.ReadWaiters, 1, 1 << 24},
+		{"limits.read_waiters_per_client", l.ReadWaitersPerClient, 1, 1 << 24},
 		{"limits.p2p_max_message_bytes", l.P2PMaxMessageBytes, 1 << 20, 1 << 30},
 		{"limits.p2p_max_streams_per_session", l.P2PMaxStreamsPerSession, 1, 1 << 20},
 		{"limits.p2p_session_buffer_bytes", l.P2PSessionBufferBytes, 4 << 20, 1 << 30},
@@ -279,7 +291,8 @@ func (l *Limits) check(p *problems) {
 		p.add("limits.p2p_session_message_bytes", "%d: use limits.p2p_max_message_bytes (%d) to 4 GiB, or 0 for the default", l.P2PSessionMessageBytes, l.P2PMaxMessageBytes)
 	}
 	for field, d := range map[string]time.Duration{"limits.header_timeout": l.HeaderTimeout, "limits.body_timeout": l.BodyTimeout,
-		"limits.idle_timeout": l.IdleTimeout, "limits.write_timeout": l.WriteTimeout, "limits.max_commit_wait": l.MaxCommitWait} {
+		"limits.idle_timeout": l.IdleTimeout, "limits.write_timeout": l.WriteTimeout, "limits.max_commit_wait": l.MaxCommitWait,
+		"limits.max_read_wait": l.MaxReadWait} {
 		if d < 0 {
 			p.add(field, "%s: must not be negative (0 takes the default)", d)
 		}

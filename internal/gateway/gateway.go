@@ -119,6 +119,24 @@ type Options struct {
 	// MaxCommitWait bounds one CommitStatus wait, whatever the caller's
 	// deadline. Default 5m.
 	MaxCommitWait time.Duration
+	// Blocks wakes the reads that wait for this peer to reach a height
+	// (EvaluateRequest.min_height, linearizable; reads.go). Default none:
+	// such a read on a peer below the height fails at once as behind.
+	Blocks BlockFeed
+	// HeightClient asks the orderers their chain height for linearizable
+	// reads. Default: over Host.
+	HeightClient ChainHeightClient
+	// ReadWaiters bounds the reads held open at once waiting for blocks
+	// (or for the orderers' height), and ReadWaitersPerClient those of
+	// one identity; reads that need no wait hold no slot. Defaults 4096,
+	// 256.
+	ReadWaiters          int
+	ReadWaitersPerClient int
+	// MaxReadWait bounds how long one read waits for this peer to reach
+	// the height it needs, whatever the caller's deadline; then the read
+	// fails as behind (CodeUnavailable) and the client asks another peer.
+	// Default 5s.
+	MaxReadWait time.Duration
 	// Refused, if set, is told the setting behind each refusal by a limit
 	// (the node counts them). Default: nobody is told.
 	Refused func(setting string)
@@ -147,6 +165,9 @@ func (o *Options) EnsureDefaults() {
 		if o.Sessions == nil {
 			o.Sessions = hostSessions{o.Host}
 		}
+		if o.HeightClient == nil {
+			o.HeightClient = hostHeights{host: o.Host, channelID: o.ChannelID}
+		}
 	}
 	if o.CommitWaiters <= 0 {
 		o.CommitWaiters = 16384
@@ -156,6 +177,15 @@ func (o *Options) EnsureDefaults() {
 	}
 	if o.MaxCommitWait <= 0 {
 		o.MaxCommitWait = 5 * time.Minute
+	}
+	if o.ReadWaiters <= 0 {
+		o.ReadWaiters = 4096
+	}
+	if o.ReadWaitersPerClient <= 0 {
+		o.ReadWaitersPerClient = 256
+	}
+	if o.MaxReadWait <= 0 {
+		o.MaxReadWait = 5 * time.Second
 	}
 	if o.Refused == nil {
 		o.Refused = func(string) {}
@@ -196,6 +226,7 @@ func (o *Options) Validate() error {
 type Gateway struct {
 	o        Options
 	waiters  *quota.Counter           // commit-status waits held open
+	readers  *quota.Counter           // reads waiting for blocks (reads.go)
 	inFlight map[string]*atomic.Int64 // per peer: endorsement calls under way
 	nextOrd  atomic.Uint64
 	now      func() time.Time // the clock of the health tracker (tests set it)
@@ -229,7 +260,8 @@ func New(o Options) (*Gateway, error) {
 
 // newGateway builds the gateway's state from complete options.
 func newGateway(o Options) *Gateway {
-	g := &Gateway{o: o, inFlight: map[string]*atomic.Int64{}, waiters: quota.New(o.CommitWaiters, o.CommitWaitersPerClient), now: time.Now}
+	g := &Gateway{o: o, inFlight: map[string]*atomic.Int64{}, waiters: quota.New(o.CommitWaiters, o.CommitWaitersPerClient),
+		readers: quota.New(o.ReadWaiters, o.ReadWaitersPerClient), now: time.Now}
 	for _, p := range o.Peers {
 		g.inFlight[p.Name] = new(atomic.Int64)
 	}

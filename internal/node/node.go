@@ -22,6 +22,7 @@ import (
 	"github.com/folio-ledger/folio/internal/channel"
 	"github.com/folio-ledger/folio/internal/config"
 	"github.com/folio-ledger/folio/internal/deliver"
+	"github.com/folio-ledger/folio/internal/gateway"
 	"github.com/folio-ledger/folio/internal/identity"
 	"github.com/folio-ledger/folio/internal/kv"
 	"github.com/folio-ledger/folio/internal/kv/pebblekv"
@@ -204,6 +205,13 @@ func Run(ctx context.Context, opts Options) error {
 	path, h := foliov1connect.NewChainServiceHandler(chain, e.intercept)
 	e.mux.Handle(path, h)
 	if err := deliver.HandleSessions(host, bs, chcfg.ChannelId, log); err != nil {
+		return err
+	}
+	// The height of the same blocks, for the gateways' current reads: a
+	// peer asks the orderers before a linearizable read, and the other
+	// peers of its organisation before it forwards a read that needs a
+	// height (a peer's block store commits with its state).
+	if err := host.HandleCall(gateway.HeightProtocol, gateway.ServeChainHeight(chcfg.ChannelId, bs.Height)); err != nil {
 		return err
 	}
 

@@ -116,6 +116,7 @@ func startPeer(ctx context.Context, e *env) error {
 	gw, err := gateway.New(gateway.Options{ChannelID: ch.ChannelId, Self: self, Caller: Caller, Endorser: end, Committer: com, Height: com.Height, Contracts: contracts,
 		MSP: e.verifier, Host: e.host, Peers: peers, Orderers: orderers,
 		CommitWaiters: e.cfg.Limits.CommitWaiters, CommitWaitersPerClient: e.cfg.Limits.CommitWaitersPerClient, MaxCommitWait: e.cfg.Limits.MaxCommitWait,
+		Blocks: com, ReadWaiters: e.cfg.Limits.ReadWaiters, ReadWaitersPerClient: e.cfg.Limits.ReadWaitersPerClient, MaxReadWait: e.cfg.Limits.MaxReadWait,
 		Refused: e.refused, Logger: e.log.With("component", "gateway")})
 	if err != nil {
 		return err
@@ -208,6 +209,7 @@ func startPeer(ctx context.Context, e *env) error {
 var (
 	_ gateway.Endorser            = (*endorse.Endorser)(nil)
 	_ gateway.CommitFinder        = (*commit.Committer)(nil)
+	_ gateway.BlockFeed           = (*commit.Committer)(nil)
 	_ gateway.EndorsementRules    = (*lifecycle.Registry)(nil)
 	_ gateway.MSP                 = (*identity.Verifier)(nil)
 	_ gateway.Host                = (*p2p.Host)(nil)

@@ -25,7 +25,24 @@ type EvaluateRequest struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Proposal *SignedProposal        `protobuf:"bytes,1,opt,name=proposal,proto3" json:"proposal,omitempty"`
 	// Organisations whose peers may answer; empty means any.
-	TargetOrgs    []string `protobuf:"bytes,2,rep,name=target_orgs,json=targetOrgs,proto3" json:"target_orgs,omitempty"`
+	TargetOrgs []string `protobuf:"bytes,2,rep,name=target_orgs,json=targetOrgs,proto3" json:"target_orgs,omitempty"`
+	// min_height is the least ledger height the peer must have before it
+	// runs the query. A ledger's height is the number of blocks it has
+	// committed, genesis included: blocks 0 .. height-1. A transaction
+	// committed in block N is therefore visible from height N+1 on. The peer
+	// waits (bounded by the caller's deadline and the peer's
+	// limits.max_read_wait) until its height is at least min_height; if it
+	// does not get there it answers Unavailable, "peer X is behind: at height
+	// H, the read needs N (behind by K blocks)", so that the client asks
+	// another peer. 0: no minimum (the latest committed state, whatever it is).
+	MinHeight uint64 `protobuf:"varint,3,opt,name=min_height,json=minHeight,proto3" json:"min_height,omitempty"`
+	// linearizable makes the peer first ask the ordering service for the
+	// height of its chain (the highest block height of the orderers that
+	// answer), then wait as for min_height (the larger of the two) before it
+	// runs the query: the answer reflects every transaction in a block the
+	// orderers had cut when the peer asked, so every transaction whose commit
+	// anyone was told of before the read was sent.
+	Linearizable  bool `protobuf:"varint,4,opt,name=linearizable,proto3" json:"linearizable,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -74,9 +91,27 @@ func (x *EvaluateRequest) GetTargetOrgs() []string {
 	return nil
 }
 
+func (x *EvaluateRequest) GetMinHeight() uint64 {
+	if x != nil {
+		return x.MinHeight
+	}
+	return 0
+}
+
+func (x *EvaluateRequest) GetLinearizable() bool {
+	if x != nil {
+		return x.Linearizable
+	}
+	return false
+}
+
 type EvaluateResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Result        *Response              `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Result *Response              `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
+	// height is the peer's ledger height when it ran the query: the answer
+	// reflects at least the blocks below it (a client keeps it as a minimum
+	// for its next reads, so they never go back in time).
+	Height        uint64 `protobuf:"varint,2,opt,name=height,proto3" json:"height,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -118,6 +153,144 @@ func (x *EvaluateResponse) GetResult() *Response {
 	return nil
 }
 
+func (x *EvaluateResponse) GetHeight() uint64 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+// ChainHeightRequest asks a node for the height of its block store, on the
+// "chain-height" session protocol (a peer asks the orderers before a
+// linearizable read). Any node with a session may ask, as for "deliver".
+type ChainHeightRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId     string                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChainHeightRequest) Reset() {
+	*x = ChainHeightRequest{}
+	mi := &file_folio_v1_gateway_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChainHeightRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChainHeightRequest) ProtoMessage() {}
+
+func (x *ChainHeightRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_folio_v1_gateway_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChainHeightRequest.ProtoReflect.Descriptor instead.
+func (*ChainHeightRequest) Descriptor() ([]byte, []int) {
+	return file_folio_v1_gateway_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ChainHeightRequest) GetChannelId() string {
+	if x != nil {
+		return x.ChannelId
+	}
+	return ""
+}
+
+// ChainHeightReply answers a ChainHeightRequest.
+type ChainHeightReply struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Result:
+	//
+	//	*ChainHeightReply_Height
+	//	*ChainHeightReply_Error
+	Result        isChainHeightReply_Result `protobuf_oneof:"result"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChainHeightReply) Reset() {
+	*x = ChainHeightReply{}
+	mi := &file_folio_v1_gateway_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChainHeightReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChainHeightReply) ProtoMessage() {}
+
+func (x *ChainHeightReply) ProtoReflect() protoreflect.Message {
+	mi := &file_folio_v1_gateway_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChainHeightReply.ProtoReflect.Descriptor instead.
+func (*ChainHeightReply) Descriptor() ([]byte, []int) {
+	return file_folio_v1_gateway_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ChainHeightReply) GetResult() isChainHeightReply_Result {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+func (x *ChainHeightReply) GetHeight() uint64 {
+	if x != nil {
+		if x, ok := x.Result.(*ChainHeightReply_Height); ok {
+			return x.Height
+		}
+	}
+	return 0
+}
+
+func (x *ChainHeightReply) GetError() *CallError {
+	if x != nil {
+		if x, ok := x.Result.(*ChainHeightReply_Error); ok {
+			return x.Error
+		}
+	}
+	return nil
+}
+
+type isChainHeightReply_Result interface {
+	isChainHeightReply_Result()
+}
+
+type ChainHeightReply_Height struct {
+	// height is the number of blocks the node has stored (blocks 0 .. height-1).
+	Height uint64 `protobuf:"varint,1,opt,name=height,proto3,oneof"`
+}
+
+type ChainHeightReply_Error struct {
+	Error *CallError `protobuf:"bytes,2,opt,name=error,proto3,oneof"`
+}
+
+func (*ChainHeightReply_Height) isChainHeightReply_Result() {}
+
+func (*ChainHeightReply_Error) isChainHeightReply_Result() {}
+
 type EndorseRequest struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Proposal *SignedProposal        `protobuf:"bytes,1,opt,name=proposal,proto3" json:"proposal,omitempty"`
@@ -129,7 +302,7 @@ type EndorseRequest struct {
 
 func (x *EndorseRequest) Reset() {
 	*x = EndorseRequest{}
-	mi := &file_folio_v1_gateway_proto_msgTypes[2]
+	mi := &file_folio_v1_gateway_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -141,7 +314,7 @@ func (x *EndorseRequest) String() string {
 func (*EndorseRequest) ProtoMessage() {}
 
 func (x *EndorseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_folio_v1_gateway_proto_msgTypes[2]
+	mi := &file_folio_v1_gateway_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -154,7 +327,7 @@ func (x *EndorseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndorseRequest.ProtoReflect.Descriptor instead.
 func (*EndorseRequest) Descriptor() ([]byte, []int) {
-	return file_folio_v1_gateway_proto_rawDescGZIP(), []int{2}
+	return file_folio_v1_gateway_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *EndorseRequest) GetProposal() *SignedProposal {
@@ -182,7 +355,7 @@ type EndorseResponse struct {
 
 func (x *EndorseResponse) Reset() {
 	*x = EndorseResponse{}
-	mi := &file_folio_v1_gateway_proto_msgTypes[3]
+	mi := &file_folio_v1_gateway_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -194,7 +367,7 @@ func (x *EndorseResponse) String() string {
 func (*EndorseResponse) ProtoMessage() {}
 
 func (x *EndorseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_folio_v1_gateway_proto_msgTypes[3]
+	mi := &file_folio_v1_gateway_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -207,7 +380,7 @@ func (x *EndorseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndorseResponse.ProtoReflect.Descriptor instead.
 func (*EndorseResponse) Descriptor() ([]byte, []int) {
-	return file_folio_v1_gateway_proto_rawDescGZIP(), []int{3}
+	return file_folio_v1_gateway_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *EndorseResponse) GetPreparedPayload() []byte {
@@ -234,7 +407,7 @@ type SubmitRequest struct {
 
 func (x *SubmitRequest) Reset() {
 	*x = SubmitRequest{}
-	mi := &file_folio_v1_gateway_proto_msgTypes[4]
+	mi := &file_folio_v1_gateway_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -246,7 +419,7 @@ func (x *SubmitRequest) String() string {
 func (*SubmitRequest) ProtoMessage() {}
 
 func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_folio_v1_gateway_proto_msgTypes[4]
+	mi := &file_folio_v1_gateway_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -259,7 +432,7 @@ func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitRequest.ProtoReflect.Descriptor instead.
 func (*SubmitRequest) Descriptor() ([]byte, []int) {
-	return file_folio_v1_gateway_proto_rawDescGZIP(), []int{4}
+	return file_folio_v1_gateway_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *SubmitRequest) GetTxId() string {
@@ -284,7 +457,7 @@ type SubmitResponse struct {
 
 func (x *SubmitResponse) Reset() {
 	*x = SubmitResponse{}
-	mi := &file_folio_v1_gateway_proto_msgTypes[5]
+	mi := &file_folio_v1_gateway_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -296,7 +469,7 @@ func (x *SubmitResponse) String() string {
 func (*SubmitResponse) ProtoMessage() {}
 
 func (x *SubmitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_folio_v1_gateway_proto_msgTypes[5]
+	mi := &file_folio_v1_gateway_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -309,7 +482,7 @@ func (x *SubmitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitResponse.ProtoReflect.Descriptor instead.
 func (*SubmitResponse) Descriptor() ([]byte, []int) {
-	return file_folio_v1_gateway_proto_rawDescGZIP(), []int{5}
+	return file_folio_v1_gateway_proto_rawDescGZIP(), []int{7}
 }
 
 type CommitStatusRequest struct {
@@ -323,7 +496,7 @@ type CommitStatusRequest struct {
 
 func (x *CommitStatusRequest) Reset() {
 	*x = CommitStatusRequest{}
-	mi := &file_folio_v1_gateway_proto_msgTypes[6]
+	mi := &file_folio_v1_gateway_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -335,7 +508,7 @@ func (x *CommitStatusRequest) String() string {
 func (*CommitStatusRequest) ProtoMessage() {}
 
 func (x *CommitStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_folio_v1_gateway_proto_msgTypes[6]
+	mi := &file_folio_v1_gateway_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -348,7 +521,7 @@ func (x *CommitStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitStatusRequest.ProtoReflect.Descriptor instead.
 func (*CommitStatusRequest) Descriptor() ([]byte, []int) {
-	return file_folio_v1_gateway_proto_rawDescGZIP(), []int{6}
+	return file_folio_v1_gateway_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CommitStatusRequest) GetTxId() string {
@@ -377,7 +550,7 @@ type SignedCommitStatusRequest struct {
 
 func (x *SignedCommitStatusRequest) Reset() {
 	*x = SignedCommitStatusRequest{}
-	mi := &file_folio_v1_gateway_proto_msgTypes[7]
+	mi := &file_folio_v1_gateway_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -389,7 +562,7 @@ func (x *SignedCommitStatusRequest) String() string {
 func (*SignedCommitStatusRequest) ProtoMessage() {}
 
 func (x *SignedCommitStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_folio_v1_gateway_proto_msgTypes[7]
+	mi := &file_folio_v1_gateway_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -402,7 +575,7 @@ func (x *SignedCommitStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignedCommitStatusRequest.ProtoReflect.Descriptor instead.
 func (*SignedCommitStatusRequest) Descriptor() ([]byte, []int) {
-	return file_folio_v1_gateway_proto_rawDescGZIP(), []int{7}
+	return file_folio_v1_gateway_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SignedCommitStatusRequest) GetRequest() []byte {
@@ -431,7 +604,7 @@ type CommitStatusResponse struct {
 
 func (x *CommitStatusResponse) Reset() {
 	*x = CommitStatusResponse{}
-	mi := &file_folio_v1_gateway_proto_msgTypes[8]
+	mi := &file_folio_v1_gateway_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -443,7 +616,7 @@ func (x *CommitStatusResponse) String() string {
 func (*CommitStatusResponse) ProtoMessage() {}
 
 func (x *CommitStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_folio_v1_gateway_proto_msgTypes[8]
+	mi := &file_folio_v1_gateway_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -456,7 +629,7 @@ func (x *CommitStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitStatusResponse.ProtoReflect.Descriptor instead.
 func (*CommitStatusResponse) Descriptor() ([]byte, []int) {
-	return file_folio_v1_gateway_proto_rawDescGZIP(), []int{8}
+	return file_folio_v1_gateway_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CommitStatusResponse) GetResult() ValidationCode {
@@ -484,13 +657,24 @@ var File_folio_v1_gateway_proto protoreflect.FileDescriptor
 
 const file_folio_v1_gateway_proto_rawDesc = "" +
 	"\n" +
-	"\x16folio/v1/gateway.proto\x12\bfolio.v1\x1a\x1afolio/v1/transaction.proto\"h\n" +
+	"\x16folio/v1/gateway.proto\x12\bfolio.v1\x1a\x13folio/v1/peer.proto\x1a\x1afolio/v1/transaction.proto\"\xab\x01\n" +
 	"\x0fEvaluateRequest\x124\n" +
 	"\bproposal\x18\x01 \x01(\v2\x18.folio.v1.SignedProposalR\bproposal\x12\x1f\n" +
 	"\vtarget_orgs\x18\x02 \x03(\tR\n" +
-	"targetOrgs\">\n" +
+	"targetOrgs\x12\x1d\n" +
+	"\n" +
+	"min_height\x18\x03 \x01(\x04R\tminHeight\x12\"\n" +
+	"\flinearizable\x18\x04 \x01(\bR\flinearizable\"V\n" +
 	"\x10EvaluateResponse\x12*\n" +
-	"\x06result\x18\x01 \x01(\v2\x12.folio.v1.ResponseR\x06result\"m\n" +
+	"\x06result\x18\x01 \x01(\v2\x12.folio.v1.ResponseR\x06result\x12\x16\n" +
+	"\x06height\x18\x02 \x01(\x04R\x06height\"3\n" +
+	"\x12ChainHeightRequest\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x01 \x01(\tR\tchannelId\"c\n" +
+	"\x10ChainHeightReply\x12\x18\n" +
+	"\x06height\x18\x01 \x01(\x04H\x00R\x06height\x12+\n" +
+	"\x05error\x18\x02 \x01(\v2\x13.folio.v1.CallErrorH\x00R\x05errorB\b\n" +
+	"\x06result\"m\n" +
 	"\x0eEndorseRequest\x124\n" +
 	"\bproposal\x18\x01 \x01(\v2\x18.folio.v1.SignedProposalR\bproposal\x12%\n" +
 	"\x0eendorsing_orgs\x18\x02 \x03(\tR\rendorsingOrgs\"h\n" +
@@ -529,42 +713,46 @@ func file_folio_v1_gateway_proto_rawDescGZIP() []byte {
 	return file_folio_v1_gateway_proto_rawDescData
 }
 
-var file_folio_v1_gateway_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_folio_v1_gateway_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_folio_v1_gateway_proto_goTypes = []any{
 	(*EvaluateRequest)(nil),           // 0: folio.v1.EvaluateRequest
 	(*EvaluateResponse)(nil),          // 1: folio.v1.EvaluateResponse
-	(*EndorseRequest)(nil),            // 2: folio.v1.EndorseRequest
-	(*EndorseResponse)(nil),           // 3: folio.v1.EndorseResponse
-	(*SubmitRequest)(nil),             // 4: folio.v1.SubmitRequest
-	(*SubmitResponse)(nil),            // 5: folio.v1.SubmitResponse
-	(*CommitStatusRequest)(nil),       // 6: folio.v1.CommitStatusRequest
-	(*SignedCommitStatusRequest)(nil), // 7: folio.v1.SignedCommitStatusRequest
-	(*CommitStatusResponse)(nil),      // 8: folio.v1.CommitStatusResponse
-	(*SignedProposal)(nil),            // 9: folio.v1.SignedProposal
-	(*Response)(nil),                  // 10: folio.v1.Response
-	(*Envelope)(nil),                  // 11: folio.v1.Envelope
-	(ValidationCode)(0),               // 12: folio.v1.ValidationCode
+	(*ChainHeightRequest)(nil),        // 2: folio.v1.ChainHeightRequest
+	(*ChainHeightReply)(nil),          // 3: folio.v1.ChainHeightReply
+	(*EndorseRequest)(nil),            // 4: folio.v1.EndorseRequest
+	(*EndorseResponse)(nil),           // 5: folio.v1.EndorseResponse
+	(*SubmitRequest)(nil),             // 6: folio.v1.SubmitRequest
+	(*SubmitResponse)(nil),            // 7: folio.v1.SubmitResponse
+	(*CommitStatusRequest)(nil),       // 8: folio.v1.CommitStatusRequest
+	(*SignedCommitStatusRequest)(nil), // 9: folio.v1.SignedCommitStatusRequest
+	(*CommitStatusResponse)(nil),      // 10: folio.v1.CommitStatusResponse
+	(*SignedProposal)(nil),            // 11: folio.v1.SignedProposal
+	(*Response)(nil),                  // 12: folio.v1.Response
+	(*CallError)(nil),                 // 13: folio.v1.CallError
+	(*Envelope)(nil),                  // 14: folio.v1.Envelope
+	(ValidationCode)(0),               // 15: folio.v1.ValidationCode
 }
 var file_folio_v1_gateway_proto_depIdxs = []int32{
-	9,  // 0: folio.v1.EvaluateRequest.proposal:type_name -> folio.v1.SignedProposal
-	10, // 1: folio.v1.EvaluateResponse.result:type_name -> folio.v1.Response
-	9,  // 2: folio.v1.EndorseRequest.proposal:type_name -> folio.v1.SignedProposal
-	10, // 3: folio.v1.EndorseResponse.result:type_name -> folio.v1.Response
-	11, // 4: folio.v1.SubmitRequest.envelope:type_name -> folio.v1.Envelope
-	12, // 5: folio.v1.CommitStatusResponse.result:type_name -> folio.v1.ValidationCode
-	0,  // 6: folio.v1.GatewayService.Evaluate:input_type -> folio.v1.EvaluateRequest
-	2,  // 7: folio.v1.GatewayService.Endorse:input_type -> folio.v1.EndorseRequest
-	4,  // 8: folio.v1.GatewayService.Submit:input_type -> folio.v1.SubmitRequest
-	7,  // 9: folio.v1.GatewayService.CommitStatus:input_type -> folio.v1.SignedCommitStatusRequest
-	1,  // 10: folio.v1.GatewayService.Evaluate:output_type -> folio.v1.EvaluateResponse
-	3,  // 11: folio.v1.GatewayService.Endorse:output_type -> folio.v1.EndorseResponse
-	5,  // 12: folio.v1.GatewayService.Submit:output_type -> folio.v1.SubmitResponse
-	8,  // 13: folio.v1.GatewayService.CommitStatus:output_type -> folio.v1.CommitStatusResponse
-	10, // [10:14] is the sub-list for method output_type
-	6,  // [6:10] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	11, // 0: folio.v1.EvaluateRequest.proposal:type_name -> folio.v1.SignedProposal
+	12, // 1: folio.v1.EvaluateResponse.result:type_name -> folio.v1.Response
+	13, // 2: folio.v1.ChainHeightReply.error:type_name -> folio.v1.CallError
+	11, // 3: folio.v1.EndorseRequest.proposal:type_name -> folio.v1.SignedProposal
+	12, // 4: folio.v1.EndorseResponse.result:type_name -> folio.v1.Response
+	14, // 5: folio.v1.SubmitRequest.envelope:type_name -> folio.v1.Envelope
+	15, // 6: folio.v1.CommitStatusResponse.result:type_name -> folio.v1.ValidationCode
+	0,  // 7: folio.v1.GatewayService.Evaluate:input_type -> folio.v1.EvaluateRequest
+	4,  // 8: folio.v1.GatewayService.Endorse:input_type -> folio.v1.EndorseRequest
+	6,  // 9: folio.v1.GatewayService.Submit:input_type -> folio.v1.SubmitRequest
+	9,  // 10: folio.v1.GatewayService.CommitStatus:input_type -> folio.v1.SignedCommitStatusRequest
+	1,  // 11: folio.v1.GatewayService.Evaluate:output_type -> folio.v1.EvaluateResponse
+	5,  // 12: folio.v1.GatewayService.Endorse:output_type -> folio.v1.EndorseResponse
+	7,  // 13: folio.v1.GatewayService.Submit:output_type -> folio.v1.SubmitResponse
+	10, // 14: folio.v1.GatewayService.CommitStatus:output_type -> folio.v1.CommitStatusResponse
+	11, // [11:15] is the sub-list for method output_type
+	7,  // [7:11] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_folio_v1_gateway_proto_init() }
@@ -572,14 +760,19 @@ func file_folio_v1_gateway_proto_init() {
 	if File_folio_v1_gateway_proto != nil {
 		return
 	}
+	file_folio_v1_peer_proto_init()
 	file_folio_v1_transaction_proto_init()
+	file_folio_v1_gateway_proto_msgTypes[3].OneofWrappers = []any{
+		(*ChainHeightReply_Height)(nil),
+		(*ChainHeightReply_Error)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_folio_v1_gateway_proto_rawDesc), len(file_folio_v1_gateway_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -46,7 +46,9 @@ const (
 
 // GatewayServiceClient is a client for the folio.v1.GatewayService service.
 type GatewayServiceClient interface {
-	// Evaluate runs a query on one peer and returns its result; nothing is ordered.
+	// Evaluate runs a query on one peer and returns its result; nothing is
+	// ordered. With min_height or linearizable the peer first waits (bounded)
+	// until its ledger is current enough (docs/sdk.md, "Current reads").
 	Evaluate(context.Context, *connect.Request[v1.EvaluateRequest]) (*connect.Response[v1.EvaluateResponse], error)
 	// Endorse collects endorsements satisfying the contract's policy and
 	// returns the payload the client must sign to submit.
@@ -125,7 +127,9 @@ func (c *gatewayServiceClient) CommitStatus(ctx context.Context, req *connect.Re
 
 // GatewayServiceHandler is an implementation of the folio.v1.GatewayService service.
 type GatewayServiceHandler interface {
-	// Evaluate runs a query on one peer and returns its result; nothing is ordered.
+	// Evaluate runs a query on one peer and returns its result; nothing is
+	// ordered. With min_height or linearizable the peer first waits (bounded)
+	// until its ledger is current enough (docs/sdk.md, "Current reads").
 	Evaluate(context.Context, *connect.Request[v1.EvaluateRequest]) (*connect.Response[v1.EvaluateResponse], error)
 	// Endorse collects endorsements satisfying the contract's policy and
 	// returns the payload the client must sign to submit.
