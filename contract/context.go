@@ -72,6 +72,14 @@ type Context interface {
 	// read-only call it has no effect. t must be after the Unix epoch and
 	// before the year 2262, else ErrInvalidArgument.
 	CommitNotBefore(t time.Time) error
+	// ChannelOrgs returns the names of the channel's organisations
+	// ("Org1", as Identity.Org names them), sorted: the consortium whose
+	// members a contract may name as owners. The set comes from the
+	// channel's genesis configuration, which config updates cannot change
+	// (docs/contracts.md), so every endorser answers the same at every
+	// height and the call records no read. ErrUnavailable if the host
+	// was started without the channel's configuration.
+	ChannelOrgs() ([]string, error)
 }
 
 // The values a Context hands out are the ABI's (package contract/abi), so
@@ -105,6 +113,9 @@ var (
 	ErrLimit = errors.New("limit reached")
 	// ErrInvalidArgument: any other request the host refused.
 	ErrInvalidArgument = errors.New("invalid argument")
+	// ErrUnavailable: the host cannot answer the request (ChannelOrgs on
+	// a host without the channel's configuration).
+	ErrUnavailable = errors.New("unavailable")
 	// ErrHost: the host broke the ABI (should never happen).
 	ErrHost = errors.New("host error")
 )

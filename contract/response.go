@@ -81,8 +81,8 @@ func Internal(format string, args ...any) *Error {
 
 // Fail turns err into an error response: an *Error (anywhere in the chain)
 // keeps its status; the SDK's sentinel errors map to 400 (ErrInvalidKey,
-// ErrReadOnly, ErrInvalidArgument), 413 (ErrTooLarge) or 429 (ErrLimit);
-// anything else is a 500.
+// ErrReadOnly, ErrInvalidArgument), 413 (ErrTooLarge), 429 (ErrLimit) or
+// 503 (ErrUnavailable); anything else is a 500.
 func Fail(err error) Response {
 	if err == nil {
 		return Internal("contract failed without an error").Response()
@@ -103,6 +103,8 @@ func Fail(err error) Response {
 		return newError(413, "too_large", "", "%v", err).Response()
 	case errors.Is(err, ErrLimit):
 		return newError(429, "limit", "", "%v", err).Response()
+	case errors.Is(err, ErrUnavailable):
+		return newError(503, "unavailable", "", "%v", err).Response()
 	}
 	return newError(500, "internal", "", "%v", err).Response()
 }

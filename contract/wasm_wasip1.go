@@ -48,6 +48,9 @@ func hostLog(level int32, msg unsafe.Pointer, msgLen uint32)
 //go:wasmimport folio commit_not_before
 func hostCommitNotBefore(lo, hi uint32) int32
 
+//go:wasmimport folio channel_orgs
+func hostChannelOrgs(buf unsafe.Pointer, bufCap uint32) int32
+
 //go:wasmexport folio_abi_version
 func folioABIVersion() int32 { return abi.Version }
 
@@ -136,6 +139,8 @@ func hostError(rc int32) error {
 		sentinel = ErrLimit
 	case abi.ErrnoInvalidArgument:
 		sentinel = ErrInvalidArgument
+	case abi.ErrnoUnavailable:
+		sentinel = ErrUnavailable
 	default:
 		sentinel = ErrHost
 	}
@@ -315,4 +320,16 @@ func (c *hostContext) CommitNotBefore(t time.Time) error {
 		return fmt.Errorf("commit not before %s: %w", t.UTC().Format(time.RFC3339Nano), hostError(rc))
 	}
 	return nil
+}
+
+func (c *hostContext) ChannelOrgs() ([]string, error) {
+	b, err := fetch(func(p unsafe.Pointer, n uint32) int32 { return hostChannelOrgs(p, n) })
+	if err != nil {
+		return nil, fmt.Errorf("channel organisations: %w", err)
+	}
+	var l abi.OrgList
+	if err := l.Unmarshal(b); err != nil {
+		return nil, fmt.Errorf("%w: channel organisations: %v", ErrHost, err)
+	}
+	return l.Orgs, nil
 }

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -19,6 +18,16 @@ import (
 const copyrightContract = "copyright"
 
 var sha256Pattern = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+
+// Patterns of the copyright contract's work IDs and owners (its record.go),
+// checked here so that a typo is a usage error, before any network call.
+var (
+	workIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`)
+	ownerPattern  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*@[A-Za-z0-9][A-Za-z0-9._-]*$`)
+)
+
+// maxListLimit is the copyright contract's largest list page.
+const maxListLimit = 1000
 
 // hashFile streams a file through SHA-256, reporting progress on big files.
 func hashFile(path string, progress io.Writer) (string, error) {
@@ -67,14 +76,42 @@ func (p *progressReader) Read(b []byte) (int, error) {
 func newWorkCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "work", Short: "Register, transfer and query creative works (the copyright contract)"}
 
-	var reg struct{ id, title, author, owner, typ, file, hash string }
+	var reg struct {
+		id, title, author, owner, typ, file, hash, derivativeOf string
+		duplicate                                               bool
+	}
 	register := &cobra.Command{
-		Use:   "register --id ID --title T --author A (--file PATH | --hash sha256:HEX) [--owner USER@ORG] [--type TYPE]",
+		Use:   "register --id ID --title T --author A (--file PATH | --hash sha256:HEX) [--owner USER@ORG] [--type TYPE] [--derivative-of ID | --duplicate]",
 		Short: "Register a work; both organisations endorse, and the command returns once it is committed",
-		Args:  cobra.NoArgs,
+		Long: `Register a work; both organisations endorse, and the command returns once it is committed.
+
+A content hash registers once: if another work already has it, the network
+refuses the registration and names the earlier one (work, owner, who
+registered it, when, in which block: the priority evidence). To register it
+anyway, say why: --derivative-of ID records the work as derived from the
+registered work ID (a remix, a translation; its hash may be new or the same),
+--duplicate records a deliberate second registration of the same content
+(recorded as "duplicate-of" the original). ` + "`folio work list --hash sha256:HEX`" + ` lists every
+registration of a content hash.
+
+The owner (--owner, default the signing identity) must belong to an
+organisation of the channel.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if (reg.file == "") == (reg.hash == "") {
-				return errors.New("give exactly one of --file PATH (hashed here) or --hash sha256:HEX")
+				return usageErr("give exactly one of --file PATH (hashed here) or --hash sha256:HEX")
+			}
+			if reg.hash != "" && !sha256Pattern.MatchString(reg.hash) {
+				return usageErr("--hash %q: want sha256: followed by 64 lowercase hex digits", reg.hash)
+			}
+			if reg.derivativeOf != "" && reg.duplicate {
+				return usageErr("--derivative-of and --duplicate exclude each other: a work is a derivative of another, or a deliberate duplicate")
+			}
+			if reg.derivativeOf != "" && !workIDPattern.MatchString(reg.derivativeOf) {
+				return usageErr("--derivative-of %q: want a work ID (letters, digits and . _ : -, starting with a letter or digit)", reg.derivativeOf)
+			}
+			if reg.owner != "" && !ownerPattern.MatchString(reg.owner) {
+				return usageErr("--owner %q: want user@Org", reg.owner)
 			}
 			hash := reg.hash
 			if reg.file != "" {
@@ -82,11 +119,16 @@ func newWorkCmd(g *globals) *cobra.Command {
 				if hash, err = hashFile(reg.file, g.progress()); err != nil {
 					return err
 				}
-			} else if !sha256Pattern.MatchString(hash) {
-				return fmt.Errorf("--hash %q: want sha256: followed by 64 lowercase hex digits", hash)
 			}
-			return g.submit(cmd, "register", map[string]string{"id": reg.id, "title": reg.title, "author": reg.author,
-				"owner": reg.owner, "type": reg.typ, "content_hash": hash})
+			args := map[string]any{"id": reg.id, "title": reg.title, "author": reg.author,
+				"owner": reg.owner, "type": reg.typ, "content_hash": hash}
+			if reg.derivativeOf != "" {
+				args["relation"] = "derivative-of:" + reg.derivativeOf
+			}
+			if reg.duplicate {
+				args["allow_duplicate"] = true
+			}
+			return g.submit(cmd, "register", args)
 		},
 	}
 	f := register.Flags()
@@ -97,6 +139,8 @@ func newWorkCmd(g *globals) *cobra.Command {
 	f.StringVar(&reg.typ, "type", "", "text, image, audio, video, software or other (default other)")
 	f.StringVar(&reg.file, "file", "", "the work's file: its SHA-256 is registered (the file itself stays here)")
 	f.StringVar(&reg.hash, "hash", "", "the work's content hash, sha256:HEX, instead of --file")
+	f.StringVar(&reg.derivativeOf, "derivative-of", "", "register the work as a derivative of the registered work ID (allowed even if its content hash is registered)")
+	f.BoolVar(&reg.duplicate, "duplicate", false, "register a content hash that is already registered, on purpose (recorded as a duplicate of the original)")
 	_ = register.MarkFlagRequired("id")
 	_ = register.MarkFlagRequired("title")
 	_ = register.MarkFlagRequired("author")
@@ -105,8 +149,14 @@ func newWorkCmd(g *globals) *cobra.Command {
 	transfer := &cobra.Command{
 		Use:   "transfer --id ID --to USER@ORG",
 		Short: "Transfer a work's rights (only its owner, or an admin of the owner's organisation)",
-		Args:  cobra.NoArgs,
+		Long: `Transfer a work's rights (only its owner, or an admin of the owner's organisation).
+The new owner must belong to an organisation of the channel: the network
+refuses any other, since nobody could ever transfer the work again.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !ownerPattern.MatchString(tr.to) {
+				return usageErr("--to %q: want user@Org", tr.to)
+			}
 			return g.submit(cmd, "transfer", map[string]string{"id": tr.id, "to": tr.to})
 		},
 	}
@@ -177,15 +227,25 @@ func newWorkCmd(g *globals) *cobra.Command {
 	_ = history.MarkFlagRequired("id")
 
 	var ls struct {
-		owner, author string
-		limit         int
+		owner, author, hash string
+		limit               int
 	}
 	list := &cobra.Command{
-		Use:   "list [--owner USER@ORG] [--author A] [--limit N]",
-		Short: "List works by owner or by author",
+		Use:   "list [--owner USER@ORG] [--author A] [--hash sha256:HEX] [--limit N]",
+		Short: "List works by owner, author or content hash (--hash: every registration of that content)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			out, err := g.evaluate(cmd, "list", map[string]any{"owner": ls.owner, "author": ls.author, "limit": ls.limit})
+			if ls.limit < 0 || ls.limit > maxListLimit {
+				return usageErr("--limit %d: want 0 (the contract's default) to %d", ls.limit, maxListLimit)
+			}
+			if ls.hash != "" && !sha256Pattern.MatchString(strings.ToLower(ls.hash)) {
+				return usageErr("--hash %q: want sha256: followed by 64 hex digits", ls.hash)
+			}
+			args := map[string]any{"owner": ls.owner, "author": ls.author, "limit": ls.limit}
+			if ls.hash != "" {
+				args["hash"] = strings.ToLower(ls.hash)
+			}
+			out, err := g.evaluate(cmd, "list", args)
 			if err != nil {
 				return err
 			}
@@ -193,7 +253,14 @@ func newWorkCmd(g *globals) *cobra.Command {
 				works, _ := v["works"].([]any)
 				for _, x := range works {
 					m, _ := x.(map[string]any)
-					fmt.Fprintf(w, "%-16v %-30v by %-20v owner %v\n", m["id"], m["title"], m["author"], m["owner"])
+					line := fmt.Sprintf("%-16v %-30v by %-20v owner %v", m["id"], m["title"], m["author"], m["owner"])
+					if ls.hash != "" {
+						line += fmt.Sprintf("  registered %v", m["registered_at"])
+					}
+					if rel, ok := m["relation"]; ok {
+						line += fmt.Sprintf("  (%v)", rel)
+					}
+					fmt.Fprintln(w, line)
 				}
 				if more, _ := v["more"].(bool); more {
 					fmt.Fprintln(w, "(more: raise --limit)")
@@ -203,7 +270,8 @@ func newWorkCmd(g *globals) *cobra.Command {
 	}
 	list.Flags().StringVar(&ls.owner, "owner", "", "owner, user@Org")
 	list.Flags().StringVar(&ls.author, "author", "", "author")
-	list.Flags().IntVar(&ls.limit, "limit", 0, "at most this many works (contract default when 0)")
+	list.Flags().StringVar(&ls.hash, "hash", "", "content hash, sha256:HEX: every registration of it (the original and any derivatives or duplicates)")
+	list.Flags().IntVar(&ls.limit, "limit", 0, "at most this many works, 1 to 1000 (contract default 100 when 0)")
 
 	cmd.AddCommand(register, transfer, get, history, list, newWorkProveCmd(g))
 	return cmd

@@ -13,8 +13,8 @@ import (
 // HostFunction.Since), so a module built for an older version keeps
 // running on a newer host unchanged.
 //
-// Version 2 added commit_not_before.
-const Version = 2
+// Version 2 added commit_not_before; version 3 added channel_orgs.
+const Version = 3
 
 // MinVersion is the oldest ABI version a host of this package still runs.
 const MinVersion = 1
@@ -59,6 +59,13 @@ const (
 	// nanoseconds split into two i32 halves. It returns 0, or
 	// -ErrnoInvalidArgument for a time at or before the Unix epoch.
 	FnCommitNotBefore = "commit_not_before" // (nanosLow32, nanosHigh32) -> 0 | -errno
+	// FnChannelOrgs returns the names of the channel's organisations
+	// (OrgList), from the channel's genesis configuration: config updates
+	// cannot change the set of organisations (internal/channel,
+	// checkChangeable), so the answer is a constant of the chain, the
+	// same on every peer at every height, and needs no read-set entry.
+	// -ErrnoUnavailable if the host was not given the configuration.
+	FnChannelOrgs = "channel_orgs" // (buf, cap) -> n | -errno
 )
 
 // HostFunction describes one host import: its name, how many i32
@@ -86,6 +93,7 @@ var HostFunctions = []HostFunction{
 	{FnResponseSet, 5, 1, 1},
 	{FnLog, 3, 0, 1},
 	{FnCommitNotBefore, 2, 1, 2},
+	{FnChannelOrgs, 2, 1, 3},
 }
 
 // SplitNanos splits signed Unix nanoseconds into the two i32 halves
@@ -144,6 +152,9 @@ const (
 	ErrnoNoResult Errno = 5
 	// ErrnoLimit: a per-call count limit (MaxEvents) was reached.
 	ErrnoLimit Errno = 6
+	// ErrnoUnavailable: the host cannot answer (channel_orgs on a host
+	// started without the channel's configuration).
+	ErrnoUnavailable Errno = 7
 )
 
 func (e Errno) String() string {
@@ -160,6 +171,8 @@ func (e Errno) String() string {
 		return "no pending result"
 	case ErrnoLimit:
 		return "limit reached"
+	case ErrnoUnavailable:
+		return "unavailable"
 	}
 	return fmt.Sprintf("errno %d", int32(e))
 }

@@ -243,6 +243,36 @@ func (h *History) Unmarshal(b []byte) error {
 	return d.Finish("history")
 }
 
+// OrgList is what channel_orgs returns: the names of the channel's
+// organisations ("Org1", as in Identity.Org), sorted.
+type OrgList struct {
+	Orgs []string
+}
+
+// Marshal encodes l.
+func (l *OrgList) Marshal() []byte {
+	var e encoder
+	e.Uvarint(uint64(len(l.Orgs)))
+	for _, o := range l.Orgs {
+		e.Str(o)
+	}
+	return e.B
+}
+
+// Unmarshal decodes b into l.
+func (l *OrgList) Unmarshal(b []byte) error {
+	d := newDecoder(b)
+	n := d.Count(1)
+	l.Orgs = nil
+	if n > 0 {
+		l.Orgs = make([]string, n)
+		for i := range l.Orgs {
+			l.Orgs[i] = d.Str()
+		}
+	}
+	return d.Finish("organisation list")
+}
+
 // unixNano is how a timestamp crosses the ABI: Unix nanoseconds, 0 for
 // the zero time (a time outside 1678..2262 does not fit).
 func unixNano(t time.Time) int64 {

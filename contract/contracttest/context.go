@@ -243,3 +243,12 @@ func (c *Context) CommitNotBefore(t time.Time) error {
 	}
 	return nil
 }
+
+// ChannelOrgs answers what Ledger.SetChannelOrgs set; like the VM's
+// channel_orgs it records no read.
+func (c *Context) ChannelOrgs() ([]string, error) {
+	if c.l.orgs == nil {
+		return nil, fmt.Errorf("channel organisations: %w: the ledger was given none (Ledger.SetChannelOrgs)", contract.ErrUnavailable)
+	}
+	return append([]string(nil), c.l.orgs...), nil
+}

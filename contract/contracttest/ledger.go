@@ -29,6 +29,8 @@ type Ledger struct {
 	history   map[string][]contract.HistoryEntry
 	height    uint64
 	calls     int
+	// orgs is what ChannelOrgs answers (nil: ErrUnavailable).
+	orgs []string
 }
 
 type entry struct {
@@ -132,6 +134,15 @@ func (l *Ledger) invoke(r *contract.Router, c Call, blockTime time.Time) Result 
 // Simulate runs c through r without committing anything.
 func (l *Ledger) Simulate(r *contract.Router, c Call) Result {
 	return l.NewContext(c).run(r, c.Namespace)
+}
+
+// SetChannelOrgs sets the organisations Context.ChannelOrgs answers, as
+// the VM answers channel_orgs from the channel's genesis configuration.
+// Until it is called, ChannelOrgs fails with contract.ErrUnavailable, as
+// on a host without the configuration.
+func (l *Ledger) SetChannelOrgs(orgs ...string) {
+	l.orgs = append([]string{}, orgs...)
+	sort.Strings(l.orgs)
 }
 
 // Height is the last committed block (0 if none).

@@ -59,7 +59,9 @@ type nativeBackend struct {
 }
 
 func newNative() *nativeBackend {
-	return &nativeBackend{l: contracttest.NewLedger("copyright"), r: copyright.New()}
+	l := contracttest.NewLedger("copyright")
+	l.SetChannelOrgs(vmtest.SharedOrgs...) // as the wasm backend's VM
+	return &nativeBackend{l: l, r: copyright.New()}
 }
 
 func (b *nativeBackend) call(t *testing.T, who contract.Identity, fn string, args [][]byte, readOnly bool) outcome {
@@ -202,5 +204,12 @@ func register(t *testing.T, b backend, who contract.Identity, a copyright.Regist
 }
 
 func work(id, author string) copyright.RegisterArgs {
-	return copyright.RegisterArgs{ID: id, Title: "Title of " + id, Author: author, ContentHash: hashA}
+	return copyright.RegisterArgs{ID: id, Title: "Title of " + id, Author: author, ContentHash: hashOf(id)}
+}
+
+// hashOf is a content hash of its own for each work ID: registering one
+// hash twice is refused (content-hash priority).
+func hashOf(id string) string {
+	sum := sha256.Sum256([]byte("content of " + id))
+	return "sha256:" + hex.EncodeToString(sum[:])
 }

@@ -95,7 +95,7 @@ func appendUintField(dst []byte, name string, v uint64) []byte {
 // recordSize is a guess of the encoded size of r, to allocate once.
 func recordSize(r *Record) int {
 	return 160 + len(r.ID) + len(r.Title) + len(r.Author) + len(r.Owner) + len(r.Type) + len(r.ContentHash) +
-		len(r.RegisteredAt) + len(r.RegisteredBy) + len(r.Action) + len(r.UpdatedBy) + len(r.UpdatedAt)
+		len(r.RegisteredAt) + len(r.RegisteredBy) + len(r.Action) + len(r.UpdatedBy) + len(r.UpdatedAt) + len(r.Relation)
 }
 
 // appendRecordFields appends the members of r after an opening '{'.
@@ -110,7 +110,11 @@ func appendRecordFields(dst []byte, r *Record) []byte {
 	dst = appendField(dst, "registered_by", r.RegisteredBy)
 	dst = appendField(dst, "action", r.Action)
 	dst = appendField(dst, "updated_by", r.UpdatedBy)
-	return appendField(dst, "updated_at", r.UpdatedAt)
+	dst = appendField(dst, "updated_at", r.UpdatedAt)
+	if r.Relation != "" {
+		dst = appendField(dst, "relation", r.Relation)
+	}
+	return dst
 }
 
 // AppendJSON appends the JSON encoding of r to dst: the bytes
@@ -159,6 +163,12 @@ func (a RegisterArgs) AppendJSON(dst []byte) []byte {
 		dst = appendField(dst, "type", a.Type)
 	}
 	dst = appendField(dst, "content_hash", a.ContentHash)
+	if a.Relation != "" {
+		dst = appendField(dst, "relation", a.Relation)
+	}
+	if a.AllowDuplicate {
+		dst = append(dst, `,"allow_duplicate":true`...)
+	}
 	return append(dst, '}')
 }
 
@@ -182,6 +192,9 @@ func (a ListArgs) AppendJSON(dst []byte) []byte {
 	}
 	if a.Author != "" {
 		dst = appendField(dst, "author", a.Author)
+	}
+	if a.Hash != "" {
+		dst = appendField(dst, "hash", a.Hash)
 	}
 	if a.Limit != 0 {
 		if dst[len(dst)-1] != '{' {
@@ -522,6 +535,8 @@ func (r *Record) member(d *flatObject, key []byte) bool {
 		return d.str(&r.UpdatedBy)
 	case "updated_at":
 		return d.str(&r.UpdatedAt)
+	case "relation":
+		return d.str(&r.Relation)
 	}
 	return false
 }
@@ -573,7 +588,10 @@ func (a *RegisterArgs) member(d *flatObject, key []byte) bool {
 		return d.str(&a.Type)
 	case "content_hash":
 		return d.str(&a.ContentHash)
+	case "relation":
+		return d.str(&a.Relation)
 	}
+	// allow_duplicate, a boolean, takes encoding/json's path: it is rare.
 	return false
 }
 
@@ -624,6 +642,8 @@ func (a *ListArgs) member(d *flatObject, key []byte) bool {
 		return d.str(&a.Owner)
 	case "author":
 		return d.str(&a.Author)
+	case "hash":
+		return d.str(&a.Hash)
 	case "limit":
 		return d.int(&a.Limit)
 	}

@@ -64,6 +64,9 @@ func checkEncoders(t *testing.T, a, b, c string, n1, n2 uint64, limit int) {
 	}
 	same("Record", rec.AppendJSON(nil), rec)
 	same("Record.marshal", rec.marshal(), rec)
+	related := rec
+	related.Relation = b + a
+	same("Record+relation", related.AppendJSON(nil), related)
 	same("Work", Work{Record: rec}.AppendJSON(nil), Work{Record: rec})
 	w := Work{Record: rec, Version: &RecordVersion{Block: n1, Tx: n2}}
 	same("Work+version", w.AppendJSON(nil), w)
@@ -72,13 +75,15 @@ func checkEncoders(t *testing.T, a, b, c string, n1, n2 uint64, limit int) {
 	for _, r := range []RegisterArgs{
 		{ID: a, Title: b, Author: c, Owner: a, Type: b, ContentHash: c},
 		{ID: a, Title: b, Author: c, ContentHash: c},
+		{ID: a, Title: b, Author: c, ContentHash: c, Relation: a + b, AllowDuplicate: true},
+		{ID: a, AllowDuplicate: true},
 		{},
 	} {
 		same("RegisterArgs", r.AppendJSON(nil), r)
 	}
 	same("TransferArgs", TransferArgs{ID: a, To: b}.AppendJSON(nil), TransferArgs{ID: a, To: b})
 	same("IDArgs", IDArgs{ID: a}.AppendJSON(nil), IDArgs{ID: a})
-	for _, l := range []ListArgs{{Owner: a, Author: b, Limit: limit}, {Author: c}, {Limit: limit}, {}} {
+	for _, l := range []ListArgs{{Owner: a, Author: b, Limit: limit}, {Author: c}, {Limit: limit}, {Hash: a, Owner: b}, {}} {
 		same("ListArgs", l.AppendJSON(nil), l)
 	}
 	entries := []WorkChange{
@@ -136,6 +141,10 @@ var decodeInputs = []string{
 	`{"limit":-}`, `{"limit":123456789}`, `{"limit":1000000000}`, `{"limit":99999999999999999999}`, `{"limit":"5"}`,
 	`{"limit":5 }`, `{"limit":null}`, `{"limit":5,"limit":6}`, `{"limit":5x}`, `{"limit":true}`,
 	`{"owner":1}`, `{"author":"a","owner":"b","limit":-2}`,
+	`{"id":"W2","title":"T","author":"A","content_hash":"` + testHash + `","relation":"derivative-of:W1"}`,
+	`{"id":"W2","title":"T","author":"A","content_hash":"` + testHash + `","allow_duplicate":true}`,
+	`{"id":"W1","title":"T","author":"A","owner":"alice@Org1","type":"text","content_hash":"` + testHash + `","registered_at":"2025-01-01T00:00:00Z","registered_by":"alice@Org1","action":"register","updated_by":"alice@Org1","updated_at":"2025-01-01T00:00:00Z","relation":"duplicate-of:W0"}`,
+	`{"hash":"` + testHash + `","limit":3}`,
 }
 
 func TestDecodersMatchEncodingJSON(t *testing.T) {
@@ -160,6 +169,12 @@ func TestFastPathTaken(t *testing.T) {
 		!id.decodeFast([]byte(decodeInputs[4])) || id.ID != "W1" ||
 		!l.decodeFast([]byte(decodeInputs[5])) || l.Limit != 1 {
 		t.Errorf("args: %+v %+v %+v %+v", reg, tr, id, l)
+	}
+	var rel RegisterArgs
+	var lh ListArgs
+	if !rel.decodeFast([]byte(`{"id":"W2","title":"T","author":"A","content_hash":"`+testHash+`","relation":"derivative-of:W1"}`)) || rel.Relation != "derivative-of:W1" ||
+		!lh.decodeFast([]byte(`{"hash":"`+testHash+`"}`)) || lh.Hash != testHash {
+		t.Errorf("relation, hash: %+v %+v", rel, lh)
 	}
 	if !id.decodeFast([]byte(`{"id":"\u003cb\u003e \u0026 \"x\""}`)) || id.ID != `<b> & "x"` {
 		t.Errorf("escapes: %+v", id)
@@ -283,8 +298,8 @@ func TestCodecCoversAllFields(t *testing.T) {
 		v      any
 		fields int
 	}{
-		{Record{}, 11}, {Work{}, 2}, {RecordVersion{}, 2}, {TransferEvent{}, 4}, {RegisterArgs{}, 6},
-		{TransferArgs{}, 2}, {IDArgs{}, 1}, {ListArgs{}, 3}, {WorkChange{}, 7}, {HistoryResult{}, 2}, {ListResult{}, 2},
+		{Record{}, 12}, {Work{}, 2}, {RecordVersion{}, 2}, {TransferEvent{}, 4}, {RegisterArgs{}, 8},
+		{TransferArgs{}, 2}, {IDArgs{}, 1}, {ListArgs{}, 4}, {WorkChange{}, 7}, {HistoryResult{}, 2}, {ListResult{}, 2},
 	} {
 		if n := reflect.TypeOf(c.v).NumField(); n != c.fields {
 			t.Errorf("%T has %d fields, codec.go knows %d: update its encoder and decoder", c.v, n, c.fields)

@@ -1,7 +1,10 @@
 package copyright
 
 import (
+	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/folio-ledger/folio/contract"
@@ -33,6 +36,16 @@ const (
 	objWork     = "work"
 	objOwnerIdx = "owner~id"
 	objAuthIdx  = "author~id"
+	objHashIdx  = "hash~id"
+)
+
+// RelationDerivativeOf prefixes RegisterArgs.Relation and
+// Record.Relation: "derivative-of:W1" declares the work derived from W1.
+// RelationDuplicateOf prefixes a Record.Relation that register wrote for
+// AllowDuplicate: the earliest registration of the same content hash.
+const (
+	RelationDerivativeOf = "derivative-of:"
+	RelationDuplicateOf  = "duplicate-of:"
 )
 
 // indexValue is the value of index keys (an empty value would read as
@@ -60,6 +73,13 @@ type RegisterArgs struct {
 	// Type defaults to DefaultType.
 	Type        string `json:"type,omitempty"`
 	ContentHash string `json:"content_hash"`
+	// Relation "derivative-of:ID" registers a work derived from the
+	// registered work ID (its content hash may be one already
+	// registered). AllowDuplicate registers a content hash that is
+	// already registered, on purpose. Without either, register refuses a
+	// content hash registered before, naming that registration.
+	Relation       string `json:"relation,omitempty"`
+	AllowDuplicate bool   `json:"allow_duplicate,omitempty"`
 }
 
 // TransferArgs is the argument of transfer.
@@ -73,11 +93,13 @@ type IDArgs struct {
 	ID string `json:"id"`
 }
 
-// ListArgs is the argument of list: works of Owner and/or Author (all
-// works if neither), in ID order, at most Limit (default 100, max 1000).
+// ListArgs is the argument of list: works of Owner and/or Author and/or
+// content hash Hash (all works if none), in ID order, at most Limit
+// (default 100, max 1000).
 type ListArgs struct {
 	Owner  string `json:"owner,omitempty"`
 	Author string `json:"author,omitempty"`
+	Hash   string `json:"hash,omitempty"`
 	Limit  int    `json:"limit,omitempty"`
 }
 
@@ -154,7 +176,13 @@ func register(ctx contract.Context) contract.Response {
 			checkType("type", a.Type),
 		)
 	}
+	if err == nil {
+		err = checkRelation(a)
+	}
 	if err != nil {
+		return contract.Fail(err)
+	}
+	if err := checkMember(ctx, who, "owner", a.Owner); err != nil {
 		return contract.Fail(err)
 	}
 	key, err := WorkKey(a.ID)
@@ -172,11 +200,16 @@ func register(ctx contract.Context) contract.Response {
 		}
 		return contract.Fail(contract.Conflict("work %q is already registered", a.ID))
 	}
+	relation, err := priority(ctx, a, hash)
+	if err != nil {
+		return contract.Fail(err)
+	}
 	now := stamp(ctx.Timestamp())
 	rec := Record{
 		ID: a.ID, Title: a.Title, Author: a.Author, Owner: a.Owner, Type: a.Type, ContentHash: hash,
 		RegisteredAt: now, RegisteredBy: who.Label(),
 		Action: ActionRegister, UpdatedBy: who.Label(), UpdatedAt: now,
+		Relation: relation,
 	}
 	value := rec.marshal()
 	ownerKey, err := contract.CreateCompositeKey(objOwnerIdx, rec.Owner, rec.ID)
@@ -187,10 +220,15 @@ func register(ctx contract.Context) contract.Response {
 	if err != nil {
 		return contract.Fail(contract.BadRequest("author", "author: %v", err))
 	}
+	hashKey, err := contract.CreateCompositeKey(objHashIdx, rec.ContentHash, rec.ID)
+	if err != nil {
+		return contract.Fail(contract.BadRequest("content_hash", "content_hash: %v", err))
+	}
 	if err := firstErr(
 		ctx.PutState(key, value),
 		ctx.PutState(ownerKey, indexValue),
 		ctx.PutState(authorKey, indexValue),
+		ctx.PutState(hashKey, indexValue),
 		ctx.SetEvent(EventRegistered, value),
 	); err != nil {
 		return contract.Fail(err)
@@ -208,6 +246,9 @@ func transfer(ctx contract.Context) contract.Response {
 		return contract.Fail(err)
 	}
 	if err := firstErr(checkID("id", a.ID), checkOwner("to", a.To)); err != nil {
+		return contract.Fail(err)
+	}
+	if err := checkMember(ctx, who, "to", a.To); err != nil {
 		return contract.Fail(err)
 	}
 	key, err := WorkKey(a.ID)
@@ -359,12 +400,21 @@ func list(ctx contract.Context) contract.Response {
 			return contract.Fail(err)
 		}
 	}
+	if a.Hash != "" {
+		h, err := normHash("hash", a.Hash)
+		if err != nil {
+			return contract.Fail(err)
+		}
+		a.Hash = h
+	}
 	var (
 		objectType string
 		attrs      []string
 		indexed    = true
 	)
 	switch {
+	case a.Hash != "":
+		objectType, attrs = objHashIdx, []string{a.Hash}
 	case a.Owner != "":
 		objectType, attrs = objOwnerIdx, []string{a.Owner}
 	case a.Author != "":
@@ -401,7 +451,7 @@ func list(ctx contract.Context) contract.Response {
 			v := kv.Version
 			w = work(rec, &v)
 		}
-		if a.Author != "" && w.Author != a.Author {
+		if (a.Author != "" && w.Author != a.Author) || (a.Owner != "" && w.Owner != a.Owner) || (a.Hash != "" && w.ContentHash != a.Hash) {
 			continue
 		}
 		if len(out.Works) == a.Limit {
@@ -411,6 +461,148 @@ func list(ctx contract.Context) contract.Response {
 		out.Works = append(out.Works, w)
 	}
 	return contract.OK(out.AppendJSON(nil))
+}
+
+// checkRelation validates register's relation options: "derivative-of:"
+// and a work ID, or AllowDuplicate, not both.
+func checkRelation(a RegisterArgs) error {
+	if a.Relation == "" {
+		return nil
+	}
+	if a.AllowDuplicate {
+		return contract.BadRequest("relation", "relation %q and allow_duplicate exclude each other: a work is a derivative or a duplicate", a.Relation)
+	}
+	id, ok := strings.CutPrefix(a.Relation, RelationDerivativeOf)
+	if !ok {
+		return contract.BadRequest("relation", "relation %q is not %sID", truncate(a.Relation, 80), RelationDerivativeOf)
+	}
+	if err := checkID("relation", id); err != nil {
+		return contract.BadRequest("relation", "relation %q: the work ID: %v", truncate(a.Relation, 80), err)
+	}
+	if id == a.ID {
+		return contract.BadRequest("relation", "work %q cannot be a derivative of itself", a.ID)
+	}
+	return nil
+}
+
+// checkMember refuses an owner ("user@Org", field names the argument)
+// whose organisation is not a member of the channel: a work owned there
+// could never be transferred again, since nobody of that organisation can
+// sign. The caller's own organisation is a member (the MSP validated the
+// caller); any other is looked up in the channel's organisations, which
+// come from the genesis configuration (contract.Context.ChannelOrgs), so
+// every endorser decides alike.
+func checkMember(ctx contract.Context, who contract.Identity, field, owner string) error {
+	org := orgOf(owner)
+	if org == who.Org {
+		return nil
+	}
+	orgs, err := ctx.ChannelOrgs()
+	if err != nil {
+		return fmt.Errorf("%s %q: cannot check its organisation: %w", field, owner, err)
+	}
+	if slices.Contains(orgs, org) {
+		return nil
+	}
+	hint := ""
+	for _, o := range orgs {
+		if strings.EqualFold(o, org) {
+			hint = fmt.Sprintf(" (did you mean %s?)", o)
+		}
+	}
+	return contract.BadRequest(field, "%s %q: organisation %s is not a member of channel %s%s; members: %s",
+		field, owner, org, ctx.ChannelID(), hint, strings.Join(orgs, ", "))
+}
+
+// priority enforces content-hash priority for register: the first
+// registration of a content hash stands, and a later one is refused,
+// naming the earlier registration (work, owner, who registered it, when,
+// in which block), unless it declares itself a derivative (a.Relation) or
+// a deliberate duplicate (a.AllowDuplicate). It returns the relation to
+// record: a.Relation, "duplicate-of:ID" of the original registration, or
+// "". The hash index scan is in the read set, so two registrations of one
+// hash racing in a block cannot both commit (the later is a phantom read
+// conflict): priority is decided by block order, the same on every peer.
+func priority(ctx contract.Context, a RegisterArgs, hash string) (string, error) {
+	if a.Relation != "" {
+		id := strings.TrimPrefix(a.Relation, RelationDerivativeOf)
+		key, err := WorkKey(id)
+		if err != nil {
+			return "", contract.BadRequest("relation", "relation: %v", err)
+		}
+		if _, _, err := load(ctx, key, id); err != nil {
+			if e := (*contract.Error)(nil); errors.As(err, &e) && e.Status == 404 {
+				return "", contract.BadRequest("relation", "relation %q: work %q is not registered", a.Relation, id)
+			}
+			return "", err
+		}
+	}
+	var (
+		orig  Record
+		found bool
+		count int
+	)
+	for kv, err := range ctx.GetStateByPartialCompositeKey(objHashIdx, hash) {
+		if err != nil {
+			return "", err
+		}
+		_, parts, err := contract.SplitCompositeKey(kv.Key)
+		if err != nil || len(parts) != 2 {
+			return "", contract.Internal("malformed key %q in %s", kv.Key, objHashIdx)
+		}
+		key, err := WorkKey(parts[1])
+		if err != nil {
+			return "", err
+		}
+		rec, _, err := load(ctx, key, parts[1])
+		if err != nil {
+			return "", contract.Internal("index %s points to work %q: %v", objHashIdx, parts[1], err)
+		}
+		count++
+		// The original is the registration that declared no relation
+		// (every later one had to); among several (none refused them),
+		// the earliest.
+		if !found || earlierOriginal(rec, orig) {
+			orig, found = rec, true
+		}
+	}
+	switch {
+	case a.Relation != "":
+		return a.Relation, nil
+	case !found:
+		return "", nil
+	case a.AllowDuplicate:
+		return RelationDuplicateOf + orig.ID, nil
+	}
+	block := ""
+	if key, err := WorkKey(orig.ID); err == nil {
+		if h, err := ctx.GetHistoryForKey(key); err == nil && len(h) > 0 {
+			block = fmt.Sprintf(", block %d", h[0].Version.Block)
+		}
+	}
+	others := ""
+	if count > 1 {
+		others = fmt.Sprintf(" (and %d later registrations: folio work list --hash %s)", count-1, hash)
+	}
+	return "", contract.Conflict("content hash %s is already registered as work %q%s: owner %s, registered by %s at %s%s. "+
+		"To register it anyway, declare the relation: a derivative with relation %q (folio work register --derivative-of %s) "+
+		"or a deliberate duplicate with allow_duplicate (--duplicate)",
+		hash, orig.ID, others, orig.Owner, orig.RegisteredBy, orig.RegisteredAt, block, RelationDerivativeOf+orig.ID, orig.ID)
+}
+
+// earlierOriginal reports whether r rather than o is the original
+// registration of their content hash: the one without a relation, else
+// the one registered first (transaction timestamps; IDs break ties).
+func earlierOriginal(r, o Record) bool {
+	if (r.Relation == "") != (o.Relation == "") {
+		return r.Relation == ""
+	}
+	rt, err1 := time.Parse(time.RFC3339Nano, r.RegisteredAt)
+	ot, err2 := time.Parse(time.RFC3339Nano, o.RegisteredAt)
+	if err1 == nil && err2 == nil && !rt.Equal(ot) {
+		return rt.Before(ot)
+	}
+	return r.ID < o.ID
 }
 
 func firstErr(errs ...error) error {

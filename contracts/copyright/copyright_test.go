@@ -39,7 +39,7 @@ func TestRegisterAndGet(t *testing.T) {
 		if rec != wantRec {
 			t.Fatalf("registered %+v\nwant %+v", rec, wantRec)
 		}
-		if len(o.Writes) != 3 || len(o.Events) != 1 || o.Events[0] != copyright.EventRegistered {
+		if len(o.Writes) != 4 || len(o.Events) != 1 || o.Events[0] != copyright.EventRegistered {
 			t.Fatalf("writes %q events %q", o.Writes, o.Events)
 		}
 

@@ -19,6 +19,11 @@
 //	work      {id}          -> Record (JSON)
 //	owner~id  {owner} {id}  -> 0x00   index for list by owner
 //	author~id {author} {id} -> 0x00   index for list by author
+//	hash~id   {hash} {id}   -> 0x00   index for content-hash priority and list by hash
+//
+// A content hash registers once unless the registration declares a
+// relation (derivative-of:ID, or allow_duplicate); owners must belong to
+// an organisation of the channel (Context.ChannelOrgs).
 //
 // The record carries its last change (action, updated_by, updated_at) so
 // that every value in the key's history says who did what: history is

@@ -22,10 +22,15 @@ func FuzzContract(f *testing.F) {
 	f.Add(uint8(3), []byte(`{"id":"W1"}`))
 	f.Add(uint8(4), []byte(`{"owner":"alice@Org1","author":"Ada","limit":1}`))
 	f.Add(uint8(4), []byte(`{"id":`))
+	f.Add(uint8(0), []byte(`{"id":"W3","title":"T","author":"A","content_hash":"`+hashOf("W1")+`","relation":"derivative-of:W1"}`))
+	f.Add(uint8(0), []byte(`{"id":"W3","title":"T","author":"A","content_hash":"`+hashOf("W1")+`","allow_duplicate":true}`))
+	f.Add(uint8(1), []byte(`{"id":"W1","to":"nobody@Nowhere"}`))
+	f.Add(uint8(4), []byte(`{"hash":"`+hashOf("W1")+`"}`))
 	fns := []string{copyright.FnRegister, copyright.FnTransfer, copyright.FnGet, copyright.FnHistory, copyright.FnList}
 	r := copyright.New()
 	f.Fuzz(func(t *testing.T, fn uint8, arg []byte) {
 		l := contracttest.NewLedger("copyright")
+		l.SetChannelOrgs("Org1", "Org2")
 		seed := l.Invoke(r, contracttest.Call{Function: copyright.FnRegister, Creator: alice, Args: jsonArgs(work("W1", "Ada"))})
 		if seed.Response.Status != 200 {
 			t.Fatal(seed.Response.Message)

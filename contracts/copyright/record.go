@@ -38,6 +38,11 @@ type Record struct {
 	Action    string `json:"action"`
 	UpdatedBy string `json:"updated_by"`
 	UpdatedAt string `json:"updated_at"`
+	// Relation is what the registration declared about its content hash:
+	// "derivative-of:ID" (RegisterArgs.Relation) or "duplicate-of:ID" (the
+	// original registration of the same hash, for AllowDuplicate); empty
+	// for an original.
+	Relation string `json:"relation,omitempty"`
 }
 
 // RecordVersion is the ledger height of a record as get and list answer

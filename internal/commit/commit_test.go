@@ -102,7 +102,7 @@ func newPipeline(t *testing.T) *pipeline {
 	if _, err := led.Commit(genesis, ledger.Updates{}); err != nil {
 		t.Fatal(err)
 	}
-	rt, err := vm.NewRuntime(context.Background(), vm.Options{CacheDir: vmtest.CacheDir(t)})
+	rt, err := vm.NewRuntime(context.Background(), vm.Options{CacheDir: vmtest.CacheDir(t), ChannelOrgs: vmtest.SharedOrgs})
 	if err != nil {
 		t.Fatal(err)
 	}

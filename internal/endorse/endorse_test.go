@@ -53,7 +53,7 @@ func newFixture(t *testing.T, installed bool) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt, err := vm.NewRuntime(context.Background(), vm.Options{CacheDir: vmtest.CacheDir(t)})
+	rt, err := vm.NewRuntime(context.Background(), vm.Options{CacheDir: vmtest.CacheDir(t), ChannelOrgs: vmtest.SharedOrgs})
 	if err != nil {
 		t.Fatal(err)
 	}

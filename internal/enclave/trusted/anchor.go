@@ -46,6 +46,10 @@ type Anchor struct {
 	chain  *identity.Verifier
 	pinned map[modRef]pinnedModule
 	orgs   []string
+	// names are the member (non-orderer) organisations' names, sorted:
+	// what the contracts' channel_orgs answers (config updates cannot
+	// change them).
+	names []string
 }
 
 type pinnedModule struct {
@@ -92,12 +96,24 @@ func NewAnchor(b *foliov1.Block) (*Anchor, error) {
 	for _, o := range orgs {
 		a.orgs = append(a.orgs, o.MSPID)
 	}
+	// Rights are held by the consortium's member organisations: an
+	// ordering-service organisation runs orderers, it holds no works.
+	for _, o := range cfg.Orgs {
+		if o.GetKind() != foliov1.OrgKind_ORG_KIND_ORDERER {
+			a.names = append(a.names, o.GetName())
+		}
+	}
 	sort.Strings(a.orgs)
+	sort.Strings(a.names)
 	for _, d := range cfg.Contracts {
 		a.pinned[modRef{d.Name, d.Version}] = pinnedModule{sha256: bytes.Clone(d.PackageHash), confidential: d.Confidential}
 	}
 	return a, nil
 }
+
+// OrgNames returns the names of the channel's member organisations (not
+// the ordering service's) in the genesis block, sorted. Do not modify it.
+func (a *Anchor) OrgNames() []string { return a.names }
 
 // Hash returns the genesis block header's hash. Do not modify it.
 func (a *Anchor) Hash() []byte { return a.hash }

@@ -209,6 +209,12 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		}
 		s.tiers.internal = c
 	}
+	if opts.Anchor != nil {
+		// channel_orgs answers the genesis block's organisations: the
+		// enclave trusts nothing else about the channel, and config
+		// updates cannot change the set.
+		opts.VM.ChannelOrgs = opts.Anchor.OrgNames()
+	}
 	rt, err := vm.NewRuntime(ctx, opts.VM)
 	if err != nil {
 		return nil, err

@@ -189,6 +189,11 @@ func (r *Runtime) instantiateHost(ctx context.Context) error {
 			cs := stateOf(ctx, abi.FnCommitNotBefore)
 			s[0] = cs.status(cs.sim.commitNotBefore(abi.JoinNanos(u32(s[0]), u32(s[1]))))
 		},
+		abi.FnChannelOrgs: func(ctx context.Context, m api.Module, s []uint64) {
+			cs := stateOf(ctx, abi.FnChannelOrgs)
+			l, err := cs.sim.channelOrgs()
+			s[0] = cs.reply(m, l.Marshal(), err, s[0], s[1], abi.FnChannelOrgs)
+		},
 		abi.FnLog: func(ctx context.Context, m api.Module, s []uint64) {
 			cs := stateOf(ctx, abi.FnLog)
 			n := uint64(u32(s[2]))

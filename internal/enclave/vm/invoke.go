@@ -91,6 +91,7 @@ func (r *Runtime) Invoke(ctx context.Context, m *Module, call abi.Call, st State
 		txID:     call.TxID,
 		logger:   r.opts.Logger,
 	}
+	cs.sim.orgs = r.opts.ChannelOrgs
 	inst.env.beginCall(call.TxID, call.Timestamp)
 
 	res, stopped, err := inst.call(context.WithValue(ctx, callStateKey{}, cs), inst.invoke, r.opts.CallTimeout, errCallTimeout)

@@ -60,7 +60,7 @@ func TestLoadRejects(t *testing.T) {
 			vm.ErrUnknownImport, "wasi_snapshot_preview1.fd_write imported as () -> ()"},
 		{"unknown wasi function", reactor(abi.Version, i32const(0), wasmImport{"wasi_snapshot_preview1", "launch", sigVoid}).assemble(),
 			vm.ErrUnknownImport, "wasi_snapshot_preview1.launch is not provided"},
-		{"abi version", reactor(99, i32const(0)).assemble(), vm.ErrABIVersion, "module speaks ABI version 99, this host speaks versions 1 to 2"},
+		{"abi version", reactor(99, i32const(0)).assemble(), vm.ErrABIVersion, "module speaks ABI version 99, this host speaks versions 1 to 3"},
 		{"abi version 0", reactor(0, i32const(0)).assemble(), vm.ErrABIVersion, "module speaks ABI version 0"},
 		{"memory over limit", bigMemory.assemble(), vm.ErrInvalidModule, "2000"},
 		{"init loops", initLoops.assemble(), vm.ErrTimeout, "initialisation ran longer than"},

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 )
 
@@ -37,6 +38,13 @@ type Options struct {
 	// Interpreter selects wazero's interpreter instead of its compiler.
 	// Default false: the compiler where the platform supports it.
 	Interpreter bool
+	// ChannelOrgs are the names of the channel's organisations, which the
+	// channel_orgs host function answers (sorted, duplicates removed, by
+	// EnsureDefaults). They must come from the channel's genesis
+	// configuration, the same on every peer: config updates cannot change
+	// the set of organisations, so the answer needs no read-set entry.
+	// Default nil: channel_orgs fails with ErrnoUnavailable.
+	ChannelOrgs []string
 	// Logger receives debug lines (contract logs, discarded instances).
 	// Default: a logger that discards everything.
 	Logger *slog.Logger
@@ -70,6 +78,11 @@ func (o *Options) EnsureDefaults() *Options {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.ChannelOrgs != nil {
+		orgs := slices.Clone(o.ChannelOrgs)
+		slices.Sort(orgs)
+		o.ChannelOrgs = slices.Compact(orgs)
 	}
 	return o
 }

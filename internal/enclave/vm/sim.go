@@ -34,6 +34,9 @@ type simulator struct {
 	// notBefore is the latest commit_not_before time, Unix nanoseconds
 	// (0: none).
 	notBefore int64
+	// orgs is what channel_orgs answers (Options.ChannelOrgs; nil:
+	// unavailable).
+	orgs []string
 }
 
 type committed struct {
@@ -291,6 +294,16 @@ func (s *simulator) commitNotBefore(n int64) error {
 	}
 	s.notBefore = max(s.notBefore, n)
 	return nil
+}
+
+// channelOrgs answers channel_orgs. The list comes from the genesis
+// configuration, which no config update can change, so the answer is the
+// same at every height and is not recorded in the read set.
+func (s *simulator) channelOrgs() (abi.OrgList, error) {
+	if s.orgs == nil {
+		return abi.OrgList{}, refuse(abi.ErrnoUnavailable, "this host was not given the channel's organisations")
+	}
+	return abi.OrgList{Orgs: s.orgs}, nil
 }
 
 // maxResponse is the response limit: MaxValueBytes, but never below what

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -21,7 +22,7 @@ import (
 // Runtime is shared by the test binary.
 func loadMisbehave(t testing.TB, opts vm.Options) (*vm.Runtime, *vm.Module) {
 	t.Helper()
-	if opts == (vm.Options{}) {
+	if reflect.ValueOf(opts).IsZero() {
 		h := vmtest.Shared(t, "misbehave", vmtest.BuildWasm(t, testdataPkg+"misbehave"))
 		return h.Runtime, h.Module
 	}
@@ -245,8 +246,8 @@ func TestDeterminism(t *testing.T) {
 		}
 		return b
 	}
-	fresh := newRuntime(t, vm.Options{PoolSize: -1})
-	pooled := newRuntime(t, vm.Options{PoolSize: 1})
+	fresh := newRuntime(t, vm.Options{PoolSize: -1, ChannelOrgs: vmtest.SharedOrgs})
+	pooled := newRuntime(t, vm.Options{PoolSize: 1, ChannelOrgs: vmtest.SharedOrgs})
 	for _, c := range calls {
 		mf, err := fresh.Load(ctx, c.name, "1", c.wasm)
 		if err != nil {

@@ -73,10 +73,15 @@ var shared struct {
 	hs map[string]*Harness
 }
 
+// SharedOrgs are the channel organisations the runtimes of Shared answer
+// channel_orgs with: those of the test identities (Org1, Org2).
+var SharedOrgs = []string{"Org1", "Org2"}
+
 // Shared returns a Harness with a fresh MemState on a Runtime and Module
 // (default options) that are created once per test binary for this name
 // and module and never closed: loading a Go contract costs a good part of
-// a second, more under the race detector.
+// a second, more under the race detector. Its runtime answers
+// channel_orgs with SharedOrgs.
 func Shared(tb testing.TB, name string, wasm []byte) *Harness {
 	tb.Helper()
 	key := fmt.Sprintf("%s/%x", name, sha256.Sum256(wasm))
@@ -85,7 +90,7 @@ func Shared(tb testing.TB, name string, wasm []byte) *Harness {
 	h := shared.hs[key]
 	if h == nil {
 		ctx := context.Background()
-		rt, err := vm.NewRuntime(ctx, vm.Options{CacheDir: CacheDir(tb)})
+		rt, err := vm.NewRuntime(ctx, vm.Options{CacheDir: CacheDir(tb), ChannelOrgs: SharedOrgs})
 		if err != nil {
 			tb.Fatal(err)
 		}
