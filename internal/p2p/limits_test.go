@@ -821,8 +821,12 @@ func TestLingeringStreams(t *testing.T) {
 		t.Skipf("opening %d streams took %s, too close to the %s grace for the timing rule to be tested on this machine now", limit+linger+linger/2, d, grace)
 	}
 	time.Sleep(grace + 100*time.Millisecond) // the rule under test is about time
-	if n := refuse(atk, 1); n != 1 {
-		t.Fatalf("%d refused", n)
+	// The victim refuses this stream and, finishing it, finds the linger
+	// rule broken and closes the session: the refusal's status byte may
+	// or may not get out before the close (a loaded CI machine showed
+	// both). What must hold is the cut, for the abusive reason, below.
+	if n := refuse(atk, 1); n > 1 {
+		t.Fatalf("%d refused of 1", n)
 	}
 	cut(atk)
 	if got := victim.refusals(refusedAbusive); got != 1 {

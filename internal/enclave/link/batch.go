@@ -131,6 +131,13 @@ func (b *batcher) send(calls []queuedCall) {
 	id := e.mu.next
 	e.mu.next++
 	e.mu.Unlock()
+	// Counted before the write: the enclave may answer (and a caller read
+	// the counters) before Send returns here. A failed write breaks the
+	// stream, so a batch counted and not sent is the last one.
+	if e.ctr != nil {
+		e.ctr.Batches.Add(1)
+		e.ctr.Batched.Add(uint64(len(calls)))
+	}
 	err := e.Send(wire.KindBatch, 0, id, func(buf []byte) []byte {
 		for _, c := range calls {
 			buf = append(buf, c.frame...)
@@ -140,10 +147,5 @@ func (b *batcher) send(calls []queuedCall) {
 	if err != nil {
 		e.stop(fmt.Errorf("send a batch of %d ecalls: %w", len(calls), err))
 		e.Close()
-		return
-	}
-	if e.ctr != nil {
-		e.ctr.Batches.Add(1)
-		e.ctr.Batched.Add(uint64(len(calls)))
 	}
 }
