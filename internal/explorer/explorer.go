@@ -15,6 +15,11 @@ import (
 // ErrNotFound: the store holds no such block, transaction or work.
 var ErrNotFound = errors.New("not found")
 
+// ErrUnavailable: the store cannot answer because its source (the peers it
+// indexes, or its own database) is unreachable; the web pages answer 503.
+// Implementations wrap it with the reason.
+var ErrUnavailable = errors.New("source unreachable")
+
 // BlockSummary is one block as the index keeps it.
 type BlockSummary struct {
 	Number       uint64    `json:"number"`
