@@ -85,6 +85,7 @@ document on stdout with --json. Errors go to stderr with a non-zero status.`,
 		newEnclaveCmd(g),
 		newContractCmd(g),
 		newReleaseCmd(g),
+		newExplorerCmd(g),
 	)
 	requireKnownSubcommand(root)
 	return root, g

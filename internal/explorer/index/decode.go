@@ -108,6 +108,11 @@ func decodeBlock(b *foliov1.Block, namespace string, names labels) (explorer.Blo
 	txs := make([]decodedTx, 0, len(envs))
 	for i, raw := range envs {
 		code := foliov1.ValidationCode_NOT_VALIDATED
+		if h.Number == 0 {
+			// The genesis block is not validated: it is the chain's trust
+			// anchor, and its configuration is in force by definition.
+			code = foliov1.ValidationCode_VALID
+		}
 		if i < len(codes) {
 			code = foliov1.ValidationCode(codes[i])
 		}
