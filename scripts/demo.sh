@@ -59,8 +59,31 @@ step "Evidence: a bundle anyone can check offline with the organisations' root c
 run work prove --id "$work_a" --out "$NET/evidence-$work_a.json"
 run evidence verify "$NET/evidence-$work_a.json"
 
+step "The explorer: blocks, transactions, works and their provenance, the network, in a browser"
+EXPLORER_ADDR=${EXPLORER_ADDR:-127.0.0.1:8080}
+pidfile="$NET/explorer.pid"
+if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+  echo "the explorer of $NET is already running (pid $(cat "$pidfile"))"
+else
+  printf '$ %s &\n' "$(quote "$BIN" explorer --network "$NET" --addr "$EXPLORER_ADDR")"
+  nohup "$BIN" explorer --network "$NET" --addr "$EXPLORER_ADDR" > "$NET/explorer.log" 2>&1 &
+  echo $! > "$pidfile"
+  # Wait (at most 20 s) for it to listen: its first stdout line says so.
+  for _ in $(seq 1 100); do
+    grep -q "explorer listening on" "$NET/explorer.log" 2>/dev/null && break
+    kill -0 "$(cat "$pidfile")" 2>/dev/null || break
+    sleep 0.2
+  done
+  if ! grep -q "explorer listening on" "$NET/explorer.log" 2>/dev/null; then
+    echo "the explorer did not start (is $EXPLORER_ADDR in use? set EXPLORER_ADDR): see $NET/explorer.log" >&2
+    tail -5 "$NET/explorer.log" >&2 || true
+  fi
+fi
+grep -m1 "explorer listening on" "$NET/explorer.log" 2>/dev/null || true
+
 cat <<EOT
 
+The explorer is at http://$EXPLORER_ADDR (log: $NET/explorer.log; stop it with: kill \$(cat $pidfile)).
 The network is still running in $NET. Continue with, for example:
   $(quote "$BIN" network status --network "$NET")
   $(quote "$BIN" work list --owner user1@Org1 --network "$NET")

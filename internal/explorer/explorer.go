@@ -109,23 +109,44 @@ type WorkQuery struct {
 }
 
 // Rate is one point of a time series: transactions committed in the
-// second starting at At, valid and invalid.
+// second starting at At (by block time), valid and invalid, and the
+// percentiles of their commit latency: the block's orderer timestamp
+// minus the transaction's proposal timestamp, in milliseconds (0 in a
+// second without transactions that have a proposal timestamp).
 type Rate struct {
 	At      time.Time `json:"at"`
 	Valid   int       `json:"valid"`
 	Invalid int       `json:"invalid"`
+	P50     float64   `json:"p50_ms"`
+	P95     float64   `json:"p95_ms"`
+	P99     float64   `json:"p99_ms"`
+}
+
+// Latency is the commit latency of the transactions committed over a
+// window (by block time): their count and percentiles, in milliseconds.
+// Implementations may bucket latencies; they say their precision.
+type Latency struct {
+	Window time.Duration `json:"window_ns"`
+	Count  int           `json:"count"`
+	P50    float64       `json:"p50_ms"`
+	P95    float64       `json:"p95_ms"`
+	P99    float64       `json:"p99_ms"`
+	Max    float64       `json:"max_ms"`
 }
 
 // Stats is what the dashboard shows of the index.
 type Stats struct {
-	Height      uint64            `json:"height"` // blocks indexed
-	Txs         uint64            `json:"txs"`
-	Valid       uint64            `json:"valid"`
-	Invalid     map[string]uint64 `json:"invalid"` // by validation code name
-	ByOrg       map[string]uint64 `json:"by_org"`  // transactions by creator MSP ID
-	Works       uint64            `json:"works"`
-	LastBlockAt time.Time         `json:"last_block_at"`
-	IndexedAt   time.Time         `json:"indexed_at"` // when the last block was indexed (lag = IndexedAt - LastBlockAt)
+	Height  uint64            `json:"height"` // blocks indexed
+	Txs     uint64            `json:"txs"`
+	Valid   uint64            `json:"valid"`
+	Invalid map[string]uint64 `json:"invalid"` // by validation code name
+	ByOrg   map[string]uint64 `json:"by_org"`  // transactions by creator MSP ID
+	// OrgInvalid counts invalid transactions by creator MSP ID, then by
+	// validation code name (valid per organisation = ByOrg - its sum).
+	OrgInvalid  map[string]map[string]uint64 `json:"org_invalid"`
+	Works       uint64                       `json:"works"`
+	LastBlockAt time.Time                    `json:"last_block_at"`
+	IndexedAt   time.Time                    `json:"indexed_at"` // when the last block was indexed (lag = IndexedAt - LastBlockAt)
 }
 
 // Store is the explorer's index as the pages read it. Implementations are
@@ -134,6 +155,8 @@ type Store interface {
 	Stats() Stats
 	// Rates returns the per-second series over the last window.
 	Rates(window time.Duration) []Rate
+	// Latency returns the commit latency over the last window.
+	Latency(window time.Duration) Latency
 	Block(number uint64) (BlockSummary, error)
 	BlockByHash(hash string) (BlockSummary, error)
 	// Blocks lists up to limit blocks, newest first, numbered below before
@@ -144,6 +167,44 @@ type Store interface {
 	Works(q WorkQuery) ([]Work, error)
 	// Changed is closed when the next block is indexed (live updates).
 	Changed() <-chan struct{}
+}
+
+// SourceStatus is how a Store's feed of blocks is doing: whether it
+// follows its source, and the source's last error.
+type SourceStatus struct {
+	// Source names where blocks come from (the peer streamed now, when
+	// the source says so).
+	Source string `json:"source"`
+	// Following: the store is streaming from a source and its last
+	// attempt has not failed.
+	Following bool `json:"following"`
+	// LastError is the source's last error ("" once a block arrived after
+	// it), LastErrorAt when it happened.
+	LastError   string    `json:"last_error,omitempty"`
+	LastErrorAt time.Time `json:"last_error_at,omitzero"`
+	// Retries counts failed attempts since the last block arrived.
+	Retries int `json:"retries"`
+	// Peers is each peer of the source as the source last saw it, when
+	// the source reads several.
+	Peers []PeerStatus `json:"peers,omitempty"`
+}
+
+// PeerStatus is one peer of a block source as the source last saw it.
+type PeerStatus struct {
+	Name string `json:"name"`
+	// State is "streaming" (blocks come from it), "failed" (its last
+	// stream failed: LastError says why) or "standby" (not tried since it
+	// last worked, or never).
+	State       string    `json:"state"`
+	LastError   string    `json:"last_error,omitempty"`
+	LastErrorAt time.Time `json:"last_error_at,omitzero"`
+}
+
+// SourceReporter is optionally implemented by a Store that follows a
+// source (the index does): the dashboard shows the status, and a failed
+// source makes the pages show a banner and /healthz answer 503.
+type SourceReporter interface {
+	SourceStatus() SourceStatus
 }
 
 // BlockSource gives the indexer the chain: blocks from start on, in

@@ -56,6 +56,12 @@ func (ix *Index) Apply(b *foliov1.Block) error {
 	// The counters of this block go into the batch; the in-memory copy
 	// changes only once the batch is committed.
 	stats.Invalid, stats.ByOrg = maps.Clone(stats.Invalid), maps.Clone(stats.ByOrg)
+	stats.OrgInvalid = maps.Clone(stats.OrgInvalid)
+	if stats.OrgInvalid == nil {
+		stats.OrgInvalid = map[string]map[string]uint64{}
+	}
+	copied := map[string]bool{}
+	lat := blockLatency{at: sum.Time, valid: sum.Valid, invalid: sum.Txs - sum.Valid}
 	batch := ix.st.NewBatch()
 	defer batch.Close()
 	written := map[string]bool{}
@@ -63,16 +69,34 @@ func (ix *Index) Apply(b *foliov1.Block) error {
 	for i := range txs {
 		t := &txs[i].sum
 		stats.Txs++
-		if t.ValidationCode == foliov1.ValidationCode_VALID.String() {
-			stats.Valid++
-		} else {
-			stats.Invalid[t.ValidationCode]++
-		}
 		org := t.CreatorOrg
 		if org == "" {
 			org = "unknown"
 		}
 		stats.ByOrg[org]++
+		if t.ValidationCode == foliov1.ValidationCode_VALID.String() {
+			stats.Valid++
+		} else {
+			stats.Invalid[t.ValidationCode]++
+			// Copy-on-write: the committed stats (read concurrently)
+			// share the inner maps until this block copies one.
+			m := stats.OrgInvalid[org]
+			if !copied[org] {
+				m, copied[org] = maps.Clone(m), true
+				if m == nil {
+					m = map[string]uint64{}
+				}
+				stats.OrgInvalid[org] = m
+			}
+			m[t.ValidationCode]++
+		}
+		// Commit latency: the orderer's timestamp of the block minus the
+		// client's of the proposal. Config transactions (the genesis
+		// block's, made long before) and envelopes without a timestamp
+		// have none.
+		if !t.Config && !t.Time.IsZero() {
+			lat.lat.add(latBucket(sum.Time.Sub(t.Time).Milliseconds()), 1)
+		}
 		if err := ix.putTx(batch, t, written); err != nil {
 			return err
 		}
@@ -105,6 +129,9 @@ func (ix *Index) Apply(b *foliov1.Block) error {
 			return err
 		}
 	}
+	if err := batch.Set(latencyKey(n), lat.encode()); err != nil {
+		return err
+	}
 	if err := batch.Set(hashKey(hash), binary.BigEndian.AppendUint64(nil, n)); err != nil {
 		return err
 	}
@@ -120,7 +147,7 @@ func (ix *Index) Apply(b *foliov1.Block) error {
 
 	ix.mu.Lock()
 	ix.mu.stats, ix.mu.lastHash = stats, hash
-	ix.mu.rates.add(sum.Time, sum.Valid, sum.Txs-sum.Valid)
+	ix.mu.rates.add(&lat)
 	close(ix.mu.changed)
 	ix.mu.changed = make(chan struct{})
 	ix.mu.Unlock()

@@ -36,4 +36,7 @@
 //	a <author> 0 <id>   -> "" (works by author)
 //	c <hash> 0 <id>     -> "" (works by content hash)
 //	p <id> 0 <block> <tx index> -> explorer.ProvenanceEntry (JSON)
+//	l <number>          -> block time, valid and invalid counts and the
+//	                       block's commit-latency histogram (varints), read
+//	                       back to rebuild the last hour's rates at start
 package index

@@ -114,7 +114,9 @@ type Index struct {
 		changed chan struct{}
 		rates   rates
 		status  Status
-		closed  bool
+		// src is the source Run follows (for its peers' status).
+		src    explorer.BlockSource
+		closed bool
 	}
 }
 
@@ -141,7 +143,7 @@ func Open(opts Options) (*Index, error) {
 func openStore(st kv.Store, opts Options) (*Index, error) {
 	ix := &Index{opts: opts, st: st, names: labels{}}
 	ix.mu.changed = make(chan struct{})
-	ix.mu.stats = explorer.Stats{Invalid: map[string]uint64{}, ByOrg: map[string]uint64{}}
+	ix.mu.stats = explorer.Stats{Invalid: map[string]uint64{}, ByOrg: map[string]uint64{}, OrgInvalid: map[string]map[string]uint64{}}
 	f, err := st.Get(keyFormat)
 	switch {
 	case errors.Is(err, kv.ErrNotFound):
@@ -159,6 +161,21 @@ func openStore(st kv.Store, opts Options) (*Index, error) {
 		return nil, &kv.CorruptionError{Op: "index format", Err: fmt.Errorf("format record of %d bytes", len(f))}
 	case binary.BigEndian.Uint32(f) > formatVersion:
 		return nil, fmt.Errorf("%w: %s has format %d, this binary writes %d (delete the directory to rebuild it)", ErrFormat, opts.Dir, binary.BigEndian.Uint32(f), formatVersion)
+	case binary.BigEndian.Uint32(f) < formatVersion:
+		// An older format lacks records this one keeps: empty the index
+		// and let Run index the chain again, once.
+		opts.Logger.Warn("explorer index: older on-disk format; rebuilding the index from block 0", "dir", opts.Dir, "format", binary.BigEndian.Uint32(f), "now", formatVersion)
+		b := st.NewBatch()
+		defer b.Close()
+		if err := b.DeleteRange(nil, []byte{0xff}); err != nil {
+			return nil, err
+		}
+		if err := b.Set(keyFormat, binary.BigEndian.AppendUint32(nil, formatVersion)); err != nil {
+			return nil, err
+		}
+		if err := b.Commit(kv.WriteOptions{Sync: true}); err != nil {
+			return nil, fmt.Errorf("index: reset for the new format: %w", err)
+		}
 	}
 	raw, err := st.Get(keyStats)
 	switch {
@@ -175,6 +192,9 @@ func openStore(st kv.Store, opts Options) (*Index, error) {
 	}
 	if ix.mu.stats.ByOrg == nil {
 		ix.mu.stats.ByOrg = map[string]uint64{}
+	}
+	if ix.mu.stats.OrgInvalid == nil {
+		ix.mu.stats.OrgInvalid = map[string]map[string]uint64{}
 	}
 	if h := ix.mu.stats.Height; h > 0 {
 		last, err := ix.Block(h - 1)
@@ -224,6 +244,10 @@ func (ix *Index) Stats() explorer.Stats {
 	defer ix.mu.Unlock()
 	s := ix.mu.stats
 	s.Invalid, s.ByOrg = maps.Clone(s.Invalid), maps.Clone(s.ByOrg)
+	s.OrgInvalid = make(map[string]map[string]uint64, len(s.OrgInvalid))
+	for org, m := range ix.mu.stats.OrgInvalid {
+		s.OrgInvalid[org] = maps.Clone(m)
+	}
 	return s
 }
 

@@ -8,8 +8,10 @@ import (
 )
 
 // formatVersion is the index's on-disk format. It only moves forward; an
-// index written by a newer format is refused (rebuild it, or upgrade).
-const formatVersion = 1
+// index written by a newer format is refused (rebuild it, or upgrade), one
+// of an older format is emptied and rebuilt from the chain once.
+// Format 2 added the latency records and Stats.OrgInvalid.
+const formatVersion = 2
 
 // workKeyPrefix is the copyright contract's record key of a work without
 // the ID and terminator, taken from the contract itself so the two never
@@ -30,17 +32,20 @@ var (
 
 // Key prefixes of the record families (see doc.go).
 const (
-	pBlock  = 'b'
-	pHash   = 'h'
-	pTx     = 't'
-	pWork   = 'w'
-	pOwner  = 'o'
-	pAuthor = 'a'
-	pCHash  = 'c'
-	pProv   = 'p'
+	pBlock   = 'b'
+	pHash    = 'h'
+	pTx      = 't'
+	pWork    = 'w'
+	pOwner   = 'o'
+	pAuthor  = 'a'
+	pCHash   = 'c'
+	pProv    = 'p'
+	pLatency = 'l'
 )
 
 func blockKey(n uint64) []byte { return kv.AppendUint64([]byte{pBlock}, n) }
+
+func latencyKey(n uint64) []byte { return kv.AppendUint64([]byte{pLatency}, n) }
 
 func hashKey(h []byte) []byte { return append([]byte{pHash}, h...) }
 

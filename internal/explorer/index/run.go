@@ -10,27 +10,28 @@ import (
 )
 
 // Status is how the index's feed is doing, for the web page's banner.
-type Status struct {
-	// Source names where blocks come from (the peer currently streamed,
-	// when the source says so).
-	Source string `json:"source"`
-	// Following: Run is streaming from a source and its last attempt has
-	// not failed.
-	Following bool `json:"following"`
-	// LastError is the source's last error ("" once a block arrived after
-	// it), LastErrorAt when it happened.
-	LastError   string    `json:"last_error,omitempty"`
-	LastErrorAt time.Time `json:"last_error_at,omitzero"`
-	// Retries counts failed attempts since the last block arrived.
-	Retries int `json:"retries"`
+type Status = explorer.SourceStatus
+
+// Status returns the feed's state (SourceStatus).
+func (ix *Index) Status() Status { return ix.SourceStatus() }
+
+// SourceStatus returns the feed's state, with the state of each peer when
+// the source Run follows reports them (PeerReporter).
+func (ix *Index) SourceStatus() explorer.SourceStatus {
+	ix.mu.Lock()
+	st, src := ix.mu.status, ix.mu.src
+	ix.mu.Unlock()
+	if pr, ok := src.(PeerReporter); ok {
+		st.Peers = pr.PeerStatus()
+	}
+	return st
 }
 
-// Status returns the feed's state.
-func (ix *Index) Status() Status {
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
-	return ix.mu.status
-}
+var _ explorer.SourceReporter = (*Index)(nil)
+
+// PeerReporter is implemented by sources that read from several peers and
+// can say how each did (PeerSource).
+type PeerReporter interface{ PeerStatus() []explorer.PeerStatus }
 
 // Named is implemented by sources that can say where they read from.
 type Named interface{ Name() string }
@@ -48,6 +49,9 @@ const (
 // corrupted store) stops it.
 func (ix *Index) Run(ctx context.Context, src explorer.BlockSource) error {
 	backoff := minBackoff
+	ix.mu.Lock()
+	ix.mu.src = src
+	ix.mu.Unlock()
 	for {
 		ix.setStatus(func(s *Status) {
 			s.Following = true

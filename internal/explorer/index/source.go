@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
+	"time"
 
 	"connectrpc.com/connect"
 
@@ -31,12 +33,15 @@ type PeerSource struct {
 	mu struct {
 		sync.Mutex
 		cur int // index of the peer streamed last (tried first next time)
+		// state is each peer's as last seen, by index in peers.
+		state []explorer.PeerStatus
 	}
 }
 
 var (
 	_ explorer.BlockSource = (*PeerSource)(nil)
 	_ Named                = (*PeerSource)(nil)
+	_ PeerReporter         = (*PeerSource)(nil)
 )
 
 // NewPeerSource returns a source over peers, tried in order from the one
@@ -48,7 +53,31 @@ func NewPeerSource(peers []Peer, logger *slog.Logger) (*PeerSource, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &PeerSource{peers: peers, log: logger}, nil
+	s := &PeerSource{peers: peers, log: logger}
+	s.mu.state = make([]explorer.PeerStatus, len(peers))
+	for i, p := range peers {
+		s.mu.state[i] = explorer.PeerStatus{Name: p.Name, State: "standby"}
+	}
+	return s, nil
+}
+
+// PeerStatus returns each peer's state as the source last saw it: the
+// one streaming, those whose last stream failed (and why), the others on
+// standby.
+func (s *PeerSource) PeerStatus() []explorer.PeerStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.mu.state)
+}
+
+func (s *PeerSource) setState(i int, state string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := &s.mu.state[i]
+	p.State = state
+	if err != nil {
+		p.LastError, p.LastErrorAt = err.Error(), time.Now()
+	}
 }
 
 // Name is the peer streamed now (or last).
@@ -73,8 +102,9 @@ func (s *PeerSource) Blocks(ctx context.Context, start uint64, each func(*foliov
 		s.mu.cur = i
 		s.mu.Unlock()
 		p := s.peers[i]
-		got, err := s.stream(ctx, p, &start, each)
+		got, err := s.stream(ctx, p, &start, each, func() { s.setState(i, "streaming", nil) })
 		if ctx.Err() != nil {
+			s.setState(i, "standby", nil)
 			return ctx.Err()
 		}
 		var cbErr *callbackError
@@ -84,6 +114,7 @@ func (s *PeerSource) Blocks(ctx context.Context, start uint64, each func(*foliov
 			s.mu.Lock()
 			s.mu.cur = (i + 1) % len(s.peers)
 			s.mu.Unlock()
+			s.setState(i, "failed", cbErr.err)
 			return cbErr.err
 		}
 		if got {
@@ -92,6 +123,7 @@ func (s *PeerSource) Blocks(ctx context.Context, start uint64, each func(*foliov
 		if err == nil {
 			err = errors.New("stream ended")
 		}
+		s.setState(i, "failed", err)
 		s.log.Warn("explorer: block stream failed", "peer", p.Name, "next_block", start, "err", err)
 		errs = append(errs, fmt.Errorf("%s: %w", p.Name, err))
 		failed++
@@ -105,7 +137,8 @@ type callbackError struct{ err error }
 
 func (e *callbackError) Error() string { return e.err.Error() }
 
-func (s *PeerSource) stream(ctx context.Context, p Peer, start *uint64, each func(*foliov1.Block) error) (got bool, err error) {
+// stream streams from one peer; opened is called once the stream is open.
+func (s *PeerSource) stream(ctx context.Context, p Peer, start *uint64, each func(*foliov1.Block) error, opened func()) (got bool, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	st, err := p.Chain.StreamBlocks(ctx, connect.NewRequest(&foliov1.StreamBlocksRequest{Start: *start, Follow: true}))
@@ -113,6 +146,10 @@ func (s *PeerSource) stream(ctx context.Context, p Peer, start *uint64, each fun
 		return false, err
 	}
 	defer st.Close()
+	// The peer counts as streaming once asked: a caught-up peer sends
+	// nothing (not even its headers) until the next block, while one that
+	// is down fails the first Receive at once and turns "failed".
+	opened()
 	for st.Receive() {
 		b := st.Msg()
 		if b.GetHeader() == nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 
@@ -68,6 +69,12 @@ func TestPeerSourceMovesToTheNextPeer(t *testing.T) {
 	defer ix.Close()
 	stop := runIndex(ix, src)
 	waitHeight(t, ix, 4)
+	// The dashboard's view of the peers: the two that failed, and why.
+	ps := ix.SourceStatus().Peers
+	if len(ps) != 3 || ps[0].State != "failed" || !strings.Contains(ps[0].LastError, "peer stopping") || ps[0].LastErrorAt.IsZero() ||
+		ps[1].State != "failed" || ps[2].State != "streaming" || ps[2].LastError != "" || ps[2].Name != peers[2].Name {
+		t.Fatalf("peer status %+v", ps)
+	}
 	if err := stop(); !errors.Is(err, context.Canceled) {
 		t.Fatal(err)
 	}
@@ -89,5 +96,10 @@ func TestPeerSourceReportsWhenEveryPeerFails(t *testing.T) {
 	err := src.Blocks(context.Background(), 1, func(*foliov1.Block) error { return nil })
 	if connect.CodeOf(err) != connect.CodeUnavailable || len(a.starts) != 1 || len(b.starts) != 1 {
 		t.Fatalf("err %v, starts %v %v", err, a.starts, b.starts)
+	}
+	for _, p := range src.PeerStatus() {
+		if p.State != "failed" || p.LastError == "" {
+			t.Errorf("after every peer failed: %+v", p)
+		}
 	}
 }

@@ -14,8 +14,13 @@ func (s *Server) apiStats(w http.ResponseWriter, r *http.Request) {
 	st := s.store.Stats()
 	body := struct {
 		explorer.Stats
-		Lag string `json:"lag"`
-	}{st, lag(st)}
+		Lag     string                 `json:"lag"`
+		Latency explorer.Latency       `json:"latency"`
+		Source  *explorer.SourceStatus `json:"source,omitempty"`
+	}{Stats: st, Lag: lag(st), Latency: s.store.Latency(chartWindow)}
+	if src, ok := s.sourceStatus(); ok {
+		body.Source = &src
+	}
 	writeJSON(w, http.StatusOK, body)
 }
 
@@ -29,7 +34,9 @@ func (s *Server) apiRates(w http.ResponseWriter, r *http.Request) {
 		}
 		window = d
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"window": window.String(), "rates": s.store.Rates(window)})
+	// Each point carries its second's latency percentiles (p50_ms, ...);
+	// "latency" is the whole window's.
+	writeJSON(w, http.StatusOK, map[string]any{"window": window.String(), "rates": s.store.Rates(window), "latency": s.store.Latency(window)})
 }
 
 func (s *Server) apiBlocks(w http.ResponseWriter, r *http.Request) {

@@ -108,3 +108,86 @@ func trimFloat(f float64) string {
 	}
 	return fmt.Sprintf("%.1f", f)
 }
+
+// Latency chart colours: p50, p95, p99.
+var latencyColors = [3]string{"#1f5fbf", "#a86400", "#c62828"}
+
+// renderLatencyChart draws the commit latency percentiles (p50, p95, p99,
+// in ms) over [now-window, now) as three lines of chartBuckets points.
+// Percentiles of different seconds cannot be merged, so a point shows the
+// worst second of its bucket (the highest of each percentile); buckets
+// without transactions leave a gap. Like renderChart it is built from
+// numbers and times only and keeps presentation in attributes.
+func renderLatencyChart(rates []explorer.Rate, window time.Duration, now time.Time) template.HTML {
+	start := now.Add(-window)
+	bw := window / chartBuckets
+	var pts [chartBuckets][3]float64
+	var has [chartBuckets]bool
+	var peak float64
+	for _, r := range rates {
+		// A second whose percentiles are all 0 had no transaction with
+		// a proposal time (the genesis block's configuration, say): a
+		// real p99 under a millisecond from proposal to commit is not.
+		if r.At.Before(start) || !r.At.Before(now) || r.P99 == 0 {
+			continue
+		}
+		i := min(int(r.At.Sub(start)/bw), chartBuckets-1)
+		has[i] = true
+		for j, v := range [3]float64{r.P50, r.P95, r.P99} {
+			pts[i][j] = math.Max(pts[i][j], v)
+			peak = math.Max(peak, v)
+		}
+	}
+	top := niceCeil(peak)
+	plotW, plotH := float64(chartW-chartL), float64(chartH-chartB-chartT)
+	step := plotW / chartBuckets
+
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" width="%d" height="%d" role="img" aria-labelledby="latency-title">`, chartW, chartH, chartW, chartH)
+	fmt.Fprintf(&b, `<title id="latency-title">Commit latency over the last %s (ms; p50, p95, p99 of the worst second per %s): highest p99 %s ms</title>`, window, bw, trimFloat(peak))
+	for _, f := range []float64{0, 0.5, 1} {
+		y := float64(chartT) + plotH*(1-f)
+		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="%s" stroke-width="0.5"/>`, chartL, y, chartW, y, colorAxis)
+		fmt.Fprintf(&b, `<text x="%d" y="%.1f" font-size="%d" text-anchor="end" fill="%s">%s</text>`, chartL-4, y+4, chartFontSize, colorAxis, trimFloat(top*f))
+	}
+	// One polyline per run of buckets with data, per percentile; a lone
+	// point is a dot.
+	type xy struct{ x, y float64 }
+	drawn := false
+	for j := range 3 {
+		var run []xy
+		flush := func() {
+			switch len(run) {
+			case 0:
+			case 1:
+				fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="2" fill="%s"/>`, run[0].x, run[0].y, latencyColors[j])
+			default:
+				fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="1.5" points="`, latencyColors[j])
+				for k, p := range run {
+					if k > 0 {
+						b.WriteByte(' ')
+					}
+					fmt.Fprintf(&b, "%.1f,%.1f", p.x, p.y)
+				}
+				b.WriteString(`"/>`)
+			}
+			run = run[:0]
+		}
+		for i := range chartBuckets {
+			if !has[i] {
+				flush()
+				continue
+			}
+			drawn = true
+			run = append(run, xy{float64(chartL) + (float64(i)+0.5)*step, float64(chartT) + plotH*(1-pts[i][j]/top)})
+		}
+		flush()
+	}
+	fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="%d" fill="%s">%s</text>`, chartL, chartH-6, chartFontSize, colorAxis, start.UTC().Format("15:04:05"))
+	fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="%d" text-anchor="end" fill="%s">%s UTC</text>`, chartW, chartH-6, chartFontSize, colorAxis, now.UTC().Format("15:04:05"))
+	if !drawn {
+		fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="%d" text-anchor="middle" fill="%s">`+chartEmptyNotice+`</text>`, (chartW+chartL)/2, chartH/2, chartFontSize+2, colorAxis, window)
+	}
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String())
+}

@@ -14,7 +14,8 @@
 //
 // URLs (stable; the API mirrors the pages):
 //
-//	/                       dashboard          /api/stats, /api/rates
+//	/                       dashboard          /api/stats, /api/rates (per second: counts, latency p50/p95/p99)
+//	/chart.svg /latency.svg the dashboard's two charts (refreshed live)
 //	/blocks?before=N        block list         /api/blocks?before=N&limit=L
 //	/blocks/{n}             block              /api/blocks/{n}
 //	/tx/{id}                transaction        /api/tx/{id}
@@ -24,6 +25,7 @@
 //	/search?q=              search             /api/search?q=
 //	/network /contracts /releases  optional Sections (/api/network, ...)
 //	/events                 Server-Sent Events, one "block" event per indexed block
-//	/healthz                liveness and index lag (no token needed)
+//	/healthz                liveness, index lag and block source status (503 while
+//	                        every peer fails; no token needed)
 //	/login?token=           sets the access cookie
 package web

@@ -26,6 +26,8 @@ type blockEvent struct {
 	Block *explorer.BlockSummary `json:"block,omitempty"`
 	Stats explorer.Stats         `json:"stats"`
 	Lag   string                 `json:"lag"`
+	// Latency is the dashboard's window's commit latency.
+	Latency explorer.Latency `json:"latency"`
 }
 
 // eventStream serves /events: a "hello" event with the current stats,
@@ -74,7 +76,7 @@ func (s *Server) eventStream(w http.ResponseWriter, r *http.Request) {
 	if _, err := w.Write([]byte("retry: 3000\n")); err != nil {
 		return
 	}
-	if !send("hello", blockEvent{Stats: st, Lag: lag(st)}) {
+	if !send("hello", blockEvent{Stats: st, Lag: lag(st), Latency: s.store.Latency(chartWindow)}) {
 		return
 	}
 	tick := time.NewTicker(heartbeat)
@@ -97,13 +99,14 @@ func (s *Server) eventStream(w http.ResponseWriter, r *http.Request) {
 			if st.Height > from+maxEventBlocks {
 				from = st.Height - maxEventBlocks
 			}
+			latency := s.store.Latency(chartWindow)
 			for n := from; n < st.Height; n++ {
 				b, err := s.store.Block(n)
 				if err != nil {
 					continue
 				}
 				b.TxIDs = nil // the page links the block; the list can be long
-				if !send("block", blockEvent{Block: &b, Stats: st, Lag: lag(st)}) {
+				if !send("block", blockEvent{Block: &b, Stats: st, Lag: lag(st), Latency: latency}) {
 					return
 				}
 			}

@@ -20,6 +20,7 @@ type fakeStore struct {
 	works   map[string]explorer.Work
 	prov    map[string][]explorer.ProvenanceEntry
 	rates   []explorer.Rate
+	latency explorer.Latency
 	changed chan struct{}
 	// err, when set, is what every read returns (e.g. ErrUnavailable).
 	err error
@@ -63,8 +64,13 @@ func newFake(n int) *fakeStore {
 	}
 	f.prov["BOOK-1"] = append(f.prov["BOOK-1"], explorer.ProvenanceEntry{TxID: txID(2, 0), Block: 2, Time: epoch.Add(2 * time.Second), Creator: "user1@Org1", Action: "transfer", Owner: "Org1MSP", Endorsers: []string{"peer0@Org1"}})
 	for s := range 300 {
-		f.rates = append(f.rates, explorer.Rate{At: time.Now().Add(-time.Duration(s) * time.Second).Truncate(time.Second), Valid: s % 7, Invalid: s % 3 / 2})
+		r := explorer.Rate{At: time.Now().Add(-time.Duration(s) * time.Second).Truncate(time.Second), Valid: s % 7, Invalid: s % 3 / 2}
+		if r.Valid+r.Invalid > 0 {
+			r.P50, r.P95, r.P99 = 40, 90, float64(100+s)
+		}
+		f.rates = append(f.rates, r)
 	}
+	f.latency = explorer.Latency{Window: 5 * time.Minute, Count: 900, P50: 40, P95: 90, P99: 123.5, Max: 399}
 	return f
 }
 
@@ -118,7 +124,7 @@ func (f *fakeStore) Health() error {
 func (f *fakeStore) Stats() explorer.Stats {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	st := explorer.Stats{Height: uint64(len(f.blocks)), Invalid: map[string]uint64{}, ByOrg: map[string]uint64{}, Works: uint64(len(f.works))}
+	st := explorer.Stats{Height: uint64(len(f.blocks)), Invalid: map[string]uint64{}, ByOrg: map[string]uint64{}, OrgInvalid: map[string]map[string]uint64{}, Works: uint64(len(f.works))}
 	for _, t := range f.txs {
 		st.Txs++
 		st.ByOrg[t.CreatorOrg]++
@@ -126,6 +132,10 @@ func (f *fakeStore) Stats() explorer.Stats {
 			st.Valid++
 		} else {
 			st.Invalid[t.ValidationCode]++
+			if st.OrgInvalid[t.CreatorOrg] == nil {
+				st.OrgInvalid[t.CreatorOrg] = map[string]uint64{}
+			}
+			st.OrgInvalid[t.CreatorOrg][t.ValidationCode]++
 		}
 	}
 	if len(f.blocks) > 0 {
@@ -139,6 +149,12 @@ func (f *fakeStore) Rates(window time.Duration) []explorer.Rate {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]explorer.Rate(nil), f.rates...)
+}
+
+func (f *fakeStore) Latency(window time.Duration) explorer.Latency {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.latency
 }
 
 func (f *fakeStore) Block(n uint64) (explorer.BlockSummary, error) {

@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -19,11 +20,24 @@ func pathSeg(s string) string { return url.PathEscape(s) }
 // a banner while Health returns an error.
 type healthReporter interface{ Health() error }
 
+// health is the Store's Health when it has one; otherwise a store that
+// reports its source (explorer.SourceReporter) is unhealthy while the
+// source's last attempt failed (every peer, for the index's PeerSource).
 func (s *Server) health() error {
 	if h, ok := s.store.(healthReporter); ok {
 		return h.Health()
 	}
+	if st, ok := s.sourceStatus(); ok && !st.Following && st.LastError != "" {
+		return fmt.Errorf("%w: %s", explorer.ErrUnavailable, st.LastError)
+	}
 	return nil
+}
+
+func (s *Server) sourceStatus() (explorer.SourceStatus, bool) {
+	if r, ok := s.store.(explorer.SourceReporter); ok {
+		return r.SourceStatus(), true
+	}
+	return explorer.SourceStatus{}, false
 }
 
 // chartWindow is the span of the dashboard's rate chart.
@@ -35,15 +49,41 @@ type countRow struct {
 	Reason string
 }
 
+// orgRow is one organisation's transactions: valid, and invalid by reason.
+type orgRow struct {
+	Name         string
+	Total, Valid uint64
+	InvalidTotal uint64
+	Invalid      []countRow
+}
+
+func orgRows(st explorer.Stats) []orgRow {
+	byOrg, _ := sortedCounts(st.ByOrg, false)
+	rows := make([]orgRow, 0, len(byOrg))
+	for _, o := range byOrg {
+		r := orgRow{Name: o.Name, Total: o.Count}
+		r.Invalid, r.InvalidTotal = sortedCounts(st.OrgInvalid[o.Name], true)
+		r.Valid = r.Total - min(r.Total, r.InvalidTotal)
+		rows = append(rows, r)
+	}
+	return rows
+}
+
 type dashboardData struct {
 	Stats        explorer.Stats
 	Lag          string
 	InvalidTotal uint64
 	Invalid      []countRow
-	Orgs         []countRow
 	Recent       []explorer.BlockSummary
 	Chart        template.HTML
 	Problem      string // source unreachable
+	OrgRows      []orgRow
+	Latency      explorer.Latency
+	LatencyChart template.HTML
+	// Source is the feed's status when the store reports it (HasSource).
+	Source    explorer.SourceStatus
+	HasSource bool
+	Window    string
 }
 
 func sortedCounts(m map[string]uint64, explain bool) ([]countRow, uint64) {
@@ -77,14 +117,20 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 	st := s.store.Stats()
 	d := dashboardData{Stats: st, Lag: lag(st)}
 	d.Invalid, d.InvalidTotal = sortedCounts(st.Invalid, true)
-	d.Orgs, _ = sortedCounts(st.ByOrg, false)
 	recent, err := s.store.Blocks(0, 10)
 	if err != nil {
 		s.fail(w, r, s.storeError(err, "the latest blocks"))
 		return
 	}
 	d.Recent = recent
-	d.Chart = renderChart(s.store.Rates(chartWindow), chartWindow, time.Now())
+	d.OrgRows = orgRows(st)
+	now := time.Now()
+	rates := s.store.Rates(chartWindow)
+	d.Chart = renderChart(rates, chartWindow, now)
+	d.LatencyChart = renderLatencyChart(rates, chartWindow, now)
+	d.Latency = s.store.Latency(chartWindow)
+	d.Window = chartWindow.String()
+	d.Source, d.HasSource = s.sourceStatus()
 	if err := s.health(); err != nil {
 		d.Problem = err.Error()
 	}
@@ -95,6 +141,12 @@ func (s *Server) chartSVG(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "image/svg+xml")
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write([]byte(renderChart(s.store.Rates(chartWindow), chartWindow, time.Now())))
+}
+
+func (s *Server) latencySVG(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "image/svg+xml")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write([]byte(renderLatencyChart(s.store.Rates(chartWindow), chartWindow, time.Now())))
 }
 
 // limit reads ?limit=, defaulting to the page size and capped.
@@ -341,6 +393,9 @@ func (s *Server) workPage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	st := s.store.Stats()
 	body := map[string]any{"status": "ok", "height": st.Height, "last_block_at": st.LastBlockAt, "indexed_at": st.IndexedAt}
+	if src, ok := s.sourceStatus(); ok {
+		body["source"] = src
+	}
 	if err := s.health(); err != nil {
 		body["status"] = "unavailable"
 		body["error"] = err.Error()

@@ -77,6 +77,7 @@ var funcs = template.FuncMap{
 	"sub":    func(a, b int) int { return a - b },
 	"num":    func(n any) string { return group(fmt.Sprint(n)) },
 	"asset":  func(name string) string { return "/static/" + name + "?v=" + assetVersion },
+	"ms":     formatMs,
 }
 
 func formatTime(t time.Time) string {
@@ -260,4 +261,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_, _ = w.Write(append(b, '\n'))
+}
+
+// formatMs shows a latency in milliseconds, "—" when nothing was measured.
+func formatMs(v float64, count int) string {
+	if count == 0 {
+		return "—"
+	}
+	if v >= 10000 {
+		return strconv.FormatFloat(v/1000, 'f', 1, 64) + " s"
+	}
+	return strconv.FormatFloat(v, 'f', -1, 64) + " ms"
 }

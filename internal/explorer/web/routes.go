@@ -22,6 +22,7 @@ func (s *Server) routes() http.Handler {
 
 	mux.HandleFunc("GET /{$}", s.dashboard)
 	mux.HandleFunc("GET /chart.svg", s.chartSVG)
+	mux.HandleFunc("GET /latency.svg", s.latencySVG)
 	mux.HandleFunc("GET /blocks", s.blocksPage)
 	mux.HandleFunc("GET /blocks/{ref}", s.blockPage)
 	mux.HandleFunc("GET /tx/{id}", s.txPage)

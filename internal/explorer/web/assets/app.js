@@ -27,6 +27,14 @@
     set("works", group(st.works || 0));
     set("last_block_at", fmtTime(st.last_block_at));
     set("lag", ev.lag || "—");
+    var l = ev.latency;
+    if (l) {
+      var ms = function (v) { return l.count ? (v >= 10000 ? (v / 1000).toFixed(1) + " s" : v + " ms") : "—"; };
+      set("p50", ms(l.p50_ms));
+      set("p95", ms(l.p95_ms));
+      set("p99", ms(l.p99_ms));
+      set("latency_count", group(l.count || 0));
+    }
   }
 
   function cell(tr, content, cls) {
@@ -63,23 +71,28 @@
     });
   }
 
+  function loadSVG(fig, url) {
+    return fetch(url, { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (svg) {
+        if (svg) {
+          var doc = new DOMParser().parseFromString(svg, "image/svg+xml");
+          var el = doc.documentElement;
+          if (el && el.nodeName === "svg") fig.replaceChildren(document.importNode(el, true));
+        }
+      })
+      .catch(function () {});
+  }
+
   var chartPending = false;
   function refreshChart() {
     var fig = document.getElementById("rate-chart");
+    var lat = document.getElementById("latency-chart");
     if (!fig || chartPending) return;
     chartPending = true;
     // At most one chart refresh a second, however fast blocks come.
     setTimeout(function () {
-      fetch("/chart.svg", { credentials: "same-origin" })
-        .then(function (r) { return r.ok ? r.text() : null; })
-        .then(function (svg) {
-          if (svg) {
-            var doc = new DOMParser().parseFromString(svg, "image/svg+xml");
-            var el = doc.documentElement;
-            if (el && el.nodeName === "svg") fig.replaceChildren(document.importNode(el, true));
-          }
-        })
-        .catch(function () {})
+      Promise.all([loadSVG(fig, "/chart.svg"), lat ? loadSVG(lat, "/latency.svg") : null])
         .finally(function () { chartPending = false; });
     }, 1000);
   }
