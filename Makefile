@@ -38,6 +38,7 @@ demo: build ## start a local network in $(NET) and walk through the copyright sc
 	NET=$(NET) ./scripts/demo.sh
 
 test: ## run every test with the race detector (loads ../shared/testdata), and the examples module's
+	./scripts/install-test-deps.sh
 	$(GO) test -race -count=1 -timeout 25m ./...
 	cd examples && $(GO) test -race -count=1 ./...
 
