@@ -214,19 +214,7 @@ func newPeerStatsCmd(g *globals) *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
 			defer cancel()
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+nd.Operations+"/metrics", nil)
-			if err != nil {
-				return err
-			}
-			resp, err := localnet.OperationsClient.Do(req)
-			if err != nil {
-				return fmt.Errorf("%s: %w", nd.Name, err)
-			}
-			defer resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				return fmt.Errorf("%s: /metrics: %s", nd.Name, resp.Status)
-			}
-			s, err := enclave.StatsFromMetrics(resp.Body)
+			s, err := enclaveStats(ctx, localnet.OperationsClient, "http://"+nd.Operations)
 			if err != nil {
 				return fmt.Errorf("%s: %w", nd.Name, err)
 			}
@@ -247,4 +235,24 @@ func newPeerStatsCmd(g *globals) *cobra.Command {
 			})
 		},
 	}
+}
+
+// enclaveStats reads a peer's enclave counters from the /metrics of its
+// operations listener at base ("http://127.0.0.1:PORT", or https with an
+// admin's client certificate in hc when the listener requires it).
+func enclaveStats(ctx context.Context, hc *http.Client, base string) (enclave.Stats, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		return enclave.Stats{}, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return enclave.Stats{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return enclave.Stats{}, fmt.Errorf("/metrics: %s", resp.Status)
+	}
+	// A peer's metrics are tens of kilobytes; 16 MiB bounds a wrong answer.
+	return enclave.StatsFromMetrics(io.LimitReader(resp.Body, 16<<20))
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -20,6 +21,7 @@ import (
 
 	crelease "github.com/folio-ledger/folio/client/release"
 	"github.com/folio-ledger/folio/internal/config"
+	"github.com/folio-ledger/folio/internal/localnet"
 	"github.com/folio-ledger/folio/internal/localnet/genesiscontracts"
 	"github.com/folio-ledger/folio/internal/perf/releasebench"
 )
@@ -30,15 +32,24 @@ func (g *globals) releaseClient() (*crelease.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	if _, err := g.resolvePeer(n); err != nil {
+		return nil, err
+	}
+	hc, err := g.nodeHTTP(dir, n)
+	if err != nil {
+		return nil, err
+	}
+	return g.releaseClientWith(dir, n, hc)
+}
+
+// releaseClientWith builds the timed-release client for --as at --peer
+// on hc, a client of the --as identity (the explorer shares its own).
+func (g *globals) releaseClientWith(dir string, n *localnet.Network, hc *http.Client) (*crelease.Client, error) {
 	home, err := g.resolvePeer(n)
 	if err != nil {
 		return nil, err
 	}
 	id, err := g.signer(dir, "")
-	if err != nil {
-		return nil, err
-	}
-	hc, err := g.nodeHTTP(dir, n)
 	if err != nil {
 		return nil, err
 	}
