@@ -146,6 +146,17 @@ func tryExplorer(n *network, addr string, log io.Writer) (*explorerProc, error) 
 // stop ends the explorer as a user's Ctrl-C would, and kills it if it
 // does not end in time.
 func (p *explorerProc) stop(t *testing.T) {
+	// Its memory, as a figure for docs/explorer.md's budget (150 MB RSS):
+	// read from /proc while it still runs.
+	if status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid)); err == nil {
+		var mem []string
+		for _, line := range strings.Split(string(status), "\n") {
+			if strings.HasPrefix(line, "VmRSS:") || strings.HasPrefix(line, "VmHWM:") {
+				mem = append(mem, strings.Join(strings.Fields(line), " "))
+			}
+		}
+		t.Logf("folio explorer process memory: %s", strings.Join(mem, ", "))
+	}
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	timeout := time.NewTimer(15 * time.Second)
 	defer timeout.Stop()
