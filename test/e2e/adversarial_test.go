@@ -547,14 +547,20 @@ func advDuplicatedEndorsingOrgs(t *testing.T, a *adversary) {
 		// late simulations be counted, and there is no event for "no more".
 		time.Sleep(500 * time.Millisecond)
 		sims := a.vmCalls() - before
+		// Peers run contract calls of their own: each peer's release
+		// service polls the release contract every 2 s (release
+		// PeerOptions.PollInterval), all in phase when the peers started
+		// together. Allow one poll per peer for every 2 s the window
+		// lasted, begun. A fan-out of the duplicates would be 200 calls.
+		background := float64(len(a.s.peers()) * int(time.Since(t0)/(2*time.Second)+1))
 		if err != nil {
 			t.Logf("observed: endorsing_orgs = %s: %s after %s, %.0f contract calls on the peers: %s", v.name, connect.CodeOf(err), took.Round(time.Millisecond), sims, firstLine(err.Error()))
 		} else {
 			es, _ := p.Endorsers()
 			t.Logf("observed: endorsing_orgs = %s: endorsed after %s with %d endorsements, %.0f contract calls on the peers", v.name, took.Round(time.Millisecond), len(es), sims)
 		}
-		if limit := float64(2 * len(distinct)); sims > limit {
-			t.Errorf("endorsing_orgs = %s: the peers ran %.0f contract calls (at most %.0f: one per distinct organisation, twice over): the gateway fanned out the duplicates", v.name, sims, limit)
+		if limit := float64(2*len(distinct)) + background; sims > limit {
+			t.Errorf("endorsing_orgs = %s: the peers ran %.0f contract calls (at most %.0f: one per distinct organisation, twice over, and %.0f release polls): the gateway fanned out the duplicates", v.name, sims, limit, background)
 		}
 		if err != nil {
 			switch connect.CodeOf(err) {
