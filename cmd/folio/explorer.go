@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -24,10 +25,6 @@ import (
 	"github.com/folio-ledger/folio/internal/explorer/web"
 	"github.com/folio-ledger/folio/internal/localnet"
 )
-
-// explorerSections builds the pages that read the network rather than the
-// index (network, contracts, releases); see explorer_views.go.
-var explorerSections func(g *globals, dir string, n *localnet.Network, hc *http.Client) web.Sections
 
 func newExplorerCmd(g *globals) *cobra.Command {
 	var (
@@ -95,11 +92,10 @@ What the pages show is what the --as identity may read (docs/explorer.md).`,
 			if err != nil {
 				return err
 			}
-			opts := []web.Option{web.WithEvidence(explorerEvidence(dir, n, hc, peers))}
-			if explorerSections != nil {
-				opts = append(opts, web.WithSections(explorerSections(g, dir, n, hc)))
-			}
-			srv, err := web.New(ix, cfg, opts...)
+			// The network, contracts and releases pages read the network
+			// rather than the index (explorer_views.go).
+			srv, err := web.New(ix, cfg, web.WithEvidence(explorerEvidence(dir, n, hc, peers)),
+				web.WithSections(newExplorerViews(g, dir, n, hc)))
 			if err != nil {
 				return err
 			}
@@ -137,13 +133,8 @@ func readTokenFile(path string) (string, error) {
 	if len(data) > 4096 {
 		return "", fmt.Errorf("%s: %d bytes, not a token file", path, len(data))
 	}
-	line := string(data)
-	for i, c := range line {
-		if c == '\n' || c == '\r' {
-			line = line[:i]
-			break
-		}
-	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	line = strings.TrimRight(line, "\r")
 	if len(line) < web.MinTokenLen {
 		return "", fmt.Errorf("%s: the token is %d bytes, at least %d are needed", path, len(line), web.MinTokenLen)
 	}

@@ -43,8 +43,6 @@ import (
 	"github.com/folio-ledger/folio/internal/localnet"
 )
 
-func init() { explorerSections = newExplorerViews }
-
 const (
 	// viewCallTimeout bounds one call to one node.
 	viewCallTimeout = 5 * time.Second
@@ -86,6 +84,8 @@ type explorerViews struct {
 	opsAdmin map[string]*http.Client // by organisation, made on first use
 }
 
+// newExplorerViews builds the explorer's network, contracts and releases
+// pages over the --as identity's HTTP client hc.
 func newExplorerViews(g *globals, dir string, n *localnet.Network, hc *http.Client) web.Sections {
 	v := &explorerViews{g: g, dir: dir, hc: hc, as: g.as, now: time.Now, opsAdmin: map[string]*http.Client{}}
 	for _, c := range []*viewCache{&v.network, &v.contracts, &v.releases} {

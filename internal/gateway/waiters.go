@@ -16,32 +16,34 @@ const (
 	SettingMaxReadWait            = "limits.max_read_wait"
 )
 
-// acquireWait takes a commit-status wait slot for client, or says which
-// limit is reached: the setting that raises it, and an error naming it.
-func (g *Gateway) acquireWait(client string) (release func(), setting string, err error) {
-	release, reached, held := g.waiters.Acquire(client)
+// waitSlots is one kind of wait the gateway bounds: its counter, the
+// settings of its two limits and how its messages name what waits.
+type waitSlots struct {
+	counter             *quota.Counter
+	total, perClient    string
+	waits, clientAdvice string
+}
+
+// acquire takes a slot for client on gateway self, or says which limit is
+// reached: the setting that raises it, and an error naming it.
+func (k waitSlots) acquire(self, client string) (release func(), setting string, err error) {
+	release, reached, held := k.counter.Acquire(client)
 	switch reached {
 	case quota.PerClient:
-		return nil, SettingCommitWaitersPerClient, fmt.Errorf("%s already waits for %d commit statuses on %s (limit %s): wait for fewer transactions at once",
-			client, held, g.o.Self.Name, SettingCommitWaitersPerClient)
+		return nil, k.perClient, fmt.Errorf("%s already has %d %s on %s (limit %s): %s", client, held, k.waits, self, k.perClient, k.clientAdvice)
 	case quota.Total:
-		return nil, SettingCommitWaiters, fmt.Errorf("%s holds %d commit-status waits, its most (limit %s): retry later or ask another peer",
-			g.o.Self.Name, held, SettingCommitWaiters)
+		return nil, k.total, fmt.Errorf("%s holds %d %s, its most (limit %s): retry later or ask another peer", self, held, k.waits, k.total)
 	}
 	return release, "", nil
 }
 
+// acquireWait takes a commit-status wait slot for client.
+func (g *Gateway) acquireWait(client string) (release func(), setting string, err error) {
+	return waitSlots{g.waiters, SettingCommitWaiters, SettingCommitWaitersPerClient, "commit-status waits", "wait for fewer transactions at once"}.acquire(g.o.Self.Name, client)
+}
+
 // acquireRead takes a slot for a read of client that waits for blocks
-// (current reads, reads.go), or says which limit is reached.
+// (current reads, reads.go).
 func (g *Gateway) acquireRead(client string) (release func(), setting string, err error) {
-	release, reached, held := g.readers.Acquire(client)
-	switch reached {
-	case quota.PerClient:
-		return nil, SettingReadWaitersPerClient, fmt.Errorf("%s already has %d reads waiting for blocks on %s (limit %s): wait for fewer reads at once",
-			client, held, g.o.Self.Name, SettingReadWaitersPerClient)
-	case quota.Total:
-		return nil, SettingReadWaiters, fmt.Errorf("%s holds %d reads waiting for blocks, its most (limit %s): retry later or ask another peer",
-			g.o.Self.Name, held, SettingReadWaiters)
-	}
-	return release, "", nil
+	return waitSlots{g.readers, SettingReadWaiters, SettingReadWaitersPerClient, "reads waiting for blocks", "wait for fewer reads at once"}.acquire(g.o.Self.Name, client)
 }

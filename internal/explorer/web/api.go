@@ -67,14 +67,9 @@ func (s *Server) apiTx(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) apiWorks(w http.ResponseWriter, r *http.Request) {
-	q, _, e := s.worksQuery(r)
+	_, _, ws, e := s.findWorks(r)
 	if e != nil {
 		s.fail(w, r, e)
-		return
-	}
-	ws, err := s.store.Works(q)
-	if err != nil {
-		s.fail(w, r, s.storeError(err, "works"))
 		return
 	}
 	if ws == nil {

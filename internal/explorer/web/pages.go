@@ -344,15 +344,24 @@ func (s *Server) worksQuery(r *http.Request) (explorer.WorkQuery, worksData, *ht
 	return q, d, nil
 }
 
-func (s *Server) worksPage(w http.ResponseWriter, r *http.Request) {
+// findWorks runs the works search the request asks for (worksQuery), for
+// the page and the API alike.
+func (s *Server) findWorks(r *http.Request) (explorer.WorkQuery, worksData, []explorer.Work, *httpError) {
 	q, d, e := s.worksQuery(r)
 	if e != nil {
-		s.fail(w, r, e)
-		return
+		return q, d, nil, e
 	}
 	ws, err := s.store.Works(q)
 	if err != nil {
-		s.fail(w, r, s.storeError(err, "works"))
+		return q, d, nil, s.storeError(err, "works")
+	}
+	return q, d, ws, nil
+}
+
+func (s *Server) worksPage(w http.ResponseWriter, r *http.Request) {
+	q, d, ws, e := s.findWorks(r)
+	if e != nil {
+		s.fail(w, r, e)
 		return
 	}
 	d.Works = ws
