@@ -232,8 +232,9 @@ func (g *Gateway) EvaluateWithOptions(ctx context.Context, o EvaluateOptions, co
 type Answer struct {
 	// Payload is the contract's response.
 	Payload []byte
-	// Height is the answering peer's ledger height when it ran the
-	// query: the answer reflects exactly the blocks below it.
+	// Height is the answering peer's ledger height when it started the
+	// query: the answer reflects at least the blocks below it (blocks the
+	// peer commits while the query runs may show too).
 	Height uint64
 	// Via names the endpoint that answered.
 	Via string
