@@ -247,15 +247,6 @@ func pick(w *world, rng *rand.Rand, f func(op history.Op) bool) int {
 	return idx[rng.IntN(len(idx))]
 }
 
-func otherOwner(w *world, not string) string {
-	for _, c := range w.callers {
-		if c != not {
-			return c
-		}
-	}
-	return ""
-}
-
 var mutations = []mutation{{
 	name: "a read shows another owner",
 	apply: func(w *world, rng *rand.Rand) bool {
