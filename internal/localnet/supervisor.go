@@ -45,6 +45,10 @@ type UpOptions struct {
 	// StartMissing leaves running nodes alone and starts only the others
 	// (restarting a killed node); without it, any running node is an error.
 	StartMissing bool
+	// BeforeStart, when set, runs once the network directory exists and
+	// before any node starts (a chaos run mounts a node's data directory
+	// on a filesystem of its own there). Its error stops Up.
+	BeforeStart func(*Network) error
 }
 
 // Running is a network started by Up.
@@ -145,6 +149,11 @@ func Up(ctx context.Context, opts UpOptions) (*Running, error) {
 		return nil, err
 	}
 
+	if opts.BeforeStart != nil {
+		if err := opts.BeforeStart(n); err != nil {
+			return nil, fmt.Errorf("%s: before the nodes start: %w", dir, err)
+		}
+	}
 	started := map[string]*exec.Cmd{}
 	fail := func(err error) (*Running, error) {
 		stopStarted(started, 10*time.Second)
