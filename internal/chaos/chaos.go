@@ -168,6 +168,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
+	if o.Plan.MinFault == 0 && o.Plan.MaxFault == 0 && o.Plan.MinGap == 0 && o.Plan.MaxGap == 0 && o.Duration < 5*time.Minute {
+		// A short run (make test's) gets short faults and gaps, so that
+		// it still injects a fault of most kinds.
+		o.Plan = nemesis.PlanOptions{MinFault: 3 * time.Second, MaxFault: 8 * time.Second, MinGap: 3 * time.Second, MaxGap: 6 * time.Second}
+	}
 	if err := o.Plan.Validate(); err != nil {
 		return nil, fmt.Errorf("chaos: %w", err)
 	}
@@ -234,6 +239,9 @@ func (r *run) setup(ctx context.Context) error {
 		}
 	}
 	r.rep.Dir = r.dir
+	if r.target != nil {
+		return nil // made before the nodes started (prepareDisk)
+	}
 	t, err := nemesis.NewProcesses(nemesis.ProcessesOptions{Dir: r.dir, Exe: r.o.Exe, Net: net, Progress: r.o.Progress})
 	if err != nil {
 		return fmt.Errorf("chaos: %w", err)
@@ -337,7 +345,11 @@ func (r *run) diskNodes(names []string) []string {
 // prepareDisk mounts a node's filesystem before the nodes start.
 func (r *run) prepareDisk(_ *localnet.Network, name string) error {
 	if r.target == nil {
-		t, err := nemesis.NewProcesses(nemesis.ProcessesOptions{Dir: r.dir, Exe: r.o.Exe, Progress: r.o.Progress})
+		var net nemesis.Net
+		if r.lab != nil {
+			net = r.lab
+		}
+		t, err := nemesis.NewProcesses(nemesis.ProcessesOptions{Dir: r.dir, Exe: r.o.Exe, Net: net, Progress: r.o.Progress})
 		if err != nil {
 			return err
 		}
