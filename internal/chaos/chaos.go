@@ -259,6 +259,11 @@ func (r *run) createNetwork(ctx context.Context) error {
 	if _, err := os.Stat(filepath.Join(r.dir, localnet.FileName)); err == nil {
 		return fmt.Errorf("chaos: %s already holds a network (from an earlier run?): remove it, or give another --out", r.dir)
 	}
+	// A run killed before its teardown leaves its disk-full filesystems
+	// mounted under the directory; remove them with the rest.
+	if err := unmountUnder(r.dir); err != nil {
+		return fmt.Errorf("chaos: %w", err)
+	}
 	if err := os.RemoveAll(r.dir); err != nil {
 		return err
 	}
@@ -679,4 +684,27 @@ func (p progressLog) Write(b []byte) (int, error) {
 		return 0, err
 	}
 	return len(b), nil
+}
+
+// unmountUnder unmounts every filesystem mounted under dir (deepest
+// first), as listed in /proc/self/mountinfo.
+func unmountUnder(dir string) error {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil // not Linux: nothing was mounted by a run
+	}
+	var points []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && (f[4] == dir || strings.HasPrefix(f[4], dir+"/")) {
+			points = append(points, f[4])
+		}
+	}
+	sort.Sort(sort.Reverse(sort.StringSlice(points)))
+	for _, p := range points {
+		if err := unmount(p); err != nil {
+			return fmt.Errorf("unmount %s left by an earlier run: %w", p, err)
+		}
+	}
+	return nil
 }
