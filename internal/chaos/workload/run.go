@@ -436,10 +436,10 @@ func (w *worker) get(ctx context.Context) {
 //     unknown" (the hand-over succeeded, the status did not come: it may
 //     well commit), the caller's context ending mid-submit, and a
 //     submit that a gateway refused: Submit treats the last as final when
-//     no earlier attempt was ambiguous, but a gateway may itself have
-//     tried one orderer that timed out (possibly ordering it) before
-//     another refused, and that ambiguity does not reach the client.
-//     Unknown.
+//     no earlier attempt was ambiguous. (A gateway that tried an orderer
+//     that timed out, possibly ordering it, before another refused used
+//     to pass the refusal on as final; it answers Unavailable now, which
+//     the SDK treats as ambiguous.) Unknown.
 func classifyWrite(op history.Op, res *client.Result, err error) history.Op {
 	if res != nil {
 		op.TxID = res.TxID
