@@ -207,7 +207,7 @@ func waitNodeReady(ctx context.Context, dir string, n *Network, nd *Node, hc *ht
 	why := "no answer yet"
 	ops := NewOperations(dir, n)
 	for {
-		if err := probeReady(ctx, ops, nd); err != nil {
+		if err := ProbeReady(ctx, ops, nd); err != nil {
 			why = err.Error()
 		} else if nd.Role == config.RoleCA {
 			return 0, nil

@@ -336,7 +336,7 @@ func waitReady(ctx context.Context, dir string, n *Network, hc *http.Client, exi
 			if _, ok := pending[nd.Name]; !ok {
 				continue
 			}
-			if err := probeReady(ctx, ops, &nd); err != nil {
+			if err := ProbeReady(ctx, ops, &nd); err != nil {
 				pending[nd.Name] = err.Error()
 			} else {
 				delete(pending, nd.Name)
@@ -412,8 +412,9 @@ func heightLag(ctx context.Context, hc *http.Client, n *Network) string {
 	return fmt.Sprintf("peers behind the orderers (height %d): %s", top, strings.Join(lag, ", "))
 }
 
-// probeReady asks a node's operations listener whether it is ready.
-func probeReady(ctx context.Context, ops *Operations, nd *Node) error {
+// ProbeReady asks a node's operations listener whether it is ready (nil:
+// ready; else why not).
+func ProbeReady(ctx context.Context, ops *Operations, nd *Node) error {
 	hc, base, err := ops.Endpoint(nd)
 	if err != nil {
 		return err
@@ -465,7 +466,7 @@ func (o *Operations) Endpoint(nd *Node) (*http.Client, string, error) {
 	if nd.Operations == "" {
 		return nil, "", errors.New("no operations listener in network.json")
 	}
-	if isLoopbackAddr(nd.Operations) {
+	if IsLoopbackAddr(nd.Operations) {
 		return OperationsClient, "http://" + nd.Operations, nil
 	}
 	o.mu.Lock()
@@ -490,8 +491,8 @@ func (o *Operations) Endpoint(nd *Node) (*http.Client, string, error) {
 	return hc, "https://" + nd.Operations, nil
 }
 
-// isLoopbackAddr reports whether host:port names a loopback host.
-func isLoopbackAddr(addr string) bool {
+// IsLoopbackAddr reports whether host:port names a loopback host.
+func IsLoopbackAddr(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return false

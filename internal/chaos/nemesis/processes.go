@@ -549,7 +549,7 @@ func (p *Processes) Recovered(ctx context.Context, names []string) error {
 // caughtUp returns "" when nd is ready and at height >= target, else why
 // not.
 func (p *Processes) caughtUp(ctx context.Context, nd localnet.Node, target uint64) string {
-	if err := p.readyz(ctx, nd); err != nil {
+	if err := localnet.ProbeReady(ctx, p.ops, &nd); err != nil {
 		return "not ready: " + err.Error()
 	}
 	if nd.Role == RoleCA {
@@ -582,32 +582,6 @@ func (p *Processes) ordererHeight(ctx context.Context) uint64 {
 		}
 	}
 	return top
-}
-
-// readyz asks a node's operations listener whether it is ready: plain
-// HTTP on loopback, mutual TLS as its organisation's admin on a node's
-// own address (localnet.Operations).
-func (p *Processes) readyz(ctx context.Context, nd localnet.Node) error {
-	hc, base, err := p.ops.Endpoint(&nd)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/readyz", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if resp.StatusCode != http.StatusOK {
-		return errors.New(strings.TrimSpace(string(body)))
-	}
-	return nil
 }
 
 // dataDir is a node's data directory, from its config file.
