@@ -44,8 +44,11 @@ var chaosSeeds = []struct {
 	seed     string
 	duration string
 	why      string
+	long     bool // runs only with FOLIO_CHAOS_LONG=1 (see docs/robustness.md)
 }{
-	{"1", "100s", "the fixed short run"},
+	{seed: "1", duration: "100s", why: "the fixed short run; found the read height reported ahead of the enclave's state"},
+	{seed: "7714833773376463", duration: "30m", long: true,
+		why: "the first soak: a linearizable read took its height from a minority of the orderers during a partition"},
 }
 
 // TestChaosShort runs `folio chaos` (its own network, in network
@@ -58,6 +61,9 @@ func TestChaosShort(t *testing.T) {
 	}
 	for _, c := range chaosSeeds {
 		t.Run("seed-"+c.seed, func(t *testing.T) {
+			if c.long && os.Getenv("FOLIO_CHAOS_LONG") != "1" {
+				t.Skipf("seed %s runs %s (%s): set FOLIO_CHAOS_LONG=1 to replay it", c.seed, c.duration, c.why)
+			}
 			out := filepath.Join(t.TempDir(), "chaos")
 			cmd := exec.Command(folioBin, "chaos", "--seed", c.seed, "--duration", c.duration, "--out", out, "--json")
 			var stderr strings.Builder
