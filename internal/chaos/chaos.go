@@ -205,11 +205,9 @@ type run struct {
 	own     bool   // Run created the network
 	lab     *lab.Lab
 	target  *nemesis.Processes
-	ids     int
 	ops     []history.Op
 	events  []nemesis.Event
 	probe   *releaseprobe.Probe
-	down    []string // nodes the nemesis reported down at the end
 	started time.Time
 }
 
@@ -473,8 +471,9 @@ func (r *run) heal(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	clocks := r.clockFollows()
 	for _, nd := range n.Nodes {
-		if nd.Role != "ca" && r.clockFollows() {
+		if nd.Role != "ca" && clocks {
 			_ = r.target.SetClock(hctx, nd.Name, 0)
 		}
 		_ = r.target.FreeDisk(hctx, nd.Name)
