@@ -48,7 +48,10 @@ bench: ## run the Go benchmarks
 bench-release: ## the timed-release fairness experiment (root, netns + tc; ~30 min; docs/release.md)
 	./scripts/bench-release.sh
 
-soak: ## long runs: 300 SIGKILL recoveries of the ledger, repeated multi-process network scenarios
+SOAK_CHAOS ?= 30m
+
+soak: build ## long runs: $(SOAK_CHAOS) of folio chaos with a random seed, 300 SIGKILL recoveries of the ledger, repeated multi-process network scenarios
+	./$(BIN)/folio chaos --duration $(SOAK_CHAOS) --out tmp/soak-chaos/$$(date +%Y%m%d-%H%M%S)
 	FOLIO_SOAK=1 $(GO) test -race -run TestKillRecovery -timeout 60m ./internal/ledger/
 	FOLIO_SOAK=1 $(GO) test -race -count=5 -timeout 120m ./test/e2e/...
 

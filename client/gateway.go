@@ -221,6 +221,29 @@ type EvaluateOptions struct {
 // endpoint is asked; when none can, the error is an *UnavailableError
 // whose attempts say how far behind each was.
 func (g *Gateway) EvaluateWithOptions(ctx context.Context, o EvaluateOptions, contract, function string, args ...[]byte) ([]byte, error) {
+	a, err := g.Query(ctx, o, contract, function, args...)
+	if err != nil {
+		return nil, err
+	}
+	return a.Payload, nil
+}
+
+// Answer is a query's response and where it was read.
+type Answer struct {
+	// Payload is the contract's response.
+	Payload []byte
+	// Height is the answering peer's ledger height when it started the
+	// query: the answer reflects at least the blocks below it (blocks the
+	// peer commits while the query runs may show too).
+	Height uint64
+	// Via names the endpoint that answered.
+	Via string
+}
+
+// Query is EvaluateWithOptions that also says at which ledger height and
+// by which endpoint the query was answered (a checker comparing answers
+// with the chain needs both).
+func (g *Gateway) Query(ctx context.Context, o EvaluateOptions, contract, function string, args ...[]byte) (*Answer, error) {
 	sp, _, err := types.NewProposal(g.id.signer(), g.channel, contract, function, args)
 	if err != nil {
 		return nil, err
@@ -237,7 +260,7 @@ func (g *Gateway) EvaluateWithOptions(ctx context.Context, o EvaluateOptions, co
 	}
 	g.answered(i)
 	g.ObserveHeight(resp.Msg.GetHeight())
-	return resp.Msg.GetResult().GetPayload(), nil
+	return &Answer{Payload: resp.Msg.GetResult().GetPayload(), Height: resp.Msg.GetHeight(), Via: g.eps[i].name()}, nil
 }
 
 // Height returns the highest ledger height this client has seen: one more

@@ -194,7 +194,8 @@ func contractWasm(ctx context.Context, path string, progress io.Writer) ([]byte,
 
 // newPeerStatsCmd is `folio peer stats`: register it under `folio peer`.
 // It reads the peer's /metrics from its operations listener (on 127.0.0.1:
-// the command runs beside the network) and prints the enclave's counters.
+// the command runs beside the network; or the node's own address, over
+// mutual TLS) and prints the enclave's counters.
 func newPeerStatsCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "stats [--peer NAME]",
@@ -214,7 +215,13 @@ func newPeerStatsCmd(g *globals) *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
 			defer cancel()
-			s, err := enclaveStats(ctx, localnet.OperationsClient, "http://"+nd.Operations)
+			// Plain HTTP on loopback; on a node's own address (a chaos
+			// network in namespaces) mutual TLS as its organisation's admin.
+			hc, base, err := localnet.NewOperations(dir, n).Endpoint(nd)
+			if err != nil {
+				return fmt.Errorf("%s: %w", nd.Name, err)
+			}
+			s, err := enclaveStats(ctx, hc, base)
 			if err != nil {
 				return fmt.Errorf("%s: %w", nd.Name, err)
 			}

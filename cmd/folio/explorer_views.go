@@ -17,7 +17,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -636,7 +635,7 @@ func (v *explorerViews) enclaveOf(ctx context.Context, nd localnet.Node) enclave
 		r.Err = "no operations listener in network.json (restart the network with `folio network up` to add one)"
 		return r
 	}
-	tlsNeeded := !loopbackAddr(nd.Operations)
+	tlsNeeded := !localnet.IsLoopbackAddr(nd.Operations)
 	file := filepath.Join(v.dir, nd.Config)
 	if data, err := os.ReadFile(file); err == nil {
 		if c, err := config.ParseNode(file, data, nil); err == nil && c.Listen.OperationsTLS {
@@ -688,19 +687,6 @@ func (v *explorerViews) opsAdminClient(org string) (*http.Client, string, error)
 	hc := client.HTTPClient(id, roots)
 	v.opsAdmin[org] = hc
 	return hc, label, nil
-}
-
-// loopbackAddr reports whether host:port names a loopback address.
-func loopbackAddr(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // contractsView builds the Contracts page from the channel's definitions,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -126,4 +127,72 @@ func TestEnvOffsetChild(t *testing.T) {
 	_, err := v.Validate("Org1MSP", id.Cert)
 	_ = clock.Now() // a second read does not warn again
 	fmt.Printf("offset %s expired %v err %v\n", clock.Offset(), errors.Is(err, identity.ErrExpired), clock.Err())
+}
+
+// TestEnvFile runs this test binary as a child with FOLIO_TEST_CLOCK_FILE
+// (and FOLIO_TEST_CLOCK_OFFSET) set: the child's clock follows the file
+// while it runs, and the two offsets add up.
+func TestEnvFile(t *testing.T) {
+	if os.Getenv("FOLIO_CLOCK_CHILD") != "" {
+		t.Skip("child")
+	}
+	path := filepath.Join(t.TempDir(), "clock-offset")
+	if err := os.WriteFile(path, []byte("-30s"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestEnvFileChild$", "-test.v")
+	cmd.Env = append(os.Environ(), "FOLIO_CLOCK_CHILD=1", clock.EnvFile+"="+path, clock.EnvOffset+"=1h")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("child: %v\n%s\n%s", err, out.String(), errb.String())
+	}
+	if !strings.Contains(out.String(), "PASS") {
+		t.Fatalf("child did not pass:\n%s\n%s", out.String(), errb.String())
+	}
+	for _, want := range []string{clock.EnvFile + "=" + path, "-30s -> 2h0m0s", "2h0m0s -> -10m0s", "-10m0s -> 0s"} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("child's stderr lacks %q:\n%s", want, errb.String())
+		}
+	}
+}
+
+func TestEnvFileChild(t *testing.T) {
+	path := os.Getenv(clock.EnvFile)
+	if os.Getenv("FOLIO_CLOCK_CHILD") == "" || path == "" {
+		t.Skip("run by TestEnvFile")
+	}
+	// The file is read before the first call returns.
+	if got := clock.Offset(); got != time.Hour-30*time.Second {
+		t.Fatalf("offset at start %s, want 1h - 30s", got)
+	}
+	// waitOffset waits for the hook's goroutine to publish want; the
+	// deadline only bounds a broken hook, it asserts no timing.
+	waitOffset := func(want time.Duration) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for clock.Offset() != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("offset %s, never became %s", clock.Offset(), want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if err := os.WriteFile(path, []byte("2h"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitOffset(3 * time.Hour)
+	if d := clock.Now().Sub(time.Now()); d < 3*time.Hour-time.Minute || d > 3*time.Hour+time.Minute {
+		t.Fatalf("clock.Now is %s ahead, want 3h", d)
+	}
+	// (Bad content is covered step by step in TestFileHookBadContentKeepsOffset:
+	// here a poll could miss a short-lived content.)
+	if err := os.WriteFile(path, []byte("-10m"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitOffset(time.Hour - 10*time.Minute)
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	waitOffset(time.Hour)
 }

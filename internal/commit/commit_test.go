@@ -216,3 +216,39 @@ func TestCommitValidatesAndApplies(t *testing.T) {
 		t.Fatalf("owner after transfers: %s", v)
 	}
 }
+
+// TestReadHeightWaitsForOnCommit is the regression test of the stale read
+// `folio chaos --seed 1` found: a peer answered a query "at height 274"
+// with the state of height 273, because the gateway waited for and
+// reported the ledger's height, which moves before OnCommit has moved the
+// enclave's tiers and the height contract reads are pinned at. ReadHeight
+// must not move until OnCommit returned.
+func TestReadHeightWaitsForOnCommit(t *testing.T) {
+	p := newPipeline(t)
+	inHook, release := make(chan uint64), make(chan struct{})
+	p.com.o.OnCommit = func(_ context.Context, c *Committed) error {
+		inHook <- c.Block.Header.Number
+		<-release
+		return nil
+	}
+	if h := p.com.ReadHeight(); h != 1 {
+		t.Fatalf("read height after genesis = %d, want 1", h)
+	}
+	_, reg := p.tx(t, "register", map[string]string{"id": "W1", "title": "T", "author": "A", "type": "audio", "content_hash": "sha256:" + strings.Repeat("ab", 32)})
+	done := make(chan error, 1)
+	go func() { done <- p.com.Accept(p.block(reg)) }()
+	if n := <-inHook; n != 1 {
+		t.Fatalf("OnCommit for block %d", n)
+	}
+	// The ledger holds block 1; the tiers do not yet.
+	if h, r := p.com.Height(), p.com.ReadHeight(); h != 2 || r != 1 {
+		t.Fatalf("during OnCommit: height %d, read height %d; want 2 and 1", h, r)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if r := p.com.ReadHeight(); r != 2 {
+		t.Fatalf("after OnCommit: read height %d, want 2", r)
+	}
+}

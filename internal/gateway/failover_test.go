@@ -381,3 +381,31 @@ func TestSubmitRefusalAndAllDown(t *testing.T) {
 		}
 	}
 }
+
+// TestSubmitRefusalAfterAPossibleOrder: an orderer that timed out may have
+// ordered the envelope, so a refusal by the next one must not reach the
+// client as a final refusal (it would tell its user the transaction will
+// never commit): the answer is Unavailable, naming both.
+func TestSubmitRefusalAfterAPossibleOrder(t *testing.T) {
+	g, f, _ := testGateway(t, time.Second, 600*time.Millisecond)
+	env := testEnvelope(t)
+	f.set("orderer0", hangs)
+	f.set("orderer1", fails(connect.CodeInvalidArgument, "envelope timestamp is 10m0s ahead of this orderer's clock"))
+	err, _ := submit(g, env)
+	if connect.CodeOf(err) != connect.CodeUnavailable {
+		t.Fatalf("refusal after a timeout: %v (code %s), want unavailable", err, connect.CodeOf(err))
+	}
+	for _, want := range []string{"orderer1 refused the transaction", "orderer0 may have ordered it", "outcome is unknown"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	// A dead orderer (connection refused) took nothing: the refusal stands.
+	f.set("orderer0", dead)
+	f.set("orderer1", fails(connect.CodePermissionDenied, "creator is not a valid consortium member"))
+	f.set("orderer2", fails(connect.CodePermissionDenied, "creator is not a valid consortium member"))
+	err, _ = submit(g, env)
+	if connect.CodeOf(err) != connect.CodePermissionDenied {
+		t.Fatalf("refusal after a dead orderer: %v (code %s), want permission_denied", err, connect.CodeOf(err))
+	}
+}

@@ -35,6 +35,14 @@ func (g *Gateway) Submit(ctx context.Context, req *connect.Request[foliov1.Submi
 	defer cancel()
 	share := g.attemptTimeout(g.o.SubmitTimeout, len(g.o.Orderers))
 	var failures []attemptError
+	// mayBeOrdered names an earlier orderer whose attempt may have
+	// ordered the envelope (it timed out, or the stream broke without an
+	// answer). A later orderer's refusal then does not mean the
+	// transaction will never commit: say Unavailable, so that the client
+	// treats the outcome as unknown (the SDK asks the commit status)
+	// instead of as refused. (A later orderer with a jumped clock that
+	// refuses the envelope's timestamp is how a chaos run meets this.)
+	mayBeOrdered := ""
 	for _, c := range g.orderers() {
 		g.began(c.node)
 		t0 := time.Now()
@@ -54,12 +62,20 @@ func (g *Gateway) Submit(ctx context.Context, req *connect.Request[foliov1.Submi
 			failures = append(failures, attemptError{node: c.node, err: err, took: took, late: c.late})
 			break // the budget ended or the caller left: says nothing about the orderer
 		}
-		if connect.CodeOf(err) == connect.CodeUnknown {
+		broken := connect.CodeOf(err) == connect.CodeUnknown
+		if broken {
 			err = connect.NewError(connect.CodeUnavailable, err)
 		}
 		if !nodeFault(err) {
 			g.succeeded(c.node) // it answered
+			if mayBeOrdered != "" {
+				return nil, connect.NewError(connect.CodeUnavailable, fmt.Errorf("%s refused the transaction (%s), but the attempt at %s may have ordered it: its outcome is unknown; ask its commit status",
+					c.node.Name, connectMessage(err), mayBeOrdered))
+			}
 			return nil, connect.NewError(connect.CodeOf(err), fmt.Errorf("%s refused the transaction: %s", c.node.Name, connectMessage(err)))
+		}
+		if timedOut || broken || connect.CodeOf(err) == connect.CodeDeadlineExceeded {
+			mayBeOrdered = c.node.Name
 		}
 		if timedOut && connect.CodeOf(err) != connect.CodeDeadlineExceeded {
 			err = connect.NewError(connect.CodeDeadlineExceeded, err)

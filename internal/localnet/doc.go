@@ -2,7 +2,10 @@
 // machine: the network directory (organisation CAs, node and user
 // identities, node configs, network.json), one OS process per node on
 // 127.0.0.1, readiness waiting with a clear report, graceful stop with
-// escalation, and status. StartNode, StopNode and RestartNode act on one
+// escalation, and status. For a chaos lab a node can instead have its own
+// address and run in its own network namespace, with extra environment
+// (Spec.Hosts, Spec.Netns, Spec.Env; recorded in network.json so every
+// restart places it the same way). StartNode, StopNode and RestartNode act on one
 // node while the others run; a node stopped that way is marked in
 // network.json (Node.Stopped) so Status reports it "stopped", not "down".
 //

@@ -57,7 +57,35 @@ type Spec struct {
 	// genesis block (version 1, a majority of the peer organisations
 	// endorses) and installed on every peer.
 	ReleaseWasm []byte
+
+	// Hosts, Netns and Env place nodes for a chaos lab
+	// (internal/chaos/lab), each keyed by node name as NodeNames returns
+	// them; nil keeps every node on 127.0.0.1 with free ports.
+	//
+	// Hosts gives a node its own IP address: its API, P2P and operations
+	// listeners bind that address on fixed ports (HostAPIPort,
+	// HostP2PPort, HostOperationsPort; a CA's API HostCAPort), and its TLS
+	// certificate names it. Hosts must be distinct. Off loopback the
+	// operations listener serves only admins over mutual TLS; Operations
+	// reaches it so.
+	Hosts map[string]string
+	// Netns runs a node in a network namespace (`ip netns exec NS folio
+	// ...`), which must exist whenever the node starts. A node in a
+	// namespace needs a Host there; when any node has a namespace, every
+	// node must (a namespace cannot reach the root namespace's loopback).
+	Netns map[string]string
+	// Env is extra environment (KEY=VALUE) of a node's process, e.g. a
+	// test hook such as FOLIO_TEST_CLOCK_FILE.
+	Env map[string][]string
 }
+
+// Fixed ports of a node with its own address (Spec.Hosts).
+const (
+	HostAPIPort        = 7051
+	HostP2PPort        = 7052
+	HostCAPort         = 7054
+	HostOperationsPort = 9443
+)
 
 // Limits on generated networks; a local network beyond them would not fit
 // one machine usefully.
@@ -125,8 +153,99 @@ func (s *Spec) Validate() error {
 	if s.BlockTimeout < time.Millisecond || s.BlockTimeout > time.Minute {
 		errs = append(errs, fmt.Errorf("--block-timeout %s: must be 1ms to 1m", s.BlockTimeout))
 	}
+	if len(errs) == 0 {
+		errs = append(errs, s.validatePlacement())
+	}
 	return errors.Join(errs...)
 }
+
+// validatePlacement checks Hosts, Netns and Env against the node names.
+func (s *Spec) validatePlacement() error {
+	if s.Hosts == nil && s.Netns == nil && s.Env == nil {
+		return nil
+	}
+	names := NodeNames(*s)
+	known := map[string]bool{}
+	for _, n := range names {
+		known[n] = true
+	}
+	var errs []error
+	unknown := func(field string, m map[string]bool) {
+		for name := range m {
+			if !known[name] {
+				errs = append(errs, fmt.Errorf("%s: no node %q in this network (its nodes: %s)", field, name, strings.Join(names, ", ")))
+			}
+		}
+	}
+	keys := func(m map[string]string) map[string]bool {
+		out := map[string]bool{}
+		for k := range m {
+			out[k] = true
+		}
+		return out
+	}
+	unknown("hosts", keys(s.Hosts))
+	unknown("netns", keys(s.Netns))
+	envKeys := map[string]bool{}
+	for k, env := range s.Env {
+		envKeys[k] = true
+		for _, kv := range env {
+			if i := strings.IndexByte(kv, '='); i < 1 {
+				errs = append(errs, fmt.Errorf("env of %s: %q is not KEY=VALUE", k, kv))
+			}
+		}
+	}
+	unknown("env", envKeys)
+	owner := map[string]string{}
+	for _, name := range names {
+		h, ok := s.Hosts[name]
+		if !ok {
+			continue
+		}
+		ip := net.ParseIP(h)
+		if ip == nil || ip.IsUnspecified() {
+			errs = append(errs, fmt.Errorf("hosts: %s: %q is not an IP address a node can listen on", name, h))
+			continue
+		}
+		if other, dup := owner[ip.String()]; dup {
+			errs = append(errs, fmt.Errorf("hosts: %s and %s both have %s (each node needs its own: the ports are fixed)", other, name, h))
+		}
+		owner[ip.String()] = name
+	}
+	if len(s.Netns) > 0 {
+		for _, name := range names {
+			ns := s.Netns[name]
+			switch {
+			case ns == "":
+				errs = append(errs, fmt.Errorf("netns: %s has no namespace; when any node runs in one, every node must (a namespace cannot reach the root namespace's loopback)", name))
+			case s.Hosts[name] == "":
+				errs = append(errs, fmt.Errorf("netns: %s runs in namespace %s but has no host address (Hosts) there", name, ns))
+			case strings.ContainsAny(ns, "/\x00") || ns == "." || ns == "..":
+				errs = append(errs, fmt.Errorf("netns: %s: %q is not a namespace name", name, ns))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// NodeNames returns the names of the nodes Generate creates for spec (zero
+// sizes take the defaults), in network.json's order: each organisation's
+// CA, then the peers, then the orderers. A lab plans namespaces and
+// addresses with it before generating.
+func NodeNames(spec Spec) []string {
+	spec.EnsureDefaults()
+	var names []string
+	plans := planOrgs(spec)
+	for _, p := range plans {
+		names = append(names, caNodeName(p.Name))
+	}
+	for _, p := range plans {
+		names = append(names, p.nodes...)
+	}
+	return names
+}
+
+func caNodeName(org string) string { return "ca." + strings.ToLower(org) }
 
 // Generate creates a network directory at dir, which must not exist or be
 // empty. Nothing is left behind if generation fails.
@@ -161,7 +280,8 @@ type orgPlan struct {
 	role  identity.Role
 }
 
-func build(dir string, spec Spec) (*Network, error) {
+// planOrgs lays out the organisations and their node names.
+func planOrgs(spec Spec) []orgPlan {
 	var plans []orgPlan
 	for i := 1; i <= spec.Orgs; i++ {
 		name := fmt.Sprintf("Org%d", i)
@@ -175,20 +295,49 @@ func build(dir string, spec Spec) (*Network, error) {
 	for j := 0; j < spec.Orderers; j++ {
 		op.nodes = append(op.nodes, fmt.Sprintf("orderer%d", j))
 	}
-	plans = append(plans, op)
+	return append(plans, op)
+}
 
-	nodeCount := 0
+func build(dir string, spec Spec) (*Network, error) {
+	plans := planOrgs(spec)
+	portCount := 0
 	for _, p := range plans {
-		nodeCount += 2 + 3*len(p.nodes) // a CA's API and operations; each node's API, P2P and operations
+		if spec.Hosts[caNodeName(p.Name)] == "" {
+			portCount += 2 // a CA's API and operations
+		}
+		for _, name := range p.nodes {
+			if spec.Hosts[name] == "" {
+				portCount += 3 // a node's API, P2P and operations
+			}
+		}
 	}
-	ports, err := freePorts(nodeCount)
+	ports, err := freePorts(portCount)
 	if err != nil {
 		return nil, err
 	}
-	nextAddr := func() string {
+	// addr returns the next listen address of node name: its own host on
+	// a fixed port, else a free loopback port.
+	addr := func(name string, fixed int) string {
+		if h := spec.Hosts[name]; h != "" {
+			return net.JoinHostPort(h, fmt.Sprint(fixed))
+		}
 		a := fmt.Sprintf("127.0.0.1:%d", ports[0])
 		ports = ports[1:]
 		return a
+	}
+	// place fills a node's namespace and environment from the spec.
+	place := func(nd Node) Node {
+		nd.Netns = spec.Netns[nd.Name]
+		if env := spec.Env[nd.Name]; len(env) > 0 {
+			nd.Env = append([]string(nil), env...)
+		}
+		return nd
+	}
+	tlsHosts := func(name string, base ...string) []string {
+		if h := spec.Hosts[name]; h != "" {
+			return append(base, h)
+		}
+		return base
 	}
 
 	w := wallet.Open(filepath.Join(dir, "wallet"))
@@ -207,9 +356,10 @@ func build(dir string, spec Spec) (*Network, error) {
 	// service in-process: the same register/enroll path `folio ca` uses.
 	for i := range plans {
 		p := &plans[i]
-		caName := "ca." + strings.ToLower(p.Name)
+		caName := caNodeName(p.Name)
 		caHome := filepath.Join(dir, "orgs", p.Name, "ca")
-		auth, adminSecret, err := ca.Init(caHome, ca.InitOptions{Org: p.Name, MSPID: p.MSPID, CAName: caName})
+		auth, adminSecret, err := ca.Init(caHome, ca.InitOptions{Org: p.Name, MSPID: p.MSPID, CAName: caName,
+			Hosts: tlsHosts(caName, "127.0.0.1", "localhost")})
 		if err != nil {
 			return nil, err
 		}
@@ -248,7 +398,7 @@ func build(dir string, spec Spec) (*Network, error) {
 			if err != nil {
 				return nil, fmt.Errorf("register %s: %w", nodeName, err)
 			}
-			e, err := cli.Enroll(ctx, nodeName, secret, client.EnrollOptions{TLSHosts: []string{"127.0.0.1", "localhost", nodeName}})
+			e, err := cli.Enroll(ctx, nodeName, secret, client.EnrollOptions{TLSHosts: tlsHosts(nodeName, "127.0.0.1", "localhost", nodeName)})
 			if err != nil {
 				return nil, fmt.Errorf("enroll %s: %w", nodeName, err)
 			}
@@ -264,12 +414,14 @@ func build(dir string, spec Spec) (*Network, error) {
 			}
 		}
 		n.Orgs = append(n.Orgs, p.Org)
-		n.Nodes = append(n.Nodes, Node{Name: caName, Role: config.RoleCA, Org: p.Name, API: nextAddr(), Operations: nextAddr()})
+		n.Nodes = append(n.Nodes, place(Node{Name: caName, Role: config.RoleCA, Org: p.Name,
+			API: addr(caName, HostCAPort), Operations: addr(caName, HostOperationsPort)}))
 	}
 	for _, p := range plans {
 		role := string(p.role)
 		for _, nodeName := range p.nodes {
-			n.Nodes = append(n.Nodes, Node{Name: nodeName, Role: role, Org: p.Name, API: nextAddr(), P2P: nextAddr(), Operations: nextAddr(), NodeID: nodeIDs[nodeName]})
+			n.Nodes = append(n.Nodes, place(Node{Name: nodeName, Role: role, Org: p.Name, API: addr(nodeName, HostAPIPort),
+				P2P: addr(nodeName, HostP2PPort), Operations: addr(nodeName, HostOperationsPort), NodeID: nodeIDs[nodeName]}))
 		}
 	}
 	if len(spec.ContractWasm) > 0 {

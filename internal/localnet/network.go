@@ -71,7 +71,9 @@ type Node struct {
 	// P2P is host:port of the node's session listener (peers and orderers).
 	P2P string `json:"p2p,omitempty"`
 	// Operations is host:port of the node's operations listener (/metrics,
-	// /healthz, /readyz, /debug/pprof), plain HTTP on 127.0.0.1.
+	// /healthz, /readyz, /debug/pprof): plain HTTP on 127.0.0.1; on a
+	// node's own address (Spec.Hosts) mutual TLS for admins (see
+	// Operations).
 	Operations string `json:"operations,omitempty"`
 	// NodeID is the hex SHA-256 of the node's public signing key.
 	NodeID string `json:"node_id,omitempty"`
@@ -84,6 +86,13 @@ type Node struct {
 	// before it existed (it is omitted when false), so the format did not
 	// change: an older build ignores it.
 	Stopped bool `json:"stopped,omitempty"`
+	// Netns is the network namespace the node runs in (Spec.Netns);
+	// empty: the caller's. Env is extra environment of its process
+	// (Spec.Env). Every start of the node (Up, StartNode, RestartNode)
+	// uses both. Both are omitted when empty, so directories written
+	// before they existed load unchanged.
+	Netns string   `json:"netns,omitempty"`
+	Env   []string `json:"env,omitempty"`
 }
 
 // Load reads network.json from dir, refusing formats newer than this build.

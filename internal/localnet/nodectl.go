@@ -205,8 +205,9 @@ func waitNodeReady(ctx context.Context, dir string, n *Network, nd *Node, hc *ht
 	const target0 = ^uint64(0) // not measured yet
 	target := target0
 	why := "no answer yet"
+	ops := NewOperations(dir, n)
 	for {
-		if err := probeReady(ctx, nd.Operations); err != nil {
+		if err := ProbeReady(ctx, ops, nd); err != nil {
 			why = err.Error()
 		} else if nd.Role == config.RoleCA {
 			return 0, nil

@@ -13,8 +13,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -43,6 +45,10 @@ type UpOptions struct {
 	// StartMissing leaves running nodes alone and starts only the others
 	// (restarting a killed node); without it, any running node is an error.
 	StartMissing bool
+	// BeforeStart, when set, runs once the network directory exists and
+	// before any node starts (a chaos run mounts a node's data directory
+	// on a filesystem of its own there). Its error stops Up.
+	BeforeStart func(*Network) error
 }
 
 // Running is a network started by Up.
@@ -143,6 +149,11 @@ func Up(ctx context.Context, opts UpOptions) (*Running, error) {
 		return nil, err
 	}
 
+	if opts.BeforeStart != nil {
+		if err := opts.BeforeStart(n); err != nil {
+			return nil, fmt.Errorf("%s: before the nodes start: %w", dir, err)
+		}
+	}
 	started := map[string]*exec.Cmd{}
 	fail := func(err error) (*Running, error) {
 		stopStarted(started, 10*time.Second)
@@ -218,8 +229,21 @@ func checkSpecMatches(n *Network, s Spec) error {
 	if s.BlockMaxTx != 0 || s.BlockMaxBytes != 0 || s.BlockTimeout != 0 {
 		errs = append(errs, errors.New("--block-* flags set block cutting in the genesis block of a new network"))
 	}
+	for _, nd := range n.Nodes {
+		if h, ok := s.Hosts[nd.Name]; ok {
+			if host, _, _ := net.SplitHostPort(nd.API); host != h {
+				errs = append(errs, fmt.Errorf("host of %s %s, but the existing network has it on %s", nd.Name, h, host))
+			}
+		}
+		if ns, ok := s.Netns[nd.Name]; ok && ns != nd.Netns {
+			errs = append(errs, fmt.Errorf("namespace of %s %q, but the existing network runs it in %q", nd.Name, ns, nd.Netns))
+		}
+		if env, ok := s.Env[nd.Name]; ok && !slices.Equal(env, nd.Env) {
+			errs = append(errs, fmt.Errorf("environment of %s %q, but the existing network gives it %q", nd.Name, env, nd.Env))
+		}
+	}
 	if len(errs) > 0 {
-		errs = append(errs, errors.New("size flags apply only to a new network: drop them to restart this one, or use another --network"))
+		errs = append(errs, errors.New("size flags (and Hosts, Netns, Env) apply only to a new network: drop them to restart this one, or use another --network"))
 	}
 	return errors.Join(errs...)
 }
@@ -229,7 +253,9 @@ func checkSpecMatches(n *Network, s Spec) error {
 func checkPorts(n *Network, skip map[string]bool) error {
 	var busy []string
 	for _, nd := range n.Nodes {
-		if skip[nd.Name] {
+		// A node in a namespace listens on an address of that namespace,
+		// which this process cannot bind.
+		if skip[nd.Name] || nd.Netns != "" {
 			continue
 		}
 		for _, addr := range []string{nd.API, nd.P2P, nd.Operations} {
@@ -262,7 +288,25 @@ func startNode(dir, exe string, nd *Node) (*exec.Cmd, error) {
 	if sub == nil {
 		return nil, fmt.Errorf("start %s: unknown role %q", nd.Name, nd.Role)
 	}
-	cmd := exec.Command(exe, append(sub, "--config", filepath.Join(dir, nd.Config))...)
+	args := append(sub, "--config", filepath.Join(dir, nd.Config))
+	cmd := exec.Command(exe, args...)
+	if nd.Netns != "" {
+		// ip netns exec enters the namespace and execs folio in the same
+		// process: the pid recorded is folio's, and signals reach it.
+		ip, err := exec.LookPath("ip")
+		if err != nil {
+			return nil, fmt.Errorf("start %s in network namespace %s: %w (install iproute2)", nd.Name, nd.Netns, err)
+		}
+		if !strings.ContainsRune(exe, filepath.Separator) {
+			if exe, err = exec.LookPath(exe); err != nil {
+				return nil, fmt.Errorf("start %s: %w", nd.Name, err)
+			}
+		}
+		cmd = exec.Command(ip, append([]string{"netns", "exec", nd.Netns, exe}, args...)...)
+	}
+	if len(nd.Env) > 0 {
+		cmd.Env = append(os.Environ(), nd.Env...)
+	}
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Own session: Ctrl-C in the terminal reaches only the supervisor, which
@@ -282,6 +326,7 @@ func waitReady(ctx context.Context, dir string, n *Network, hc *http.Client, exi
 	defer deadline.Stop()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
+	ops := NewOperations(dir, n)
 	pending := map[string]string{} // name -> last reason
 	for _, nd := range n.Nodes {
 		pending[nd.Name] = "no answer yet"
@@ -291,7 +336,7 @@ func waitReady(ctx context.Context, dir string, n *Network, hc *http.Client, exi
 			if _, ok := pending[nd.Name]; !ok {
 				continue
 			}
-			if err := probeReady(ctx, nd.Operations); err != nil {
+			if err := ProbeReady(ctx, ops, &nd); err != nil {
 				pending[nd.Name] = err.Error()
 			} else {
 				delete(pending, nd.Name)
@@ -367,18 +412,20 @@ func heightLag(ctx context.Context, hc *http.Client, n *Network) string {
 	return fmt.Sprintf("peers behind the orderers (height %d): %s", top, strings.Join(lag, ", "))
 }
 
-// probeReady asks a node's operations listener whether it is ready.
-func probeReady(ctx context.Context, addr string) error {
-	if addr == "" {
-		return errors.New("no operations listener in network.json")
-	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/readyz", nil)
+// ProbeReady asks a node's operations listener whether it is ready (nil:
+// ready; else why not).
+func ProbeReady(ctx context.Context, ops *Operations, nd *Node) error {
+	hc, base, err := ops.Endpoint(nd)
 	if err != nil {
 		return err
 	}
-	resp, err := OperationsClient.Do(req)
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/readyz", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		return err
 	}
@@ -393,6 +440,69 @@ func probeReady(ctx context.Context, addr string) error {
 // OperationsClient talks to the local network's operations listeners:
 // plain HTTP on 127.0.0.1, the tools running beside the network.
 var OperationsClient = &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 4}}
+
+// Operations reaches the operations listeners of a network's nodes. On
+// loopback they serve plain HTTP (OperationsClient); a node on its own
+// address (Spec.Hosts, e.g. in a chaos lab's namespace) serves only admins
+// over mutual TLS: it is asked as the wallet's admin of the node's own
+// organisation, the one admin every node accepts (a CA knows only its
+// organisation).
+type Operations struct {
+	dir string
+	n   *Network
+
+	mu     sync.Mutex
+	admins map[string]*http.Client // org -> admin client
+}
+
+// NewOperations returns an Operations for the network n in dir.
+func NewOperations(dir string, n *Network) *Operations {
+	return &Operations{dir: dir, n: n, admins: map[string]*http.Client{}}
+}
+
+// Endpoint returns the client and base URL ("http://127.0.0.1:PORT" or
+// "https://HOST:PORT") of nd's operations listener.
+func (o *Operations) Endpoint(nd *Node) (*http.Client, string, error) {
+	if nd.Operations == "" {
+		return nil, "", errors.New("no operations listener in network.json")
+	}
+	if IsLoopbackAddr(nd.Operations) {
+		return OperationsClient, "http://" + nd.Operations, nil
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	hc := o.admins[nd.Org]
+	if hc == nil {
+		org, err := o.n.Org(nd.Org)
+		if err != nil {
+			return nil, "", err
+		}
+		roots, err := RootPool(o.dir, o.n)
+		if err != nil {
+			return nil, "", err
+		}
+		id, err := wallet.Open(filepath.Join(o.dir, "wallet")).Load("admin@" + org.Name)
+		if err != nil {
+			return nil, "", fmt.Errorf("operations listener of %s is off loopback and needs an admin of %s: %w", nd.Name, org.Name, err)
+		}
+		hc = client.HTTPClient(id, roots)
+		o.admins[nd.Org] = hc
+	}
+	return hc, "https://" + nd.Operations, nil
+}
+
+// IsLoopbackAddr reports whether host:port names a loopback host.
+func IsLoopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
 
 // addOperations gives each node of a network made before operations
 // listeners existed a free loopback port for one, records it in

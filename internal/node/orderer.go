@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/folio-ledger/folio/internal/clock"
 	"time"
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
@@ -44,6 +45,9 @@ func startOrderer(ctx context.Context, e *env) error {
 		Batch:     order.BatchConfig{MaxTxCount: int(b.MaxTxCount), MaxBytes: int(b.MaxBytes), Timeout: time.Duration(b.TimeoutMs) * time.Millisecond},
 		Transport: transport, Fetcher: &fetcher{e: e, cfg: genesisCfg, names: names, self: id},
 		Logger: e.log.With("component", "order"),
+		// Block timestamps come from the leader's wall clock
+		// (internal/clock: its test hooks let a chaos run jump it).
+		Now: clock.Now,
 	})
 	if err != nil {
 		return fmt.Errorf("%s: %w%s", e.cfg.Name, err, corruptionHint(err, e.cfg.DataDir))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/folio-ledger/folio/internal/clock"
 	"path/filepath"
 	"time"
 
@@ -113,7 +114,7 @@ func startPeer(ctx context.Context, e *env) error {
 	for _, o := range ch.Orderers {
 		orderers = append(orderers, gateway.Node{Name: o.Name, MSPID: mspOf[o.Org], NodeID: o.NodeId})
 	}
-	gw, err := gateway.New(gateway.Options{ChannelID: ch.ChannelId, Self: self, Caller: Caller, Endorser: end, Committer: com, Height: com.Height, Contracts: contracts,
+	gw, err := gateway.New(gateway.Options{ChannelID: ch.ChannelId, Self: self, Caller: Caller, Endorser: end, Committer: com, Height: com.ReadHeight, Contracts: contracts,
 		MSP: e.verifier, Host: e.host, Peers: peers, Orderers: orderers,
 		CommitWaiters: e.cfg.Limits.CommitWaiters, CommitWaitersPerClient: e.cfg.Limits.CommitWaitersPerClient, MaxCommitWait: e.cfg.Limits.MaxCommitWait,
 		Blocks: com, ReadWaiters: e.cfg.Limits.ReadWaiters, ReadWaitersPerClient: e.cfg.Limits.ReadWaitersPerClient, MaxReadWait: e.cfg.Limits.MaxReadWait,
@@ -154,7 +155,10 @@ func startPeer(ctx context.Context, e *env) error {
 		Channel: ch, Gateway: gw, DataDir: filepath.Join(e.cfg.DataDir, "release"), Logger: e.log.With("component", "release"),
 		MaxSubscriptionsPerClient: e.cfg.Release.MaxSubscriptionsPerClient, MaxSubscriptions: e.cfg.Release.MaxSubscriptions,
 		SubscriptionTTL: e.cfg.Release.SubscriptionTTL, MaxHistoryClients: e.cfg.Release.MaxHistoryClients, HistoryTTL: e.cfg.Release.HistoryTTL,
-		Refused: e.refused})
+		Refused: e.refused,
+		// The node's wall clock (internal/clock: its test hooks let a
+		// chaos run jump it); the release decides when T has come by it.
+		Now: clock.Now})
 	if err != nil {
 		return err
 	}
