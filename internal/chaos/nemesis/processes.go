@@ -236,6 +236,47 @@ func procStat(pid int) ([]string, error) {
 	return strings.Fields(string(raw[i+1:])), nil
 }
 
+// errExited means a node's process exited while readyOrExit waited.
+var errExited = errors.New("exited")
+
+// readyOrExit waits, at most StartTimeout, until the running node answers
+// ready (nil) or its process pid has exited (errExited).
+func (p *Processes) readyOrExit(ctx context.Context, name string, pid int) error {
+	nd, err := p.node(name)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.o.StartTimeout)
+	defer cancel()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if exited(pid) {
+			return errExited
+		}
+		err := localnet.ProbeReady(ctx, p.ops, &nd)
+		if err == nil {
+			// A process shutting down may still answer once: ask again
+			// a moment later before calling it ready.
+			select {
+			case <-ctx.Done():
+			case <-time.After(500 * time.Millisecond):
+			}
+			if exited(pid) {
+				return errExited
+			}
+			if err = localnet.ProbeReady(ctx, p.ops, &nd); err == nil {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s (pid %d) runs but is not ready after %s: %w", name, pid, p.o.StartTimeout, err)
+		case <-tick.C:
+		}
+	}
+}
+
 // exited reports whether pid has exited: gone, or every thread of it a
 // zombie. The thread group leader turns zombie before its other threads
 // finish exiting, and those still hold the process's files (its listening
@@ -328,6 +369,20 @@ func (p *Processes) Start(ctx context.Context, name string) error {
 	p.mu.Unlock()
 	if paused {
 		if err := p.Resume(ctx, name); err != nil {
+			return err
+		}
+	}
+	// A node still running may be dying of its fault (a full disk makes
+	// Pebble stop the process a moment later, possibly after the disk was
+	// freed): wait until it is ready or has exited, and start it again if
+	// it exited. Without this, StartNode took the dying process for a
+	// running one and waited for it to become ready until its timeout
+	// (found by TestChaosShort: an orderer's disk-full heal never
+	// recovered, and the run injected no further fault).
+	if pid, err := p.pid(name); err == nil {
+		if err := p.readyOrExit(ctx, name, pid); err == nil {
+			return nil
+		} else if !errors.Is(err, errExited) {
 			return err
 		}
 	}
