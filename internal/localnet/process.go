@@ -32,8 +32,14 @@ func nodeProcesses(dir string) map[string]int {
 			continue
 		}
 		args := strings.Split(string(bytes.TrimRight(raw, "\x00")), "\x00")
+		// `ip netns exec NS folio ...` (a node in a namespace of its own)
+		// carries the same arguments until it execs folio, keeping its
+		// pid: skip the wrapper.
+		if filepath.Base(args[0]) == "ip" {
+			continue
+		}
 		for i := 0; i+1 < len(args); i++ {
-			if args[i] == "--config" && strings.HasPrefix(args[i+1], prefix) && !zombie(pid) {
+			if args[i] == "--config" && strings.HasPrefix(args[i+1], prefix) && !Exited(pid) {
 				out[args[i+1]] = pid
 			}
 		}
@@ -41,7 +47,14 @@ func nodeProcesses(dir string) map[string]int {
 	return out
 }
 
-// alive reports whether pid exists and has not exited (a zombie has exited).
+// NodePID returns the pid of node nd's running process in the network in
+// dir (found by its command line, as nodeProcesses), or false.
+func NodePID(dir string, nd *Node) (int, bool) {
+	pid, ok := nodeProcesses(dir)[filepath.Join(filepath.Clean(dir), nd.Config)]
+	return pid, ok
+}
+
+// alive reports whether pid exists and has not exited.
 func alive(pid int) bool {
 	if pid <= 0 {
 		return false
@@ -49,18 +62,31 @@ func alive(pid int) bool {
 	if err := syscall.Kill(pid, 0); err != nil && err != syscall.EPERM {
 		return false
 	}
-	return !zombie(pid)
+	return !Exited(pid)
 }
 
-func zombie(pid int) bool {
-	stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+// Exited reports whether pid has exited: gone, or every thread of it a
+// zombie. The thread group leader turns zombie before its other threads
+// finish exiting, and those still hold the process's files (its listening
+// sockets): a restart on the same ports must wait for them too.
+func Exited(pid int) bool {
+	tasks, err := os.ReadDir(filepath.Join("/proc", strconv.Itoa(pid), "task"))
 	if err != nil {
-		return true // gone
+		return true
 	}
-	// Fields after the command name in parentheses: "pid (comm) S ..."
-	i := bytes.LastIndexByte(stat, ')')
-	if i < 0 || i+2 >= len(stat) {
-		return false
+	for _, task := range tasks {
+		raw, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "task", task.Name(), "stat"))
+		if err != nil {
+			continue // the thread is gone
+		}
+		// Fields after the command name in parentheses: "pid (comm) S ..."
+		i := bytes.LastIndexByte(raw, ')')
+		if i < 0 || i+2 >= len(raw) {
+			continue
+		}
+		if st := raw[i+2]; st != 'Z' && st != 'X' {
+			return false
+		}
 	}
-	return stat[i+2] == 'Z' || stat[i+2] == 'X'
+	return true
 }

@@ -192,32 +192,8 @@ func (p *Processes) pid(name string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	cfg := filepath.Join(p.o.Dir, nd.Config)
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return 0, fmt.Errorf("list processes: %w", err)
-	}
-	self := os.Getpid()
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == self {
-			continue
-		}
-		raw, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil || len(raw) == 0 {
-			continue
-		}
-		args := strings.Split(string(bytes.TrimRight(raw, "\x00")), "\x00")
-		// `ip netns exec NS folio ...` carries the same arguments until it
-		// execs folio (same pid): skip it.
-		if filepath.Base(args[0]) == "ip" {
-			continue
-		}
-		for i := 0; i+1 < len(args); i++ {
-			if args[i] == "--config" && args[i+1] == cfg && !exited(pid) {
-				return pid, nil
-			}
-		}
+	if pid, ok := localnet.NodePID(p.o.Dir, &nd); ok {
+		return pid, nil
 	}
 	return 0, fmt.Errorf("%s: %w", name, ErrNotRunning)
 }
@@ -251,7 +227,7 @@ func (p *Processes) readyOrExit(ctx context.Context, name string, pid int) error
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if exited(pid) {
+		if localnet.Exited(pid) {
 			return errExited
 		}
 		err := localnet.ProbeReady(ctx, p.ops, &nd)
@@ -262,7 +238,7 @@ func (p *Processes) readyOrExit(ctx context.Context, name string, pid int) error
 			case <-ctx.Done():
 			case <-time.After(500 * time.Millisecond):
 			}
-			if exited(pid) {
+			if localnet.Exited(pid) {
 				return errExited
 			}
 			if err = localnet.ProbeReady(ctx, p.ops, &nd); err == nil {
@@ -275,31 +251,6 @@ func (p *Processes) readyOrExit(ctx context.Context, name string, pid int) error
 		case <-tick.C:
 		}
 	}
-}
-
-// exited reports whether pid has exited: gone, or every thread of it a
-// zombie. The thread group leader turns zombie before its other threads
-// finish exiting, and those still hold the process's files (its listening
-// sockets): a restart on the same ports must wait for them too.
-func exited(pid int) bool {
-	tasks, err := os.ReadDir(filepath.Join("/proc", strconv.Itoa(pid), "task"))
-	if err != nil {
-		return true
-	}
-	for _, task := range tasks {
-		raw, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "task", task.Name(), "stat"))
-		if err != nil {
-			continue // the thread is gone
-		}
-		i := bytes.LastIndexByte(raw, ')')
-		if i < 0 || i+2 >= len(raw) {
-			continue
-		}
-		if st := raw[i+2]; st != 'Z' && st != 'X' {
-			return false
-		}
-	}
-	return true
 }
 
 // signal sends sig to a node's process group when the node leads its own
@@ -323,7 +274,7 @@ func signal(pid int, sig syscall.Signal) error {
 func waitExit(ctx context.Context, pid int) error {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
-	for !exited(pid) {
+	for !localnet.Exited(pid) {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("pid %d still running: %w", pid, ctx.Err())

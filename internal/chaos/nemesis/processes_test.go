@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/folio-ledger/folio/internal/clock"
+	"github.com/folio-ledger/folio/internal/localnet"
 )
 
 // testNetwork builds the folio binary and brings up a default local
@@ -100,7 +101,7 @@ func TestProcesses(t *testing.T) {
 		if err := p.Kill(ctx, leader); err != nil {
 			t.Fatal(err)
 		}
-		if !exited(pid) {
+		if !localnet.Exited(pid) {
 			t.Fatalf("%s (pid %d) still runs after Kill", leader, pid)
 		}
 		if _, err := p.pid(leader); !errors.Is(err, ErrNotRunning) {
@@ -158,7 +159,7 @@ func TestProcesses(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, c := range kids {
-			if !exited(c) {
+			if !localnet.Exited(c) {
 				t.Fatalf("enclave pid %d still runs", c)
 			}
 		}
