@@ -8,6 +8,8 @@ package channel
 
 import (
 	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"regexp"
@@ -112,24 +114,54 @@ func MSPOrgs(c *foliov1.ChannelConfig) ([]identity.Org, error) {
 	return out, nil
 }
 
-// RaftID returns an orderer's Raft ID: its 1-based position in the
-// channel's orderer list. Every orderer computes the same IDs.
+// RaftID returns an orderer's Raft ID in cfg: its explicit raft_id, or
+// its 1-based position in the channel's orderer list when that is 0 (see
+// NodeEndpoint.raft_id). Every orderer computes the same IDs.
 func RaftID(c *foliov1.ChannelConfig, name string) (uint64, error) {
 	for i, o := range c.Orderers {
 		if o.Name == name {
-			return uint64(i + 1), nil
+			return raftIDAt(o, i), nil
 		}
 	}
 	return 0, fmt.Errorf("%s is not an orderer of channel %s", name, c.ChannelId)
 }
 
-// Voters returns every orderer's Raft ID.
-func Voters(c *foliov1.ChannelConfig) []uint64 {
-	ids := make([]uint64, len(c.Orderers))
-	for i := range c.Orderers {
-		ids[i] = uint64(i + 1)
+func raftIDAt(o *foliov1.NodeEndpoint, i int) uint64 {
+	if o.RaftId != 0 {
+		return o.RaftId
+	}
+	return uint64(i + 1)
+}
+
+// RaftIDs returns every orderer's Raft ID by node ID.
+func RaftIDs(c *foliov1.ChannelConfig) map[string]uint64 {
+	ids := make(map[string]uint64, len(c.Orderers))
+	for i, o := range c.Orderers {
+		ids[o.NodeId] = raftIDAt(o, i)
 	}
 	return ids
+}
+
+// Voters returns every orderer's Raft ID, in list order.
+func Voters(c *foliov1.ChannelConfig) []uint64 {
+	ids := make([]uint64, len(c.Orderers))
+	for i, o := range c.Orderers {
+		ids[i] = raftIDAt(o, i)
+	}
+	return ids
+}
+
+// RaftIDOf is the Raft ID of an orderer added to a running channel: the
+// first 8 bytes of its node ID (the SHA-256 of its public key) with the
+// top bit set, so it never collides with the positional IDs (1, 2, 3...)
+// of a genesis orderer list, and a node knows its own ID before it has
+// the chain that names it. A new key is a new ID.
+func RaftIDOf(nodeID string) (uint64, error) {
+	raw, err := hex.DecodeString(nodeID)
+	if err != nil || len(raw) != 32 {
+		return 0, fmt.Errorf("node ID %q is not 64 hex characters", nodeID)
+	}
+	return binary.BigEndian.Uint64(raw[:8]) | 1<<63, nil
 }
 
 // NewGenesis builds block 0 holding cfg as a config transaction signed by
