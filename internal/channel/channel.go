@@ -3,7 +3,13 @@
 // ChannelConfig (organisations and their root certificates, orderers and
 // peers with their node IDs and addresses, block cutting parameters and
 // named policies). Every node is given the same genesis block and derives
-// the channel's membership from it.
+// the channel's membership from it; from capability level 4 on, config
+// updates change that membership (organisations, peers, orderers one at a
+// time with explicit, never reused Raft IDs) effective from the block
+// after the one that commits them (config.go, membership.go). The rules
+// deciding which updates are valid are a pure function of the config in
+// force, the update's bytes and approvals and the block number, so every
+// peer and orderer reaches the same membership.
 package channel
 
 import (
@@ -31,9 +37,10 @@ const Format = 1
 var ErrInvalid = errors.New("invalid channel configuration")
 
 // Validate checks a channel configuration: known format, unique
-// organisations with parseable root CA certificates, orderers and peers
-// naming known organisations with unique names and node IDs, positive block
-// cutting parameters, and policies that parse.
+// organisations (names and MSP IDs) with parseable root CA certificates,
+// orderers and peers naming known organisations with unique names and node
+// IDs, no Raft ID on a peer, unique effective Raft IDs none of which is
+// retired, positive block cutting parameters, and policies that parse.
 func Validate(c *foliov1.ChannelConfig) error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
@@ -44,12 +51,12 @@ func Validate(c *foliov1.ChannelConfig) error {
 	if c.ChannelId == "" {
 		return bad("channel ID missing")
 	}
-	orgs := map[string]bool{}
+	orgs, msps := map[string]bool{}, map[string]bool{}
 	for _, o := range c.Orgs {
-		if o.Name == "" || o.MspId == "" || orgs[o.Name] {
-			return bad("organisation %q: name and MSP ID required and unique", o.Name)
+		if o.Name == "" || o.MspId == "" || orgs[o.Name] || msps[o.MspId] {
+			return bad("organisation %q (MSP ID %q): name and MSP ID required and unique", o.Name, o.MspId)
 		}
-		orgs[o.Name] = true
+		orgs[o.Name], msps[o.MspId] = true, true
 		if len(o.RootCerts) == 0 {
 			return bad("organisation %s has no root certificate", o.Name)
 		}
@@ -74,6 +81,29 @@ func Validate(c *foliov1.ChannelConfig) error {
 	}
 	if len(c.Orderers) == 0 {
 		return bad("no orderers")
+	}
+	for _, p := range c.Peers {
+		if p.RaftId != 0 {
+			return bad("peer %s has a Raft ID (%d); only orderers have one", p.Name, p.RaftId)
+		}
+	}
+	retired := map[uint64]bool{}
+	for _, id := range c.RetiredRaftIds {
+		if id == 0 {
+			return bad("retired Raft ID 0: Raft IDs start at 1")
+		}
+		retired[id] = true
+	}
+	raftOwner := map[uint64]string{}
+	for i, o := range c.Orderers {
+		id := raftIDAt(o, i)
+		if other, dup := raftOwner[id]; dup {
+			return bad("orderers %s and %s both have Raft ID %d (an explicit raft_id or a place in the list)", other, o.Name, id)
+		}
+		if retired[id] {
+			return bad("orderer %s has Raft ID %d, which a removed orderer used (retired_raft_ids): a Raft ID is never reused", o.Name, id)
+		}
+		raftOwner[id] = o.Name
 	}
 	if b := c.Batch; b == nil || b.MaxTxCount == 0 || b.MaxBytes == 0 || b.TimeoutMs == 0 {
 		return bad("block cutting parameters must all be positive")
