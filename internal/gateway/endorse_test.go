@@ -82,12 +82,12 @@ func TestEndorseCollection(t *testing.T) {
 		wantCalls:     map[string]string{".org1": "peer0.org1", ".org2": "peer0.org2", ".org3": ""},
 	}, {
 		name:          "this peer is asked first even when busier",
-		setup:         func(g *Gateway, _ *fakePeers) { g.inFlight["peer0.org1"].Add(5) },
+		setup:         func(g *Gateway, _ *fakePeers) { g.members.Load().inFlight["peer0.org1"].Add(5) },
 		wantEndorsers: "peer0.org1,peer0.org2",
 		wantCalls:     map[string]string{".org1": "peer0.org1"},
 	}, {
 		name:          "among other peers the least busy is asked first",
-		setup:         func(g *Gateway, _ *fakePeers) { g.inFlight["peer0.org2"].Add(3) },
+		setup:         func(g *Gateway, _ *fakePeers) { g.members.Load().inFlight["peer0.org2"].Add(3) },
 		wantEndorsers: "peer0.org1,peer1.org2",
 		wantCalls:     map[string]string{".org2": "peer1.org2"},
 	}, {

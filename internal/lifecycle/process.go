@@ -45,6 +45,30 @@ type Rules struct {
 	// creates and an expiry block (Binds); below, those fields are
 	// ignored and everything is checked and recorded exactly as before.
 	Capability uint32
+	// Peers are the channel's peers in force at Block, name -> MSP ID of
+	// their organisation (channel.Config.PeerMSPs): who may record an
+	// install, and whose installs an activation counts. nil means the
+	// registry's own list (the genesis peers, or SetPeers), for callers
+	// outside validation.
+	Peers map[string]string
+}
+
+// peerMSPs is the peer list these rules validate with.
+func (r Rules) peerMSPs(reg *Registry) map[string]string {
+	if r.Peers != nil {
+		return r.Peers
+	}
+	return reg.peerMSPs()
+}
+
+// sortedPeers lists the names of peers, sorted.
+func sortedPeers(peers map[string]string) []string {
+	out := make([]string, 0, len(peers))
+	for p := range peers {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Binds reports whether activations must carry and satisfy channel_id,
@@ -108,7 +132,7 @@ func (r *Registry) CheckTx(msp *identity.Verifier, creator *identity.Identity, d
 	var err error
 	switch op := req.Op.(type) {
 	case *foliov1.LifecycleRequest_Install:
-		t, err = r.checkInstall(creator, op.Install)
+		t, err = r.checkInstall(creator, op.Install, rules)
 	case *foliov1.LifecycleRequest_Activate:
 		t, err = r.checkActivation(msp, creator, &lt, op.Activate, rules)
 	default:
@@ -121,14 +145,14 @@ func (r *Registry) CheckTx(msp *identity.Verifier, creator *identity.Identity, d
 	return t, nil
 }
 
-func (r *Registry) checkInstall(creator *identity.Identity, in *foliov1.InstallRecord) (*Tx, error) {
+func (r *Registry) checkInstall(creator *identity.Identity, in *foliov1.InstallRecord, rules Rules) (*Tx, error) {
 	if in == nil {
 		return nil, rejected("install record missing")
 	}
 	if err := checkNames(in.Contract, in.Version, in.PackageHash); err != nil {
 		return nil, err
 	}
-	msp, ok := r.peerMSP[in.Peer]
+	msp, ok := rules.peerMSPs(r)[in.Peer]
 	if !ok {
 		return nil, rejected("install record for %q, which is not a peer of the channel", in.Peer)
 	}
@@ -382,15 +406,16 @@ func (b *Batch) applyActivation(txNum int, txID string, t *Tx) ([]*foliov1.KVWri
 	if len(installs) == 0 {
 		return nil, rejected("%s version %s was never installed on any peer: package it with `folio contract package` and install it with `folio contract install`", a.Contract, a.Version)
 	}
+	peers := sortedPeers(b.rules.peerMSPs(b.r))
 	need := int(a.MinInstalled)
 	if need == 0 {
-		need = len(b.r.peers)
+		need = len(peers)
 	}
-	if need > len(b.r.peers) {
-		return nil, rejected("--min-installed %d: the channel has only %d peers", need, len(b.r.peers))
+	if need > len(peers) {
+		return nil, rejected("--min-installed %d: the channel has only %d peers", need, len(peers))
 	}
 	var have, missing, other []string
-	for _, p := range b.r.peers {
+	for _, p := range peers {
 		in, ok := installs[p]
 		switch {
 		case !ok:

@@ -23,26 +23,32 @@ const peerQueue = 4096
 // SessionTransport carries Raft messages over the node-to-node sessions:
 // one long-lived stream per other orderer, written by a goroutine owned by
 // Run. Incoming streams are accepted only from the orderer whose node ID
-// owns the Raft ID the message claims to come from.
+// owns the Raft ID the message claims to come from. The set of orderers
+// follows the channel's membership (SetPeers).
 type SessionTransport struct {
-	host  *p2p.Host
-	node  *Node
-	peers map[uint64]string // raft ID -> node ID
-	ids   map[string]uint64 // node ID -> raft ID
-	log   *slog.Logger
+	host *p2p.Host
+	node *Node
+	log  *slog.Logger
 
-	mu     sync.Mutex
-	queues map[uint64]chan *pb.Message
+	mu    sync.Mutex
+	links map[uint64]*link  // raft ID -> the orderer's queue and writer
+	ids   map[string]uint64 // node ID -> raft ID
+	ctx   context.Context   // Run's, nil before Run
+	wg    sync.WaitGroup
+}
+
+// link is one other orderer: its node ID, queue and writer.
+type link struct {
+	nodeID string
+	q      chan *pb.Message
+	cancel context.CancelFunc
 }
 
 // NewSessionTransport registers the "raft" protocol on host. peers maps
 // every other orderer's Raft ID to its node ID. Call SetNode before Run.
 func NewSessionTransport(host *p2p.Host, peers map[uint64]string, log *slog.Logger) (*SessionTransport, error) {
-	t := &SessionTransport{host: host, peers: peers, ids: map[string]uint64{}, log: log, queues: map[uint64]chan *pb.Message{}}
-	for id, nodeID := range peers {
-		t.ids[nodeID] = id
-		t.queues[id] = make(chan *pb.Message, peerQueue)
-	}
+	t := &SessionTransport{host: host, log: log, links: map[uint64]*link{}, ids: map[string]uint64{}}
+	t.SetPeers(peers)
 	if err := host.Handle(RaftProtocol, t.serve); err != nil {
 		return nil, err
 	}
@@ -52,15 +58,55 @@ func NewSessionTransport(host *p2p.Host, peers map[uint64]string, log *slog.Logg
 // SetNode connects the transport to the Raft node it feeds.
 func (t *SessionTransport) SetNode(n *Node) { t.node = n }
 
+// SetPeers replaces the other orderers (Raft ID -> node ID) when the
+// channel's membership changes: a new orderer gets a queue and a writer,
+// a removed one's are stopped. Safe for concurrent use.
+func (t *SessionTransport) SetPeers(peers map[uint64]string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for id, l := range t.links {
+		if peers[id] != l.nodeID {
+			if l.cancel != nil {
+				l.cancel()
+			}
+			delete(t.links, id)
+			delete(t.ids, l.nodeID)
+		}
+	}
+	for id, nodeID := range peers {
+		if _, ok := t.links[id]; ok {
+			continue
+		}
+		l := &link{nodeID: nodeID, q: make(chan *pb.Message, peerQueue)}
+		t.links[id] = l
+		t.ids[nodeID] = id
+		if t.ctx != nil {
+			t.startLocked(id, l)
+		}
+	}
+}
+
+func (t *SessionTransport) startLocked(id uint64, l *link) {
+	ctx, cancel := context.WithCancel(t.ctx)
+	l.cancel = cancel
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		t.writeLoop(ctx, id, l)
+	}()
+}
+
 // Send queues messages for their orderers without blocking.
 func (t *SessionTransport) Send(msgs []*pb.Message) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	for _, m := range msgs {
-		q, ok := t.queues[m.GetTo()]
+		l, ok := t.links[m.GetTo()]
 		if !ok {
 			continue
 		}
 		select {
-		case q <- m:
+		case l.q <- m:
 		default:
 			if m.GetType() == pb.MessageType_MsgSnap {
 				t.node.ReportSnapshot(m.GetTo(), false)
@@ -71,19 +117,18 @@ func (t *SessionTransport) Send(msgs []*pb.Message) {
 
 // Run writes each orderer's queue to its stream until ctx is done.
 func (t *SessionTransport) Run(ctx context.Context) {
-	var wg sync.WaitGroup
-	for id := range t.peers {
-		wg.Add(1)
-		go func(id uint64) {
-			defer wg.Done()
-			t.writeLoop(ctx, id)
-		}(id)
+	t.mu.Lock()
+	t.ctx = ctx
+	for id, l := range t.links {
+		t.startLocked(id, l)
 	}
-	wg.Wait()
+	t.mu.Unlock()
+	<-ctx.Done()
+	t.wg.Wait()
 }
 
-func (t *SessionTransport) writeLoop(ctx context.Context, id uint64) {
-	nodeID, q := t.peers[id], t.queues[id]
+func (t *SessionTransport) writeLoop(ctx context.Context, id uint64, l *link) {
+	nodeID, q := l.nodeID, l.q
 	var s *p2p.Stream
 	defer func() {
 		if s != nil {
@@ -156,7 +201,9 @@ func (t *SessionTransport) unreachable(id uint64, m *pb.Message) {
 // serve reads Raft messages from another orderer's stream.
 func (t *SessionTransport) serve(ctx context.Context, s *p2p.Stream) {
 	defer s.Close()
+	t.mu.Lock()
 	from, ok := t.ids[s.Peer().NodeID]
+	t.mu.Unlock()
 	if !ok {
 		t.log.Warn("raft stream from a node that is not an orderer of this channel", "node", s.Peer().Name, "node_id", s.Peer().NodeID)
 		return

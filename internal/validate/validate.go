@@ -372,7 +372,9 @@ func stampNanos(n int64) string { return time.Unix(0, n).UTC().Format(time.RFC33
 
 // lifecycleRules are the lifecycle rules in force at block.
 func lifecycleRules(block uint64, o Options) lifecycle.Rules {
-	return lifecycle.Rules{ChannelID: o.ChannelID, Block: block, Capability: o.Config.Level()}
+	// The peers in force at the block: who may record an install, whose
+	// installs an activation counts (membership changes move them).
+	return lifecycle.Rules{ChannelID: o.ChannelID, Block: block, Capability: o.Config.Level(), Peers: o.Config.PeerMSPs()}
 }
 
 // envelopeCode classifies an envelope that types.ParseEnvelope refused.
