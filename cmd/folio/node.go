@@ -101,7 +101,7 @@ func newNodeStartCmd(role string) *cobra.Command {
 
 func newOrdererCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "orderer", Short: "Ordering service nodes"}
-	cmd.AddCommand(newNodeStartCmd(config.RoleOrderer))
+	cmd.AddCommand(newNodeStartCmd(config.RoleOrderer), newOrdererAddCmd(g), newOrdererRemoveCmd(g))
 	return cmd
 }
 

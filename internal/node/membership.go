@@ -32,6 +32,12 @@ type membership struct {
 	// own is the node's organisation as its config file names it: always
 	// admitted, even before a config update adds it to the channel.
 	own identity.Org
+	// bootstrap are the organisations the node admitted at start (its
+	// config file's and the genesis block's): kept while the configuration
+	// in force does not list this node yet, so a joining node can talk to
+	// members that joined after genesis (`folio org join` writes their
+	// roots into its config file).
+	bootstrap []identity.Org
 	// fromFile are the node IDs the config file declares, with their
 	// addresses, which take precedence over the chain's (an operator's
 	// override) and are never removed.
@@ -46,7 +52,8 @@ type membership struct {
 
 func newMembership(e *env) (*membership, error) {
 	m := &membership{e: e, fromFile: map[string]bool{}, declared: map[string]p2p.PeerSpec{}}
-	for _, o := range e.verifier.Orgs() {
+	m.bootstrap = e.verifier.Orgs()
+	for _, o := range m.bootstrap {
 		if o.MSPID == e.cfg.MSPID {
 			m.own = o
 		}
@@ -86,8 +93,14 @@ func (m *membership) apply(c *channel.Config) {
 	if err != nil {
 		e.log.Error("channel configuration names an unusable organisation; admission unchanged", "err", err)
 	} else {
-		if !slices.ContainsFunc(orgs, func(o identity.Org) bool { return o.MSPID == m.own.MSPID }) {
-			orgs = append(orgs, m.own)
+		extra := []identity.Org{m.own}
+		if !listsNode(cfg, e.self.ID()) {
+			extra = m.bootstrap
+		}
+		for _, o := range extra {
+			if !slices.ContainsFunc(orgs, func(x identity.Org) bool { return x.MSPID == o.MSPID }) {
+				orgs = append(orgs, o)
+			}
 		}
 		if err := e.verifier.SetOrgs(orgs); err != nil {
 			e.log.Error("admission not updated to the channel's organisations", "err", err)
@@ -288,4 +301,14 @@ func (c committedBefore) HasTx(txID string) (bool, error) {
 		return false, err
 	}
 	return loc.Block < c.block, nil
+}
+
+// listsNode reports whether cfg lists a node ID among its orderers or peers.
+func listsNode(cfg *foliov1.ChannelConfig, nodeID string) bool {
+	for _, n := range append(append([]*foliov1.NodeEndpoint(nil), cfg.Orderers...), cfg.Peers...) {
+		if n.NodeId == nodeID {
+			return true
+		}
+	}
+	return false
 }

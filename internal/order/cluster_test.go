@@ -30,6 +30,10 @@ type memNet struct {
 	mu    sync.Mutex
 	nodes map[uint64]*Node
 	down  map[uint64]bool
+	// muteRemoved drops every message an orderer sends once it has applied
+	// its own removal: the worst case of a removed node's last messages
+	// being lost (read on the sender's own Run goroutine, so not racy).
+	muteRemoved bool
 }
 
 type memTransport struct {
@@ -41,6 +45,9 @@ func (t memTransport) Send(msgs []*pb.Message) {
 	t.net.mu.Lock()
 	defer t.net.mu.Unlock()
 	if t.net.down[t.from] {
+		return
+	}
+	if t.net.muteRemoved && t.net.nodes[t.from] != nil && t.net.nodes[t.from].removed {
 		return
 	}
 	for _, m := range msgs {

@@ -178,10 +178,21 @@ func (n *Node) reconcileMembers() {
 	}
 	if cc == nil {
 		for _, id := range append(slices.Clone(learners), voters...) {
-			if !n.desired[id] && !(len(voters) == 1 && voters[0] == id) {
-				cc = change(pb.ConfChangeType_ConfChangeRemoveNode, id)
-				break
+			if n.desired[id] || (len(voters) == 1 && voters[0] == id) {
+				continue
 			}
+			if id == n.opts.ID {
+				// The leader does not remove itself: once the change
+				// commits it stops leading, and a follower that had not yet
+				// heard the commit (in a cluster of two, always) would wait
+				// for a vote the removed node no longer gives. Hand the
+				// leadership to the most advanced remaining voter; it
+				// removes this orderer.
+				n.handOver(voters)
+				return
+			}
+			cc = change(pb.ConfChangeType_ConfChangeRemoveNode, id)
+			break
 		}
 	}
 	if cc == nil {
@@ -193,6 +204,23 @@ func (n *Node) reconcileMembers() {
 	}
 	n.confProposed = time.Now()
 	n.log.Info("proposed raft membership change", "change", cc.String())
+}
+
+// handOver transfers leadership to the remaining voter with the longest
+// log, when the configuration removes the leader.
+func (n *Node) handOver(voters []uint64) {
+	var to, best uint64
+	for _, id := range voters {
+		if id != n.opts.ID && n.desired[id] && (to == 0 || n.match[id] > best) {
+			to, best = id, n.match[id]
+		}
+	}
+	if to == 0 {
+		return
+	}
+	n.rn.TransferLeader(to)
+	n.confProposed = time.Now()
+	n.log.Info("the channel removed this orderer: handing Raft leadership over", "to", to)
 }
 
 func sortedIDs(m map[uint64]bool) []uint64 {

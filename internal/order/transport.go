@@ -9,6 +9,8 @@ import (
 	pb "go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/folio-ledger/folio/internal/channel"
+	"github.com/folio-ledger/folio/internal/identity"
 	"github.com/folio-ledger/folio/internal/p2p"
 )
 
@@ -42,6 +44,8 @@ type link struct {
 	nodeID string
 	q      chan *pb.Message
 	cancel context.CancelFunc
+	// learned: added from a verified stream (learn), not the configuration.
+	learned bool
 }
 
 // NewSessionTransport registers the "raft" protocol on host. peers maps
@@ -65,6 +69,9 @@ func (t *SessionTransport) SetPeers(peers map[uint64]string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for id, l := range t.links {
+		if l.learned && peers[id] == "" {
+			continue // still unknown to the configuration: keep it
+		}
 		if peers[id] != l.nodeID {
 			if l.cancel != nil {
 				l.cancel()
@@ -74,7 +81,8 @@ func (t *SessionTransport) SetPeers(peers map[uint64]string) {
 		}
 	}
 	for id, nodeID := range peers {
-		if _, ok := t.links[id]; ok {
+		if l, ok := t.links[id]; ok {
+			l.learned = false
 			continue
 		}
 		l := &link{nodeID: nodeID, q: make(chan *pb.Message, peerQueue)}
@@ -94,6 +102,22 @@ func (t *SessionTransport) startLocked(id uint64, l *link) {
 		defer t.wg.Done()
 		t.writeLoop(ctx, id, l)
 	}()
+}
+
+// learn adds a link to an orderer known only by a verified stream (see
+// serve) until the configuration lists it.
+func (t *SessionTransport) learn(id uint64, nodeID string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.links[id]; ok {
+		return
+	}
+	l := &link{nodeID: nodeID, q: make(chan *pb.Message, peerQueue), learned: true}
+	t.links[id] = l
+	t.ids[nodeID] = id
+	if t.ctx != nil {
+		t.startLocked(id, l)
+	}
 }
 
 // Send queues messages for their orderers without blocking.
@@ -204,7 +228,8 @@ func (t *SessionTransport) serve(ctx context.Context, s *p2p.Stream) {
 	t.mu.Lock()
 	from, ok := t.ids[s.Peer().NodeID]
 	t.mu.Unlock()
-	if !ok {
+	derived, derr := channel.RaftIDOf(s.Peer().NodeID)
+	if !ok && (derr != nil || s.Peer().Role != identity.RoleOrderer) {
 		t.log.Warn("raft stream from a node that is not an orderer of this channel", "node", s.Peer().Name, "node_id", s.Peer().NodeID)
 		return
 	}
@@ -217,6 +242,15 @@ func (t *SessionTransport) serve(ctx context.Context, s *p2p.Stream) {
 		if err := proto.Unmarshal(data, &m); err != nil {
 			t.log.Warn("undecodable raft message; closing stream", "from", s.Peer().Name, "err", err)
 			return
+		}
+		if !ok && m.GetFrom() == derived {
+			// An orderer this one's configuration does not list yet (it is
+			// still catching up the chain that added it, or this orderer
+			// is the newcomer): it may speak only for the Raft ID its own
+			// key derives, so it cannot pose as another member. Answers go
+			// back to it; Raft decides whether it is a member.
+			from, ok = derived, true
+			t.learn(derived, s.Peer().NodeID)
 		}
 		if m.GetFrom() != from {
 			t.log.Warn("raft message claims another sender; closing stream", "node", s.Peer().Name, "claims", m.GetFrom(), "is", from)
