@@ -44,8 +44,6 @@ type link struct {
 	nodeID string
 	q      chan *pb.Message
 	cancel context.CancelFunc
-	// learned: added from a verified stream (learn), not the configuration.
-	learned bool
 }
 
 // NewSessionTransport registers the "raft" protocol on host. peers maps
@@ -62,28 +60,26 @@ func NewSessionTransport(host *p2p.Host, peers map[uint64]string, log *slog.Logg
 // SetNode connects the transport to the Raft node it feeds.
 func (t *SessionTransport) SetNode(n *Node) { t.node = n }
 
-// SetPeers replaces the other orderers (Raft ID -> node ID) when the
-// channel's membership changes: a new orderer gets a queue and a writer,
-// a removed one's are stopped. Safe for concurrent use.
+// SetPeers adds the orderers (Raft ID -> node ID) a new channel
+// configuration lists. It never drops one: an orderer the configuration
+// removed stays in Raft until the removal commits, which in a cluster of
+// two needs its own acknowledgement, and Raft stops addressing it once it
+// is out (its writer then idles; a Raft ID is never reused). Safe for
+// concurrent use.
 func (t *SessionTransport) SetPeers(peers map[uint64]string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for id, l := range t.links {
-		if l.learned && peers[id] == "" {
-			continue // still unknown to the configuration: keep it
-		}
-		if peers[id] != l.nodeID {
+	for id, nodeID := range peers {
+		if l, ok := t.links[id]; ok {
+			if l.nodeID == nodeID {
+				continue
+			}
+			// Not possible with IDs derived from keys; replace the link
+			// rather than send to the wrong node.
 			if l.cancel != nil {
 				l.cancel()
 			}
-			delete(t.links, id)
 			delete(t.ids, l.nodeID)
-		}
-	}
-	for id, nodeID := range peers {
-		if l, ok := t.links[id]; ok {
-			l.learned = false
-			continue
 		}
 		l := &link{nodeID: nodeID, q: make(chan *pb.Message, peerQueue)}
 		t.links[id] = l
@@ -112,7 +108,7 @@ func (t *SessionTransport) learn(id uint64, nodeID string) {
 	if _, ok := t.links[id]; ok {
 		return
 	}
-	l := &link{nodeID: nodeID, q: make(chan *pb.Message, peerQueue), learned: true}
+	l := &link{nodeID: nodeID, q: make(chan *pb.Message, peerQueue)}
 	t.links[id] = l
 	t.ids[nodeID] = id
 	if t.ctx != nil {
