@@ -3,11 +3,15 @@ package vm
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"unicode/utf8"
 
+	"google.golang.org/protobuf/proto"
+
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
 	"github.com/folio-ledger/folio/contract/abi"
+	"github.com/folio-ledger/folio/internal/channel"
 )
 
 // simulator is the deterministic core of a call: it answers the guest's
@@ -296,10 +300,34 @@ func (s *simulator) commitNotBefore(n int64) error {
 	return nil
 }
 
-// channelOrgs answers channel_orgs. The list comes from the genesis
-// configuration, which no config update can change, so the answer is the
-// same at every height and is not recorded in the read set.
+// channelOrgs answers channel_orgs: the member (non-orderer)
+// organisations of the channel configuration in force at the height the
+// call reads, which config updates change (organisations join and leave:
+// the last accepted update is recorded in state, channel.Namespace), else
+// the genesis configuration's (Options.ChannelOrgs). Every endorser
+// simulating at one height answers alike. The read is not recorded in the
+// read set (a contract's read set holds only its own namespace): a
+// membership change committed between endorsement and commit does not
+// invalidate the transaction.
 func (s *simulator) channelOrgs() (abi.OrgList, error) {
+	raw, ver, err := s.state.Get(channel.Namespace, channel.UpdateKey)
+	if err != nil {
+		return abi.OrgList{}, refuse(abi.ErrnoUnavailable, "read the channel configuration: %v", err)
+	}
+	if ver != nil {
+		var u foliov1.ConfigUpdate
+		if err := proto.Unmarshal(raw, &u); err != nil || u.Config == nil {
+			return abi.OrgList{}, refuse(abi.ErrnoUnavailable, "the recorded channel configuration does not decode")
+		}
+		var orgs []string
+		for _, o := range u.Config.Orgs {
+			if o.Kind != foliov1.OrgKind_ORG_KIND_ORDERER {
+				orgs = append(orgs, o.Name)
+			}
+		}
+		slices.Sort(orgs)
+		return abi.OrgList{Orgs: slices.Compact(orgs)}, nil
+	}
 	if s.orgs == nil {
 		return abi.OrgList{}, refuse(abi.ErrnoUnavailable, "this host was not given the channel's organisations")
 	}
