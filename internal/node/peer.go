@@ -160,6 +160,7 @@ func startPeer(ctx context.Context, e *env) error {
 		ev.SetPeers(otherPeers(e, peers))
 		client.SetSources(blockSources(e, c.Proto()))
 		contracts.SetPeers(c.Proto())
+		rs.SetChannel(c.Proto())
 	})
 	e.membership.apply(chcfg)
 	e.ready.set("delivery", errors.New("no session to an orderer yet"))
