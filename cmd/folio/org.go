@@ -44,7 +44,7 @@ func newOrgInitCmd(g *globals) *cobra.Command {
 	var o consortium.InitOptions
 	var dir string
 	cmd := &cobra.Command{
-		Use:   "init --name ORG --dir DIR [--peers 1] [--orderers 0] [--host ADDR] [--msp-id ID]",
+		Use:   "init --name ORG --dir DIR [--peers 1] [--orderers 0] [--host ADDR] [--msp-id ID] [--netns NS]",
 		Short: "Create one organisation (CA, admin, user1, node configs) in DIR, holding only its own keys",
 		Long: `Creates one organisation of a consortium in DIR (which must not exist or be
 empty): its CA (root key in DIR/orgs/ORG/ca), a wallet with admin (and user1
@@ -63,7 +63,13 @@ in the consortium. An organisation runs peers or orderers, not both.
 
 The node configs name DIR/genesis.block, which arrives later ('folio channel
 genesis' or 'folio org join'), and list only this organisation: the nodes
-learn the others from the channel's configuration. Next: 'folio org export'.`,
+learn the others from the channel's configuration. Next: 'folio org export'.
+
+--netns NS records that the CA and nodes run inside the network namespace NS
+('ip netns exec NS folio ...', when 'folio org join' or 'folio network
+start' starts them): several "hosts" on one machine, each a namespace with
+its own --host address, as the multi-host e2e test builds them. Real hosts
+leave it out.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.Name == "" || dir == "" {
@@ -109,6 +115,7 @@ learn the others from the channel's configuration. Next: 'folio org export'.`,
 	f.IntVar(&o.Peers, "peers", 1, "number of peers, 0 to 16 (0 when only --orderers is given)")
 	f.IntVar(&o.Orderers, "orderers", 0, "number of orderers, 0 to 9 (an ordering organisation runs no peers)")
 	f.StringVar(&o.Host, "host", "127.0.0.1", "address the nodes listen on and advertise to the other organisations (IP or DNS name of this host)")
+	f.StringVar(&o.Netns, "netns", "", "run the CA and nodes in this Linux network namespace, whose address --host is (a host simulated on one machine, for tests; needs root and iproute2)")
 	return cmd
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/folio-ledger/folio/client/wallet"
 	"github.com/folio-ledger/folio/internal/channel"
 	"github.com/folio-ledger/folio/internal/identity"
+	"github.com/folio-ledger/folio/internal/localnet"
 	"github.com/folio-ledger/folio/internal/types"
 )
 
@@ -449,5 +450,38 @@ func TestBootstrapAndMembership(t *testing.T) {
 	impostor.Orgs[2].RootCerts = impostor.Orgs[1].RootCerts
 	if _, err := CheckMember(f.dirs["Org2"], impostor); !errors.Is(err, ErrNotMember) {
 		t.Fatalf("member with another root: %v", err)
+	}
+}
+
+// TestInitNetns: --netns is recorded for the CA and every node, so that
+// join and network start run them inside the namespace; a namespace name
+// 'ip netns' would not take and a loopback --host (unreachable from
+// outside a namespace) are refused.
+func TestInitNetns(t *testing.T) {
+	for _, bad := range []InitOptions{
+		{Name: "Org5", Peers: 1, Host: "10.0.0.5", Netns: "../x"},
+		{Name: "Org5", Peers: 1, Host: "10.0.0.5", Netns: "a b"},
+		{Name: "Org5", Peers: 1, Netns: "ns5"},
+		{Name: "Org5", Peers: 1, Host: "127.0.0.5", Netns: "ns5"},
+	} {
+		if err := bad.Check(); err == nil || !strings.Contains(err.Error(), "--netns") {
+			t.Errorf("Check(%+v) = %v, want a --netns refusal", bad, err)
+		}
+	}
+	dir := filepath.Join(t.TempDir(), "org5")
+	if _, err := Init(dir, InitOptions{Name: "Org5", Peers: 1, Host: "10.0.0.5", Netns: "ns5"}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := localnet.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(n.Nodes) != 2 {
+		t.Fatalf("%d nodes, want the CA and one peer", len(n.Nodes))
+	}
+	for _, nd := range n.Nodes {
+		if nd.Netns != "ns5" {
+			t.Errorf("%s runs in namespace %q, want ns5", nd.Name, nd.Netns)
+		}
 	}
 }

@@ -37,6 +37,12 @@ type InitOptions struct {
 	// address or DNS name of this host, reachable by the other
 	// organisations). Default 127.0.0.1.
 	Host string
+	// Netns, when set, is the Linux network namespace the organisation's
+	// CA and nodes run in (`ip netns exec NETNS folio ...`, recorded per
+	// node in network.json): a host simulated by a namespace, whose
+	// address Host is, for multi-host tests on one machine. Real hosts
+	// leave it empty.
+	Netns string
 	// Channel is the channel's name recorded in network.json until the
 	// genesis block says otherwise. Default "folio".
 	Channel string
@@ -129,8 +135,18 @@ func (o *InitOptions) Check() error {
 	} else if ip == nil && !hostName.MatchString(o.Host) {
 		errs = append(errs, fmt.Errorf("--host %q is neither an IP address nor a host name", o.Host))
 	}
+	if o.Netns != "" && !netnsName.MatchString(o.Netns) {
+		errs = append(errs, fmt.Errorf("--netns %q: want a network namespace name (letters, digits, '.', '_', '-'), as 'ip netns list' shows it", o.Netns))
+	}
+	if o.Netns != "" && localnet.IsLoopbackAddr(net.JoinHostPort(o.Host, "1")) {
+		// A namespace has its own loopback: nodes listening there are
+		// reachable from nowhere else.
+		errs = append(errs, fmt.Errorf("--netns %s with --host %s: give the namespace's own address as --host", o.Netns, o.Host))
+	}
 	return errors.Join(errs...)
 }
+
+var netnsName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 var hostName = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$`)
 
@@ -256,6 +272,7 @@ func build(dir string, o InitOptions) (*localnet.Network, error) {
 		nd := &n.Nodes[i]
 		nd.Config = filepath.Join("nodes", nd.Name, "config.yaml")
 		nd.Log = filepath.Join("logs", nd.Name+".log")
+		nd.Netns = o.Netns
 		if err := writeConfig(dir, n, nd); err != nil {
 			return nil, err
 		}

@@ -140,7 +140,9 @@ func watchLeader(ctx context.Context, n *order.Node, e *env) {
 			return
 		case <-t.C:
 		}
-		if st := n.Status(); st.Leader == 0 {
+		if st := n.Status(); st.Removed {
+			e.ready.set("raft", errors.New("a config update removed this orderer from the channel's ordering service: it orders nothing more and can be stopped"))
+		} else if st.Leader == 0 {
 			e.ready.set("raft", fmt.Errorf("no Raft leader (this orderer is %s in term %d)", st.Role, st.Term))
 		} else {
 			e.ready.set("raft", nil)
