@@ -128,6 +128,11 @@ func defaultAdmins(cfg *foliov1.ChannelConfig) string {
 // Proto returns the configuration. The caller must not modify it.
 func (c *Config) Proto() *foliov1.ChannelConfig { return c.cfg }
 
+// AdminPolicy is the channel's admin policy in force (AdminsPolicy, or
+// its default): what every update but a single organisation's revocation
+// list needs. nil when the channel has no organisation admins.
+func (c *Config) AdminPolicy() *policy.Policy { return c.admins }
+
 // PeerMSPs maps every peer of the channel by name to its organisation's
 // MSP ID. The caller must not modify it.
 func (c *Config) PeerMSPs() map[string]string { return c.peerMSPs }

@@ -124,18 +124,18 @@ func TestAlteredDefinitionRefused(t *testing.T) {
 		alter func(d *foliov1.OrgDefinition)
 		want  string
 	}{
-		{"node ID of another key", func(d *foliov1.OrgDefinition) { d.Peers[0].NodeId = other.Peers[0].NodeId }, "altered"},
-		{"certificate of another organisation", func(d *foliov1.OrgDefinition) { d.NodeCerts[0] = other.NodeCerts[0] }, "not issued by the organisation's root"},
-		{"Raft ID chosen", func(d *foliov1.OrgDefinition) { d.Orderers[0].RaftId = 2 }, "derives"},
+		{"node ID of another key", func(d *foliov1.OrgDefinition) { d.Peers[0].NodeId = other.Peers[0].NodeId }, "its key's node ID"},
+		{"certificate of another organisation", func(d *foliov1.OrgDefinition) { d.NodeCerts[0] = other.NodeCerts[0] }, "its key's node ID"},
+		{"Raft ID chosen", func(d *foliov1.OrgDefinition) { d.Orderers[0].RaftId = 2 }, "raft_id"},
 		{"peer listed as orderer", func(d *foliov1.OrgDefinition) {
 			// peer1 moves to the orderers (certificates stay in order).
 			d.Orderers = append(d.Orderers, d.Peers[1])
 			d.Peers = d.Peers[:1]
-		}, "not a orderer's"},
-		{"node of another organisation", func(d *foliov1.OrgDefinition) { d.Peers[0].Org = "Org1" }, "of organisation"},
-		{"unknown format", func(d *foliov1.OrgDefinition) { d.Format = 2 }, "format 2"},
+		}, "raft_id"},
+		{"node of another organisation", func(d *foliov1.OrgDefinition) { d.Peers[0].Org = "Org1" }, "peers[0].org"},
+		{"unknown format", func(d *foliov1.OrgDefinition) { d.Format = 2 }, "format: 2"},
 		{"revocation list", func(d *foliov1.OrgDefinition) { d.Org.Crl = []byte("x") }, "revocation"},
-		{"missing certificate", func(d *foliov1.OrgDefinition) { d.NodeCerts = d.NodeCerts[:1] }, "node certificates"},
+		{"missing certificate", func(d *foliov1.OrgDefinition) { d.NodeCerts = d.NodeCerts[:1] }, "node_certs"},
 	} {
 		src := f.defs["Org2"]
 		if strings.Contains(c.name, "Raft") || strings.Contains(c.name, "orderer") {

@@ -2,7 +2,6 @@ package consortium
 
 import (
 	"bytes"
-	"crypto/x509"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -112,91 +111,29 @@ func ReadDefinition(path string) (*foliov1.OrgDefinition, error) {
 }
 
 // CheckDefinition refuses a definition the channel must not take as it
-// is: unknown format; no or several root certificates, or one that is not
-// a CA; a node of another organisation, without addresses, or whose node
-// ID is not the key of its certificate; a node certificate its root did
-// not issue or with the wrong role; an orderer whose Raft ID is not the
-// one its key derives. A definition can come from anyone: these checks
-// make sure that what an admin approves is what the nodes will present.
+// is: everything channel.ValidateDefinition refuses (unknown format, an
+// organisation that does not validate, a node of another organisation or
+// without addresses, a node ID that is not its certificate's key, a node
+// certificate its root did not issue or with the wrong role, an orderer
+// whose Raft ID is not the one its key derives), and, for a definition
+// written by `folio org export`: a revocation list, other than exactly one
+// root certificate, a peer organisation without peers. A definition can
+// come from anyone: these checks make sure that what an admin approves is
+// what the nodes will present.
 func CheckDefinition(def *foliov1.OrgDefinition) error {
-	if def.GetFormat() != DefinitionFormat {
-		return fmt.Errorf("definition format %d: this build reads format %d", def.GetFormat(), DefinitionFormat)
+	if err := channel.ValidateDefinition(def); err != nil {
+		return err
 	}
 	o := def.Org
-	if o == nil || o.Name == "" || o.MspId == "" {
-		return fmt.Errorf("definition names no organisation (name and msp_id required)")
-	}
-	if len(o.Crl) > 0 {
+	switch {
+	case len(o.Crl) > 0:
 		return fmt.Errorf("definition of %s carries a revocation list: an organisation's first config has none (revocations go through `folio ca revoke`)", o.Name)
-	}
-	if len(o.RootCerts) != 1 {
+	case len(o.RootCerts) != 1:
 		return fmt.Errorf("definition of %s has %d root certificates, want exactly 1", o.Name, len(o.RootCerts))
-	}
-	root, err := fcrypto.ParseCertificatePEM(o.RootCerts[0])
-	if err != nil || !root.IsCA {
-		return fmt.Errorf("definition of %s: root certificate is not a CA certificate: %v", o.Name, err)
-	}
-	if o.Kind == foliov1.OrgKind_ORG_KIND_PEER && len(def.Peers) == 0 {
+	case o.Kind == foliov1.OrgKind_ORG_KIND_PEER && len(def.Peers) == 0:
 		return fmt.Errorf("definition of %s: a peer organisation without peers", o.Name)
 	}
-	nodes := append(append([]*foliov1.NodeEndpoint(nil), def.Peers...), def.Orderers...)
-	if len(def.NodeCerts) != len(nodes) {
-		return fmt.Errorf("definition of %s lists %d nodes but %d node certificates", o.Name, len(nodes), len(def.NodeCerts))
-	}
-	roots := x509.NewCertPool()
-	roots.AddCert(root)
-	seen := map[string]bool{}
-	for i, n := range nodes {
-		isOrderer := i >= len(def.Peers)
-		switch {
-		case n.Org != o.Name:
-			return fmt.Errorf("definition of %s lists node %s of organisation %q", o.Name, n.Name, n.Org)
-		case n.Name == "" || seen[n.Name] || seen[n.NodeId]:
-			return fmt.Errorf("definition of %s: node %q: name and node ID required and unique", o.Name, n.Name)
-		case n.ApiAddress == "" || n.P2PAddress == "":
-			return fmt.Errorf("definition of %s: node %s has no API or P2P address", o.Name, n.Name)
-		}
-		seen[n.Name], seen[n.NodeId] = true, true
-		cert, err := fcrypto.ParseCertificatePEM(def.NodeCerts[i])
-		if err != nil {
-			return fmt.Errorf("definition of %s: certificate of %s: %w", o.Name, n.Name, err)
-		}
-		if _, err := cert.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
-			return fmt.Errorf("definition of %s: certificate of %s is not issued by the organisation's root: %w", o.Name, n.Name, err)
-		}
-		id, err := fcrypto.KeyID(cert.PublicKey)
-		if err != nil || id != n.NodeId {
-			return fmt.Errorf("definition of %s: node %s has node ID %.12s, but its certificate's key is %.12s: the definition was altered", o.Name, n.Name, n.NodeId, id)
-		}
-		wantRole := "peer"
-		if isOrderer {
-			wantRole = "orderer"
-		}
-		if !hasOU(cert, wantRole) {
-			return fmt.Errorf("definition of %s: %s is listed as a %s but its certificate is not a %s's (OU %v)", o.Name, n.Name, wantRole, wantRole, cert.Subject.OrganizationalUnit)
-		}
-		if isOrderer {
-			want, err := channel.RaftIDOf(n.NodeId)
-			if err != nil {
-				return err
-			}
-			if n.RaftId != want {
-				return fmt.Errorf("definition of %s: orderer %s has Raft ID %d, but its key derives %d: the definition was altered", o.Name, n.Name, n.RaftId, want)
-			}
-		} else if n.RaftId != 0 {
-			return fmt.Errorf("definition of %s: peer %s carries a Raft ID", o.Name, n.Name)
-		}
-	}
 	return nil
-}
-
-func hasOU(cert *x509.Certificate, ou string) bool {
-	for _, v := range cert.Subject.OrganizationalUnit {
-		if v == ou {
-			return true
-		}
-	}
-	return false
 }
 
 // sameRoot reports whether two PEM certificates are the same certificate.

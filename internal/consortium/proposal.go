@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"strings"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -123,9 +122,9 @@ func Evaluate(cur *channel.Config, height uint64, p *foliov1.ConfigProposal) (*S
 	case u.ExpiresAtBlock != 0 && height > u.ExpiresAtBlock:
 		return nil, fmt.Errorf("%w: the proposal expired at block %d and the channel is at block %d: build it again", ErrStale, u.ExpiresAtBlock, height)
 	}
-	need, err := AdminPolicy(c)
-	if err != nil {
-		return nil, err
+	need := cur.AdminPolicy()
+	if need == nil {
+		return nil, fmt.Errorf("channel %s has no organisation admins: no update can be approved", c.ChannelId)
 	}
 	signers, bad := channel.Approvers(cur.MSP(), types.DomainConfig, p.Update, p.Approvals)
 	st := &Status{Policy: need.Source(), Approved: []string{}, Refused: bad}
@@ -143,37 +142,6 @@ func Evaluate(cur *channel.Config, height uint64, p *foliov1.ConfigProposal) (*S
 	}
 	st.Satisfied = true
 	return st, nil
-}
-
-// AdminPolicy is the policy a config update that changes more than one
-// organisation's revocation list needs: the channel's "channel/admins"
-// policy, or without one a majority of the admins of the peer
-// organisations (all organisations when none runs peers), as
-// channel.Config applies it.
-func AdminPolicy(c *foliov1.ChannelConfig) (*policy.Policy, error) {
-	src := c.Policies[channel.AdminsPolicy]
-	if src == "" {
-		var admins []string
-		for _, o := range c.Orgs {
-			if o.Kind != foliov1.OrgKind_ORG_KIND_ORDERER {
-				admins = append(admins, "'"+o.MspId+".admin'")
-			}
-		}
-		if len(admins) == 0 {
-			for _, o := range c.Orgs {
-				admins = append(admins, "'"+o.MspId+".admin'")
-			}
-		}
-		if len(admins) == 0 {
-			return nil, fmt.Errorf("channel %s has no organisation admins: no update can be approved", c.ChannelId)
-		}
-		src = fmt.Sprintf("OutOf(%d, %s)", len(admins)/2+1, strings.Join(admins, ", "))
-	}
-	p, err := policy.Parse(src)
-	if err != nil {
-		return nil, fmt.Errorf("policy %s of channel %s: %w", channel.AdminsPolicy, c.ChannelId, err)
-	}
-	return p, nil
 }
 
 // Envelope signs the proposal's update and approvals into a config
