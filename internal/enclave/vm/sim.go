@@ -39,8 +39,12 @@ type simulator struct {
 	// (0: none).
 	notBefore int64
 	// orgs is what channel_orgs answers (Options.ChannelOrgs; nil:
-	// unavailable).
+	// unavailable) before any config update is recorded in state.
 	orgs []string
+	// configRead is the version of the channel configuration channel_orgs
+	// answered from, recorded in the read set from capability level 4 on
+	// (nil: none).
+	configRead *foliov1.Version
 }
 
 type committed struct {
@@ -302,13 +306,17 @@ func (s *simulator) commitNotBefore(n int64) error {
 
 // channelOrgs answers channel_orgs: the member (non-orderer)
 // organisations of the channel configuration in force at the height the
-// call reads, which config updates change (organisations join and leave:
-// the last accepted update is recorded in state, channel.Namespace), else
-// the genesis configuration's (Options.ChannelOrgs). Every endorser
-// simulating at one height answers alike. The read is not recorded in the
-// read set (a contract's read set holds only its own namespace): a
-// membership change committed between endorsement and commit does not
-// invalidate the transaction.
+// call reads (the last accepted config update is recorded in state,
+// channel.Namespace), else the genesis configuration's
+// (Options.ChannelOrgs). Every endorser simulating at one height answers
+// alike. From capability level 4 on, where config updates add and remove
+// organisations, the configuration's version goes into the read set, so a
+// membership change committed between endorsement and commit makes the
+// transaction an MVCC conflict instead of letting it act on the old
+// membership (validation accepts that one read outside the contract's
+// namespace from level 4 on). Below level 4 the set of organisations
+// cannot change, so the answer is the genesis one at every height and
+// nothing is recorded: old blocks replay as they were.
 func (s *simulator) channelOrgs() (abi.OrgList, error) {
 	raw, ver, err := s.state.Get(channel.Namespace, channel.UpdateKey)
 	if err != nil {
@@ -318,6 +326,9 @@ func (s *simulator) channelOrgs() (abi.OrgList, error) {
 		var u foliov1.ConfigUpdate
 		if err := proto.Unmarshal(raw, &u); err != nil || u.Config == nil {
 			return abi.OrgList{}, refuse(abi.ErrnoUnavailable, "the recorded channel configuration does not decode")
+		}
+		if u.Config.Capability >= channel.CapabilityV4 && s.configRead == nil {
+			s.configRead = cloneVersion(ver)
 		}
 		var orgs []string
 		for _, o := range u.Config.Orgs {
@@ -338,10 +349,21 @@ func (s *simulator) channelOrgs() (abi.OrgList, error) {
 // the ABI promises the SDK (abi.MinResponseLimit).
 func (s *simulator) maxResponse() int { return max(s.maxValue, abi.MinResponseLimit) }
 
-// rwset returns the call's read/write set: one namespace (none if the call
-// touched no state), reads and writes sorted by key, range reads in the
-// order the call made them, and the commit_not_before time.
+// rwset returns the call's read/write set: the contract's namespace (none
+// if the call touched no state), reads and writes sorted by key, range
+// reads in the order the call made them, then the channel configuration's
+// version if channel_orgs recorded it, and the commit_not_before time.
 func (s *simulator) rwset() *foliov1.ReadWriteSet {
+	rw := s.ownRwset()
+	if s.configRead != nil {
+		rw.NsRwsets = append(rw.NsRwsets, &foliov1.NsReadWriteSet{Namespace: channel.Namespace,
+			Reads: []*foliov1.KVRead{{Key: channel.UpdateKey, Version: cloneVersion(s.configRead)}}})
+	}
+	return rw
+}
+
+// ownRwset is the read/write set of the contract's own namespace.
+func (s *simulator) ownRwset() *foliov1.ReadWriteSet {
 	if len(s.reads) == 0 && len(s.writes) == 0 && len(s.ranges) == 0 {
 		return &foliov1.ReadWriteSet{NotBeforeUnixNano: s.notBefore}
 	}
