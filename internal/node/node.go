@@ -199,7 +199,7 @@ func Run(ctx context.Context, opts Options) error {
 	if e.membership, err = newMembership(e); err != nil {
 		return err
 	}
-	ops, err := openOperations(file, cfg.Listen, tlsCert, adminOf(verifier), e.ready, m, log)
+	ops, err := openOperations(file, cfg.Listen, certs.GetCertificate, adminOf(verifier), e.ready, m, log)
 	if err != nil {
 		return err
 	}
