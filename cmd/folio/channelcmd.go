@@ -17,7 +17,10 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/proto"
 
+	"connectrpc.com/connect"
+
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
+	"github.com/folio-ledger/folio/api/folio/v1/foliov1connect"
 	"github.com/folio-ledger/folio/client"
 	"github.com/folio-ledger/folio/client/wallet"
 	releasecc "github.com/folio-ledger/folio/contracts/release"
@@ -28,6 +31,7 @@ import (
 	"github.com/folio-ledger/folio/internal/identity"
 	"github.com/folio-ledger/folio/internal/localnet"
 	"github.com/folio-ledger/folio/internal/localnet/genesiscontracts"
+	"github.com/folio-ledger/folio/internal/policy"
 )
 
 // newChannelCmd is `folio channel`: forming a consortium's channel and
@@ -35,7 +39,7 @@ import (
 // on their own host (docs/operations.md).
 func newChannelCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "channel", Short: "Form a channel from organisation definitions; add and remove organisations; sign and submit proposals"}
-	cmd.AddCommand(newChannelGenesisCmd(g), newChannelAddOrgCmd(g), newChannelRemoveOrgCmd(g),
+	cmd.AddCommand(newChannelGenesisCmd(g), newChannelAddOrgCmd(g), newChannelRemoveOrgCmd(g), newChannelSetPolicyCmd(g),
 		newChannelSignCmd(g), newChannelSubmitCmd(g), newChannelShowCmd(g))
 	return cmd
 }
@@ -503,6 +507,69 @@ func nodeNames(ns []*foliov1.NodeEndpoint) string {
 	return strings.Join(names, ", ")
 }
 
+func newChannelSetPolicyCmd(g *globals) *cobra.Command {
+	var name, src string
+	var remove bool
+	var f memberFlags
+	cmd := &cobra.Command{
+		Use:   "set-policy --name NAME (--policy SRC | --remove) [--approvals admin@OrgN,...]",
+		Short: "Set or remove a named channel policy (a config update the channel's admins approve)",
+		Long: `Sets a named policy of the channel configuration, e.g. after adding an
+organisation: --name channel/admins (who approves config updates; without
+it, a majority of the peer organisations' admins), --name lifecycle/activation
+(who approves contract activations; changeable from capability level 4), or
+another named policy. --remove deletes it. The policy is checked before
+anything is signed. Approvals, proposal files and waiting work as in
+'folio channel add-org'.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			switch {
+			case name == "":
+				return usageErr("--name is required")
+			case remove == (src != ""):
+				return usageErr("give exactly one of --policy and --remove")
+			}
+			if src != "" {
+				if _, err := policy.Parse(src); err != nil {
+					return usageErr("--policy %q: %v", src, err)
+				}
+			}
+			if err := f.check(); err != nil {
+				return err
+			}
+			ctx, cancel := rpcContext(cmd)
+			defer cancel()
+			l, err := g.liveConfig(ctx)
+			if err != nil {
+				return err
+			}
+			next := proto.Clone(l.cur.Proto()).(*foliov1.ChannelConfig)
+			if next.Policies == nil {
+				next.Policies = map[string]string{}
+			}
+			summary := "set policy " + name
+			if remove {
+				if _, ok := next.Policies[name]; !ok {
+					return &exitError{code: exitNotFound, err: fmt.Errorf("channel %s has no policy %s", next.ChannelId, name)}
+				}
+				delete(next.Policies, name)
+				summary = "remove policy " + name
+			} else {
+				if next.Policies[name] == src {
+					return &exitError{code: exitRefused, err: fmt.Errorf("policy %s is already %s", name, src)}
+				}
+				next.Policies[name] = src
+			}
+			return g.propose(cmd, l, next, summary, &f)
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "", "the policy's name, e.g. channel/admins or lifecycle/activation")
+	cmd.Flags().StringVar(&src, "policy", "", "the policy, e.g. \"OutOf(2, 'Org1MSP.admin', 'Org2MSP.admin', 'Org3MSP.admin')\"")
+	cmd.Flags().BoolVar(&remove, "remove", false, "remove the policy")
+	f.register(cmd)
+	return cmd
+}
+
 func newChannelRemoveOrgCmd(g *globals) *cobra.Command {
 	var org string
 	var f memberFlags
@@ -536,7 +603,11 @@ and waiting work as in 'folio channel add-org'.`,
 			if err != nil {
 				return err
 			}
-			if err := consortium.CheckRemoveOrg(l.cur.Proto(), next, org, nil, uses); err != nil {
+			policies, err := contractPolicies(ctx, l)
+			if err != nil {
+				return err
+			}
+			if err := consortium.CheckRemoveOrg(l.cur.Proto(), next, org, policies, uses); err != nil {
 				return &exitError{code: exitRefused, err: err}
 			}
 			return g.propose(cmd, l, next, "remove organisation "+org, &f)
@@ -759,4 +830,30 @@ func newChannelShowCmd(g *globals) *cobra.Command {
 			})
 		},
 	}
+}
+
+// contractPolicies asks the peer the configuration came from for every
+// contract's endorsement policy in force and pending (an activation that
+// has not started yet), keyed by contract (pending: "NAME (version V from
+// block B)"), so remove-org refuses while any of them names the leaving
+// organisation.
+func contractPolicies(ctx context.Context, l *live) (map[string]string, error) {
+	nd, err := l.net.Node(l.via)
+	if err != nil {
+		return nil, err
+	}
+	res, err := foliov1connect.NewLifecycleServiceClient(l.hc, "https://"+nd.API).Contracts(ctx, connect.NewRequest(&foliov1.ContractsRequest{}))
+	if err != nil {
+		return nil, fmt.Errorf("contract definitions from %s: %w", l.via, err)
+	}
+	out := map[string]string{}
+	for _, c := range res.Msg.Contracts {
+		if c.EffectivePolicy != "" {
+			out[c.Name] = c.EffectivePolicy
+		}
+		if n := c.Next; n != nil && n.Policy != "" {
+			out[fmt.Sprintf("%s (version %s from block %d)", c.Name, n.Version, n.StartBlock)] = n.Policy
+		}
+	}
+	return out, nil
 }

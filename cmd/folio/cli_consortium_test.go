@@ -243,6 +243,10 @@ func TestCLIConsortiumUsage(t *testing.T) {
 		{name: "sign a missing file", args: []string{"channel", "sign", filepath.Join(dir, "nope.json")}, code: exitUsage, want: []string{"nope.json"}},
 		{name: "orderer add without definition", args: []string{"orderer", "add"}, code: exitUsage, want: []string{"--definition is required"}},
 		{name: "orderer remove without name", args: []string{"orderer", "remove"}, code: exitUsage, want: []string{"--name is required"}},
+		{name: "set-policy without name", args: []string{"channel", "set-policy", "--policy", "OR('Org1MSP.admin')"}, code: exitUsage, want: []string{"--name is required"}},
+		{name: "set-policy with neither", args: []string{"channel", "set-policy", "--name", "channel/admins"}, code: exitUsage, want: []string{"exactly one of --policy and --remove"}},
+		{name: "set-policy with both", args: []string{"channel", "set-policy", "--name", "x", "--policy", "OR('A.admin')", "--remove"}, code: exitUsage, want: []string{"exactly one"}},
+		{name: "set-policy that does not parse", args: []string{"channel", "set-policy", "--name", "channel/admins", "--policy", "OutOf(2,"}, code: exitUsage, want: []string{"--policy"}},
 	} {
 		checkCLICase(t, dir, c)
 	}
@@ -338,6 +342,32 @@ func TestCLIAddOrgLive(t *testing.T) {
 			pending(t, "work register as user1@Org3", out, err)
 		}
 		time.Sleep(time.Second) // polling a live network for the new member's endorsements, not synchronising test goroutines
+	}
+
+	// The new organisation is a member for contracts (a work can move to
+	// it: channel_orgs follows the configuration in force) and, once the
+	// channel's admin policy names it, for approvals.
+	if out, err := folio("--network", dirs["Org1"], "--as", "user1@Org1", "work", "register", "--id", "W-TO-ORG3", "--title", "moves", "--author", "A",
+		"--hash", "sha256:"+strings.Repeat("ef", 32)); err != nil {
+		t.Fatalf("register a work to transfer: %v\n%s", err, out)
+	}
+	if out, err := folio("--network", dirs["Org1"], "--as", "user1@Org1", "work", "transfer", "--id", "W-TO-ORG3", "--to", "user1@Org3"); err != nil {
+		t.Fatalf("transfer a work to the new organisation's user: %v\n%s", err, out)
+	}
+	admins3 := "OutOf(2, 'Org1MSP.admin', 'Org2MSP.admin', 'Org3MSP.admin')"
+	pol := filepath.Join(base, "admins.json")
+	if out, err := folio("--network", dirs["Org1"], "--as", "admin@Org1", "channel", "set-policy", "--name", "channel/admins", "--policy", admins3, "--out", pol); err != nil {
+		t.Fatalf("set-policy channel/admins: %v\n%s", err, out)
+	}
+	if out, err := folio("--network", dirs["Org2"], "--as", "admin@Org2", "channel", "submit", pol, "--timeout", "60s"); err != nil {
+		t.Fatalf("submit channel/admins: %v\n%s", err, out)
+	}
+	act := filepath.Join(base, "activation.json")
+	if out, err := folio("--network", org3, "--as", "admin@Org3", "channel", "set-policy", "--name", "lifecycle/activation", "--policy", admins3, "--out", act); err != nil {
+		t.Fatalf("set-policy lifecycle/activation by Org3's admin: %v\n%s", err, out)
+	}
+	if out, err := folio("--network", dirs["Org1"], "--as", "admin@Org1", "channel", "submit", act, "--timeout", "60s"); err != nil {
+		t.Fatalf("submit lifecycle/activation approved by Org3's and Org1's admins: %v\n%s", err, out)
 	}
 
 	// An orderer of a new ordering organisation joins the Raft cluster,

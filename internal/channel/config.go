@@ -52,6 +52,7 @@ type Config struct {
 	mspOf           map[string]string // organisation name -> MSP ID
 	peerMSPs        map[string]string // peer name -> its organisation's MSP ID
 	admins          *policy.Policy
+	activation      *policy.Policy // lifecycleActivationPolicy (nil: none)
 }
 
 // NewConfig returns the configuration cfg, in force from block from on.
@@ -93,6 +94,11 @@ func NewConfig(cfg *foliov1.ChannelConfig, from uint64) (*Config, error) {
 	for _, n := range cfg.Orderers {
 		c.orderers[n.NodeId] = n
 	}
+	if a := cfg.Policies[lifecycleActivationPolicy]; a != "" {
+		if c.activation, err = policy.Parse(a); err != nil {
+			return nil, fmt.Errorf("%w: policy %s: %v", ErrInvalid, lifecycleActivationPolicy, err)
+		}
+	}
 	src := cfg.Policies[AdminsPolicy]
 	if src == "" {
 		src = defaultAdmins(cfg)
@@ -132,6 +138,11 @@ func (c *Config) Proto() *foliov1.ChannelConfig { return c.cfg }
 // its default): what every update but a single organisation's revocation
 // list needs. nil when the channel has no organisation admins.
 func (c *Config) AdminPolicy() *policy.Policy { return c.admins }
+
+// ActivationPolicy is the contract lifecycle's activation policy in
+// force (nil: the configuration defines none). Config updates change it
+// from capability level 4 on.
+func (c *Config) ActivationPolicy() *policy.Policy { return c.activation }
 
 // PeerMSPs maps every peer of the channel by name to its organisation's
 // MSP ID. The caller must not modify it.
@@ -380,7 +391,10 @@ func (c *Config) checkChangeable(next *foliov1.ChannelConfig) error {
 	if !proto.Equal(next.Batch, c.cfg.Batch) {
 		frozen = append(frozen, "block cutting")
 	}
-	if next.Policies[lifecycleActivationPolicy] != c.cfg.Policies[lifecycleActivationPolicy] {
+	if c.Level() < CapabilityV4 && next.Policies[lifecycleActivationPolicy] != c.cfg.Policies[lifecycleActivationPolicy] {
+		// Below level 4 the lifecycle reads it from the genesis block; from
+		// level 4 on validation takes it from the configuration in force
+		// (an organisation that joined can approve, one that leaves stops).
 		frozen = append(frozen, "the "+lifecycleActivationPolicy+" policy")
 	}
 	if c.Level() < CapabilityV4 && membershipChanged(c.cfg, next) {

@@ -294,11 +294,12 @@ func removalBlockers(cur, next *foliov1.ChannelConfig, org *foliov1.OrgConfig) [
 			naming = append(naming, fmt.Sprintf("policy %s (%s)", name, src))
 		}
 	}
-	for _, d := range next.GetContracts() {
-		if namesMSP(d.GetEndorsementPolicy(), org.MspId) {
-			naming = append(naming, fmt.Sprintf("contract %s's endorsement policy (%s)", d.GetName(), d.GetEndorsementPolicy()))
-		}
-	}
+	// The genesis contract definitions (next.Contracts) are not checked:
+	// they never change, and the lifecycle replaces them with activated
+	// versions whose policies live in state, which this pure function of
+	// the configuration cannot see. `folio channel remove-org` refuses at
+	// admission while any contract's policy in force or pending names the
+	// organisation.
 	if len(naming) > 0 {
 		why = append(why, fmt.Sprintf("%s still name %s (change them first so nothing needs it)", strings.Join(naming, ", "), org.MspId))
 	}

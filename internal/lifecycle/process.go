@@ -51,6 +51,20 @@ type Rules struct {
 	// registry's own list (the genesis peers, or SetPeers), for callers
 	// outside validation.
 	Peers map[string]string
+	// Activation is the activation policy in force at Block when
+	// ActivationFromConfig (capability level 4 on, where config updates
+	// may change it; nil: the configuration defines none); otherwise the
+	// registry's, from the genesis configuration.
+	Activation           *policy.Policy
+	ActivationFromConfig bool
+}
+
+// activationPolicy is the activation policy these rules validate with.
+func (r Rules) activationPolicy(reg *Registry) *policy.Policy {
+	if r.ActivationFromConfig {
+		return r.Activation
+	}
+	return reg.activation
 }
 
 // peerMSPs is the peer list these rules validate with.
@@ -184,12 +198,13 @@ func (r *Registry) checkActivation(msp *identity.Verifier, creator *identity.Ide
 			return nil, err
 		}
 	}
-	if r.activation == nil {
+	need := rules.activationPolicy(r)
+	if need == nil {
 		return nil, rejected("the channel defines no %q policy: no activation can be approved", ActivationPolicy)
 	}
 	signers, bad := channel.Approvers(msp, types.DomainActivation, lt.Request, lt.Approvals)
 	signers = append([]*identity.Identity{creator}, signers...)
-	if err := r.activation.Evaluate(signers); err != nil {
+	if err := need.Evaluate(signers); err != nil {
 		reason := err.Error()
 		if len(bad) > 0 {
 			reason += "; refused approvals: " + strings.Join(bad, "; ")

@@ -9,6 +9,7 @@ import (
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
 	"github.com/folio-ledger/folio/internal/channel"
+	"github.com/folio-ledger/folio/internal/lifecycle"
 	"github.com/folio-ledger/folio/internal/types"
 )
 
@@ -118,5 +119,33 @@ func TestConfigUpdatesAgreeWithBlock(t *testing.T) {
 	}
 	if changed != 4 {
 		t.Fatalf("%d of the blocks changed the configuration, want 4 (both admins, two on one sequence, after an endorser tx, capability)", changed)
+	}
+}
+
+// From capability level 4 on, activations are approved under the
+// activation policy of the configuration in force (config updates change
+// it as organisations join and leave); below, under the genesis one.
+func TestActivationPolicyFollowsTheConfigFromLevel4(t *testing.T) {
+	for _, level := range []uint32{channel.CapabilityV2, channel.CapabilityV4} {
+		f := newLifecycleFixture(t)
+		c := proto.Clone(f.fixture.cfg.Proto()).(*foliov1.ChannelConfig)
+		c.Capability = level
+		c.Policies[lifecycle.ActivationPolicy] = "OR('Org2MSP.admin')" // genesis (the registry's): both admins
+		cfg, err := channel.NewConfig(c, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.config = cfg
+		st := memState{}
+		wantCodes(t, f.commit(t, st, 2, f.install(t, f.peer1, "peer0.org1", "2", f.v2), f.install(t, f.peer2, "peer0.org2", "2", f.v2)),
+			foliov1.ValidationCode_VALID, foliov1.ValidationCode_VALID)
+		res := f.commit(t, st, 3, f.activate(t, &foliov1.Activation{Version: "2", PackageHash: f.v2, AtBlock: 10}, f.admin2))
+		want := foliov1.ValidationCode_LIFECYCLE_REJECTED
+		if level >= channel.CapabilityV4 {
+			want = foliov1.ValidationCode_VALID
+		}
+		if res.Txs[0].Code != want {
+			t.Errorf("level %d, one admin of Org2: %v (%s), want %v", level, res.Txs[0].Code, res.Txs[0].Reason, want)
+		}
 	}
 }

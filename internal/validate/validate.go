@@ -374,7 +374,14 @@ func stampNanos(n int64) string { return time.Unix(0, n).UTC().Format(time.RFC33
 func lifecycleRules(block uint64, o Options) lifecycle.Rules {
 	// The peers in force at the block: who may record an install, whose
 	// installs an activation counts (membership changes move them).
-	return lifecycle.Rules{ChannelID: o.ChannelID, Block: block, Capability: o.Config.Level(), Peers: o.Config.PeerMSPs()}
+	r := lifecycle.Rules{ChannelID: o.ChannelID, Block: block, Capability: o.Config.Level(), Peers: o.Config.PeerMSPs()}
+	if o.Config.Level() >= channel.CapabilityV4 {
+		// The activation policy follows config updates from level 4 on;
+		// below, it is the genesis one the registry holds (and the
+		// configuration's is the same: it could not change).
+		r.Activation, r.ActivationFromConfig = o.Config.ActivationPolicy(), true
+	}
+	return r
 }
 
 // envelopeCode classifies an envelope that types.ParseEnvelope refused.
