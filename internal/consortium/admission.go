@@ -134,7 +134,7 @@ func CheckOrdererAdd(cfg *foliov1.ChannelConfig, node *foliov1.NodeEndpoint, inf
 	}
 	for _, name := range sortedKeys(infos) {
 		if in := infos[name]; in != nil && len(in.RaftLearners) > 0 {
-			return fmt.Errorf("orderer %s reports Raft learners %v: the last orderer added has not caught up and become a voter yet; wait until `folio network status` shows it voting, then add the next one",
+			return fmt.Errorf("orderer %s reports Raft learners %v: the last orderer added has not caught up and become a voter yet; wait until no orderer reports a learner (`folio orderer add` waits for exactly that), then add the next one",
 				name, in.RaftLearners)
 		}
 	}

@@ -105,7 +105,7 @@ func (a *Authority) Reenroll(req ReenrollRequest) (*Enrollment, error) {
 	if now.After(req.Current.NotAfter) {
 		late := now.Sub(req.Current.NotAfter)
 		if !req.ByAdmin {
-			return fail(fmt.Errorf("%w: it expired at %s; an admin of the organisation can renew it for you (folio ca renew --for) within %s of expiry",
+			return fail(fmt.Errorf("%w: it expired at %s; an admin of the organisation can renew it for you (folio ca renew --as admin@ORG) within %s of expiry",
 				ErrExpiredTooLong, req.Current.NotAfter.UTC().Format(time.RFC3339), ReenrollGrace))
 		}
 		if late > ReenrollGrace {

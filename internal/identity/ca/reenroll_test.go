@@ -327,8 +327,8 @@ func TestReenrollExpiryGrace(t *testing.T) {
 		t.Fatalf("renewal of a current certificate: %v", err)
 	}
 	now = en.Cert.NotAfter.Add(24 * time.Hour)
-	if err := renew(false); !errors.Is(err, ca.ErrExpiredTooLong) || !strings.Contains(err.Error(), "--for") {
-		t.Fatalf("self-renewal of an expired certificate: %v, want ErrExpiredTooLong naming --for", err)
+	if err := renew(false); !errors.Is(err, ca.ErrExpiredTooLong) || !strings.Contains(err.Error(), "--as admin@ORG") {
+		t.Fatalf("self-renewal of an expired certificate: %v, want ErrExpiredTooLong naming --as admin@ORG", err)
 	}
 	if err := renew(true); err != nil {
 		t.Fatalf("admin's renewal a day after expiry: %v", err)
