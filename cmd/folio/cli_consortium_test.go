@@ -172,8 +172,21 @@ func TestCLIConsortiumFromDefinitions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ord.Peers) != 2 || len(ord.Consortium) != 1 {
-		t.Fatalf("orderer config: %d bootstrap peers, %d consortium organisations", len(ord.Peers), len(ord.Consortium))
+	// Bootstrap admission: its own organisation, then the others' roots as
+	// the configuration lists them (public certificates only).
+	if len(ord.Peers) != 2 || len(ord.Consortium) != 3 || ord.Consortium[0].MSPID != "OrdererMSP" {
+		t.Fatalf("orderer config: %d bootstrap peers, consortium %+v", len(ord.Peers), ord.Consortium)
+	}
+	for _, ref := range ord.Consortium[1:] {
+		var want []byte
+		for _, o := range cfg.Orgs {
+			if o.MspId == ref.MSPID {
+				want = o.RootCerts[0]
+			}
+		}
+		if got := mustRead(t, ref.RootCert); want == nil || !bytes.Equal(got, want) {
+			t.Fatalf("bootstrap root of %s in %s is not the channel's", ref.MSPID, ref.RootCert)
+		}
 	}
 
 	// Join: a wrong hash is refused; the right one writes block 0.

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 
 	"google.golang.org/protobuf/proto"
 	"gopkg.in/yaml.v3"
@@ -64,9 +65,15 @@ func CheckMember(dir string, cfg *foliov1.ChannelConfig) (string, error) {
 // genesis whose configuration in force is current: it writes
 // dir/genesis.block (refusing to replace a different one), records the
 // channel in network.json, and lists every other node of current as
-// bootstrap endpoints (orderers:, peers:) in each node's config.yaml, so
-// the nodes find the channel before they have read its configuration.
-// Other fields of the configs are kept as they are.
+// bootstrap endpoints (orderers:, peers:) in each node's config.yaml, and
+// every other organisation's root certificate (consortium:, written to
+// dir/channel-roots), so the nodes find and admit the channel's members
+// before they have read its configuration from the chain (an orderer that
+// joined after genesis may be the only one left). Other fields of the
+// configs are kept as they are. current must come from a source the
+// caller trusts (`folio org join` reads it over TLS checked against the
+// genesis block's roots); once the chain lists the node, the chain's
+// organisations replace these.
 func Bootstrap(dir string, genesis *foliov1.Block, current *foliov1.ChannelConfig) error {
 	g, err := channel.FromGenesis(genesis)
 	if err != nil {
@@ -98,19 +105,47 @@ func Bootstrap(dir string, genesis *foliov1.Block, current *foliov1.ChannelConfi
 		return err
 	}
 	n.Channel = current.ChannelId
+	roots, err := writeRoots(dir, current)
+	if err != nil {
+		return err
+	}
 	for _, nd := range n.Nodes {
 		if nd.Role != config.RolePeer && nd.Role != config.RoleOrderer {
 			continue
 		}
-		if err := setBootstrap(filepath.Join(dir, nd.Config), nd.Name, current); err != nil {
+		if err := setBootstrap(filepath.Join(dir, nd.Config), nd.Name, current, roots); err != nil {
 			return fmt.Errorf("%s: %w", nd.Name, err)
 		}
 	}
 	return n.Save(dir)
 }
 
-// setBootstrap rewrites the orderers: and peers: lists of one config file.
-func setBootstrap(path, self string, cfg *foliov1.ChannelConfig) error {
+// writeRoots writes every organisation's root certificate of cfg to
+// dir/channel-roots/MSPID.pem and returns their consortium entries.
+func writeRoots(dir string, cfg *foliov1.ChannelConfig) ([]config.OrgRef, error) {
+	rd := filepath.Join(dir, "channel-roots")
+	if err := os.MkdirAll(rd, 0o755); err != nil {
+		return nil, err
+	}
+	var out []config.OrgRef
+	for _, o := range cfg.Orgs {
+		if len(o.RootCerts) == 0 || !mspIDPattern.MatchString(o.MspId) {
+			continue // Validate refuses the first; the second would be an odd file name
+		}
+		p := filepath.Join(rd, o.MspId+".pem")
+		if err := atomicfile.WriteFile(p, o.RootCerts[0], 0o644); err != nil {
+			return nil, err
+		}
+		out = append(out, config.OrgRef{Name: o.Name, MSPID: o.MspId, RootCert: p})
+	}
+	return out, nil
+}
+
+var mspIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+
+// setBootstrap rewrites the orderers: and peers: lists of one config file
+// and adds the other organisations' roots to its consortium: list.
+func setBootstrap(path, self string, cfg *foliov1.ChannelConfig, roots []config.OrgRef) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return err
@@ -120,6 +155,15 @@ func setBootstrap(path, self string, cfg *foliov1.ChannelConfig) error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	c.Orderers, c.Peers = endpoints(cfg.Orderers, self), endpoints(cfg.Peers, self)
+	have := map[string]bool{}
+	for _, o := range c.Consortium {
+		have[o.MSPID] = true
+	}
+	for _, r := range roots {
+		if !have[r.MSPID] { // the node's own organisation keeps its entry
+			c.Consortium = append(c.Consortium, r)
+		}
+	}
 	out, err := config.Marshal(&c)
 	if err != nil {
 		return err

@@ -400,8 +400,13 @@ func loadGenesis(file string, cfg *config.Node, v *identity.Verifier, self *iden
 		roots[o.MSPID] = o.Root.Raw
 	}
 	for _, o := range v.Orgs() {
-		// An organisation the genesis block lacks may have joined later.
-		if r, ok := roots[o.MSPID]; ok && !bytes.Equal(r, o.Root.Raw) {
+		// The node's own organisation, if the genesis block has it, must
+		// have the same root there: else this is another network's block.
+		// Other organisations' roots in the config file come from the
+		// configuration in force when the node joined (`folio org join`),
+		// which config updates may have moved on since genesis; one the
+		// genesis block lacks may have joined later.
+		if r, ok := roots[o.MSPID]; ok && o.MSPID == cfg.MSPID && !bytes.Equal(r, o.Root.Raw) {
 			return nil, nil, fieldErr(file, "genesis", fmt.Errorf("organisation %s has another root certificate in the genesis block", o.MSPID), "the genesis block belongs to another network")
 		}
 	}
