@@ -163,6 +163,22 @@ func TestEndorseCollection(t *testing.T) {
 		wantMsg:   []string{"copyright.transfer refused by the contract on peer0.org1: status 403 from peer0.org1 (status 403)"},
 		wantCalls: map[string]string{".org1": "peer0.org1", ".org2": "peer0.org2"},
 	}, {
+		// A client of an organisation outside the policy (one that joined
+		// later) transfers a work its own peer has just acknowledged: the
+		// endorsers have not committed that block yet.
+		name:          "every endorser refuses what this peer, outside the policy, accepts: asked again, then they agree",
+		policy:        "AND('Org2MSP.peer','Org3MSP.peer')",
+		scripts:       map[string][]reply{"peer0.org2": {{status: 404}, {}}, "peer0.org3": {{status: 404}, {}}},
+		wantEndorsers: "peer0.org2,peer0.org3",
+		wantCalls:     map[string]string{".org1": "peer0.org1", ".org2": "peer0.org2,peer0.org2", ".org3": "peer0.org3,peer0.org3"},
+	}, {
+		name:      "every endorser refuses and so does this peer, outside the policy: the contract's answer",
+		policy:    "AND('Org2MSP.peer','Org3MSP.peer')",
+		scripts:   map[string][]reply{"peer0.org1": {{status: 404}}, "peer0.org2": {{status: 404}}, "peer0.org3": {{status: 404}}},
+		wantCode:  connect.CodeNotFound,
+		wantMsg:   []string{"copyright.transfer refused by the contract on peer0.org2"},
+		wantCalls: map[string]string{".org1": "peer0.org1", ".org2": "peer0.org2", ".org3": "peer0.org3"},
+	}, {
 		name:          "one refuses what the other accepts: asked again, then they agree",
 		scripts:       map[string][]reply{"peer0.org2": {{status: 403}, {}}},
 		wantEndorsers: "peer0.org1,peer0.org2",
