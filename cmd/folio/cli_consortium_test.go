@@ -2,12 +2,8 @@ package main
 
 import (
 	"bytes"
-	"crypto"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +16,7 @@ import (
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
 	"github.com/folio-ledger/folio/internal/channel"
 	"github.com/folio-ledger/folio/internal/config"
+	"github.com/folio-ledger/folio/internal/consortium/consortiumtest"
 	fcrypto "github.com/folio-ledger/folio/internal/crypto"
 	"github.com/folio-ledger/folio/internal/localnet"
 )
@@ -53,44 +50,6 @@ func consortiumDirs(t *testing.T) (base string, dirs, defs map[string]string) {
 }
 
 // privateKeyIDs returns the node IDs (key hashes) of every private key
-// stored under dir.
-func privateKeyIDs(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		for rest := data; ; {
-			var b *pem.Block
-			b, rest = pem.Decode(rest)
-			if b == nil {
-				break
-			}
-			if !strings.Contains(b.Type, "PRIVATE KEY") {
-				continue
-			}
-			k, err := x509.ParsePKCS8PrivateKey(b.Bytes)
-			if err != nil {
-				t.Fatalf("%s: %v", p, err)
-			}
-			id, err := fcrypto.KeyID(k.(crypto.Signer).Public())
-			if err != nil {
-				t.Fatal(err)
-			}
-			out[id] = p
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
 
 // TestCLIConsortiumFromDefinitions: organisations created apart form a
 // channel from their exported definitions alone; the genesis block lists
@@ -144,7 +103,7 @@ func TestCLIConsortiumFromDefinitions(t *testing.T) {
 	// node.
 	owner := map[string]string{}
 	for name, dir := range dirs {
-		for id, p := range privateKeyIDs(t, dir) {
+		for id, p := range consortiumtest.PrivateKeyIDs(t, dir) {
 			if other, dup := owner[id]; dup {
 				t.Fatalf("the same private key is in %s's directory (%s) and %s's", name, p, other)
 			}

@@ -3,14 +3,10 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"crypto"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -31,6 +27,7 @@ import (
 	"github.com/folio-ledger/folio/internal/chaos/lab"
 	"github.com/folio-ledger/folio/internal/chaos/workload"
 	"github.com/folio-ledger/folio/internal/consortium"
+	"github.com/folio-ledger/folio/internal/consortium/consortiumtest"
 	fcrypto "github.com/folio-ledger/folio/internal/crypto"
 	"github.com/folio-ledger/folio/internal/identity"
 	"github.com/folio-ledger/folio/internal/localnet"
@@ -864,7 +861,7 @@ func (c *consortiumRun) checkKeys() {
 	c.t.Helper()
 	owner := map[string]string{}
 	for _, org := range c.hostOf {
-		for id, p := range privateKeys(c.t, c.dirs[org]) {
+		for id, p := range consortiumtest.PrivateKeyIDs(c.t, c.dirs[org]) {
 			if other, dup := owner[id]; dup {
 				c.t.Errorf("the same private key is in %s's directory (%s) and %s's", org, p, other)
 			}
@@ -900,48 +897,6 @@ func (c *consortiumRun) checkKeys() {
 			}
 		}
 	}
-}
-
-// privateKeys returns the key IDs of every PEM private key under dir.
-func privateKeys(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		for rest := data; ; {
-			var b *pem.Block
-			if b, rest = pem.Decode(rest); b == nil {
-				break
-			}
-			if !strings.Contains(b.Type, "PRIVATE KEY") {
-				continue
-			}
-			k, err := x509.ParsePKCS8PrivateKey(b.Bytes)
-			if err != nil {
-				return fmt.Errorf("%s: %w", p, err)
-			}
-			s, ok := k.(crypto.Signer)
-			if !ok {
-				return fmt.Errorf("%s: a %T key", p, k)
-			}
-			id, err := fcrypto.KeyID(s.Public())
-			if err != nil {
-				return err
-			}
-			out[id] = p
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 // writeTimeline logs the timeline and writes it to timeline.json in the
