@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/rand"
@@ -173,6 +174,9 @@ func newCSR(name string, key crypto.Signer, hosts []string) ([]byte, error) {
 }
 
 func signCARequest(admin *Identity, r *foliov1.CARequest) (*foliov1.SignedCARequest, error) {
+	if !admin.valid() {
+		return nil, ErrNoIdentity
+	}
 	nonce := make([]byte, 24)
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, err
@@ -187,4 +191,93 @@ func signCARequest(admin *Identity, r *foliov1.CARequest) (*foliov1.SignedCARequ
 		return nil, err
 	}
 	return &foliov1.SignedCARequest{Request: b, Signature: sig}, nil
+}
+
+// Renewal is what Reenroll renews: an identity's current certificates and
+// the keys they are for. The keys stay where they are; only certificate
+// requests signed with them travel to the CA.
+type Renewal struct {
+	// Cert and Key are the identity's current signing certificate and its
+	// key. Required.
+	Cert *x509.Certificate
+	Key  crypto.Signer
+	// TLSCert and TLSKey, for a node, also renew its TLS certificate for
+	// the same TLS key. TLSHosts, if set, replaces its DNS names and IP
+	// addresses (at most 16); by default the CA keeps the current ones.
+	TLSCert  *x509.Certificate
+	TLSKey   crypto.Signer
+	TLSHosts []string
+}
+
+// Reenroll asks the CA for new certificates for the same keys (Fabric's
+// reenroll): same name and role, new serial and validity. signer signs
+// the request: the identity itself (its current certificate must be valid
+// and unrevoked), or an admin of the organisation renewing another
+// identity, whose certificate may have expired up to the CA's grace period
+// (30 days). The returned Enrolled holds the new certificates with
+// r's keys. Nothing is written: store the result (wallet.Wallet.Renew, or
+// the node's certificate files, which a running node picks up).
+func (c *CA) Reenroll(ctx context.Context, signer *Identity, r Renewal) (*Enrolled, error) {
+	if r.Cert == nil || r.Key == nil {
+		return nil, fmt.Errorf("reenroll: the current certificate and its key are required")
+	}
+	if (r.TLSCert == nil) != (r.TLSKey == nil) {
+		return nil, fmt.Errorf("reenroll %s: the TLS certificate and its key go together", r.Cert.Subject.CommonName)
+	}
+	name := r.Cert.Subject.CommonName
+	csr, err := newCSR(name, r.Key, nil)
+	if err != nil {
+		return nil, err
+	}
+	op := &foliov1.ReenrollOp{Name: name, CsrDer: csr}
+	// The identity renewing itself signs with the certificate it renews;
+	// anyone else (an admin) presents it.
+	if signer == nil || !bytes.Equal(signer.Certificate().Raw, r.Cert.Raw) {
+		op.CurrentCertPem = fcrypto.EncodeCertificatePEM(r.Cert.Raw)
+	}
+	if r.TLSCert != nil {
+		op.CurrentTlsCertPem = fcrypto.EncodeCertificatePEM(r.TLSCert.Raw)
+		if op.TlsCsrDer, err = newCSR(name, r.TLSKey, r.TLSHosts); err != nil {
+			return nil, err
+		}
+	}
+	req, err := signCARequest(signer, &foliov1.CARequest{Op: &foliov1.CARequest_Reenroll{Reenroll: op}})
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.svc.Reenroll(ctx, connect.NewRequest(req))
+	if err != nil {
+		return nil, err
+	}
+	out := &Enrolled{Key: r.Key, TLSKey: r.TLSKey, Role: resp.Msg.Role}
+	if out.CACert, err = fcrypto.ParseCertificatePEM(resp.Msg.CaCertPem); err != nil {
+		return nil, fmt.Errorf("reenroll %s: CA certificate: %w", name, err)
+	}
+	// Check what came back before anyone stores it: a certificate for
+	// another key or name would strand the identity.
+	if out.Cert, err = renewedCert(resp.Msg.CertPem, out.CACert, r.Cert); err != nil {
+		return nil, fmt.Errorf("reenroll %s: %w", name, err)
+	}
+	if r.TLSCert != nil {
+		if out.TLSCert, err = renewedCert(resp.Msg.TlsCertPem, out.CACert, r.TLSCert); err != nil {
+			return nil, fmt.Errorf("reenroll %s: TLS: %w", name, err)
+		}
+	}
+	return out, nil
+}
+
+// renewedCert parses a certificate the CA renewed and checks it is old's
+// renewal: signed by the CA, same key and subject.
+func renewedCert(pemBytes []byte, caCert, old *x509.Certificate) (*x509.Certificate, error) {
+	cert, err := fcrypto.ParseCertificatePEM(pemBytes)
+	if err != nil {
+		return nil, fmt.Errorf("certificate from CA: %w", err)
+	}
+	if err := cert.CheckSignatureFrom(caCert); err != nil {
+		return nil, fmt.Errorf("certificate not signed by the CA: %w", err)
+	}
+	if !bytes.Equal(cert.RawSubjectPublicKeyInfo, old.RawSubjectPublicKeyInfo) || cert.Subject.String() != old.Subject.String() {
+		return nil, fmt.Errorf("the CA returned a certificate for %q with another key or subject than %q", cert.Subject, old.Subject)
+	}
+	return cert, nil
 }

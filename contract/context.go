@@ -72,13 +72,15 @@ type Context interface {
 	// read-only call it has no effect. t must be after the Unix epoch and
 	// before the year 2262, else ErrInvalidArgument.
 	CommitNotBefore(t time.Time) error
-	// ChannelOrgs returns the names of the channel's organisations
-	// ("Org1", as Identity.Org names them), sorted: the consortium whose
-	// members a contract may name as owners. The set comes from the
-	// channel's genesis configuration, which config updates cannot change
-	// (docs/contracts.md), so every endorser answers the same at every
-	// height and the call records no read. ErrUnavailable if the host
-	// was started without the channel's configuration.
+	// ChannelOrgs returns the names of the channel's member
+	// organisations ("Org1", as Identity.Org names them), sorted: the
+	// consortium whose members a contract may name as owners. The set is
+	// the channel configuration's in force at the height the call reads
+	// (config updates add and remove organisations), so every endorser at
+	// one height answers the same; the call records no read, so a
+	// membership change between endorsement and commit does not
+	// invalidate it. ErrUnavailable if the host was started without the
+	// channel's configuration.
 	ChannelOrgs() ([]string, error)
 }
 

@@ -120,6 +120,30 @@ func (w *Wallet) Load(label string) (*client.Identity, error) {
 	return id, nil
 }
 
+// Renew replaces the certificate of the identity stored under label with
+// its renewal, keeping the key: cert must be for the stored key, name,
+// organisation and role (client.CA.Reenroll returns such a one). The
+// certificate file is replaced atomically, so a reader sees the old or the
+// new certificate, never a mix. It returns the old certificate.
+func (w *Wallet) Renew(label string, cert *x509.Certificate) (*x509.Certificate, error) {
+	old, err := w.Load(label)
+	if err != nil {
+		return nil, err
+	}
+	renewed, err := client.NewIdentity(old.MSPID(), cert, old.Key())
+	if err != nil {
+		return nil, fmt.Errorf("wallet %s: renewal: %w (a new key is a new enrolment)", label, err)
+	}
+	if renewed.Label() != label || renewed.Role() != old.Role() {
+		return nil, fmt.Errorf("wallet %s: renewal: the certificate is for %s with role %q, not %s with role %q",
+			label, renewed.Label(), renewed.Role(), label, old.Role())
+	}
+	if err := fcrypto.WriteCertificate(filepath.Join(w.dir, label, "cert.pem"), cert.Raw); err != nil {
+		return nil, fmt.Errorf("wallet %s: %w", label, err)
+	}
+	return old.Certificate(), nil
+}
+
 // List returns the stored identities sorted by label.
 func (w *Wallet) List() ([]Entry, error) {
 	dirs, err := os.ReadDir(w.dir)

@@ -23,6 +23,7 @@ import (
 	"github.com/folio-ledger/folio/internal/identity"
 	"github.com/folio-ledger/folio/internal/identity/ca"
 	"github.com/folio-ledger/folio/internal/localnet"
+	"github.com/folio-ledger/folio/internal/node"
 )
 
 func newCACmd(g *globals) *cobra.Command {
@@ -34,7 +35,7 @@ identity and receives a one-time secret; the user enrolls with that secret, and
 the key pair is generated locally and never leaves this machine. Revoked
 identities are refused by every node.`,
 	}
-	cmd.AddCommand(newCAServeCmd(), newCARegisterCmd(g), newCAEnrollCmd(g), newCARevokeCmd(g), newCAListCmd(g), newCAVerifyCmd(g), newCARenewTLSCmd(g))
+	cmd.AddCommand(newCAServeCmd(), newCARegisterCmd(g), newCAEnrollCmd(g), newCARevokeCmd(g), newCAListCmd(g), newCAVerifyCmd(g), newCARenewCmd(g), newCARenewTLSCmd(g))
 	return cmd
 }
 
@@ -412,6 +413,178 @@ func newCAVerifyCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&principal, "principal", "", "also require this principal, e.g. 'Org1MSP.admin'")
 	_ = cmd.MarkFlagRequired("name")
 	return cmd
+}
+
+func newCARenewCmd(g *globals) *cobra.Command {
+	var org, name, nodeDir string
+	var inWallet, withTLS bool
+	var hosts []string
+	cmd := &cobra.Command{
+		Use:   "renew --org ORG --name NAME (--node-dir DIR [--tls] [--host H]... | --wallet)",
+		Short: "Renew a node's or a wallet identity's certificate for the same key; a running node picks it up without a restart",
+		Long: `Ask the organisation's CA for a new certificate for the same key (Fabric's
+reenroll): same name and role, a new serial and validity. The key never
+leaves this machine; only a certificate request signed with it is sent.
+
+--node-dir DIR renews the node certificate files in DIR (msp/cert.pem for
+msp/key.pem, and with --tls also tls/cert.pem for tls/key.pem, keeping its
+host names and addresses unless --host is given, at most 16). Each file is
+replaced atomically. A running node checks its certificate files every few
+seconds (or at once on SIGHUP) and presents the renewed certificates to new
+connections; sessions already up go on. The node ID is the key's, so the
+channel configuration does not change. A new key is a new node: for an
+orderer 'folio orderer remove' then 'folio orderer add'.
+
+--wallet renews the identity NAME@ORG in the wallet: the certificate is
+replaced, the key kept.
+
+Without --as the identity renews itself, signing with its current
+certificate, which must still be valid. With --as, that identity signs: an
+admin of ORG may renew another identity, even one whose certificate expired
+up to 30 days ago (after that, revoke the name and register a new one). A
+revoked identity cannot be renewed.
+
+Prints the old and new serial and expiry of each certificate.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if (nodeDir == "") == !inWallet {
+				return usageErr("say what to renew: --node-dir DIR (a node's certificate files) or --wallet (NAME@ORG in the wallet), one of them")
+			}
+			if inWallet && (withTLS || len(hosts) > 0) {
+				return usageErr("--tls and --host are for a node's TLS certificate (--node-dir)")
+			}
+			if len(hosts) > 0 && !withTLS {
+				return usageErr("--host sets the renewed TLS certificate's hosts: add --tls")
+			}
+			t, err := g.caTarget(cmd, org)
+			if err != nil {
+				return err
+			}
+			label := name + "@" + t.org.Name
+			files := nodeCertFiles(nodeDir, withTLS)
+			var self *client.Identity
+			var r client.Renewal
+			if inWallet {
+				if self, err = g.wallet(t.dir).Load(label); err != nil {
+					return err
+				}
+				r = client.Renewal{Cert: self.Certificate(), Key: self.Key()}
+			} else {
+				if self, r, err = loadNodeRenewal(files, t.org.MSPID, name); err != nil {
+					return err
+				}
+				r.TLSHosts = hosts
+			}
+			signer := self
+			if cmd.Flags().Changed("as") || cmd.Root().PersistentFlags().Changed("as") {
+				if signer, err = g.signer(t.dir, g.as); err != nil {
+					return err
+				}
+			}
+			ctx, cancel := rpcContext(cmd)
+			defer cancel()
+			e, err := t.ca.Reenroll(ctx, signer, r)
+			if err != nil {
+				return fmt.Errorf("renew %s (signed by %s): %w", label, signer.Label(), err)
+			}
+			type change struct {
+				Cert        string `json:"cert"`
+				File        string `json:"file"`
+				OldSerial   string `json:"old_serial"`
+				OldNotAfter string `json:"old_not_after"`
+				Serial      string `json:"serial"`
+				NotAfter    string `json:"not_after"`
+			}
+			var out []change
+			record := func(which, file string, old, cur *x509.Certificate) {
+				out = append(out, change{Cert: which, File: file, OldSerial: identity.SerialHex(old.SerialNumber), OldNotAfter: old.NotAfter.UTC().Format(time.RFC3339),
+					Serial: identity.SerialHex(cur.SerialNumber), NotAfter: cur.NotAfter.UTC().Format(time.RFC3339)})
+			}
+			if inWallet {
+				w := g.wallet(t.dir)
+				if _, err := w.Renew(label, e.Cert); err != nil {
+					return err
+				}
+				record("identity", filepath.Join(w.Dir(), label, "cert.pem"), r.Cert, e.Cert)
+			} else {
+				// The TLS certificate first: if the second write fails, the
+				// node still has a consistent pair for each key.
+				if e.TLSCert != nil {
+					if err := fcrypto.WriteCertificate(files.tlsCert, e.TLSCert.Raw); err != nil {
+						return err
+					}
+					record("tls", files.tlsCert, r.TLSCert, e.TLSCert)
+				}
+				if err := fcrypto.WriteCertificate(files.cert, e.Cert.Raw); err != nil {
+					return err
+				}
+				record("identity", files.cert, r.Cert, e.Cert)
+			}
+			return g.emit(map[string]any{"identity": label, "renewed": out}, func(w io.Writer) {
+				for _, c := range out {
+					fmt.Fprintf(w, "renewed %s %s certificate %s\n  old serial %s, expires %s\n  new serial %s, expires %s\n",
+						label, c.Cert, c.File, c.OldSerial, c.OldNotAfter, c.Serial, c.NotAfter)
+				}
+				if !inWallet {
+					fmt.Fprintf(w, "a running node picks the new certificates up within %s (or at once: kill -HUP its process)\n", node.CertPollInterval)
+				}
+			})
+		},
+	}
+	cmd.Flags().StringVar(&org, "org", "", "organisation (default: the --as identity's)")
+	cmd.Flags().StringVar(&name, "name", "", "enrolment name of the identity to renew (for --node-dir, the node's name)")
+	cmd.Flags().StringVar(&nodeDir, "node-dir", "", "a node's directory: renew msp/cert.pem (and tls/cert.pem with --tls) in place")
+	cmd.Flags().BoolVar(&inWallet, "wallet", false, "renew NAME@ORG in the wallet")
+	cmd.Flags().BoolVar(&withTLS, "tls", false, "with --node-dir: also renew the node's TLS certificate (tls/cert.pem) for its TLS key")
+	cmd.Flags().StringSliceVar(&hosts, "host", nil, "with --tls: DNS name or IP address of the renewed TLS certificate (repeatable; default: the current certificate's)")
+	_ = cmd.MarkFlagRequired("name")
+	return cmd
+}
+
+// nodeFiles are a node directory's certificate and key files (the layout
+// folio network up and folio org init write).
+type nodeFiles struct {
+	cert, key, tlsCert, tlsKey string
+}
+
+func nodeCertFiles(dir string, withTLS bool) nodeFiles {
+	f := nodeFiles{cert: filepath.Join(dir, "msp", "cert.pem"), key: filepath.Join(dir, "msp", "key.pem")}
+	if withTLS {
+		f.tlsCert, f.tlsKey = filepath.Join(dir, "tls", "cert.pem"), filepath.Join(dir, "tls", "key.pem")
+	}
+	return f
+}
+
+// loadNodeRenewal reads a node's certificates and keys for a renewal, and
+// its signing identity (which signs the request unless --as says
+// otherwise). The certificate must be name's.
+func loadNodeRenewal(f nodeFiles, mspID, name string) (*client.Identity, client.Renewal, error) {
+	var r client.Renewal
+	cert, err := fcrypto.ReadCertificate(f.cert)
+	if err != nil {
+		return nil, r, err
+	}
+	key, err := fcrypto.ReadPrivateKey(f.key)
+	if err != nil {
+		return nil, r, err
+	}
+	if cert.Subject.CommonName != name {
+		return nil, r, fmt.Errorf("%s is %q's certificate, not %q's: check --node-dir and --name", f.cert, cert.Subject.CommonName, name)
+	}
+	self, err := client.NewIdentity(mspID, cert, key)
+	if err != nil {
+		return nil, r, fmt.Errorf("%s: %w", f.cert, err)
+	}
+	r = client.Renewal{Cert: cert, Key: key}
+	if f.tlsCert != "" {
+		if r.TLSCert, err = fcrypto.ReadCertificate(f.tlsCert); err != nil {
+			return nil, r, err
+		}
+		if r.TLSKey, err = fcrypto.ReadPrivateKey(f.tlsKey); err != nil {
+			return nil, r, err
+		}
+	}
+	return self, r, nil
 }
 
 func newCARenewTLSCmd(g *globals) *cobra.Command {

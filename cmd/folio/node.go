@@ -72,6 +72,11 @@ func newNodeStartCmd(role string) *cobra.Command {
 		Short: "Run a " + role + " process (normally started by 'folio network up')",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// SIGHUP never kills a node: a peer or orderer looks at its
+			// certificate files again on it (internal/node/certreload.go
+			// installs that handler once running), a CA has nothing to
+			// reload.
+			signal.Ignore(syscall.SIGHUP)
 			data, err := readConfig(f.config)
 			if err != nil {
 				return err
@@ -101,7 +106,7 @@ func newNodeStartCmd(role string) *cobra.Command {
 
 func newOrdererCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "orderer", Short: "Ordering service nodes"}
-	cmd.AddCommand(newNodeStartCmd(config.RoleOrderer))
+	cmd.AddCommand(newNodeStartCmd(config.RoleOrderer), newOrdererAddCmd(g), newOrdererRemoveCmd(g))
 	return cmd
 }
 
@@ -112,6 +117,11 @@ func newCAServeCmd() *cobra.Command {
 		Short: "Run an organisation's CA service (normally started by 'folio network up')",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// SIGHUP never kills a node: a peer or orderer looks at its
+			// certificate files again on it (internal/node/certreload.go
+			// installs that handler once running), a CA has nothing to
+			// reload.
+			signal.Ignore(syscall.SIGHUP)
 			data, err := readConfig(f.config)
 			if err != nil {
 				return err

@@ -87,6 +87,8 @@ document on stdout with --json. Errors go to stderr with a non-zero status.`,
 		newContractCmd(g),
 		newReleaseCmd(g),
 		newExplorerCmd(g),
+		newOrgCmd(g),
+		newChannelCmd(g),
 	)
 	requireKnownSubcommand(root)
 	return root, g

@@ -489,9 +489,9 @@ func checkRelation(a RegisterArgs) error {
 // whose organisation is not a member of the channel: a work owned there
 // could never be transferred again, since nobody of that organisation can
 // sign. The caller's own organisation is a member (the MSP validated the
-// caller); any other is looked up in the channel's organisations, which
-// come from the genesis configuration (contract.Context.ChannelOrgs), so
-// every endorser decides alike.
+// caller); any other is looked up in the channel's organisations in force
+// at the height the call reads (contract.Context.ChannelOrgs), so every
+// endorser at that height decides alike.
 func checkMember(ctx contract.Context, who contract.Identity, field, owner string) error {
 	org := orgOf(owner)
 	if org == who.Org {

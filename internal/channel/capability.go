@@ -26,8 +26,13 @@ const (
 	// certificate with the TLS server-auth usage (a CA's TLS certificate
 	// as folio issued it before) is no identity (identity.ErrServerUsage).
 	CapabilityV3 uint32 = 3
+	// CapabilityV4: config updates may add and remove organisations,
+	// peers and orderers (one orderer per update, Raft IDs explicit and
+	// never reused) under the rules of checkMembership. Below it such
+	// updates stay refused, as older binaries refused them.
+	CapabilityV4 uint32 = 4
 	// MaxCapability is the highest level this binary can validate.
-	MaxCapability = CapabilityV3
+	MaxCapability = CapabilityV4
 )
 
 // Level returns the capability level of a configuration (0 means 1).

@@ -3,11 +3,19 @@
 // ChannelConfig (organisations and their root certificates, orderers and
 // peers with their node IDs and addresses, block cutting parameters and
 // named policies). Every node is given the same genesis block and derives
-// the channel's membership from it.
+// the channel's membership from it; from capability level 4 on, config
+// updates change that membership (organisations, peers, orderers one at a
+// time with explicit, never reused Raft IDs) effective from the block
+// after the one that commits them (config.go, membership.go). The rules
+// deciding which updates are valid are a pure function of the config in
+// force, the update's bytes and approvals and the block number, so every
+// peer and orderer reaches the same membership.
 package channel
 
 import (
 	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"regexp"
@@ -29,9 +37,10 @@ const Format = 1
 var ErrInvalid = errors.New("invalid channel configuration")
 
 // Validate checks a channel configuration: known format, unique
-// organisations with parseable root CA certificates, orderers and peers
-// naming known organisations with unique names and node IDs, positive block
-// cutting parameters, and policies that parse.
+// organisations (names and MSP IDs) with parseable root CA certificates,
+// orderers and peers naming known organisations with unique names and node
+// IDs, no Raft ID on a peer, unique effective Raft IDs none of which is
+// retired, positive block cutting parameters, and policies that parse.
 func Validate(c *foliov1.ChannelConfig) error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
@@ -42,12 +51,12 @@ func Validate(c *foliov1.ChannelConfig) error {
 	if c.ChannelId == "" {
 		return bad("channel ID missing")
 	}
-	orgs := map[string]bool{}
+	orgs, msps := map[string]bool{}, map[string]bool{}
 	for _, o := range c.Orgs {
-		if o.Name == "" || o.MspId == "" || orgs[o.Name] {
-			return bad("organisation %q: name and MSP ID required and unique", o.Name)
+		if o.Name == "" || o.MspId == "" || orgs[o.Name] || msps[o.MspId] {
+			return bad("organisation %q (MSP ID %q): name and MSP ID required and unique", o.Name, o.MspId)
 		}
-		orgs[o.Name] = true
+		orgs[o.Name], msps[o.MspId] = true, true
 		if len(o.RootCerts) == 0 {
 			return bad("organisation %s has no root certificate", o.Name)
 		}
@@ -72,6 +81,29 @@ func Validate(c *foliov1.ChannelConfig) error {
 	}
 	if len(c.Orderers) == 0 {
 		return bad("no orderers")
+	}
+	for _, p := range c.Peers {
+		if p.RaftId != 0 {
+			return bad("peer %s has a Raft ID (%d); only orderers have one", p.Name, p.RaftId)
+		}
+	}
+	retired := map[uint64]bool{}
+	for _, id := range c.RetiredRaftIds {
+		if id == 0 {
+			return bad("retired Raft ID 0: Raft IDs start at 1")
+		}
+		retired[id] = true
+	}
+	raftOwner := map[uint64]string{}
+	for i, o := range c.Orderers {
+		id := raftIDAt(o, i)
+		if other, dup := raftOwner[id]; dup {
+			return bad("orderers %s and %s both have Raft ID %d (an explicit raft_id or a place in the list)", other, o.Name, id)
+		}
+		if retired[id] {
+			return bad("orderer %s has Raft ID %d, which a removed orderer used (retired_raft_ids): a Raft ID is never reused", o.Name, id)
+		}
+		raftOwner[id] = o.Name
 	}
 	if b := c.Batch; b == nil || b.MaxTxCount == 0 || b.MaxBytes == 0 || b.TimeoutMs == 0 {
 		return bad("block cutting parameters must all be positive")
@@ -112,24 +144,54 @@ func MSPOrgs(c *foliov1.ChannelConfig) ([]identity.Org, error) {
 	return out, nil
 }
 
-// RaftID returns an orderer's Raft ID: its 1-based position in the
-// channel's orderer list. Every orderer computes the same IDs.
+// RaftID returns an orderer's Raft ID in cfg: its explicit raft_id, or
+// its 1-based position in the channel's orderer list when that is 0 (see
+// NodeEndpoint.raft_id). Every orderer computes the same IDs.
 func RaftID(c *foliov1.ChannelConfig, name string) (uint64, error) {
 	for i, o := range c.Orderers {
 		if o.Name == name {
-			return uint64(i + 1), nil
+			return raftIDAt(o, i), nil
 		}
 	}
 	return 0, fmt.Errorf("%s is not an orderer of channel %s", name, c.ChannelId)
 }
 
-// Voters returns every orderer's Raft ID.
-func Voters(c *foliov1.ChannelConfig) []uint64 {
-	ids := make([]uint64, len(c.Orderers))
-	for i := range c.Orderers {
-		ids[i] = uint64(i + 1)
+func raftIDAt(o *foliov1.NodeEndpoint, i int) uint64 {
+	if o.RaftId != 0 {
+		return o.RaftId
+	}
+	return uint64(i + 1)
+}
+
+// RaftIDs returns every orderer's Raft ID by node ID.
+func RaftIDs(c *foliov1.ChannelConfig) map[string]uint64 {
+	ids := make(map[string]uint64, len(c.Orderers))
+	for i, o := range c.Orderers {
+		ids[o.NodeId] = raftIDAt(o, i)
 	}
 	return ids
+}
+
+// Voters returns every orderer's Raft ID, in list order.
+func Voters(c *foliov1.ChannelConfig) []uint64 {
+	ids := make([]uint64, len(c.Orderers))
+	for i, o := range c.Orderers {
+		ids[i] = raftIDAt(o, i)
+	}
+	return ids
+}
+
+// RaftIDOf is the Raft ID of an orderer added to a running channel: the
+// first 8 bytes of its node ID (the SHA-256 of its public key) with the
+// top bit set, so it never collides with the positional IDs (1, 2, 3...)
+// of a genesis orderer list, and a node knows its own ID before it has
+// the chain that names it. A new key is a new ID.
+func RaftIDOf(nodeID string) (uint64, error) {
+	raw, err := hex.DecodeString(nodeID)
+	if err != nil || len(raw) != 32 {
+		return 0, fmt.Errorf("node ID %q is not 64 hex characters", nodeID)
+	}
+	return binary.BigEndian.Uint64(raw[:8]) | 1<<63, nil
 }
 
 // NewGenesis builds block 0 holding cfg as a config transaction signed by

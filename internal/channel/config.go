@@ -50,7 +50,9 @@ type Config struct {
 	// Nodes of the channel by node ID.
 	peers, orderers map[string]*foliov1.NodeEndpoint
 	mspOf           map[string]string // organisation name -> MSP ID
+	peerMSPs        map[string]string // peer name -> its organisation's MSP ID
 	admins          *policy.Policy
+	activation      *policy.Policy // lifecycleActivationPolicy (nil: none)
 }
 
 // NewConfig returns the configuration cfg, in force from block from on.
@@ -84,11 +86,18 @@ func NewConfig(cfg *foliov1.ChannelConfig, from uint64) (*Config, error) {
 			}
 		}
 	}
+	c.peerMSPs = map[string]string{}
 	for _, n := range cfg.Peers {
 		c.peers[n.NodeId] = n
+		c.peerMSPs[n.Name] = c.mspOf[n.Org]
 	}
 	for _, n := range cfg.Orderers {
 		c.orderers[n.NodeId] = n
+	}
+	if a := cfg.Policies[lifecycleActivationPolicy]; a != "" {
+		if c.activation, err = policy.Parse(a); err != nil {
+			return nil, fmt.Errorf("%w: policy %s: %v", ErrInvalid, lifecycleActivationPolicy, err)
+		}
 	}
 	src := cfg.Policies[AdminsPolicy]
 	if src == "" {
@@ -124,6 +133,20 @@ func defaultAdmins(cfg *foliov1.ChannelConfig) string {
 
 // Proto returns the configuration. The caller must not modify it.
 func (c *Config) Proto() *foliov1.ChannelConfig { return c.cfg }
+
+// AdminPolicy is the channel's admin policy in force (AdminsPolicy, or
+// its default): what every update but a single organisation's revocation
+// list needs. nil when the channel has no organisation admins.
+func (c *Config) AdminPolicy() *policy.Policy { return c.admins }
+
+// ActivationPolicy is the contract lifecycle's activation policy in
+// force (nil: the configuration defines none). Config updates change it
+// from capability level 4 on.
+func (c *Config) ActivationPolicy() *policy.Policy { return c.activation }
+
+// PeerMSPs maps every peer of the channel by name to its organisation's
+// MSP ID. The caller must not modify it.
+func (c *Config) PeerMSPs() map[string]string { return c.peerMSPs }
 
 // FromBlock is the first block this configuration is in force for.
 func (c *Config) FromBlock() uint64 { return c.from }
@@ -211,6 +234,9 @@ func (c *Config) Apply(creator *identity.Identity, data []byte, block uint64) (*
 		return nil, rejectUpdate("update expired at block %d; it reached block %d", u.ExpiresAtBlock, block)
 	}
 	next := u.Config
+	if err := c.checkBeforeValidate(next); err != nil {
+		return nil, err
+	}
 	if err := Validate(next); err != nil {
 		return nil, rejectUpdate("%v", err)
 	}
@@ -347,46 +373,59 @@ func checkCRL(o, prev *foliov1.OrgConfig) error {
 	return nil
 }
 
-// checkChangeable refuses changes a config update cannot make yet, because
-// parts of the system read them from the genesis block only: the set of
-// organisations and nodes and their addresses (orderers' Raft membership,
-// peers' dialing, the lifecycle's peer list), block cutting (orderers) and
-// the activation policy (the lifecycle registry). Accepting them on chain
-// would record a change that does not happen. What can change: an
-// organisation's revocation list and root certificates, the capability
-// level and the other named policies.
+// checkChangeable refuses changes no config update may make, and
+// membership changes that break the rules nodes rely on to follow them
+// (membership.go). Frozen: the format and channel ID, block cutting (the
+// orderers cut blocks with the genesis parameters) and the lifecycle
+// activation policy (the lifecycle registry reads it from genesis).
+// Organisations, peers and orderers change from capability level 4 on
+// (checkMembership); below it they stay frozen as they always were, so a
+// chain written by an older binary replays with the same verdicts. What
+// changes at any level: revocation lists, root certificates, the
+// capability level and the other named policies.
 func (c *Config) checkChangeable(next *foliov1.ChannelConfig) error {
-	a := proto.Clone(next).(*foliov1.ChannelConfig)
-	b := proto.Clone(c.cfg).(*foliov1.ChannelConfig)
+	var frozen []string
+	if next.Format != c.cfg.Format || next.ChannelId != c.cfg.ChannelId {
+		frozen = append(frozen, "format or channel ID")
+	}
+	if !proto.Equal(next.Batch, c.cfg.Batch) {
+		frozen = append(frozen, "block cutting")
+	}
+	if c.Level() < CapabilityV4 && next.Policies[lifecycleActivationPolicy] != c.cfg.Policies[lifecycleActivationPolicy] {
+		// Below level 4 the lifecycle reads it from the genesis block; from
+		// level 4 on validation takes it from the configuration in force
+		// (an organisation that joined can approve, one that leaves stops).
+		frozen = append(frozen, "the "+lifecycleActivationPolicy+" policy")
+	}
+	if c.Level() < CapabilityV4 && membershipChanged(c.cfg, next) {
+		return rejectUpdate("the channel is at capability level %d, and organisations, nodes and Raft IDs change by config update from level %d on: "+
+			"first raise the capability level to %d (an update of its own, once every node runs a binary that has it), then change membership; "+
+			"at level %d config updates can change revocation lists, root certificates, the capability level and the policies other than %s",
+			c.Level(), CapabilityV4, CapabilityV4, c.Level(), lifecycleActivationPolicy)
+	}
+	if len(frozen) > 0 {
+		return rejectUpdate("config updates cannot change %s (nodes read them from the genesis block): keep them as in the config in force (sequence %d)",
+			strings.Join(frozen, ", "), c.cfg.Sequence)
+	}
+	if c.Level() < CapabilityV4 {
+		return nil
+	}
+	return checkMembership(c.cfg, next)
+}
+
+// membershipChanged reports whether next differs from cur in its
+// organisations (other than revocation lists and root certificates), its
+// nodes or its retired Raft IDs.
+func membershipChanged(cur, next *foliov1.ChannelConfig) bool {
+	a := &foliov1.ChannelConfig{Orgs: next.Orgs, Orderers: next.Orderers, Peers: next.Peers, RetiredRaftIds: next.RetiredRaftIds}
+	b := &foliov1.ChannelConfig{Orgs: cur.Orgs, Orderers: cur.Orderers, Peers: cur.Peers, RetiredRaftIds: cur.RetiredRaftIds}
+	a, b = proto.Clone(a).(*foliov1.ChannelConfig), proto.Clone(b).(*foliov1.ChannelConfig)
 	for _, x := range []*foliov1.ChannelConfig{a, b} {
-		x.Sequence, x.Capability = 0, 0
 		for _, o := range x.Orgs {
 			o.Crl, o.RootCerts = nil, nil
 		}
-		act := x.Policies[lifecycleActivationPolicy]
-		x.Policies = map[string]string{lifecycleActivationPolicy: act}
 	}
-	if proto.Equal(a, b) {
-		return nil
-	}
-	var what []string
-	if !equalMsgs(a.Orgs, b.Orgs) {
-		what = append(what, "organisations")
-	}
-	if !equalMsgs(a.Peers, b.Peers) || !equalMsgs(a.Orderers, b.Orderers) {
-		what = append(what, "nodes")
-	}
-	if !proto.Equal(a.Batch, b.Batch) {
-		what = append(what, "block cutting")
-	}
-	if a.Policies[lifecycleActivationPolicy] != b.Policies[lifecycleActivationPolicy] {
-		what = append(what, "the "+lifecycleActivationPolicy+" policy")
-	}
-	if len(what) == 0 {
-		what = append(what, "format or channel ID")
-	}
-	return rejectUpdate("config updates cannot change %s yet (nodes read them from the genesis block); they can change revocation lists, root certificates, the capability level and the other policies",
-		strings.Join(what, ", "))
+	return !proto.Equal(a, b)
 }
 
 // lifecycleActivationPolicy is lifecycle.ActivationPolicy (the lifecycle

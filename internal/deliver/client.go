@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
@@ -56,12 +57,68 @@ type Client struct {
 	// MinBackoff and MaxBackoff bound the wait between failed attempts
 	// (exponential with jitter). Defaults 100ms and 5s.
 	MinBackoff, MaxBackoff time.Duration
+
+	// mu guards the source lists SetSources replaced (nil: the fields
+	// above) and the pull under way, which SetSources stops when its
+	// source left the lists (an orderer removed from the channel cuts no
+	// more blocks: its stream would idle forever).
+	mu       sync.Mutex
+	replaced bool
+	sources  []Source
+	fallback []Source
+	pulling  Source
+	stopPull context.CancelFunc
+}
+
+// SetSources replaces the orderers and fallback peers, when a config
+// update changes the channel's nodes. Safe to call while Run runs.
+func (c *Client) SetSources(sources, fallback []Source) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.replaced, c.sources, c.fallback = true, sources, fallback
+	if c.pulling == nil || c.stopPull == nil {
+		return
+	}
+	for _, s := range append(append([]Source(nil), sources...), fallback...) {
+		if s.Name() == c.pulling.Name() {
+			return
+		}
+	}
+	c.stopPull()
+}
+
+func (c *Client) lists() ([]Source, []Source) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.replaced {
+		return c.sources, c.fallback
+	}
+	return c.Sources, c.Fallback
+}
+
+// pullFrom is pull, stopped early when SetSources drops src.
+func (c *Client) pullFrom(ctx context.Context, src Source) (int, error) {
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	c.mu.Lock()
+	c.pulling, c.stopPull = src, cancel
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.pulling, c.stopPull = nil, nil
+		c.mu.Unlock()
+	}()
+	got, err := c.pull(pctx, src)
+	if err != nil && pctx.Err() != nil && ctx.Err() == nil {
+		err = fmt.Errorf("%s is no longer a node of the channel", src.Name())
+	}
+	return got, err
 }
 
 // Run pulls blocks until ctx is done. It only returns ctx's error or an
 // error of the Sink (which the caller must treat as fatal).
 func (c *Client) Run(ctx context.Context) error {
-	if len(c.Sources) == 0 {
+	if srcs, _ := c.lists(); len(srcs) == 0 {
 		return errors.New("deliver: no orderers to deliver from")
 	}
 	minB, maxB := c.MinBackoff, c.MaxBackoff
@@ -76,15 +133,24 @@ func (c *Client) Run(ctx context.Context) error {
 		window = 30 * time.Second
 	}
 	backoff := minB
-	next := rand.IntN(len(c.Sources))
+	next := rand.IntN(1 << 16)
 	failedInRound := 0
 	for {
-		src := c.Sources[next%len(c.Sources)]
+		sources, fallback := c.lists()
+		if len(sources) == 0 {
+			// A config update cannot remove the last orderer (channel
+			// rules); until one is back in the lists, ask the peers.
+			sources = fallback
+		}
+		if len(sources) == 0 {
+			return errors.New("deliver: the channel lists no orderer or other peer to deliver from")
+		}
+		src := sources[next%len(sources)]
 		next++
-		got, err := c.pull(ctx, src)
+		got, err := c.pullFrom(ctx, src)
 		if got > 0 {
 			failedInRound = 0
-		} else if failedInRound++; failedInRound >= len(c.Sources) && len(c.Fallback) > 0 {
+		} else if failedInRound++; failedInRound >= len(sources) && len(fallback) > 0 {
 			failedInRound = 0
 			if err := c.tryFallbacks(ctx, window); err != nil {
 				return err
@@ -121,9 +187,10 @@ func (c *Client) Run(ctx context.Context) error {
 
 // tryFallbacks pulls from each fallback source for at most window.
 func (c *Client) tryFallbacks(ctx context.Context, window time.Duration) error {
-	for _, src := range c.Fallback {
+	_, fallback := c.lists()
+	for _, src := range fallback {
 		fctx, cancel := context.WithTimeout(ctx, window)
-		got, err := c.pull(fctx, src)
+		got, err := c.pullFrom(fctx, src)
 		cancel()
 		var sinkErr *sinkError
 		if errors.As(err, &sinkErr) {

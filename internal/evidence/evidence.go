@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
@@ -99,6 +100,23 @@ type Options struct {
 type Service struct {
 	o Options
 	x *exchange
+	// peers is Options.Peers, replaced by SetPeers when a config update
+	// changes the channel's peers.
+	peers atomic.Pointer[[]Peer]
+}
+
+// SetPeers replaces the channel's other peers. Safe for concurrent use;
+// a round under way finishes with the peers it started with.
+func (s *Service) SetPeers(peers []Peer) {
+	cp := append([]Peer(nil), peers...)
+	s.peers.Store(&cp)
+}
+
+func (s *Service) others() []Peer {
+	if p := s.peers.Load(); p != nil {
+		return *p
+	}
+	return s.o.Peers
 }
 
 var _ foliov1connect.EvidenceServiceHandler = (*Service)(nil)
@@ -300,7 +318,7 @@ func (s *Service) gather(ctx context.Context, num uint64) ([]*foliov1.SignedAtte
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	var missing []string
-	for _, p := range s.o.Peers {
+	for _, p := range s.others() {
 		wg.Add(1)
 		go func(p Peer) {
 			defer wg.Done()
@@ -319,7 +337,7 @@ func (s *Service) gather(ctx context.Context, num uint64) ([]*foliov1.SignedAtte
 		}(p)
 	}
 	wg.Wait()
-	for _, p := range s.o.Peers {
+	for _, p := range s.others() {
 		if !covered[p.MSPID] {
 			return nil, fmt.Errorf("no peer of %s attested block %d (unreachable or behind: %v)", p.MSPID, num, missing)
 		}

@@ -109,7 +109,7 @@ func (x *exchange) setHealthGauge(state string) {
 // (Checks, metrics, and a warning naming the peer, the block and both
 // roots when they differ). Call it once; it returns when ctx is done.
 func (s *Service) Run(ctx context.Context) {
-	if s.o.CheckInterval < 0 || len(s.o.Peers) == 0 {
+	if s.o.CheckInterval < 0 {
 		return
 	}
 	var last time.Time
@@ -168,10 +168,14 @@ func (s *Service) round(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, s.o.AttestTimeout)
 	defer cancel()
 	req, _ := proto.Marshal(&foliov1.AttestRequest{BlockNumber: num})
-	results := make([]*foliov1.AttestationCheck, len(s.o.Peers))
-	stmts := make([]*foliov1.StateAttestation, len(s.o.Peers))
+	peers := s.others()
+	if len(peers) == 0 {
+		return // no other peer (yet): nothing to compare with
+	}
+	results := make([]*foliov1.AttestationCheck, len(peers))
+	stmts := make([]*foliov1.StateAttestation, len(peers))
 	var wg sync.WaitGroup
-	for i, p := range s.o.Peers {
+	for i, p := range peers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -185,7 +189,7 @@ func (s *Service) round(ctx context.Context) {
 	}
 	// A statement of another block is an equivocation only if the peer
 	// shows that block with an orderer's signature: fetch them (rare).
-	r := Round{Block: num, BlockHash: own.BlockHash, StateRoot: own.StateRoot, Others: len(s.o.Peers), Reports: make([]Report, len(results))}
+	r := Round{Block: num, BlockHash: own.BlockHash, StateRoot: own.StateRoot, Others: len(peers), Reports: make([]Report, len(results))}
 	pctx, pcancel := context.WithTimeout(parent, s.o.AttestTimeout)
 	defer pcancel()
 	for i, c := range results {
@@ -197,7 +201,7 @@ func (s *Service) round(ctx context.Context) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					rep.Signed, rep.Proof = s.otherBlock(pctx, s.o.Peers[i], num, st.BlockHash)
+					rep.Signed, rep.Proof = s.otherBlock(pctx, peers[i], num, st.BlockHash)
 				}()
 			}
 		}

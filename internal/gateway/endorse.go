@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -86,6 +87,10 @@ func (g *Gateway) Endorse(ctx context.Context, req *connect.Request[foliov1.Endo
 		results := g.collect(ctx, orgs, sp)
 		var err error
 		first, endorsers, endorsements, failures, err = g.checkEndorsed(results, inv)
+		if err != nil && g.acceptedHere(ctx, orgs, results, sp) {
+			err = connect.NewError(connect.CodeAborted, fmt.Errorf("the endorsers refuse %s.%s but %s, ahead of them, accepts it (they have not committed a block it read from yet; retry): %w",
+				inv.Contract, inv.Function, g.o.Self.Name, err))
+		}
 		var ce *connect.Error
 		if err == nil || !errors.As(err, &ce) || ce.Code() != connect.CodeAborted || attempt >= len(disagreementBackoff) {
 			if err != nil {
@@ -118,6 +123,39 @@ func (g *Gateway) Endorse(ctx context.Context, req *connect.Request[foliov1.Endo
 		return nil, connect.NewError(connect.CodeInternal, err)
 	}
 	return connect.NewResponse(&foliov1.EndorseResponse{PreparedPayload: raw, Result: first.resp.Response}), nil
+}
+
+// acceptedHere reports whether every endorser refused a proposal that
+// this peer, not one of them (its organisation is not asked), accepts:
+// then the endorsers are behind this peer, not right. A client of an
+// organisation outside the policy (one that joined the channel later)
+// transfers a work this peer has just acknowledged registering; the
+// endorsers of Org1 and Org2 may not have committed that block yet and
+// answer "not registered". The local simulation is only evidence: its
+// endorsement does not count (the policy does not name this peer).
+func (g *Gateway) acceptedHere(ctx context.Context, orgs []string, results []endorsed, sp *foliov1.SignedProposal) bool {
+	if slices.Contains(orgs, g.o.Self.MSPID) {
+		return false // this peer was asked first (candidates), as an endorser
+	}
+	refused := 0
+	for _, r := range results {
+		if r.err != nil {
+			continue
+		}
+		if st := r.resp.GetResponse().GetStatus(); st >= 200 && st <= 299 {
+			return false
+		}
+		refused++
+	}
+	if refused == 0 {
+		return false
+	}
+	resp, err := g.o.Endorser.Endorse(ctx, sp)
+	if err != nil {
+		return false
+	}
+	st := resp.GetResponse().GetStatus()
+	return st >= 200 && st <= 299
 }
 
 // disagreementBackoff are the pauses before asking endorsers again after

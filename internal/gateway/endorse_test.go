@@ -82,12 +82,12 @@ func TestEndorseCollection(t *testing.T) {
 		wantCalls:     map[string]string{".org1": "peer0.org1", ".org2": "peer0.org2", ".org3": ""},
 	}, {
 		name:          "this peer is asked first even when busier",
-		setup:         func(g *Gateway, _ *fakePeers) { g.inFlight["peer0.org1"].Add(5) },
+		setup:         func(g *Gateway, _ *fakePeers) { g.members.Load().inFlight["peer0.org1"].Add(5) },
 		wantEndorsers: "peer0.org1,peer0.org2",
 		wantCalls:     map[string]string{".org1": "peer0.org1"},
 	}, {
 		name:          "among other peers the least busy is asked first",
-		setup:         func(g *Gateway, _ *fakePeers) { g.inFlight["peer0.org2"].Add(3) },
+		setup:         func(g *Gateway, _ *fakePeers) { g.members.Load().inFlight["peer0.org2"].Add(3) },
 		wantEndorsers: "peer0.org1,peer1.org2",
 		wantCalls:     map[string]string{".org2": "peer1.org2"},
 	}, {
@@ -162,6 +162,22 @@ func TestEndorseCollection(t *testing.T) {
 		wantCode:  connect.CodePermissionDenied,
 		wantMsg:   []string{"copyright.transfer refused by the contract on peer0.org1: status 403 from peer0.org1 (status 403)"},
 		wantCalls: map[string]string{".org1": "peer0.org1", ".org2": "peer0.org2"},
+	}, {
+		// A client of an organisation outside the policy (one that joined
+		// later) transfers a work its own peer has just acknowledged: the
+		// endorsers have not committed that block yet.
+		name:          "every endorser refuses what this peer, outside the policy, accepts: asked again, then they agree",
+		policy:        "AND('Org2MSP.peer','Org3MSP.peer')",
+		scripts:       map[string][]reply{"peer0.org2": {{status: 404}, {}}, "peer0.org3": {{status: 404}, {}}},
+		wantEndorsers: "peer0.org2,peer0.org3",
+		wantCalls:     map[string]string{".org1": "peer0.org1", ".org2": "peer0.org2,peer0.org2", ".org3": "peer0.org3,peer0.org3"},
+	}, {
+		name:      "every endorser refuses and so does this peer, outside the policy: the contract's answer",
+		policy:    "AND('Org2MSP.peer','Org3MSP.peer')",
+		scripts:   map[string][]reply{"peer0.org1": {{status: 404}}, "peer0.org2": {{status: 404}}, "peer0.org3": {{status: 404}}},
+		wantCode:  connect.CodeNotFound,
+		wantMsg:   []string{"copyright.transfer refused by the contract on peer0.org2"},
+		wantCalls: map[string]string{".org1": "peer0.org1", ".org2": "peer0.org2", ".org3": "peer0.org3"},
 	}, {
 		name:          "one refuses what the other accepts: asked again, then they agree",
 		scripts:       map[string][]reply{"peer0.org2": {{status: 403}, {}}},

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -224,12 +225,15 @@ func (o *Options) Validate() error {
 
 // Gateway serves GatewayService. Safe for concurrent use.
 type Gateway struct {
-	o        Options
-	waiters  *quota.Counter           // commit-status waits held open
-	readers  *quota.Counter           // reads waiting for blocks (reads.go)
-	inFlight map[string]*atomic.Int64 // per peer: endorsement calls under way
-	nextOrd  atomic.Uint64
-	now      func() time.Time // the clock of the health tracker (tests set it)
+	o       Options
+	waiters *quota.Counter // commit-status waits held open
+	readers *quota.Counter // reads waiting for blocks (reads.go)
+	// members is the channel's peers and orderers as the configuration
+	// in force lists them (SetNodes), with each peer's endorsement calls
+	// under way.
+	members atomic.Pointer[members]
+	nextOrd atomic.Uint64
+	now     func() time.Time // the clock of the health tracker (tests set it)
 
 	// mu guards the health of the nodes this gateway calls. Held only
 	// for the tracker's calls, never across I/O.
@@ -260,14 +264,37 @@ func New(o Options) (*Gateway, error) {
 
 // newGateway builds the gateway's state from complete options.
 func newGateway(o Options) *Gateway {
-	g := &Gateway{o: o, inFlight: map[string]*atomic.Int64{}, waiters: quota.New(o.CommitWaiters, o.CommitWaitersPerClient),
+	g := &Gateway{o: o, waiters: quota.New(o.CommitWaiters, o.CommitWaitersPerClient),
 		readers: quota.New(o.ReadWaiters, o.ReadWaitersPerClient), now: time.Now}
-	for _, p := range o.Peers {
-		g.inFlight[p.Name] = new(atomic.Int64)
-	}
+	g.SetNodes(o.Peers, o.Orderers)
 	g.mu.health = newHealth(healthBackoff, maxHealthBackoff)
 	return g
 }
+
+// members is one version of the channel's node lists. Immutable.
+type members struct {
+	peers, orderers []Node
+	inFlight        map[string]*atomic.Int64 // per peer: endorsement calls under way
+}
+
+// SetNodes replaces the channel's peers and orderers, when a config update
+// changes them: later endorsements, submissions and height checks use the
+// new lists; calls under way finish with the lists they started with.
+func (g *Gateway) SetNodes(peers, orderers []Node) {
+	old := g.members.Load()
+	m := &members{peers: slices.Clone(peers), orderers: slices.Clone(orderers), inFlight: map[string]*atomic.Int64{}}
+	for _, p := range peers {
+		if old != nil && old.inFlight[p.Name] != nil {
+			m.inFlight[p.Name] = old.inFlight[p.Name]
+		} else {
+			m.inFlight[p.Name] = new(atomic.Int64)
+		}
+	}
+	g.members.Store(m)
+}
+
+func (g *Gateway) peers() []Node       { return g.members.Load().peers }
+func (g *Gateway) ordererList() []Node { return g.members.Load().orderers }
 
 // serveEndorse answers another gateway's endorsement request.
 func (g *Gateway) serveEndorse(ctx context.Context, from p2p.PeerIdentity, req []byte) []byte {
@@ -325,7 +352,7 @@ func statusCode(status int32) connect.Code {
 // session or that failed recently come last.
 func (g *Gateway) candidates(mspID string) []candidate {
 	var out []Node
-	for _, p := range g.o.Peers {
+	for _, p := range g.peers() {
 		if p.MSPID == mspID {
 			out = append(out, p)
 		}
@@ -340,7 +367,7 @@ func (g *Gateway) candidates(mspID string) []candidate {
 }
 
 func (g *Gateway) busy(p Node) int64 {
-	if n := g.inFlight[p.Name]; n != nil {
+	if n := g.members.Load().inFlight[p.Name]; n != nil {
 		return n.Load()
 	}
 	return 0
@@ -349,7 +376,7 @@ func (g *Gateway) busy(p Node) int64 {
 // endorseAt asks one peer (this one in-process, others through
 // EndorseClient). Errors are *connect.Error.
 func (g *Gateway) endorseAt(ctx context.Context, p Node, sp *foliov1.SignedProposal) (*foliov1.ProposalResponse, error) {
-	if n := g.inFlight[p.Name]; n != nil {
+	if n := g.members.Load().inFlight[p.Name]; n != nil {
 		n.Add(1)
 		defer n.Add(-1)
 	}

@@ -150,15 +150,16 @@ func (g *Gateway) readNeed(ctx context.Context, req *foliov1.EvaluateRequest) (u
 // caught a linearizable read answered one block behind a read that had
 // returned before it, from a peer that reached only one orderer of three).
 func (g *Gateway) orderedHeight(ctx context.Context) (uint64, error) {
-	quorum := len(g.o.Orderers)/2 + 1
+	orderers := g.ordererList()
+	quorum := len(orderers)/2 + 1
 	var ask []Node
-	for _, o := range g.o.Orderers {
+	for _, o := range orderers {
 		if g.o.Sessions.Up(o.NodeID) {
 			ask = append(ask, o)
 		}
 	}
 	if len(ask) < quorum {
-		ask = g.o.Orderers
+		ask = orderers
 	}
 	if len(ask) == 0 {
 		return 0, connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("%s knows no orderer to ask the chain height", g.o.Self.Name))
@@ -188,7 +189,7 @@ func (g *Gateway) orderedHeight(ctx context.Context) (uint64, error) {
 	if answered < quorum {
 		sort.Strings(failures)
 		return 0, connect.NewError(connect.CodeUnavailable, fmt.Errorf("only %d of %d orderers told %s the chain height; a linearizable read needs a majority (%d), or it could miss blocks the others cut: %s",
-			answered, len(g.o.Orderers), g.o.Self.Name, quorum, strings.Join(failures, "; ")))
+			answered, len(orderers), g.o.Self.Name, quorum, strings.Join(failures, "; ")))
 	}
 	return best, nil
 }

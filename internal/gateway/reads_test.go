@@ -302,7 +302,8 @@ func TestLinearizableReadWaitsForTheOrderersHeight(t *testing.T) {
 	feed := newFakeFeed(10)
 	g, _ := readGateway(t, feed)
 	heights := &fakeHeights{height: map[string]uint64{"orderer0": 9, "orderer1": 12}}
-	g.o.Orderers, g.o.HeightClient = testOrderers, heights
+	g.o.HeightClient = heights
+	g.SetNodes(g.peers(), testOrderers)
 	done := evaluateAsync(context.Background(), g, &foliov1.EvaluateRequest{Proposal: proposal(t, "get"), MinHeight: 11, Linearizable: true})
 	<-feed.subscribed
 	feed.commit(11) // the minimum, not yet the orderers' height

@@ -28,12 +28,13 @@ func (g *Gateway) Submit(ctx context.Context, req *connect.Request[foliov1.Submi
 	if id := req.Msg.GetTxId(); id != "" && id != p.Header.TxId {
 		return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("tx_id %s does not match the envelope's %s", id, p.Header.TxId))
 	}
-	if len(g.o.Orderers) == 0 {
+	orderers := g.ordererList()
+	if len(orderers) == 0 {
 		return nil, connect.NewError(connect.CodeUnavailable, errors.New("the channel has no orderers"))
 	}
 	ctx, cancel := context.WithTimeout(ctx, g.o.SubmitTimeout)
 	defer cancel()
-	share := g.attemptTimeout(g.o.SubmitTimeout, len(g.o.Orderers))
+	share := g.attemptTimeout(g.o.SubmitTimeout, len(orderers))
 	var failures []attemptError
 	// mayBeOrdered names an earlier orderer whose attempt may have
 	// ordered the envelope (it timed out, or the stream broke without an
@@ -43,7 +44,7 @@ func (g *Gateway) Submit(ctx context.Context, req *connect.Request[foliov1.Submi
 	// instead of as refused. (A later orderer with a jumped clock that
 	// refuses the envelope's timestamp is how a chaos run meets this.)
 	mayBeOrdered := ""
-	for _, c := range g.orderers() {
+	for _, c := range g.orderers(orderers) {
 		g.began(c.node)
 		t0 := time.Now()
 		actx, acancel := context.WithTimeout(ctx, share)
@@ -91,15 +92,15 @@ func (g *Gateway) Submit(ctx context.Context, req *connect.Request[foliov1.Submi
 // which orderer leads Raft; followers forward to the leader, so the last
 // one to accept is the proxy for a working path), the others in turn from
 // a rotating start, then reordered by health (rank).
-func (g *Gateway) orderers() []candidate {
-	n := len(g.o.Orderers)
+func (g *Gateway) orderers(list []Node) []candidate {
+	n := len(list)
 	start := int(g.nextOrd.Add(1))
 	g.mu.Lock()
 	pref := g.mu.orderer
 	g.mu.Unlock()
 	out := make([]Node, 0, n)
 	for i := range n {
-		o := g.o.Orderers[(start+i)%n]
+		o := list[(start+i)%n]
 		if o.Name == pref {
 			out = append([]Node{o}, out...)
 		} else {

@@ -150,7 +150,7 @@ func TestSubmitRefusesBadRequests(t *testing.T) {
 			t.Errorf("%s: got %v, want %v containing %q", tc.name, err, tc.wantCode, tc.wantMsg)
 		}
 	}
-	g.o.Orderers = nil
+	g.SetNodes(g.peers(), nil)
 	if err, _ := submit(g, env); connect.CodeOf(err) != connect.CodeUnavailable || !strings.Contains(err.Error(), "the channel has no orderers") {
 		t.Errorf("no orderers: %v", err)
 	}

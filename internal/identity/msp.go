@@ -366,6 +366,36 @@ func (v *Verifier) UpdateCRL(mspID string, der []byte) error {
 	return nil
 }
 
+// SetOrgs makes orgs the organisations the verifier admits, when a config
+// update adds or removes members or changes a root certificate: identities
+// of an organisation no longer listed are refused from now on (and cut from
+// sessions by their next revalidation), those of a new one accepted. An
+// organisation whose root is unchanged keeps its revocation state; one
+// whose root changed starts without a list, as a new one does.
+func (v *Verifier) SetOrgs(orgs []Org) error {
+	next := make(map[string]*orgState, len(orgs))
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, o := range orgs {
+		if o.MSPID == "" || o.Root == nil || !o.Root.IsCA {
+			return fmt.Errorf("msp: organisation %q needs an MSP ID and a CA root certificate", o.Name)
+		}
+		if _, dup := next[o.MSPID]; dup {
+			return fmt.Errorf("msp: organisation %s listed twice", o.MSPID)
+		}
+		if cur, ok := v.mu.orgs[o.MSPID]; ok && cur.Root.Equal(o.Root) {
+			cur.Org.Name = o.Name
+			next[o.MSPID] = cur
+			continue
+		}
+		next[o.MSPID] = &orgState{Org: o, revoked: map[string]time.Time{}}
+	}
+	v.mu.orgs = next
+	v.mu.valid = map[[32]byte]*Identity{}
+	v.mu.generation++
+	return nil
+}
+
 func sameRevocations(a, b map[string]time.Time) bool {
 	if len(a) != len(b) {
 		return false

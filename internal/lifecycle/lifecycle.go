@@ -208,7 +208,35 @@ func (r *Registry) Load(st Range) error {
 }
 
 // Peers lists the channel's peers.
-func (r *Registry) Peers() []string { return append([]string(nil), r.peers...) }
+func (r *Registry) Peers() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return append([]string(nil), r.peers...)
+}
+
+// SetPeers replaces the channel's peers with those of a configuration
+// that came into force (a membership change). Validation does not read
+// this list: it gets the peers in force at each block (Rules.Peers).
+func (r *Registry) SetPeers(cfg *foliov1.ChannelConfig) {
+	mspOf := map[string]string{}
+	for _, o := range cfg.GetOrgs() {
+		mspOf[o.Name] = o.MspId
+	}
+	peers, peerMSP := []string(nil), map[string]string{}
+	for _, p := range cfg.GetPeers() {
+		peers = append(peers, p.Name)
+		peerMSP[p.Name] = mspOf[p.Org]
+	}
+	r.mu.Lock()
+	r.peers, r.peerMSP = peers, peerMSP
+	r.mu.Unlock()
+}
+
+func (r *Registry) peerMSPs() map[string]string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.peerMSP
+}
 
 // Activations returns copies of a contract's accepted activations in
 // commit order, each with the definition sequence it created (recorded

@@ -45,6 +45,44 @@ type Rules struct {
 	// creates and an expiry block (Binds); below, those fields are
 	// ignored and everything is checked and recorded exactly as before.
 	Capability uint32
+	// Peers are the channel's peers in force at Block, name -> MSP ID of
+	// their organisation (channel.Config.PeerMSPs): who may record an
+	// install, and whose installs an activation counts. nil means the
+	// registry's own list (the genesis peers, or SetPeers), for callers
+	// outside validation.
+	Peers map[string]string
+	// Activation is the activation policy in force at Block when
+	// ActivationFromConfig (capability level 4 on, where config updates
+	// may change it; nil: the configuration defines none); otherwise the
+	// registry's, from the genesis configuration.
+	Activation           *policy.Policy
+	ActivationFromConfig bool
+}
+
+// activationPolicy is the activation policy these rules validate with.
+func (r Rules) activationPolicy(reg *Registry) *policy.Policy {
+	if r.ActivationFromConfig {
+		return r.Activation
+	}
+	return reg.activation
+}
+
+// peerMSPs is the peer list these rules validate with.
+func (r Rules) peerMSPs(reg *Registry) map[string]string {
+	if r.Peers != nil {
+		return r.Peers
+	}
+	return reg.peerMSPs()
+}
+
+// sortedPeers lists the names of peers, sorted.
+func sortedPeers(peers map[string]string) []string {
+	out := make([]string, 0, len(peers))
+	for p := range peers {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Binds reports whether activations must carry and satisfy channel_id,
@@ -108,7 +146,7 @@ func (r *Registry) CheckTx(msp *identity.Verifier, creator *identity.Identity, d
 	var err error
 	switch op := req.Op.(type) {
 	case *foliov1.LifecycleRequest_Install:
-		t, err = r.checkInstall(creator, op.Install)
+		t, err = r.checkInstall(creator, op.Install, rules)
 	case *foliov1.LifecycleRequest_Activate:
 		t, err = r.checkActivation(msp, creator, &lt, op.Activate, rules)
 	default:
@@ -121,14 +159,14 @@ func (r *Registry) CheckTx(msp *identity.Verifier, creator *identity.Identity, d
 	return t, nil
 }
 
-func (r *Registry) checkInstall(creator *identity.Identity, in *foliov1.InstallRecord) (*Tx, error) {
+func (r *Registry) checkInstall(creator *identity.Identity, in *foliov1.InstallRecord, rules Rules) (*Tx, error) {
 	if in == nil {
 		return nil, rejected("install record missing")
 	}
 	if err := checkNames(in.Contract, in.Version, in.PackageHash); err != nil {
 		return nil, err
 	}
-	msp, ok := r.peerMSP[in.Peer]
+	msp, ok := rules.peerMSPs(r)[in.Peer]
 	if !ok {
 		return nil, rejected("install record for %q, which is not a peer of the channel", in.Peer)
 	}
@@ -160,12 +198,13 @@ func (r *Registry) checkActivation(msp *identity.Verifier, creator *identity.Ide
 			return nil, err
 		}
 	}
-	if r.activation == nil {
+	need := rules.activationPolicy(r)
+	if need == nil {
 		return nil, rejected("the channel defines no %q policy: no activation can be approved", ActivationPolicy)
 	}
 	signers, bad := channel.Approvers(msp, types.DomainActivation, lt.Request, lt.Approvals)
 	signers = append([]*identity.Identity{creator}, signers...)
-	if err := r.activation.Evaluate(signers); err != nil {
+	if err := need.Evaluate(signers); err != nil {
 		reason := err.Error()
 		if len(bad) > 0 {
 			reason += "; refused approvals: " + strings.Join(bad, "; ")
@@ -382,15 +421,16 @@ func (b *Batch) applyActivation(txNum int, txID string, t *Tx) ([]*foliov1.KVWri
 	if len(installs) == 0 {
 		return nil, rejected("%s version %s was never installed on any peer: package it with `folio contract package` and install it with `folio contract install`", a.Contract, a.Version)
 	}
+	peers := sortedPeers(b.rules.peerMSPs(b.r))
 	need := int(a.MinInstalled)
 	if need == 0 {
-		need = len(b.r.peers)
+		need = len(peers)
 	}
-	if need > len(b.r.peers) {
-		return nil, rejected("--min-installed %d: the channel has only %d peers", need, len(b.r.peers))
+	if need > len(peers) {
+		return nil, rejected("--min-installed %d: the channel has only %d peers", need, len(peers))
 	}
 	var have, missing, other []string
-	for _, p := range b.r.peers {
+	for _, p := range peers {
 		in, ok := installs[p]
 		switch {
 		case !ok:

@@ -93,7 +93,7 @@ func RunCA(ctx context.Context, opts CAOptions) error {
 	if err != nil {
 		return err
 	}
-	ops, err := openOperations(file, cfg.Listen, tlsCert, adminOf(own), ready, m, log)
+	ops, err := openOperations(file, cfg.Listen, staticCert(tlsCert), adminOf(own), ready, m, log)
 	if err != nil {
 		ln.Close()
 		return err

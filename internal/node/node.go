@@ -72,7 +72,11 @@ type env struct {
 	// its supervisor sees why.
 	fail func(error)
 	// raft reports the orderer's Raft state for NodeInfo; nil on peers.
-	raft func() (role string, term uint64, leader string)
+	raft       func() (role string, term uint64, leader string)
+	raftStatus func() order.Status
+	// membership applies the channel configuration in force to admission,
+	// sessions and the role (membership.go).
+	membership *membership
 	// attestations reports the peer's latest checks of the other peers'
 	// state-root attestations for NodeInfo; nil on orderers.
 	attestations func() []*foliov1.AttestationCheck
@@ -155,6 +159,12 @@ func Run(ctx context.Context, opts Options) error {
 	}
 
 	m := newMetrics(cfg.Name, cfg.Role, cfg.Org)
+	// A renewed certificate (same key) is taken without a restart
+	// (certreload.go).
+	certs, err := newCertReloader(cfg, verifier, self, tlsCert, m, log)
+	if err != nil {
+		return err
+	}
 	advertise := cfg.Listen.P2PAdvertise
 	if advertise == "" {
 		advertise = cfg.Listen.P2P
@@ -162,7 +172,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err := checkP2PLimit(cfg, chcfg); err != nil {
 		return fieldErr(file, "limits.p2p_max_message_bytes", err, "")
 	}
-	host, err := p2p.New(p2p.Options{Self: self, TLS: tlsCert, Verifier: verifier, ListenAddr: cfg.Listen.P2P, AdvertiseAddr: advertise,
+	host, err := p2p.New(p2p.Options{Self: self, TLS: tlsCert, TLSSource: certs.TLS, Verifier: verifier, ListenAddr: cfg.Listen.P2P, AdvertiseAddr: advertise,
 		MaxFrameBytes: cfg.Limits.P2PMaxMessageBytes, MaxStreamsPerSession: cfg.Limits.P2PMaxStreamsPerSession, SessionBufferBytes: cfg.Limits.P2PSessionBufferBytes,
 		SessionMessageBytes: cfg.Limits.P2PSessionMessageBytes,
 		Logger:              log.With("component", "p2p"), Registerer: m.registry})
@@ -186,7 +196,10 @@ func Run(ctx context.Context, opts Options) error {
 
 	v := version.Get()
 	e.mux = apiMux(func() *foliov1.NodeInfo { return e.info(started, v) }, e.intercept)
-	ops, err := openOperations(file, cfg.Listen, tlsCert, adminOf(verifier), e.ready, m, log)
+	if e.membership, err = newMembership(e); err != nil {
+		return err
+	}
+	ops, err := openOperations(file, cfg.Listen, certs.GetCertificate, adminOf(verifier), e.ready, m, log)
 	if err != nil {
 		return err
 	}
@@ -226,6 +239,7 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		cancel()
 	}
+	startCertReload(ctx, e, certs)
 	switch cfg.Role {
 	case config.RoleOrderer:
 		err = startOrderer(ctx, e)
@@ -266,7 +280,7 @@ func Run(ctx context.Context, opts Options) error {
 		}()
 	}
 	tlsConf := &tls.Config{
-		Certificates: []tls.Certificate{tlsCert},
+		GetCertificate: certs.GetCertificate,
 		// The MSP, not the TLS stack, judges the client certificate (see
 		// authenticate); TLS still proves the client holds its key.
 		ClientAuth: tls.RequireAnyClientCert,
@@ -342,6 +356,10 @@ func (e *env) info(started time.Time, v version.Info) *foliov1.NodeInfo {
 	if e.raft != nil {
 		info.RaftRole, info.RaftTerm, info.RaftLeader = e.raft()
 	}
+	if e.raftStatus != nil {
+		st := e.raftStatus()
+		info.RaftId, info.RaftVoters, info.RaftLearners, info.RaftApplied, info.RaftMatch = st.ID, st.Voters, st.Learners, st.Applied, st.Match
+	}
 	if e.attestations != nil {
 		info.AttestationChecks = e.attestations()
 	}
@@ -382,21 +400,40 @@ func loadGenesis(file string, cfg *config.Node, v *identity.Verifier, self *iden
 		roots[o.MSPID] = o.Root.Raw
 	}
 	for _, o := range v.Orgs() {
-		if r, ok := roots[o.MSPID]; !ok || !bytes.Equal(r, o.Root.Raw) {
-			return nil, nil, fieldErr(file, "genesis", fmt.Errorf("organisation %s has another root certificate (or none) in the genesis block", o.MSPID), "the genesis block belongs to another network")
+		// The node's own organisation, if the genesis block has it, must
+		// have the same root there: else this is another network's block.
+		// Other organisations' roots in the config file come from the
+		// configuration in force when the node joined (`folio org join`),
+		// which config updates may have moved on since genesis; one the
+		// genesis block lacks may have joined later.
+		if r, ok := roots[o.MSPID]; ok && o.MSPID == cfg.MSPID && !bytes.Equal(r, o.Root.Raw) {
+			return nil, nil, fieldErr(file, "genesis", fmt.Errorf("organisation %s has another root certificate in the genesis block", o.MSPID), "the genesis block belongs to another network")
 		}
 	}
-	found := false
 	for _, n := range append(append([]*foliov1.NodeEndpoint(nil), ch.Orderers...), ch.Peers...) {
-		if n.Name == cfg.Name {
-			if n.NodeId != self.ID() {
-				return nil, nil, fieldErr(file, "genesis", fmt.Errorf("the channel knows %s with node ID %s, but this node's key has ID %s", cfg.Name, n.NodeId, self.ID()), "use the node's own identity")
-			}
-			found = true
+		if n.Name == cfg.Name && n.NodeId != self.ID() {
+			return nil, nil, fieldErr(file, "genesis", fmt.Errorf("the channel knows %s with node ID %s, but this node's key has ID %s", cfg.Name, n.NodeId, self.ID()), "use the node's own identity")
 		}
 	}
-	if !found {
-		return nil, nil, fieldErr(file, "genesis", fmt.Errorf("%s is not a member of channel %s", cfg.Name, ch.ChannelId), "")
+	// A node the genesis block does not list may still be a member: one
+	// that a config update added later (a joining organisation's peer, a
+	// new orderer). It starts, catches up the chain, and takes part once
+	// the configuration in force lists it (membership.go).
+	// The verifier admits the genesis organisations too, so a node whose
+	// config file lists only its own organisation can talk to the
+	// channel's nodes before the chain tells it more.
+	known := map[string]bool{}
+	for _, o := range v.Orgs() {
+		known[o.MSPID] = true
+	}
+	all := v.Orgs()
+	for _, o := range orgs {
+		if !known[o.MSPID] {
+			all = append(all, o)
+		}
+	}
+	if err := v.SetOrgs(all); err != nil {
+		return nil, nil, fieldErr(file, "genesis", err, "")
 	}
 	return &b, ch, nil
 }

@@ -46,7 +46,6 @@ func startPeer(ctx context.Context, e *env) error {
 		return fmt.Errorf("%s: channel configuration: %w", e.cfg.Name, err)
 	}
 	e.config = channel.NewTracker(chcfg)
-	admitRevocations(e, chcfg)
 	e.chain.ChannelConfig = func() (*foliov1.ChannelConfig, uint64) {
 		c := e.config.Current()
 		return c.Proto(), c.FromBlock()
@@ -97,23 +96,13 @@ func startPeer(ctx context.Context, e *env) error {
 		return nil
 	}
 	com, err := commit.New(commit.Options{ChannelID: ch.ChannelId, Ledger: e.ledger, Config: e.config, Contracts: contracts,
-		OwnEndorsement: end.Endorsed, OnCommit: afterCommit, OnConfig: func(c *channel.Config) { admitRevocations(e, c) },
+		OwnEndorsement: end.Endorsed, OnCommit: afterCommit, OnConfig: e.membership.apply,
 		Logger: e.log.With("component", "committer")})
 	if err != nil {
 		return err
 	}
 	self := gateway.Node{Name: e.cfg.Name, MSPID: e.cfg.MSPID, NodeID: e.self.ID()}
-	var peers, orderers []gateway.Node
-	mspOf := map[string]string{}
-	for _, o := range ch.Orgs {
-		mspOf[o.Name] = o.MspId
-	}
-	for _, p := range ch.Peers {
-		peers = append(peers, gateway.Node{Name: p.Name, MSPID: mspOf[p.Org], NodeID: p.NodeId})
-	}
-	for _, o := range ch.Orderers {
-		orderers = append(orderers, gateway.Node{Name: o.Name, MSPID: mspOf[o.Org], NodeID: o.NodeId})
-	}
+	peers, orderers := gatewayNodes(chcfg.Proto())
 	gw, err := gateway.New(gateway.Options{ChannelID: ch.ChannelId, Self: self, Caller: Caller, Endorser: end, Committer: com, Height: com.ReadHeight, Contracts: contracts,
 		MSP: e.verifier, Host: e.host, Peers: peers, Orderers: orderers,
 		CommitWaiters: e.cfg.Limits.CommitWaiters, CommitWaitersPerClient: e.cfg.Limits.CommitWaitersPerClient, MaxCommitWait: e.cfg.Limits.MaxCommitWait,
@@ -136,13 +125,7 @@ func startPeer(ctx context.Context, e *env) error {
 	inst.CheckHalted(e.ledger.Height())
 	path, h = foliov1connect.NewLifecycleServiceHandler(inst, e.intercept)
 	e.mux.Handle(path, h)
-	var others []evidence.Peer
-	for _, p := range peers {
-		if p.Name != e.cfg.Name {
-			others = append(others, evidence.Peer{Name: p.Name, MSPID: p.MSPID, NodeID: p.NodeID})
-		}
-	}
-	ev, err := evidence.New(evidence.Options{ChannelID: ch.ChannelId, Ledger: e.ledger, Self: e.self, Host: e.host, Peers: others,
+	ev, err := evidence.New(evidence.Options{ChannelID: ch.ChannelId, Ledger: e.ledger, Self: e.self, Host: e.host, Peers: otherPeers(e, peers),
 		MSP: e.verifier, Registerer: e.metrics.registry, Logger: e.log.With("component", "evidence"),
 		Health: health.initial(), OnHealth: health.set, BlockSigner: blockSigner(e)})
 	if err != nil {
@@ -167,16 +150,19 @@ func startPeer(ctx context.Context, e *env) error {
 
 	// Blocks come from the orderers; other peers serve the same verified
 	// blocks to a peer cut off from the ordering service.
-	var sources, fallback []deliver.Source
-	for _, o := range ch.Orderers {
-		sources = append(sources, &deliver.SessionSource{Host: e.host, NodeID: o.NodeId, NodeName: o.Name, ChannelID: ch.ChannelId})
-	}
-	for _, p := range ch.Peers {
-		if p.Name != e.cfg.Name {
-			fallback = append(fallback, &deliver.SessionSource{Host: e.host, NodeID: p.NodeId, NodeName: p.Name, ChannelID: ch.ChannelId})
-		}
-	}
+	sources, fallback := blockSources(e, chcfg.Proto())
 	client := &deliver.Client{Sources: sources, Fallback: fallback, Config: e.config.Current, Sink: health.gate(ctx, com), Logger: e.log.With("component", "deliver")}
+	// The channel's nodes as the configuration in force lists them, from
+	// the block after each config update on.
+	e.membership.onChange(func(c *channel.Config) {
+		peers, orderers := gatewayNodes(c.Proto())
+		gw.SetNodes(peers, orderers)
+		ev.SetPeers(otherPeers(e, peers))
+		client.SetSources(blockSources(e, c.Proto()))
+		contracts.SetPeers(c.Proto())
+		rs.SetChannel(c.Proto())
+	})
+	e.membership.apply(chcfg)
 	e.ready.set("delivery", errors.New("no session to an orderer yet"))
 	e.ready.set("contracts", errors.New("loading the contracts in force into the enclave"))
 	e.wg.Add(4)
@@ -248,6 +234,48 @@ func watchOrdererSessions(ctx context.Context, e *env) {
 			e.ready.set("delivery", errors.New("no session to any orderer"))
 		}
 	}
+}
+
+// gatewayNodes lists the channel's peers and orderers as the gateway
+// calls them.
+func gatewayNodes(c *foliov1.ChannelConfig) (peers, orderers []gateway.Node) {
+	mspOf := map[string]string{}
+	for _, o := range c.Orgs {
+		mspOf[o.Name] = o.MspId
+	}
+	for _, p := range c.Peers {
+		peers = append(peers, gateway.Node{Name: p.Name, MSPID: mspOf[p.Org], NodeID: p.NodeId})
+	}
+	for _, o := range c.Orderers {
+		orderers = append(orderers, gateway.Node{Name: o.Name, MSPID: mspOf[o.Org], NodeID: o.NodeId})
+	}
+	return peers, orderers
+}
+
+// otherPeers lists the channel's peers but this one, for the attestation
+// exchange.
+func otherPeers(e *env, peers []gateway.Node) []evidence.Peer {
+	var out []evidence.Peer
+	for _, p := range peers {
+		if p.NodeID != e.self.ID() {
+			out = append(out, evidence.Peer{Name: p.Name, MSPID: p.MSPID, NodeID: p.NodeID})
+		}
+	}
+	return out
+}
+
+// blockSources lists the orderers to pull blocks from, and the other
+// peers to fall back on.
+func blockSources(e *env, c *foliov1.ChannelConfig) (sources, fallback []deliver.Source) {
+	for _, o := range c.Orderers {
+		sources = append(sources, &deliver.SessionSource{Host: e.host, NodeID: o.NodeId, NodeName: o.Name, ChannelID: c.ChannelId})
+	}
+	for _, p := range c.Peers {
+		if p.NodeId != e.self.ID() {
+			fallback = append(fallback, &deliver.SessionSource{Host: e.host, NodeID: p.NodeId, NodeName: p.Name, ChannelID: c.ChannelId})
+		}
+	}
+	return sources, fallback
 }
 
 // loadLifecycle reads the contract versions and install records committed

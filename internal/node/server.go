@@ -154,7 +154,7 @@ type operations struct {
 // `folio peer stats`); anywhere else only mutual TLS with a client
 // certificate that admin accepts (an admin of a consortium organisation),
 // as on loopback too with listen.operations_tls.
-func openOperations(file string, l config.Listen, cert tls.Certificate, admin func(*x509.Certificate) error, ready *readiness, m *metrics, log *slog.Logger) (*operations, error) {
+func openOperations(file string, l config.Listen, cert func(*tls.ClientHelloInfo) (*tls.Certificate, error), admin func(*x509.Certificate) error, ready *readiness, m *metrics, log *slog.Logger) (*operations, error) {
 	ln, err := listen("listen.operations", l.Operations)
 	if err != nil {
 		return nil, fieldErr(file, "listen.operations", err, "")
@@ -163,7 +163,7 @@ func openOperations(file string, l config.Listen, cert tls.Certificate, admin fu
 	if isLoopback(l.Operations) && !l.OperationsTLS {
 		return ops, nil
 	}
-	ops.tls = &tls.Config{Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequireAnyClientCert, MinVersion: tls.VersionTLS13}
+	ops.tls = &tls.Config{GetCertificate: cert, ClientAuth: tls.RequireAnyClientCert, MinVersion: tls.VersionTLS13}
 	next := ops.handler
 	ops.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		err := errors.New("no client certificate: the operations listener serves admins over mutual TLS")
@@ -245,3 +245,9 @@ func serve(ctx context.Context, ln net.Listener, handler http.Handler, tlsConf *
 }
 
 func pid() int64 { return int64(os.Getpid()) }
+
+// staticCert serves one certificate (a CA's operations listener, which
+// has no reloader).
+func staticCert(c tls.Certificate) func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &c, nil }
+}

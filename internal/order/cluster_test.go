@@ -30,6 +30,10 @@ type memNet struct {
 	mu    sync.Mutex
 	nodes map[uint64]*Node
 	down  map[uint64]bool
+	// muteRemoved drops every message an orderer sends once it has applied
+	// its own removal: the worst case of a removed node's last messages
+	// being lost (read on the sender's own Run goroutine, so not racy).
+	muteRemoved bool
 }
 
 type memTransport struct {
@@ -41,6 +45,9 @@ func (t memTransport) Send(msgs []*pb.Message) {
 	t.net.mu.Lock()
 	defer t.net.mu.Unlock()
 	if t.net.down[t.from] {
+		return
+	}
+	if t.net.muteRemoved && t.net.nodes[t.from] != nil && t.net.nodes[t.from].removed {
 		return
 	}
 	for _, m := range msgs {
@@ -103,6 +110,9 @@ type cluster struct {
 	signer  *identity.SigningIdentity
 	batch   BatchConfig
 	snapN   uint64
+	// genesis voters: every member starts from a snapshot naming them,
+	// including one added later (addMember).
+	genesisVoters []uint64
 }
 
 func newCluster(t *testing.T, n int, batch BatchConfig, snapEvery uint64) *cluster {
@@ -122,6 +132,7 @@ func newCluster(t *testing.T, n int, batch BatchConfig, snapEvery uint64) *clust
 		}
 		c.members[uint64(i)] = &member{id: uint64(i), db: db, blocks: bs}
 	}
+	c.genesisVoters = c.voters()
 	for id := range c.members {
 		c.start(id)
 	}
@@ -149,7 +160,7 @@ func (c *cluster) start(id uint64) {
 		c.t.Fatal(err)
 	}
 	m.blocks = bs
-	n, err := New(Options{ID: id, Voters: c.voters(), Self: c.signer, DB: m.db, Blocks: bs, Genesis: c.genesis, Batch: c.batch,
+	n, err := New(Options{ID: id, Voters: c.genesisVoters, Self: c.signer, DB: m.db, Blocks: bs, Genesis: c.genesis, Batch: c.batch,
 		Transport: memTransport{net: c.net, from: id}, Fetcher: memFetcher{net: c.net, self: id},
 		TickInterval: 10 * time.Millisecond, SnapshotEntries: c.snapN, Logger: testLogger})
 	if err != nil {
@@ -188,6 +199,17 @@ func (c *cluster) stop(id uint64) {
 	}
 }
 
+// memberIDs lists the members, while a test may add one.
+func (c *cluster) memberIDs() []uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var ids []uint64
+	for id := range c.members {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
 // live returns a running member's node.
 func (c *cluster) live(id uint64) (*Node, bool) {
 	c.mu.Lock()
@@ -198,7 +220,7 @@ func (c *cluster) live(id uint64) (*Node, bool) {
 
 // leader returns a live orderer that is Raft leader, or 0.
 func (c *cluster) leader() uint64 {
-	for id := range c.members {
+	for _, id := range c.memberIDs() {
 		if n, ok := c.live(id); ok && n.Status().Role == "leader" {
 			return id
 		}

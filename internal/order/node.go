@@ -46,9 +46,12 @@ type BlockFetcher interface {
 
 // Options configure a Node.
 type Options struct {
-	// ID is this orderer's Raft ID (1-based position in the channel's orderer list).
+	// ID is this orderer's Raft ID (channel.RaftID).
 	ID uint64
-	// Voters lists every orderer's Raft ID.
+	// Voters lists the Raft IDs of the genesis configuration's orderers:
+	// every orderer's log starts from a snapshot naming them, including an
+	// orderer added later, which then learns every membership change from
+	// the log (or a newer snapshot) like the others.
 	Voters []uint64
 	// Self signs the blocks this orderer delivers.
 	Self *identity.SigningIdentity
@@ -73,6 +76,12 @@ type Options struct {
 	Logger           *slog.Logger
 	// Now is the clock stamped into entries. Default time.Now.
 	Now func() time.Time
+	// PromoteLag: the leader promotes a learner to voter once its log is
+	// at most this many entries behind the leader's. Default 64.
+	PromoteLag uint64
+	// MembershipRetry: how long the leader waits for a proposed membership
+	// change to apply before proposing it again. Default 3s.
+	MembershipRetry time.Duration
 }
 
 // EnsureDefaults fills zero fields with their defaults.
@@ -95,6 +104,12 @@ func (o *Options) EnsureDefaults() {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.PromoteLag == 0 {
+		o.PromoteLag = 64
+	}
+	if o.MembershipRetry == 0 {
+		o.MembershipRetry = 3 * time.Second
+	}
 }
 
 // Status is a snapshot of the orderer's Raft state.
@@ -106,6 +121,14 @@ type Status struct {
 	Applied uint64
 	Height  uint64
 	Pending int
+	// Voters and Learners are the cluster as this orderer's log has
+	// applied it; Match (leader only) is each member's replicated index.
+	Voters   []uint64
+	Learners []uint64
+	Match    map[uint64]uint64
+	// Removed: a membership change applied from the log removed this
+	// orderer; it no longer takes part in ordering.
+	Removed bool
 }
 
 type proposal struct {
@@ -134,6 +157,16 @@ type Node struct {
 	pendingSince time.Time
 	cutAsked     uint64 // block number a cut was last proposed for (+1; 0 = none)
 	lastSnapshot uint64
+	// Membership: the orderer set the channel configuration wants (set
+	// through membersc), the applied Raft configuration after each
+	// applied change (for snapshots), and the last change proposed.
+	membersc     chan []uint64
+	desired      map[uint64]bool
+	confs        []confAt
+	confProposed time.Time
+	removed      bool
+	wasMember    bool
+	match        map[uint64]uint64
 
 	mu     sync.RWMutex
 	status Status
@@ -154,7 +187,7 @@ func New(opts Options) (*Node, error) {
 		return nil, errors.New("order: ID, Voters, Self, DB, Blocks, Transport and Logger are required")
 	}
 	n := &Node{opts: opts, log: opts.Logger, propc: make(chan proposal, 4096), stepc: make(chan *pb.Message, 4096),
-		reportc: make(chan report, 16), waiters: map[string][]chan error{}}
+		reportc: make(chan report, 16), waiters: map[string][]chan error{}, membersc: make(chan []uint64, 1)}
 	if opts.Blocks.Height() == 0 {
 		if opts.Genesis == nil {
 			return nil, errors.New("order: empty block store and no genesis block")
@@ -192,20 +225,25 @@ func New(opts Options) (*Node, error) {
 	n.chain = NewChain(opts.Batch, opts.Blocks, opts.Blocks.Height(), opts.Blocks.LastHash(), last.Header.TimestampUnixNano)
 	snap, _ := rlog.Storage().Snapshot()
 	n.lastSnapshot = snap.GetMetadata().GetIndex()
-	applied := pos.Index - 1
-	if applied < n.lastSnapshot {
-		applied = n.lastSnapshot
-	}
+	n.confs = []confAt{{index: n.lastSnapshot, cs: confStateOf(snap.GetMetadata().GetConfState())}}
+	// Raft hands back every committed entry after the snapshot, even those
+	// already consumed into blocks (apply skips them by position): the
+	// membership changes among them must be applied again, since Raft
+	// restarts from the snapshot's configuration.
 	rn, err := raft.NewRawNode(&raft.Config{
 		ID: opts.ID, ElectionTick: opts.ElectionTicks, HeartbeatTick: opts.HeartbeatTicks,
-		Storage: rlog.Storage(), Applied: applied,
+		Storage: rlog.Storage(), Applied: n.lastSnapshot,
 		MaxSizePerMsg: 1 << 20, MaxInflightMsgs: 256, MaxUncommittedEntriesSize: 64 << 20,
 		CheckQuorum: true, PreVote: true, Logger: raftLogger{opts.Logger},
+		// A removed leader stops leading at once, so the rest elect a
+		// member without waiting for an election timeout of silence.
+		StepDownOnRemoval: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("order: raft: %w", err)
 	}
 	n.rn = rn
+	n.checkRemoved()
 	n.setStatus()
 	return n, nil
 }
@@ -239,9 +277,17 @@ func (n *Node) Status() Status {
 
 func (n *Node) setStatus() {
 	st := n.rn.BasicStatus()
+	cs := n.confs[len(n.confs)-1].cs
+	status := Status{ID: n.opts.ID, Leader: st.Lead, Role: roleName(st.RaftState), Term: st.GetTerm(), Applied: st.Applied,
+		Height: n.opts.Blocks.Height(), Pending: n.chain.Pending(), Voters: cs.Voters, Learners: cs.Learners, Removed: n.removed}
+	if n.removed {
+		status.Role = "removed"
+	}
+	if st.RaftState == raft.StateLeader {
+		status.Match = n.match // refreshed on ticks: reconcileMembers
+	}
 	n.mu.Lock()
-	n.status = Status{ID: n.opts.ID, Leader: st.Lead, Role: roleName(st.RaftState), Term: st.GetTerm(), Applied: st.Applied,
-		Height: n.opts.Blocks.Height(), Pending: n.chain.Pending()}
+	n.status = status
 	n.mu.Unlock()
 }
 
@@ -293,7 +339,9 @@ func (n *Node) ReportUnreachable(to uint64) {
 // the Raft log (ErrAlreadyOrdered if its tx ID already was). Validation of
 // the envelope is the caller's job (see Broadcaster).
 func (n *Node) Submit(ctx context.Context, txID string, env []byte) error {
-	if st := n.Status(); st.Leader == raft.None {
+	if st := n.Status(); st.Removed {
+		return fmt.Errorf("%w: orderer %d was removed from the channel's ordering service; ask another orderer", ErrNoQuorum, st.ID)
+	} else if st.Leader == raft.None {
 		return fmt.Errorf("%w: no Raft leader is known (orderer %d is %s in term %d); retry when a majority of orderers is up", ErrNoQuorum, st.ID, st.Role, st.Term)
 	}
 	reply := make(chan error, 1)
@@ -324,6 +372,13 @@ func (n *Node) Run(ctx context.Context) error {
 			return nil
 		case <-ticker.C:
 			n.rn.Tick()
+			n.reconcileMembers()
+		case ids := <-n.membersc:
+			n.desired = map[uint64]bool{}
+			for _, id := range ids {
+				n.desired[id] = true
+			}
+			n.reconcileMembers()
 		case m := <-n.stepc:
 			if err := n.rn.Step(m); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) {
 				n.log.Debug("raft step", "from", m.GetFrom(), "type", m.GetType().String(), "err", err)
@@ -452,6 +507,9 @@ func (n *Node) handleReady(ctx context.Context) error {
 }
 
 func (n *Node) apply(e *pb.Entry) error {
+	if e.GetType() == pb.EntryType_EntryConfChange || e.GetType() == pb.EntryType_EntryConfChangeV2 {
+		return n.applyConfChange(e)
+	}
 	if e.GetType() != pb.EntryType_EntryNormal || len(e.GetData()) == 0 || e.GetIndex() < n.pos.Index {
 		return nil
 	}
@@ -541,11 +599,12 @@ func (n *Node) maybeCompact() error {
 	}
 	data, _ := proto.Marshal(&foliov1.OrderSnapshot{Height: n.opts.Blocks.Height(), LastHash: n.opts.Blocks.LastHash(),
 		ConsumedIndex: n.pos.Index, ConsumedOffset: n.pos.Offset})
-	cs := &pb.ConfState{Voters: n.opts.Voters}
-	if err := n.rlog.Compact(idx, cs, data); err != nil {
+	cs := n.confAt(idx)
+	if err := n.rlog.Compact(idx, &cs, data); err != nil {
 		return err
 	}
 	n.lastSnapshot = idx
+	n.trimConfs(idx)
 	n.log.Info("raft log compacted", "index", idx, "height", n.opts.Blocks.Height())
 	return nil
 }
@@ -559,6 +618,9 @@ func (n *Node) restoreSnapshot(ctx context.Context, snap *pb.Snapshot) error {
 		return fmt.Errorf("order: snapshot data: %w", err)
 	}
 	n.lastSnapshot = snap.GetMetadata().GetIndex()
+	// Raft took the snapshot's configuration; later changes come as entries.
+	n.confs = []confAt{{index: n.lastSnapshot, cs: confStateOf(snap.GetMetadata().GetConfState())}}
+	n.checkRemoved()
 	have := n.opts.Blocks.Height()
 	if s.Height <= have {
 		// Not behind in blocks: the position saved with the last block is at

@@ -72,9 +72,9 @@ func newBenchPair(b *testing.B) *benchPair {
 	}
 	must(b, p.a.AddPeer(p.b.spec()))
 	p.a.waitUp(b, p.b)
-	p.conf = newTLSConfig(p.a.creds.TLS, c.Verifier)
+	p.conf = newTLSConfig(staticTLS(p.a.creds.TLS), c.Verifier)
 
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", newTLSConfig(p.b.creds.TLS, c.Verifier))
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", newTLSConfig(staticTLS(p.b.creds.TLS), c.Verifier))
 	must(b, err)
 	p.plain = ln.Addr().String()
 	var wg sync.WaitGroup

@@ -36,11 +36,19 @@ const (
 // chain verification skipped here, are checked there too. This shared
 // configuration does not know its direction and wants both usages;
 // handshaker.run replaces the check with the one for its side.
-func newTLSConfig(cert tls.Certificate, v *identity.Verifier) *tls.Config {
+//
+// The node's certificate comes from source on every handshake, so a
+// renewed one is presented from the next connection on.
+func newTLSConfig(source func() *tls.Certificate, v *identity.Verifier) *tls.Config {
 	return &tls.Config{
-		MinVersion:   tls.VersionTLS13,
-		MaxVersion:   tls.VersionTLS13,
-		Certificates: []tls.Certificate{cert},
+		MinVersion: tls.VersionTLS13,
+		MaxVersion: tls.VersionTLS13,
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			return source(), nil
+		},
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			return source(), nil
+		},
 		// A client without a certificate reaches VerifyConnection too, which
 		// refuses it (and reports why) like any other non-member.
 		ClientAuth:         tls.RequestClientCert,
@@ -52,6 +60,11 @@ func newTLSConfig(cert tls.Certificate, v *identity.Verifier) *tls.Config {
 		SessionTicketsDisabled: true,
 		NextProtos:             []string{alpnProtocol},
 	}
+}
+
+// staticTLS is a TLS source that always gives cert.
+func staticTLS(cert tls.Certificate) func() *tls.Certificate {
+	return func() *tls.Certificate { return &cert }
 }
 
 // identifyTLSPeer validates the TLS peer's certificate: it states the
@@ -270,7 +283,7 @@ func (hs *handshaker) run(ctx context.Context, raw net.Conn, dialed Side, gen ui
 }
 
 func (hs *handshaker) hello(dialed Side, gen uint64) (*hello, error) {
-	h := &hello{Version: handshakeVersion, Role: hs.self.Role, MSPID: hs.self.MSPID, ListenAddr: hs.advertise(), Cert: hs.self.Cert.Raw}
+	h := &hello{Version: handshakeVersion, Role: hs.self.Role, MSPID: hs.self.MSPID, ListenAddr: hs.advertise(), Cert: hs.self.Certificate().Raw}
 	if dialed == DialedBySelf {
 		h.Gen = gen
 	}

@@ -92,7 +92,7 @@ func recordHandshake(t *testing.T, victim *testHost, rogue *p2ptest.Node, v *ide
 		t.Fatal(err)
 	}
 	defer raw.Close()
-	tc := tls.Server(raw, newTLSConfig(rogue.TLS, v))
+	tc := tls.Server(raw, newTLSConfig(staticTLS(rogue.TLS), v))
 	_ = tc.SetDeadline(time.Now().Add(10 * time.Second))
 	if err := tc.Handshake(); err != nil {
 		t.Fatal(err)

@@ -97,7 +97,7 @@ func New(opts Options) (*Host, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	if _, err := opts.Verifier.Validate(opts.Self.MSPID, opts.Self.Cert); err != nil {
+	if _, err := opts.Verifier.Validate(opts.Self.MSPID, opts.Self.Certificate()); err != nil {
 		return nil, fmt.Errorf("p2p: node certificate: %w", err)
 	}
 	leaf, _ := tlsLeaf(opts.TLS)
@@ -128,7 +128,7 @@ func New(opts Options) (*Host, error) {
 	}
 	h.gen.Store(uint64(time.Now().UnixNano()))
 	h.hs = &handshaker{
-		self: opts.Self, selfID: h.id, verifier: opts.Verifier, tlsConf: newTLSConfig(opts.TLS, opts.Verifier),
+		self: opts.Self, selfID: h.id, verifier: opts.Verifier, tlsConf: newTLSConfig(opts.TLSSource, opts.Verifier),
 		timeout: opts.HandshakeTimeout, advertise: h.advertised,
 		admit: func(peer string) error {
 			h.mu.Lock()

@@ -24,6 +24,13 @@ type Options struct {
 	// TLS is the node's transport certificate and key, issued by the same
 	// organisation to the same name and role as Self. Required.
 	TLS tls.Certificate
+	// TLSSource, when set, gives the certificate each new connection
+	// presents, in both directions, so a renewed certificate takes effect
+	// without a restart (sessions already up keep theirs). It must return
+	// a non-nil certificate for the same name, organisation and role as
+	// TLS; the node's certificate reloader checks that before it swaps.
+	// Default: TLS, always.
+	TLSSource func() *tls.Certificate
 	// Verifier is the consortium MSP. It decides who may connect: members
 	// with role peer or orderer. Required.
 	Verifier *identity.Verifier
@@ -151,6 +158,9 @@ type Options struct {
 func (o *Options) EnsureDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.TLSSource == nil {
+		o.TLSSource = staticTLS(o.TLS)
 	}
 	setDefault(&o.MaxSessions, 256)
 	setDefault(&o.MaxSessionsPerPeer, 4)

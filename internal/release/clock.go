@@ -61,7 +61,7 @@ func (c *clocks) measureWithin(ctx context.Context, timeout time.Duration) {
 	var wg sync.WaitGroup
 	res := map[string]time.Duration{}
 	var mu sync.Mutex
-	for _, x := range c.p.peers {
+	for _, x := range c.p.peers() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

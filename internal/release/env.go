@@ -3,9 +3,11 @@ package release
 import (
 	"context"
 	"crypto/ecdh"
+	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/folio-ledger/folio/internal/release/keys"
@@ -13,16 +15,18 @@ import (
 )
 
 // env is what the roles of every release share on this peer. It is built
-// by StartPeer and never changes afterwards, so it needs no lock; the
+// by StartPeer and never changes afterwards, so it needs no lock, except
+// the channel's peers, which membership changes replace (SetPeers); the
 // stores it points to (history, clock) guard themselves.
 type env struct {
-	o       *PeerOptions
-	log     *slog.Logger
-	kex     *ecdh.PrivateKey
-	info    *keys.KeyServerInfo
-	peers   []peerInfo // every other peer of the channel
-	history *historyStore
-	clock   *clocks
+	o    *PeerOptions
+	log  *slog.Logger
+	kex  *ecdh.PrivateKey
+	info *keys.KeyServerInfo
+	// peerList holds every other peer of the channel (peers()).
+	peerList atomic.Pointer[[]peerInfo]
+	history  *historyStore
+	clock    *clocks
 	// spawn runs f in a goroutine owned by the service: counted in its
 	// WaitGroup, given its context, which ends at shutdown.
 	spawn func(f func(ctx context.Context))
@@ -38,9 +42,33 @@ func (e *env) now() time.Time { return e.o.Now() }
 // name is this peer's name.
 func (e *env) name() string { return e.o.Self.Name }
 
+// peers returns every other peer of the channel, as the configuration in
+// force lists them.
+func (e *env) peers() []peerInfo {
+	if p := e.peerList.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// setPeers makes cfg's peers other than this one the channel's.
+func (e *env) setPeers(cfg *foliov1.ChannelConfig) {
+	msp := map[string]string{}
+	for _, org := range cfg.Orgs {
+		msp[org.Name] = org.MspId
+	}
+	var out []peerInfo
+	for _, n := range cfg.Peers {
+		if n.NodeId != e.o.Self.ID() {
+			out = append(out, peerInfo{Name: n.Name, Org: n.Org, MSPID: msp[n.Org], NodeID: n.NodeId})
+		}
+	}
+	e.peerList.Store(&out)
+}
+
 // peerByName finds another peer of the channel.
 func (e *env) peerByName(name string) (peerInfo, bool) {
-	for _, x := range e.peers {
+	for _, x := range e.peers() {
 		if x.Name == name {
 			return x, true
 		}
@@ -64,7 +92,7 @@ func (e *env) call(ctx context.Context, nodeID, proto string, req []byte) ([]byt
 // origin first, then the others in random order (spreading the load).
 func (e *env) sourcesFor(origin string) []peerInfo {
 	var out, rest []peerInfo
-	for _, x := range e.peers {
+	for _, x := range e.peers() {
 		if x.Name == origin {
 			out = append(out, x)
 		} else {

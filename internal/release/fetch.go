@@ -104,7 +104,7 @@ func (f *fetcher) run(ctx context.Context) {
 func (f *fetcher) announce(ctx context.Context) {
 	req := wire.Encode(wire.ContentRequest{Op: wire.OpAnnounce, RID: f.rec.ID})
 	var wg sync.WaitGroup
-	for _, x := range f.env.peers {
+	for _, x := range f.env.peers() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

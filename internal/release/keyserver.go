@@ -171,7 +171,7 @@ func (k *keyServer) gather(ctx context.Context, deadline time.Time) []schedule.C
 	add(k.edge.predictions(k.env.now()))
 	req := wire.Encode(wire.KeysRequest{Op: wire.OpReport, RID: k.rec.ID})
 	var wg sync.WaitGroup
-	for _, x := range k.env.peers {
+	for _, x := range k.env.peers() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -309,7 +309,7 @@ func (k *keyServer) releaseShare(ctx context.Context) (wire.ShareMsg, release.Pu
 // publication on chain does not wait for a peer that is down.
 func (k *keyServer) push(ctx context.Context, m wire.ShareMsg) {
 	req := wire.Encode(wire.KeysRequest{Op: wire.OpShare, RID: k.rec.ID, Share: &m})
-	failed := k.sendAll(ctx, k.env.peers, req)
+	failed := k.sendAll(ctx, k.env.peers(), req)
 	if len(failed) == 0 || k.env.now().After(k.endAt) {
 		return
 	}

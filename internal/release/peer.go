@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
 	"os"
 	"path/filepath"
 	"sync"
@@ -101,15 +102,7 @@ func StartPeer(ctx context.Context, wg *sync.WaitGroup, o PeerOptions) (*Peer, e
 	p.env.spawn = p.spawn
 	p.mu.releases = map[string]*rel{}
 	p.mu.loading = map[string]chan struct{}{}
-	msp := map[string]string{}
-	for _, org := range o.Channel.Orgs {
-		msp[org.Name] = org.MspId
-	}
-	for _, n := range o.Channel.Peers {
-		if n.NodeId != o.Self.ID() {
-			p.peers = append(p.peers, peerInfo{Name: n.Name, Org: n.Org, MSPID: msp[n.Org], NodeID: n.NodeId})
-		}
-	}
+	p.setPeers(o.Channel)
 	p.clock = newClocks(&p.env)
 	if err := o.Host.HandleCall(wire.ProtoContent, p.serveContent); err != nil {
 		return nil, err
@@ -125,6 +118,11 @@ func StartPeer(ctx context.Context, wg *sync.WaitGroup, o PeerOptions) (*Peer, e
 	})
 	return p, nil
 }
+
+// SetChannel makes the peers of a configuration that came into force the
+// channel's (a membership change): releases fetch from, relay to and
+// measure clocks with them from now on.
+func (p *Peer) SetChannel(cfg *foliov1.ChannelConfig) { p.setPeers(cfg) }
 
 // spawn runs f in a goroutine owned by the service.
 func (p *Peer) spawn(f func(ctx context.Context)) {

@@ -153,7 +153,7 @@ func (p *Peer) relay(ctx context.Context, r *rel, m wire.ShareMsg, except string
 	m.Relayed = true
 	req := wire.Encode(wire.KeysRequest{Op: wire.OpShare, RID: r.rec.ID, Share: &m})
 	var wg sync.WaitGroup
-	for _, x := range p.peers {
+	for _, x := range p.peers() {
 		if x.NodeID == except {
 			continue
 		}

@@ -301,7 +301,7 @@ func checkTx(i int, raw []byte, bh *foliov1.BlockHeader, o Options) (t Tx) {
 		t.fail(foliov1.ValidationCode_INVALID_CONTRACT, "%v", err)
 		return t
 	}
-	if err := checkNamespaces(contract, et.Response.Action.GetRwset()); err != nil {
+	if err := checkNamespaces(contract, et.Response.Action.GetRwset(), o.Config.Level()); err != nil {
 		t.fail(foliov1.ValidationCode_ILLEGAL_WRITESET, "%v", err)
 		return t
 	}
@@ -372,7 +372,16 @@ func stampNanos(n int64) string { return time.Unix(0, n).UTC().Format(time.RFC33
 
 // lifecycleRules are the lifecycle rules in force at block.
 func lifecycleRules(block uint64, o Options) lifecycle.Rules {
-	return lifecycle.Rules{ChannelID: o.ChannelID, Block: block, Capability: o.Config.Level()}
+	// The peers in force at the block: who may record an install, whose
+	// installs an activation counts (membership changes move them).
+	r := lifecycle.Rules{ChannelID: o.ChannelID, Block: block, Capability: o.Config.Level(), Peers: o.Config.PeerMSPs()}
+	if o.Config.Level() >= channel.CapabilityV4 {
+		// The activation policy follows config updates from level 4 on;
+		// below, it is the genesis one the registry holds (and the
+		// configuration's is the same: it could not change).
+		r.Activation, r.ActivationFromConfig = o.Config.ActivationPolicy(), true
+	}
+	return r
 }
 
 // envelopeCode classifies an envelope that types.ParseEnvelope refused.
@@ -387,12 +396,20 @@ func envelopeCode(env *foliov1.Envelope) foliov1.ValidationCode {
 	return foliov1.ValidationCode_BAD_COMMON_HEADER
 }
 
-// checkNamespaces allows a contract to read and write only its own namespace.
-func checkNamespaces(contract string, rw *foliov1.ReadWriteSet) error {
+// checkNamespaces allows a contract to read and write only its own
+// namespace; from capability level 4 on it may also have read the channel
+// configuration in force (channel_orgs records it: organisations change
+// then), and that read is checked for conflicts like any other.
+func checkNamespaces(contract string, rw *foliov1.ReadWriteSet, level uint32) error {
 	for _, ns := range rw.GetNsRwsets() {
-		if ns.Namespace != contract {
-			return fmt.Errorf("contract %s touched namespace %q", contract, ns.Namespace)
+		if ns.Namespace == contract {
+			continue
 		}
+		if level >= channel.CapabilityV4 && ns.Namespace == channel.Namespace && len(ns.Writes) == 0 && len(ns.RangeReads) == 0 &&
+			len(ns.Reads) == 1 && ns.Reads[0].Key == channel.UpdateKey {
+			continue
+		}
+		return fmt.Errorf("contract %s touched namespace %q", contract, ns.Namespace)
 	}
 	return nil
 }

@@ -104,6 +104,8 @@ type txSpec struct {
 	version   string
 	channel   string
 	rwset     *foliov1.NsReadWriteSet
+	// extra namespaces of the read/write set, after rwset.
+	extra []*foliov1.NsReadWriteSet
 	// notBefore is the rwset's not-before time (Unix nanoseconds, 0: none).
 	notBefore int64
 	// proposedAt is the proposal timestamp the creator claims (zero: now).
@@ -149,7 +151,7 @@ func (f *fixture) tx(t *testing.T, s txSpec) []byte {
 	}
 	sum := sha256.Sum256(sp.ProposalBytes)
 	resp, _ := proto.MarshalOptions{Deterministic: true}.Marshal(&foliov1.ProposalResponsePayload{ProposalHash: sum[:], Action: &foliov1.ContractAction{
-		Contract: &foliov1.ContractRef{Name: s.contract, Version: s.version}, Rwset: &foliov1.ReadWriteSet{NsRwsets: []*foliov1.NsReadWriteSet{s.rwset}, NotBeforeUnixNano: s.notBefore},
+		Contract: &foliov1.ContractRef{Name: s.contract, Version: s.version}, Rwset: &foliov1.ReadWriteSet{NsRwsets: append([]*foliov1.NsReadWriteSet{s.rwset}, s.extra...), NotBeforeUnixNano: s.notBefore},
 		Response: &foliov1.Response{Status: 200}}})
 	var ends []*foliov1.Endorsement
 	for _, e := range s.endorsers {

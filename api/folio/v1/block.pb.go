@@ -455,9 +455,16 @@ type NodeEndpoint struct {
 	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	Org   string                 `protobuf:"bytes,2,opt,name=org,proto3" json:"org,omitempty"`
 	// Hex SHA-256 of the node's public signing key (docs/sessions.md).
-	NodeId        string `protobuf:"bytes,3,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
-	ApiAddress    string `protobuf:"bytes,4,opt,name=api_address,json=apiAddress,proto3" json:"api_address,omitempty"`
-	P2PAddress    string `protobuf:"bytes,5,opt,name=p2p_address,json=p2pAddress,proto3" json:"p2p_address,omitempty"`
+	NodeId     string `protobuf:"bytes,3,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	ApiAddress string `protobuf:"bytes,4,opt,name=api_address,json=apiAddress,proto3" json:"api_address,omitempty"`
+	P2PAddress string `protobuf:"bytes,5,opt,name=p2p_address,json=p2pAddress,proto3" json:"p2p_address,omitempty"`
+	// Orderers only: the node's Raft ID. 0 means the orderer's 1-based
+	// position in the channel's orderer list (configs written before
+	// membership changes; every genesis block of `folio network up`). A
+	// config update that changes the orderer set gives every orderer its ID
+	// explicitly, and an orderer added later has the ID its key derives
+	// (channel.RaftIDOf), so IDs never move when the list does.
+	RaftId        uint64 `protobuf:"varint,6,opt,name=raft_id,json=raftId,proto3" json:"raft_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -525,6 +532,13 @@ func (x *NodeEndpoint) GetP2PAddress() string {
 		return x.P2PAddress
 	}
 	return ""
+}
+
+func (x *NodeEndpoint) GetRaftId() uint64 {
+	if x != nil {
+		return x.RaftId
+	}
+	return 0
 }
 
 // BatchConfig sets when the ordering leader cuts a block.
@@ -611,9 +625,13 @@ type ChannelConfig struct {
 	Capability uint32 `protobuf:"varint,9,opt,name=capability,proto3" json:"capability,omitempty"`
 	// Config sequence: 0 in the genesis block, +1 with every accepted
 	// config update.
-	Sequence      uint64 `protobuf:"varint,10,opt,name=sequence,proto3" json:"sequence,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Sequence uint64 `protobuf:"varint,10,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	// Raft IDs of orderers removed from the channel, which no orderer may
+	// use again (a Raft ID that returns could resurrect a stale log; etcd's
+	// rule too).
+	RetiredRaftIds []uint64 `protobuf:"varint,11,rep,packed,name=retired_raft_ids,json=retiredRaftIds,proto3" json:"retired_raft_ids,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ChannelConfig) Reset() {
@@ -714,6 +732,13 @@ func (x *ChannelConfig) GetSequence() uint64 {
 		return x.Sequence
 	}
 	return 0
+}
+
+func (x *ChannelConfig) GetRetiredRaftIds() []uint64 {
+	if x != nil {
+		return x.RetiredRaftIds
+	}
+	return nil
 }
 
 // ConfigUpdate proposes the channel's next configuration.
@@ -958,7 +983,7 @@ const file_folio_v1_block_proto_rawDesc = "" +
 	"\x04kind\x18\x03 \x01(\x0e2\x11.folio.v1.OrgKindR\x04kind\x12\x1d\n" +
 	"\n" +
 	"root_certs\x18\x04 \x03(\fR\trootCerts\x12\x10\n" +
-	"\x03crl\x18\x05 \x01(\fR\x03crl\"\x8f\x01\n" +
+	"\x03crl\x18\x05 \x01(\fR\x03crl\"\xa8\x01\n" +
 	"\fNodeEndpoint\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03org\x18\x02 \x01(\tR\x03org\x12\x17\n" +
@@ -966,13 +991,14 @@ const file_folio_v1_block_proto_rawDesc = "" +
 	"\vapi_address\x18\x04 \x01(\tR\n" +
 	"apiAddress\x12\x1f\n" +
 	"\vp2p_address\x18\x05 \x01(\tR\n" +
-	"p2pAddress\"k\n" +
+	"p2pAddress\x12\x17\n" +
+	"\araft_id\x18\x06 \x01(\x04R\x06raftId\"k\n" +
 	"\vBatchConfig\x12 \n" +
 	"\fmax_tx_count\x18\x01 \x01(\rR\n" +
 	"maxTxCount\x12\x1b\n" +
 	"\tmax_bytes\x18\x02 \x01(\rR\bmaxBytes\x12\x1d\n" +
 	"\n" +
-	"timeout_ms\x18\x03 \x01(\rR\ttimeoutMs\"\xf6\x03\n" +
+	"timeout_ms\x18\x03 \x01(\rR\ttimeoutMs\"\xa0\x04\n" +
 	"\rChannelConfig\x12\x16\n" +
 	"\x06format\x18\x01 \x01(\rR\x06format\x12\x1d\n" +
 	"\n" +
@@ -987,7 +1013,8 @@ const file_folio_v1_block_proto_rawDesc = "" +
 	"capability\x18\t \x01(\rR\n" +
 	"capability\x12\x1a\n" +
 	"\bsequence\x18\n" +
-	" \x01(\x04R\bsequence\x1a;\n" +
+	" \x01(\x04R\bsequence\x12(\n" +
+	"\x10retired_raft_ids\x18\v \x03(\x04R\x0eretiredRaftIds\x1a;\n" +
 	"\rPoliciesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa4\x01\n" +

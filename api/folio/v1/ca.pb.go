@@ -126,11 +126,13 @@ func (x *CAInfo) GetCrlDer() []byte {
 	return nil
 }
 
-// CARequest is an admin operation. It is signed, carries a fresh nonce and a
-// timestamp, and the CA refuses replays and stale requests.
+// CARequest is a signed operation (an admin's, or an identity's own
+// renewal). It is signed, carries a fresh nonce and a timestamp, and the CA
+// refuses replays and stale requests.
 type CARequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Serialized SerializedIdentity of the signer (an admin of this org).
+	// Serialized SerializedIdentity of the signer (an admin of this org, or
+	// for a reenroll op the identity renewing itself).
 	Signer            []byte `protobuf:"bytes,1,opt,name=signer,proto3" json:"signer,omitempty"`
 	TimestampUnixNano int64  `protobuf:"varint,2,opt,name=timestamp_unix_nano,json=timestampUnixNano,proto3" json:"timestamp_unix_nano,omitempty"`
 	Nonce             []byte `protobuf:"bytes,3,opt,name=nonce,proto3" json:"nonce,omitempty"`
@@ -139,6 +141,7 @@ type CARequest struct {
 	//	*CARequest_Register
 	//	*CARequest_Revoke
 	//	*CARequest_List
+	//	*CARequest_Reenroll
 	Op            isCARequest_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -229,6 +232,15 @@ func (x *CARequest) GetList() *ListOp {
 	return nil
 }
 
+func (x *CARequest) GetReenroll() *ReenrollOp {
+	if x != nil {
+		if x, ok := x.Op.(*CARequest_Reenroll); ok {
+			return x.Reenroll
+		}
+	}
+	return nil
+}
+
 type isCARequest_Op interface {
 	isCARequest_Op()
 }
@@ -245,11 +257,17 @@ type CARequest_List struct {
 	List *ListOp `protobuf:"bytes,12,opt,name=list,proto3,oneof"`
 }
 
+type CARequest_Reenroll struct {
+	Reenroll *ReenrollOp `protobuf:"bytes,13,opt,name=reenroll,proto3,oneof"`
+}
+
 func (*CARequest_Register) isCARequest_Op() {}
 
 func (*CARequest_Revoke) isCARequest_Op() {}
 
 func (*CARequest_List) isCARequest_Op() {}
+
+func (*CARequest_Reenroll) isCARequest_Op() {}
 
 type RegisterOp struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -392,6 +410,97 @@ func (*ListOp) Descriptor() ([]byte, []int) {
 	return file_folio_v1_ca_proto_rawDescGZIP(), []int{5}
 }
 
+// ReenrollOp renews an identity's certificates for the same keys: the new
+// certificates keep the name and role (from the CA's registry, whatever
+// the requests say), get a new serial and validity, and the CA records
+// them like an enrolment's.
+type ReenrollOp struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The identity to renew; empty means the signer itself. Another name
+	// needs the signer to be an admin of the organisation.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// PKCS#10 request, DER, signed by the identity's key: proof that the
+	// requester holds it. Its public key must be the current certificate's.
+	CsrDer []byte `protobuf:"bytes,2,opt,name=csr_der,json=csrDer,proto3" json:"csr_der,omitempty"`
+	// The certificate being renewed, PEM. Required when an admin renews
+	// another identity; when the identity renews itself its signing
+	// certificate is the one renewed and this field must be empty.
+	CurrentCertPem []byte `protobuf:"bytes,3,opt,name=current_cert_pem,json=currentCertPem,proto3" json:"current_cert_pem,omitempty"`
+	// Nodes only, optional: the node's current TLS certificate (PEM) and a
+	// request (DER) signed by the same TLS key. The new TLS certificate is
+	// for the request's DNS and IP SANs, or the current certificate's if the
+	// request names none (at most 16).
+	CurrentTlsCertPem []byte `protobuf:"bytes,4,opt,name=current_tls_cert_pem,json=currentTlsCertPem,proto3" json:"current_tls_cert_pem,omitempty"`
+	TlsCsrDer         []byte `protobuf:"bytes,5,opt,name=tls_csr_der,json=tlsCsrDer,proto3" json:"tls_csr_der,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *ReenrollOp) Reset() {
+	*x = ReenrollOp{}
+	mi := &file_folio_v1_ca_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReenrollOp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReenrollOp) ProtoMessage() {}
+
+func (x *ReenrollOp) ProtoReflect() protoreflect.Message {
+	mi := &file_folio_v1_ca_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReenrollOp.ProtoReflect.Descriptor instead.
+func (*ReenrollOp) Descriptor() ([]byte, []int) {
+	return file_folio_v1_ca_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ReenrollOp) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ReenrollOp) GetCsrDer() []byte {
+	if x != nil {
+		return x.CsrDer
+	}
+	return nil
+}
+
+func (x *ReenrollOp) GetCurrentCertPem() []byte {
+	if x != nil {
+		return x.CurrentCertPem
+	}
+	return nil
+}
+
+func (x *ReenrollOp) GetCurrentTlsCertPem() []byte {
+	if x != nil {
+		return x.CurrentTlsCertPem
+	}
+	return nil
+}
+
+func (x *ReenrollOp) GetTlsCsrDer() []byte {
+	if x != nil {
+		return x.TlsCsrDer
+	}
+	return nil
+}
+
 type SignedCARequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Serialized CARequest.
@@ -404,7 +513,7 @@ type SignedCARequest struct {
 
 func (x *SignedCARequest) Reset() {
 	*x = SignedCARequest{}
-	mi := &file_folio_v1_ca_proto_msgTypes[6]
+	mi := &file_folio_v1_ca_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -416,7 +525,7 @@ func (x *SignedCARequest) String() string {
 func (*SignedCARequest) ProtoMessage() {}
 
 func (x *SignedCARequest) ProtoReflect() protoreflect.Message {
-	mi := &file_folio_v1_ca_proto_msgTypes[6]
+	mi := &file_folio_v1_ca_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -429,7 +538,7 @@ func (x *SignedCARequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignedCARequest.ProtoReflect.Descriptor instead.
 func (*SignedCARequest) Descriptor() ([]byte, []int) {
-	return file_folio_v1_ca_proto_rawDescGZIP(), []int{6}
+	return file_folio_v1_ca_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *SignedCARequest) GetRequest() []byte {
@@ -458,7 +567,7 @@ type RegisterResponse struct {
 
 func (x *RegisterResponse) Reset() {
 	*x = RegisterResponse{}
-	mi := &file_folio_v1_ca_proto_msgTypes[7]
+	mi := &file_folio_v1_ca_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -470,7 +579,7 @@ func (x *RegisterResponse) String() string {
 func (*RegisterResponse) ProtoMessage() {}
 
 func (x *RegisterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_folio_v1_ca_proto_msgTypes[7]
+	mi := &file_folio_v1_ca_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -483,7 +592,7 @@ func (x *RegisterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterResponse.ProtoReflect.Descriptor instead.
 func (*RegisterResponse) Descriptor() ([]byte, []int) {
-	return file_folio_v1_ca_proto_rawDescGZIP(), []int{7}
+	return file_folio_v1_ca_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RegisterResponse) GetName() string {
@@ -522,7 +631,7 @@ type EnrollRequest struct {
 
 func (x *EnrollRequest) Reset() {
 	*x = EnrollRequest{}
-	mi := &file_folio_v1_ca_proto_msgTypes[8]
+	mi := &file_folio_v1_ca_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -534,7 +643,7 @@ func (x *EnrollRequest) String() string {
 func (*EnrollRequest) ProtoMessage() {}
 
 func (x *EnrollRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_folio_v1_ca_proto_msgTypes[8]
+	mi := &file_folio_v1_ca_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -547,7 +656,7 @@ func (x *EnrollRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrollRequest.ProtoReflect.Descriptor instead.
 func (*EnrollRequest) Descriptor() ([]byte, []int) {
-	return file_folio_v1_ca_proto_rawDescGZIP(), []int{8}
+	return file_folio_v1_ca_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *EnrollRequest) GetName() string {
@@ -590,7 +699,7 @@ type EnrollResponse struct {
 
 func (x *EnrollResponse) Reset() {
 	*x = EnrollResponse{}
-	mi := &file_folio_v1_ca_proto_msgTypes[9]
+	mi := &file_folio_v1_ca_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -602,7 +711,7 @@ func (x *EnrollResponse) String() string {
 func (*EnrollResponse) ProtoMessage() {}
 
 func (x *EnrollResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_folio_v1_ca_proto_msgTypes[9]
+	mi := &file_folio_v1_ca_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -615,7 +724,7 @@ func (x *EnrollResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrollResponse.ProtoReflect.Descriptor instead.
 func (*EnrollResponse) Descriptor() ([]byte, []int) {
-	return file_folio_v1_ca_proto_rawDescGZIP(), []int{9}
+	return file_folio_v1_ca_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *EnrollResponse) GetCertPem() []byte {
@@ -657,7 +766,7 @@ type RevokeResponse struct {
 
 func (x *RevokeResponse) Reset() {
 	*x = RevokeResponse{}
-	mi := &file_folio_v1_ca_proto_msgTypes[10]
+	mi := &file_folio_v1_ca_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -669,7 +778,7 @@ func (x *RevokeResponse) String() string {
 func (*RevokeResponse) ProtoMessage() {}
 
 func (x *RevokeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_folio_v1_ca_proto_msgTypes[10]
+	mi := &file_folio_v1_ca_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -682,7 +791,7 @@ func (x *RevokeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeResponse.ProtoReflect.Descriptor instead.
 func (*RevokeResponse) Descriptor() ([]byte, []int) {
-	return file_folio_v1_ca_proto_rawDescGZIP(), []int{10}
+	return file_folio_v1_ca_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RevokeResponse) GetSerials() []string {
@@ -712,7 +821,7 @@ type IdentityRecord struct {
 
 func (x *IdentityRecord) Reset() {
 	*x = IdentityRecord{}
-	mi := &file_folio_v1_ca_proto_msgTypes[11]
+	mi := &file_folio_v1_ca_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -724,7 +833,7 @@ func (x *IdentityRecord) String() string {
 func (*IdentityRecord) ProtoMessage() {}
 
 func (x *IdentityRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_folio_v1_ca_proto_msgTypes[11]
+	mi := &file_folio_v1_ca_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -737,7 +846,7 @@ func (x *IdentityRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdentityRecord.ProtoReflect.Descriptor instead.
 func (*IdentityRecord) Descriptor() ([]byte, []int) {
-	return file_folio_v1_ca_proto_rawDescGZIP(), []int{11}
+	return file_folio_v1_ca_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *IdentityRecord) GetName() string {
@@ -777,7 +886,7 @@ type ListIdentitiesResponse struct {
 
 func (x *ListIdentitiesResponse) Reset() {
 	*x = ListIdentitiesResponse{}
-	mi := &file_folio_v1_ca_proto_msgTypes[12]
+	mi := &file_folio_v1_ca_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -789,7 +898,7 @@ func (x *ListIdentitiesResponse) String() string {
 func (*ListIdentitiesResponse) ProtoMessage() {}
 
 func (x *ListIdentitiesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_folio_v1_ca_proto_msgTypes[12]
+	mi := &file_folio_v1_ca_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -802,7 +911,7 @@ func (x *ListIdentitiesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIdentitiesResponse.ProtoReflect.Descriptor instead.
 func (*ListIdentitiesResponse) Descriptor() ([]byte, []int) {
-	return file_folio_v1_ca_proto_rawDescGZIP(), []int{12}
+	return file_folio_v1_ca_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListIdentitiesResponse) GetIdentities() []*IdentityRecord {
@@ -822,7 +931,7 @@ const file_folio_v1_ca_proto_rawDesc = "" +
 	"\x03org\x18\x01 \x01(\tR\x03org\x12\x15\n" +
 	"\x06msp_id\x18\x02 \x01(\tR\x05mspId\x12\x1e\n" +
 	"\vca_cert_pem\x18\x03 \x01(\fR\tcaCertPem\x12\x17\n" +
-	"\acrl_der\x18\x04 \x01(\fR\x06crlDer\"\xf9\x01\n" +
+	"\acrl_der\x18\x04 \x01(\fR\x06crlDer\"\xad\x02\n" +
 	"\tCARequest\x12\x16\n" +
 	"\x06signer\x18\x01 \x01(\fR\x06signer\x12.\n" +
 	"\x13timestamp_unix_nano\x18\x02 \x01(\x03R\x11timestampUnixNano\x12\x14\n" +
@@ -830,7 +939,8 @@ const file_folio_v1_ca_proto_rawDesc = "" +
 	"\bregister\x18\n" +
 	" \x01(\v2\x14.folio.v1.RegisterOpH\x00R\bregister\x12,\n" +
 	"\x06revoke\x18\v \x01(\v2\x12.folio.v1.RevokeOpH\x00R\x06revoke\x12&\n" +
-	"\x04list\x18\f \x01(\v2\x10.folio.v1.ListOpH\x00R\x04listB\x04\n" +
+	"\x04list\x18\f \x01(\v2\x10.folio.v1.ListOpH\x00R\x04list\x122\n" +
+	"\breenroll\x18\r \x01(\v2\x14.folio.v1.ReenrollOpH\x00R\breenrollB\x04\n" +
 	"\x02op\"4\n" +
 	"\n" +
 	"RegisterOp\x12\x12\n" +
@@ -839,7 +949,14 @@ const file_folio_v1_ca_proto_rawDesc = "" +
 	"\bRevokeOp\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"\b\n" +
-	"\x06ListOp\"I\n" +
+	"\x06ListOp\"\xb4\x01\n" +
+	"\n" +
+	"ReenrollOp\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x17\n" +
+	"\acsr_der\x18\x02 \x01(\fR\x06csrDer\x12(\n" +
+	"\x10current_cert_pem\x18\x03 \x01(\fR\x0ecurrentCertPem\x12/\n" +
+	"\x14current_tls_cert_pem\x18\x04 \x01(\fR\x11currentTlsCertPem\x12\x1e\n" +
+	"\vtls_csr_der\x18\x05 \x01(\fR\ttlsCsrDer\"I\n" +
 	"\x0fSignedCARequest\x12\x18\n" +
 	"\arequest\x18\x01 \x01(\fR\arequest\x12\x1c\n" +
 	"\tsignature\x18\x02 \x01(\fR\tsignature\"R\n" +
@@ -869,13 +986,14 @@ const file_folio_v1_ca_proto_rawDesc = "" +
 	"\x16ListIdentitiesResponse\x128\n" +
 	"\n" +
 	"identities\x18\x01 \x03(\v2\x18.folio.v1.IdentityRecordR\n" +
-	"identities2\xde\x02\n" +
+	"identities2\xa1\x03\n" +
 	"\tCAService\x12;\n" +
 	"\tGetCAInfo\x12\x1a.folio.v1.GetCAInfoRequest\x1a\x10.folio.v1.CAInfo\"\x00\x12C\n" +
 	"\bRegister\x12\x19.folio.v1.SignedCARequest\x1a\x1a.folio.v1.RegisterResponse\"\x00\x12=\n" +
 	"\x06Enroll\x12\x17.folio.v1.EnrollRequest\x1a\x18.folio.v1.EnrollResponse\"\x00\x12?\n" +
 	"\x06Revoke\x12\x19.folio.v1.SignedCARequest\x1a\x18.folio.v1.RevokeResponse\"\x00\x12O\n" +
-	"\x0eListIdentities\x12\x19.folio.v1.SignedCARequest\x1a .folio.v1.ListIdentitiesResponse\"\x00B4Z2github.com/folio-ledger/folio/api/folio/v1;foliov1b\x06proto3"
+	"\x0eListIdentities\x12\x19.folio.v1.SignedCARequest\x1a .folio.v1.ListIdentitiesResponse\"\x00\x12A\n" +
+	"\bReenroll\x12\x19.folio.v1.SignedCARequest\x1a\x18.folio.v1.EnrollResponse\"\x00B4Z2github.com/folio-ledger/folio/api/folio/v1;foliov1b\x06proto3"
 
 var (
 	file_folio_v1_ca_proto_rawDescOnce sync.Once
@@ -889,7 +1007,7 @@ func file_folio_v1_ca_proto_rawDescGZIP() []byte {
 	return file_folio_v1_ca_proto_rawDescData
 }
 
-var file_folio_v1_ca_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_folio_v1_ca_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_folio_v1_ca_proto_goTypes = []any{
 	(*GetCAInfoRequest)(nil),       // 0: folio.v1.GetCAInfoRequest
 	(*CAInfo)(nil),                 // 1: folio.v1.CAInfo
@@ -897,34 +1015,38 @@ var file_folio_v1_ca_proto_goTypes = []any{
 	(*RegisterOp)(nil),             // 3: folio.v1.RegisterOp
 	(*RevokeOp)(nil),               // 4: folio.v1.RevokeOp
 	(*ListOp)(nil),                 // 5: folio.v1.ListOp
-	(*SignedCARequest)(nil),        // 6: folio.v1.SignedCARequest
-	(*RegisterResponse)(nil),       // 7: folio.v1.RegisterResponse
-	(*EnrollRequest)(nil),          // 8: folio.v1.EnrollRequest
-	(*EnrollResponse)(nil),         // 9: folio.v1.EnrollResponse
-	(*RevokeResponse)(nil),         // 10: folio.v1.RevokeResponse
-	(*IdentityRecord)(nil),         // 11: folio.v1.IdentityRecord
-	(*ListIdentitiesResponse)(nil), // 12: folio.v1.ListIdentitiesResponse
+	(*ReenrollOp)(nil),             // 6: folio.v1.ReenrollOp
+	(*SignedCARequest)(nil),        // 7: folio.v1.SignedCARequest
+	(*RegisterResponse)(nil),       // 8: folio.v1.RegisterResponse
+	(*EnrollRequest)(nil),          // 9: folio.v1.EnrollRequest
+	(*EnrollResponse)(nil),         // 10: folio.v1.EnrollResponse
+	(*RevokeResponse)(nil),         // 11: folio.v1.RevokeResponse
+	(*IdentityRecord)(nil),         // 12: folio.v1.IdentityRecord
+	(*ListIdentitiesResponse)(nil), // 13: folio.v1.ListIdentitiesResponse
 }
 var file_folio_v1_ca_proto_depIdxs = []int32{
 	3,  // 0: folio.v1.CARequest.register:type_name -> folio.v1.RegisterOp
 	4,  // 1: folio.v1.CARequest.revoke:type_name -> folio.v1.RevokeOp
 	5,  // 2: folio.v1.CARequest.list:type_name -> folio.v1.ListOp
-	11, // 3: folio.v1.ListIdentitiesResponse.identities:type_name -> folio.v1.IdentityRecord
-	0,  // 4: folio.v1.CAService.GetCAInfo:input_type -> folio.v1.GetCAInfoRequest
-	6,  // 5: folio.v1.CAService.Register:input_type -> folio.v1.SignedCARequest
-	8,  // 6: folio.v1.CAService.Enroll:input_type -> folio.v1.EnrollRequest
-	6,  // 7: folio.v1.CAService.Revoke:input_type -> folio.v1.SignedCARequest
-	6,  // 8: folio.v1.CAService.ListIdentities:input_type -> folio.v1.SignedCARequest
-	1,  // 9: folio.v1.CAService.GetCAInfo:output_type -> folio.v1.CAInfo
-	7,  // 10: folio.v1.CAService.Register:output_type -> folio.v1.RegisterResponse
-	9,  // 11: folio.v1.CAService.Enroll:output_type -> folio.v1.EnrollResponse
-	10, // 12: folio.v1.CAService.Revoke:output_type -> folio.v1.RevokeResponse
-	12, // 13: folio.v1.CAService.ListIdentities:output_type -> folio.v1.ListIdentitiesResponse
-	9,  // [9:14] is the sub-list for method output_type
-	4,  // [4:9] is the sub-list for method input_type
-	4,  // [4:4] is the sub-list for extension type_name
-	4,  // [4:4] is the sub-list for extension extendee
-	0,  // [0:4] is the sub-list for field type_name
+	6,  // 3: folio.v1.CARequest.reenroll:type_name -> folio.v1.ReenrollOp
+	12, // 4: folio.v1.ListIdentitiesResponse.identities:type_name -> folio.v1.IdentityRecord
+	0,  // 5: folio.v1.CAService.GetCAInfo:input_type -> folio.v1.GetCAInfoRequest
+	7,  // 6: folio.v1.CAService.Register:input_type -> folio.v1.SignedCARequest
+	9,  // 7: folio.v1.CAService.Enroll:input_type -> folio.v1.EnrollRequest
+	7,  // 8: folio.v1.CAService.Revoke:input_type -> folio.v1.SignedCARequest
+	7,  // 9: folio.v1.CAService.ListIdentities:input_type -> folio.v1.SignedCARequest
+	7,  // 10: folio.v1.CAService.Reenroll:input_type -> folio.v1.SignedCARequest
+	1,  // 11: folio.v1.CAService.GetCAInfo:output_type -> folio.v1.CAInfo
+	8,  // 12: folio.v1.CAService.Register:output_type -> folio.v1.RegisterResponse
+	10, // 13: folio.v1.CAService.Enroll:output_type -> folio.v1.EnrollResponse
+	11, // 14: folio.v1.CAService.Revoke:output_type -> folio.v1.RevokeResponse
+	13, // 15: folio.v1.CAService.ListIdentities:output_type -> folio.v1.ListIdentitiesResponse
+	10, // 16: folio.v1.CAService.Reenroll:output_type -> folio.v1.EnrollResponse
+	11, // [11:17] is the sub-list for method output_type
+	5,  // [5:11] is the sub-list for method input_type
+	5,  // [5:5] is the sub-list for extension type_name
+	5,  // [5:5] is the sub-list for extension extendee
+	0,  // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_folio_v1_ca_proto_init() }
@@ -936,6 +1058,7 @@ func file_folio_v1_ca_proto_init() {
 		(*CARequest_Register)(nil),
 		(*CARequest_Revoke)(nil),
 		(*CARequest_List)(nil),
+		(*CARequest_Reenroll)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -943,7 +1066,7 @@ func file_folio_v1_ca_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_folio_v1_ca_proto_rawDesc), len(file_folio_v1_ca_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

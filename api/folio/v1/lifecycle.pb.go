@@ -21,6 +21,86 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type ContractsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContractsRequest) Reset() {
+	*x = ContractsRequest{}
+	mi := &file_folio_v1_lifecycle_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContractsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContractsRequest) ProtoMessage() {}
+
+func (x *ContractsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_folio_v1_lifecycle_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContractsRequest.ProtoReflect.Descriptor instead.
+func (*ContractsRequest) Descriptor() ([]byte, []int) {
+	return file_folio_v1_lifecycle_proto_rawDescGZIP(), []int{0}
+}
+
+type ContractsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Contracts     []*ContractStatus      `protobuf:"bytes,1,rep,name=contracts,proto3" json:"contracts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContractsResponse) Reset() {
+	*x = ContractsResponse{}
+	mi := &file_folio_v1_lifecycle_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContractsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContractsResponse) ProtoMessage() {}
+
+func (x *ContractsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_folio_v1_lifecycle_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContractsResponse.ProtoReflect.Descriptor instead.
+func (*ContractsResponse) Descriptor() ([]byte, []int) {
+	return file_folio_v1_lifecycle_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ContractsResponse) GetContracts() []*ContractStatus {
+	if x != nil {
+		return x.Contracts
+	}
+	return nil
+}
+
 // ContractPackage is a contract version as its packager made it.
 type ContractPackage struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -41,7 +121,7 @@ type ContractPackage struct {
 
 func (x *ContractPackage) Reset() {
 	*x = ContractPackage{}
-	mi := &file_folio_v1_lifecycle_proto_msgTypes[0]
+	mi := &file_folio_v1_lifecycle_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -53,7 +133,7 @@ func (x *ContractPackage) String() string {
 func (*ContractPackage) ProtoMessage() {}
 
 func (x *ContractPackage) ProtoReflect() protoreflect.Message {
-	mi := &file_folio_v1_lifecycle_proto_msgTypes[0]
+	mi := &file_folio_v1_lifecycle_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -66,7 +146,7 @@ func (x *ContractPackage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContractPackage.ProtoReflect.Descriptor instead.
 func (*ContractPackage) Descriptor() ([]byte, []int) {
-	return file_folio_v1_lifecycle_proto_rawDescGZIP(), []int{0}
+	return file_folio_v1_lifecycle_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ContractPackage) GetName() string {
@@ -130,7 +210,7 @@ type SignedContractPackage struct {
 
 func (x *SignedContractPackage) Reset() {
 	*x = SignedContractPackage{}
-	mi := &file_folio_v1_lifecycle_proto_msgTypes[1]
+	mi := &file_folio_v1_lifecycle_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -142,7 +222,7 @@ func (x *SignedContractPackage) String() string {
 func (*SignedContractPackage) ProtoMessage() {}
 
 func (x *SignedContractPackage) ProtoReflect() protoreflect.Message {
-	mi := &file_folio_v1_lifecycle_proto_msgTypes[1]
+	mi := &file_folio_v1_lifecycle_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -155,7 +235,7 @@ func (x *SignedContractPackage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignedContractPackage.ProtoReflect.Descriptor instead.
 func (*SignedContractPackage) Descriptor() ([]byte, []int) {
-	return file_folio_v1_lifecycle_proto_rawDescGZIP(), []int{1}
+	return file_folio_v1_lifecycle_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *SignedContractPackage) GetPackage() []byte {
@@ -187,7 +267,7 @@ type InstallRecord struct {
 
 func (x *InstallRecord) Reset() {
 	*x = InstallRecord{}
-	mi := &file_folio_v1_lifecycle_proto_msgTypes[2]
+	mi := &file_folio_v1_lifecycle_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -199,7 +279,7 @@ func (x *InstallRecord) String() string {
 func (*InstallRecord) ProtoMessage() {}
 
 func (x *InstallRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_folio_v1_lifecycle_proto_msgTypes[2]
+	mi := &file_folio_v1_lifecycle_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -212,7 +292,7 @@ func (x *InstallRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InstallRecord.ProtoReflect.Descriptor instead.
 func (*InstallRecord) Descriptor() ([]byte, []int) {
-	return file_folio_v1_lifecycle_proto_rawDescGZIP(), []int{2}
+	return file_folio_v1_lifecycle_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *InstallRecord) GetContract() string {
@@ -280,7 +360,7 @@ type Activation struct {
 
 func (x *Activation) Reset() {
 	*x = Activation{}
-	mi := &file_folio_v1_lifecycle_proto_msgTypes[3]
+	mi := &file_folio_v1_lifecycle_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -292,7 +372,7 @@ func (x *Activation) String() string {
 func (*Activation) ProtoMessage() {}
 
 func (x *Activation) ProtoReflect() protoreflect.Message {
-	mi := &file_folio_v1_lifecycle_proto_msgTypes[3]
+	mi := &file_folio_v1_lifecycle_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -305,7 +385,7 @@ func (x *Activation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Activation.ProtoReflect.Descriptor instead.
 func (*Activation) Descriptor() ([]byte, []int) {
-	return file_folio_v1_lifecycle_proto_rawDescGZIP(), []int{3}
+	return file_folio_v1_lifecycle_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Activation) GetContract() string {
@@ -398,7 +478,7 @@ type LifecycleRequest struct {
 
 func (x *LifecycleRequest) Reset() {
 	*x = LifecycleRequest{}
-	mi := &file_folio_v1_lifecycle_proto_msgTypes[4]
+	mi := &file_folio_v1_lifecycle_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -410,7 +490,7 @@ func (x *LifecycleRequest) String() string {
 func (*LifecycleRequest) ProtoMessage() {}
 
 func (x *LifecycleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_folio_v1_lifecycle_proto_msgTypes[4]
+	mi := &file_folio_v1_lifecycle_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -423,7 +503,7 @@ func (x *LifecycleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LifecycleRequest.ProtoReflect.Descriptor instead.
 func (*LifecycleRequest) Descriptor() ([]byte, []int) {
-	return file_folio_v1_lifecycle_proto_rawDescGZIP(), []int{4}
+	return file_folio_v1_lifecycle_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *LifecycleRequest) GetOp() isLifecycleRequest_Op {
@@ -479,7 +559,7 @@ type Approval struct {
 
 func (x *Approval) Reset() {
 	*x = Approval{}
-	mi := &file_folio_v1_lifecycle_proto_msgTypes[5]
+	mi := &file_folio_v1_lifecycle_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -491,7 +571,7 @@ func (x *Approval) String() string {
 func (*Approval) ProtoMessage() {}
 
 func (x *Approval) ProtoReflect() protoreflect.Message {
-	mi := &file_folio_v1_lifecycle_proto_msgTypes[5]
+	mi := &file_folio_v1_lifecycle_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -504,7 +584,7 @@ func (x *Approval) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Approval.ProtoReflect.Descriptor instead.
 func (*Approval) Descriptor() ([]byte, []int) {
-	return file_folio_v1_lifecycle_proto_rawDescGZIP(), []int{5}
+	return file_folio_v1_lifecycle_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Approval) GetSigner() []byte {
@@ -535,7 +615,7 @@ type LifecycleTx struct {
 
 func (x *LifecycleTx) Reset() {
 	*x = LifecycleTx{}
-	mi := &file_folio_v1_lifecycle_proto_msgTypes[6]
+	mi := &file_folio_v1_lifecycle_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -547,7 +627,7 @@ func (x *LifecycleTx) String() string {
 func (*LifecycleTx) ProtoMessage() {}
 
 func (x *LifecycleTx) ProtoReflect() protoreflect.Message {
-	mi := &file_folio_v1_lifecycle_proto_msgTypes[6]
+	mi := &file_folio_v1_lifecycle_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -560,7 +640,7 @@ func (x *LifecycleTx) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LifecycleTx.ProtoReflect.Descriptor instead.
 func (*LifecycleTx) Descriptor() ([]byte, []int) {
-	return file_folio_v1_lifecycle_proto_rawDescGZIP(), []int{6}
+	return file_folio_v1_lifecycle_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *LifecycleTx) GetRequest() []byte {
@@ -586,7 +666,7 @@ type InstallRequest struct {
 
 func (x *InstallRequest) Reset() {
 	*x = InstallRequest{}
-	mi := &file_folio_v1_lifecycle_proto_msgTypes[7]
+	mi := &file_folio_v1_lifecycle_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -598,7 +678,7 @@ func (x *InstallRequest) String() string {
 func (*InstallRequest) ProtoMessage() {}
 
 func (x *InstallRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_folio_v1_lifecycle_proto_msgTypes[7]
+	mi := &file_folio_v1_lifecycle_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -611,7 +691,7 @@ func (x *InstallRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InstallRequest.ProtoReflect.Descriptor instead.
 func (*InstallRequest) Descriptor() ([]byte, []int) {
-	return file_folio_v1_lifecycle_proto_rawDescGZIP(), []int{7}
+	return file_folio_v1_lifecycle_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *InstallRequest) GetPackage() *SignedContractPackage {
@@ -633,7 +713,7 @@ type InstallResponse struct {
 
 func (x *InstallResponse) Reset() {
 	*x = InstallResponse{}
-	mi := &file_folio_v1_lifecycle_proto_msgTypes[8]
+	mi := &file_folio_v1_lifecycle_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -645,7 +725,7 @@ func (x *InstallResponse) String() string {
 func (*InstallResponse) ProtoMessage() {}
 
 func (x *InstallResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_folio_v1_lifecycle_proto_msgTypes[8]
+	mi := &file_folio_v1_lifecycle_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -658,7 +738,7 @@ func (x *InstallResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InstallResponse.ProtoReflect.Descriptor instead.
 func (*InstallResponse) Descriptor() ([]byte, []int) {
-	return file_folio_v1_lifecycle_proto_rawDescGZIP(), []int{8}
+	return file_folio_v1_lifecycle_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *InstallResponse) GetPackageId() string {
@@ -690,7 +770,7 @@ type InstalledRequest struct {
 
 func (x *InstalledRequest) Reset() {
 	*x = InstalledRequest{}
-	mi := &file_folio_v1_lifecycle_proto_msgTypes[9]
+	mi := &file_folio_v1_lifecycle_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -702,7 +782,7 @@ func (x *InstalledRequest) String() string {
 func (*InstalledRequest) ProtoMessage() {}
 
 func (x *InstalledRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_folio_v1_lifecycle_proto_msgTypes[9]
+	mi := &file_folio_v1_lifecycle_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -715,7 +795,7 @@ func (x *InstalledRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InstalledRequest.ProtoReflect.Descriptor instead.
 func (*InstalledRequest) Descriptor() ([]byte, []int) {
-	return file_folio_v1_lifecycle_proto_rawDescGZIP(), []int{9}
+	return file_folio_v1_lifecycle_proto_rawDescGZIP(), []int{11}
 }
 
 type InstalledPackage struct {
@@ -729,7 +809,7 @@ type InstalledPackage struct {
 
 func (x *InstalledPackage) Reset() {
 	*x = InstalledPackage{}
-	mi := &file_folio_v1_lifecycle_proto_msgTypes[10]
+	mi := &file_folio_v1_lifecycle_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -741,7 +821,7 @@ func (x *InstalledPackage) String() string {
 func (*InstalledPackage) ProtoMessage() {}
 
 func (x *InstalledPackage) ProtoReflect() protoreflect.Message {
-	mi := &file_folio_v1_lifecycle_proto_msgTypes[10]
+	mi := &file_folio_v1_lifecycle_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -754,7 +834,7 @@ func (x *InstalledPackage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InstalledPackage.ProtoReflect.Descriptor instead.
 func (*InstalledPackage) Descriptor() ([]byte, []int) {
-	return file_folio_v1_lifecycle_proto_rawDescGZIP(), []int{10}
+	return file_folio_v1_lifecycle_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *InstalledPackage) GetName() string {
@@ -788,7 +868,7 @@ type InstalledResponse struct {
 
 func (x *InstalledResponse) Reset() {
 	*x = InstalledResponse{}
-	mi := &file_folio_v1_lifecycle_proto_msgTypes[11]
+	mi := &file_folio_v1_lifecycle_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -800,7 +880,7 @@ func (x *InstalledResponse) String() string {
 func (*InstalledResponse) ProtoMessage() {}
 
 func (x *InstalledResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_folio_v1_lifecycle_proto_msgTypes[11]
+	mi := &file_folio_v1_lifecycle_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -813,7 +893,7 @@ func (x *InstalledResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InstalledResponse.ProtoReflect.Descriptor instead.
 func (*InstalledResponse) Descriptor() ([]byte, []int) {
-	return file_folio_v1_lifecycle_proto_rawDescGZIP(), []int{11}
+	return file_folio_v1_lifecycle_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *InstalledResponse) GetPeer() string {
@@ -839,7 +919,7 @@ type ContractStatusRequest struct {
 
 func (x *ContractStatusRequest) Reset() {
 	*x = ContractStatusRequest{}
-	mi := &file_folio_v1_lifecycle_proto_msgTypes[12]
+	mi := &file_folio_v1_lifecycle_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -851,7 +931,7 @@ func (x *ContractStatusRequest) String() string {
 func (*ContractStatusRequest) ProtoMessage() {}
 
 func (x *ContractStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_folio_v1_lifecycle_proto_msgTypes[12]
+	mi := &file_folio_v1_lifecycle_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -864,7 +944,7 @@ func (x *ContractStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContractStatusRequest.ProtoReflect.Descriptor instead.
 func (*ContractStatusRequest) Descriptor() ([]byte, []int) {
-	return file_folio_v1_lifecycle_proto_rawDescGZIP(), []int{12}
+	return file_folio_v1_lifecycle_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ContractStatusRequest) GetName() string {
@@ -875,16 +955,18 @@ func (x *ContractStatusRequest) GetName() string {
 }
 
 type ContractVersionInfo struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Version       string                 `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
-	StartBlock    uint64                 `protobuf:"varint,2,opt,name=start_block,json=startBlock,proto3" json:"start_block,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Version    string                 `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	StartBlock uint64                 `protobuf:"varint,2,opt,name=start_block,json=startBlock,proto3" json:"start_block,omitempty"`
+	// The version's endorsement policy.
+	Policy        string `protobuf:"bytes,3,opt,name=policy,proto3" json:"policy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ContractVersionInfo) Reset() {
 	*x = ContractVersionInfo{}
-	mi := &file_folio_v1_lifecycle_proto_msgTypes[13]
+	mi := &file_folio_v1_lifecycle_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -896,7 +978,7 @@ func (x *ContractVersionInfo) String() string {
 func (*ContractVersionInfo) ProtoMessage() {}
 
 func (x *ContractVersionInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_folio_v1_lifecycle_proto_msgTypes[13]
+	mi := &file_folio_v1_lifecycle_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -909,7 +991,7 @@ func (x *ContractVersionInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContractVersionInfo.ProtoReflect.Descriptor instead.
 func (*ContractVersionInfo) Descriptor() ([]byte, []int) {
-	return file_folio_v1_lifecycle_proto_rawDescGZIP(), []int{13}
+	return file_folio_v1_lifecycle_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ContractVersionInfo) GetVersion() string {
@@ -926,6 +1008,13 @@ func (x *ContractVersionInfo) GetStartBlock() uint64 {
 	return 0
 }
 
+func (x *ContractVersionInfo) GetPolicy() string {
+	if x != nil {
+		return x.Policy
+	}
+	return ""
+}
+
 type PeerInstalls struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Peer     string                 `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
@@ -938,7 +1027,7 @@ type PeerInstalls struct {
 
 func (x *PeerInstalls) Reset() {
 	*x = PeerInstalls{}
-	mi := &file_folio_v1_lifecycle_proto_msgTypes[14]
+	mi := &file_folio_v1_lifecycle_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -950,7 +1039,7 @@ func (x *PeerInstalls) String() string {
 func (*PeerInstalls) ProtoMessage() {}
 
 func (x *PeerInstalls) ProtoReflect() protoreflect.Message {
-	mi := &file_folio_v1_lifecycle_proto_msgTypes[14]
+	mi := &file_folio_v1_lifecycle_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -963,7 +1052,7 @@ func (x *PeerInstalls) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerInstalls.ProtoReflect.Descriptor instead.
 func (*PeerInstalls) Descriptor() ([]byte, []int) {
-	return file_folio_v1_lifecycle_proto_rawDescGZIP(), []int{14}
+	return file_folio_v1_lifecycle_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *PeerInstalls) GetPeer() string {
@@ -1001,7 +1090,7 @@ type ActivationRecord struct {
 
 func (x *ActivationRecord) Reset() {
 	*x = ActivationRecord{}
-	mi := &file_folio_v1_lifecycle_proto_msgTypes[15]
+	mi := &file_folio_v1_lifecycle_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1013,7 +1102,7 @@ func (x *ActivationRecord) String() string {
 func (*ActivationRecord) ProtoMessage() {}
 
 func (x *ActivationRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_folio_v1_lifecycle_proto_msgTypes[15]
+	mi := &file_folio_v1_lifecycle_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1026,7 +1115,7 @@ func (x *ActivationRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActivationRecord.ProtoReflect.Descriptor instead.
 func (*ActivationRecord) Descriptor() ([]byte, []int) {
-	return file_folio_v1_lifecycle_proto_rawDescGZIP(), []int{15}
+	return file_folio_v1_lifecycle_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ActivationRecord) GetVersion() string {
@@ -1083,14 +1172,16 @@ type ContractStatus struct {
 	// The contract definition's sequence in force at height (the genesis
 	// definition is 1, every accepted activation adds 1; 0: not defined).
 	// The next activation must carry sequence + 1.
-	Sequence      uint64 `protobuf:"varint,8,opt,name=sequence,proto3" json:"sequence,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Sequence uint64 `protobuf:"varint,8,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	// The endorsement policy of the effective version ("" when none is).
+	EffectivePolicy string `protobuf:"bytes,9,opt,name=effective_policy,json=effectivePolicy,proto3" json:"effective_policy,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *ContractStatus) Reset() {
 	*x = ContractStatus{}
-	mi := &file_folio_v1_lifecycle_proto_msgTypes[16]
+	mi := &file_folio_v1_lifecycle_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1102,7 +1193,7 @@ func (x *ContractStatus) String() string {
 func (*ContractStatus) ProtoMessage() {}
 
 func (x *ContractStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_folio_v1_lifecycle_proto_msgTypes[16]
+	mi := &file_folio_v1_lifecycle_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1115,7 +1206,7 @@ func (x *ContractStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContractStatus.ProtoReflect.Descriptor instead.
 func (*ContractStatus) Descriptor() ([]byte, []int) {
-	return file_folio_v1_lifecycle_proto_rawDescGZIP(), []int{16}
+	return file_folio_v1_lifecycle_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ContractStatus) GetName() string {
@@ -1174,11 +1265,21 @@ func (x *ContractStatus) GetSequence() uint64 {
 	return 0
 }
 
+func (x *ContractStatus) GetEffectivePolicy() string {
+	if x != nil {
+		return x.EffectivePolicy
+	}
+	return ""
+}
+
 var File_folio_v1_lifecycle_proto protoreflect.FileDescriptor
 
 const file_folio_v1_lifecycle_proto_rawDesc = "" +
 	"\n" +
-	"\x18folio/v1/lifecycle.proto\x12\bfolio.v1\"\xe0\x01\n" +
+	"\x18folio/v1/lifecycle.proto\x12\bfolio.v1\"\x12\n" +
+	"\x10ContractsRequest\"K\n" +
+	"\x11ContractsResponse\x126\n" +
+	"\tcontracts\x18\x01 \x03(\v2\x18.folio.v1.ContractStatusR\tcontracts\"\xe0\x01\n" +
 	"\x0fContractPackage\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x12\n" +
@@ -1238,11 +1339,12 @@ const file_folio_v1_lifecycle_proto_rawDesc = "" +
 	"\x04peer\x18\x01 \x01(\tR\x04peer\x126\n" +
 	"\bpackages\x18\x02 \x03(\v2\x1a.folio.v1.InstalledPackageR\bpackages\"+\n" +
 	"\x15ContractStatusRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"P\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"h\n" +
 	"\x13ContractVersionInfo\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x1f\n" +
 	"\vstart_block\x18\x02 \x01(\x04R\n" +
-	"startBlock\"e\n" +
+	"startBlock\x12\x16\n" +
+	"\x06policy\x18\x03 \x01(\tR\x06policy\"e\n" +
 	"\fPeerInstalls\x12\x12\n" +
 	"\x04peer\x18\x01 \x01(\tR\x04peer\x12\x1a\n" +
 	"\bversions\x18\x02 \x03(\tR\bversions\x12%\n" +
@@ -1254,7 +1356,7 @@ const file_folio_v1_lifecycle_proto_rawDesc = "" +
 	"\fblock_number\x18\x03 \x01(\x04R\vblockNumber\x12\x13\n" +
 	"\x05tx_id\x18\x04 \x01(\tR\x04txId\x12\x18\n" +
 	"\asigners\x18\x05 \x03(\tR\asigners\x12\x1a\n" +
-	"\bsequence\x18\x06 \x01(\x04R\bsequence\"\xcd\x02\n" +
+	"\bsequence\x18\x06 \x01(\x04R\bsequence\"\xf8\x02\n" +
 	"\x0eContractStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12+\n" +
 	"\x11effective_version\x18\x02 \x01(\tR\x10effectiveVersion\x121\n" +
@@ -1263,11 +1365,13 @@ const file_folio_v1_lifecycle_proto_rawDesc = "" +
 	"\fhalted_peers\x18\x05 \x03(\tR\vhaltedPeers\x12<\n" +
 	"\vactivations\x18\x06 \x03(\v2\x1a.folio.v1.ActivationRecordR\vactivations\x12\x16\n" +
 	"\x06height\x18\a \x01(\x04R\x06height\x12\x1a\n" +
-	"\bsequence\x18\b \x01(\x04R\bsequence2\xe3\x01\n" +
+	"\bsequence\x18\b \x01(\x04R\bsequence\x12)\n" +
+	"\x10effective_policy\x18\t \x01(\tR\x0feffectivePolicy2\xab\x02\n" +
 	"\x10LifecycleService\x12@\n" +
 	"\aInstall\x12\x18.folio.v1.InstallRequest\x1a\x19.folio.v1.InstallResponse\"\x00\x12F\n" +
 	"\tInstalled\x12\x1a.folio.v1.InstalledRequest\x1a\x1b.folio.v1.InstalledResponse\"\x00\x12E\n" +
-	"\x06Status\x12\x1f.folio.v1.ContractStatusRequest\x1a\x18.folio.v1.ContractStatus\"\x00B4Z2github.com/folio-ledger/folio/api/folio/v1;foliov1b\x06proto3"
+	"\x06Status\x12\x1f.folio.v1.ContractStatusRequest\x1a\x18.folio.v1.ContractStatus\"\x00\x12F\n" +
+	"\tContracts\x12\x1a.folio.v1.ContractsRequest\x1a\x1b.folio.v1.ContractsResponse\"\x00B4Z2github.com/folio-ledger/folio/api/folio/v1;foliov1b\x06proto3"
 
 var (
 	file_folio_v1_lifecycle_proto_rawDescOnce sync.Once
@@ -1281,46 +1385,51 @@ func file_folio_v1_lifecycle_proto_rawDescGZIP() []byte {
 	return file_folio_v1_lifecycle_proto_rawDescData
 }
 
-var file_folio_v1_lifecycle_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_folio_v1_lifecycle_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_folio_v1_lifecycle_proto_goTypes = []any{
-	(*ContractPackage)(nil),       // 0: folio.v1.ContractPackage
-	(*SignedContractPackage)(nil), // 1: folio.v1.SignedContractPackage
-	(*InstallRecord)(nil),         // 2: folio.v1.InstallRecord
-	(*Activation)(nil),            // 3: folio.v1.Activation
-	(*LifecycleRequest)(nil),      // 4: folio.v1.LifecycleRequest
-	(*Approval)(nil),              // 5: folio.v1.Approval
-	(*LifecycleTx)(nil),           // 6: folio.v1.LifecycleTx
-	(*InstallRequest)(nil),        // 7: folio.v1.InstallRequest
-	(*InstallResponse)(nil),       // 8: folio.v1.InstallResponse
-	(*InstalledRequest)(nil),      // 9: folio.v1.InstalledRequest
-	(*InstalledPackage)(nil),      // 10: folio.v1.InstalledPackage
-	(*InstalledResponse)(nil),     // 11: folio.v1.InstalledResponse
-	(*ContractStatusRequest)(nil), // 12: folio.v1.ContractStatusRequest
-	(*ContractVersionInfo)(nil),   // 13: folio.v1.ContractVersionInfo
-	(*PeerInstalls)(nil),          // 14: folio.v1.PeerInstalls
-	(*ActivationRecord)(nil),      // 15: folio.v1.ActivationRecord
-	(*ContractStatus)(nil),        // 16: folio.v1.ContractStatus
+	(*ContractsRequest)(nil),      // 0: folio.v1.ContractsRequest
+	(*ContractsResponse)(nil),     // 1: folio.v1.ContractsResponse
+	(*ContractPackage)(nil),       // 2: folio.v1.ContractPackage
+	(*SignedContractPackage)(nil), // 3: folio.v1.SignedContractPackage
+	(*InstallRecord)(nil),         // 4: folio.v1.InstallRecord
+	(*Activation)(nil),            // 5: folio.v1.Activation
+	(*LifecycleRequest)(nil),      // 6: folio.v1.LifecycleRequest
+	(*Approval)(nil),              // 7: folio.v1.Approval
+	(*LifecycleTx)(nil),           // 8: folio.v1.LifecycleTx
+	(*InstallRequest)(nil),        // 9: folio.v1.InstallRequest
+	(*InstallResponse)(nil),       // 10: folio.v1.InstallResponse
+	(*InstalledRequest)(nil),      // 11: folio.v1.InstalledRequest
+	(*InstalledPackage)(nil),      // 12: folio.v1.InstalledPackage
+	(*InstalledResponse)(nil),     // 13: folio.v1.InstalledResponse
+	(*ContractStatusRequest)(nil), // 14: folio.v1.ContractStatusRequest
+	(*ContractVersionInfo)(nil),   // 15: folio.v1.ContractVersionInfo
+	(*PeerInstalls)(nil),          // 16: folio.v1.PeerInstalls
+	(*ActivationRecord)(nil),      // 17: folio.v1.ActivationRecord
+	(*ContractStatus)(nil),        // 18: folio.v1.ContractStatus
 }
 var file_folio_v1_lifecycle_proto_depIdxs = []int32{
-	2,  // 0: folio.v1.LifecycleRequest.install:type_name -> folio.v1.InstallRecord
-	3,  // 1: folio.v1.LifecycleRequest.activate:type_name -> folio.v1.Activation
-	5,  // 2: folio.v1.LifecycleTx.approvals:type_name -> folio.v1.Approval
-	1,  // 3: folio.v1.InstallRequest.package:type_name -> folio.v1.SignedContractPackage
-	10, // 4: folio.v1.InstalledResponse.packages:type_name -> folio.v1.InstalledPackage
-	13, // 5: folio.v1.ContractStatus.next:type_name -> folio.v1.ContractVersionInfo
-	14, // 6: folio.v1.ContractStatus.installs:type_name -> folio.v1.PeerInstalls
-	15, // 7: folio.v1.ContractStatus.activations:type_name -> folio.v1.ActivationRecord
-	7,  // 8: folio.v1.LifecycleService.Install:input_type -> folio.v1.InstallRequest
-	9,  // 9: folio.v1.LifecycleService.Installed:input_type -> folio.v1.InstalledRequest
-	12, // 10: folio.v1.LifecycleService.Status:input_type -> folio.v1.ContractStatusRequest
-	8,  // 11: folio.v1.LifecycleService.Install:output_type -> folio.v1.InstallResponse
-	11, // 12: folio.v1.LifecycleService.Installed:output_type -> folio.v1.InstalledResponse
-	16, // 13: folio.v1.LifecycleService.Status:output_type -> folio.v1.ContractStatus
-	11, // [11:14] is the sub-list for method output_type
-	8,  // [8:11] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	18, // 0: folio.v1.ContractsResponse.contracts:type_name -> folio.v1.ContractStatus
+	4,  // 1: folio.v1.LifecycleRequest.install:type_name -> folio.v1.InstallRecord
+	5,  // 2: folio.v1.LifecycleRequest.activate:type_name -> folio.v1.Activation
+	7,  // 3: folio.v1.LifecycleTx.approvals:type_name -> folio.v1.Approval
+	3,  // 4: folio.v1.InstallRequest.package:type_name -> folio.v1.SignedContractPackage
+	12, // 5: folio.v1.InstalledResponse.packages:type_name -> folio.v1.InstalledPackage
+	15, // 6: folio.v1.ContractStatus.next:type_name -> folio.v1.ContractVersionInfo
+	16, // 7: folio.v1.ContractStatus.installs:type_name -> folio.v1.PeerInstalls
+	17, // 8: folio.v1.ContractStatus.activations:type_name -> folio.v1.ActivationRecord
+	9,  // 9: folio.v1.LifecycleService.Install:input_type -> folio.v1.InstallRequest
+	11, // 10: folio.v1.LifecycleService.Installed:input_type -> folio.v1.InstalledRequest
+	14, // 11: folio.v1.LifecycleService.Status:input_type -> folio.v1.ContractStatusRequest
+	0,  // 12: folio.v1.LifecycleService.Contracts:input_type -> folio.v1.ContractsRequest
+	10, // 13: folio.v1.LifecycleService.Install:output_type -> folio.v1.InstallResponse
+	13, // 14: folio.v1.LifecycleService.Installed:output_type -> folio.v1.InstalledResponse
+	18, // 15: folio.v1.LifecycleService.Status:output_type -> folio.v1.ContractStatus
+	1,  // 16: folio.v1.LifecycleService.Contracts:output_type -> folio.v1.ContractsResponse
+	13, // [13:17] is the sub-list for method output_type
+	9,  // [9:13] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_folio_v1_lifecycle_proto_init() }
@@ -1328,7 +1437,7 @@ func file_folio_v1_lifecycle_proto_init() {
 	if File_folio_v1_lifecycle_proto != nil {
 		return
 	}
-	file_folio_v1_lifecycle_proto_msgTypes[4].OneofWrappers = []any{
+	file_folio_v1_lifecycle_proto_msgTypes[6].OneofWrappers = []any{
 		(*LifecycleRequest_Install)(nil),
 		(*LifecycleRequest_Activate)(nil),
 	}
@@ -1338,7 +1447,7 @@ func file_folio_v1_lifecycle_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_folio_v1_lifecycle_proto_rawDesc), len(file_folio_v1_lifecycle_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

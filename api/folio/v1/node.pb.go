@@ -98,8 +98,17 @@ type NodeInfo struct {
 	// Peers: the capability level and config sequence in force.
 	Capability     uint32 `protobuf:"varint,21,opt,name=capability,proto3" json:"capability,omitempty"`
 	ConfigSequence uint64 `protobuf:"varint,22,opt,name=config_sequence,json=configSequence,proto3" json:"config_sequence,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Orderers: this orderer's Raft ID and the cluster's membership as its
+	// Raft log has applied it (voters vote; learners catch up and do not).
+	RaftId       uint64   `protobuf:"varint,23,opt,name=raft_id,json=raftId,proto3" json:"raft_id,omitempty"`
+	RaftVoters   []uint64 `protobuf:"varint,24,rep,packed,name=raft_voters,json=raftVoters,proto3" json:"raft_voters,omitempty"`
+	RaftLearners []uint64 `protobuf:"varint,25,rep,packed,name=raft_learners,json=raftLearners,proto3" json:"raft_learners,omitempty"`
+	// Orderers: the Raft log index applied, and (on the leader) each other
+	// member's replicated index, so a caller can see a learner catch up.
+	RaftApplied   uint64            `protobuf:"varint,26,opt,name=raft_applied,json=raftApplied,proto3" json:"raft_applied,omitempty"`
+	RaftMatch     map[uint64]uint64 `protobuf:"bytes,27,rep,name=raft_match,json=raftMatch,proto3" json:"raft_match,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *NodeInfo) Reset() {
@@ -284,6 +293,41 @@ func (x *NodeInfo) GetConfigSequence() uint64 {
 		return x.ConfigSequence
 	}
 	return 0
+}
+
+func (x *NodeInfo) GetRaftId() uint64 {
+	if x != nil {
+		return x.RaftId
+	}
+	return 0
+}
+
+func (x *NodeInfo) GetRaftVoters() []uint64 {
+	if x != nil {
+		return x.RaftVoters
+	}
+	return nil
+}
+
+func (x *NodeInfo) GetRaftLearners() []uint64 {
+	if x != nil {
+		return x.RaftLearners
+	}
+	return nil
+}
+
+func (x *NodeInfo) GetRaftApplied() uint64 {
+	if x != nil {
+		return x.RaftApplied
+	}
+	return 0
+}
+
+func (x *NodeInfo) GetRaftMatch() map[uint64]uint64 {
+	if x != nil {
+		return x.RaftMatch
+	}
+	return nil
 }
 
 // AttestationCheck is one peer's latest comparison of another peer's signed
@@ -496,7 +540,7 @@ var File_folio_v1_node_proto protoreflect.FileDescriptor
 const file_folio_v1_node_proto_rawDesc = "" +
 	"\n" +
 	"\x13folio/v1/node.proto\x12\bfolio.v1\"\x10\n" +
-	"\x0eGetInfoRequest\"\xc4\x05\n" +
+	"\x0eGetInfoRequest\"\xc6\a\n" +
 	"\bNodeInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04role\x18\x02 \x01(\tR\x04role\x12\x10\n" +
@@ -523,7 +567,17 @@ const file_folio_v1_node_proto_rawDesc = "" +
 	"\n" +
 	"capability\x18\x15 \x01(\rR\n" +
 	"capability\x12'\n" +
-	"\x0fconfig_sequence\x18\x16 \x01(\x04R\x0econfigSequence\"\xb0\x02\n" +
+	"\x0fconfig_sequence\x18\x16 \x01(\x04R\x0econfigSequence\x12\x17\n" +
+	"\araft_id\x18\x17 \x01(\x04R\x06raftId\x12\x1f\n" +
+	"\vraft_voters\x18\x18 \x03(\x04R\n" +
+	"raftVoters\x12#\n" +
+	"\rraft_learners\x18\x19 \x03(\x04R\fraftLearners\x12!\n" +
+	"\fraft_applied\x18\x1a \x01(\x04R\vraftApplied\x12@\n" +
+	"\n" +
+	"raft_match\x18\x1b \x03(\v2!.folio.v1.NodeInfo.RaftMatchEntryR\traftMatch\x1a<\n" +
+	"\x0eRaftMatchEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\x04R\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\xb0\x02\n" +
 	"\x10AttestationCheck\x12\x12\n" +
 	"\x04peer\x18\x01 \x01(\tR\x04peer\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12!\n" +
@@ -557,23 +611,25 @@ func file_folio_v1_node_proto_rawDescGZIP() []byte {
 	return file_folio_v1_node_proto_rawDescData
 }
 
-var file_folio_v1_node_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_folio_v1_node_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_folio_v1_node_proto_goTypes = []any{
 	(*GetInfoRequest)(nil),   // 0: folio.v1.GetInfoRequest
 	(*NodeInfo)(nil),         // 1: folio.v1.NodeInfo
 	(*AttestationCheck)(nil), // 2: folio.v1.AttestationCheck
 	(*Session)(nil),          // 3: folio.v1.Session
+	nil,                      // 4: folio.v1.NodeInfo.RaftMatchEntry
 }
 var file_folio_v1_node_proto_depIdxs = []int32{
 	3, // 0: folio.v1.NodeInfo.sessions:type_name -> folio.v1.Session
 	2, // 1: folio.v1.NodeInfo.attestation_checks:type_name -> folio.v1.AttestationCheck
-	0, // 2: folio.v1.NodeService.GetInfo:input_type -> folio.v1.GetInfoRequest
-	1, // 3: folio.v1.NodeService.GetInfo:output_type -> folio.v1.NodeInfo
-	3, // [3:4] is the sub-list for method output_type
-	2, // [2:3] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	4, // 2: folio.v1.NodeInfo.raft_match:type_name -> folio.v1.NodeInfo.RaftMatchEntry
+	0, // 3: folio.v1.NodeService.GetInfo:input_type -> folio.v1.GetInfoRequest
+	1, // 4: folio.v1.NodeService.GetInfo:output_type -> folio.v1.NodeInfo
+	4, // [4:5] is the sub-list for method output_type
+	3, // [3:4] is the sub-list for method input_type
+	3, // [3:3] is the sub-list for extension type_name
+	3, // [3:3] is the sub-list for extension extendee
+	0, // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_folio_v1_node_proto_init() }
@@ -587,7 +643,7 @@ func file_folio_v1_node_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_folio_v1_node_proto_rawDesc), len(file_folio_v1_node_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -46,9 +46,9 @@ type Anchor struct {
 	chain  *identity.Verifier
 	pinned map[modRef]pinnedModule
 	orgs   []string
-	// names are the member (non-orderer) organisations' names, sorted:
-	// what the contracts' channel_orgs answers (config updates cannot
-	// change them).
+	// names are the genesis configuration's member (non-orderer)
+	// organisations' names, sorted: what the contracts' channel_orgs
+	// answers before any config update.
 	names []string
 }
 

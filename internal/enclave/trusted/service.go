@@ -210,9 +210,9 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		s.tiers.internal = c
 	}
 	if opts.Anchor != nil {
-		// channel_orgs answers the genesis block's organisations: the
-		// enclave trusts nothing else about the channel, and config
-		// updates cannot change the set.
+		// channel_orgs answers the genesis block's organisations until a
+		// config update is recorded in state, then that update's (read
+		// like any contract state, at the call's height).
 		opts.VM.ChannelOrgs = opts.Anchor.OrgNames()
 	}
 	rt, err := vm.NewRuntime(ctx, opts.VM)

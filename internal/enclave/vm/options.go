@@ -38,12 +38,12 @@ type Options struct {
 	// Interpreter selects wazero's interpreter instead of its compiler.
 	// Default false: the compiler where the platform supports it.
 	Interpreter bool
-	// ChannelOrgs are the names of the channel's organisations, which the
-	// channel_orgs host function answers (sorted, duplicates removed, by
-	// EnsureDefaults). They must come from the channel's genesis
-	// configuration, the same on every peer: config updates cannot change
-	// the set of organisations, so the answer needs no read-set entry.
-	// Default nil: channel_orgs fails with ErrnoUnavailable.
+	// ChannelOrgs are the names of the genesis configuration's member
+	// organisations, which the channel_orgs host function answers
+	// (sorted, duplicates removed, by EnsureDefaults) until a config
+	// update is recorded in state; then it answers that update's (see
+	// simulator.channelOrgs). Default nil: channel_orgs fails with
+	// ErrnoUnavailable before any config update.
 	ChannelOrgs []string
 	// Logger receives debug lines (contract logs, discarded instances).
 	// Default: a logger that discards everything.

@@ -3,11 +3,15 @@ package vm
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"unicode/utf8"
 
+	"google.golang.org/protobuf/proto"
+
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
 	"github.com/folio-ledger/folio/contract/abi"
+	"github.com/folio-ledger/folio/internal/channel"
 )
 
 // simulator is the deterministic core of a call: it answers the guest's
@@ -35,8 +39,12 @@ type simulator struct {
 	// (0: none).
 	notBefore int64
 	// orgs is what channel_orgs answers (Options.ChannelOrgs; nil:
-	// unavailable).
+	// unavailable) before any config update is recorded in state.
 	orgs []string
+	// configRead is the version of the channel configuration channel_orgs
+	// answered from, recorded in the read set from capability level 4 on
+	// (nil: none).
+	configRead *foliov1.Version
 }
 
 type committed struct {
@@ -296,10 +304,41 @@ func (s *simulator) commitNotBefore(n int64) error {
 	return nil
 }
 
-// channelOrgs answers channel_orgs. The list comes from the genesis
-// configuration, which no config update can change, so the answer is the
-// same at every height and is not recorded in the read set.
+// channelOrgs answers channel_orgs: the member (non-orderer)
+// organisations of the channel configuration in force at the height the
+// call reads (the last accepted config update is recorded in state,
+// channel.Namespace), else the genesis configuration's
+// (Options.ChannelOrgs). Every endorser simulating at one height answers
+// alike. From capability level 4 on, where config updates add and remove
+// organisations, the configuration's version goes into the read set, so a
+// membership change committed between endorsement and commit makes the
+// transaction an MVCC conflict instead of letting it act on the old
+// membership (validation accepts that one read outside the contract's
+// namespace from level 4 on). Below level 4 the set of organisations
+// cannot change, so the answer is the genesis one at every height and
+// nothing is recorded: old blocks replay as they were.
 func (s *simulator) channelOrgs() (abi.OrgList, error) {
+	raw, ver, err := s.state.Get(channel.Namespace, channel.UpdateKey)
+	if err != nil {
+		return abi.OrgList{}, refuse(abi.ErrnoUnavailable, "read the channel configuration: %v", err)
+	}
+	if ver != nil {
+		var u foliov1.ConfigUpdate
+		if err := proto.Unmarshal(raw, &u); err != nil || u.Config == nil {
+			return abi.OrgList{}, refuse(abi.ErrnoUnavailable, "the recorded channel configuration does not decode")
+		}
+		if u.Config.Capability >= channel.CapabilityV4 && s.configRead == nil {
+			s.configRead = cloneVersion(ver)
+		}
+		var orgs []string
+		for _, o := range u.Config.Orgs {
+			if o.Kind != foliov1.OrgKind_ORG_KIND_ORDERER {
+				orgs = append(orgs, o.Name)
+			}
+		}
+		slices.Sort(orgs)
+		return abi.OrgList{Orgs: slices.Compact(orgs)}, nil
+	}
 	if s.orgs == nil {
 		return abi.OrgList{}, refuse(abi.ErrnoUnavailable, "this host was not given the channel's organisations")
 	}
@@ -310,10 +349,21 @@ func (s *simulator) channelOrgs() (abi.OrgList, error) {
 // the ABI promises the SDK (abi.MinResponseLimit).
 func (s *simulator) maxResponse() int { return max(s.maxValue, abi.MinResponseLimit) }
 
-// rwset returns the call's read/write set: one namespace (none if the call
-// touched no state), reads and writes sorted by key, range reads in the
-// order the call made them, and the commit_not_before time.
+// rwset returns the call's read/write set: the contract's namespace (none
+// if the call touched no state), reads and writes sorted by key, range
+// reads in the order the call made them, then the channel configuration's
+// version if channel_orgs recorded it, and the commit_not_before time.
 func (s *simulator) rwset() *foliov1.ReadWriteSet {
+	rw := s.ownRwset()
+	if s.configRead != nil {
+		rw.NsRwsets = append(rw.NsRwsets, &foliov1.NsReadWriteSet{Namespace: channel.Namespace,
+			Reads: []*foliov1.KVRead{{Key: channel.UpdateKey, Version: cloneVersion(s.configRead)}}})
+	}
+	return rw
+}
+
+// ownRwset is the read/write set of the contract's own namespace.
+func (s *simulator) ownRwset() *foliov1.ReadWriteSet {
 	if len(s.reads) == 0 && len(s.writes) == 0 && len(s.ranges) == 0 {
 		return &foliov1.ReadWriteSet{NotBeforeUnixNano: s.notBefore}
 	}

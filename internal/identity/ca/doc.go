@@ -2,8 +2,11 @@
 // CA: a bootstrap admin is created with the CA; admins register identities
 // (each gets a one-time secret); a client enrolls by presenting the secret
 // with a certificate request for a key pair it generated itself (the private
-// key never reaches the CA); admins revoke identities, which produces a new
-// signed CRL that every verifier honours.
+// key never reaches the CA); an enrolled identity renews its certificate
+// for the same key (Reenroll, signed with its current, valid certificate;
+// an admin may renew another identity's up to ReenrollGrace after it
+// expired), keeping name and role; admins revoke identities, which
+// produces a new signed CRL that every verifier honours.
 //
 // Authority holds the CA's state and persists it in its home directory
 // (ca-cert.pem, ca-key.pem, registry.json). The service's TLS certificate

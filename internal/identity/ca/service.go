@@ -147,9 +147,85 @@ func (s *Service) ListIdentities(ctx context.Context, req *connect.Request[folio
 	return connect.NewResponse(resp), nil
 }
 
-// authorize checks a signed admin request: well formed, signed by a valid,
-// unrevoked admin of this organisation, fresh, and not a replay.
+// Reenroll renews an identity's certificates for the same keys. The
+// request is signed by the identity itself (its current certificate valid
+// and unrevoked) or, for another name, by an admin of the organisation,
+// who must present that identity's current certificate (which may have
+// expired up to ReenrollGrace ago) and a request signed with its key.
+func (s *Service) Reenroll(ctx context.Context, req *connect.Request[foliov1.SignedCARequest]) (*connect.Response[foliov1.EnrollResponse], error) {
+	signer, r, err := s.authenticate(req.Msg)
+	if err != nil {
+		return nil, err
+	}
+	op := r.GetReenroll()
+	if op == nil {
+		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("reenroll: request does not carry a reenroll operation"))
+	}
+	rr := ReenrollRequest{Name: op.Name, CSR: op.CsrDer, TLSCSR: op.TlsCsrDer}
+	if rr.Name == "" {
+		rr.Name = signer.Name
+	}
+	if len(op.CurrentTlsCertPem) > 0 {
+		if rr.CurrentTLS, err = fcrypto.ParseCertificatePEM(op.CurrentTlsCertPem); err != nil {
+			return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("reenroll %q: current TLS certificate: %w", rr.Name, err))
+		}
+	}
+	switch {
+	case rr.Name == signer.Name:
+		// The signer renews itself: the certificate it signed with, which
+		// the MSP just found valid, is the one renewed.
+		if len(op.CurrentCertPem) > 0 {
+			return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("reenroll %q: renewing yourself renews the certificate you sign with; leave the current certificate out", rr.Name))
+		}
+		rr.Current = signer.Cert
+	case signer.Role != identity.RoleAdmin:
+		s.log.Warn("renewal refused", "name", rr.Name, "by", signer.Label(), "err", "not an admin")
+		return nil, connect.NewError(connect.CodePermissionDenied, fmt.Errorf("reenroll %q: %s is a %s: %w; only an admin of the organisation renews another identity's certificate",
+			rr.Name, signer.Label(), signer.Role, ErrNotYours))
+	default:
+		if rr.Current, err = fcrypto.ParseCertificatePEM(op.CurrentCertPem); err != nil {
+			return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("reenroll %q for it: its current certificate: %w", rr.Name, err))
+		}
+		rr.ByAdmin = true
+	}
+	e, err := s.auth.Reenroll(rr)
+	if err != nil {
+		s.log.Warn("renewal refused", "name", rr.Name, "by", signer.Label(), "err", err)
+		return nil, toConnect(err)
+	}
+	attrs := []any{"name", rr.Name, "role", e.Role, "by", signer.Label(),
+		"old_serial", identity.SerialHex(rr.Current.SerialNumber), "serial", identity.SerialHex(e.Cert.SerialNumber), "not_after", e.Cert.NotAfter}
+	if e.TLSCert != nil {
+		attrs = append(attrs, "tls_serial", identity.SerialHex(e.TLSCert.SerialNumber))
+	}
+	s.log.Info("certificate renewed", attrs...)
+	resp := &foliov1.EnrollResponse{
+		CertPem:   fcrypto.EncodeCertificatePEM(e.Cert.Raw),
+		CaCertPem: fcrypto.EncodeCertificatePEM(s.auth.Certificate().Raw),
+		Role:      string(e.Role),
+	}
+	if e.TLSCert != nil {
+		resp.TlsCertPem = fcrypto.EncodeCertificatePEM(e.TLSCert.Raw)
+	}
+	return connect.NewResponse(resp), nil
+}
+
+// authorize checks a signed admin request: authenticate, and the signer
+// is an admin.
 func (s *Service) authorize(sr *foliov1.SignedCARequest) (*identity.Identity, *foliov1.CARequest, error) {
+	id, r, err := s.authenticate(sr)
+	if err != nil {
+		return nil, nil, err
+	}
+	if id.Role != identity.RoleAdmin {
+		return nil, nil, connect.NewError(connect.CodePermissionDenied, fmt.Errorf("%s is a %s: %w", id.Label(), id.Role, ErrNotAdmin))
+	}
+	return id, r, nil
+}
+
+// authenticate checks a signed request: well formed, signed by a valid,
+// unrevoked identity of this organisation, fresh, and not a replay.
+func (s *Service) authenticate(sr *foliov1.SignedCARequest) (*identity.Identity, *foliov1.CARequest, error) {
 	var r foliov1.CARequest
 	if len(sr.GetRequest()) == 0 || len(sr.GetSignature()) == 0 {
 		return nil, nil, connect.NewError(connect.CodeInvalidArgument, errors.New("CA request must carry request bytes and a signature"))
@@ -163,9 +239,6 @@ func (s *Service) authorize(sr *foliov1.SignedCARequest) (*identity.Identity, *f
 	}
 	if err := fcrypto.Verify(id.Cert.PublicKey, types.DomainCARequest, sr.Request, sr.Signature); err != nil {
 		return nil, nil, connect.NewError(connect.CodeUnauthenticated, fmt.Errorf("CA request from %s: %w", id.Label(), err))
-	}
-	if id.Role != identity.RoleAdmin {
-		return nil, nil, connect.NewError(connect.CodePermissionDenied, fmt.Errorf("%s is a %s: %w", id.Label(), id.Role, ErrNotAdmin))
 	}
 	now := s.now()
 	at := time.Unix(0, r.TimestampUnixNano)
@@ -209,8 +282,10 @@ func toConnect(err error) error {
 		code = connect.CodeAlreadyExists
 	case errors.Is(err, ErrUnknownIdentity):
 		code = connect.CodeNotFound
-	case errors.Is(err, ErrBadSecret):
+	case errors.Is(err, ErrBadSecret), errors.Is(err, ErrNotAdmin), errors.Is(err, ErrNotYours):
 		code = connect.CodePermissionDenied
+	case errors.Is(err, ErrExpiredTooLong):
+		code = connect.CodeFailedPrecondition
 	case errors.Is(err, ErrRevoked):
 		code = connect.CodeFailedPrecondition
 	case errors.Is(err, ErrBadRequest):

@@ -367,6 +367,19 @@ func (in *Installer) Installed(ctx context.Context, _ *connect.Request[foliov1.I
 // contract whose first activation is still pending, or that is only
 // installed (its install records are what its first activation names: `folio
 // contract activate` reads the package hash from them), has no effective
+// Contracts answers the status of every defined contract.
+func (in *Installer) Contracts(ctx context.Context, _ *connect.Request[foliov1.ContractsRequest]) (*connect.Response[foliov1.ContractsResponse], error) {
+	out := &foliov1.ContractsResponse{}
+	for _, name := range in.o.Contracts.Names() {
+		st, err := in.Status(ctx, connect.NewRequest(&foliov1.ContractStatusRequest{Name: name}))
+		if err != nil {
+			return nil, err
+		}
+		out.Contracts = append(out.Contracts, st.Msg)
+	}
+	return connect.NewResponse(out), nil
+}
+
 // version yet; one neither activated nor installed is not found.
 func (in *Installer) Status(ctx context.Context, req *connect.Request[foliov1.ContractStatusRequest]) (*connect.Response[foliov1.ContractStatus], error) {
 	name := req.Msg.GetName()
@@ -379,12 +392,12 @@ func (in *Installer) Status(ctx context.Context, req *connect.Request[foliov1.Co
 	d, err := in.o.Contracts.Effective(name, height)
 	switch {
 	case err == nil:
-		st.EffectiveVersion = d.Version
+		st.EffectiveVersion, st.EffectivePolicy = d.Version, d.PolicySrc
 	case !errors.Is(err, lifecycle.ErrUnknownContract) || seq == 0 && len(installs) == 0:
 		return nil, connect.NewError(connect.CodeNotFound, err)
 	}
 	if n := in.o.Contracts.Next(name, height); n != nil {
-		st.Next = &foliov1.ContractVersionInfo{Version: n.Version, StartBlock: n.FromBlock}
+		st.Next = &foliov1.ContractVersionInfo{Version: n.Version, StartBlock: n.FromBlock, Policy: n.PolicySrc}
 	}
 	for _, p := range in.o.Contracts.Peers() {
 		pi := &foliov1.PeerInstalls{Peer: p}

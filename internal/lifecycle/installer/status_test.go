@@ -97,6 +97,16 @@ func TestStatusReportsSequences(t *testing.T) {
 	if m := resp.Msg; m.Sequence != 1 || m.EffectiveVersion != "" || m.Next.GetVersion() != "1" || m.Next.GetStartBlock() != 30 {
 		t.Fatalf("pending new contract: %v", m)
 	}
+	if st0.EffectivePolicy != "OR('Org1MSP.peer')" || st0.Next.GetPolicy() != "OR('Org1MSP.peer')" {
+		t.Fatalf("policies: effective %q, next %q", st0.EffectivePolicy, st0.Next.GetPolicy())
+	}
+	all, err := in.Contracts(ctx, connect.NewRequest(&foliov1.ContractsRequest{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cs := all.Msg.Contracts; len(cs) != 2 || cs[0].Name != "copyright" || cs[1].Name != "newone" || cs[1].Next.GetPolicy() == "" {
+		t.Fatalf("every contract: %v", cs)
+	}
 
 	if _, err := in.Status(ctx, connect.NewRequest(&foliov1.ContractStatusRequest{Name: "nope"})); connect.CodeOf(err) != connect.CodeNotFound {
 		t.Fatalf("unknown contract: %v", err)

@@ -91,7 +91,7 @@ func Describe(self *identity.SigningIdentity, kex *ecdh.PrivateKey) (*KeyServerI
 		return nil, err
 	}
 	return &KeyServerInfo{Name: self.Name, Org: self.Org, MSPID: self.MSPID, NodeID: self.ID(),
-		NodeCert: string(fcrypto.EncodeCertificatePEM(self.Cert.Raw)), KexPub: hex.EncodeToString(pub), KexSig: hex.EncodeToString(sig)}, nil
+		NodeCert: string(fcrypto.EncodeCertificatePEM(self.Certificate().Raw)), KexPub: hex.EncodeToString(pub), KexSig: hex.EncodeToString(sig)}, nil
 }
 
 // VerifyKeyServer checks a key server's info as the package doc says;

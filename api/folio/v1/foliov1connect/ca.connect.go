@@ -44,6 +44,8 @@ const (
 	// CAServiceListIdentitiesProcedure is the fully-qualified name of the CAService's ListIdentities
 	// RPC.
 	CAServiceListIdentitiesProcedure = "/folio.v1.CAService/ListIdentities"
+	// CAServiceReenrollProcedure is the fully-qualified name of the CAService's Reenroll RPC.
+	CAServiceReenrollProcedure = "/folio.v1.CAService/Reenroll"
 )
 
 // CAServiceClient is a client for the folio.v1.CAService service.
@@ -53,6 +55,12 @@ type CAServiceClient interface {
 	Enroll(context.Context, *connect.Request[v1.EnrollRequest]) (*connect.Response[v1.EnrollResponse], error)
 	Revoke(context.Context, *connect.Request[v1.SignedCARequest]) (*connect.Response[v1.RevokeResponse], error)
 	ListIdentities(context.Context, *connect.Request[v1.SignedCARequest]) (*connect.Response[v1.ListIdentitiesResponse], error)
+	// Reenroll issues a new certificate for the same key (Fabric's reenroll).
+	// The request carries a ReenrollOp, signed by the identity itself with
+	// its current, valid certificate, or by an admin of the organisation
+	// for another identity (whose certificate may have expired up to the
+	// CA's grace period, 30 days).
+	Reenroll(context.Context, *connect.Request[v1.SignedCARequest]) (*connect.Response[v1.EnrollResponse], error)
 }
 
 // NewCAServiceClient constructs a client for the folio.v1.CAService service. By default, it uses
@@ -96,6 +104,12 @@ func NewCAServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...c
 			connect.WithSchema(cAServiceMethods.ByName("ListIdentities")),
 			connect.WithClientOptions(opts...),
 		),
+		reenroll: connect.NewClient[v1.SignedCARequest, v1.EnrollResponse](
+			httpClient,
+			baseURL+CAServiceReenrollProcedure,
+			connect.WithSchema(cAServiceMethods.ByName("Reenroll")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -106,6 +120,7 @@ type cAServiceClient struct {
 	enroll         *connect.Client[v1.EnrollRequest, v1.EnrollResponse]
 	revoke         *connect.Client[v1.SignedCARequest, v1.RevokeResponse]
 	listIdentities *connect.Client[v1.SignedCARequest, v1.ListIdentitiesResponse]
+	reenroll       *connect.Client[v1.SignedCARequest, v1.EnrollResponse]
 }
 
 // GetCAInfo calls folio.v1.CAService.GetCAInfo.
@@ -133,6 +148,11 @@ func (c *cAServiceClient) ListIdentities(ctx context.Context, req *connect.Reque
 	return c.listIdentities.CallUnary(ctx, req)
 }
 
+// Reenroll calls folio.v1.CAService.Reenroll.
+func (c *cAServiceClient) Reenroll(ctx context.Context, req *connect.Request[v1.SignedCARequest]) (*connect.Response[v1.EnrollResponse], error) {
+	return c.reenroll.CallUnary(ctx, req)
+}
+
 // CAServiceHandler is an implementation of the folio.v1.CAService service.
 type CAServiceHandler interface {
 	GetCAInfo(context.Context, *connect.Request[v1.GetCAInfoRequest]) (*connect.Response[v1.CAInfo], error)
@@ -140,6 +160,12 @@ type CAServiceHandler interface {
 	Enroll(context.Context, *connect.Request[v1.EnrollRequest]) (*connect.Response[v1.EnrollResponse], error)
 	Revoke(context.Context, *connect.Request[v1.SignedCARequest]) (*connect.Response[v1.RevokeResponse], error)
 	ListIdentities(context.Context, *connect.Request[v1.SignedCARequest]) (*connect.Response[v1.ListIdentitiesResponse], error)
+	// Reenroll issues a new certificate for the same key (Fabric's reenroll).
+	// The request carries a ReenrollOp, signed by the identity itself with
+	// its current, valid certificate, or by an admin of the organisation
+	// for another identity (whose certificate may have expired up to the
+	// CA's grace period, 30 days).
+	Reenroll(context.Context, *connect.Request[v1.SignedCARequest]) (*connect.Response[v1.EnrollResponse], error)
 }
 
 // NewCAServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -179,6 +205,12 @@ func NewCAServiceHandler(svc CAServiceHandler, opts ...connect.HandlerOption) (s
 		connect.WithSchema(cAServiceMethods.ByName("ListIdentities")),
 		connect.WithHandlerOptions(opts...),
 	)
+	cAServiceReenrollHandler := connect.NewUnaryHandler(
+		CAServiceReenrollProcedure,
+		svc.Reenroll,
+		connect.WithSchema(cAServiceMethods.ByName("Reenroll")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/folio.v1.CAService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case CAServiceGetCAInfoProcedure:
@@ -191,6 +223,8 @@ func NewCAServiceHandler(svc CAServiceHandler, opts ...connect.HandlerOption) (s
 			cAServiceRevokeHandler.ServeHTTP(w, r)
 		case CAServiceListIdentitiesProcedure:
 			cAServiceListIdentitiesHandler.ServeHTTP(w, r)
+		case CAServiceReenrollProcedure:
+			cAServiceReenrollHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -218,4 +252,8 @@ func (UnimplementedCAServiceHandler) Revoke(context.Context, *connect.Request[v1
 
 func (UnimplementedCAServiceHandler) ListIdentities(context.Context, *connect.Request[v1.SignedCARequest]) (*connect.Response[v1.ListIdentitiesResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("folio.v1.CAService.ListIdentities is not implemented"))
+}
+
+func (UnimplementedCAServiceHandler) Reenroll(context.Context, *connect.Request[v1.SignedCARequest]) (*connect.Response[v1.EnrollResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("folio.v1.CAService.Reenroll is not implemented"))
 }

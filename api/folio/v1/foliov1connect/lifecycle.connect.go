@@ -41,6 +41,9 @@ const (
 	LifecycleServiceInstalledProcedure = "/folio.v1.LifecycleService/Installed"
 	// LifecycleServiceStatusProcedure is the fully-qualified name of the LifecycleService's Status RPC.
 	LifecycleServiceStatusProcedure = "/folio.v1.LifecycleService/Status"
+	// LifecycleServiceContractsProcedure is the fully-qualified name of the LifecycleService's
+	// Contracts RPC.
+	LifecycleServiceContractsProcedure = "/folio.v1.LifecycleService/Contracts"
 )
 
 // LifecycleServiceClient is a client for the folio.v1.LifecycleService service.
@@ -48,6 +51,10 @@ type LifecycleServiceClient interface {
 	Install(context.Context, *connect.Request[v1.InstallRequest]) (*connect.Response[v1.InstallResponse], error)
 	Installed(context.Context, *connect.Request[v1.InstalledRequest]) (*connect.Response[v1.InstalledResponse], error)
 	Status(context.Context, *connect.Request[v1.ContractStatusRequest]) (*connect.Response[v1.ContractStatus], error)
+	// Contracts lists the status of every contract defined on the channel
+	// (genesis or activated), e.g. to find every endorsement policy that
+	// names an organisation before it leaves.
+	Contracts(context.Context, *connect.Request[v1.ContractsRequest]) (*connect.Response[v1.ContractsResponse], error)
 }
 
 // NewLifecycleServiceClient constructs a client for the folio.v1.LifecycleService service. By
@@ -79,6 +86,12 @@ func NewLifecycleServiceClient(httpClient connect.HTTPClient, baseURL string, op
 			connect.WithSchema(lifecycleServiceMethods.ByName("Status")),
 			connect.WithClientOptions(opts...),
 		),
+		contracts: connect.NewClient[v1.ContractsRequest, v1.ContractsResponse](
+			httpClient,
+			baseURL+LifecycleServiceContractsProcedure,
+			connect.WithSchema(lifecycleServiceMethods.ByName("Contracts")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -87,6 +100,7 @@ type lifecycleServiceClient struct {
 	install   *connect.Client[v1.InstallRequest, v1.InstallResponse]
 	installed *connect.Client[v1.InstalledRequest, v1.InstalledResponse]
 	status    *connect.Client[v1.ContractStatusRequest, v1.ContractStatus]
+	contracts *connect.Client[v1.ContractsRequest, v1.ContractsResponse]
 }
 
 // Install calls folio.v1.LifecycleService.Install.
@@ -104,11 +118,20 @@ func (c *lifecycleServiceClient) Status(ctx context.Context, req *connect.Reques
 	return c.status.CallUnary(ctx, req)
 }
 
+// Contracts calls folio.v1.LifecycleService.Contracts.
+func (c *lifecycleServiceClient) Contracts(ctx context.Context, req *connect.Request[v1.ContractsRequest]) (*connect.Response[v1.ContractsResponse], error) {
+	return c.contracts.CallUnary(ctx, req)
+}
+
 // LifecycleServiceHandler is an implementation of the folio.v1.LifecycleService service.
 type LifecycleServiceHandler interface {
 	Install(context.Context, *connect.Request[v1.InstallRequest]) (*connect.Response[v1.InstallResponse], error)
 	Installed(context.Context, *connect.Request[v1.InstalledRequest]) (*connect.Response[v1.InstalledResponse], error)
 	Status(context.Context, *connect.Request[v1.ContractStatusRequest]) (*connect.Response[v1.ContractStatus], error)
+	// Contracts lists the status of every contract defined on the channel
+	// (genesis or activated), e.g. to find every endorsement policy that
+	// names an organisation before it leaves.
+	Contracts(context.Context, *connect.Request[v1.ContractsRequest]) (*connect.Response[v1.ContractsResponse], error)
 }
 
 // NewLifecycleServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -136,6 +159,12 @@ func NewLifecycleServiceHandler(svc LifecycleServiceHandler, opts ...connect.Han
 		connect.WithSchema(lifecycleServiceMethods.ByName("Status")),
 		connect.WithHandlerOptions(opts...),
 	)
+	lifecycleServiceContractsHandler := connect.NewUnaryHandler(
+		LifecycleServiceContractsProcedure,
+		svc.Contracts,
+		connect.WithSchema(lifecycleServiceMethods.ByName("Contracts")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/folio.v1.LifecycleService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case LifecycleServiceInstallProcedure:
@@ -144,6 +173,8 @@ func NewLifecycleServiceHandler(svc LifecycleServiceHandler, opts ...connect.Han
 			lifecycleServiceInstalledHandler.ServeHTTP(w, r)
 		case LifecycleServiceStatusProcedure:
 			lifecycleServiceStatusHandler.ServeHTTP(w, r)
+		case LifecycleServiceContractsProcedure:
+			lifecycleServiceContractsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -163,4 +194,8 @@ func (UnimplementedLifecycleServiceHandler) Installed(context.Context, *connect.
 
 func (UnimplementedLifecycleServiceHandler) Status(context.Context, *connect.Request[v1.ContractStatusRequest]) (*connect.Response[v1.ContractStatus], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("folio.v1.LifecycleService.Status is not implemented"))
+}
+
+func (UnimplementedLifecycleServiceHandler) Contracts(context.Context, *connect.Request[v1.ContractsRequest]) (*connect.Response[v1.ContractsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("folio.v1.LifecycleService.Contracts is not implemented"))
 }
