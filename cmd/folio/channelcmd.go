@@ -666,6 +666,39 @@ func readProposalArg(path string) (*foliov1.ConfigProposal, error) {
 	return p, nil
 }
 
+// openProposal reads a proposal file and the configuration in force, and
+// prints what the proposal changes against it (sign, submit, show).
+func (g *globals) openProposal(cmd *cobra.Command, path string) (*foliov1.ConfigProposal, *live, []string, *consortium.Status, error) {
+	p, err := readProposalArg(path)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	ctx, cancel := rpcContext(cmd)
+	defer cancel()
+	l, err := g.liveConfig(ctx)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	lines, st, err := g.describeProposal(l, p)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	return p, l, lines, st, nil
+}
+
+// approve adds the --as admin's approval to p and counts the approvals
+// against the configuration in force again.
+func approve(l *live, p *foliov1.ConfigProposal) (*consortium.Status, error) {
+	si, err := signingIdentity(l.admin)
+	if err != nil {
+		return nil, err
+	}
+	if err := consortium.Sign(p, si); err != nil {
+		return nil, err
+	}
+	return consortium.Evaluate(l.cur, l.info.Height, p)
+}
+
 // describeProposal prints what a proposal changes against the live
 // configuration (never its summary alone: the summary is the proposer's
 // word, the update is what commits).
@@ -699,28 +732,11 @@ proposal was built on another configuration sequence or has expired: build
 it again. Prints which approvals are still missing.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := readProposalArg(args[0])
+			p, l, lines, _, err := g.openProposal(cmd, args[0])
 			if err != nil {
 				return err
 			}
-			ctx, cancel := rpcContext(cmd)
-			defer cancel()
-			l, err := g.liveConfig(ctx)
-			if err != nil {
-				return err
-			}
-			lines, _, err := g.describeProposal(l, p)
-			if err != nil {
-				return err
-			}
-			si, err := signingIdentity(l.admin)
-			if err != nil {
-				return err
-			}
-			if err := consortium.Sign(p, si); err != nil {
-				return err
-			}
-			st, err := consortium.Evaluate(l.cur, l.info.Height, p)
+			st, err := approve(l, p)
 			if err != nil {
 				return err
 			}
@@ -762,27 +778,11 @@ change, the orderers report the Raft membership it sets.`,
 			if err := checkRanges(nil, []durFlag{timeoutFlag(timeout)}); err != nil {
 				return err
 			}
-			p, err := readProposalArg(args[0])
+			p, l, _, _, err := g.openProposal(cmd, args[0])
 			if err != nil {
 				return err
 			}
-			ctx, cancel := rpcContext(cmd)
-			defer cancel()
-			l, err := g.liveConfig(ctx)
-			if err != nil {
-				return err
-			}
-			if _, _, err := g.describeProposal(l, p); err != nil {
-				return err
-			}
-			si, err := signingIdentity(l.admin)
-			if err != nil {
-				return err
-			}
-			if err := consortium.Sign(p, si); err != nil {
-				return err
-			}
-			st, err := consortium.Evaluate(l.cur, l.info.Height, p)
+			st, err := approve(l, p)
 			if err != nil {
 				return &exitError{code: exitRefused, err: err}
 			}
@@ -803,17 +803,7 @@ func newChannelShowCmd(g *globals) *cobra.Command {
 		Short: "Show what a proposal changes against the live configuration, and its approvals",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := readProposalArg(args[0])
-			if err != nil {
-				return err
-			}
-			ctx, cancel := rpcContext(cmd)
-			defer cancel()
-			l, err := g.liveConfig(ctx)
-			if err != nil {
-				return err
-			}
-			lines, st, err := g.describeProposal(l, p)
+			p, _, lines, st, err := g.openProposal(cmd, args[0])
 			if err != nil {
 				return err
 			}

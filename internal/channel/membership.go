@@ -290,7 +290,7 @@ func removalBlockers(cur, next *foliov1.ChannelConfig, org *foliov1.OrgConfig) [
 	sort.Strings(names)
 	var naming []string
 	for _, name := range names {
-		if src := next.GetPolicies()[name]; namesMSP(src, org.MspId) {
+		if src := next.GetPolicies()[name]; NamesMSP(src, org.MspId) {
 			naming = append(naming, fmt.Sprintf("policy %s (%s)", name, src))
 		}
 	}
@@ -306,9 +306,9 @@ func removalBlockers(cur, next *foliov1.ChannelConfig, org *foliov1.OrgConfig) [
 	return why
 }
 
-// namesMSP reports whether a policy names mspID in any principal (a
+// NamesMSP reports whether a policy names mspID in any principal (a
 // policy that does not parse names nothing: Validate refuses it).
-func namesMSP(src, mspID string) bool {
+func NamesMSP(src, mspID string) bool {
 	p, err := policy.Parse(src)
 	if err != nil {
 		return false

@@ -7,7 +7,6 @@ import (
 
 	foliov1 "github.com/folio-ledger/folio/api/folio/v1"
 	"github.com/folio-ledger/folio/internal/channel"
-	"github.com/folio-ledger/folio/internal/policy"
 )
 
 // KeyServerUse is a timed release that still needs key servers: it has
@@ -38,18 +37,7 @@ func CheckRemoveOrg(cur, next *foliov1.ChannelConfig, org string, contracts map[
 		return fmt.Errorf("%s is not an organisation of channel %s", org, cur.ChannelId)
 	}
 	var why []string
-	names := func(src string) bool {
-		p, err := policy.Parse(src)
-		if err != nil {
-			return false // refused elsewhere: channel.Validate parses every policy
-		}
-		for _, pr := range p.Principals() {
-			if pr.MSPID == msp {
-				return true
-			}
-		}
-		return false
-	}
+	names := func(src string) bool { return channel.NamesMSP(src, msp) }
 	for _, name := range sortedKeys(next.Policies) {
 		if names(next.Policies[name]) {
 			why = append(why, fmt.Sprintf("channel policy %s still names %s (%s): change the policy first", name, msp, next.Policies[name]))

@@ -217,23 +217,8 @@ func build(dir string, o InitOptions) (*localnet.Network, error) {
 		API: addr(localnet.HostCAPort), Operations: addr(localnet.HostOperationsPort + 1)})
 	peers, orderers := o.nodeNames()
 	for i, name := range append(peers, orderers...) {
-		secret, err := cli.Register(ctx, admin, name, string(role))
+		id, err := localnet.EnrollNode(ctx, cli, admin, dir, name, role, tlsHosts(name))
 		if err != nil {
-			return nil, fmt.Errorf("register %s: %w", name, err)
-		}
-		e, err := cli.Enroll(ctx, name, secret, client.EnrollOptions{TLSHosts: tlsHosts(name)})
-		if err != nil {
-			return nil, fmt.Errorf("enroll %s: %w", name, err)
-		}
-		id, err := fcrypto.KeyID(e.Cert.PublicKey)
-		if err != nil {
-			return nil, err
-		}
-		nd := filepath.Join(dir, "nodes", name)
-		if err := localnet.WriteKeyPair(filepath.Join(nd, "msp"), e.Cert, e.Key); err != nil {
-			return nil, err
-		}
-		if err := localnet.WriteKeyPair(filepath.Join(nd, "tls"), e.TLSCert, e.TLSKey); err != nil {
 			return nil, err
 		}
 		off := PortStride * i
@@ -248,11 +233,7 @@ func build(dir string, o InitOptions) (*localnet.Network, error) {
 			if len(c.wasm) == 0 {
 				continue
 			}
-			p := filepath.Join(dir, "nodes", name, "data", "contracts", c.name, "1.wasm")
-			if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-				return nil, err
-			}
-			if err := atomicfile.WriteFile(p, c.wasm, 0o644); err != nil {
+			if err := localnet.InstallContract(dir, name, c.name, c.wasm); err != nil {
 				return nil, err
 			}
 		}

@@ -394,22 +394,7 @@ func build(dir string, spec Spec) (*Network, error) {
 			}
 		}
 		for _, nodeName := range p.nodes {
-			secret, err := cli.Register(ctx, admin, nodeName, string(p.role))
-			if err != nil {
-				return nil, fmt.Errorf("register %s: %w", nodeName, err)
-			}
-			e, err := cli.Enroll(ctx, nodeName, secret, client.EnrollOptions{TLSHosts: tlsHosts(nodeName, "127.0.0.1", "localhost", nodeName)})
-			if err != nil {
-				return nil, fmt.Errorf("enroll %s: %w", nodeName, err)
-			}
-			if nodeIDs[nodeName], err = fcrypto.KeyID(e.Cert.PublicKey); err != nil {
-				return nil, err
-			}
-			nd := filepath.Join(dir, "nodes", nodeName)
-			if err := writeKeyPair(filepath.Join(nd, "msp"), e.Cert, e.Key); err != nil {
-				return nil, err
-			}
-			if err := writeKeyPair(filepath.Join(nd, "tls"), e.TLSCert, e.TLSKey); err != nil {
+			if nodeIDs[nodeName], err = EnrollNode(ctx, cli, admin, dir, nodeName, p.role, tlsHosts(nodeName, "127.0.0.1", "localhost", nodeName)); err != nil {
 				return nil, err
 			}
 		}
@@ -424,30 +409,15 @@ func build(dir string, spec Spec) (*Network, error) {
 				P2P: addr(nodeName, HostP2PPort), Operations: addr(nodeName, HostOperationsPort), NodeID: nodeIDs[nodeName]}))
 		}
 	}
-	if len(spec.ContractWasm) > 0 {
-		for _, nd := range n.Nodes {
-			if nd.Role != config.RolePeer {
-				continue
-			}
-			p := filepath.Join(dir, "nodes", nd.Name, "data", "contracts", CopyrightContract, "1.wasm")
-			if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-				return nil, err
-			}
-			if err := atomicfile.WriteFile(p, spec.ContractWasm, 0o644); err != nil {
-				return nil, err
-			}
+	for _, nd := range n.Nodes {
+		if nd.Role != config.RolePeer {
+			continue
 		}
-	}
-	if len(spec.ReleaseWasm) > 0 {
-		for _, nd := range n.Nodes {
-			if nd.Role != config.RolePeer {
+		for contract, wasm := range map[string][]byte{CopyrightContract: spec.ContractWasm, ReleaseContract: spec.ReleaseWasm} {
+			if len(wasm) == 0 {
 				continue
 			}
-			p := filepath.Join(dir, "nodes", nd.Name, "data", "contracts", ReleaseContract, "1.wasm")
-			if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-				return nil, err
-			}
-			if err := atomicfile.WriteFile(p, spec.ReleaseWasm, 0o644); err != nil {
+			if err := InstallContract(dir, nd.Name, contract, wasm); err != nil {
 				return nil, err
 			}
 		}
